@@ -1,0 +1,279 @@
+// bgp_blast: the benchmark's traffic generator and sink. A minimal blocking BGP speaker built on
+// the project's codec. It is deliberately simple: one session, no RIB.
+//
+//   bgp_blast send --connect 127.0.0.1:1790 --asn 65001 --peer-as 65000 --prefixes 1000000
+//                  [--paths 2000] [--router-id 198.18.0.11] [--next-hop 198.18.0.11]
+//   bgp_blast recv --connect 127.0.0.1:1791 --asn 65002 --peer-as 65000 --prefixes 1000000
+//   (--listen ADDR:PORT instead of --connect to wait for the speaker under test to connect)
+//
+// send: establishes, prints {"event":"established"}, waits for a line on stdin if --wait-stdin,
+// then sends N IPv4 prefixes (100.64.0.0/10 cut into /30s) spread over --paths distinct AS paths
+// and prints {"event":"sent","t_start":..,"t_end":..} (CLOCK_REALTIME seconds); it then keeps the
+// session up (answering keepalives) until killed.
+// recv: establishes, counts distinct prefixes announced (minus withdrawn) and prints
+// {"event":"complete","t":..,"prefixes":N} the moment it holds N; then keeps the session up.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "bgp/wire/codec.h"
+
+using namespace isthmus;
+using namespace isthmus::bgp;
+
+namespace {
+
+struct Options {
+  std::string mode;
+  std::string connect, listen;
+  uint32_t asn = 65001, peer_as = 65000;
+  uint32_t router_id = 0xC612000B;
+  std::string next_hop = "198.18.0.11";
+  size_t prefixes = 100000;
+  size_t paths = 2000;
+  bool wait_stdin = false;
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "bgp_blast: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+sockaddr_in parse_endpoint(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) die("endpoint \"" + s + "\" needs ADDR:PORT");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(std::stoi(s.substr(colon + 1))));
+  if (inet_pton(AF_INET, s.substr(0, colon).c_str(), &a.sin_addr) != 1)
+    die("bad IPv4 address in \"" + s + "\"");
+  return a;
+}
+
+int open_session_socket(const Options& o) {
+  if (!o.connect.empty()) {
+    auto a = parse_endpoint(o.connect);
+    for (int attempt = 0; attempt < 600; ++attempt) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+      close(fd);
+      usleep(100000);
+    }
+    die("cannot connect to " + o.connect);
+  }
+  auto a = parse_endpoint(o.listen);
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(ls, 1) != 0)
+    die("cannot listen on " + o.listen);
+  int fd = accept(ls, nullptr, nullptr);
+  close(ls);
+  if (fd < 0) die("accept failed");
+  return fd;
+}
+
+class Session {
+ public:
+  explicit Session(int fd) : fd_(fd) {
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  void write_all(const std::vector<uint8_t>& b) {
+    size_t off = 0;
+    while (off < b.size()) {
+      ssize_t n = ::write(fd_, b.data() + off, b.size() - off);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+          drain(0);
+          continue;
+        }
+        die(std::string("write: ") + std::strerror(errno));
+      }
+      off += static_cast<size_t>(n);
+    }
+  }
+  // Reads what is available (waiting up to timeout_ms) and handles every whole message.
+  void drain(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return;
+    size_t have = in_.size();
+    in_.resize(have + (1 << 20));
+    ssize_t n = ::read(fd_, in_.data() + have, 1 << 20);
+    if (n <= 0) die("session closed by the peer");
+    in_.resize(have + static_cast<size_t>(n));
+    size_t off = 0;
+    while (in_.size() - off >= kHeaderSize) {
+      auto h = decode_header({in_.data() + off, in_.size() - off}, codec_);
+      if (!h) die("bad header: " + h.error().describe());
+      if (in_.size() - off < h->length) break;
+      auto m = decode_message({in_.data() + off, h->length}, codec_);
+      if (!m) die("bad message: " + m.error().describe());
+      on_message(*m);
+      off += h->length;
+    }
+    in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(off));
+  }
+  void on_message(DecodedMessage& m) {
+    if (std::holds_alternative<Open>(m)) {
+      open_ = std::get<Open>(m);
+      std::vector<uint8_t> ka;
+      encode_keepalive(ka);
+      write_all(ka);
+    } else if (std::holds_alternative<Keepalive>(m)) {
+      if (!established_ && open_) established_ = true;
+    } else if (std::holds_alternative<Notification>(m)) {
+      die("NOTIFICATION received: " + std::get<Notification>(m).describe());
+    } else if (auto* u = std::get_if<DecodedUpdate>(&m)) {
+      for (auto& p : u->update.withdrawn) held_.erase(p);
+      for (auto& p : u->update.nlri) held_.insert(p);
+    }
+    if (established_ && open_ && keepalive_due()) {
+      std::vector<uint8_t> ka;
+      encode_keepalive(ka);
+      write_all(ka);
+    }
+  }
+  bool keepalive_due() {
+    auto t = std::chrono::steady_clock::now();
+    if (t - last_keepalive_ < std::chrono::seconds(10)) return false;
+    last_keepalive_ = t;
+    return true;
+  }
+  void establish(const Options& o) {
+    Open open;
+    open.my_as = o.asn > 0xffff ? kAsTrans : static_cast<uint16_t>(o.asn);
+    open.hold_time = 180;
+    open.bgp_id = o.router_id;
+    open.caps.multiprotocol = {kIpv4Unicast};
+    open.caps.four_octet_as = o.asn;
+    open.caps.route_refresh = true;
+    std::vector<uint8_t> b;
+    encode_open(open, b);
+    write_all(b);
+    while (!established_) drain(1000);
+    codec_.four_octet_as = open_->caps.four_octet_as.has_value();
+    std::printf("{\"event\":\"established\",\"t\":%.6f}\n", now());
+    std::fflush(stdout);
+  }
+  size_t held() const { return held_.size(); }
+  const CodecOptions& codec() const { return codec_; }
+
+ private:
+  int fd_;
+  std::vector<uint8_t> in_;
+  CodecOptions codec_;
+  std::optional<Open> open_;
+  bool established_ = false;
+  std::unordered_set<Prefix> held_;
+  std::chrono::steady_clock::time_point last_keepalive_ = std::chrono::steady_clock::now();
+};
+
+// Prefix i: the i-th /30 of 100.64.0.0/10 (2^20 of them).
+Prefix prefix_of(size_t i) {
+  return Prefix(IpAddress::v4(0x64400000u + static_cast<uint32_t>(i) * 4), 30);
+}
+
+// Path k: the sender's AS, then 1..4 private ASNs derived from k; origin and MED vary too.
+PathAttributes attrs_of(const Options& o, size_t k) {
+  PathAttributes a;
+  a.origin = static_cast<Origin>(k % 3);
+  AsPathSegment seg;
+  seg.asns.push_back(o.asn);
+  for (size_t d = 0; d <= k % 4; ++d) seg.asns.push_back(static_cast<uint32_t>(64512 + (k * 7 + d * 131) % 1000));
+  a.as_path.segments.push_back(seg);
+  a.next_hop = *IpAddress::parse(o.next_hop);
+  if (k % 5 == 0) a.med = static_cast<uint32_t>(k % 100);
+  if (k % 3 == 0) a.communities.push_back(static_cast<Community>(o.asn << 16 | (k % 50)));
+  return a;
+}
+
+void run_send(const Options& o) {
+  Session s(open_session_socket(o));
+  s.establish(o);
+  if (o.wait_stdin) {
+    char line[64];
+    if (!std::fgets(line, sizeof line, stdin)) die("stdin closed");
+  }
+  double t0 = now();
+  // Prefixes are dealt to paths in runs so that every UPDATE carries many prefixes.
+  size_t per_path = (o.prefixes + o.paths - 1) / o.paths;
+  std::vector<Prefix> batch;
+  std::vector<uint8_t> out;
+  for (size_t k = 0; k < o.paths; ++k) {
+    batch.clear();
+    for (size_t i = k * per_path; i < std::min(o.prefixes, (k + 1) * per_path); ++i)
+      batch.push_back(prefix_of(i));
+    if (batch.empty()) break;
+    encode_reach(attrs_of(o, k), kIpv4Unicast, batch, s.codec(), out);
+    if (out.size() > (1 << 20)) {
+      s.write_all(out);
+      out.clear();
+    }
+  }
+  s.write_all(out);
+  double t1 = now();
+  std::printf("{\"event\":\"sent\",\"t_start\":%.6f,\"t_end\":%.6f,\"prefixes\":%zu}\n", t0, t1,
+              o.prefixes);
+  std::fflush(stdout);
+  for (;;) s.drain(1000);
+}
+
+void run_recv(const Options& o) {
+  Session s(open_session_socket(o));
+  s.establish(o);
+  bool done = false;
+  for (;;) {
+    s.drain(1000);
+    if (!done && s.held() >= o.prefixes) {
+      done = true;
+      std::printf("{\"event\":\"complete\",\"t\":%.6f,\"prefixes\":%zu}\n", now(), s.held());
+      std::fflush(stdout);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (argc < 2) die("usage: bgp_blast send|recv [options] (see the source's header)");
+  o.mode = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (++i == argc) die(a + " needs a value");
+      return argv[i];
+    };
+    if (a == "--connect") o.connect = next();
+    else if (a == "--listen") o.listen = next();
+    else if (a == "--asn") o.asn = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--peer-as") o.peer_as = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--prefixes") o.prefixes = std::stoul(next());
+    else if (a == "--paths") o.paths = std::stoul(next());
+    else if (a == "--next-hop") o.next_hop = next();
+    else if (a == "--router-id") o.router_id = IpAddress::parse(next())->v4_host_order();
+    else if (a == "--wait-stdin") o.wait_stdin = true;
+    else die("unknown option " + a);
+  }
+  if (o.connect.empty() == o.listen.empty()) die("give exactly one of --connect or --listen");
+  if (o.prefixes > (1u << 20)) die("at most 1048576 prefixes (the /30s of 100.64.0.0/10)");
+  if (o.mode == "send") run_send(o);
+  else if (o.mode == "recv") run_recv(o);
+  else die("mode must be send or recv");
+}

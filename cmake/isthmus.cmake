@@ -1,0 +1,41 @@
+# Helpers: one CMake library per source folder, tests beside the code, fuzz targets whose corpus
+# ctest replays in every build.
+
+# isthmus_library(NAME SOURCES a.cc ... DEPS lib ...)
+function(isthmus_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# isthmus_test(NAME SOURCES a_test.cc ... DEPS lib ...)
+function(isthmus_test name)
+  if(NOT ISTHMUS_TESTS OR ISTHMUS_FUZZ)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST PROPERTIES LABELS unit)
+endfunction()
+
+# isthmus_fuzz(NAME SOURCE f.cc DEPS lib ... CORPUS dir)
+# With ISTHMUS_FUZZ: a libFuzzer binary. Otherwise: the same entry point linked with a driver that
+# replays every file of the corpus, registered with ctest as fuzz-corpus-NAME.
+function(isthmus_fuzz name)
+  cmake_parse_arguments(ARG "" "SOURCE;CORPUS" "DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCE})
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  if(ISTHMUS_FUZZ)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  else()
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.cc)
+    if(ISTHMUS_TESTS)
+      add_test(NAME fuzz-corpus-${name} COMMAND ${name} ${ARG_CORPUS})
+      set_tests_properties(fuzz-corpus-${name} PROPERTIES LABELS fuzz)
+    endif()
+  endif()
+endfunction()

@@ -1,0 +1,121 @@
+// isthmusd: the Isthmus daemon. Reads the YAML configuration and runs the roles it names on one
+// event loop (today: the BGP speaker / route reflector), with a control socket for isthmusctl.
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "bgp/speaker/speaker.h"
+#include "config/config.h"
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "ctl/control.h"
+#include "daemon/build.h"
+#include "daemon/commands.h"
+
+using namespace isthmus;
+
+namespace {
+
+void usage(FILE* to) {
+  std::fprintf(to,
+               "usage: isthmusd --config FILE        run with this configuration\n"
+               "       isthmusd --check-config FILE  check a configuration and exit (0 = valid)\n"
+               "       isthmusd --version\n");
+}
+
+Expected<config::Config> load(const std::string& path, bgp::policy::PolicySet& policies,
+                              bgp::SpeakerConfig& speaker) {
+  auto cfg = config::load_config_file(path);
+  if (!cfg) return cfg;
+  auto compiled = bgp::policy::compile(cfg->policy, cfg->bgp.asn);
+  if (!compiled) return fail(path + ": " + compiled.error().message);
+  policies = std::move(*compiled);
+  auto sc = daemon::build_speaker_config(*cfg, policies);
+  if (!sc) return fail(path + ": " + sc.error().message);
+  speaker = std::move(*sc);
+  return cfg;
+}
+
+int run(const std::string& path) {
+  bgp::policy::PolicySet policies;
+  bgp::SpeakerConfig speaker_config;
+  auto cfg = load(path, policies, speaker_config);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+    return 1;
+  }
+  log::set_level(cfg->log_level);
+  for (auto& w : cfg->warnings) log::warn("config: {}", w);
+
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+  EventLoop loop;
+  bgp::Speaker speaker(loop, std::move(speaker_config));
+  ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
+    return daemon::run_command(speaker, args);
+  });
+  if (auto r = control.listen(cfg->control_socket); !r) {
+    log::error("{}", r.error().message);
+    return 1;
+  }
+  if (auto r = speaker.start(); !r) {
+    log::error("bgp: {}", r.error().message);
+    return 1;
+  }
+  log::info("isthmusd: running AS{} router-id {} ({} neighbors, control socket {})",
+            cfg->bgp.asn, cfg->bgp.router_id.to_string(), cfg->bgp.neighbors.size(),
+            cfg->control_socket);
+
+  loop.add_fd(sfd, EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo si;
+    if (::read(sfd, &si, sizeof si) != sizeof si) return;
+    log::info("isthmusd: signal {}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
+    speaker.shutdown("isthmusd is shutting down");
+    // Let the Cease NOTIFICATIONs drain before the sockets close.
+    loop.add_timer(std::chrono::milliseconds(200), [&] { loop.stop(); });
+  });
+  loop.run();
+  loop.remove_fd(sfd);
+  ::close(sfd);
+  log::info("isthmusd: stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    usage(stdout);
+    return 0;
+  }
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("isthmusd 0.1.0\n");
+    return 0;
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--check-config") == 0) {
+    bgp::policy::PolicySet policies;
+    bgp::SpeakerConfig sc;
+    auto cfg = load(argv[2], policies, sc);
+    if (!cfg) {
+      std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+      return 1;
+    }
+    for (auto& w : cfg->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    std::printf("%s: configuration is valid\n", argv[2]);
+    return 0;
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--config") == 0) return run(argv[2]);
+  usage(stderr);
+  return 2;
+}

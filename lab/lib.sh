@@ -1,0 +1,646 @@
+# shellcheck shell=bash
+# lab/lib.sh: network-namespace labs with real BGP peers (FRR, GoBGP, BIRD 2, ExaBGP) for the
+# interop tests, the demo and the benchmarks. Source it from a bash script that runs as root:
+#
+#   source "$(dirname "$0")/../../lab/lib.sh"
+#   lab_init                       # run prefix, temp dir, EXIT trap, reap crashed earlier runs
+#   lab_underlay 3                 # hosts 1..3 on one switch: 198.18.0.N/24, fd00:18::N/64
+#   lab_frr_start 2 frr "$conf"    # bgpd (+ zebra) in host 2, config given as text
+#   lab_wait_for 60 "frr session up" lab_frr_established frr 198.18.0.1
+#
+# Naming: every namespace is "$LAB_PREFIX-<name>", LAB_PREFIX = "il<pid>x<random>"; every file
+# lives under $LAB_DIR (/tmp/$LAB_PREFIX.XXXXXX). Links are created inside the lab's namespaces
+# only (never in the caller's namespace), so nothing with the prefix leaks outside them.
+#
+# Functions
+#   lab_init                      start a run; installs the EXIT/INT/TERM trap that calls lab_cleanup
+#   lab_cleanup                   kill what the run started, delete its namespaces and dir (LAB_KEEP=1 keeps the dir)
+#   lab_reap_stale                delete namespaces/dirs left by runs whose shell is gone (lab_init calls it)
+#   lab_underlay N                switch namespace with bridge br0 (MTU 9000) + hosts h1..hN, each with
+#                                 eth0 198.18.0.<i>/24 and fd00:18::<i>/64 (no DAD), lo up
+#   lab_ns I                      print the namespace name of host I
+#   lab_ip4 I / lab_ip6 I         print host I's underlay addresses
+#   lab_exec I CMD...             run CMD in host I's namespace
+#   lab_spawn I NAME CMD...       start CMD in the background in host I, output to $LAB_DIR/NAME.log,
+#                                 remember its PID for cleanup; prints nothing, sets LAB_LAST_PID
+#   lab_pid NAME / lab_alive NAME / lab_stop NAME [SIGNAL]
+#   lab_wait_for SECS MSG CMD...  poll CMD every 0.2 s until it succeeds; on timeout lab_fail MSG
+#   lab_poll SECS CMD...          same, but only returns 1 on timeout
+#   lab_fail MSG                  print MSG, dump every daemon's state and log tail, exit 1
+#   lab_on_fail FUNC              register FUNC to be called by lab_fail (extra state dumps)
+#   lab_json EXPR                 read JSON on stdin, print the python expression EXPR over it (`j`)
+#   lab_check_json EXPR           read JSON on stdin, succeed iff EXPR over it (`j`) is truthy
+#   lab_assert_eq WHAT GOT WANT   lab_fail unless GOT == WANT
+#   lab_log MSG                   timestamped progress line on stderr
+#
+#   FRR     lab_frr_start I NAME CONF [--no-zebra]   bgpd (and zebra) with bgpd.conf text CONF
+#           lab_vtysh NAME CMD...                     each CMD one -c (use "show ... json" for JSON)
+#           lab_frr_established NAME PEER             session to PEER is Established
+#   GoBGP   lab_gobgp_start I NAME CONF               gobgpd with a TOML config text, API on a unix socket
+#           lab_gobgp NAME ARGS...                    the gobgp CLI against it
+#   BIRD 2  lab_bird_start I NAME CONF                bird -f with the config text, own control socket
+#           lab_birdc NAME CMD...                     birdc -s against it
+#   ExaBGP  lab_exabgp_start I NAME CONF              exabgp 4.2 as root, no CLI pipes, log to NAME.log
+#   raw     lab_raw_start I NAME ARGS...              tests/interop/raw_bgp.py (crafted UPDATEs); stdin
+#                                                     is a FIFO fed by lab_raw NAME "CMD", events (JSON
+#                                                     lines) in NAME.log; lab_raw_has NAME PYEXPR
+#   isthmus lab_isthmusd_start I NAME YAML            $ISTHMUSD --check-config, then --config in host I
+#           lab_isthmus_sock NAME                     control socket path to put in the YAML
+#           lab_isthmusctl NAME ARGS...               $ISTHMUSCTL --socket ... ARGS
+#           lab_isthmus_established NAME PEER         PEER is Established in show bgp summary
+#           lab_isthmus_route NAME AFI PREFIX         print the route's JSON ({} if absent)
+#
+# A process registered with lab_critical NAME (every daemon started here is) is checked on every
+# poll of lab_wait_for: if it exits, the test fails at once with its log instead of timing out.
+# lab_stop NAME unregisters it.
+#
+# Quirks handled here (checked on Debian 12):
+#   - FRR 8.4 daemons run as user frr: their directory must be owned by frr. vtysh finds them
+#     with --vty_socket DIR. bgpd without zebra (-Z) works for plain BGP; zebra is started by
+#     default so next hops resolve and IPv6 next hops come from the interface.
+#   - FRR: define route-maps BEFORE "router bgp" in bgpd.conf. A neighbor route-map that is not
+#     yet defined denies everything until the route-map delay timer (5 s) re-evaluates it, and
+#     the re-evaluation needs ROUTE-REFRESH, which ExaBGP (and a 2-octet test peer) lack.
+#   - gobgpd's gRPC API goes to unix://$LAB_DIR/NAME.sock (--api-hosts), pprof disabled, so
+#     nothing listens on a fixed TCP port.
+#   - ExaBGP 4.2 refuses to run as root unless exabgp.daemon.user=root, and wants named pipes for
+#     its CLI unless exabgp.api.cli=false; settings go in the environment.
+
+LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_HOSTS=()
+LAB_DUMP_HOOKS=()
+LAB_CLEANED=0
+LAB_CRITICAL=()
+declare -A LAB_RAW_FD=()
+ISTHMUSD=${ISTHMUSD:-}
+ISTHMUSCTL=${ISTHMUSCTL:-}
+LAB_RAW_BGP=${LAB_RAW_BGP:-${LAB_LIB_DIR}/../tests/interop/raw_bgp.py}
+
+lab_log() { printf '%s [lab] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
+
+lab_init() {
+  if [[ ${EUID} -ne 0 ]]; then
+    echo "lab: must run as root (network namespaces)" >&2
+    exit 1
+  fi
+  lab_reap_stale
+  LAB_PREFIX="il$$x${RANDOM}"
+  LAB_DIR=$(mktemp -d "/tmp/${LAB_PREFIX}.XXXXXX")
+  chmod 755 "${LAB_DIR}"
+  : >"${LAB_DIR}/pids"
+  : >"${LAB_DIR}/namespaces"
+  trap lab_cleanup EXIT
+  # set -e alone would end the test silently on an unchecked failure: report it and dump state.
+  set -E
+  trap 'lab_fail "command failed (line ${LINENO}, exit $?): ${BASH_COMMAND}"' ERR
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  lab_log "run ${LAB_PREFIX}, files in ${LAB_DIR}"
+}
+
+# Namespaces and dirs are named il<pid>x<n>: if <pid> is not a live process, that run crashed
+# (or was kill -9ed) before its trap ran. A live pid (even a reused one) is left alone.
+lab_reap_stale() {
+  local ns pid p d
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    [[ ${ns} =~ ^il([0-9]+)x[0-9]+- ]] || continue
+    pid=${BASH_REMATCH[1]}
+    [[ -d /proc/${pid} ]] && continue
+    for p in $(ip netns pids "${ns}" 2>/dev/null); do kill -9 "${p}" 2>/dev/null || true; done
+    ip netns delete "${ns}" 2>/dev/null || true
+    echo "lab: removed stale namespace ${ns}" >&2
+  done
+  for d in /tmp/il*x*.*; do
+    [[ -d ${d} && $(basename "${d}") =~ ^il([0-9]+)x[0-9]+\. ]] || continue
+    pid=${BASH_REMATCH[1]}
+    [[ -d /proc/${pid} ]] && continue
+    # Processes of that run that outlived their namespace would still hold files here: kill
+    # only those whose pid file lists them and whose cwd or cmdline points into the dir.
+    if [[ -f ${d}/pids ]]; then
+      while read -r p _; do
+        [[ -n ${p} && -d /proc/${p} ]] || continue
+        if tr '\0' ' ' <"/proc/${p}/cmdline" 2>/dev/null | grep -qF "${d}"; then
+          kill -9 "${p}" 2>/dev/null || true
+        fi
+      done <"${d}/pids"
+    fi
+    rm -rf "${d}"
+    echo "lab: removed stale dir ${d}" >&2
+  done
+}
+
+lab_cleanup() {
+  local rc=$?
+  [[ ${LAB_CLEANED} == 1 || -z ${LAB_DIR:-} ]] && return 0
+  LAB_CLEANED=1
+  trap - EXIT INT TERM ERR
+  set +e
+  local pid name ns i
+  if [[ -f ${LAB_DIR}/pids ]]; then
+    while read -r pid name; do
+      kill -TERM "${pid}" 2>/dev/null || true
+    done <"${LAB_DIR}/pids"
+    for i in $(seq 1 30); do
+      local any=0
+      while read -r pid name; do
+        kill -0 "${pid}" 2>/dev/null && any=1
+      done <"${LAB_DIR}/pids"
+      [[ ${any} == 0 ]] && break
+      sleep 0.1
+    done
+    while read -r pid name; do
+      kill -KILL "${pid}" 2>/dev/null || true
+    done <"${LAB_DIR}/pids"
+  fi
+  if [[ -f ${LAB_DIR}/namespaces ]]; then
+    while read -r ns; do
+      # Anything still running in a namespace this run created was started by this run.
+      for pid in $(ip netns pids "${ns}" 2>/dev/null); do kill -KILL "${pid}" 2>/dev/null || true; done
+      ip netns delete "${ns}" 2>/dev/null || true
+    done <"${LAB_DIR}/namespaces"
+  fi
+  if [[ ${LAB_KEEP:-0} == 1 ]]; then
+    # Rename so that lab_reap_stale of a later run does not delete it.
+    mv "${LAB_DIR}" "${LAB_DIR/\/tmp\/il/\/tmp\/kept-il}" 2>/dev/null &&
+      echo "lab: kept files in ${LAB_DIR/\/tmp\/il/\/tmp\/kept-il}" >&2
+  else
+    rm -rf "${LAB_DIR}"
+  fi
+  return "${rc}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Topology
+
+lab_ns() { echo "${LAB_PREFIX}-h$1"; }
+lab_ip4() { echo "198.18.0.$1"; }
+lab_ip6() { printf 'fd00:18::%x\n' "$1"; }
+
+lab_new_ns() {
+  local ns=$1
+  ip netns add "${ns}"
+  echo "${ns}" >>"${LAB_DIR}/namespaces"
+  # No IPv6 DAD: a tentative link-local address makes FRR refuse IPv6 sessions for seconds
+  # ("eth0 does not have a v6 LL address"). Set before any interface exists in the namespace.
+  ip netns exec "${ns}" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+  ip -n "${ns}" link set lo up
+}
+
+lab_underlay() {
+  local n=$1 i sw="${LAB_PREFIX}-sw"
+  lab_new_ns "${sw}"
+  ip -n "${sw}" link add br0 type bridge stp_state 0 mcast_snooping 0
+  ip -n "${sw}" link set br0 mtu 9000 up
+  for i in $(seq 1 "${n}"); do
+    local ns
+    ns=$(lab_ns "${i}")
+    lab_new_ns "${ns}"
+    # Both ends are created inside lab namespaces: no name ever exists in the caller's namespace.
+    ip -n "${sw}" link add "p${i}" mtu 9000 type veth peer name eth0 netns "${ns}"
+    ip -n "${sw}" link set "p${i}" master br0 up
+    ip -n "${ns}" link set eth0 mtu 9000 up
+    ip -n "${ns}" addr add "$(lab_ip4 "${i}")/24" dev eth0
+    ip -n "${ns}" addr add "$(lab_ip6 "${i}")/64" dev eth0 nodad
+    LAB_HOSTS+=("${i}")
+  done
+  lab_log "underlay: ${n} hosts on ${sw}/br0 (198.18.0.0/24, fd00:18::/64, MTU 9000)"
+}
+
+# lab_addr_add I ADDR [DEV]: add an address to host I (default on lo), IPv6 without DAD.
+lab_addr_add() {
+  local extra=()
+  [[ $2 == *:* ]] && extra=(nodad)
+  ip -n "$(lab_ns "$1")" addr add "$2" dev "${3:-lo}" "${extra[@]}"
+}
+
+lab_exec() {
+  local i=$1
+  shift
+  ip netns exec "$(lab_ns "${i}")" "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+lab_spawn() {
+  local i=$1 name=$2
+  shift 2
+  ip netns exec "$(lab_ns "${i}")" "$@" >>"${LAB_DIR}/${name}.log" 2>&1 </dev/null &
+  LAB_LAST_PID=$!
+  echo "${LAB_LAST_PID} ${name}" >>"${LAB_DIR}/pids"
+  echo "${LAB_LAST_PID}" >"${LAB_DIR}/${name}.pid.lab"
+}
+
+lab_pid() { cat "${LAB_DIR}/$1.pid.lab" 2>/dev/null; }
+
+lab_alive() {
+  local pid
+  pid=$(lab_pid "$1") || return 1
+  [[ -n ${pid} ]] && kill -0 "${pid}" 2>/dev/null
+}
+
+# Stop a process this run started and wait (up to 10 s) until it is gone.
+lab_stop() {
+  local name=$1 sig=${2:-TERM} pid i
+  lab_uncritical "${name}"
+  pid=$(lab_pid "${name}") || pid=""
+  if [[ -n ${pid} ]] && kill "-${sig}" "${pid}" 2>/dev/null; then
+    for i in $(seq 1 100); do
+      kill -0 "${pid}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "${pid}" 2>/dev/null; then
+      kill -KILL "${pid}" 2>/dev/null || true
+    fi
+    wait "${pid}" 2>/dev/null || true
+  fi
+  # FRR runs zebra next to bgpd; stop it too.
+  if [[ -f ${LAB_DIR}/${name}-zebra.pid.lab && ${name} != *-zebra ]]; then
+    lab_stop "${name}-zebra" "${sig}"
+  fi
+  return 0
+}
+
+lab_critical() { LAB_CRITICAL+=("$1"); }
+
+lab_uncritical() {
+  local keep=() n
+  for n in "${LAB_CRITICAL[@]}"; do [[ ${n} == "$1" ]] || keep+=("${n}"); done
+  LAB_CRITICAL=("${keep[@]}")
+}
+
+lab_check_critical() {
+  local n
+  for n in "${LAB_CRITICAL[@]}"; do
+    if ! lab_alive "${n}"; then
+      local rc=0
+      wait "$(lab_pid "${n}")" 2>/dev/null || rc=$?
+      lab_uncritical "${n}"
+      lab_fail "${n} (pid $(lab_pid "${n}")) exited unexpectedly (exit status ${rc})"
+    fi
+  done
+}
+
+lab_poll() {
+  local secs=$1 deadline
+  shift
+  deadline=$((SECONDS + secs))
+  while true; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    ((SECONDS >= deadline)) && return 1
+    lab_check_critical
+    sleep 0.2
+  done
+}
+
+lab_wait_for() {
+  local secs=$1 msg=$2
+  shift 2
+  if ! lab_poll "${secs}" "$@"; then
+    lab_fail "timed out after ${secs}s waiting for: ${msg} (check: $*)"
+  fi
+  lab_log "ok: ${msg}"
+}
+
+lab_on_fail() { LAB_DUMP_HOOKS+=("$1"); }
+
+lab_fail() {
+  trap - ERR
+  if [[ ${BASHPID} != "$$" ]]; then
+    # In a subshell (a $(...) or a pipeline): report and end it; the caller then fails too.
+    echo "FAIL (in subshell): $*" >&2
+    exit 1
+  fi
+  echo "FAIL: $*" >&2
+  local hook
+  for hook in "${LAB_DUMP_HOOKS[@]}"; do
+    echo "===== ${hook}" >&2
+    "${hook}" >&2 2>&1 || true
+  done
+  lab_dump_daemons >&2 2>&1 || true
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+lab_assert_eq() {
+  if [[ "$2" != "$3" ]]; then
+    lab_fail "$1: got '$2', want '$3'"
+  fi
+  lab_log "ok: $1 = '$3'"
+}
+
+lab_json() {
+  python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+import ipaddress
+v = eval(sys.argv[1], {"j": j, "ipaddress": ipaddress})
+print(json.dumps(v) if isinstance(v, (dict, list)) else ("" if v is None else v))
+' "$1"
+}
+
+lab_check_json() {
+  python3 -c '
+import json, sys
+try:
+    j = json.load(sys.stdin)
+    import ipaddress
+    ok = bool(eval(sys.argv[1], {"j": j, "ipaddress": ipaddress}))
+except Exception:
+    ok = False
+sys.exit(0 if ok else 1)
+' "$1"
+}
+
+# Dump every started daemon's state and the tail of every log: called by lab_fail.
+lab_dump_daemons() {
+  local f name kind
+  for f in "${LAB_DIR}"/*.kind; do
+    [[ -f ${f} ]] || continue
+    name=$(basename "${f}" .kind)
+    kind=$(cat "${f}")
+    echo "===== ${kind} ${name}: state"
+    case ${kind} in
+      frr)
+        lab_vtysh "${name}" "show bgp summary" "show bgp ipv4 unicast" "show bgp ipv6 unicast" \
+          "show bgp neighbors" 2>&1 | head -200
+        ;;
+      gobgp)
+        lab_gobgp "${name}" neighbor 2>&1
+        lab_gobgp "${name}" global rib -a ipv4 2>&1
+        lab_gobgp "${name}" global rib -a ipv6 2>&1
+        ;;
+      isthmus)
+        lab_isthmusctl "${name}" show bgp summary -o json 2>&1
+        lab_isthmusctl "${name}" show bgp ipv4 unicast -o json 2>&1 | head -c 6000
+        echo
+        lab_isthmusctl "${name}" show bgp ipv6 unicast -o json 2>&1 | head -c 6000
+        echo
+        lab_alive "${name}" && echo "(${name} is running)" || echo "(${name} is NOT running)"
+        ;;
+      bird)
+        lab_birdc "${name}" show protocols all 2>&1 | head -120
+        lab_birdc "${name}" show route all 2>&1 | head -80
+        ;;
+    esac
+  done
+  for f in "${LAB_DIR}"/*.log; do
+    [[ -f ${f} ]] || continue
+    echo "===== $(basename "${f}") (last 60 lines)"
+    tail -n 60 "${f}"
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# FRR 8.4
+
+lab_frr_start() {
+  local i=$1 name=$2 conf=$3 zebra=1
+  [[ ${4:-} == --no-zebra ]] && zebra=0
+  local dir="${LAB_DIR}/${name}"
+  echo "${zebra}" >"${LAB_DIR}/${name}.zebra"
+  mkdir -p "${dir}"
+  printf '%s\n' "${conf}" >"${dir}/bgpd.conf"
+  printf 'hostname %s\n' "${name}" >"${dir}/zebra.conf"
+  chown -R frr:frr "${dir}"
+  echo frr >"${LAB_DIR}/${name}.kind"
+  echo "${i}" >"${LAB_DIR}/${name}.host"
+  if [[ ${zebra} == 1 ]]; then
+    lab_spawn "${i}" "${name}-zebra" /usr/lib/frr/zebra -P 0 -f "${dir}/zebra.conf" \
+      -i "${dir}/zebra.pid" -z "${dir}/zserv.api" --vty_socket "${dir}" --log stdout
+    lab_critical "${name}-zebra"
+    lab_wait_for 20 "${name}: zebra socket" test -S "${dir}/zserv.api"
+    lab_spawn "${i}" "${name}" /usr/lib/frr/bgpd -P 0 -f "${dir}/bgpd.conf" \
+      -i "${dir}/bgpd.pid" -z "${dir}/zserv.api" --vty_socket "${dir}" --log stdout
+  else
+    lab_spawn "${i}" "${name}" /usr/lib/frr/bgpd -Z -P 0 -f "${dir}/bgpd.conf" \
+      -i "${dir}/bgpd.pid" --vty_socket "${dir}" --log stdout
+  fi
+  lab_critical "${name}"
+  lab_wait_for 20 "${name}: bgpd vty" test -S "${dir}/bgpd.vty"
+}
+
+# Restart an FRR instance started by lab_frr_start (same host, same config); also starts one
+# that lab_stop stopped.
+lab_frr_restart() {
+  local name=$1 i conf zebra_flag=""
+  i=$(cat "${LAB_DIR}/${name}.host")
+  conf=$(cat "${LAB_DIR}/${name}/bgpd.conf")
+  [[ $(cat "${LAB_DIR}/${name}.zebra") == 1 ]] || zebra_flag=--no-zebra
+  lab_stop "${name}"
+  rm -f "${LAB_DIR}/${name}"/*.vty "${LAB_DIR}/${name}/zserv.api"
+  lab_frr_start "${i}" "${name}" "${conf}" ${zebra_flag}
+}
+
+lab_vtysh() {
+  local name=$1 i args=()
+  shift
+  i=$(cat "${LAB_DIR}/${name}.host")
+  for c in "$@"; do args+=(-c "${c}"); done
+  lab_exec "${i}" vtysh --vty_socket "${LAB_DIR}/${name}" "${args[@]}"
+}
+
+lab_frr_established() {
+  lab_vtysh "$1" "show bgp neighbors $2 json" |
+    lab_check_json "j['$2']['bgpState'] == 'Established'"
+}
+
+# ---------------------------------------------------------------------------------------------
+# GoBGP 3.10
+
+lab_gobgp_start() {
+  local i=$1 name=$2 conf=$3
+  printf '%s\n' "${conf}" >"${LAB_DIR}/${name}.toml"
+  echo gobgp >"${LAB_DIR}/${name}.kind"
+  echo "${i}" >"${LAB_DIR}/${name}.host"
+  lab_spawn "${i}" "${name}" gobgpd -f "${LAB_DIR}/${name}.toml" -t toml -p \
+    --api-hosts "unix://${LAB_DIR}/${name}.sock" --pprof-disable
+  lab_critical "${name}"
+  lab_wait_for 20 "${name}: gobgpd API" lab_gobgp "${name}" global
+}
+
+lab_gobgp() {
+  local name=$1 i
+  shift
+  i=$(cat "${LAB_DIR}/${name}.host")
+  lab_exec "${i}" gobgp --target "unix://${LAB_DIR}/${name}.sock" "$@"
+}
+
+lab_gobgp_established() {
+  lab_gobgp "$1" -j neighbor "$2" |
+    lab_check_json "j['state']['session_state'] == 6"
+}
+
+# ---------------------------------------------------------------------------------------------
+# BIRD 2.0
+
+lab_bird_start() {
+  local i=$1 name=$2 conf=$3
+  printf '%s\n' "${conf}" >"${LAB_DIR}/${name}.conf"
+  echo bird >"${LAB_DIR}/${name}.kind"
+  echo "${i}" >"${LAB_DIR}/${name}.host"
+  lab_spawn "${i}" "${name}" bird -f -c "${LAB_DIR}/${name}.conf" -s "${LAB_DIR}/${name}.ctl" \
+    -P "${LAB_DIR}/${name}.pid"
+  lab_critical "${name}"
+  lab_wait_for 20 "${name}: bird control socket" lab_birdc "${name}" show status
+}
+
+lab_birdc() {
+  local name=$1 i
+  shift
+  i=$(cat "${LAB_DIR}/${name}.host")
+  lab_exec "${i}" birdc -s "${LAB_DIR}/${name}.ctl" "$@"
+}
+
+# Protocol NAME in BIRD instance is up and Established.
+lab_bird_established() {
+  lab_birdc "$1" show protocols "$2" | grep -Eq "^$2 +BGP .* up .*Established"
+}
+
+# ---------------------------------------------------------------------------------------------
+# ExaBGP 4.2
+
+lab_exabgp_start() {
+  local i=$1 name=$2 conf=$3
+  printf '%s\n' "${conf}" >"${LAB_DIR}/${name}.conf"
+  echo exabgp >"${LAB_DIR}/${name}.kind"
+  echo "${i}" >"${LAB_DIR}/${name}.host"
+  lab_spawn "${i}" "${name}" env \
+    exabgp.daemon.user=root \
+    exabgp.daemon.daemonize=false \
+    exabgp.daemon.pid="" \
+    exabgp.api.cli=false \
+    exabgp.log.destination=stdout \
+    exabgp.log.level=DEBUG \
+    exabgp.log.packets=true \
+    exabgp.log.message=true \
+    exabgp.log.routes=true \
+    exabgp.tcp.bind="" \
+    exabgp "${LAB_DIR}/${name}.conf"
+  lab_critical "${name}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# raw_bgp.py: a scripted BGP speaker for crafted UPDATEs
+
+lab_raw_start() {
+  local i=$1 name=$2
+  shift 2
+  mkfifo "${LAB_DIR}/${name}.in"
+  echo raw >"${LAB_DIR}/${name}.kind"
+  echo "${i}" >"${LAB_DIR}/${name}.host"
+  ip netns exec "$(lab_ns "${i}")" python3 -u "${LAB_RAW_BGP}" "$@" \
+    <"${LAB_DIR}/${name}.in" >>"${LAB_DIR}/${name}.log" 2>&1 &
+  LAB_LAST_PID=$!
+  echo "${LAB_LAST_PID} ${name}" >>"${LAB_DIR}/pids"
+  echo "${LAB_LAST_PID}" >"${LAB_DIR}/${name}.pid.lab"
+  local fd
+  exec {fd}>"${LAB_DIR}/${name}.in"
+  LAB_RAW_FD[${name}]=${fd}
+  lab_critical "${name}"
+}
+
+lab_raw() {
+  local name=$1
+  shift
+  echo "$*" >&"${LAB_RAW_FD[${name}]}"
+}
+
+# lab_raw_has NAME PYEXPR: some event e (a dict) in NAME's log makes PYEXPR true.
+lab_raw_has() {
+  python3 -c '
+import json, sys, ipaddress
+expr = sys.argv[2]
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    try:
+        if eval(expr, {"e": e, "ipaddress": ipaddress}):
+            sys.exit(0)
+    except Exception:
+        pass
+sys.exit(1)
+' "${LAB_DIR}/$1.log" "$2"
+}
+
+# lab_raw_count NAME PYEXPR: how many events match.
+lab_raw_count() {
+  python3 -c '
+import json, sys, ipaddress
+n = 0
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+        n += bool(eval(sys.argv[2], {"e": e, "ipaddress": ipaddress}))
+    except Exception:
+        pass
+print(n)
+' "${LAB_DIR}/$1.log" "$2"
+}
+
+# ---------------------------------------------------------------------------------------------
+# isthmusd / isthmusctl (binaries from $ISTHMUSD and $ISTHMUSCTL, set by ctest)
+
+lab_isthmus_sock() { echo "${LAB_DIR}/$1.ctl"; }
+
+lab_require_isthmus() {
+  [[ -n ${ISTHMUSD} && -x ${ISTHMUSD} ]] ||
+    lab_fail "isthmusd binary not found: set ISTHMUSD (ctest sets it to \${CMAKE_BINARY_DIR}/bin/isthmusd), got '${ISTHMUSD}'"
+  [[ -n ${ISTHMUSCTL} && -x ${ISTHMUSCTL} ]] ||
+    lab_fail "isthmusctl binary not found: set ISTHMUSCTL, got '${ISTHMUSCTL}'"
+}
+
+lab_isthmusd_start() {
+  local i=$1 name=$2 yaml=$3
+  lab_require_isthmus
+  printf '%s\n' "${yaml}" >"${LAB_DIR}/${name}.yaml"
+  echo isthmus >"${LAB_DIR}/${name}.kind"
+  echo "${i}" >"${LAB_DIR}/${name}.host"
+  local out
+  if ! out=$("${ISTHMUSD}" --check-config "${LAB_DIR}/${name}.yaml" 2>&1); then
+    lab_fail "isthmusd --check-config rejected ${LAB_DIR}/${name}.yaml: ${out}"$'\n'"$(cat "${LAB_DIR}/${name}.yaml")"
+  fi
+  rm -f "$(lab_isthmus_sock "${name}")"
+  lab_spawn "${i}" "${name}" "${ISTHMUSD}" --config "${LAB_DIR}/${name}.yaml"
+  lab_critical "${name}"
+  lab_wait_for 20 "${name}: isthmusd control socket" test -S "$(lab_isthmus_sock "${name}")"
+}
+
+lab_isthmusd_restart() {
+  local name=$1 i
+  i=$(cat "${LAB_DIR}/${name}.host")
+  lab_stop "${name}"
+  lab_isthmusd_start "${i}" "${name}" "$(cat "${LAB_DIR}/${name}.yaml")"
+}
+
+lab_isthmusctl() {
+  local name=$1
+  shift
+  "${ISTHMUSCTL}" --socket "$(lab_isthmus_sock "${name}")" "$@"
+}
+
+lab_isthmus_established() {
+  lab_isthmusctl "$1" show bgp summary -o json | lab_check_json "any(ipaddress.ip_address(n['address']) == ipaddress.ip_address('$2') and n['state'] == 'Established' for n in j['neighbors'])"
+}
+
+lab_isthmus_neighbor_state() {
+  lab_isthmusctl "$1" show bgp summary -o json | lab_json "[n['state'] for n in j['neighbors'] if ipaddress.ip_address(n['address']) == ipaddress.ip_address('$2')][0]"
+}
+
+# lab_isthmus_route NAME ipv4|ipv6 PREFIX: the route object from the full table, {} if absent.
+lab_isthmus_route() {
+  lab_isthmusctl "$1" show bgp "$2" unicast -o json |
+    lab_json "([r for r in (j.get('routes') or []) if ipaddress.ip_network(r['prefix']) == ipaddress.ip_network('$3') and r.get('paths')] or [{}])[0]"
+}
+
+lab_isthmus_has_route() {
+  lab_isthmus_route "$1" "$2" "$3" | lab_check_json "j.get('paths')"
+}
+
+lab_isthmus_lacks_route() {
+  local r
+  r=$(lab_isthmus_route "$1" "$2" "$3") || return 1
+  [[ ${r} == "{}" ]]
+}

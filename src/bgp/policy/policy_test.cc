@@ -1,0 +1,373 @@
+// Tests for policy compilation and evaluation: each match condition, each action, term order,
+// the default verdict, built-ins and compile errors.
+#include "bgp/policy/policy.h"
+
+#include <gtest/gtest.h>
+
+// The tests build definitions with designated initializers and leave the rest defaulted.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+namespace isthmus::bgp::policy {
+namespace {
+
+constexpr uint32_t kLocalAs = 65000;
+
+Prefix P(std::string_view text) { return *Prefix::parse(text); }
+IpAddress A(std::string_view text) { return *IpAddress::parse(text); }
+CommunityValue C(std::string_view text) { return *parse_community(text); }
+
+PathAttributes attrs() {
+  PathAttributes a;
+  a.origin = Origin::Igp;
+  a.next_hop = A("198.18.0.2");
+  a.as_path.segments.push_back({AsPathSegment::Type::Sequence, {65001, 65002}});
+  return a;
+}
+
+// Compiles `defs` and returns the policy named "p".
+std::shared_ptr<const Policy> compile_p(const Definitions& defs) {
+  auto set = compile(defs, kLocalAs);
+  EXPECT_TRUE(set) << (set ? "" : set.error().message);
+  if (!set) return nullptr;
+  auto p = set->find("p");
+  EXPECT_TRUE(p);
+  return p;
+}
+
+Definitions one_term(Term t) {
+  Definitions d;
+  d.policies.push_back({"p", {std::move(t)}});
+  return d;
+}
+
+Term accept_if(Match m) { return Term{"", std::move(m), {}, Verdict::Accept}; }
+
+bool accepts(const Policy& p, std::string_view prefix, PathAttributes a = attrs()) {
+  return p.apply(P(prefix), a);
+}
+
+TEST(Policy, BuiltIns) {
+  auto set = compile({}, kLocalAs);
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->names(), (std::vector<std::string>{"accept-all", "reject-all"}));
+  auto a = attrs();
+  auto before = a;
+  EXPECT_TRUE(set->find("accept-all")->apply(P("10.0.0.0/8"), a));
+  EXPECT_EQ(a, before);
+  EXPECT_FALSE(set->find("reject-all")->apply(P("10.0.0.0/8"), a));
+  EXPECT_EQ(set->find("nope"), nullptr);
+}
+
+TEST(Policy, DefaultIsRejectAndEmptyMatchMatchesAll) {
+  Definitions d;
+  d.policies.push_back({"p", {}});
+  EXPECT_FALSE(accepts(*compile_p(d), "10.0.0.0/8"));
+  EXPECT_TRUE(accepts(*compile_p(one_term(accept_if({}))), "10.0.0.0/8"));
+}
+
+TEST(Policy, PrefixListExactMatchWithoutGeLe) {
+  auto d = one_term(accept_if({.prefix_list = "l"}));
+  d.prefix_lists.push_back({"l", {{P("100.64.0.0/10")}}});
+  auto p = compile_p(d);
+  EXPECT_TRUE(accepts(*p, "100.64.0.0/10"));
+  EXPECT_FALSE(accepts(*p, "100.64.0.0/16"));
+  EXPECT_FALSE(accepts(*p, "100.0.0.0/8"));
+  EXPECT_FALSE(accepts(*p, "::/0"));
+}
+
+TEST(Policy, PrefixListGeLe) {
+  auto d = one_term(accept_if({.prefix_list = "l"}));
+  d.prefix_lists.push_back({"l", {{P("100.64.0.0/10"), 16, 24}}});
+  auto p = compile_p(d);
+  EXPECT_FALSE(accepts(*p, "100.64.0.0/10"));
+  EXPECT_FALSE(accepts(*p, "100.64.0.0/15"));
+  EXPECT_TRUE(accepts(*p, "100.64.0.0/16"));
+  EXPECT_TRUE(accepts(*p, "100.127.255.0/24"));
+  EXPECT_FALSE(accepts(*p, "100.127.255.128/25"));
+  EXPECT_FALSE(accepts(*p, "100.128.0.0/16"));  // outside
+}
+
+TEST(Policy, PrefixListGeOnlyAndLeOnly) {
+  auto d = one_term(accept_if({.prefix_list = "ge"}));
+  d.policies.push_back({"p2", {accept_if({.prefix_list = "le"})}});
+  d.prefix_lists.push_back({"ge", {{P("10.0.0.0/8"), 24, std::nullopt}}});
+  d.prefix_lists.push_back({"le", {{P("10.0.0.0/8"), std::nullopt, 16}}});
+  auto set = compile(d, kLocalAs);
+  ASSERT_TRUE(set);
+  auto ge = set->find("p"), le = set->find("p2");
+  EXPECT_FALSE(accepts(*ge, "10.0.0.0/23"));
+  EXPECT_TRUE(accepts(*ge, "10.0.0.0/24"));
+  EXPECT_TRUE(accepts(*ge, "10.0.0.1/32"));
+  EXPECT_TRUE(accepts(*le, "10.0.0.0/8"));
+  EXPECT_TRUE(accepts(*le, "10.1.0.0/16"));
+  EXPECT_FALSE(accepts(*le, "10.1.0.0/17"));
+}
+
+TEST(Policy, PrefixListFirstMatchWinsAndDenyEntries) {
+  auto d = one_term(accept_if({.prefix_list = "l"}));
+  d.prefix_lists.push_back({"l",
+                            {{P("10.1.0.0/16"), std::nullopt, 32, ListAction::Deny},
+                             {P("10.0.0.0/8"), std::nullopt, 32}}});
+  auto p = compile_p(d);
+  EXPECT_TRUE(accepts(*p, "10.2.0.0/16"));
+  EXPECT_FALSE(accepts(*p, "10.1.2.0/24"));  // denied by the first entry
+  EXPECT_FALSE(accepts(*p, "11.0.0.0/8"));   // no entry: deny
+}
+
+TEST(Policy, PrefixListIpv6) {
+  auto d = one_term(accept_if({.prefix_list = "l"}));
+  d.prefix_lists.push_back({"l", {{P("2001:db8::/32"), 48, 64}}});
+  auto p = compile_p(d);
+  EXPECT_TRUE(accepts(*p, "2001:db8:1::/48"));
+  EXPECT_FALSE(accepts(*p, "2001:db8::/32"));
+  EXPECT_FALSE(accepts(*p, "10.0.0.0/8"));
+}
+
+TEST(Policy, CommunityListAnyAndAll) {
+  auto d = one_term(accept_if({.community_list = "any"}));
+  d.policies.push_back({"p2", {accept_if({.community_list = "all"})}});
+  d.community_lists.push_back({"any", {C("65000:1"), C("1:2:3"), C("rt:65000:100")}});
+  d.community_lists.push_back({"all", {C("65000:1"), C("no-export")}, true});
+  auto set = compile(d, kLocalAs);
+  ASSERT_TRUE(set);
+  auto any = set->find("p"), all = set->find("p2");
+  auto a = attrs();
+  EXPECT_FALSE(any->apply(P("10.0.0.0/8"), a));
+  a.communities = {(65000u << 16) | 1};
+  EXPECT_TRUE(any->apply(P("10.0.0.0/8"), a));
+  EXPECT_FALSE(all->apply(P("10.0.0.0/8"), a));
+  a.communities.push_back(kNoExport);
+  EXPECT_TRUE(all->apply(P("10.0.0.0/8"), a));
+
+  auto large = attrs();
+  large.large_communities = {{1, 2, 3}};
+  EXPECT_TRUE(any->apply(P("10.0.0.0/8"), large));
+  auto ext = attrs();
+  ext.ext_communities = {std::get<ExtCommunity>(C("rt:65000:100"))};
+  EXPECT_TRUE(any->apply(P("10.0.0.0/8"), ext));
+  ext.ext_communities = {std::get<ExtCommunity>(C("rt:65000:101"))};
+  EXPECT_FALSE(any->apply(P("10.0.0.0/8"), ext));
+}
+
+TEST(Policy, InlineCommunities) {
+  auto p = compile_p(one_term(accept_if({.communities = {C("no-export"), C("65000:7")}})));
+  auto a = attrs();
+  EXPECT_FALSE(p->apply(P("10.0.0.0/8"), a));
+  a.communities = {1, kNoExport};
+  EXPECT_TRUE(p->apply(P("10.0.0.0/8"), a));
+}
+
+TEST(Policy, AsPathContains) {
+  auto p = compile_p(one_term(accept_if({.as_path_contains = 65002})));
+  EXPECT_TRUE(accepts(*p, "10.0.0.0/8"));
+  auto a = attrs();
+  a.as_path.segments = {{AsPathSegment::Type::Set, {1, 65002}}};
+  EXPECT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  a.as_path.segments.clear();
+  EXPECT_FALSE(p->apply(P("10.0.0.0/8"), a));
+}
+
+TEST(Policy, Origin) {
+  auto p = compile_p(one_term(accept_if({.origin = Origin::Incomplete})));
+  EXPECT_FALSE(accepts(*p, "10.0.0.0/8"));
+  auto a = attrs();
+  a.origin = Origin::Incomplete;
+  EXPECT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_EQ(parse_origin("igp"), Origin::Igp);
+  EXPECT_EQ(parse_origin("egp"), Origin::Egp);
+  EXPECT_EQ(parse_origin("incomplete"), Origin::Incomplete);
+  EXPECT_EQ(parse_origin("IGP"), std::nullopt);
+}
+
+TEST(Policy, NextHopInPrefix) {
+  auto p = compile_p(one_term(accept_if({.next_hop = P("198.18.0.0/15")})));
+  EXPECT_TRUE(accepts(*p, "10.0.0.0/8"));
+  auto a = attrs();
+  a.next_hop = A("192.0.2.1");
+  EXPECT_FALSE(p->apply(P("10.0.0.0/8"), a));
+}
+
+TEST(Policy, AllConditionsMustHold) {
+  auto d = one_term(accept_if({.prefix_list = "l", .as_path_contains = 65001}));
+  d.prefix_lists.push_back({"l", {{P("10.0.0.0/8"), std::nullopt, 32}}});
+  auto p = compile_p(d);
+  EXPECT_TRUE(accepts(*p, "10.1.0.0/16"));
+  EXPECT_FALSE(accepts(*p, "11.0.0.0/8"));
+  auto a = attrs();
+  a.as_path.segments.clear();
+  EXPECT_FALSE(p->apply(P("10.1.0.0/16"), a));
+}
+
+TEST(Policy, SetLocalPrefAndMed) {
+  auto p = compile_p(one_term({"", {}, {.local_pref = 200, .med = 50}, Verdict::Accept}));
+  auto a = attrs();
+  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_EQ(a.local_pref, 200u);
+  EXPECT_EQ(a.med, 50u);
+}
+
+TEST(Policy, SetCommunitiesReplacesStandardAndLargeButKeepsExtended) {
+  Set s;
+  s.communities = std::vector<CommunityValue>{C("65000:2"), C("65000:1"), C("65000:2"), C("9:9:9")};
+  auto p = compile_p(one_term({"", {}, s, Verdict::Accept}));
+  auto a = attrs();
+  a.communities = {kNoExport};
+  a.large_communities = {{1, 1, 1}};
+  a.ext_communities = {std::get<ExtCommunity>(C("rt:65000:100"))};
+  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_EQ(a.communities, (std::vector<Community>{(65000u << 16) | 2, (65000u << 16) | 1}));
+  EXPECT_EQ(a.large_communities, (std::vector<LargeCommunity>{{9, 9, 9}}));
+  EXPECT_EQ(a.ext_communities.size(), 1u);
+}
+
+TEST(Policy, SetEmptyCommunitiesClears) {
+  Set s;
+  s.communities = std::vector<CommunityValue>{};
+  auto p = compile_p(one_term({"", {}, s, Verdict::Accept}));
+  auto a = attrs();
+  a.communities = {kNoExport};
+  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_TRUE(a.communities.empty());
+}
+
+TEST(Policy, AddAndRemoveCommunities) {
+  Set s;
+  s.add_communities = {C("65000:1"), C("no-export"), C("65000:1"), C("1:2:3"), C("rt:65000:5")};
+  s.remove_communities = {C("65000:9"), C("7:7:7"), C("rt:65000:6")};
+  auto p = compile_p(one_term({"", {}, s, Verdict::Accept}));
+  auto a = attrs();
+  a.communities = {kNoExport, (65000u << 16) | 9};
+  a.large_communities = {{7, 7, 7}};
+  a.ext_communities = {std::get<ExtCommunity>(C("rt:65000:6"))};
+  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_EQ(a.communities, (std::vector<Community>{kNoExport, (65000u << 16) | 1}));
+  EXPECT_EQ(a.large_communities, (std::vector<LargeCommunity>{{1, 2, 3}}));
+  EXPECT_EQ(a.ext_communities,
+            (std::vector<ExtCommunity>{std::get<ExtCommunity>(C("rt:65000:5"))}));
+}
+
+TEST(Policy, PrependLocalAsAndGivenAs) {
+  auto p = compile_p(one_term({"", {}, {.prepend_count = 3}, Verdict::Accept}));
+  auto a = attrs();
+  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  ASSERT_EQ(a.as_path.segments.size(), 1u);
+  EXPECT_EQ(a.as_path.segments[0].asns, (std::vector<uint32_t>{65000, 65000, 65000, 65001, 65002}));
+
+  auto q =
+      compile_p(one_term({"", {}, {.prepend_count = 1, .prepend_asn = 64512}, Verdict::Accept}));
+  auto b = attrs();
+  b.as_path.segments.clear();
+  ASSERT_TRUE(q->apply(P("10.0.0.0/8"), b));
+  ASSERT_EQ(b.as_path.segments.size(), 1u);
+  EXPECT_EQ(b.as_path.segments[0].asns, (std::vector<uint32_t>{64512}));
+}
+
+TEST(Policy, SetNextHopAddressAndSelf) {
+  auto p = compile_p(one_term({"", {}, {.next_hop = A("192.0.2.9")}, Verdict::Accept}));
+  auto a = attrs();
+  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_EQ(a.next_hop, A("192.0.2.9"));
+
+  auto self = compile_p(one_term({"", {}, {.next_hop_self = true}, Verdict::Accept}));
+  auto b = attrs();
+  ASSERT_TRUE(self->apply(P("10.0.0.0/8"), b, Context{A("198.18.0.1")}));
+  EXPECT_EQ(b.next_hop, A("198.18.0.1"));
+  auto c = attrs();
+  ASSERT_TRUE(self->apply(P("10.0.0.0/8"), c));  // no local address known: unchanged
+  EXPECT_EQ(c.next_hop, A("198.18.0.2"));
+}
+
+TEST(Policy, TermsRunInOrderAndNextContinues) {
+  // Term 1 tags everything and goes on; term 2 rejects 10/8 and longer; term 3 accepts the rest
+  // with a higher preference.
+  Definitions d;
+  d.prefix_lists.push_back({"ten", {{P("10.0.0.0/8"), std::nullopt, 32}}});
+  Set tag;
+  tag.add_communities = {C("65000:1")};
+  d.policies.push_back({"p",
+                        {{"tag", {}, tag, Verdict::Next},
+                         {"drop-ten", {.prefix_list = "ten"}, {}, Verdict::Reject},
+                         {"rest", {}, {.local_pref = 300}, Verdict::Accept},
+                         {"never", {}, {.local_pref = 1}, Verdict::Accept}}});
+  auto p = compile_p(d);
+  auto a = attrs();
+  EXPECT_FALSE(p->apply(P("10.1.0.0/16"), a));
+  auto b = attrs();
+  ASSERT_TRUE(p->apply(P("192.0.2.0/24"), b));
+  EXPECT_EQ(b.communities, (std::vector<Community>{(65000u << 16) | 1}));
+  EXPECT_EQ(b.local_pref, 300u);
+}
+
+TEST(Policy, NonMatchingTermChangesNothing) {
+  auto p = compile_p(
+      one_term({"", {.as_path_contains = 1}, {.local_pref = 5, .med = 5}, Verdict::Accept}));
+  auto a = attrs();
+  auto before = a;
+  EXPECT_FALSE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_EQ(a, before);
+}
+
+TEST(Policy, CheckEntry) {
+  auto msg = [](PrefixListEntry e) {
+    auto r = check_entry(e);
+    return r ? std::string() : r.error().message;
+  };
+  EXPECT_EQ(msg({P("100.64.0.0/10"), 8, std::nullopt}),
+            "ge 8 is shorter than the prefix length 10");
+  EXPECT_EQ(msg({P("100.64.0.0/10"), std::nullopt, 33}), "le 33 is longer than 32");
+  EXPECT_EQ(msg({P("100.64.0.0/10"), 24, 16}), "ge 24 is greater than le 16");
+  EXPECT_EQ(msg({P("100.64.0.0/10"), std::nullopt, 9}),
+            "le 9 is shorter than the prefix length 10");
+  EXPECT_EQ(msg({P("::/0"), 129, std::nullopt}), "ge 129 is longer than 128");
+  EXPECT_EQ(msg({P("100.64.0.0/10"), 10, 10}), "");
+}
+
+TEST(Policy, CompileErrorsAreAllReported) {
+  Definitions d;
+  d.prefix_lists.push_back({"l", {{P("10.0.0.0/8"), 4, std::nullopt}}});
+  d.prefix_lists.push_back({"l", {}});
+  d.community_lists.push_back({"c", {}});
+  Set s;
+  s.communities = std::vector<CommunityValue>{C("rt:1:1")};
+  d.policies.push_back({"accept-all", {}});
+  d.policies.push_back(
+      {"p",
+       {{"", {.prefix_list = "missing"}, {}, Verdict::Accept},
+        {"named", {.community_list = "gone"}, s, Verdict::Accept},
+        {"", {}, {.next_hop = A("1.1.1.1"), .next_hop_self = true}, Verdict::Next}}});
+  d.policies.push_back({"p", {}});
+  auto set = compile(d, kLocalAs);
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().message,
+            "prefix list \"l\" entry 1 (10.0.0.0/8): ge 4 is shorter than the prefix length 8\n"
+            "prefix list \"l\" is defined twice\n"
+            "community list \"c\" is empty\n"
+            "policy \"accept-all\" is built in and cannot be redefined\n"
+            "policy \"p\" term 1: no prefix list named \"missing\"\n"
+            "policy \"p\" term 2 (\"named\"): no community list named \"gone\"\n"
+            "policy \"p\" term 2 (\"named\"): set communities cannot replace extended communities "
+            "(route targets); use add_communities / remove_communities for them\n"
+            "policy \"p\" term 3: next_hop cannot be both an address and self\n"
+            "policy \"p\" is defined twice");
+}
+
+TEST(Policy, PrependWithoutAnyAsIsAnError) {
+  auto set = compile(one_term({"", {}, {.prepend_count = 2}, Verdict::Accept}), 0);
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().message,
+            "policy \"p\" term 1: prepend needs an AS number (no local AS known)");
+}
+
+TEST(Policy, PolicyOutlivesItsSet) {
+  std::shared_ptr<const Policy> kept;
+  {
+    auto d = one_term(accept_if({.prefix_list = "l"}));
+    d.prefix_lists.push_back({"l", {{P("10.0.0.0/8")}}});
+    kept = compile_p(d);
+  }
+  EXPECT_TRUE(accepts(*kept, "10.0.0.0/8"));
+  EXPECT_EQ(kept->name(), "p");
+}
+
+}  // namespace
+}  // namespace isthmus::bgp::policy

@@ -1,0 +1,76 @@
+// Export rules (see export.h).
+#include "bgp/rib/export.h"
+
+#include <algorithm>
+
+#include "bgp/rib/as_path.h"
+
+namespace isthmus::bgp {
+namespace {
+
+bool has_community(const PathAttributes& a, Community c) {
+  return std::find(a.communities.begin(), a.communities.end(), c) != a.communities.end();
+}
+
+IpAddress self_next_hop(const ExportTarget& to, Family family) {
+  if (family.afi == Afi::Ipv6 && to.local_address_v6) return *to.local_address_v6;
+  return to.local_address;
+}
+
+void set_next_hop_self(const ExportTarget& to, Family family, PathAttributes& attrs) {
+  attrs.next_hop = self_next_hop(to, family);
+  attrs.link_local_next_hop.reset();
+}
+
+}  // namespace
+
+bool export_rewrite(const ExportSource& from, const ExportTarget& to, Family family,
+                    PathAttributes& attrs) {
+  // RFC 1997: NO_ADVERTISE - "MUST NOT be advertised to other BGP peers".
+  if (has_community(attrs, kNoAdvertise)) return false;
+
+  if (!to.ibgp) {
+    // RFC 1997: NO_EXPORT - not outside the AS. No confederations here, so NO_EXPORT_SUBCONFED
+    // ("not to external peers") means the same.
+    if (has_community(attrs, kNoExport) || has_community(attrs, kNoExportSubconfed)) return false;
+    // Sender-side loop check: the peer would drop a path that already holds its AS
+    // (RFC 4271 §9.1.2); not sending it saves both sides the work.
+    if (to.remote_as != 0 && as_path_contains(attrs.as_path, to.remote_as)) return false;
+    // RFC 4271 §5.1.2 b: prepend our AS.
+    as_path_prepend(attrs.as_path, to.local_as);
+    // RFC 4271 §5.1.3: to an external peer the next hop is ours (no third-party next hop).
+    set_next_hop_self(to, family, attrs);
+    // RFC 4271 §5.1.4: a MED received from a neighbouring AS is not passed to another one.
+    // A MED set locally (local route, or by our policy on an iBGP-learned route) goes out.
+    if (from.peer != kLocalPeer && !from.ibgp) attrs.med.reset();
+    // RFC 4271 §5.1.5: LOCAL_PREF is never sent to external peers; RFC 4456 §8: neither are
+    // ORIGINATOR_ID and CLUSTER_LIST.
+    attrs.local_pref.reset();
+    attrs.originator_id.reset();
+    attrs.cluster_list.clear();
+    return true;
+  }
+
+  // To iBGP. RFC 5065 confederation rules are not implemented.
+  if (from.ibgp) {
+    // RFC 4271 §9.2: routes learned from iBGP are not sent to other iBGP peers, unless we
+    // reflect (RFC 4456 §6): from a client to clients and non-clients; from a non-client to
+    // clients only.
+    if (!from.rr_client && !to.rr_client) return false;
+    // RFC 4456 §8: ORIGINATOR_ID names the route's originator in the local AS, set by the first
+    // reflector; each reflector prepends its CLUSTER_ID to CLUSTER_LIST.
+    if (!attrs.originator_id) attrs.originator_id = from.router_id;
+    attrs.cluster_list.insert(attrs.cluster_list.begin(), to.cluster_id);
+    // A reflector does not change the next hop (RFC 4456 §10); fill it only if missing.
+    if (attrs.next_hop.is_unspecified()) set_next_hop_self(to, family, attrs);
+  } else {
+    // Local or eBGP-learned: next hop self when configured, and always for local routes whose
+    // next hop is unspecified ("this speaker").
+    if (to.next_hop_self || attrs.next_hop.is_unspecified()) set_next_hop_self(to, family, attrs);
+  }
+  // RFC 4271 §5.1.5: LOCAL_PREF is included in every UPDATE sent to an internal peer.
+  attrs.local_pref = effective_local_pref(attrs);
+  return true;
+}
+
+}  // namespace isthmus::bgp

@@ -1,0 +1,156 @@
+// Export rules: route reflection matrix (RFC 4456 §6, §8), eBGP rewrite (RFC 4271 §5.1),
+// well-known communities (RFC 1997).
+#include "bgp/rib/export.h"
+
+#include <gtest/gtest.h>
+
+#include "bgp/rib/test_util.h"
+
+namespace isthmus::bgp {
+namespace {
+
+using testing::attrs;
+using testing::ip;
+
+constexpr uint32_t kClusterId = 0x0a0000fe;
+
+ExportTarget ibgp(bool client) {
+  ExportTarget t;
+  t.ibgp = true;
+  t.rr_client = client;
+  t.local_address = ip("10.0.0.254");
+  t.local_as = 65000;
+  t.cluster_id = kClusterId;
+  return t;
+}
+
+ExportTarget ebgp(uint32_t remote_as) {
+  ExportTarget t;
+  t.remote_as = remote_as;
+  t.local_address = ip("172.16.0.1");
+  t.local_as = 65000;
+  t.cluster_id = kClusterId;
+  return t;
+}
+
+ExportSource source(PeerId peer, bool ibgp, bool client, uint32_t router_id) {
+  ExportSource s;
+  s.peer = peer;
+  s.ibgp = ibgp;
+  s.rr_client = client;
+  s.router_id = router_id;
+  return s;
+}
+ExportSource from_ibgp(bool client) { return source(1, true, client, 0x0a000001); }
+ExportSource from_ebgp() { return source(2, false, false, 0x0b000001); }
+ExportSource from_local() { return source(kLocalPeer, false, false, 0x0a0000fe); }
+
+TEST(Export, ReflectionMatrix) {
+  struct Case {
+    bool from_client, to_client, sent;
+  } cases[] = {
+      {true, true, true},     // client -> clients
+      {true, false, true},    // client -> non-clients
+      {false, true, true},    // non-client -> clients
+      {false, false, false},  // non-client -> non-clients: plain iBGP split horizon
+  };
+  for (const auto& c : cases) {
+    PathAttributes a = attrs({65001});
+    a.local_pref = 150;
+    EXPECT_EQ(export_rewrite(from_ibgp(c.from_client), ibgp(c.to_client), kIpv4Unicast, a), c.sent)
+        << c.from_client << c.to_client;
+    if (!c.sent) continue;
+    EXPECT_EQ(a.originator_id, 0x0a000001u);  // RFC 4456 §8: the source's router id
+    EXPECT_EQ(a.cluster_list, std::vector<uint32_t>{kClusterId});
+    EXPECT_EQ(a.next_hop, ip("192.0.2.1"));  // a reflector keeps the next hop
+    EXPECT_EQ(a.local_pref, 150u);
+    EXPECT_EQ(a.as_path, testing::seq({65001}));
+  }
+}
+
+TEST(Export, ReflectionKeepsOriginatorAndPrependsCluster) {
+  PathAttributes a = attrs({});
+  a.originator_id = 0x01010101;
+  a.cluster_list = {0x02020202};
+  ASSERT_TRUE(export_rewrite(from_ibgp(true), ibgp(false), kIpv4Unicast, a));
+  EXPECT_EQ(a.originator_id, 0x01010101u);
+  EXPECT_EQ(a.cluster_list, (std::vector<uint32_t>{kClusterId, 0x02020202}));
+}
+
+TEST(Export, EbgpLearnedToIbgp) {
+  PathAttributes a = attrs({65001});
+  a.med = 5;
+  ExportTarget to = ibgp(false);
+  ASSERT_TRUE(export_rewrite(from_ebgp(), to, kIpv4Unicast, a));
+  EXPECT_EQ(a.local_pref, kDefaultLocalPref);
+  EXPECT_EQ(a.med, 5u);                       // MED stays inside the AS
+  EXPECT_EQ(a.next_hop, ip("192.0.2.1"));     // no next-hop-self configured
+  EXPECT_FALSE(a.originator_id.has_value());  // not reflected
+  a = attrs({65001});
+  to.next_hop_self = true;
+  ASSERT_TRUE(export_rewrite(from_ebgp(), to, kIpv4Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("10.0.0.254"));
+}
+
+TEST(Export, LocalRouteGetsOurNextHop) {
+  PathAttributes a = attrs({}, "0.0.0.0");
+  ASSERT_TRUE(export_rewrite(from_local(), ibgp(false), kIpv4Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("10.0.0.254"));
+  EXPECT_EQ(a.local_pref, kDefaultLocalPref);
+
+  ExportTarget v6 = ibgp(false);
+  v6.local_address_v6 = ip("2001:db8::1");
+  PathAttributes b = attrs({}, "::");
+  ASSERT_TRUE(export_rewrite(from_local(), v6, kIpv6Unicast, b));
+  EXPECT_EQ(b.next_hop, ip("2001:db8::1"));
+}
+
+TEST(Export, ToEbgp) {
+  PathAttributes a = attrs({65001});
+  a.local_pref = 300;
+  a.med = 7;
+  a.originator_id = 1;
+  a.cluster_list = {2};
+  ASSERT_TRUE(export_rewrite(from_ibgp(false), ebgp(65100), kIpv4Unicast, a));
+  EXPECT_EQ(a.as_path, testing::seq({65000, 65001}));  // RFC 4271 §5.1.2
+  EXPECT_EQ(a.next_hop, ip("172.16.0.1"));
+  EXPECT_FALSE(a.local_pref.has_value());
+  EXPECT_FALSE(a.originator_id.has_value());
+  EXPECT_TRUE(a.cluster_list.empty());
+  EXPECT_EQ(a.med, 7u);  // set inside our AS: may go out
+}
+
+TEST(Export, MedFromOneNeighbourAsNotPassedToAnother) {
+  PathAttributes a = attrs({65001});
+  a.med = 7;
+  ASSERT_TRUE(export_rewrite(from_ebgp(), ebgp(65100), kIpv4Unicast, a));
+  EXPECT_FALSE(a.med.has_value());
+}
+
+TEST(Export, NotToTheAsAlreadyInThePath) {
+  PathAttributes a = attrs({65001, 65100});
+  EXPECT_FALSE(export_rewrite(from_ebgp(), ebgp(65100), kIpv4Unicast, a));
+}
+
+TEST(Export, WellKnownCommunities) {
+  PathAttributes no_export = attrs({65001});
+  no_export.communities = {kNoExport};
+  PathAttributes copy = no_export;
+  EXPECT_FALSE(export_rewrite(from_ibgp(true), ebgp(65100), kIpv4Unicast, copy));
+  copy = no_export;
+  EXPECT_TRUE(export_rewrite(from_ibgp(true), ibgp(true), kIpv4Unicast, copy));
+
+  PathAttributes subconfed = attrs({65001});
+  subconfed.communities = {kNoExportSubconfed};
+  EXPECT_FALSE(export_rewrite(from_local(), ebgp(65100), kIpv4Unicast, subconfed));
+
+  PathAttributes no_adv = attrs({65001});
+  no_adv.communities = {kNoAdvertise};
+  copy = no_adv;
+  EXPECT_FALSE(export_rewrite(from_ibgp(true), ibgp(true), kIpv4Unicast, copy));
+  copy = no_adv;
+  EXPECT_FALSE(export_rewrite(from_ebgp(), ibgp(false), kIpv4Unicast, copy));
+}
+
+}  // namespace
+}  // namespace isthmus::bgp

@@ -1,0 +1,44 @@
+// What the RIB knows about an Established BGP session: enough to import, decide and export.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bgp/rib/decision.h"
+#include "bgp/wire/types.h"
+#include "core/ip.h"
+
+namespace isthmus::bgp {
+
+// Import or export policy: false rejects the route; may change the attributes. Built by the
+// config layer. RFC 8212: an EMPTY policy means accept everything on iBGP and NOTHING on eBGP
+// (no routes in or out of an eBGP session without an explicit policy).
+using PolicyFn = std::function<bool(const Prefix&, PathAttributes&)>;
+
+struct PeerInfo {
+  PeerId id = 0;  // nonzero; 0 is the local speaker (kLocalPeer)
+  IpAddress address;
+  uint32_t remote_as = 0;
+  uint32_t router_id = 0;  // the peer's BGP identifier, host order
+  bool ibgp = false;
+  bool rr_client = false;      // RFC 4456: we reflect to and from this iBGP peer as a client
+  bool next_hop_self = false;  // iBGP: rewrite the next hop of routes we did not reflect
+  // Our side of the session: the next hop we send (eBGP, next-hop-self, local routes).
+  IpAddress local_address;
+  // Our IPv6 address for IPv6 families when the session runs over IPv4.
+  std::optional<IpAddress> local_address_v6;
+  bool four_octet_as = true;
+  bool extended_message = false;
+  std::vector<Family> families;  // negotiated (RFC 4760)
+
+  PolicyFn import_policy;
+  PolicyFn export_policy;
+  // Peers whose export_policy_id is equal and non-empty must have export policies that behave
+  // the same: they may share one update group. A non-empty policy without an id is never shared.
+  std::string export_policy_id;
+};
+
+}  // namespace isthmus::bgp

@@ -1,0 +1,263 @@
+// Rib: sessions, import (RFC 4271 §9.1.1, RFC 4456 §8 loop checks, RFC 8212) and the decision
+// process run over changed prefixes (RFC 4271 §9.1.2). Export and output are in rib_out.cc.
+#include "bgp/rib/rib.h"
+
+#include <algorithm>
+
+#include "bgp/rib/as_path.h"
+#include "core/bug.h"
+#include "core/log.h"
+
+namespace isthmus::bgp {
+
+Rib::Rib(RibConfig config) : config_(std::move(config)), encoder_(config_.encoder) {
+  if (config_.cluster_id == 0) config_.cluster_id = config_.router_id;
+  if (!encoder_) {
+#ifdef ISTHMUS_RIB_WIRE
+    encoder_ = &wire_encoder();
+#else
+    PANIC("Rib built without bgp/wire: RibConfig::encoder is required");
+#endif
+  }
+}
+
+Rib::~Rib() = default;
+
+const Rib::Table* Rib::find_table(Family family) const {
+  auto it = tables_.find(family);
+  return it == tables_.end() ? nullptr : &it->second;
+}
+
+Rib::PeerState* Rib::find_peer(PeerId peer) {
+  auto it = peers_.find(peer);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+const Rib::PeerState* Rib::find_peer(PeerId peer) const {
+  auto it = peers_.find(peer);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+// ---- Sessions -----------------------------------------------------------------------------------
+
+void Rib::peer_up(const PeerInfo& peer) {
+  if (BUG(peer.id == kLocalPeer) || BUG(peers_.contains(peer.id))) return;
+  flush();
+  bool created = false;
+  UpdateGroup& g = join_group(peer, created);
+  if (!created) encode_pending(g);  // bring the group's Adj-RIB-Out up to date first
+  PeerState& ps = peers_[peer.id];
+  ps.info = peer;
+  ps.group = &g;
+  ps.cursor = Cursor{g.end_seq(), 0};
+  ps.counters.update_group = g.id;
+  for (Family f : g.key.families) ps.counters.families[f];
+  g.members.push_back(peer.id);
+
+  if (created) {
+    // A new group: its Adj-RIB-Out is the whole Loc-RIB after export, built like any change.
+    for (auto& [family, gf] : g.families) {
+      const Table* t = find_table(family);
+      if (!t) continue;
+      for (const auto& [prefix, e] : t->routes)
+        if (e.best()) gf.pending.push_back(prefix);
+    }
+    encode_pending(g);
+  } else {
+    for (Family f : g.key.families) dump(g, f, peer.id);
+  }
+  // RFC 4724 §2: End-of-RIB after the initial update, for each family.
+  for (Family f : g.key.families) {
+    Chunk eor;
+    eor.only = peer.id;
+    encoder_->end_of_rib(f, eor.bytes);
+    push_chunk(g, std::move(eor));
+  }
+  log::debug("bgp rib: peer {} up in update group {} ({} members)", peer.address.to_string(), g.id,
+             g.members.size());
+}
+
+void Rib::peer_down(PeerId peer) {
+  PeerState* ps = find_peer(peer);
+  if (!ps) return;
+  for (auto& [family, t] : tables_) {
+    for (auto& [prefix, e] : t.routes)
+      if (e.find(peer)) remove_path(t, prefix, peer, nullptr);
+  }
+  leave_group(*ps);
+  peers_.erase(peer);
+}
+
+void Rib::refresh(PeerId peer, Family family) {
+  PeerState* ps = find_peer(peer);
+  if (!ps || !ps->group->families.contains(family)) return;
+  encode_pending(*ps->group);
+  dump(*ps->group, family, peer);
+}
+
+// ---- Import -------------------------------------------------------------------------------------
+
+bool Rib::import_loop(const PeerInfo& peer, const PathAttributes& attrs) const {
+  // RFC 4456 §8: a route carrying our ORIGINATOR_ID, or our CLUSTER_ID in its CLUSTER_LIST, has
+  // looped through reflection and is ignored.
+  if (attrs.originator_id && *attrs.originator_id == config_.router_id) return true;
+  if (std::find(attrs.cluster_list.begin(), attrs.cluster_list.end(), config_.cluster_id) !=
+      attrs.cluster_list.end())
+    return true;
+  // RFC 4271 §9.1.2: a route whose AS_PATH holds our AS (from an external peer) is not used.
+  if (!peer.ibgp && as_path_contains(attrs.as_path, config_.local_as)) return true;
+  return false;
+}
+
+void Rib::update(PeerId peer, Family family, std::span<const Prefix> nlri,
+                 const PathAttributes& attrs) {
+  PeerState* ps = find_peer(peer);
+  if (BUG(ps == nullptr)) return;
+  FamilyCounters& c = ps->counters.families[family];
+  c.updates_in += nlri.size();
+  Table& t = table(family);
+
+  // Loops and RFC 8212 reject whole UPDATEs: the routes are treated as withdrawn (kept as
+  // rejected entries for the counters). Attributes are interned once per call.
+  AttrRef base;
+  const bool reject_all =
+      import_loop(ps->info, attrs) || (!ps->info.ibgp && !ps->info.import_policy);
+  if (!reject_all) {
+    if (ps->info.ibgp) {
+      base = store_.intern(attrs);
+    } else {
+      // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored.
+      scratch_attrs_ = attrs;
+      scratch_attrs_.local_pref.reset();
+      base = store_.intern(scratch_attrs_);
+    }
+  }
+  for (const Prefix& prefix : nlri) {
+    AttrRef r;
+    if (base && !ps->info.import_policy) {
+      r = base;
+    } else if (base) {
+      scratch_attrs_ = *base;
+      if (ps->info.import_policy(prefix, scratch_attrs_))
+        r = scratch_attrs_ == *base ? base : store_.intern(scratch_attrs_);
+    }
+    set_path(t, prefix, peer, &c, std::move(r));
+  }
+}
+
+void Rib::withdraw(PeerId peer, Family family, std::span<const Prefix> withdrawn) {
+  PeerState* ps = find_peer(peer);
+  if (BUG(ps == nullptr)) return;
+  FamilyCounters& c = ps->counters.families[family];
+  c.withdraws_in += withdrawn.size();
+  Table& t = table(family);
+  for (const Prefix& prefix : withdrawn) remove_path(t, prefix, peer, &c);
+}
+
+void Rib::originate(Family family, const Prefix& prefix, const PathAttributes& attrs) {
+  set_path(table(family), prefix, kLocalPeer, nullptr, store_.intern(attrs));
+}
+
+void Rib::withdraw_originated(Family family, const Prefix& prefix) {
+  remove_path(table(family), prefix, kLocalPeer, nullptr);
+}
+
+void Rib::note_change(Table& t, RouteMap::value_type& route) {
+  RouteEntry& e = route.second;
+  if (e.changed()) return;
+  const Path* best = e.best();
+  t.changed.push_back(Change{&route, best ? best->peer : kLocalPeer, best ? best->attrs : AttrRef{},
+                             best != nullptr});
+  e.set_changed(true);
+}
+
+void Rib::set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c, AttrRef attrs) {
+  auto& route = *t.routes.try_emplace(prefix).first;
+  RouteEntry& e = route.second;
+  Path* p = e.find(peer);
+  if (p && p->attrs == attrs) {
+    // The same route again: nothing changes. A fresh entry is never in this case (no path).
+    return;
+  }
+  note_change(t, route);
+  if (!p) {
+    p = &e.add(peer);
+    if (c) ++c->received;
+  } else if (p->accepted() && c) {
+    --c->accepted;
+  }
+  if (attrs && c) ++c->accepted;
+  p->attrs = std::move(attrs);
+}
+
+void Rib::remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c) {
+  auto it = t.routes.find(prefix);
+  if (it == t.routes.end()) return;
+  RouteEntry& e = it->second;
+  const Path* p = e.find(peer);
+  if (!p) return;
+  note_change(t, *it);
+  if (c) {
+    --c->received;
+    if (p->accepted()) --c->accepted;
+  }
+  e.remove(peer);
+}
+
+// ---- Decision -----------------------------------------------------------------------------------
+
+Candidate Rib::candidate(const Path& p) const {
+  Candidate c;
+  c.attrs = p.attrs.get();
+  c.peer = p.peer;
+  if (p.peer == kLocalPeer) {
+    c.router_id = config_.router_id;
+    return c;
+  }
+  const PeerState* ps = find_peer(p.peer);
+  if (BUG(ps == nullptr)) return c;
+  c.ebgp = !ps->info.ibgp;
+  c.router_id = ps->info.router_id;
+  c.peer_address = ps->info.address;
+  return c;
+}
+
+void Rib::decide(Family family, Table& t) {
+  for (Change& change : t.changed) {
+    const Prefix& prefix = change.route->first;
+    RouteEntry& e = change.route->second;
+    e.set_changed(false);
+
+    // RFC 4271 §9.1.2: the best of the accepted paths.
+    scratch_candidates_.clear();
+    std::vector<uint16_t>& index = scratch_index_;  // candidate -> path
+    index.clear();
+    auto paths = e.paths();
+    for (size_t i = 0; i < paths.size(); ++i) {
+      if (!paths[i].accepted()) continue;
+      scratch_candidates_.push_back(candidate(paths[i]));
+      index.push_back(static_cast<uint16_t>(i));
+    }
+    const size_t b = select_best(scratch_candidates_, config_.local_as);
+    e.set_best(b < index.size() ? index[b] : RouteEntry::kNoBest);
+
+    const Path* best = e.best();
+    const bool changed =
+        (best != nullptr) != change.had_best ||
+        (best && (best->peer != change.old_peer || best->attrs != change.old_attrs));
+    if (changed) {
+      if (config_.best_changed) config_.best_changed(family, prefix, best);
+      mark_pending(family, prefix);
+    }
+    if (e.empty()) t.routes.erase(Prefix(prefix));  // a copy: `prefix` lives in the node
+  }
+  t.changed.clear();
+  // A full-table load leaves a large list behind; do not keep it for the quiet times after.
+  if (t.changed.capacity() > 4096) t.changed.shrink_to_fit();
+}
+
+void Rib::flush() {
+  for (auto& [family, t] : tables_) decide(family, t);
+}
+
+}  // namespace isthmus::bgp

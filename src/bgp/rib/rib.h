@@ -1,0 +1,184 @@
+// The route pipeline of one BGP instance (DESIGN.md flow 3): UPDATE -> Adj-RIB-In (import
+// policy) -> Loc-RIB (best path) -> Adj-RIB-Out (export policy, shared per update group) ->
+// encoded once -> peers. RFC 4271 §9 (decision process, §9.1.3 dissemination), RFC 4456 (route
+// reflection), RFC 8212 (no eBGP routes without policy), RFC 4724 §2 (End-of-RIB on session
+// start), RFC 2918 (ROUTE-REFRESH: re-send Adj-RIB-Out).
+// Gaps: no add-path, no graceful restart (stale paths), no confederations, no next-hop tracking,
+// no RFC 7313 BoRR/EoRR markers, no soft-reconfiguration inbound (refresh the peer instead).
+//
+// Threading: one thread (the speaker's) calls everything. Input calls (update, withdraw,
+// originate, peer_down) only record changes; flush() runs the decision process and hands the
+// changes to the update groups; output is pulled with take_output() when a socket is writable,
+// and the export is computed and encoded then, once per group, so a prefix that changed many
+// times before anyone pulled goes out once with its latest state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "bgp/rib/attr_store.h"
+#include "bgp/rib/decision.h"
+#include "bgp/rib/encoder.h"
+#include "bgp/rib/peer.h"
+#include "bgp/rib/route_table.h"
+#include "bgp/rib/update_group.h"
+
+namespace isthmus::bgp {
+
+struct RibConfig {
+  uint32_t local_as = 0;
+  uint32_t router_id = 0;   // host order
+  uint32_t cluster_id = 0;  // RFC 4456 CLUSTER_ID; 0 means router_id
+  // Where UPDATEs are encoded; nullptr = the bgp/wire codec. Must outlive the Rib.
+  UpdateEncoder* encoder = nullptr;
+  // Called from flush() for every prefix whose best path changed (nullptr best: no route left).
+  // For Loc-RIB consumers such as the EVPN importer. Must not call back into the Rib.
+  std::function<void(Family, const Prefix&, const Path* best)> best_changed;
+};
+
+// One path of a prefix, for `show`.
+struct PathView {
+  PeerId peer = kLocalPeer;
+  AttrRef attrs;  // empty: received but rejected by import
+  bool best = false;
+};
+
+struct FamilyCounters {
+  uint64_t received = 0;      // prefixes in Adj-RIB-In now (accepted or not)
+  uint64_t accepted = 0;      // of which import accepted
+  uint64_t advertised = 0;    // prefixes in this peer's Adj-RIB-Out now (queued or sent)
+  uint64_t updates_in = 0;    // prefixes announced, ever
+  uint64_t withdraws_in = 0;  // prefixes withdrawn, ever
+};
+
+struct PeerCounters {
+  std::map<Family, FamilyCounters> families;
+  uint64_t messages_out = 0;
+  uint64_t bytes_out = 0;
+  uint32_t update_group = 0;
+};
+
+struct RibStats {
+  struct Table {
+    size_t prefixes = 0;
+    size_t paths = 0;
+  };
+  std::map<Family, Table> tables;
+  size_t attr_sets = 0;
+  size_t attr_bytes = 0;
+  size_t update_groups = 0;
+  uint64_t export_runs = 0;  // summed over groups
+  uint64_t messages_encoded = 0;
+  uint64_t bytes_encoded = 0;
+};
+
+class Rib {
+ public:
+  explicit Rib(RibConfig config);
+  ~Rib();
+  Rib(const Rib&) = delete;
+  Rib& operator=(const Rib&) = delete;
+
+  // ---- Sessions ----
+  // The peer is Established: it joins (or founds) its update group, and its whole Adj-RIB-Out is
+  // queued, then End-of-RIB for each negotiated family (RFC 4724 §2). Runs flush() first.
+  void peer_up(const PeerInfo& peer);
+  // The session is gone: its paths leave Adj-RIB-In (flush() propagates), its output is dropped.
+  void peer_down(PeerId peer);
+  // ROUTE-REFRESH received (RFC 2918 §4): the family's Adj-RIB-Out is queued again.
+  void refresh(PeerId peer, Family family);
+
+  // ---- Input (from decoded UPDATEs) ----
+  void update(PeerId peer, Family family, std::span<const Prefix> nlri,
+              const PathAttributes& attrs);
+  void withdraw(PeerId peer, Family family, std::span<const Prefix> withdrawn);
+  // Locally originated routes (peer 0). A next hop of 0.0.0.0 or :: means "this speaker" and is
+  // filled per peer on export.
+  void originate(Family family, const Prefix& prefix, const PathAttributes& attrs);
+  void withdraw_originated(Family family, const Prefix& prefix);
+
+  // After each batch of input: best paths of changed prefixes, changes to the update groups.
+  void flush();
+
+  // ---- Output (pulled) ----
+  // May be true although take_output() then finds nothing (changes that cancelled out).
+  bool has_output(PeerId peer) const;
+  // Appends whole BGP messages for `peer` to `out`, up to max_bytes (at least one message if
+  // any is waiting, so a small budget still makes progress). Returns the bytes appended.
+  size_t take_output(PeerId peer, std::vector<uint8_t>& out, size_t max_bytes);
+
+  // ---- Introspection (rib_show.cc) ----
+  // Every prefix of a family with its paths, in no particular order.
+  void for_each_route(
+      Family family, const std::function<void(const Prefix&, std::span<const PathView>)>& fn) const;
+  std::vector<PathView> lookup(Family family, const Prefix& prefix) const;
+  std::optional<PeerCounters> counters(PeerId peer) const;
+  RibStats stats() const;
+  const RibConfig& config() const { return config_; }
+
+ private:
+  struct PeerState {
+    PeerInfo info;
+    UpdateGroup* group = nullptr;
+    Cursor cursor;
+    PeerCounters counters;
+  };
+  // The best path of a prefix before its first change since the last flush(). `route` stays
+  // valid: map nodes do not move, and entries are only erased by decide().
+  struct Change {
+    RouteMap::value_type* route = nullptr;
+    PeerId old_peer = kLocalPeer;
+    AttrRef old_attrs;
+    bool had_best = false;
+  };
+  struct Table {
+    RouteMap routes;
+    std::vector<Change> changed;
+  };
+
+  // rib.cc: import and decision.
+  Table& table(Family family) { return tables_[family]; }
+  const Table* find_table(Family family) const;
+  PeerState* find_peer(PeerId peer);
+  const PeerState* find_peer(PeerId peer) const;
+  bool import_loop(const PeerInfo& peer, const PathAttributes& attrs) const;
+  void note_change(Table& t, RouteMap::value_type& route);
+  void set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c, AttrRef attrs);
+  void remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c);
+  Candidate candidate(const Path& p) const;
+  void decide(Family family, Table& t);
+
+  // rib_out.cc: update groups, export, encoding, output.
+  UpdateGroup& join_group(const PeerInfo& peer, bool& created);
+  void leave_group(PeerState& ps);
+  bool in_group(const UpdateGroup& g, PeerId peer) const;
+  void mark_pending(Family family, const Prefix& prefix);
+  void encode_pending(UpdateGroup& g);
+  AttrRef export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best);
+  void dump(UpdateGroup& g, Family family, PeerId peer);
+  void push_chunk(UpdateGroup& g, Chunk chunk);
+  // Appends whole messages of `c` from the cursor within the budget; false when it ran out.
+  static bool take_messages(const Chunk& c, Cursor& cur, size_t max_bytes, size_t& written,
+                            std::vector<uint8_t>& out, PeerState& ps);
+  void trim(UpdateGroup& g);
+
+  AttrStore store_;  // first: destroyed last, after every AttrRef
+  RibConfig config_;
+  UpdateEncoder* encoder_;
+  std::map<Family, Table> tables_;
+  std::unordered_map<PeerId, PeerState> peers_;
+  std::vector<std::unique_ptr<UpdateGroup>> groups_;
+  uint32_t next_group_id_ = 1;
+  std::vector<Candidate> scratch_candidates_;
+  std::vector<uint16_t> scratch_index_;
+  PathAttributes scratch_attrs_;
+};
+
+}  // namespace isthmus::bgp

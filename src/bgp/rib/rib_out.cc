@@ -1,0 +1,341 @@
+// Rib output: update groups, export (RFC 4271 §9.1.3, RFC 4456 §6, RFC 8212), encoding once per
+// group, and the pull of encoded chunks by each member. See update_group.h for the design.
+#include <algorithm>
+#include <map>
+
+#include "bgp/rib/rib.h"
+#include "core/bug.h"
+#include "core/log.h"
+
+namespace isthmus::bgp {
+
+// ---- Groups -------------------------------------------------------------------------------------
+
+GroupKey group_key(const PeerInfo& peer) {
+  GroupKey k;
+  k.ibgp = peer.ibgp;
+  k.rr_client = peer.ibgp && peer.rr_client;
+  k.next_hop_self = peer.next_hop_self;
+  k.remote_as = peer.ibgp ? 0 : peer.remote_as;
+  k.local_address = peer.local_address;
+  k.local_address_v6 = peer.local_address_v6;
+  k.has_export_policy = static_cast<bool>(peer.export_policy);
+  k.export_policy_id = peer.export_policy ? peer.export_policy_id : std::string();
+  if (peer.export_policy && peer.export_policy_id.empty()) k.unshared = peer.id;
+  k.four_octet_as = peer.four_octet_as;
+  k.extended_message = peer.extended_message;
+  k.families = peer.families;
+  std::sort(k.families.begin(), k.families.end());
+  k.families.erase(std::unique(k.families.begin(), k.families.end()), k.families.end());
+  return k;
+}
+
+bool Rib::in_group(const UpdateGroup& g, PeerId peer) const {
+  const PeerState* ps = peer == kLocalPeer ? nullptr : find_peer(peer);
+  return ps && ps->group == &g;
+}
+
+bool UpdateGroup::has_pending() const {
+  return std::any_of(families.begin(), families.end(),
+                     [](const auto& f) { return !f.second.pending.empty(); });
+}
+
+namespace {
+
+void sort_unique(std::vector<Prefix>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+}  // namespace
+
+UpdateGroup& Rib::join_group(const PeerInfo& peer, bool& created) {
+  GroupKey key = group_key(peer);
+  for (auto& g : groups_) {
+    if (g->key == key) {
+      created = false;
+      return *g;
+    }
+  }
+  auto g = std::make_unique<UpdateGroup>();
+  g->id = next_group_id_++;
+  g->proto = peer;
+  g->target = ExportTarget{.ibgp = peer.ibgp,
+                           .rr_client = key.rr_client,
+                           .next_hop_self = peer.next_hop_self,
+                           .remote_as = key.remote_as,
+                           .local_address = peer.local_address,
+                           .local_address_v6 = peer.local_address_v6,
+                           .local_as = config_.local_as,
+                           .cluster_id = config_.cluster_id};
+  g->codec =
+      CodecOptions{.four_octet_as = peer.four_octet_as, .extended_message = peer.extended_message};
+  for (Family f : key.families) g->families[f];
+  g->key = std::move(key);
+  created = true;
+  groups_.push_back(std::move(g));
+  return *groups_.back();
+}
+
+void Rib::leave_group(PeerState& ps) {
+  UpdateGroup* g = ps.group;
+  ps.group = nullptr;
+  if (BUG(g == nullptr)) return;
+  std::erase(g->members, ps.info.id);
+  for (auto& [family, gf] : g->families) gf.excluded_count.erase(ps.info.id);
+  if (!g->members.empty()) {
+    trim(*g);
+    return;
+  }
+  log::debug("bgp rib: update group {} is empty, removed", g->id);
+  std::erase_if(groups_, [g](const auto& p) { return p.get() == g; });
+}
+
+void Rib::mark_pending(Family family, const Prefix& prefix) {
+  for (auto& g : groups_) {
+    auto it = g->families.find(family);
+    if (it == g->families.end()) continue;
+    GroupFamily& gf = it->second;
+    gf.pending.push_back(prefix);
+    // Nobody pulls (slow or stuck members) while a prefix keeps flapping: keep the list bounded
+    // by the number of distinct prefixes.
+    if (gf.pending.size() >= gf.compact_at) {
+      sort_unique(gf.pending);
+      gf.compact_at = std::max<size_t>(1024, 2 * gf.pending.size());
+    }
+  }
+}
+
+// ---- Export -------------------------------------------------------------------------------------
+
+AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best) {
+  ExportSource from;
+  from.peer = best.peer;
+  from.router_id = config_.router_id;
+  if (best.peer != kLocalPeer) {
+    const PeerState* ps = find_peer(best.peer);
+    if (BUG(ps == nullptr)) return {};
+    from.ibgp = ps->info.ibgp;
+    from.rr_client = ps->info.rr_client;
+    from.router_id = ps->info.router_id;
+  }
+  ++g.export_runs;
+  scratch_attrs_ = *best.attrs;
+  if (!export_rewrite(from, g.target, family, scratch_attrs_)) return {};
+  // RFC 8212: without an export policy, nothing goes to an external peer.
+  if (!g.proto.export_policy) {
+    if (!g.target.ibgp) return {};
+  } else if (!g.proto.export_policy(prefix, scratch_attrs_)) {
+    return {};
+  }
+  return store_.intern(scratch_attrs_);
+}
+
+// ---- Encoding -----------------------------------------------------------------------------------
+
+namespace {
+
+// The UPDATE contents for one chunk filter: withdrawn prefixes, and prefixes per attribute set
+// in first-seen order (so that output is deterministic).
+struct Batch {
+  std::vector<Prefix> withdrawn;
+  std::vector<std::pair<AttrRef, std::vector<Prefix>>> reach;
+  std::unordered_map<const void*, size_t> reach_index;
+
+  void add_reach(const AttrRef& attrs, const Prefix& p) {
+    auto [it, fresh] = reach_index.try_emplace(attrs.id(), reach.size());
+    if (fresh) reach.emplace_back(attrs, std::vector<Prefix>{});
+    reach[it->second].second.push_back(p);
+  }
+};
+
+// Keyed by (only, except).
+using Batches = std::map<std::pair<PeerId, PeerId>, Batch>;
+
+void encode_batches(UpdateEncoder& enc, UpdateGroup& g, Family family, Batches& batches,
+                    std::vector<Chunk>& out) {
+  for (auto& [filter, b] : batches) {
+    Chunk c;
+    c.only = filter.first;
+    c.except = filter.second;
+    if (!b.withdrawn.empty())
+      g.messages_encoded += enc.withdraw(family, b.withdrawn, g.codec, c.bytes);
+    for (const auto& [attrs, nlri] : b.reach)
+      g.messages_encoded += enc.reach(*attrs, family, nlri, g.codec, c.bytes);
+    out.push_back(std::move(c));
+  }
+}
+
+}  // namespace
+
+void Rib::push_chunk(UpdateGroup& g, Chunk chunk) {
+  if (chunk.bytes.empty()) return;
+  g.bytes_encoded += chunk.bytes.size();
+  ++g.chunks_encoded;
+  g.queue.push_back(std::move(chunk));
+}
+
+void Rib::encode_pending(UpdateGroup& g) {
+  for (auto& [family, gf] : g.families) {
+    if (gf.pending.empty()) continue;
+    sort_unique(gf.pending);
+    const Table* t = find_table(family);
+    Batches batches;
+    // Export depends on the prefix only through the policy: without one, reuse the result for
+    // the same (attributes, source) within this run.
+    std::map<std::pair<const void*, PeerId>, AttrRef> memo;
+    const bool memoize = !g.proto.export_policy;
+
+    for (const Prefix& p : gf.pending) {
+      const Path* best = nullptr;
+      if (t) {
+        auto it = t->routes.find(p);
+        if (it != t->routes.end()) best = it->second.best();
+      }
+      AttrRef na;  // new attributes for the group
+      if (best) {
+        auto key = std::make_pair(best->attrs.id(), best->peer);
+        auto m = memoize ? memo.find(key) : memo.end();
+        if (m != memo.end()) {
+          na = m->second;
+        } else {
+          na = export_route(g, family, p, *best);
+          if (memoize) memo.emplace(key, na);
+        }
+      }
+      // Split horizon: the member the route came from does not get it.
+      const PeerId ne = na && in_group(g, best->peer) ? best->peer : kLocalPeer;
+
+      auto out = gf.adj_out.find(p);
+      AttrRef oa = out != gf.adj_out.end() ? out->second.attrs : AttrRef{};
+      PeerId oe = out != gf.adj_out.end() ? out->second.excluded : kLocalPeer;
+      if (!in_group(g, oe)) oe = kLocalPeer;
+
+      if (na != oa) {
+        // Everyone but the new source gets the change; the old source had nothing.
+        if (na)
+          batches[{kLocalPeer, ne}].add_reach(na, p);
+        else
+          batches[{kLocalPeer, oe}].withdrawn.push_back(p);
+        // The new source had the old route: take it back.
+        if (na && ne != kLocalPeer && ne != oe && oa)
+          batches[{ne, kLocalPeer}].withdrawn.push_back(p);
+      } else if (na && ne != oe) {
+        // Same route, other source: the old source now gets it, the new one loses it.
+        if (oe != kLocalPeer) batches[{oe, kLocalPeer}].add_reach(na, p);
+        if (ne != kLocalPeer) batches[{ne, kLocalPeer}].withdrawn.push_back(p);
+      }
+
+      if (oa && oe != kLocalPeer) --gf.excluded_count[oe];
+      if (na && ne != kLocalPeer) ++gf.excluded_count[ne];
+      if (na) {
+        if (out != gf.adj_out.end())
+          out->second = OutRoute{std::move(na), ne};
+        else
+          gf.adj_out.emplace(p, OutRoute{std::move(na), ne});
+      } else if (out != gf.adj_out.end()) {
+        gf.adj_out.erase(out);
+      }
+    }
+    gf.pending.clear();
+    gf.compact_at = 1024;
+    if (gf.pending.capacity() > 4096) gf.pending.shrink_to_fit();
+
+    std::vector<Chunk> chunks;
+    encode_batches(*encoder_, g, family, batches, chunks);
+    for (auto& c : chunks) push_chunk(g, std::move(c));
+  }
+}
+
+void Rib::dump(UpdateGroup& g, Family family, PeerId peer) {
+  auto it = g.families.find(family);
+  if (it == g.families.end()) return;
+  Batches batches;
+  Batch& b = batches[{peer, kLocalPeer}];
+  for (const auto& [prefix, route] : it->second.adj_out)
+    if (route.excluded != peer) b.add_reach(route.attrs, prefix);
+  for (auto& [attrs, nlri] : b.reach) std::sort(nlri.begin(), nlri.end());
+  std::vector<Chunk> chunks;
+  encode_batches(*encoder_, g, family, batches, chunks);
+  for (auto& c : chunks) push_chunk(g, std::move(c));
+}
+
+// ---- Output -------------------------------------------------------------------------------------
+
+namespace {
+
+// The length field of the BGP header at `offset` (RFC 4271 §4.1).
+size_t message_length(const std::vector<uint8_t>& bytes, size_t offset) {
+  if (offset + kHeaderSize > bytes.size()) return 0;
+  return size_t{bytes[offset + 16]} << 8 | bytes[offset + 17];
+}
+
+}  // namespace
+
+bool Rib::has_output(PeerId peer) const {
+  const PeerState* ps = find_peer(peer);
+  if (!ps) return false;
+  const UpdateGroup& g = *ps->group;
+  for (uint64_t seq = ps->cursor.seq; seq < g.end_seq(); ++seq) {
+    const Chunk& c = g.queue[seq - g.base_seq];
+    if (c.for_peer(peer) && (seq != ps->cursor.seq || ps->cursor.offset < c.bytes.size()))
+      return true;
+  }
+  return g.has_pending();
+}
+
+size_t Rib::take_output(PeerId peer, std::vector<uint8_t>& out, size_t max_bytes) {
+  PeerState* ps = find_peer(peer);
+  if (!ps) return 0;
+  UpdateGroup& g = *ps->group;
+  Cursor& cur = ps->cursor;
+  size_t written = 0;
+  bool budget_left = true;
+  while (budget_left) {
+    if (cur.seq == g.end_seq()) {
+      // Caught up: export and encode what changed since, once for the whole group.
+      if (!g.has_pending()) break;
+      encode_pending(g);  // clears every pending list, so this runs at most once per call
+      if (cur.seq == g.end_seq()) break;
+    }
+    const Chunk& c = g.queue[cur.seq - g.base_seq];
+    if (c.for_peer(peer)) budget_left = take_messages(c, cur, max_bytes, written, out, *ps);
+    if (budget_left) cur = Cursor{cur.seq + 1, 0};
+  }
+  ps->counters.bytes_out += written;
+  trim(g);
+  return written;
+}
+
+bool Rib::take_messages(const Chunk& c, Cursor& cur, size_t max_bytes, size_t& written,
+                        std::vector<uint8_t>& out, PeerState& ps) {
+  while (cur.offset < c.bytes.size()) {
+    const size_t len = message_length(c.bytes, cur.offset);
+    if (BUG(len < kHeaderSize || cur.offset + len > c.bytes.size())) {
+      cur.offset = c.bytes.size();  // a broken encoder: skip the rest of the chunk
+      break;
+    }
+    // Always at least one message per call, so that a small budget still makes progress.
+    if (written > 0 && written + len > max_bytes) return false;
+    out.insert(out.end(), c.bytes.begin() + static_cast<ptrdiff_t>(cur.offset),
+               c.bytes.begin() + static_cast<ptrdiff_t>(cur.offset + len));
+    written += len;
+    cur.offset += len;
+    ++ps.counters.messages_out;
+  }
+  return true;
+}
+
+void Rib::trim(UpdateGroup& g) {
+  uint64_t low = g.end_seq();
+  for (PeerId m : g.members) {
+    const PeerState* ps = find_peer(m);
+    if (ps) low = std::min(low, ps->cursor.seq);
+  }
+  while (g.base_seq < low && !g.queue.empty()) {
+    g.queue.pop_front();
+    ++g.base_seq;
+  }
+}
+
+}  // namespace isthmus::bgp

@@ -1,0 +1,67 @@
+// Rib introspection for `show` commands; kept apart from the pipeline code.
+#include "bgp/rib/rib.h"
+
+namespace isthmus::bgp {
+namespace {
+
+void views(const RouteEntry& e, std::vector<PathView>& out) {
+  out.clear();
+  const Path* best = e.best();
+  for (const Path& p : e.paths()) out.push_back(PathView{p.peer, p.attrs, &p == best});
+}
+
+}  // namespace
+
+void Rib::for_each_route(
+    Family family, const std::function<void(const Prefix&, std::span<const PathView>)>& fn) const {
+  const Table* t = find_table(family);
+  if (!t) return;
+  std::vector<PathView> v;
+  for (const auto& [prefix, e] : t->routes) {
+    views(e, v);
+    fn(prefix, v);
+  }
+}
+
+std::vector<PathView> Rib::lookup(Family family, const Prefix& prefix) const {
+  std::vector<PathView> v;
+  const Table* t = find_table(family);
+  if (!t) return v;
+  auto it = t->routes.find(prefix);
+  if (it != t->routes.end()) views(it->second, v);
+  return v;
+}
+
+std::optional<PeerCounters> Rib::counters(PeerId peer) const {
+  const PeerState* ps = find_peer(peer);
+  if (!ps) return std::nullopt;
+  PeerCounters c = ps->counters;
+  for (auto& [family, fc] : c.families) {
+    auto it = ps->group->families.find(family);
+    if (it == ps->group->families.end()) continue;
+    const GroupFamily& gf = it->second;
+    auto ex = gf.excluded_count.find(peer);
+    fc.advertised = gf.adj_out.size() - (ex == gf.excluded_count.end() ? 0 : ex->second);
+  }
+  return c;
+}
+
+RibStats Rib::stats() const {
+  RibStats s;
+  for (const auto& [family, t] : tables_) {
+    RibStats::Table& st = s.tables[family];
+    st.prefixes = t.routes.size();
+    for (const auto& [prefix, e] : t.routes) st.paths += e.size();
+  }
+  s.attr_sets = store_.size();
+  s.attr_bytes = store_.memory_bytes();
+  s.update_groups = groups_.size();
+  for (const auto& g : groups_) {
+    s.export_runs += g->export_runs;
+    s.messages_encoded += g->messages_encoded;
+    s.bytes_encoded += g->bytes_encoded;
+  }
+  return s;
+}
+
+}  // namespace isthmus::bgp

@@ -1,0 +1,685 @@
+// The route pipeline end to end: import, Loc-RIB, update groups, output. Output bytes are read
+// back with FakeEncoder::decode (the stand-in codec of test_encoder.h).
+#include "bgp/rib/rib.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <optional>
+
+#include "bgp/rib/test_encoder.h"
+#include "bgp/rib/test_util.h"
+
+namespace isthmus::bgp {
+namespace {
+
+using testing::attrs;
+using testing::FakeEncoder;
+using testing::FakeMessage;
+using testing::ip;
+using testing::pfx;
+using Kind = FakeMessage::Kind;
+
+constexpr uint32_t kLocalAs = 65000;
+constexpr uint32_t kRouterId = 0x0a0000fe;  // 10.0.0.254
+
+PolicyFn accept_all() {
+  return [](const Prefix&, PathAttributes&) { return true; };
+}
+
+class RibTest : public ::testing::Test {
+ protected:
+  RibConfig config() {
+    RibConfig c;
+    c.local_as = kLocalAs;
+    c.router_id = kRouterId;
+    c.encoder = &enc_;
+    return c;
+  }
+
+  static PeerInfo ibgp(PeerId id, bool client = false) {
+    PeerInfo p;
+    p.id = id;
+    p.address = IpAddress::v4(0x0a000000 + id);  // 10.0.0.<id>
+    p.remote_as = kLocalAs;
+    p.router_id = 0x0a000000 + id;
+    p.ibgp = true;
+    p.rr_client = client;
+    p.local_address = ip("10.0.0.254");
+    p.families = {kIpv4Unicast};
+    return p;
+  }
+
+  static PeerInfo ebgp(PeerId id, uint32_t as, bool with_policy = true) {
+    PeerInfo p;
+    p.id = id;
+    p.address = IpAddress::v4(0xac100000 + id);  // 172.16.0.<id>
+    p.remote_as = as;
+    p.router_id = 0x0b000000 + id;
+    p.local_address = ip("172.16.0.254");
+    p.families = {kIpv4Unicast};
+    if (with_policy) {
+      p.import_policy = accept_all();
+      p.export_policy = accept_all();
+      p.export_policy_id = "accept-all";
+    }
+    return p;
+  }
+
+  void up(const PeerInfo& p) {
+    rib_.peer_up(p);
+    drain(p.id);
+  }
+
+  void announce(PeerId peer, std::string_view prefix, const PathAttributes& a) {
+    Prefix p = pfx(prefix);
+    rib_.update(peer, kIpv4Unicast, std::span(&p, 1), a);
+  }
+  void withdraw(PeerId peer, std::string_view prefix) {
+    Prefix p = pfx(prefix);
+    rib_.withdraw(peer, kIpv4Unicast, std::span(&p, 1));
+  }
+
+  std::vector<FakeMessage> drain(PeerId peer, size_t max_bytes = 1 << 20) {
+    std::vector<uint8_t> out;
+    while (rib_.has_output(peer))
+      if (rib_.take_output(peer, out, max_bytes) == 0) break;
+    return enc_.decode(out);
+  }
+
+  // What the peer was told per prefix, applying messages in order (End-of-RIB skipped).
+  using View = std::map<Prefix, std::optional<PathAttributes>>;
+  View received(PeerId peer) {
+    View v;
+    for (const auto& m : drain(peer)) {
+      for (const auto& p : m.prefixes) {
+        if (m.kind == Kind::Reach) v[p] = m.attrs;
+        if (m.kind == Kind::Withdraw) v[p] = std::nullopt;
+      }
+    }
+    return v;
+  }
+
+  std::optional<PeerId> best_peer(std::string_view prefix) {
+    for (const auto& pv : rib_.lookup(kIpv4Unicast, pfx(prefix)))
+      if (pv.best) return pv.peer;
+    return std::nullopt;
+  }
+
+  FakeEncoder enc_;
+  Rib rib_{config()};
+};
+
+// ---- Import ---------------------------------------------------------------------------------
+
+TEST_F(RibTest, IbgpWithoutPolicyIsAccepted) {
+  up(ibgp(1));
+  announce(1, "198.51.100.0/24", attrs({65001}));
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);
+  auto c = rib_.counters(1)->families[kIpv4Unicast];
+  EXPECT_EQ(c.received, 1u);
+  EXPECT_EQ(c.accepted, 1u);
+}
+
+TEST_F(RibTest, EbgpWithoutPolicyNothingInOrOut) {
+  // RFC 8212.
+  up(ebgp(1, 65001, /*with_policy=*/false));
+  up(ibgp(2));
+  announce(1, "198.51.100.0/24", attrs({65001}));
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  EXPECT_FALSE(best_peer("198.51.100.0/24").has_value());
+  auto c = rib_.counters(1)->families[kIpv4Unicast];
+  EXPECT_EQ(c.received, 1u);
+  EXPECT_EQ(c.accepted, 0u);
+  EXPECT_TRUE(received(1).empty());   // not even the local route
+  EXPECT_EQ(received(2).size(), 1u);  // iBGP gets the local route
+  EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].advertised, 0u);
+}
+
+TEST_F(RibTest, LoopDetection) {
+  up(ibgp(1));
+  up(ebgp(2, 65002));
+  PathAttributes own_originator = attrs({65001});
+  own_originator.originator_id = kRouterId;  // RFC 4456 §8
+  PathAttributes own_cluster = attrs({65001});
+  own_cluster.cluster_list = {0x01010101, kRouterId};  // cluster id defaults to router id
+  announce(1, "198.51.100.0/24", own_originator);
+  announce(1, "198.51.100.1/32", own_cluster);
+  announce(2, "198.51.100.2/32", attrs({65002, kLocalAs, 65003}));  // our AS from eBGP
+  announce(1, "198.51.100.3/32", attrs({65001}));
+  rib_.flush();
+  EXPECT_FALSE(best_peer("198.51.100.0/24"));
+  EXPECT_FALSE(best_peer("198.51.100.1/32"));
+  EXPECT_FALSE(best_peer("198.51.100.2/32"));
+  EXPECT_EQ(best_peer("198.51.100.3/32"), 1u);
+  EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].accepted, 1u);
+  EXPECT_EQ(rib_.counters(2)->families[kIpv4Unicast].received, 1u);
+}
+
+TEST_F(RibTest, LoopTreatedAsWithdrawOfThePreviousRoute) {
+  up(ibgp(1));
+  announce(1, "198.51.100.0/24", attrs({65001}));
+  rib_.flush();
+  PathAttributes looped = attrs({65001});
+  looped.originator_id = kRouterId;
+  announce(1, "198.51.100.0/24", looped);
+  rib_.flush();
+  EXPECT_FALSE(best_peer("198.51.100.0/24"));
+}
+
+TEST_F(RibTest, ImportPolicyModifiesPerPrefix) {
+  PeerInfo p = ebgp(1, 65001);
+  p.import_policy = [](const Prefix& prefix, PathAttributes& a) {
+    if (prefix == pfx("198.51.100.0/24")) return false;
+    if (prefix == pfx("198.51.100.1/32")) a.local_pref = 250;
+    return true;
+  };
+  up(p);
+  PathAttributes a = attrs({65001});
+  a.local_pref = 999;  // from eBGP: ignored (RFC 4271 §5.1.5)
+  std::vector<Prefix> nlri = {pfx("198.51.100.0/24"), pfx("198.51.100.1/32"),
+                              pfx("198.51.100.2/32"), pfx("198.51.100.3/32")};
+  rib_.update(1, kIpv4Unicast, nlri, a);
+  rib_.flush();
+  EXPECT_TRUE(rib_.lookup(kIpv4Unicast, nlri[0])[0].attrs == AttrRef{});
+  EXPECT_EQ(rib_.lookup(kIpv4Unicast, nlri[1])[0].attrs->local_pref, 250u);
+  auto plain = rib_.lookup(kIpv4Unicast, nlri[2])[0].attrs;
+  EXPECT_FALSE(plain->local_pref.has_value());
+  EXPECT_EQ(plain, rib_.lookup(kIpv4Unicast, nlri[3])[0].attrs);  // interned once
+  EXPECT_EQ(rib_.stats().attr_sets, 2u);
+}
+
+// ---- Decision through the RIB -----------------------------------------------------------------
+
+TEST_F(RibTest, BestPathAndReplacement) {
+  up(ibgp(1));
+  up(ibgp(2));
+  PathAttributes low = attrs({65001});
+  low.local_pref = 50;
+  announce(1, "198.51.100.0/24", low);
+  announce(2, "198.51.100.0/24", attrs({65001, 65002}));
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 2u);     // LOCAL_PREF 100 beats 50
+  announce(1, "198.51.100.0/24", attrs({65001}));  // implicit withdraw of the old path
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);  // shorter AS_PATH
+  EXPECT_EQ(rib_.lookup(kIpv4Unicast, pfx("198.51.100.0/24")).size(), 2u);
+  withdraw(1, "198.51.100.0/24");
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 2u);
+}
+
+TEST_F(RibTest, BestChangedCallback) {
+  std::vector<std::pair<Prefix, std::optional<PeerId>>> seen;
+  RibConfig c = config();
+  c.best_changed = [&](Family, const Prefix& p, const Path* best) {
+    seen.emplace_back(p, best ? std::optional(best->peer) : std::nullopt);
+  };
+  Rib rib(c);
+  rib.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib.flush();
+  rib.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));  // no change
+  rib.flush();
+  rib.withdraw_originated(kIpv4Unicast, pfx("203.0.113.0/24"));
+  rib.flush();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].second, kLocalPeer);
+  EXPECT_EQ(seen[1].second, std::nullopt);
+  EXPECT_EQ(rib.stats().tables[kIpv4Unicast].prefixes, 0u);
+  EXPECT_EQ(rib.stats().attr_sets, 0u);
+}
+
+// ---- Route reflection -----------------------------------------------------------------------
+
+TEST_F(RibTest, ReflectionMatrix) {
+  up(ibgp(1, /*client=*/true));
+  up(ibgp(2, /*client=*/true));
+  up(ibgp(3));
+  up(ibgp(4));
+  up(ebgp(5, 65005));
+  announce(1, "198.51.100.1/32", attrs({}, "10.0.0.1"));         // from a client
+  announce(3, "198.51.100.3/32", attrs({}, "10.0.0.3"));         // from a non-client
+  announce(5, "198.51.100.5/32", attrs({65005}, "172.16.0.5"));  // from eBGP
+  rib_.flush();
+  auto c1 = received(1), c2 = received(2), n3 = received(3), n4 = received(4), e5 = received(5);
+  const Prefix from_client = pfx("198.51.100.1/32"), from_non_client = pfx("198.51.100.3/32"),
+               from_ebgp = pfx("198.51.100.5/32");
+  // Client route: to the other client and to non-clients, never back to its source.
+  EXPECT_FALSE(c1.contains(from_client));
+  ASSERT_TRUE(c2.contains(from_client));
+  ASSERT_TRUE(n3.contains(from_client));
+  ASSERT_TRUE(n4.contains(from_client));
+  EXPECT_EQ(c2[from_client]->originator_id, 0x0a000001u);
+  EXPECT_EQ(c2[from_client]->cluster_list, std::vector<uint32_t>{kRouterId});
+  EXPECT_EQ(c2[from_client]->next_hop, ip("10.0.0.1"));
+  EXPECT_EQ(n3[from_client]->originator_id, 0x0a000001u);
+  // Non-client route: to clients only.
+  ASSERT_TRUE(c1.contains(from_non_client));
+  ASSERT_TRUE(c2.contains(from_non_client));
+  EXPECT_FALSE(n3.contains(from_non_client));
+  EXPECT_FALSE(n4.contains(from_non_client));
+  EXPECT_EQ(c1[from_non_client]->originator_id, 0x0a000003u);
+  // eBGP route: to everyone iBGP, not reflected (no ORIGINATOR_ID), LOCAL_PREF added.
+  for (auto* v : {&c1, &c2, &n3, &n4}) {
+    ASSERT_TRUE(v->contains(from_ebgp));
+    EXPECT_FALSE((*v)[from_ebgp]->originator_id.has_value());
+    EXPECT_TRUE((*v)[from_ebgp]->cluster_list.empty());
+    EXPECT_EQ((*v)[from_ebgp]->local_pref, kDefaultLocalPref);
+  }
+  // eBGP peer: all iBGP routes, rewritten; not its own.
+  EXPECT_FALSE(e5.contains(from_ebgp));
+  ASSERT_TRUE(e5.contains(from_client));
+  EXPECT_EQ(e5[from_client]->as_path, testing::seq({kLocalAs}));
+  EXPECT_EQ(e5[from_client]->next_hop, ip("172.16.0.254"));
+  EXPECT_FALSE(e5[from_client]->originator_id.has_value());
+  EXPECT_FALSE(e5[from_client]->local_pref.has_value());
+  // Clients share one update group, non-clients another.
+  EXPECT_EQ(rib_.counters(1)->update_group, rib_.counters(2)->update_group);
+  EXPECT_EQ(rib_.counters(3)->update_group, rib_.counters(4)->update_group);
+  EXPECT_NE(rib_.counters(1)->update_group, rib_.counters(3)->update_group);
+  EXPECT_EQ(rib_.stats().update_groups, 3u);
+}
+
+TEST_F(RibTest, ClusterIdDefaultsToRouterIdOrIsConfigured) {
+  RibConfig c = config();
+  c.cluster_id = 0x01020304;
+  Rib rib(c);
+  EXPECT_EQ(rib.config().cluster_id, 0x01020304u);
+  EXPECT_EQ(rib_.config().cluster_id, kRouterId);
+}
+
+// ---- Sessions -------------------------------------------------------------------------------
+
+TEST_F(RibTest, InitialDumpThenEndOfRibPerFamily) {
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.128/25"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv6Unicast, pfx("2001:db8::/32"), attrs({}, "::"));
+  rib_.flush();
+  PeerInfo p = ibgp(1);
+  p.families = {kIpv4Unicast, kIpv6Unicast};
+  p.local_address_v6 = ip("2001:db8::fe");
+  rib_.peer_up(p);
+  auto msgs = drain(1);
+  ASSERT_EQ(msgs.size(), 4u);
+  EXPECT_EQ(msgs[0].kind, Kind::Reach);
+  EXPECT_EQ(msgs[0].family, kIpv4Unicast);
+  EXPECT_EQ(msgs[0].prefixes.size(), 2u);  // one UPDATE: same attributes
+  EXPECT_EQ(msgs[0].attrs.next_hop, ip("10.0.0.254"));
+  EXPECT_EQ(msgs[1].kind, Kind::Reach);
+  EXPECT_EQ(msgs[1].family, kIpv6Unicast);
+  EXPECT_EQ(msgs[1].attrs.next_hop, ip("2001:db8::fe"));
+  EXPECT_EQ(msgs[2].kind, Kind::EndOfRib);
+  EXPECT_EQ(msgs[3].kind, Kind::EndOfRib);
+  EXPECT_NE(msgs[2].family, msgs[3].family);
+  EXPECT_FALSE(rib_.has_output(1));
+}
+
+TEST_F(RibTest, SecondMemberOfAGroupGetsItsOwnDump) {
+  up(ibgp(1));
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  // Pending for peer 1, not yet pulled, when peer 2 joins.
+  rib_.peer_up(ibgp(2));
+  auto msgs = drain(2);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].kind, Kind::Reach);
+  EXPECT_EQ(msgs[1].kind, Kind::EndOfRib);
+  auto m1 = drain(1);
+  ASSERT_EQ(m1.size(), 1u);  // peer 1: only the change, no second End-of-RIB
+  EXPECT_EQ(m1[0].kind, Kind::Reach);
+}
+
+TEST_F(RibTest, PeerDownWithdrawsItsRoutes) {
+  up(ibgp(1, true));
+  up(ibgp(2, true));
+  announce(1, "198.51.100.0/24", attrs({65001}));
+  announce(1, "198.51.100.1/32", attrs({65001}));
+  rib_.flush();
+  EXPECT_EQ(received(2).size(), 2u);
+  rib_.peer_down(1);
+  rib_.flush();
+  auto v = received(2);
+  ASSERT_EQ(v.size(), 2u);
+  for (const auto& [p, a] : v) EXPECT_FALSE(a.has_value()) << p.to_string();
+  EXPECT_EQ(rib_.stats().tables[kIpv4Unicast].prefixes, 0u);
+  EXPECT_FALSE(rib_.counters(1).has_value());
+  EXPECT_FALSE(rib_.has_output(1));
+  std::vector<uint8_t> out;
+  EXPECT_EQ(rib_.take_output(1, out, 100), 0u);
+}
+
+TEST_F(RibTest, PeerFlapRejoinsAndGetsFullDump) {
+  up(ibgp(1, true));
+  up(ibgp(2, true));
+  announce(1, "198.51.100.0/24", attrs({65001}));
+  announce(2, "198.51.100.2/32", attrs({65002}));
+  rib_.flush();
+  received(1);
+  received(2);
+  rib_.peer_down(1);
+  rib_.flush();
+  rib_.peer_up(ibgp(1, true));
+  auto msgs = drain(1);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].prefixes, std::vector<Prefix>{pfx("198.51.100.2/32")});
+  EXPECT_EQ(msgs[1].kind, Kind::EndOfRib);
+}
+
+TEST_F(RibTest, RefreshResendsTheFamily) {
+  up(ibgp(1));
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.128/25"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  EXPECT_EQ(received(1).size(), 2u);
+  EXPECT_FALSE(rib_.has_output(1));
+  rib_.refresh(1, kIpv4Unicast);
+  auto msgs = drain(1);
+  ASSERT_EQ(msgs.size(), 1u);  // no End-of-RIB after a plain ROUTE-REFRESH
+  EXPECT_EQ(msgs[0].kind, Kind::Reach);
+  EXPECT_EQ(msgs[0].prefixes.size(), 2u);
+  rib_.refresh(1, kIpv6Unicast);  // not negotiated: nothing
+  EXPECT_FALSE(rib_.has_output(1));
+}
+
+// ---- Update groups --------------------------------------------------------------------------
+
+TEST_F(RibTest, OneEncodingForTheWholeGroup) {
+  up(ibgp(1));
+  up(ibgp(2));
+  up(ibgp(3));
+  const auto before = rib_.stats();
+  const size_t reach_before = enc_.reach_calls;
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  for (PeerId p : {1u, 2u, 3u}) {
+    auto msgs = drain(p);
+    ASSERT_EQ(msgs.size(), 1u) << p;
+    EXPECT_EQ(msgs[0].prefixes, std::vector<Prefix>{pfx("203.0.113.0/24")});
+  }
+  const auto after = rib_.stats();
+  EXPECT_EQ(after.update_groups, 1u);
+  EXPECT_EQ(enc_.reach_calls - reach_before, 1u);
+  EXPECT_EQ(after.messages_encoded - before.messages_encoded, 1u);
+  EXPECT_EQ(after.export_runs - before.export_runs, 1u);
+  for (PeerId p : {1u, 2u, 3u}) {
+    EXPECT_EQ(rib_.counters(p)->families[kIpv4Unicast].advertised, 1u);
+    EXPECT_EQ(rib_.counters(p)->messages_out, 2u);  // End-of-RIB + the route
+  }
+}
+
+TEST_F(RibTest, DifferentSessionsDifferentGroups) {
+  PeerInfo a = ibgp(1), b = ibgp(2), c = ibgp(3), d = ebgp(4, 65004), e = ebgp(5, 65004);
+  b.next_hop_self = true;
+  c.four_octet_as = false;
+  e.export_policy_id = "other";
+  for (const auto& p : {a, b, c, d, e}) up(p);
+  EXPECT_EQ(rib_.stats().update_groups, 5u);
+  PeerInfo f = ebgp(6, 65004);  // same as d
+  up(f);
+  EXPECT_EQ(rib_.counters(6)->update_group, rib_.counters(4)->update_group);
+  PeerInfo g = ebgp(7, 65004);
+  g.export_policy_id.clear();  // a policy without an id is never shared
+  up(g);
+  EXPECT_EQ(rib_.stats().update_groups, 6u);
+}
+
+TEST_F(RibTest, SplitHorizonInsideAGroup) {
+  up(ibgp(1, true));
+  up(ibgp(2, true));
+  up(ibgp(3, true));
+  ASSERT_EQ(rib_.stats().update_groups, 1u);
+  const Prefix x = pfx("198.51.100.0/24");
+
+  // From client 1: 2 and 3 get it, 1 does not.
+  announce(1, "198.51.100.0/24", attrs({65001}, "10.0.0.1"));
+  rib_.flush();
+  EXPECT_FALSE(received(1).contains(x));
+  EXPECT_EQ(received(2).at(x)->next_hop, ip("10.0.0.1"));
+  EXPECT_EQ(received(3).at(x)->next_hop, ip("10.0.0.1"));
+
+  // Client 2 sends a better path: 1 and 3 get 2's; 2 had 1's and must lose it.
+  PathAttributes better = attrs({65001}, "10.0.0.2");
+  better.local_pref = 200;
+  announce(2, "198.51.100.0/24", better);
+  rib_.flush();
+  auto v1 = received(1), v2 = received(2), v3 = received(3);
+  EXPECT_EQ(v1.at(x)->next_hop, ip("10.0.0.2"));
+  ASSERT_TRUE(v2.contains(x));
+  EXPECT_FALSE(v2.at(x).has_value());  // withdraw
+  EXPECT_EQ(v3.at(x)->next_hop, ip("10.0.0.2"));
+  EXPECT_EQ(rib_.counters(2)->families[kIpv4Unicast].advertised, 0u);
+  EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].advertised, 1u);
+
+  // Client 2 withdraws: back to 1's path. 2 gets it, 1 gets a withdraw.
+  withdraw(2, "198.51.100.0/24");
+  rib_.flush();
+  v1 = received(1), v2 = received(2), v3 = received(3);
+  EXPECT_FALSE(v1.at(x).has_value());
+  EXPECT_EQ(v2.at(x)->next_hop, ip("10.0.0.1"));
+  EXPECT_EQ(v3.at(x)->next_hop, ip("10.0.0.1"));
+
+  // Client 1 withdraws too: 2 and 3 get a withdraw, 1 hears nothing.
+  withdraw(1, "198.51.100.0/24");
+  rib_.flush();
+  EXPECT_TRUE(received(1).empty());
+  EXPECT_FALSE(received(2).at(x).has_value());
+  EXPECT_FALSE(received(3).at(x).has_value());
+}
+
+TEST_F(RibTest, SameAttributesNewSourceInsideAGroup) {
+  // Best moves from client 1 to client 2 with identical exported attributes: only the two
+  // sources hear about it.
+  up(ibgp(1, true));
+  up(ibgp(2, true));
+  up(ibgp(3, true));
+  PathAttributes a = attrs({65001}, "192.0.2.1");
+  a.originator_id = 0x09090909;  // same ORIGINATOR_ID: exported attributes identical
+  announce(1, "198.51.100.0/24", a);
+  rib_.flush();
+  received(1), received(2), received(3);
+  announce(2, "198.51.100.0/24", a);  // tie; router ids equal (ORIGINATOR_ID) -> peer address
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);
+  withdraw(1, "198.51.100.0/24");
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 2u);
+  auto v1 = received(1), v2 = received(2), v3 = received(3);
+  EXPECT_TRUE(v1.at(pfx("198.51.100.0/24")).has_value());   // now gets 2's (same attrs)
+  EXPECT_FALSE(v2.at(pfx("198.51.100.0/24")).has_value());  // loses it
+  EXPECT_TRUE(v3.empty());                                  // nothing changed for 3
+}
+
+TEST_F(RibTest, LaggingMemberKeepsChunksAlive) {
+  up(ibgp(1));
+  up(ibgp(2));
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  EXPECT_EQ(drain(1).size(), 1u);
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.1/32"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  EXPECT_EQ(drain(1).size(), 1u);
+  // Peer 2 pulled nothing so far: it gets both chunks.
+  auto m2 = drain(2);
+  ASSERT_EQ(m2.size(), 2u);
+  EXPECT_EQ(m2[0].prefixes, std::vector<Prefix>{pfx("203.0.113.0/24")});
+  EXPECT_EQ(m2[1].prefixes, std::vector<Prefix>{pfx("203.0.113.1/32")});
+}
+
+// ---- Output ---------------------------------------------------------------------------------
+
+TEST_F(RibTest, CoalescesChangesUntilPulled) {
+  up(ibgp(1));
+  for (uint32_t med = 1; med <= 5; ++med) {
+    PathAttributes a = attrs({}, "0.0.0.0");
+    a.med = med;
+    rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), a);
+    rib_.flush();
+  }
+  auto msgs = drain(1);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].attrs.med, 5u);
+
+  // Announced and withdrawn before anyone pulled: nothing at all.
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.1/32"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  rib_.withdraw_originated(kIpv4Unicast, pfx("203.0.113.1/32"));
+  rib_.flush();
+  EXPECT_TRUE(drain(1).empty());
+}
+
+TEST_F(RibTest, PacksPrefixesWithTheSameAttributes) {
+  up(ibgp(1));
+  for (int i = 0; i < 100; ++i)
+    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0xcb007100u + static_cast<uint32_t>(i)), 32),
+                   attrs({}, "0.0.0.0"));
+  rib_.flush();
+  auto msgs = drain(1);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].prefixes.size(), 100u);
+}
+
+TEST_F(RibTest, PullWithASmallBudgetGivesWholeMessages) {
+  up(ibgp(1));
+  for (uint32_t i = 0; i < 20; ++i) {
+    PathAttributes a = attrs({}, "0.0.0.0");
+    a.med = i;  // distinct attributes: one UPDATE each
+    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0xcb007100u + i), 32), a);
+  }
+  rib_.flush();
+  std::vector<uint8_t> out;
+  size_t calls = 0;
+  while (rib_.has_output(1)) {
+    const size_t before = out.size();
+    const size_t n = rib_.take_output(1, out, 1);  // budget below one message: exactly one
+    ASSERT_GT(n, 0u);
+    ASSERT_EQ(out.size() - before, n);
+    EXPECT_EQ(enc_.decode(std::span(out).subspan(before)).size(), 1u);
+    ++calls;
+  }
+  EXPECT_EQ(calls, 20u);
+  const size_t message_size = out.size() / 20;  // all the same size here
+  auto msgs = enc_.decode(out);
+  ASSERT_EQ(msgs.size(), 20u);
+  for (uint32_t i = 0; i < 20; ++i) EXPECT_EQ(msgs[i].attrs.med, i);
+
+  // A budget of about three messages.
+  for (uint32_t i = 0; i < 20; ++i) {
+    PathAttributes a = attrs({}, "0.0.0.0");
+    a.med = 100 + i;
+    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0xcb007100u + i), 32), a);
+  }
+  rib_.flush();
+  out.clear();
+  const size_t n = rib_.take_output(1, out, 3 * message_size + message_size / 2);
+  EXPECT_EQ(n, 3 * message_size);
+  EXPECT_EQ(enc_.decode(out).size(), 3u);
+  EXPECT_EQ(drain(1).size(), 17u);
+}
+
+TEST_F(RibTest, EbgpExportThroughTheRib) {
+  up(ibgp(1));
+  up(ebgp(2, 65002));
+  up(ebgp(3, 65003));
+  PathAttributes a = attrs({65002, 65010}, "172.16.0.2");
+  a.med = 40;
+  announce(2, "198.51.100.0/24", a);
+  PathAttributes local = attrs({}, "0.0.0.0");
+  local.med = 7;
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), local);
+  rib_.flush();
+  auto v3 = received(3);
+  const auto& r = v3.at(pfx("198.51.100.0/24"));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->as_path, testing::seq({kLocalAs, 65002, 65010}));
+  EXPECT_EQ(r->next_hop, ip("172.16.0.254"));
+  EXPECT_FALSE(r->med.has_value());  // RFC 4271 §5.1.4
+  EXPECT_EQ(v3.at(pfx("203.0.113.0/24"))->med, 7u);
+  EXPECT_FALSE(received(2).contains(pfx("198.51.100.0/24")));  // not back to its source
+  auto v1 = received(1);
+  EXPECT_EQ(v1.at(pfx("198.51.100.0/24"))->med, 40u);
+  EXPECT_EQ(v1.at(pfx("198.51.100.0/24"))->next_hop, ip("172.16.0.2"));
+}
+
+TEST_F(RibTest, AttributesFreedWhenEverythingIsGone) {
+  up(ibgp(1, true));
+  up(ibgp(2, true));
+  announce(1, "198.51.100.0/24", attrs({65001}));
+  rib_.flush();
+  received(2);
+  EXPECT_GT(rib_.stats().attr_sets, 0u);
+  withdraw(1, "198.51.100.0/24");
+  rib_.flush();
+  received(2);
+  EXPECT_EQ(rib_.stats().attr_sets, 0u);
+}
+
+TEST_F(RibTest, ExportPolicyRunsPerPrefixAfterTheRewrite) {
+  PeerInfo e = ebgp(1, 65001);
+  e.export_policy = [](const Prefix& p, PathAttributes& a) {
+    if (p == pfx("203.0.113.1/32")) return false;
+    a.med = 77;
+    EXPECT_EQ(a.as_path, testing::seq({kLocalAs}));  // the policy sees the rewritten path
+    return true;
+  };
+  e.export_policy_id = "med-77";
+  up(e);
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.1/32"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  auto v = received(1);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v.at(pfx("203.0.113.0/24"))->med, 77u);
+}
+
+TEST_F(RibTest, WithdrawOfUnknownPrefixIsHarmless) {
+  up(ibgp(1));
+  up(ibgp(2, true));
+  withdraw(1, "198.51.100.0/24");
+  rib_.flush();
+  EXPECT_FALSE(rib_.has_output(2));
+  auto c = rib_.counters(1)->families[kIpv4Unicast];
+  EXPECT_EQ(c.received, 0u);
+  EXPECT_EQ(c.withdraws_in, 1u);
+}
+
+TEST_F(RibTest, MemberThatNeverPullsLeavesCleanly) {
+  up(ibgp(1));
+  up(ibgp(2));
+  for (uint32_t i = 0; i < 10; ++i) {
+    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0xcb007100u + i), 32), attrs({}, "0.0.0.0"));
+    rib_.flush();
+    EXPECT_EQ(drain(1).size(), 1u);  // one chunk per round, kept for peer 2
+  }
+  rib_.peer_down(2);
+  rib_.flush();
+  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  EXPECT_EQ(drain(1).size(), 1u);
+  up(ibgp(2));  // back: a full dump of 11 prefixes in one UPDATE, then End-of-RIB
+  EXPECT_EQ(rib_.counters(2)->families[kIpv4Unicast].advertised, 11u);
+}
+
+TEST_F(RibTest, BestSwitchesWhenItsPeerGoesDown) {
+  up(ibgp(1, true));
+  up(ibgp(2, true));
+  up(ibgp(3, true));
+  PathAttributes better = attrs({65001}, "10.0.0.1");
+  better.local_pref = 200;
+  announce(1, "198.51.100.0/24", better);
+  announce(2, "198.51.100.0/24", attrs({65001}, "10.0.0.2"));
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);
+  EXPECT_EQ(received(3).at(pfx("198.51.100.0/24"))->next_hop, ip("10.0.0.1"));
+  EXPECT_EQ(received(2).at(pfx("198.51.100.0/24"))->next_hop, ip("10.0.0.1"));
+  rib_.peer_down(1);
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 2u);
+  EXPECT_EQ(received(3).at(pfx("198.51.100.0/24"))->next_hop, ip("10.0.0.2"));
+  // Peer 2 is now the source: what it had from 1 is withdrawn.
+  EXPECT_FALSE(received(2).at(pfx("198.51.100.0/24")).has_value());
+}
+
+}  // namespace
+}  // namespace isthmus::bgp

@@ -1,0 +1,92 @@
+// Update groups: peers whose export is the same share one Adj-RIB-Out, one export computation
+// and one encoding per change. Each member reads the group's queue of encoded chunks at its own
+// pace through a cursor; a chunk is freed once every member has read past it.
+//
+// Split horizon inside a group: a route is never sent back to the member it came from. The
+// group's Adj-RIB-Out remembers, per prefix, which member (if any) was left out
+// (OutRoute::excluded); chunks carry a filter (for everyone but X, or for X only) so that the
+// excluded member gets a withdraw of what it had, or the route once it is no longer its source.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bgp/rib/attr_store.h"
+#include "bgp/rib/export.h"
+#include "bgp/rib/peer.h"
+#include "bgp/rib/route_table.h"
+#include "bgp/wire/codec.h"
+
+namespace isthmus::bgp {
+
+// Everything that makes two peers' UPDATEs differ.
+struct GroupKey {
+  bool ibgp = false;
+  bool rr_client = false;
+  bool next_hop_self = false;
+  uint32_t remote_as = 0;  // eBGP only (sender-side loop check); 0 for iBGP
+  IpAddress local_address;
+  std::optional<IpAddress> local_address_v6;
+  bool has_export_policy = false;
+  std::string export_policy_id;
+  PeerId unshared = kLocalPeer;  // set when the policy has no id: a group of one
+  bool four_octet_as = true;
+  bool extended_message = false;
+  std::vector<Family> families;  // sorted
+  bool operator==(const GroupKey&) const = default;
+};
+GroupKey group_key(const PeerInfo& peer);
+
+// Encoded UPDATEs (whole messages) for some or all members.
+struct Chunk {
+  std::vector<uint8_t> bytes;
+  PeerId only = kLocalPeer;    // nonzero: for this member only
+  PeerId except = kLocalPeer;  // nonzero: for every member but this one
+  bool for_peer(PeerId p) const { return only != kLocalPeer ? only == p : except != p; }
+};
+
+// What the group advertised for a prefix.
+struct OutRoute {
+  AttrRef attrs;
+  PeerId excluded = kLocalPeer;  // the member that did not get it: it is the route's source
+};
+
+struct Cursor {
+  uint64_t seq = 0;   // chunk sequence number
+  size_t offset = 0;  // bytes of that chunk already taken
+};
+
+struct GroupFamily {
+  std::unordered_map<Prefix, OutRoute, PrefixHash, PrefixEq> adj_out;
+  std::vector<Prefix> pending;  // Loc-RIB changes not yet exported (may hold duplicates)
+  size_t compact_at = 1024;     // pending is de-duplicated when it reaches this size
+  std::unordered_map<PeerId, size_t> excluded_count;  // per member: adj_out entries it lacks
+};
+
+struct UpdateGroup {
+  uint32_t id = 0;
+  GroupKey key;
+  PeerInfo proto;  // the first member: its export policy and addresses serve the group
+  ExportTarget target;
+  CodecOptions codec;
+  std::vector<PeerId> members;
+  std::map<Family, GroupFamily> families;
+  std::deque<Chunk> queue;
+  uint64_t base_seq = 0;  // sequence number of queue.front()
+
+  // Counters: how much work was done once for all members.
+  uint64_t export_runs = 0;
+  uint64_t chunks_encoded = 0;
+  uint64_t messages_encoded = 0;
+  uint64_t bytes_encoded = 0;
+
+  uint64_t end_seq() const { return base_seq + queue.size(); }
+  bool has_pending() const;
+};
+
+}  // namespace isthmus::bgp

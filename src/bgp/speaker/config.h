@@ -1,0 +1,67 @@
+// What the speaker runs with: plain values built by the daemon from the YAML configuration.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bgp/rib/peer.h"
+#include "bgp/speaker/socket.h"
+#include "bgp/wire/types.h"
+#include "core/ip.h"
+
+namespace isthmus::bgp {
+
+struct Policy {
+  std::string name;  // sessions with the same export policy name may share an update group
+  PolicyFn fn;
+};
+
+struct PeerConfig {
+  IpAddress address;
+  uint16_t port = 179;
+  uint32_t remote_as = 0;
+  std::optional<IpAddress> local_address;
+  std::string description;
+  bool passive = false;
+  bool shutdown = false;
+  bool route_reflector_client = false;
+  bool next_hop_self = false;
+  std::vector<Family> families;
+  Policy import_policy;
+  Policy export_policy;
+  std::string password;    // TCP-MD5 (RFC 2385); empty = none
+  int ttl_security = 0;    // GTSM (RFC 5082) hop count; 0 = off
+  int ebgp_multihop = 0;   // TTL for eBGP; 0 = directly connected (TTL 1)
+  uint16_t hold_time = 90;
+  uint16_t keepalive = 0;  // 0 = hold_time / 3
+  bool graceful_restart_helper = true;
+};
+
+// Dynamic neighbors: any peer connecting from `prefix` gets a session built from `peer`.
+struct NeighborRange {
+  Prefix prefix;
+  PeerConfig peer;  // address and port unused
+  size_t max_peers = 1000;
+};
+
+struct Origination {
+  Family family;
+  Prefix prefix;
+  PathAttributes attrs;
+};
+
+struct SpeakerConfig {
+  uint32_t asn = 0;
+  uint32_t router_id = 0;  // host order
+  uint32_t cluster_id = 0;  // 0 = router_id
+  std::optional<SocketAddress> listen;  // nullopt = do not listen
+  uint16_t connect_retry = 30;           // seconds
+  std::vector<PeerConfig> peers;
+  std::vector<NeighborRange> ranges;
+  std::vector<Origination> originate;
+};
+
+}  // namespace isthmus::bgp

@@ -1,0 +1,512 @@
+#include "bgp/speaker/peer.h"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "bgp/speaker/speaker.h"
+#include "core/bug.h"
+#include "core/log.h"
+
+namespace isthmus::bgp {
+
+namespace {
+
+using session::State;
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+// RFC 4271 §10: timers are jittered by a random factor in 0.75..1.0.
+std::chrono::milliseconds jitter(std::chrono::milliseconds d) {
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_real_distribution<double> f(0.75, 1.0);
+  return std::chrono::milliseconds(static_cast<int64_t>(static_cast<double>(d.count()) * f(rng)));
+}
+
+constexpr size_t kReadChunk = 256 * 1024;
+constexpr size_t kMaxReadPerEvent = 4 * 1024 * 1024;  // fairness between peers
+constexpr size_t kOutputHighWater = 1024 * 1024;      // pull from the RIB below this
+
+}  // namespace
+
+Peer::Peer(Speaker& speaker, PeerConfig config, uint32_t id, bool dynamic)
+    : speaker_(speaker), config_(std::move(config)), id_(id), dynamic_(dynamic) {}
+
+Peer::~Peer() {
+  auto& loop = speaker_.loop();
+  loop.cancel_timer(connect_timer_);
+  for (auto* slot : {&outbound_, &inbound_}) {
+    if (!*slot) continue;
+    loop.remove_fd((*slot)->fd.get());
+    for (auto t : (*slot)->timers) loop.cancel_timer(t);
+  }
+}
+
+bool Peer::ibgp() const { return config_.remote_as == speaker_.config().asn; }
+
+session::State Peer::state() const {
+  State best = idle_state_;
+  for (auto* c : {outbound_.get(), inbound_.get()})
+    if (c && !c->connecting && c->fsm.state() > best) best = c->fsm.state();
+  return best;
+}
+
+const session::Negotiated* Peer::negotiated() const {
+  return established_ && established_->fsm.negotiated() ? &*established_->fsm.negotiated()
+                                                         : nullptr;
+}
+
+std::optional<SocketAddress> Peer::local_endpoint() const {
+  if (!established_) return std::nullopt;
+  return established_->local;
+}
+
+session::LocalConfig Peer::local_config() const {
+  session::LocalConfig c;
+  c.local_as = speaker_.config().asn;
+  c.router_id = speaker_.config().router_id;
+  c.remote_as = config_.remote_as;
+  c.hold_time = config_.hold_time;
+  c.keepalive = config_.keepalive;
+  auto& caps = c.capabilities;
+  caps.multiprotocol = config_.families;
+  caps.route_refresh = true;
+  caps.four_octet_as = c.local_as;
+  caps.extended_message = true;
+  if (config_.graceful_restart_helper) {
+    // RFC 4724 §3: a helper-only speaker advertises the capability with no address families.
+    caps.graceful_restart = GracefulRestartCapability{false, false, 120, {}};
+  }
+  return c;
+}
+
+void Peer::start() {
+  running_ = true;
+  if (config_.shutdown) {
+    idle_state_ = State::Idle;
+    return;
+  }
+  if (config_.passive || dynamic_) {
+    idle_state_ = State::Active;
+    return;
+  }
+  connect();
+}
+
+void Peer::stop(uint8_t cease_subcode, const std::string& reason) {
+  running_ = false;
+  speaker_.loop().cancel_timer(connect_timer_);
+  idle_state_ = State::Idle;
+  for (auto* c : {outbound_.get(), inbound_.get()}) {
+    if (!c) continue;
+    if (c->connecting) {
+      close(c, "stopped", false);
+    } else {
+      handle(c, session::ManualStop{cease_subcode, reason});
+    }
+  }
+}
+
+void Peer::schedule_connect(std::chrono::milliseconds after) {
+  auto& loop = speaker_.loop();
+  loop.cancel_timer(connect_timer_);
+  if (!running_ || config_.passive || dynamic_ || config_.shutdown) return;
+  connect_timer_ = loop.add_timer(jitter(after), [this] {
+    connect_timer_ = 0;
+    if (!outbound_ && !established_) connect();
+  });
+}
+
+void Peer::connect() {
+  idle_state_ = State::Connect;
+  TtlPolicy ttl;
+  if (config_.ttl_security > 0) {
+    ttl = {255, 255 - config_.ttl_security + 1};
+  } else if (!ibgp()) {
+    ttl.send_ttl = config_.ebgp_multihop > 0 ? config_.ebgp_multihop : 1;
+  }
+  // Without a configured source, a speaker listening on one address connects from it too, so
+  // that the peer sees the address it has configured for us.
+  auto local = config_.local_address;
+  const auto& listen = speaker_.config().listen;
+  if (!local && listen && !listen->address.is_unspecified() &&
+      listen->address.family() == config_.address.family())
+    local = listen->address;
+  auto fd = connect_tcp({config_.address, config_.port}, local, ttl, config_.password);
+  if (!fd) {
+    last_error_ = fd.error().message;
+    log::warn("bgp: neighbor {}: {}", config_.address.to_string(), last_error_);
+    idle_state_ = State::Active;
+    schedule_connect(std::chrono::seconds(speaker_.config().connect_retry));
+    return;
+  }
+  auto c = std::make_unique<Connection>(local_config());
+  c->fd = std::move(*fd);
+  c->outbound = true;
+  c->connecting = true;
+  c->remote = {config_.address, config_.port};
+  outbound_ = std::move(c);
+  auto* raw = outbound_.get();
+  speaker_.loop().add_fd(raw->fd.get(), EPOLLOUT, [this, raw](uint32_t ev) { on_io(raw, ev); });
+  // RFC 4271 §8: the ConnectRetry timer bounds the attempt.
+  schedule_connect(std::chrono::seconds(speaker_.config().connect_retry));
+}
+
+void Peer::accept(Fd fd, const SocketAddress& remote) {
+  if (!running_ || config_.shutdown) return;  // fd closes: the peer is administratively down
+  if (established_) {
+    // RFC 4271 §6.8: a connection colliding with an Established one is closed.
+    log::info("bgp: neighbor {}: connection from {} refused: session already established",
+              config_.address.to_string(), remote.to_string());
+    std::vector<uint8_t> out;
+    encode_notification({ErrorCode::Cease, cease::kConnectionCollisionResolution, {}}, out);
+    [[maybe_unused]] auto n = ::write(fd.get(), out.data(), out.size());
+    return;
+  }
+  if (inbound_) close(inbound_.get(), "replaced by a new incoming connection", false);
+  if (outbound_ && outbound_->connecting) close(outbound_.get(), "incoming connection won", false);
+  TtlPolicy ttl;
+  if (config_.ttl_security > 0) {
+    ttl = {255, 255 - config_.ttl_security + 1};
+  } else if (!ibgp()) {
+    ttl.send_ttl = config_.ebgp_multihop > 0 ? config_.ebgp_multihop : 1;
+  }
+  if (auto r = set_ttl(fd.get(), remote.address.family(), ttl); !r)
+    log::warn("bgp: neighbor {}: {}", config_.address.to_string(), r.error().message);
+  auto c = std::make_unique<Connection>(local_config());
+  c->fd = std::move(fd);
+  c->remote = remote;
+  if (auto l = local_address(c->fd.get())) c->local = *l;
+  inbound_ = std::move(c);
+  auto* raw = inbound_.get();
+  speaker_.loop().add_fd(raw->fd.get(), EPOLLIN, [this, raw](uint32_t ev) { on_io(raw, ev); });
+  handle(raw, session::TcpEstablished{});
+}
+
+Peer::Connection* Peer::other(Connection* c) {
+  return c == outbound_.get() ? inbound_.get() : outbound_.get();
+}
+
+std::unique_ptr<Peer::Connection>& Peer::slot(Connection* c) {
+  return c == outbound_.get() ? outbound_ : inbound_;
+}
+
+void Peer::on_io(Connection* c, uint32_t events) {
+  if (c->connecting) {
+    auto r = connect_result(c->fd.get());
+    if (!r) {
+      last_error_ = "connect to " + c->remote.to_string() + ": " + r.error().message;
+      log::debug("bgp: neighbor {}: {}", config_.address.to_string(), last_error_);
+      close(c, last_error_, false);
+      return;
+    }
+    c->connecting = false;
+    if (auto l = local_address(c->fd.get())) c->local = *l;
+    speaker_.loop().modify_fd(c->fd.get(), EPOLLIN);
+    handle(c, session::TcpEstablished{});
+    return;
+  }
+  if (events & EPOLLOUT) {
+    send(c);
+    if (c == established_ && c->out.size() - c->out_offset < kOutputHighWater) pump_output();
+    if (!alive(c)) return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+}
+
+void Peer::on_readable(Connection* c) {
+  size_t total = 0;
+  while (total < kMaxReadPerEvent) {
+    size_t have = c->in.size();
+    c->in.resize(have + kReadChunk);
+    ssize_t n = ::read(c->fd.get(), c->in.data() + have, kReadChunk);
+    if (n < 0) {
+      c->in.resize(have);
+      if (errno == EAGAIN || errno == EINTR) break;
+      last_error_ = std::string("read: ") + std::strerror(errno);
+      handle(c, session::TcpClosed{});
+      return;
+    }
+    c->in.resize(have + static_cast<size_t>(n));
+    if (n == 0) {
+      // Decode what arrived before the close (a NOTIFICATION, typically) first.
+      size_t off = 0;
+      while (c->in.size() - off >= kHeaderSize) {
+        auto h = decode_header({c->in.data() + off, c->in.size() - off}, c->codec);
+        if (!h || c->in.size() - off < h->length) break;
+        if (!on_message(c, {c->in.data() + off, h->length})) return;
+        off += h->length;
+      }
+      handle(c, session::TcpClosed{});
+      return;
+    }
+    total += static_cast<size_t>(n);
+    // Decode every whole message now in the buffer.
+    size_t off = 0;
+    while (c->in.size() - off >= kHeaderSize) {
+      auto h = decode_header({c->in.data() + off, c->in.size() - off}, c->codec);
+      if (!h) {
+        handle(c, session::MessageError{h.error()});
+        return;
+      }
+      if (c->in.size() - off < h->length) break;
+      if (!on_message(c, {c->in.data() + off, h->length})) return;
+      off += h->length;
+    }
+    c->in.erase(c->in.begin(), c->in.begin() + static_cast<std::ptrdiff_t>(off));
+    if (static_cast<size_t>(n) < kReadChunk) break;
+  }
+  speaker_.request_flush();
+}
+
+// Returns false when the connection is gone.
+bool Peer::on_message(Connection* c, std::span<const uint8_t> bytes) {
+  ++counters_.messages_in;
+  auto m = decode_message(bytes, c->codec);
+  if (!m) {
+    handle(c, session::MessageError{m.error()});
+    return false;
+  }
+  std::visit(Overloaded{
+                 [&](Open& o) { handle(c, session::OpenReceived{std::move(o)}); },
+                 [&](DecodedUpdate& u) {
+                   ++counters_.updates_in;
+                   handle(c, session::UpdateReceived{});
+                   if (alive(c) && c == established_) on_update(c, u);
+                 },
+                 [&](Notification& n) {
+                   ++counters_.notifications_in;
+                   last_received_ = n.describe();
+                   handle(c, session::NotificationReceived{std::move(n)});
+                 },
+                 [&](Keepalive&) { handle(c, session::KeepaliveReceived{}); },
+                 [&](RouteRefresh& r) {
+                   ++counters_.refreshes_in;
+                   handle(c, session::RouteRefreshReceived{});
+                   if (alive(c) && c == established_) {
+                     log::info("bgp: neighbor {}: route refresh for {}",
+                               config_.address.to_string(), r.family.name());
+                     speaker_.rib().refresh(id_, r.family);
+                   }
+                 },
+             },
+             *m);
+  return alive(c);
+}
+
+void Peer::on_update(Connection* c, DecodedUpdate& d) {
+  auto& u = d.update;
+  if (!d.errors.empty()) {
+    ++counters_.update_errors;
+    for (auto& e : d.errors)
+      log::warn("bgp: neighbor {}: UPDATE error ({}): {}", config_.address.to_string(),
+                d.action == AttrAction::TreatAsWithdraw ? "treat-as-withdraw"
+                                                        : "attribute discarded",
+                e.reason);
+  }
+  const auto& families = c->fsm.negotiated()->families;
+  auto negotiated = [&](Family f) {
+    return std::find(families.begin(), families.end(), f) != families.end();
+  };
+  auto& rib = speaker_.rib();
+  if (!u.withdrawn.empty() && negotiated(kIpv4Unicast)) rib.withdraw(id_, kIpv4Unicast, u.withdrawn);
+  if (u.mp_unreach && !u.mp_unreach->withdrawn.empty() && negotiated(u.mp_unreach->family))
+    rib.withdraw(id_, u.mp_unreach->family, u.mp_unreach->withdrawn);
+  if (u.attrs) {
+    if (!u.nlri.empty() && negotiated(kIpv4Unicast)) rib.update(id_, kIpv4Unicast, u.nlri, *u.attrs);
+    if (u.mp_reach && !u.mp_reach->nlri.empty()) {
+      if (negotiated(u.mp_reach->family)) {
+        rib.update(id_, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
+      } else {
+        log::warn("bgp: neighbor {}: routes for {} which was not negotiated, ignored",
+                  config_.address.to_string(), u.mp_reach->family.name());
+      }
+    }
+  }
+  if (auto f = end_of_rib_family(u))
+    log::info("bgp: neighbor {}: End-of-RIB for {}", config_.address.to_string(), f->name());
+}
+
+void Peer::handle(Connection* c, const session::Event& e) {
+  auto effects = c->fsm.handle(e);
+  for (auto& effect : effects) {
+    if (!alive(c)) return;  // an earlier effect closed it
+    apply(c, effect);
+  }
+}
+
+void Peer::apply(Connection* c, const session::Effect& effect) {
+  auto& loop = speaker_.loop();
+  std::visit(
+      Overloaded{
+          [&](const session::SendOpen& e) {
+            encode_open(e.open, c->out);
+            ++counters_.messages_out;
+            send(c);
+          },
+          [&](const session::SendKeepalive&) {
+            encode_keepalive(c->out);
+            ++counters_.messages_out;
+            send(c);
+          },
+          [&](const session::SendNotification& e) {
+            encode_notification(e.notification, c->out);
+            ++counters_.messages_out;
+            ++counters_.notifications_out;
+            last_sent_ = e.notification.describe();
+            send(c);
+          },
+          [&](const session::StartTimer& e) {
+            auto& id = c->timers[static_cast<size_t>(e.timer)];
+            loop.cancel_timer(id);
+            auto after = std::chrono::milliseconds(e.after);
+            if (e.timer == session::Timer::Keepalive) after = jitter(after);
+            id = loop.add_timer(after, [this, c, t = e.timer] {
+              c->timers[static_cast<size_t>(t)] = 0;
+              handle(c, session::TimerExpired{t});
+            });
+          },
+          [&](const session::StopTimer& e) {
+            auto& id = c->timers[static_cast<size_t>(e.timer)];
+            loop.cancel_timer(id);
+            id = 0;
+          },
+          [&](const session::SessionEstablished& e) { on_established(c, e.negotiated); },
+          [&](const session::CloseConnection& e) { close(c, e.error, e.was_established); },
+      },
+      effect);
+  // After an OPEN arrived, a second connection to the same peer must be resolved (§6.8).
+  if (alive(c) && c->fsm.state() == State::OpenConfirm && other(c)) resolve_collision(c);
+}
+
+void Peer::resolve_collision(Connection* c) {
+  Connection* o = other(c);
+  if (o->connecting) {
+    close(o, "connection collision: the other connection is further along", false);
+    return;
+  }
+  if (o->fsm.state() == State::Established) {
+    handle(c, session::MessageError{
+                  {ErrorCode::Cease, cease::kConnectionCollisionResolution, {}}});
+    return;
+  }
+  if (o->fsm.state() != State::OpenSent && o->fsm.state() != State::OpenConfirm) return;
+  bool keep_outbound = session::keep_outbound_on_collision(speaker_.config().router_id,
+                                                           c->fsm.remote_open()->bgp_id);
+  Connection* loser = (c->outbound == keep_outbound) ? o : c;
+  log::info("bgp: neighbor {}: connection collision, closing the {} connection",
+            config_.address.to_string(), loser->outbound ? "outgoing" : "incoming");
+  handle(loser,
+         session::MessageError{{ErrorCode::Cease, cease::kConnectionCollisionResolution, {}}});
+}
+
+void Peer::on_established(Connection* c, const session::Negotiated& n) {
+  if (Connection* o = other(c)) close(o, "connection collision: the other connection won", false);
+  established_ = c;
+  c->codec.four_octet_as = n.four_octet_as;
+  c->codec.extended_message = n.extended_message;
+  established_at_ = speaker_.loop().now();
+  failures_ = 0;
+  ++counters_.established_transitions;
+  last_error_.clear();
+  speaker_.loop().cancel_timer(connect_timer_);
+  std::string fams;
+  for (auto f : n.families) fams += (fams.empty() ? "" : ",") + f.name();
+  log::info("bgp: neighbor {} AS{}: OpenConfirm -> Established (hold {}s, families {})",
+            config_.address.to_string(), n.remote_open.asn(), n.hold_time, fams);
+  speaker_.on_established(*this, n, c->local);
+  pump_output();
+}
+
+void Peer::send(Connection* c) {
+  while (c->out_offset < c->out.size()) {
+    ssize_t n = ::write(c->fd.get(), c->out.data() + c->out_offset, c->out.size() - c->out_offset);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      c->out.clear();
+      c->out_offset = 0;
+      break;  // the read side sees the failure and closes
+    }
+    c->out_offset += static_cast<size_t>(n);
+  }
+  if (c->out_offset == c->out.size()) {
+    c->out.clear();
+    c->out_offset = 0;
+  } else if (c->out_offset > kOutputHighWater) {
+    c->out.erase(c->out.begin(), c->out.begin() + static_cast<std::ptrdiff_t>(c->out_offset));
+    c->out_offset = 0;
+  }
+  update_watch(c);
+}
+
+void Peer::pump_output() {
+  Connection* c = established_;
+  if (!c) return;
+  auto& rib = speaker_.rib();
+  while (c->out.size() - c->out_offset < kOutputHighWater && rib.has_output(id_)) {
+    size_t before = c->out.size();
+    rib.take_output(id_, c->out, kOutputHighWater);
+    if (c->out.size() == before) break;
+    send(c);
+    if (!alive(c) || c->want_write) break;
+  }
+}
+
+void Peer::update_watch(Connection* c) {
+  if (c->connecting) return;
+  bool want = c->out_offset < c->out.size();
+  if (want == c->want_write) return;
+  c->want_write = want;
+  speaker_.loop().modify_fd(c->fd.get(), EPOLLIN | (want ? EPOLLOUT : 0u));
+}
+
+void Peer::close(Connection* c, const std::string& why, bool was_established) {
+  auto& loop = speaker_.loop();
+  if (!c->connecting) send(c);  // best effort: a queued NOTIFICATION goes out first
+  loop.remove_fd(c->fd.get());
+  for (auto& t : c->timers) loop.cancel_timer(t);
+  if (!why.empty() && (was_established || c->fsm.state() >= State::OpenSent || c->outbound))
+    last_error_ = why;
+  bool was = c == established_;
+  if (was) {
+    established_ = nullptr;
+    log::info("bgp: neighbor {}: Established -> Idle ({})", config_.address.to_string(), why);
+    speaker_.on_down(*this);
+  } else if (!c->connecting) {
+    log::info("bgp: neighbor {}: {} connection closed ({})", config_.address.to_string(),
+              c->outbound ? "outgoing" : "incoming", why);
+  }
+  (void)was_established;
+  // The Connection may be on the call stack (this runs from its own callbacks): free it later.
+  auto& s = slot(c);
+  std::shared_ptr<Connection> dead(s.release());
+  loop.post([dead] {});
+  if (outbound_ || inbound_) return;
+  if (!running_) {
+    idle_state_ = State::Idle;
+    return;
+  }
+  if (dynamic_) {
+    finished_ = true;
+    speaker_.request_flush();  // the speaker reaps finished dynamic peers after a flush
+    return;
+  }
+  // RFC 4271 §8.2.2: back to Active; retry after ConnectRetry, sooner after a clean session end.
+  idle_state_ = State::Active;
+  ++failures_;
+  auto retry = std::chrono::seconds(speaker_.config().connect_retry);
+  auto after = was ? std::chrono::milliseconds(std::min<int64_t>(
+                         1000 * failures_, std::chrono::milliseconds(retry).count()))
+                   : std::chrono::milliseconds(retry);
+  schedule_connect(after);
+}
+
+}  // namespace isthmus::bgp

@@ -1,0 +1,112 @@
+// One BGP neighbor: its configuration, its connections (at most one outgoing and one incoming
+// while a collision is resolved, RFC 4271 §6.8), the peer-level states Idle/Connect/Active with
+// the ConnectRetry timer, and the byte streams in and out of the established session.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bgp/session/fsm.h"
+#include "bgp/speaker/config.h"
+#include "bgp/speaker/socket.h"
+#include "bgp/wire/codec.h"
+#include "core/event_loop.h"
+
+namespace isthmus::bgp {
+
+class Speaker;
+
+struct SessionCounters {
+  uint64_t messages_in = 0, messages_out = 0;
+  uint64_t updates_in = 0, updates_out = 0;
+  uint64_t notifications_in = 0, notifications_out = 0;
+  uint64_t refreshes_in = 0;
+  uint64_t update_errors = 0;  // RFC 7606 treat-as-withdraw / attribute discard
+  uint32_t established_transitions = 0;
+};
+
+class Peer {
+ public:
+  Peer(Speaker& speaker, PeerConfig config, uint32_t id, bool dynamic);
+  ~Peer();
+  Peer(const Peer&) = delete;
+  Peer& operator=(const Peer&) = delete;
+
+  void start();
+  // Administrative stop: Cease with the RFC 9003 reason to an open session.
+  void stop(uint8_t cease_subcode, const std::string& reason);
+  void accept(Fd fd, const SocketAddress& remote);
+  // Writes queued output and pulls more from the RIB while the socket takes it.
+  void pump_output();
+
+  uint32_t id() const { return id_; }
+  const PeerConfig& config() const { return config_; }
+  bool dynamic() const { return dynamic_; }
+  bool ibgp() const;
+  session::State state() const;
+  bool established() const { return state() == session::State::Established; }
+  const session::Negotiated* negotiated() const;
+  const SessionCounters& counters() const { return counters_; }
+  const std::string& last_error() const { return last_error_; }
+  const std::string& last_notification_sent() const { return last_sent_; }
+  const std::string& last_notification_received() const { return last_received_; }
+  std::optional<SocketAddress> local_endpoint() const;
+  TimePoint established_at() const { return established_at_; }
+  // A dynamic peer whose session ended; the speaker deletes it.
+  bool finished() const { return finished_; }
+
+ private:
+  struct Connection {
+    Fd fd;
+    bool outbound = false;
+    bool connecting = false;  // TCP handshake in progress (outbound)
+    session::ConnectionFsm fsm;
+    CodecOptions codec;
+    std::vector<uint8_t> in;  // bytes read, not yet decoded
+    std::vector<uint8_t> out;  // bytes to write
+    size_t out_offset = 0;
+    bool want_write = false;
+    std::array<EventLoop::TimerId, 2> timers{};
+    SocketAddress local, remote;
+    explicit Connection(session::LocalConfig c) : fsm(std::move(c)) {}
+  };
+
+  session::LocalConfig local_config() const;
+  void connect();
+  void schedule_connect(std::chrono::milliseconds after);
+  void on_io(Connection* c, uint32_t events);
+  void on_readable(Connection* c);
+  bool on_message(Connection* c, std::span<const uint8_t> bytes);
+  void on_update(Connection* c, DecodedUpdate& u);
+  void handle(Connection* c, const session::Event& e);
+  void apply(Connection* c, const session::Effect& e);
+  void on_established(Connection* c, const session::Negotiated& n);
+  void resolve_collision(Connection* c);
+  void send(Connection* c);
+  void close(Connection* c, const std::string& why, bool was_established);
+  void update_watch(Connection* c);
+  Connection* other(Connection* c);
+  bool alive(const Connection* c) const { return c == outbound_.get() || c == inbound_.get(); }
+  std::unique_ptr<Connection>& slot(Connection* c);
+
+  Speaker& speaker_;
+  PeerConfig config_;
+  uint32_t id_;
+  bool dynamic_;
+  bool running_ = false;
+  bool finished_ = false;
+  session::State idle_state_ = session::State::Idle;  // Idle, Connect or Active
+  std::unique_ptr<Connection> outbound_, inbound_;
+  Connection* established_ = nullptr;
+  EventLoop::TimerId connect_timer_ = 0;
+  uint32_t failures_ = 0;  // consecutive, for the reconnect backoff
+  SessionCounters counters_;
+  std::string last_error_, last_sent_, last_received_;
+  TimePoint established_at_{};
+};
+
+}  // namespace isthmus::bgp

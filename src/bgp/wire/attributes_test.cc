@@ -1,0 +1,274 @@
+// Attribute byte/struct pairs through the table rows, and RFC 7606 §7 outcomes per attribute.
+#include "bgp/wire/attributes.h"
+
+#include <gtest/gtest.h>
+
+#include "bgp/wire/test_util.h"
+
+namespace isthmus::bgp {
+namespace {
+
+using test::hex;
+using Seg = AsPathSegment;
+
+CodecOptions four() { return CodecOptions{}; }
+CodecOptions two() {
+  CodecOptions o;
+  o.four_octet_as = false;
+  return o;
+}
+
+// Decodes `value` with the row of `type`; on success, encodes it back and expects `value`.
+ParsedAttributes both_ways(AttrType type, const std::string& value, CodecOptions opts = four()) {
+  const AttrRow* row = find_attr(static_cast<uint8_t>(type));
+  EXPECT_NE(row, nullptr);
+  ParsedAttributes p;
+  auto bytes = hex(value);
+  auto ok = row->decode(ByteReader(bytes), opts, p);
+  EXPECT_TRUE(ok.has_value()) << (ok ? "" : ok.error().error.reason);
+  AttrSource src;
+  src.attrs = &p.attrs;
+  src.mp_reach = p.mp_reach ? &*p.mp_reach : nullptr;
+  src.mp_unreach = p.mp_unreach ? &*p.mp_unreach : nullptr;
+  src.as4_path = p.as4_path ? &*p.as4_path : nullptr;
+  src.as4_aggregator = p.as4_aggregator ? &*p.as4_aggregator : nullptr;
+  src.four_octet_as = opts.four_octet_as;
+  src.next_hop = true;
+  std::vector<uint8_t> out;
+  ByteWriter w(out);
+  EXPECT_TRUE(row->encode(src, w));
+  EXPECT_EQ(out, bytes) << row->name;
+  return p;
+}
+
+AttrFault fault_of(AttrType type, const std::string& value, CodecOptions opts = four()) {
+  ParsedAttributes p;
+  auto bytes = hex(value);
+  auto ok = find_attr(static_cast<uint8_t>(type))->decode(ByteReader(bytes), opts, p);
+  EXPECT_FALSE(ok.has_value()) << value;
+  return ok ? AttrFault{} : ok.error();
+}
+
+AttrAction action_of(AttrType type, const std::string& value, CodecOptions opts = four()) {
+  auto f = fault_of(type, value, opts);
+  EXPECT_EQ(f.reset_subcode, 0);
+  EXPECT_FALSE(f.error.reason.empty());
+  return f.error.action;
+}
+
+TEST(Attributes, TableIsSortedAndComplete) {
+  auto t = attr_table();
+  for (size_t i = 1; i < t.size(); ++i) EXPECT_LT(t[i - 1].type, t[i].type);
+  EXPECT_EQ(find_attr(99), nullptr);
+  EXPECT_STREQ(find_attr(1)->name, "ORIGIN");
+}
+
+TEST(Attributes, Origin) {
+  EXPECT_EQ(both_ways(AttrType::Origin, "00").attrs.origin, Origin::Igp);
+  EXPECT_EQ(both_ways(AttrType::Origin, "02").attrs.origin, Origin::Incomplete);
+  // RFC 7606 §7.1
+  EXPECT_EQ(action_of(AttrType::Origin, "03"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::Origin, "0000"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::Origin, ""), AttrAction::TreatAsWithdraw);
+}
+
+TEST(Attributes, AsPathFourOctet) {
+  auto p = both_ways(AttrType::AsPath, "02 03 0000fde9 0000fdea 00011170  01 02 00000001 00000002");
+  EXPECT_EQ(
+      p.attrs.as_path,
+      (AsPath{{Seg{Seg::Type::Sequence, {65001, 65002, 70000}}, Seg{Seg::Type::Set, {1, 2}}}}));
+  EXPECT_TRUE(both_ways(AttrType::AsPath, "").attrs.as_path.segments.empty());
+  auto c = both_ways(AttrType::AsPath, "03 01 0000fc00 04 01 0000fc01 02 01 0000fde9");
+  EXPECT_EQ(c.attrs.as_path.to_string(), "(64512) [64513] 65001");
+}
+
+TEST(Attributes, AsPathTwoOctet) {
+  auto p = both_ways(AttrType::AsPath, "02 02 fde9 5ba0", two());
+  EXPECT_EQ(p.attrs.as_path, (AsPath{{Seg{Seg::Type::Sequence, {65001, kAsTrans}}}}));
+}
+
+TEST(Attributes, AsPathMalformedIsTreatAsWithdraw) {
+  // RFC 7606 §7.2: undefined segment type, zero-length segment, overrun, one octet left over.
+  EXPECT_EQ(action_of(AttrType::AsPath, "05 01 0000fde9"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::AsPath, "00 01 0000fde9"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::AsPath, "02 00"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::AsPath, "02 02 0000fde9"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::AsPath, "02 01 0000fde9 02"), AttrAction::TreatAsWithdraw);
+  // Four-octet ASNs read as two-octet ones do not add up.
+  EXPECT_EQ(action_of(AttrType::AsPath, "02 01 0000fde9", two()), AttrAction::TreatAsWithdraw);
+}
+
+TEST(Attributes, As4PathMalformedIsDiscarded) {
+  auto p = both_ways(AttrType::As4Path, "02 01 00011170", two());
+  EXPECT_EQ(p.as4_path, (AsPath{{Seg{Seg::Type::Sequence, {70000}}}}));
+  EXPECT_EQ(action_of(AttrType::As4Path, "02 02 00011170", two()), AttrAction::AttributeDiscard);
+}
+
+TEST(Attributes, NextHopMedLocalPrefOriginatorId) {
+  EXPECT_EQ(both_ways(AttrType::NextHop, "c0000201").attrs.next_hop, test::ip("192.0.2.1"));
+  EXPECT_EQ(both_ways(AttrType::MultiExitDisc, "00000064").attrs.med, 100u);
+  EXPECT_EQ(both_ways(AttrType::LocalPref, "000000c8").attrs.local_pref, 200u);
+  EXPECT_EQ(both_ways(AttrType::OriginatorId, "0a000001").attrs.originator_id, 0x0a000001u);
+  // RFC 7606 §7.3, §7.4, §7.5, §7.9: length other than 4.
+  EXPECT_EQ(action_of(AttrType::NextHop, "c000020100"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::MultiExitDisc, "000064"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::LocalPref, ""), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::OriginatorId, "0a00000100"), AttrAction::TreatAsWithdraw);
+}
+
+TEST(Attributes, AtomicAggregateAndAggregator) {
+  EXPECT_TRUE(both_ways(AttrType::AtomicAggregate, "").attrs.atomic_aggregate);
+  EXPECT_EQ(both_ways(AttrType::Aggregator, "00011170 c0000201").attrs.aggregator,
+            (Aggregator{70000, test::ip("192.0.2.1")}));
+  EXPECT_EQ(both_ways(AttrType::Aggregator, "fde9 c0000201", two()).attrs.aggregator,
+            (Aggregator{65001, test::ip("192.0.2.1")}));
+  EXPECT_EQ(both_ways(AttrType::As4Aggregator, "00011170 c0000201", two()).as4_aggregator,
+            (Aggregator{70000, test::ip("192.0.2.1")}));
+  // RFC 7606 §7.6, §7.7: attribute discard.
+  EXPECT_EQ(action_of(AttrType::AtomicAggregate, "00"), AttrAction::AttributeDiscard);
+  EXPECT_EQ(action_of(AttrType::Aggregator, "fde9 c0000201"), AttrAction::AttributeDiscard);
+  EXPECT_EQ(action_of(AttrType::Aggregator, "00011170 c0000201", two()),
+            AttrAction::AttributeDiscard);
+  EXPECT_EQ(action_of(AttrType::As4Aggregator, "fde9 c0000201", two()),
+            AttrAction::AttributeDiscard);
+}
+
+TEST(Attributes, CommunityLists) {
+  EXPECT_EQ(both_ways(AttrType::Communities, "fde90064 ffffff01").attrs.communities,
+            (std::vector<Community>{0xfde90064, kNoExport}));
+  EXPECT_EQ(both_ways(AttrType::ClusterList, "0a000001 0a000002").attrs.cluster_list,
+            (std::vector<uint32_t>{0x0a000001, 0x0a000002}));
+  auto ext = both_ways(AttrType::ExtCommunities, "0002fde800000064 030c000000000008");
+  ASSERT_EQ(ext.attrs.ext_communities.size(), 2u);
+  EXPECT_EQ(ext.attrs.ext_communities[0].to_string(), "rt:65000:100");
+  EXPECT_EQ(
+      both_ways(AttrType::LargeCommunities, "00011170 00000001 00000002").attrs.large_communities,
+      (std::vector<LargeCommunity>{{70000, 1, 2}}));
+  // RFC 7606 §7.8, §7.10, §7.14, RFC 8092 §6: not a non-zero multiple of the unit.
+  EXPECT_EQ(action_of(AttrType::Communities, "fde900"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::Communities, ""), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::ClusterList, "0a00000101"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::ExtCommunities, "0002fde8000000"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::LargeCommunities, "0001117000000001"), AttrAction::TreatAsWithdraw);
+}
+
+TEST(Attributes, MpReachIpv6WithLinkLocal) {
+  auto p =
+      both_ways(AttrType::MpReachNlri,
+                "0002 01 20 20010db8000000000000000000000001 fe800000000000000000000000000001 00"
+                " 40 20010db800010000 30 20010db80002");
+  ASSERT_TRUE(p.mp_reach);
+  EXPECT_EQ(p.mp_reach->family, kIpv6Unicast);
+  EXPECT_EQ(p.mp_reach->next_hops,
+            (std::vector<IpAddress>{test::ip("2001:db8::1"), test::ip("fe80::1")}));
+  EXPECT_EQ(p.mp_reach->nlri,
+            (std::vector<Prefix>{test::pfx("2001:db8:1::/64"), test::pfx("2001:db8:2::/48")}));
+}
+
+TEST(Attributes, MpReachErrorsResetTheSession) {
+  // RFC 7606 §7.11: next hop length inconsistent with the family; NLRI syntax (§5.3).
+  auto bad_nh = fault_of(AttrType::MpReachNlri, "0002 01 08 2001 0db8 0000 0001 00");
+  EXPECT_EQ(bad_nh.reset_subcode, update_error::kOptionalAttributeError);
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 10 20010db8000000000000000000000001 00")
+                .reset_subcode,
+            update_error::kOptionalAttributeError);
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c0000201 00 21 0a000000 00").reset_subcode,
+            update_error::kOptionalAttributeError);
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c0000201 00 18 0a00").reset_subcode,
+            update_error::kOptionalAttributeError);
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c00002").reset_subcode,
+            update_error::kOptionalAttributeError);
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001").reset_subcode,
+            update_error::kOptionalAttributeError);
+  EXPECT_EQ(fault_of(AttrType::MpUnreachNlri, "00").reset_subcode,
+            update_error::kOptionalAttributeError);
+  EXPECT_EQ(fault_of(AttrType::MpUnreachNlri, "0002 01 81 00").reset_subcode,
+            update_error::kOptionalAttributeError);
+}
+
+TEST(Attributes, MpForOtherFamiliesIsDiscardedForNow) {
+  EXPECT_EQ(action_of(AttrType::MpReachNlri, "0019 46 04 c0000201 00 02 05 0000000000"),
+            AttrAction::AttributeDiscard);
+  EXPECT_EQ(action_of(AttrType::MpUnreachNlri, "0019 46 02 05 0000000000"),
+            AttrAction::AttributeDiscard);
+  // An empty EVPN MP_UNREACH is End-of-RIB and kept.
+  auto eor = both_ways(AttrType::MpUnreachNlri, "0019 46");
+  EXPECT_EQ(eor.mp_unreach, (MpUnreach{kL2vpnEvpn, {}}));
+}
+
+TEST(Attributes, MpUnreachIpv4) {
+  auto p = both_ways(AttrType::MpUnreachNlri, "0001 01 18 c00002 00 20 0a000001");
+  EXPECT_EQ(
+      p.mp_unreach,
+      (MpUnreach{kIpv4Unicast,
+                 {test::pfx("192.0.2.0/24"), test::pfx("0.0.0.0/0"), test::pfx("10.0.0.1/32")}}));
+}
+
+TEST(Attributes, MergeAs4Path) {
+  AsPath as_path{{Seg{Seg::Type::Sequence, {65001, kAsTrans, kAsTrans}}}};
+  AsPath as4{{Seg{Seg::Type::Sequence, {70000, 70001}}}};
+  // RFC 6793 §4.2.3: the leading AS_PATH numbers, then AS4_PATH.
+  EXPECT_EQ(merge_as4_path(as_path, as4).to_string(), "65001 70000 70001");
+  // AS4_PATH longer than AS_PATH: ignored.
+  AsPath long4{{Seg{Seg::Type::Sequence, {1, 2, 3, 4}}}};
+  EXPECT_EQ(merge_as4_path(as_path, long4), as_path);
+  // Leading confederation segments stay; AS4_PATH confederation segments are ignored.
+  AsPath confed{{Seg{Seg::Type::ConfedSequence, {64512}}, Seg{Seg::Type::Sequence, {kAsTrans}},
+                 Seg{Seg::Type::Set, {kAsTrans, 65002}}}};
+  AsPath as4c{{Seg{Seg::Type::ConfedSequence, {99}}, Seg{Seg::Type::Set, {70002, 65002}}}};
+  EXPECT_EQ(merge_as4_path(confed, as4c).to_string(), "(64512) 23456 {70002,65002}");
+}
+
+TEST(Attributes, EncodeOrderExtendedLengthAndPartial) {
+  PathAttributes a;
+  a.origin = Origin::Igp;
+  a.next_hop = test::ip("192.0.2.1");
+  a.med = 5;
+  a.communities.assign(70, 0xfde90001);  // 280 octets: extended length
+  a.unknown = {UnknownAttribute{0xc0, 40, {1, 2}}, UnknownAttribute{0xc0, 12, {3}}};
+  std::vector<uint8_t> out;
+  ByteWriter w(out);
+  AttrSource src;
+  src.attrs = &a;
+  src.next_hop = true;
+  encode_attributes(src, w);
+  std::vector<uint8_t> comms;
+  for (int i = 0; i < 70; ++i) comms.insert(comms.end(), {0xfd, 0xe9, 0x00, 0x01});
+  auto want = test::cat({hex("40 01 01 00"        // ORIGIN
+                             "40 02 00"           // AS_PATH (empty)
+                             "40 03 04 c0000201"  // NEXT_HOP
+                             "80 04 04 00000005"  // MED
+                             "d0 08 0118"),       // COMMUNITIES, extended length 280
+                         comms,
+                         hex("e0 0c 01 03"        // unknown 12, Partial set
+                             "e0 28 02 0102")});  // unknown 40, Partial set
+  EXPECT_EQ(out, want);
+}
+
+TEST(Attributes, EncodeToTwoOctetPeer) {
+  PathAttributes a;
+  a.as_path =
+      AsPath{{Seg{Seg::Type::ConfedSequence, {64512}}, Seg{Seg::Type::Sequence, {65001, 70000}}}};
+  a.aggregator = Aggregator{70000, test::ip("192.0.2.1")};
+  std::vector<uint8_t> out;
+  ByteWriter w(out);
+  AttrSource src;
+  src.attrs = &a;
+  src.four_octet_as = false;
+  encode_attributes(src, w);
+  EXPECT_EQ(out, hex("40 01 01 02"
+                     "40 02 0a 03 01 fc00 02 02 fde9 5ba0"  // AS_TRANS
+                     "c0 07 06 5ba0 c0000201"               // AGGREGATOR AS_TRANS
+                     "c0 11 0a 02 02 0000fde9 00011170"     // AS4_PATH without confed
+                     "c0 12 08 00011170 c0000201"));        // AS4_AGGREGATOR
+  // Nothing to add when every ASN fits two octets.
+  PathAttributes small;
+  small.as_path = AsPath{{Seg{Seg::Type::Sequence, {65001}}}};
+  out.clear();
+  src.attrs = &small;
+  encode_attributes(src, w);
+  EXPECT_EQ(out, hex("40 01 01 02 40 02 04 02 01 fde9"));
+}
+
+}  // namespace
+}  // namespace isthmus::bgp

@@ -1,0 +1,114 @@
+// The daemon's configuration: the YAML file a user writes, checked and turned into plain values.
+// Every field is documented here and in docs/configuration.md (the user-facing reference); keep
+// the two in step. Defaults are already applied: the daemon reads values, never re-derives them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bgp/policy/policy.h"
+#include "bgp/wire/types.h"
+#include "core/expected.h"
+#include "core/ip.h"
+#include "core/log.h"
+
+namespace isthmus::config {
+
+// Session settings shared by a neighbor and a neighbor range (the template of its sessions).
+struct PeerSettings {
+  uint32_t remote_as = 0;  // 1..4294967295; equal to bgp.asn means iBGP
+  bool ibgp = false;       // remote_as == bgp.asn (derived)
+  // Source address of the TCP connection; nullopt = chosen by the kernel. Same family as the
+  // neighbor's address.
+  std::optional<IpAddress> local_address;
+  std::string description;
+  bool route_reflector_client = false;  // RFC 4456; iBGP only
+  bool next_hop_self = false;           // set NEXT_HOP to the local address on export
+  // Address families negotiated (RFC 4760). Default: ipv4-unicast for an IPv4 transport,
+  // ipv6-unicast for IPv6. Never empty, no duplicates.
+  std::vector<bgp::Family> families;
+  // Policy names (built-in accept-all / reject-all or defined under `policies:`). Empty = not
+  // configured: per RFC 8212 an eBGP session then accepts and sends nothing, an iBGP session
+  // everything; Config::warnings says so for eBGP.
+  std::string import_policy;
+  std::string export_policy;
+  std::string password;          // TCP-MD5 key (RFC 2385), at most 80 characters; empty = none
+  uint8_t ttl_security = 0;      // GTSM (RFC 5082): accepted hop count, 1 = directly connected;
+                                 // 0 = off
+  uint8_t ebgp_multihop = 0;     // eBGP TTL 1..255; 0 = directly connected (TTL 1)
+  uint16_t hold_time = 90;       // seconds; 0 (no keepalives) or 3..65535 (RFC 4271 §4.2)
+  uint16_t keepalive = 30;       // seconds; 0 when hold_time is 0, else 1..hold_time-1
+  uint16_t connect_retry = 30;   // seconds between connection attempts, 1..65535
+  bool shutdown = false;         // administratively down: configured but never connected
+  bool graceful_restart = true;  // act as graceful restart helper (RFC 4724)
+};
+
+struct Neighbor {
+  IpAddress address;     // IPv4 or IPv6
+  uint16_t port = 179;   // remote TCP port, 1..65535
+  bool passive = false;  // never connect; wait for the neighbor
+  PeerSettings peer;
+};
+
+// Dynamic neighbors: a connection from inside `prefix` gets a session built from `peer`.
+// A configured neighbor's own settings win over a range it falls in. Always passive.
+struct NeighborRange {
+  Prefix prefix;
+  uint32_t max = 1000;  // most sessions at once from this range, 1..65535
+  PeerSettings peer;
+};
+
+// A route this speaker originates; the family follows the prefix (ipv4- or ipv6-unicast).
+struct Originate {
+  Prefix prefix;
+  std::vector<bgp::Community> communities;
+  std::vector<bgp::LargeCommunity> large_communities;
+  std::vector<bgp::ExtCommunity> ext_communities;
+  std::optional<uint32_t> med;
+  std::optional<uint32_t> local_pref;
+  std::optional<IpAddress> next_hop;  // nullopt = the session's local address
+};
+
+struct Listen {
+  bool enabled = true;               // `listen: false` turns the listener off
+  std::optional<IpAddress> address;  // nullopt = every address, IPv4 and IPv6
+  uint16_t port = 179;               // 0 = an ephemeral port chosen by the kernel (tests)
+};
+
+struct Bgp {
+  uint32_t asn = 0;      // 1..4294967295, not 23456 (AS_TRANS, RFC 6793)
+  IpAddress router_id;   // BGP identifier, IPv4 (RFC 6286)
+  IpAddress cluster_id;  // route reflection cluster ID (RFC 4456), IPv4; default router_id
+  Listen listen;
+  // Session defaults; every neighbor and range has its resolved copy in PeerSettings.
+  uint16_t hold_time = 90;
+  uint16_t keepalive = 30;  // default hold_time / 3
+  uint16_t connect_retry = 30;
+  std::vector<Neighbor> neighbors;
+  std::vector<NeighborRange> neighbor_ranges;
+  std::vector<Originate> originate;
+};
+
+struct Config {
+  std::string source;  // file name (or the name given to parse_config), for messages
+  std::string control_socket = "/run/isthmus/isthmusd.sock";  // isthmusctl's unix socket
+  log::Level log_level = log::Level::Info;
+  Bgp bgp;
+  // prefix_lists:, community_lists: and policies: (top level). Compile with
+  // bgp::policy::compile(policy, bgp.asn); config checking guarantees that this succeeds.
+  bgp::policy::Definitions policy;
+  // Things that are legal but probably not what the user wants, one per line, with location.
+  std::vector<std::string> warnings;
+};
+
+// Parses YAML text. `source_name` prefixes every message ("config.yaml:7: ..."). On failure the
+// error holds every problem found, one per line.
+Expected<Config> parse_config(std::string_view yaml, std::string_view source_name);
+
+// Reads and parses a file; the path is the source name.
+Expected<Config> load_config_file(const std::string& path);
+
+}  // namespace isthmus::config

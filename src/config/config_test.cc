@@ -1,0 +1,609 @@
+// Tests for the YAML configuration: the reference example, defaults, policies, and the exact
+// message of each error.
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace isthmus::config {
+namespace {
+
+IpAddress A(std::string_view s) { return *IpAddress::parse(s); }
+Prefix P(std::string_view s) { return *Prefix::parse(s); }
+
+constexpr std::string_view kExample = R"(control_socket: /run/isthmus/isthmusd.sock
+bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+  listen: { address: 198.18.0.1, port: 179 }
+  neighbors:
+    - { address: 198.18.0.2, remote_as: 65000, route_reflector_client: true, families: [ipv4-unicast, ipv6-unicast] }
+    - { address: 127.0.0.2, port: 1790, remote_as: 65002, passive: true, families: [ipv4-unicast], import: accept-all, export: accept-all }
+  originate:
+    - { prefix: 100.64.0.0/16 }
+)";
+
+Config parse_ok(std::string_view yaml) {
+  auto c = parse_config(yaml, "config.yaml");
+  EXPECT_TRUE(c) << (c ? "" : c.error().message);
+  return c ? std::move(*c) : Config{};
+}
+
+// The whole error text for `yaml`.
+std::string errors(std::string_view yaml) {
+  auto c = parse_config(yaml, "config.yaml");
+  EXPECT_FALSE(c);
+  return c ? "" : c.error().message;
+}
+
+// A minimal valid bgp: section followed by `rest` (indented under bgp:).
+std::string with_bgp(std::string_view rest) {
+  return "bgp:\n  asn: 65000\n  router_id: 198.18.0.1\n" + std::string(rest);
+}
+
+TEST(Config, ReferenceExample) {
+  Config c = parse_ok(kExample);
+  EXPECT_EQ(c.source, "config.yaml");
+  EXPECT_EQ(c.control_socket, "/run/isthmus/isthmusd.sock");
+  EXPECT_EQ(c.log_level, log::Level::Info);
+  EXPECT_EQ(c.bgp.asn, 65000u);
+  EXPECT_EQ(c.bgp.router_id, A("198.18.0.1"));
+  EXPECT_EQ(c.bgp.cluster_id, A("198.18.0.1"));
+  EXPECT_TRUE(c.bgp.listen.enabled);
+  EXPECT_EQ(c.bgp.listen.address, A("198.18.0.1"));
+  EXPECT_EQ(c.bgp.listen.port, 179);
+  EXPECT_EQ(c.bgp.hold_time, 90);
+  EXPECT_EQ(c.bgp.keepalive, 30);
+  EXPECT_EQ(c.bgp.connect_retry, 30);
+  ASSERT_EQ(c.bgp.neighbors.size(), 2u);
+
+  const Neighbor& rr = c.bgp.neighbors[0];
+  EXPECT_EQ(rr.address, A("198.18.0.2"));
+  EXPECT_EQ(rr.port, 179);
+  EXPECT_FALSE(rr.passive);
+  EXPECT_EQ(rr.peer.remote_as, 65000u);
+  EXPECT_TRUE(rr.peer.ibgp);
+  EXPECT_TRUE(rr.peer.route_reflector_client);
+  EXPECT_EQ(rr.peer.families, (std::vector<bgp::Family>{bgp::kIpv4Unicast, bgp::kIpv6Unicast}));
+  EXPECT_EQ(rr.peer.import_policy, "");
+  EXPECT_EQ(rr.peer.export_policy, "");
+  EXPECT_EQ(rr.peer.hold_time, 90);
+  EXPECT_EQ(rr.peer.keepalive, 30);
+  EXPECT_TRUE(rr.peer.graceful_restart);
+
+  const Neighbor& e = c.bgp.neighbors[1];
+  EXPECT_EQ(e.address, A("127.0.0.2"));
+  EXPECT_EQ(e.port, 1790);
+  EXPECT_TRUE(e.passive);
+  EXPECT_EQ(e.peer.remote_as, 65002u);
+  EXPECT_FALSE(e.peer.ibgp);
+  EXPECT_EQ(e.peer.families, (std::vector<bgp::Family>{bgp::kIpv4Unicast}));
+  EXPECT_EQ(e.peer.import_policy, "accept-all");
+  EXPECT_EQ(e.peer.export_policy, "accept-all");
+
+  ASSERT_EQ(c.bgp.originate.size(), 1u);
+  EXPECT_EQ(c.bgp.originate[0].prefix, P("100.64.0.0/16"));
+  EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+}
+
+TEST(Config, Defaults) {
+  Config c =
+      parse_ok(with_bgp("  neighbors:\n    - { address: 198.18.0.9, remote_as: 65000 }\n"
+                        "    - { address: 'fd00::9', remote_as: 65000 }\n"));
+  EXPECT_EQ(c.control_socket, "/run/isthmus/isthmusd.sock");
+  EXPECT_EQ(c.log_level, log::Level::Info);
+  EXPECT_TRUE(c.bgp.listen.enabled);
+  EXPECT_FALSE(c.bgp.listen.address);
+  EXPECT_EQ(c.bgp.listen.port, 179);
+  EXPECT_EQ(c.bgp.cluster_id, A("198.18.0.1"));
+  const PeerSettings& p = c.bgp.neighbors[0].peer;
+  EXPECT_EQ(c.bgp.neighbors[0].port, 179);
+  EXPECT_FALSE(c.bgp.neighbors[0].passive);
+  EXPECT_EQ(p.families, (std::vector<bgp::Family>{bgp::kIpv4Unicast}));
+  EXPECT_EQ(c.bgp.neighbors[1].peer.families, (std::vector<bgp::Family>{bgp::kIpv6Unicast}));
+  EXPECT_FALSE(p.local_address);
+  EXPECT_EQ(p.description, "");
+  EXPECT_FALSE(p.route_reflector_client);
+  EXPECT_FALSE(p.next_hop_self);
+  EXPECT_EQ(p.password, "");
+  EXPECT_EQ(p.ttl_security, 0);
+  EXPECT_EQ(p.ebgp_multihop, 0);
+  EXPECT_EQ(p.hold_time, 90);
+  EXPECT_EQ(p.keepalive, 30);
+  EXPECT_EQ(p.connect_retry, 30);
+  EXPECT_FALSE(p.shutdown);
+  EXPECT_TRUE(p.graceful_restart);
+  EXPECT_TRUE(c.policy.policies.empty());
+}
+
+TEST(Config, EveryNeighborField) {
+  Config c = parse_ok(with_bgp(R"(  cluster_id: 198.18.255.1
+  listen: false
+  hold_time: 30
+  connect_retry: 1
+  neighbors:
+    - address: 203.0.113.1
+      remote_as: 4200000000
+      port: 10179
+      local_address: 203.0.113.2
+      passive: true
+      description: "transit A"
+      next_hop_self: true
+      families: [l2vpn-evpn]
+      import: accept-all
+      export: reject-all
+      password: "s3cret"
+      ebgp_multihop: 3
+      hold_time: 9
+      shutdown: true
+      graceful_restart: false
+    - { address: 203.0.113.5, remote_as: 65009, ttl_security: true, import: accept-all, export: accept-all, keepalive: 3 }
+    - { address: 203.0.113.6, remote_as: 65009, ttl_security: 2, import: accept-all, export: accept-all, hold_time: 0 }
+)"));
+  EXPECT_EQ(c.bgp.cluster_id, A("198.18.255.1"));
+  EXPECT_FALSE(c.bgp.listen.enabled);
+  EXPECT_EQ(c.bgp.hold_time, 30);
+  EXPECT_EQ(c.bgp.keepalive, 10);
+  EXPECT_EQ(c.bgp.connect_retry, 1);
+  ASSERT_EQ(c.bgp.neighbors.size(), 3u);
+  const Neighbor& n = c.bgp.neighbors[0];
+  EXPECT_EQ(n.port, 10179);
+  EXPECT_TRUE(n.passive);
+  EXPECT_EQ(n.peer.remote_as, 4200000000u);
+  EXPECT_EQ(n.peer.local_address, A("203.0.113.2"));
+  EXPECT_EQ(n.peer.description, "transit A");
+  EXPECT_TRUE(n.peer.next_hop_self);
+  EXPECT_EQ(n.peer.families, (std::vector<bgp::Family>{bgp::kL2vpnEvpn}));
+  EXPECT_EQ(n.peer.export_policy, "reject-all");
+  EXPECT_EQ(n.peer.password, "s3cret");
+  EXPECT_EQ(n.peer.ebgp_multihop, 3);
+  EXPECT_EQ(n.peer.hold_time, 9);
+  EXPECT_EQ(n.peer.keepalive, 3);  // a third of its own hold time
+  EXPECT_EQ(n.peer.connect_retry, 1);
+  EXPECT_TRUE(n.peer.shutdown);
+  EXPECT_FALSE(n.peer.graceful_restart);
+  EXPECT_EQ(c.bgp.neighbors[1].peer.ttl_security, 1);
+  EXPECT_EQ(c.bgp.neighbors[1].peer.hold_time, 30);
+  EXPECT_EQ(c.bgp.neighbors[1].peer.keepalive, 3);
+  EXPECT_EQ(c.bgp.neighbors[2].peer.ttl_security, 2);
+  EXPECT_EQ(c.bgp.neighbors[2].peer.hold_time, 0);
+  EXPECT_EQ(c.bgp.neighbors[2].peer.keepalive, 0);
+}
+
+TEST(Config, ListenPortZeroAndExplicitKeepalive) {
+  Config c = parse_ok(with_bgp("  listen: { port: 0 }\n  hold_time: 240\n  keepalive: 60\n"));
+  EXPECT_TRUE(c.bgp.listen.enabled);
+  EXPECT_EQ(c.bgp.listen.port, 0);
+  EXPECT_EQ(c.bgp.keepalive, 60);
+}
+
+TEST(Config, NeighborRangesAndOriginate) {
+  Config c = parse_ok(with_bgp(R"(  neighbor_ranges:
+    - { prefix: 198.18.0.0/15, remote_as: 65000, route_reflector_client: true, max: 200 }
+    - { prefix: 'fd00:1::/64', remote_as: 65010, families: [l2vpn-evpn], import: accept-all, export: accept-all, password: k }
+  originate:
+    - { prefix: 100.64.0.0/16, communities: [65000:1, no-export, 65000:1:2, 'rt:65000:100'], med: 10, local_pref: 200, next_hop: 198.18.0.1 }
+    - { prefix: 'fd00:64::/48' }
+)"));
+  ASSERT_EQ(c.bgp.neighbor_ranges.size(), 2u);
+  const NeighborRange& r = c.bgp.neighbor_ranges[0];
+  EXPECT_EQ(r.prefix, P("198.18.0.0/15"));
+  EXPECT_EQ(r.max, 200u);
+  EXPECT_TRUE(r.peer.ibgp);
+  EXPECT_TRUE(r.peer.route_reflector_client);
+  EXPECT_EQ(r.peer.families, (std::vector<bgp::Family>{bgp::kIpv4Unicast}));
+  EXPECT_EQ(c.bgp.neighbor_ranges[1].max, 1000u);
+  EXPECT_EQ(c.bgp.neighbor_ranges[1].peer.password, "k");
+  const Originate& o = c.bgp.originate[0];
+  EXPECT_EQ(o.communities, (std::vector<bgp::Community>{(65000u << 16) | 1, bgp::kNoExport}));
+  EXPECT_EQ(o.large_communities, (std::vector<bgp::LargeCommunity>{{65000, 1, 2}}));
+  ASSERT_EQ(o.ext_communities.size(), 1u);
+  EXPECT_EQ(o.med, 10u);
+  EXPECT_EQ(o.local_pref, 200u);
+  EXPECT_EQ(o.next_hop, A("198.18.0.1"));
+  EXPECT_FALSE(c.bgp.originate[1].next_hop);
+}
+
+TEST(Config, LogLevels) {
+  EXPECT_EQ(parse_ok("log_level: debug\n" + with_bgp("")).log_level, log::Level::Debug);
+  EXPECT_EQ(parse_ok("log_level: warn\n" + with_bgp("")).log_level, log::Level::Warn);
+  EXPECT_EQ(parse_ok("log_level: error\n" + with_bgp("")).log_level, log::Level::Error);
+}
+
+constexpr std::string_view kPolicies = R"(prefix_lists:
+  cgnat:
+    - { prefix: 100.64.0.0/10, ge: 16, le: 24 }
+  bogons:
+    - { prefix: 10.0.0.0/8, le: 32 }
+    - { prefix: 0.0.0.0/0, action: deny }
+community_lists:
+  blackhole: [blackhole, 65000:666]
+  both: { members: [65000:1, 65000:1:1], match: all }
+policies:
+  from-customer:
+    - name: no-bogons
+      match: { prefix_list: bogons }
+      then: reject
+    - match: { community: blackhole, as_path_contains: 64512, origin: igp, next_hop: 198.18.0.0/15 }
+      then: { local_pref: 50, med: 7, communities: [no-export], add_communities: [65000:2, 1:2:3], remove_communities: [65000:666], prepend: 2, next_hop: self }
+    - match: { prefix_list: cgnat, community: [65000:5, 'rt:65000:1'] }
+      then: { action: accept, prepend: { asn: 64999, count: 3 }, next_hop: 192.0.2.1 }
+    - then: accept
+)";
+
+TEST(Config, Policies) {
+  Config c = parse_ok(std::string(kPolicies) + with_bgp("  neighbors:\n    - { address: 192.0.2.2, "
+                                                        "remote_as: 64512, import: from-customer, "
+                                                        "export: reject-all }\n"));
+  EXPECT_TRUE(c.warnings.empty());
+  const auto& d = c.policy;
+  ASSERT_EQ(d.prefix_lists.size(), 2u);
+  EXPECT_EQ(d.prefix_lists[0].name, "cgnat");
+  EXPECT_EQ(d.prefix_lists[0].entries[0].ge, 16);
+  EXPECT_EQ(d.prefix_lists[0].entries[0].le, 24);
+  EXPECT_EQ(d.prefix_lists[1].entries[1].action, bgp::policy::ListAction::Deny);
+  ASSERT_EQ(d.community_lists.size(), 2u);
+  EXPECT_EQ(d.community_lists[0].members.size(), 2u);
+  EXPECT_FALSE(d.community_lists[0].match_all);
+  EXPECT_TRUE(d.community_lists[1].match_all);
+  ASSERT_EQ(d.policies.size(), 1u);
+  const auto& terms = d.policies[0].terms;
+  ASSERT_EQ(terms.size(), 4u);
+  EXPECT_EQ(terms[0].name, "no-bogons");
+  EXPECT_EQ(terms[0].verdict, bgp::policy::Verdict::Reject);
+  EXPECT_EQ(terms[1].match.community_list, "blackhole");
+  EXPECT_EQ(terms[1].match.as_path_contains, 64512u);
+  EXPECT_EQ(terms[1].match.origin, bgp::Origin::Igp);
+  EXPECT_EQ(terms[1].match.next_hop, P("198.18.0.0/15"));
+  EXPECT_EQ(terms[1].verdict, bgp::policy::Verdict::Next);
+  EXPECT_EQ(terms[1].set.local_pref, 50u);
+  EXPECT_EQ(terms[1].set.med, 7u);
+  ASSERT_TRUE(terms[1].set.communities);
+  EXPECT_EQ(terms[1].set.communities->size(), 1u);
+  EXPECT_EQ(terms[1].set.add_communities.size(), 2u);
+  EXPECT_EQ(terms[1].set.remove_communities.size(), 1u);
+  EXPECT_EQ(terms[1].set.prepend_count, 2);
+  EXPECT_FALSE(terms[1].set.prepend_asn);
+  EXPECT_TRUE(terms[1].set.next_hop_self);
+  EXPECT_EQ(terms[2].match.communities.size(), 2u);
+  EXPECT_EQ(terms[2].set.prepend_asn, 64999u);
+  EXPECT_EQ(terms[2].set.prepend_count, 3);
+  EXPECT_EQ(terms[2].set.next_hop, A("192.0.2.1"));
+  EXPECT_EQ(terms[3].verdict, bgp::policy::Verdict::Accept);
+
+  // What the daemon does with it.
+  auto set = bgp::policy::compile(c.policy, c.bgp.asn);
+  ASSERT_TRUE(set) << set.error().message;
+  auto p = set->find("from-customer");
+  ASSERT_TRUE(p);
+  bgp::PathAttributes a;
+  EXPECT_FALSE(p->apply(P("10.1.0.0/16"), a));
+  a.communities = {(65000u << 16) | 5};
+  EXPECT_TRUE(p->apply(P("100.64.1.0/24"), a));
+  EXPECT_EQ(a.as_path.segments.at(0).asns, (std::vector<uint32_t>{64999, 64999, 64999}));
+}
+
+// ---- Warnings ---------------------------------------------------------------------------------
+
+TEST(Config, Warnings) {
+  Config c = parse_ok(with_bgp(R"(  neighbors:
+    - { address: 192.0.2.1, remote_as: 65001 }
+    - { address: 192.0.2.2, remote_as: 65001, import: accept-all }
+    - { address: 192.0.2.3, remote_as: 65001, export: accept-all }
+    - { address: 192.0.2.4, remote_as: 65001, shutdown: true }
+    - { address: 198.18.0.1, remote_as: 65000 }
+policies:
+  tag:
+    - then: { add_communities: [65000:1] }
+)"));
+  EXPECT_EQ(c.warnings,
+            (std::vector<std::string>{
+                "config.yaml:5: bgp.neighbors[0]: eBGP neighbor without import or export policy: "
+                "no routes will be exchanged (RFC 8212); name a policy, e.g. accept-all",
+                "config.yaml:6: bgp.neighbors[1]: eBGP neighbor without export policy: no routes "
+                "will be sent (RFC 8212); name a policy, e.g. accept-all",
+                "config.yaml:7: bgp.neighbors[2]: eBGP neighbor without import policy: no routes "
+                "will be accepted (RFC 8212); name a policy, e.g. accept-all",
+                "config.yaml:9: bgp.neighbors[4].address: 198.18.0.1 is this speaker's own "
+                "router_id",
+                "config.yaml:12: policies.tag[0]: the last term neither accepts nor rejects: "
+                "routes reaching it are changed and then rejected (a policy ends with reject)",
+            }));
+}
+
+// ---- Errors: each message exactly ---------------------------------------------------------------
+
+TEST(ConfigError, BadRemoteAs) {
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n"
+                            "    - { address: 198.18.0.2, remote_as: 65000 }\n"
+                            "    - { address: 198.18.0.3, remote_as: abc }\n")),
+            "config.yaml:6: bgp.neighbors[1].remote_as: \"abc\" is not an AS number (expected "
+            "1..4294967295)");
+}
+
+TEST(ConfigError, AsnRangeAndAsTrans) {
+  EXPECT_EQ(errors("bgp:\n  asn: 0\n  router_id: 198.18.0.1\n"),
+            "config.yaml:2: bgp.asn: 0 is not an AS number (expected 1..4294967295)");
+  EXPECT_EQ(errors("bgp:\n  asn: 4294967296\n  router_id: 198.18.0.1\n"),
+            "config.yaml:2: bgp.asn: 4294967296 is not an AS number (expected 1..4294967295)");
+  EXPECT_EQ(errors("bgp:\n  asn: -1\n  router_id: 198.18.0.1\n"),
+            "config.yaml:2: bgp.asn: \"-1\" is not an AS number (expected 1..4294967295)");
+  EXPECT_EQ(errors("bgp:\n  asn: 23456\n  router_id: 198.18.0.1\n"),
+            "config.yaml:2: bgp.asn: 23456 is AS_TRANS, a placeholder for 4-octet AS numbers "
+            "(RFC 6793), not a real AS");
+}
+
+TEST(ConfigError, RouterId) {
+  EXPECT_EQ(errors("bgp:\n  asn: 65000\n  router_id: 'fd00::1'\n"),
+            "config.yaml:3: bgp.router_id: \"fd00::1\" is not an IPv4 address (a BGP identifier "
+            "is 32 bits, RFC 6286)");
+  EXPECT_EQ(errors("bgp:\n  asn: 65000\n  router_id: 0.0.0.0\n"),
+            "config.yaml:3: bgp.router_id: 0.0.0.0 is not a valid BGP identifier (RFC 6286 §2.1)");
+}
+
+TEST(ConfigError, MissingRequiredKeys) {
+  EXPECT_EQ(errors("bgp:\n  asn: 65000\n"),
+            "config.yaml:2: bgp: missing required key \"router_id\"");
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { remote_as: 65000 }\n")),
+            "config.yaml:5: bgp.neighbors[0]: missing required key \"address\"");
+  EXPECT_EQ(errors("log_level: info\n"),
+            "config.yaml:1: missing required key \"bgp\" (there is nothing else to run yet)");
+}
+
+TEST(ConfigError, UnknownKeysWithSuggestions) {
+  EXPECT_EQ(errors(with_bgp("  neighbours:\n    - { address: 198.18.0.2, remote-as: 65000 }\n")),
+            "config.yaml:4: bgp.neighbours: unknown key (did you mean \"neighbors\"?)");
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote-as: 65000 }\n")),
+            "config.yaml:5: bgp.neighbors[0].remote-as: unknown key (did you mean \"remote_as\"?)\n"
+            "config.yaml:5: bgp.neighbors[0]: missing required key \"remote_as\"");
+  EXPECT_EQ(errors("colour: blue\n" + with_bgp("")),
+            "config.yaml:1: colour: unknown key (expected one of: control_socket, log_level, bgp, "
+            "prefix_lists, community_lists, policies)");
+}
+
+TEST(ConfigError, UnknownFamily) {
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "families: [ipv4-unicast, ipv4-multicast, ipv4-unicast] }\n")),
+            "config.yaml:5: bgp.neighbors[0].families[1]: \"ipv4-multicast\" is not a supported "
+            "address family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn)\n"
+            "config.yaml:5: bgp.neighbors[0].families[2]: \"ipv4-unicast\" is listed twice");
+}
+
+TEST(ConfigError, BadPrefix) {
+  EXPECT_EQ(errors(with_bgp("  originate:\n    - { prefix: 100.64.0.0/33 }\n")),
+            "config.yaml:5: bgp.originate[0].prefix: \"100.64.0.0/33\" is not a valid prefix "
+            "(length must be 0..32)");
+  EXPECT_EQ(errors(with_bgp("  originate:\n    - { prefix: 100.64.0.1/16 }\n")),
+            "config.yaml:5: bgp.originate[0].prefix: \"100.64.0.1/16\" has host bits set (did you "
+            "mean 100.64.0.0/16?)");
+}
+
+TEST(ConfigError, DuplicateNeighbor) {
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n"
+                            "    - { address: 198.18.0.2, remote_as: 65000 }\n"
+                            "    - { address: 198.18.0.3, remote_as: 65000 }\n"
+                            "    - { address: 198.18.0.2, remote_as: 65000 }\n")),
+            "config.yaml:7: bgp.neighbors[2].address: 198.18.0.2 is already configured as "
+            "bgp.neighbors[0]");
+}
+
+TEST(ConfigError, RouteReflectorClientOnEbgp) {
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65001, "
+                            "route_reflector_client: true, import: accept-all, export: "
+                            "accept-all }\n")),
+            "config.yaml:5: bgp.neighbors[0].route_reflector_client: only an iBGP neighbor can be "
+            "a route reflector client (remote_as 65001 differs from bgp.asn 65000)");
+}
+
+TEST(ConfigError, TtlSecurityWithMultihop) {
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - address: 198.18.0.2\n      remote_as: 65001\n"
+                            "      ttl_security: true\n      ebgp_multihop: 2\n"
+                            "      import: accept-all\n      export: accept-all\n")),
+            "config.yaml:5: bgp.neighbors[0]: ttl_security and ebgp_multihop cannot both be set "
+            "(GTSM sends with TTL 255 and checks the hop count on receipt, RFC 5082)");
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "ebgp_multihop: 2 }\n")),
+            "config.yaml:5: bgp.neighbors[0].ebgp_multihop: applies to eBGP neighbors only "
+            "(remote_as 65000 is bgp.asn)");
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "ttl_security: 255 }\n")),
+            "config.yaml:5: bgp.neighbors[0].ttl_security: 255 is not a hop count (expected "
+            "true, false or 1..254)");
+}
+
+TEST(ConfigError, UnknownPolicy) {
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65001, "
+                            "import: from-transit, export: accept-all }\n")),
+            "config.yaml:5: bgp.neighbors[0].import: no policy named \"from-transit\" (defined: "
+            "accept-all, reject-all)");
+}
+
+TEST(ConfigError, PasswordTooLongIsNotEchoed) {
+  std::string key(81, 'k');
+  std::string msg =
+      errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: "
+                      "65000, password: " +
+                      key + " }\n"));
+  EXPECT_EQ(msg,
+            "config.yaml:5: bgp.neighbors[0].password: the key is 81 characters long; TCP-MD5 "
+            "keys are at most 80 (RFC 2385)");
+  EXPECT_EQ(msg.find(key), std::string::npos);
+  parse_ok(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, password: " +
+                    std::string(80, 'k') + " }\n"));
+}
+
+TEST(ConfigError, Timers) {
+  EXPECT_EQ(errors(with_bgp("  hold_time: 2\n")),
+            "config.yaml:4: bgp.hold_time: 2 is not a hold time (expected 0 or 3..65535 seconds, "
+            "RFC 4271 §4.2)");
+  EXPECT_EQ(errors(with_bgp("  hold_time: 9\n  keepalive: 9\n")),
+            "config.yaml:5: bgp.keepalive: 9 does not fit hold_time 9 (keepalive must be less "
+            "than hold_time; usually a third)");
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "hold_time: 0, keepalive: 5 }\n")),
+            "config.yaml:5: bgp.neighbors[0].keepalive: 5 does not fit hold_time 0 (with "
+            "hold_time 0 keepalive must be 0)");
+  EXPECT_EQ(errors(with_bgp("  connect_retry: 0\n")),
+            "config.yaml:4: bgp.connect_retry: 0 is not a retry interval in seconds (expected "
+            "1..65535)");
+}
+
+TEST(ConfigError, WrongTypes) {
+  EXPECT_EQ(errors(with_bgp("  neighbors: { address: 198.18.0.2 }\n")),
+            "config.yaml:4: bgp.neighbors: expected a list, got a mapping");
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "passive: maybe }\n")),
+            "config.yaml:5: bgp.neighbors[0].passive: \"maybe\" is not true or false");
+  EXPECT_EQ(errors("bgp: 65000\n"),
+            "config.yaml:1: bgp: expected a mapping (key: value), got 65000");
+  EXPECT_EQ(errors(with_bgp("  listen: { port: 70000 }\n")),
+            "config.yaml:4: bgp.listen.port: 70000 is not a port (expected 0..65535)");
+  EXPECT_EQ(errors("log_level: verbose\n" + with_bgp("")),
+            "config.yaml:1: log_level: \"verbose\" is not a log level (expected debug, info, "
+            "warn or error)");
+}
+
+TEST(ConfigError, AddressesAndFamilies) {
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.256, remote_as: 65000 }\n")),
+            "config.yaml:5: bgp.neighbors[0].address: \"198.18.0.256\" is not an IP address");
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "local_address: 'fd00::1' }\n")),
+            "config.yaml:5: bgp.neighbors[0].local_address: fd00::1 is not of the same family as "
+            "the address 198.18.0.2");
+}
+
+TEST(ConfigError, EmptyValue) {
+  EXPECT_EQ(errors("bgp:\n  asn:\n  router_id: 198.18.0.1\n"),
+            "config.yaml:2: bgp.asn: has no value");
+}
+
+TEST(ConfigError, RepeatedKey) {
+  EXPECT_EQ(errors("bgp:\n  asn: 65000\n  asn: 65001\n  router_id: 198.18.0.1\n"),
+            "config.yaml:3: bgp.asn: repeated key (each key may appear once)");
+}
+
+TEST(ConfigError, YamlSyntax) {
+  EXPECT_EQ(errors("bgp:\n  asn: [65000\n"),
+            "config.yaml:3:1: not valid YAML: end of sequence flow not found");
+  EXPECT_EQ(errors(""), "config.yaml: the configuration is empty");
+}
+
+TEST(ConfigError, PolicyErrors) {
+  EXPECT_EQ(errors(R"(prefix_lists:
+  l:
+    - { prefix: 100.64.0.0/10, ge: 8 }
+    - { prefix: 10.0.0.0/8, action: allow }
+community_lists:
+  c: [65536:1]
+policies:
+  accept-all:
+    - then: accept
+  p:
+    - match: { prefix_list: nope, community: missing, origin: bgp }
+      then: { communities: ['rt:65000:1'], prepend: 33, next_hop: me }
+    - match: { community: [] }
+)" + with_bgp("")),
+            "config.yaml:3: prefix_lists.l[0]: ge 8 is shorter than the prefix length 10\n"
+            "config.yaml:4: prefix_lists.l[1].action: \"allow\" is not an action (expected "
+            "permit or deny)\n"
+            "config.yaml:6: community_lists.c[0]: \"65536:1\" is not a community (expected "
+            "ASN:VALUE with both parts 0..65535, RFC 1997)\n"
+            "config.yaml:8: policies.accept-all: \"accept-all\" is built in and cannot be "
+            "redefined\n"
+            "config.yaml:11: policies.p[0].match.origin: \"bgp\" is not an origin (expected igp, "
+            "egp or incomplete)\n"
+            "config.yaml:11: policies.p[0].match.prefix_list: no prefix list named \"nope\" "
+            "(defined: l)\n"
+            "config.yaml:11: policies.p[0].match.community: no community list named \"missing\" "
+            "(defined: c)\n"
+            "config.yaml:12: policies.p[0].then.communities[0]: setting communities cannot "
+            "replace extended communities (route targets); use add_communities / "
+            "remove_communities for them\n"
+            "config.yaml:12: policies.p[0].then.prepend: 33 is not a prepend count (expected "
+            "1..32)\n"
+            "config.yaml:12: policies.p[0].then.next_hop: \"me\" is not an IP address or "
+            "\"self\"\n"
+            "config.yaml:13: policies.p[1].match.community: an inline community list needs a "
+            "member\n"
+            "config.yaml:13: policies.p[1]: missing required key \"then\"");
+}
+
+TEST(ConfigError, CollectsManyErrors) {
+  std::string msg = errors(R"(bgp:
+  asn: abc
+  router_id: x
+  neighbors:
+    - { address: 1.2.3.4, remote_as: 0 }
+    - { address: 1.2.3.5, remote_as: 65000, families: [foo] }
+)");
+  EXPECT_EQ(msg,
+            "config.yaml:2: bgp.asn: \"abc\" is not an AS number (expected 1..4294967295)\n"
+            "config.yaml:3: bgp.router_id: \"x\" is not an IPv4 address (a BGP identifier is 32 "
+            "bits, RFC 6286)\n"
+            "config.yaml:5: bgp.neighbors[0].remote_as: 0 is not an AS number (expected "
+            "1..4294967295)\n"
+            "config.yaml:6: bgp.neighbors[1].families[0]: \"foo\" is not a supported address "
+            "family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn)");
+}
+
+TEST(ConfigError, RangesAndOriginate) {
+  EXPECT_EQ(errors(with_bgp(R"(  neighbor_ranges:
+    - { prefix: 198.18.0.0/15, remote_as: 65000, max: 0 }
+    - { prefix: 198.18.0.0/15, remote_as: 65000, port: 1 }
+  originate:
+    - { prefix: 100.64.0.0/16 }
+    - { prefix: 100.64.0.0/16, next_hop: 'fd00::1' }
+)")),
+            "config.yaml:5: bgp.neighbor_ranges[0].max: 0 is not a session limit (expected "
+            "1..65535)\n"
+            "config.yaml:6: bgp.neighbor_ranges[1].port: applies to neighbors only (a range "
+            "accepts connections from any address in its prefix and never connects)\n"
+            "config.yaml:6: bgp.neighbor_ranges[1].prefix: 198.18.0.0/15 is already configured "
+            "as bgp.neighbor_ranges[0]\n"
+            "config.yaml:9: bgp.originate[1].next_hop: fd00::1 is not of the same family as the "
+            "prefix 100.64.0.0/16\n"
+            "config.yaml:9: bgp.originate[1].prefix: 100.64.0.0/16 is already originated by "
+            "bgp.originate[0]");
+}
+
+TEST(ConfigError, NearMissNamesAreSuggested) {
+  EXPECT_EQ(errors("policies:\n  typo:\n    - then: accept\n" +
+                   with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "import: tpyo }\n")),
+            "config.yaml:8: bgp.neighbors[0].import: no policy named \"tpyo\" (did you mean "
+            "\"typo\"?)");
+  EXPECT_EQ(errors("policies:\n  p:\n    - then: { prepend: { cuont: 2 }, action: accept }\n" +
+                   with_bgp("")),
+            "config.yaml:3: policies.p[0].then.prepend.cuont: unknown key (did you mean "
+            "\"count\"?)");
+}
+
+TEST(ConfigError, NeighborAddressUnspecified) {
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 0.0.0.0, remote_as: 65000 }\n")),
+            "config.yaml:5: bgp.neighbors[0].address: 0.0.0.0 is not a neighbor address");
+}
+
+TEST(Config, LoadFile) {
+  char path[] = "/tmp/isthmus_config_test_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  {
+    std::ofstream out(path);
+    out << kExample;
+  }
+  auto c = load_config_file(path);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->source, path);
+  std::remove(path);
+  auto missing = load_config_file("/nonexistent/isthmus.yaml");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message,
+            "/nonexistent/isthmus.yaml: cannot read the file: No such file or directory");
+}
+
+}  // namespace
+}  // namespace isthmus::config

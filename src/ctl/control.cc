@@ -1,0 +1,176 @@
+#include "ctl/control.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "core/log.h"
+
+namespace isthmus::ctl {
+
+namespace {
+constexpr size_t kMaxRequest = 64 * 1024;
+
+Expected<sockaddr_un> unix_address(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path)
+    return fail("control socket path \"" + path + "\" is too long (at most " +
+                std::to_string(sizeof a.sun_path - 1) + " bytes)");
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  return a;
+}
+}  // namespace
+
+ControlServer::ControlServer(EventLoop& loop, Handler handler)
+    : loop_(loop), handler_(std::move(handler)) {}
+
+ControlServer::~ControlServer() {
+  for (auto& [fd, c] : clients_) {
+    loop_.remove_fd(fd);
+    ::close(fd);
+  }
+  if (listen_fd_ >= 0) {
+    loop_.remove_fd(listen_fd_);
+    ::close(listen_fd_);
+    ::unlink(path_.c_str());
+  }
+}
+
+Expected<void> ControlServer::listen(const std::string& path) {
+  auto addr = unix_address(path);
+  if (!addr) return unexpected(addr.error());
+  std::error_code ec;
+  auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  if (ec) return fail("control socket directory " + dir.string() + ": " + ec.message());
+  // A socket file left by a daemon that died is replaced; a live daemon's is not.
+  if (auto probe = call(path, {"ping"}); probe)
+    return fail("control socket " + path + " is in use by a running daemon");
+  ::unlink(path.c_str());
+  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return fail(std::string("control socket: ") + std::strerror(errno));
+  mode_t old = ::umask(0177);  // root only: 0600
+  int r = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&*addr), sizeof *addr);
+  ::umask(old);
+  if (r != 0 || ::listen(listen_fd_, 16) != 0)
+    return fail("control socket " + path + ": " + std::strerror(errno));
+  path_ = path;
+  loop_.add_fd(listen_fd_, EPOLLIN, [this](uint32_t) { on_accept(); });
+  return {};
+}
+
+void ControlServer::on_accept() {
+  for (;;) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    clients_[fd] = std::make_unique<Client>(Client{fd, {}, {}, 0});
+    loop_.add_fd(fd, EPOLLIN, [this, fd](uint32_t ev) { on_client(fd, ev); });
+  }
+}
+
+void ControlServer::drop(int fd) {
+  loop_.remove_fd(fd);
+  ::close(fd);
+  clients_.erase(fd);
+}
+
+void ControlServer::on_client(int fd, uint32_t events) {
+  auto& c = *clients_.at(fd);
+  if (c.out.empty() && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+        if (c.in.size() > kMaxRequest) return drop(fd);
+        continue;
+      }
+      if (n == 0) {
+        if (c.in.find('\n') == std::string::npos) return drop(fd);
+        break;
+      }
+      if (errno == EAGAIN) break;
+      return drop(fd);
+    }
+    auto nl = c.in.find('\n');
+    if (nl == std::string::npos) return;
+    nlohmann::json response;
+    auto req = nlohmann::json::parse(c.in.substr(0, nl), nullptr, false);
+    if (req.is_discarded() || !req.is_object() || !req.contains("args") ||
+        !req["args"].is_array()) {
+      response = {{"ok", false}, {"error", "malformed request: expected {\"args\": [...]}"}};
+    } else {
+      std::vector<std::string> args;
+      for (auto& a : req["args"])
+        if (a.is_string()) args.push_back(a.get<std::string>());
+      if (args.size() == 1 && args[0] == "ping") {
+        response = {{"ok", true}, {"result", "pong"}};
+      } else {
+        auto r = handler_(args);
+        if (r) {
+          response = {{"ok", true}, {"result", std::move(*r)}};
+        } else {
+          response = {{"ok", false}, {"error", r.error().message}};
+        }
+      }
+    }
+    c.out = response.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    c.out.push_back('\n');
+    loop_.modify_fd(fd, EPOLLOUT);
+  }
+  while (c.out_offset < c.out.size()) {
+    ssize_t n = ::write(fd, c.out.data() + c.out_offset, c.out.size() - c.out_offset);
+    if (n < 0) {
+      if (errno == EAGAIN) return;
+      return drop(fd);
+    }
+    c.out_offset += static_cast<size_t>(n);
+  }
+  drop(fd);
+}
+
+Expected<nlohmann::json> call(const std::string& socket_path,
+                              const std::vector<std::string>& args) {
+  auto addr = unix_address(socket_path);
+  if (!addr) return unexpected(addr.error());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(std::string("socket: ") + std::strerror(errno));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&*addr), sizeof *addr) != 0) {
+    int err = errno;
+    ::close(fd);
+    return fail("cannot reach isthmusd at " + socket_path + ": " + std::strerror(err) +
+                " (is the daemon running? see --socket)");
+  }
+  std::string req = nlohmann::json{{"args", args}}.dump() + "\n";
+  size_t off = 0;
+  while (off < req.size()) {
+    ssize_t n = ::write(fd, req.data() + off, req.size() - off);
+    if (n <= 0) {
+      ::close(fd);
+      return fail("writing to " + socket_path + " failed");
+    }
+    off += static_cast<size_t>(n);
+  }
+  std::string resp;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  auto j = nlohmann::json::parse(resp, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail("malformed response from isthmusd");
+  if (!j.value("ok", false)) return fail(j.value("error", std::string("unknown error")));
+  return j["result"];
+}
+
+}  // namespace isthmus::ctl

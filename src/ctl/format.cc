@@ -1,0 +1,157 @@
+#include "ctl/format.h"
+
+#include <fmt/format.h>
+
+namespace isthmus::ctl {
+
+namespace {
+
+using nlohmann::json;
+
+std::string str(const json& j, const char* key, const std::string& dflt = "") {
+  if (!j.contains(key) || j[key].is_null()) return dflt;
+  if (j[key].is_string()) return j[key].get<std::string>();
+  return j[key].dump();
+}
+
+std::string uptime(int64_t s) {
+  if (s < 0) return "never";
+  if (s >= 86400) return fmt::format("{}d{:02}h{:02}m", s / 86400, s % 86400 / 3600, s % 3600 / 60);
+  return fmt::format("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60);
+}
+
+uint64_t sum(const json& j) {
+  uint64_t n = 0;
+  if (j.is_object())
+    for (auto& [k, v] : j.items())
+      if (v.is_number()) n += v.get<uint64_t>();
+  return n;
+}
+
+std::string join(const json& arr, const char* sep = " ") {
+  std::string out;
+  if (!arr.is_array()) return out;
+  for (auto& v : arr) {
+    if (!out.empty()) out += sep;
+    out += v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_bgp_summary(const json& j) {
+  std::string out = fmt::format("BGP router identifier {}, local AS number {}\n",
+                                str(j, "router_id"), str(j, "asn"));
+  if (j.contains("routes"))
+    for (auto& [fam, n] : j["routes"].items()) out += fmt::format("{} routes: {}\n", fam, n.dump());
+  out += "\n";
+  out += fmt::format("{:<40} {:>10} {:>8} {:>8} {:>10} {:<12} {:>8} {:>8}\n", "Neighbor", "AS",
+                     "MsgRcvd", "MsgSent", "Up/Down", "State", "PfxRcd", "PfxSnt");
+  for (auto& n : j.value("neighbors", json::array())) {
+    bool up = str(n, "state") == "Established";
+    out += fmt::format("{:<40} {:>10} {:>8} {:>8} {:>10} {:<12} {:>8} {:>8}\n",
+                       str(n, "address") + (n.value("dynamic", false) ? "*" : ""),
+                       str(n, "remote_as"), str(n, "messages_received"), str(n, "messages_sent"),
+                       up ? uptime(n.value("uptime_s", int64_t{0})) : "never", str(n, "state"),
+                       up ? std::to_string(sum(n["prefixes_received"])) : "-",
+                       up ? std::to_string(sum(n["prefixes_sent"])) : "-");
+  }
+  if (j.value("neighbors", json::array()).empty()) out += "No neighbors configured.\n";
+  return out;
+}
+
+std::string format_bgp_neighbor(const json& n) {
+  std::string out;
+  out += fmt::format("BGP neighbor is {}, remote AS {}, local AS {}, {} link{}\n",
+                     str(n, "address"), str(n, "remote_as"), str(n, "local_as"),
+                     str(n, "type") == "ibgp" ? "internal" : "external",
+                     n.value("dynamic", false) ? " (dynamic)" : "");
+  if (!str(n, "description").empty()) out += fmt::format("  Description: {}\n", str(n, "description"));
+  out += fmt::format("  BGP state = {}", str(n, "state"));
+  if (str(n, "state") == "Established")
+    out += fmt::format(", up for {}", uptime(n.value("uptime_s", int64_t{0})));
+  out += "\n";
+  if (n.contains("router_id")) out += fmt::format("  Remote router ID {}\n", str(n, "router_id"));
+  if (n.contains("local_address"))
+    out += fmt::format("  Local address {}\n", str(n, "local_address"));
+  if (n.contains("hold_time"))
+    out += fmt::format("  Hold time {}s, keepalive interval {}s\n", str(n, "hold_time"),
+                       str(n, "keepalive"));
+  if (n.value("route_reflector_client", false)) out += "  Route-reflector client\n";
+  if (n.contains("capabilities")) {
+    auto& c = n["capabilities"];
+    out += "  Peer capabilities:";
+    for (auto k : {"four_octet_as", "route_refresh", "enhanced_route_refresh", "extended_message",
+                   "graceful_restart"})
+      if (c.value(k, false)) out += std::string(" ") + k;
+    out += "\n    families: " + join(c.value("families", json::array())) + "\n";
+  }
+  out += "  Negotiated families: " + join(n.value("families", json::array())) + "\n";
+  out += "  Prefixes (received / accepted / sent):\n";
+  if (n.contains("prefixes_received"))
+    for (auto& [fam, v] : n["prefixes_received"].items())
+      out += fmt::format("    {:<14} {} / {} / {}\n", fam, v.dump(),
+                         n["prefixes_accepted"].value(fam, json(0)).dump(),
+                         n["prefixes_sent"].value(fam, json(0)).dump());
+  out += fmt::format("  Messages: received {} (updates {}, notifications {}, refresh {}), sent {} "
+                     "(updates {}, notifications {})\n",
+                     str(n, "messages_received"), str(n, "updates_received"),
+                     str(n, "notifications_received"), str(n, "route_refresh_received"),
+                     str(n, "messages_sent"), str(n, "updates_sent"),
+                     str(n, "notifications_sent"));
+  out += fmt::format("  Established {} time(s); UPDATE errors handled (RFC 7606): {}\n",
+                     str(n, "established_transitions"), str(n, "update_errors"));
+  if (!str(n, "last_error").empty()) out += "  Last error: " + str(n, "last_error") + "\n";
+  if (!str(n, "last_notification_sent").empty())
+    out += "  Last notification sent: " + str(n, "last_notification_sent") + "\n";
+  if (!str(n, "last_notification_received").empty())
+    out += "  Last notification received: " + str(n, "last_notification_received") + "\n";
+  return out;
+}
+
+std::string format_bgp_routes(const json& j) {
+  std::string out = fmt::format("Family {}\n", str(j, "family"));
+  out += "Status: * valid, > best; Origin: i igp, e egp, ? incomplete\n\n";
+  out += fmt::format("   {:<43} {:<39} {:>10} {:>7} {}\n", "Network", "Next Hop", "MED",
+                     "LocPrf", "Path");
+  size_t n = 0;
+  for (auto& r : j.value("routes", json::array())) {
+    bool first = true;
+    for (auto& p : r.value("paths", json::array())) {
+      std::string origin = str(p, "origin") == "igp" ? "i" : str(p, "origin") == "egp" ? "e" : "?";
+      out += fmt::format("{}{} {:<43} {:<39} {:>10} {:>7} {}{}{}\n", "*",
+                         p.value("best", false) ? ">" : " ", first ? str(r, "prefix") : "",
+                         str(p, "next_hop"), str(p, "med"), str(p, "local_pref"),
+                         str(p, "as_path"), str(p, "as_path").empty() ? "" : " ", origin);
+      first = false;
+    }
+    ++n;
+  }
+  out += fmt::format("\nDisplayed {} prefixes\n", n);
+  return out;
+}
+
+std::string format_text(const std::vector<std::string>& args, const json& result) {
+  auto is = [&](std::initializer_list<const char*> words) {
+    if (args.size() < words.size()) return false;
+    size_t i = 0;
+    for (auto w : words)
+      if (args[i++] != w) return false;
+    return true;
+  };
+  if (is({"show", "bgp", "summary"})) return format_bgp_summary(result);
+  if (is({"show", "bgp", "neighbor"})) {
+    if (result.is_array()) {
+      std::string out;
+      for (auto& n : result) out += format_bgp_neighbor(n) + "\n";
+      return out;
+    }
+    return format_bgp_neighbor(result);
+  }
+  if (is({"show", "bgp"})) return format_bgp_routes(result);
+  if (result.is_string()) return result.get<std::string>() + "\n";
+  return result.dump(2) + "\n";
+}
+
+}  // namespace isthmus::ctl

@@ -1,0 +1,88 @@
+#include "daemon/build.h"
+
+namespace isthmus::daemon {
+
+namespace {
+
+Expected<bgp::Policy> bind_policy(const bgp::policy::PolicySet& set, const std::string& name) {
+  if (name.empty()) return bgp::Policy{};  // RFC 8212 default, decided by the RIB
+  auto p = set.find(name);
+  if (!p) return fail("policy \"" + name + "\" is not defined");
+  return bgp::Policy{name, [p](const Prefix& prefix, bgp::PathAttributes& attrs) {
+                       return p->apply(prefix, attrs);
+                     }};
+}
+
+Expected<bgp::PeerConfig> peer_config(const config::PeerSettings& s,
+                                      const bgp::policy::PolicySet& policies) {
+  bgp::PeerConfig p;
+  p.remote_as = s.remote_as;
+  p.local_address = s.local_address;
+  p.description = s.description;
+  p.shutdown = s.shutdown;
+  p.route_reflector_client = s.route_reflector_client;
+  p.next_hop_self = s.next_hop_self;
+  p.families = s.families;
+  auto imp = bind_policy(policies, s.import_policy);
+  if (!imp) return unexpected(imp.error());
+  auto exp = bind_policy(policies, s.export_policy);
+  if (!exp) return unexpected(exp.error());
+  p.import_policy = std::move(*imp);
+  p.export_policy = std::move(*exp);
+  p.password = s.password;
+  p.ttl_security = s.ttl_security;
+  p.ebgp_multihop = s.ebgp_multihop;
+  p.hold_time = s.hold_time;
+  p.keepalive = s.keepalive;
+  p.graceful_restart_helper = s.graceful_restart;
+  return p;
+}
+
+}  // namespace
+
+Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
+                                                  const bgp::policy::PolicySet& policies) {
+  const auto& b = cfg.bgp;
+  bgp::SpeakerConfig sc;
+  sc.asn = b.asn;
+  sc.router_id = b.router_id.v4_host_order();
+  sc.cluster_id = b.cluster_id.v4_host_order();
+  sc.connect_retry = b.connect_retry;
+  if (b.listen.enabled) {
+    IpAddress any = IpAddress::v6({});  // "::" listens on IPv4 and IPv6
+    sc.listen = bgp::SocketAddress{b.listen.address.value_or(any), b.listen.port};
+  }
+  for (auto& n : b.neighbors) {
+    auto p = peer_config(n.peer, policies);
+    if (!p) return fail("neighbor " + n.address.to_string() + ": " + p.error().message);
+    p->address = n.address;
+    p->port = n.port;
+    p->passive = n.passive;
+    sc.peers.push_back(std::move(*p));
+  }
+  for (auto& r : b.neighbor_ranges) {
+    auto p = peer_config(r.peer, policies);
+    if (!p) return fail("neighbor range " + r.prefix.to_string() + ": " + p.error().message);
+    p->passive = true;
+    sc.ranges.push_back({r.prefix, std::move(*p), r.max});
+  }
+  for (auto& o : b.originate) {
+    bgp::Origination orig;
+    orig.family = o.prefix.address().is_v4() ? bgp::kIpv4Unicast : bgp::kIpv6Unicast;
+    orig.prefix = o.prefix;
+    auto& a = orig.attrs;
+    a.origin = bgp::Origin::Igp;
+    a.communities = o.communities;
+    a.large_communities = o.large_communities;
+    a.ext_communities = o.ext_communities;
+    a.med = o.med;
+    a.local_pref = o.local_pref;
+    // Unspecified next hop: the session's local address, filled in on export.
+    a.next_hop = o.next_hop.value_or(o.prefix.address().is_v4() ? IpAddress::v4(0u)
+                                                                 : IpAddress::v6({}));
+    sc.originate.push_back(std::move(orig));
+  }
+  return sc;
+}
+
+}  // namespace isthmus::daemon
