@@ -6,7 +6,7 @@
 //   bgp_blast recv --connect 127.0.0.1:1791 --asn 65002 --peer-as 65000 --prefixes 1000000
 //   (--listen ADDR:PORT instead of --connect to wait for the speaker under test to connect)
 //
-// send: establishes, prints {"event":"established"}, waits for a line on stdin if --wait-stdin,
+// send: establishes, prints {"event":"established"}, waits until --start-file exists (if given),
 // then sends N IPv4 prefixes (100.64.0.0/10 cut into /30s) spread over --paths distinct AS paths
 // and prints {"event":"sent","t_start":..,"t_end":..} (CLOCK_REALTIME seconds); it then keeps the
 // session up (answering keepalives) until killed.
@@ -42,7 +42,7 @@ struct Options {
   std::string next_hop = "198.18.0.11";
   size_t prefixes = 100000;
   size_t paths = 2000;
-  bool wait_stdin = false;
+  std::string start_file;  // send: wait until this file exists
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -189,13 +189,14 @@ Prefix prefix_of(size_t i) {
   return Prefix(IpAddress::v4(0x64400000u + static_cast<uint32_t>(i) * 4), 30);
 }
 
-// Path k: the sender's AS, then 1..4 private ASNs derived from k; origin and MED vary too.
+// Path k: the sender's AS, then 1..4 private 4-octet ASNs derived from k (never the ASNs of
+// the speakers in the benchmark); origin, MED and communities vary too.
 PathAttributes attrs_of(const Options& o, size_t k) {
   PathAttributes a;
   a.origin = static_cast<Origin>(k % 3);
   AsPathSegment seg;
   seg.asns.push_back(o.asn);
-  for (size_t d = 0; d <= k % 4; ++d) seg.asns.push_back(static_cast<uint32_t>(64512 + (k * 7 + d * 131) % 1000));
+  for (size_t d = 0; d <= k % 4; ++d) seg.asns.push_back(static_cast<uint32_t>(4200000000u + (k * 7 + d * 131) % 1000));
   a.as_path.segments.push_back(seg);
   a.next_hop = *IpAddress::parse(o.next_hop);
   if (k % 5 == 0) a.med = static_cast<uint32_t>(k % 100);
@@ -206,10 +207,7 @@ PathAttributes attrs_of(const Options& o, size_t k) {
 void run_send(const Options& o) {
   Session s(open_session_socket(o));
   s.establish(o);
-  if (o.wait_stdin) {
-    char line[64];
-    if (!std::fgets(line, sizeof line, stdin)) die("stdin closed");
-  }
+  while (!o.start_file.empty() && access(o.start_file.c_str(), F_OK) != 0) s.drain(10);
   double t0 = now();
   // Prefixes are dealt to paths in runs so that every UPDATE carries many prefixes.
   size_t per_path = (o.prefixes + o.paths - 1) / o.paths;
@@ -268,7 +266,7 @@ int main(int argc, char** argv) {
     else if (a == "--paths") o.paths = std::stoul(next());
     else if (a == "--next-hop") o.next_hop = next();
     else if (a == "--router-id") o.router_id = IpAddress::parse(next())->v4_host_order();
-    else if (a == "--wait-stdin") o.wait_stdin = true;
+    else if (a == "--start-file") o.start_file = next();
     else die("unknown option " + a);
   }
   if (o.connect.empty() == o.listen.empty()) die("give exactly one of --connect or --listen");

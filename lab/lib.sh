@@ -8,6 +8,10 @@
 #   lab_frr_start 2 frr "$conf"    # bgpd (+ zebra) in host 2, config given as text
 #   lab_wait_for 60 "frr session up" lab_frr_established frr 198.18.0.1
 #
+# lab/selftest.sh proves the library: FRR, GoBGP, BIRD and ExaBGP peer with each other.
+# lab_init turns on `set -E` and an ERR trap: an unchecked failing command ends the test through
+# lab_fail, with the call chain, the daemons' state and their logs.
+#
 # Naming: every namespace is "$LAB_PREFIX-<name>", LAB_PREFIX = "il<pid>x<random>"; every file
 # lives under $LAB_DIR (/tmp/$LAB_PREFIX.XXXXXX). Links are created inside the lab's namespaces
 # only (never in the caller's namespace), so nothing with the prefix leaks outside them.
@@ -45,6 +49,7 @@
 #                                                     is a FIFO fed by lab_raw NAME "CMD", events (JSON
 #                                                     lines) in NAME.log; lab_raw_has NAME PYEXPR
 #   isthmus lab_isthmusd_start I NAME YAML            $ISTHMUSD --check-config, then --config in host I
+#                                                     ($ISTHMUSD/$ISTHMUSCTL default to build/bin/)
 #           lab_isthmus_sock NAME                     control socket path to put in the YAML
 #           lab_isthmusctl NAME ARGS...               $ISTHMUSCTL --socket ... ARGS
 #           lab_isthmus_established NAME PEER         PEER is Established in show bgp summary
@@ -92,7 +97,7 @@ lab_init() {
   trap lab_cleanup EXIT
   # set -e alone would end the test silently on an unchecked failure: report it and dump state.
   set -E
-  trap 'lab_fail "command failed (line ${LINENO}, exit $?): ${BASH_COMMAND}"' ERR
+  trap 'lab_on_err $? "${BASH_COMMAND}"' ERR
   trap 'exit 130' INT
   trap 'exit 143' TERM
   lab_log "run ${LAB_PREFIX}, files in ${LAB_DIR}"
@@ -303,6 +308,15 @@ lab_wait_for() {
 }
 
 lab_on_fail() { LAB_DUMP_HOOKS+=("$1"); }
+
+# ERR trap: name the failed command and where it was called from (test script line first).
+lab_on_err() {
+  local rc=$1 cmd=$2 i where=""
+  for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+    where+="$(basename "${BASH_SOURCE[i]}"):${BASH_LINENO[i - 1]} ${FUNCNAME[i]} <- "
+  done
+  lab_fail "command failed (exit ${rc}): ${cmd}"$'\n'"  at ${where% <- }"
+}
 
 lab_fail() {
   trap - ERR
@@ -586,6 +600,9 @@ print(n)
 lab_isthmus_sock() { echo "${LAB_DIR}/$1.ctl"; }
 
 lab_require_isthmus() {
+  # By hand from a checkout: default to the build/ directory next to lab/.
+  [[ -n ${ISTHMUSD} ]] || ISTHMUSD=$(realpath -m "${LAB_LIB_DIR}/../build/bin/isthmusd")
+  [[ -n ${ISTHMUSCTL} ]] || ISTHMUSCTL=$(realpath -m "${LAB_LIB_DIR}/../build/bin/isthmusctl")
   [[ -n ${ISTHMUSD} && -x ${ISTHMUSD} ]] ||
     lab_fail "isthmusd binary not found: set ISTHMUSD (ctest sets it to \${CMAKE_BINARY_DIR}/bin/isthmusd), got '${ISTHMUSD}'"
   [[ -n ${ISTHMUSCTL} && -x ${ISTHMUSCTL} ]] ||

@@ -23,6 +23,16 @@ Expected<nlohmann::json> show_bgp_routes(bgp::Speaker& speaker, bgp::Family fami
     if ((family == bgp::kIpv4Unicast) != p->address().is_v4())
       return fail("\"" + args[at] + "\" is not an address of family " + family.name());
     prefix = *p;
+    // A bare address asks for the route that forwards it: the longest matching prefix.
+    if (args[at].find('/') == std::string::npos) {
+      for (int len = p->max_length(); len >= 0; --len) {
+        Prefix candidate(p->address(), static_cast<uint8_t>(len));
+        if (!speaker.rib().lookup(family, candidate).empty()) {
+          prefix = candidate;
+          break;
+        }
+      }
+    }
   }
   return bgp::show_routes(speaker, family, prefix);
 }
@@ -55,9 +65,36 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<st
   if (is({"show", "bgp", "ipv6", "unicast"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 4);
   if (is({"show", "bgp", "ipv4"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 3);
   if (is({"show", "bgp", "ipv6"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 3);
+  if (is({"clear", "bgp", "neighbor"}) && args.size() >= 4) {
+    auto a = IpAddress::parse(args[3]);
+    if (!a) return fail(a.error().message);
+    bgp::Peer* p = speaker.find_peer(*a);
+    if (!p) return fail("no BGP neighbor " + a->to_string());
+    std::vector<std::string> how(args.begin() + 4, args.end());
+    Expected<void> r;
+    std::string done;
+    if (how.empty()) {
+      r = p->reset("cleared by operator");
+      done = "session reset";
+    } else if (how == std::vector<std::string>{"soft"}) {
+      r = p->refresh_in();
+      if (r) r = p->refresh_out();
+      done = "route refresh requested and routes re-sent";
+    } else if (how == std::vector<std::string>{"soft", "in"}) {
+      r = p->refresh_in();
+      done = "route refresh requested";
+    } else if (how == std::vector<std::string>{"soft", "out"}) {
+      r = p->refresh_out();
+      done = "routes re-sent";
+    } else {
+      return fail("expected: clear bgp neighbor ADDR [soft [in|out]]");
+    }
+    if (!r) return fail("neighbor " + a->to_string() + ": " + r.error().message);
+    return nlohmann::json("neighbor " + a->to_string() + ": " + done);
+  }
   return fail("unknown command \"" + joined(args) +
               "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
-              "[PREFIX]");
+              "[PREFIX] | clear bgp neighbor ADDR [soft [in|out]]");
 }
 
 }  // namespace isthmus::daemon

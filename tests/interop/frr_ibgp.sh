@@ -109,8 +109,11 @@ frr_route_valid() {
 frr_route_absent() {
   lab_vtysh frr "show bgp $1 unicast $2 json" | lab_check_json "not j.get('paths')"
 }
-lab_wait_for 30 "FRR has 100.64.1.0/24 (valid) from isthmusd" frr_route_valid ipv4 100.64.1.0/24
-lab_wait_for 30 "FRR has fd00:64:1::/48 (valid) from isthmusd" frr_route_valid ipv6 fd00:64:1::/48
+# Cross-family cases (IPv6 routes over the IPv4 session and the reverse) need a next hop of the
+# route's family: a global IPv6 address of isthmusd (RFC 2545 §3; an IPv4-mapped ::ffff:a.b.c.d
+# is not usable as a kernel gateway) and, over IPv6, an IPv4 address or RFC 8950 extended next hop.
+lab_wait_for 30 "FRR has 100.64.1.0/24 (valid) from isthmusd (over IPv${transport})" frr_route_valid ipv4 100.64.1.0/24
+lab_wait_for 30 "FRR has fd00:64:1::/48 (valid) from isthmusd (over IPv${transport})" frr_route_valid ipv6 fd00:64:1::/48
 j=$(lab_vtysh frr "show bgp ipv4 unicast 100.64.1.0/24 json")
 nh=$(lab_json "j['paths'][0]['nexthops'][0]['ip']" <<<"${j}")
 if [[ ${transport} == 4 ]]; then
@@ -128,7 +131,7 @@ own=$(lab_isthmus_route isthmusd ipv4 100.64.1.0/24)
 lab_assert_eq "FRR: 100.64.1.0/24 origin (as isthmusd shows its own route)" \
   "$(lab_json "j['paths'][0]['origin'].lower()" <<<"${j}")" "$(lab_json "j['paths'][0]['origin'].lower()" <<<"${own}")"
 j=$(lab_vtysh frr "show bgp ipv6 unicast fd00:64:1::/48 json")
-lab_assert_eq "FRR: fd00:64:1::/48 global next hop" \
+lab_assert_eq "FRR: fd00:64:1::/48 global next hop (isthmusd's global IPv6 address, RFC 2545 §3)" \
   "$(lab_json "[n['ip'] for n in j['paths'][0]['nexthops'] if n.get('scope', 'global') == 'global'][0]" <<<"${j}")" fd00:18::1
 
 # --- Withdrawal FRR -> isthmusd ----------------------------------------------------------------

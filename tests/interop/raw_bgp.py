@@ -257,11 +257,13 @@ class Speaker:
             with self.send_lock:
                 self.sock = s
             emit(event="connected", peer=host, port=port)
-            threading.Thread(target=self.reader, args=(s,), daemon=True).start()
+            # OPEN goes out before the reader starts: the reader answers the peer's OPEN with a
+            # KEEPALIVE, and a KEEPALIVE before our OPEN is an FSM error (RFC 4271 §8.2.2).
             try:
                 self.send(OPEN, self.open_body())
             except OSError:
                 pass
+            threading.Thread(target=self.reader, args=(s,), daemon=True).start()
             while time.time() < deadline:
                 if self.established.wait(0.1):
                     return

@@ -12,14 +12,20 @@ bool has_community(const PathAttributes& a, Community c) {
   return std::find(a.communities.begin(), a.communities.end(), c) != a.communities.end();
 }
 
-IpAddress self_next_hop(const ExportTarget& to, Family family) {
-  if (family.afi == Afi::Ipv6 && to.local_address_v6) return *to.local_address_v6;
-  return to.local_address;
+// Our address of the family's kind: the session's own, or the other-family address of the same
+// interface (RFC 2545 §3 for IPv6 routes on an IPv4 session). None: the route cannot be sent.
+std::optional<IpAddress> self_next_hop(const ExportTarget& to, Family family) {
+  bool v6 = family.afi == Afi::Ipv6;
+  if (to.local_address.is_v6() == v6) return to.local_address;
+  return v6 ? to.local_address_v6 : to.local_address_v4;
 }
 
-void set_next_hop_self(const ExportTarget& to, Family family, PathAttributes& attrs) {
-  attrs.next_hop = self_next_hop(to, family);
+bool set_next_hop_self(const ExportTarget& to, Family family, PathAttributes& attrs) {
+  auto nh = self_next_hop(to, family);
+  if (!nh) return false;
+  attrs.next_hop = *nh;
   attrs.link_local_next_hop.reset();
+  return true;
 }
 
 }  // namespace
@@ -39,7 +45,7 @@ bool export_rewrite(const ExportSource& from, const ExportTarget& to, Family fam
     // RFC 4271 §5.1.2 b: prepend our AS.
     as_path_prepend(attrs.as_path, to.local_as);
     // RFC 4271 §5.1.3: to an external peer the next hop is ours (no third-party next hop).
-    set_next_hop_self(to, family, attrs);
+    if (!set_next_hop_self(to, family, attrs)) return false;
     // RFC 4271 §5.1.4: a MED received from a neighbouring AS is not passed to another one.
     // A MED set locally (local route, or by our policy on an iBGP-learned route) goes out.
     if (from.peer != kLocalPeer && !from.ibgp) attrs.med.reset();
@@ -62,11 +68,13 @@ bool export_rewrite(const ExportSource& from, const ExportTarget& to, Family fam
     if (!attrs.originator_id) attrs.originator_id = from.router_id;
     attrs.cluster_list.insert(attrs.cluster_list.begin(), to.cluster_id);
     // A reflector does not change the next hop (RFC 4456 §10); fill it only if missing.
-    if (attrs.next_hop.is_unspecified()) set_next_hop_self(to, family, attrs);
+    if (attrs.next_hop.is_unspecified() && !set_next_hop_self(to, family, attrs)) return false;
   } else {
     // Local or eBGP-learned: next hop self when configured, and always for local routes whose
     // next hop is unspecified ("this speaker").
-    if (to.next_hop_self || attrs.next_hop.is_unspecified()) set_next_hop_self(to, family, attrs);
+    if ((to.next_hop_self || attrs.next_hop.is_unspecified()) &&
+        !set_next_hop_self(to, family, attrs))
+      return false;
   }
   // RFC 4271 §5.1.5: LOCAL_PREF is included in every UPDATE sent to an internal peer.
   attrs.local_pref = effective_local_pref(attrs);

@@ -27,6 +27,7 @@ struct ExportTarget {
   bool next_hop_self = false;
   uint32_t remote_as = 0;
   IpAddress local_address;
+  std::optional<IpAddress> local_address_v4;
   std::optional<IpAddress> local_address_v6;
   // Ours.
   uint32_t local_as = 0;

@@ -28,7 +28,9 @@ struct PeerInfo {
   bool next_hop_self = false;  // iBGP: rewrite the next hop of routes we did not reflect
   // Our side of the session: the next hop we send (eBGP, next-hop-self, local routes).
   IpAddress local_address;
-  // Our IPv6 address for IPv6 families when the session runs over IPv4.
+  // Our address of the other family, for next hops of IPv4 routes on an IPv6 session and of
+  // IPv6 routes on an IPv4 session (RFC 2545 §3; RFC 8950 extended next hops are not used).
+  std::optional<IpAddress> local_address_v4;
   std::optional<IpAddress> local_address_v6;
   bool four_octet_as = true;
   bool extended_message = false;

@@ -154,6 +154,16 @@ void Rib::withdraw(PeerId peer, Family family, std::span<const Prefix> withdrawn
   for (const Prefix& prefix : withdrawn) remove_path(t, prefix, peer, &c);
 }
 
+void Rib::apply(PeerId peer, const Update& u) {
+  if (!u.withdrawn.empty()) withdraw(peer, kIpv4Unicast, u.withdrawn);
+  if (u.mp_unreach && !u.mp_unreach->withdrawn.empty())
+    withdraw(peer, u.mp_unreach->family, u.mp_unreach->withdrawn);
+  if (!u.attrs) return;  // RFC 4271 §4.3: no attributes, no NLRI to announce
+  if (!u.nlri.empty()) update(peer, kIpv4Unicast, u.nlri, *u.attrs);
+  if (u.mp_reach && !u.mp_reach->nlri.empty())
+    update(peer, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
+}
+
 void Rib::originate(Family family, const Prefix& prefix, const PathAttributes& attrs) {
   set_path(table(family), prefix, kLocalPeer, nullptr, store_.intern(attrs));
 }

@@ -99,6 +99,10 @@ class Rib {
   void update(PeerId peer, Family family, std::span<const Prefix> nlri,
               const PathAttributes& attrs);
   void withdraw(PeerId peer, Family family, std::span<const Prefix> withdrawn);
+  // A whole decoded UPDATE (after RFC 7606 handling: treat-as-withdraw has already moved its
+  // NLRI to the withdrawn lists): withdrawals first, then announcements, each family through
+  // withdraw()/update(). End-of-RIB is the speaker's business (end_of_rib_family()).
+  void apply(PeerId peer, const Update& update);
   // Locally originated routes (peer 0). A next hop of 0.0.0.0 or :: means "this speaker" and is
   // filled per peer on export.
   void originate(Family family, const Prefix& prefix, const PathAttributes& attrs);

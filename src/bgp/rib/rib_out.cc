@@ -18,6 +18,7 @@ GroupKey group_key(const PeerInfo& peer) {
   k.next_hop_self = peer.next_hop_self;
   k.remote_as = peer.ibgp ? 0 : peer.remote_as;
   k.local_address = peer.local_address;
+  k.local_address_v4 = peer.local_address_v4;
   k.local_address_v6 = peer.local_address_v6;
   k.has_export_policy = static_cast<bool>(peer.export_policy);
   k.export_policy_id = peer.export_policy ? peer.export_policy_id : std::string();
@@ -65,6 +66,7 @@ UpdateGroup& Rib::join_group(const PeerInfo& peer, bool& created) {
                            .next_hop_self = peer.next_hop_self,
                            .remote_as = key.remote_as,
                            .local_address = peer.local_address,
+                           .local_address_v4 = peer.local_address_v4,
                            .local_address_v6 = peer.local_address_v6,
                            .local_as = config_.local_as,
                            .cluster_id = config_.cluster_id};

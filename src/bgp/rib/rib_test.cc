@@ -191,6 +191,27 @@ TEST_F(RibTest, ImportPolicyModifiesPerPrefix) {
   EXPECT_EQ(rib_.stats().attr_sets, 2u);
 }
 
+TEST_F(RibTest, ApplyADecodedUpdate) {
+  PeerInfo p = ibgp(1);
+  p.families = {kIpv4Unicast, kIpv6Unicast};
+  up(p);
+  Update u;
+  u.attrs = attrs({65001});
+  u.nlri = {pfx("198.51.100.0/24")};
+  u.mp_reach = MpReach{kIpv6Unicast, {ip("2001:db8::1")}, {pfx("2001:db8:1::/48")}};
+  rib_.apply(1, u);
+  rib_.flush();
+  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);
+  EXPECT_EQ(rib_.lookup(kIpv6Unicast, pfx("2001:db8:1::/48")).size(), 1u);
+  Update w;
+  w.withdrawn = {pfx("198.51.100.0/24")};
+  w.mp_unreach = MpUnreach{kIpv6Unicast, {pfx("2001:db8:1::/48")}};
+  rib_.apply(1, w);
+  rib_.flush();
+  EXPECT_FALSE(best_peer("198.51.100.0/24"));
+  EXPECT_TRUE(rib_.lookup(kIpv6Unicast, pfx("2001:db8:1::/48")).empty());
+}
+
 // ---- Decision through the RIB -----------------------------------------------------------------
 
 TEST_F(RibTest, BestPathAndReplacement) {

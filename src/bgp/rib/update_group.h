@@ -31,6 +31,7 @@ struct GroupKey {
   bool next_hop_self = false;
   uint32_t remote_as = 0;  // eBGP only (sender-side loop check); 0 for iBGP
   IpAddress local_address;
+  std::optional<IpAddress> local_address_v4;
   std::optional<IpAddress> local_address_v6;
   bool has_export_policy = false;
   std::string export_policy_id;

@@ -115,6 +115,39 @@ void Peer::stop(uint8_t cease_subcode, const std::string& reason) {
   }
 }
 
+Expected<void> Peer::reset(const std::string& reason) {
+  if (config_.shutdown) return fail("neighbor is administratively shut down");
+  stop(cease::kAdministrativeReset, reason);
+  if (dynamic_) return {};  // a dynamic neighbor reconnects by itself
+  running_ = true;
+  // Reconnect after a short pause so the peer sees the reset before the new connection.
+  schedule_connect(std::chrono::seconds(1));
+  if (config_.passive) idle_state_ = State::Active;
+  return {};
+}
+
+Expected<void> Peer::refresh_in() {
+  const auto* n = negotiated();
+  if (!n) return fail("session is not established");
+  if (!n->route_refresh) return fail("the peer did not advertise route refresh (RFC 2918)");
+  for (auto f : n->families) {
+    encode_route_refresh({f, 0}, established_->out);
+    ++counters_.messages_out;
+    log::info("bgp: neighbor {}: route refresh requested for {}", config_.address.to_string(),
+              f.name());
+  }
+  send(established_);
+  return {};
+}
+
+Expected<void> Peer::refresh_out() {
+  const auto* n = negotiated();
+  if (!n) return fail("session is not established");
+  for (auto f : n->families) speaker_.rib().refresh(id_, f);
+  speaker_.request_flush();
+  return {};
+}
+
 void Peer::schedule_connect(std::chrono::milliseconds after) {
   auto& loop = speaker_.loop();
   loop.cancel_timer(connect_timer_);

@@ -40,6 +40,11 @@ class Peer {
   // Administrative stop: Cease with the RFC 9003 reason to an open session.
   void stop(uint8_t cease_subcode, const std::string& reason);
   void accept(Fd fd, const SocketAddress& remote);
+  // `clear bgp neighbor`: hard reset (Cease/Administrative Reset, then reconnect), or soft:
+  // ask the peer to re-send its routes (ROUTE-REFRESH, RFC 2918) / re-send ours.
+  Expected<void> reset(const std::string& reason);
+  Expected<void> refresh_in();
+  Expected<void> refresh_out();
   // Writes queued output and pulls more from the RIB while the socket takes it.
   void pump_output();
 

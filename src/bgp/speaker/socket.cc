@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -208,6 +209,30 @@ Expected<SocketAddress> remote_address(int fd) {
 void set_nodelay(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+std::optional<IpAddress> sibling_address(const IpAddress& local, IpFamily want) {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return std::nullopt;
+  auto address_of = [](const sockaddr* sa) -> std::optional<IpAddress> {
+    if (!sa) return std::nullopt;
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return std::nullopt;
+    sockaddr_storage ss{};
+    std::memcpy(&ss, sa, sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+    return from_sockaddr(ss).address;
+  };
+  std::string ifname;
+  for (auto* i = list; i; i = i->ifa_next)
+    if (auto a = address_of(i->ifa_addr); a && *a == local) ifname = i->ifa_name;
+  std::optional<IpAddress> best;
+  for (auto* i = list; i && !ifname.empty(); i = i->ifa_next) {
+    if (ifname != i->ifa_name) continue;
+    auto a = address_of(i->ifa_addr);
+    if (!a || a->family() != want) continue;
+    if (!best || (best->is_link_local() && !a->is_link_local())) best = a;
+  }
+  freeifaddrs(list);
+  return best;
 }
 
 }  // namespace isthmus::bgp

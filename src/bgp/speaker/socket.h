@@ -61,5 +61,8 @@ Expected<void> set_ttl(int fd, IpFamily family, const TtlPolicy& ttl);
 Expected<SocketAddress> local_address(int fd);
 Expected<SocketAddress> remote_address(int fd);
 void set_nodelay(int fd);
+// An address of family `want` on the interface that holds `local`, preferring global addresses
+// over link-local ones: the next hop for routes of the other family (RFC 2545 §3).
+std::optional<IpAddress> sibling_address(const IpAddress& local, IpFamily want);
 
 }  // namespace isthmus::bgp

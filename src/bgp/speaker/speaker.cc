@@ -110,6 +110,13 @@ void Speaker::on_established(Peer& peer, const session::Negotiated& n,
   info.rr_client = pc.route_reflector_client;
   info.next_hop_self = pc.next_hop_self;
   info.local_address = local.address;
+  if (local.address.is_v4()) {
+    info.local_address_v4 = local.address;
+    info.local_address_v6 = sibling_address(local.address, IpFamily::V6);
+  } else {
+    info.local_address_v6 = local.address;
+    info.local_address_v4 = sibling_address(local.address, IpFamily::V4);
+  }
   info.four_octet_as = n.four_octet_as;
   info.extended_message = n.extended_message;
   info.families = n.families;

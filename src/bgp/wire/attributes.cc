@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 
 #include "bgp/wire/nlri.h"
 #include "core/bug.h"
@@ -585,10 +586,21 @@ void encode_unknown(const UnknownAttribute& u, ByteWriter& w) {
 
 }  // namespace
 
+namespace {
+
+// Type code -> row index + 1 (0: no row), so that the decoder finds a row in one lookup.
+constexpr auto kIndex = [] {
+  std::array<uint8_t, 256> index{};
+  for (size_t i = 0; i < std::size(kTable); ++i)
+    index[code(kTable[i].type)] = static_cast<uint8_t>(i + 1);
+  return index;
+}();
+
+}  // namespace
+
 const AttrRow* find_attr(uint8_t type) {
-  for (const auto& row : kTable)
-    if (code(row.type) == type) return &row;
-  return nullptr;
+  uint8_t i = kIndex[type];
+  return i ? &kTable[i - 1] : nullptr;
 }
 
 std::span<const AttrRow> attr_table() { return kTable; }

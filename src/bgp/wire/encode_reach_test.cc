@@ -189,6 +189,21 @@ TEST(EncodeReach, MillionPrefixes) {
   EXPECT_GT(n, 900u);
   std::printf("encode_reach: 1M IPv4 prefixes, %zu messages, %zu octets, %lld ms\n", n, out.size(),
               static_cast<long long>(ms));
+  // And back in: decode every message.
+  t0 = std::chrono::steady_clock::now();
+  size_t at = 0, count = 0;
+  while (at < out.size()) {
+    size_t len = size_t{out[at + 16]} << 8 | out[at + 17];
+    auto d = decode_update(std::span(out).subspan(at + kHeaderSize, len - kHeaderSize), {});
+    ASSERT_TRUE(d.has_value());
+    count += d->update.nlri.size();
+    at += len;
+  }
+  EXPECT_EQ(count, prefixes.size());
+  ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+           .count();
+  std::printf("decode_update: %zu messages, %zu prefixes, %lld ms\n", n, count,
+              static_cast<long long>(ms));
 }
 
 }  // namespace

@@ -51,7 +51,7 @@ TEST(GobgpCapture, Open) {
   want.caps.multiprotocol = {kIpv4Unicast, kIpv6Unicast};
   want.caps.four_octet_as = 65001;
   want.caps.unknown = {RawCapability{73, {0x02, 'v', 'm', 0x00}},  // FQDN "vm"
-                       RawCapability{5, {0, 1, 0, 1, 0, 2}}};     // extended next hop
+                       RawCapability{5, {0, 1, 0, 1, 0, 2}}};      // extended next hop
   EXPECT_EQ(std::get<Open>(m), want);
   round_trips(want);
 }

@@ -70,32 +70,19 @@ void withdraw_all(Update& u) {
   u.attrs.reset();
 }
 
-}  // namespace
-
-Expected<DecodedUpdate, Notification> decode_update(std::span<const uint8_t> body,
-                                                    const CodecOptions& opts) {
-  DecodedUpdate d;
-  Update& u = d.update;
-  ByteReader r(body);
-  // RFC 4271 §6.3: "If the Withdrawn Routes Length or Total Attribute Length is too large (i.e.,
-  // if Withdrawn Routes Length + Total Attribute Length + 23 exceeds the message Length), then
-  // the Error Subcode MUST be set to Malformed Attribute List." (RFC 7606 §4 keeps this a reset.)
-  auto withdrawn_len = r.u16();
-  auto withdrawn = withdrawn_len ? r.take(*withdrawn_len) : std::nullopt;
-  auto attrs_len = withdrawn ? r.u16() : std::nullopt;
-  auto attrs = attrs_len ? r.take(*attrs_len) : std::nullopt;
-  if (!attrs) return update_fault(update_error::kMalformedAttributeList);
-  ByteReader nlri = r;
-
-  // RFC 7606 §5.3: a syntax error in the Withdrawn Routes or NLRI field needs "session reset";
-  // RFC 4271 §6.3 names the subcode Invalid Network Field.
-  if (auto ok = decode_prefixes(*withdrawn, IpFamily::V4, u.withdrawn); !ok)
-    return update_fault(update_error::kInvalidNetworkField);
-
+// The Path Attributes field, attribute by attribute (RFC 4271 §4.3, RFC 7606 §3-4).
+struct AttributeScan {
   ParsedAttributes p;
   std::bitset<256> seen;
   bool any_attribute = false;  // other than MP_UNREACH_NLRI
-  ByteReader ar = *attrs;
+};
+
+Expected<void, Notification> decode_attributes(const ByteReader& attrs, const CodecOptions& opts,
+                                               AttributeScan& scan, DecodedUpdate& d) {
+  ParsedAttributes& p = scan.p;
+  std::bitset<256>& seen = scan.seen;
+  bool& any_attribute = scan.any_attribute;
+  ByteReader ar = attrs;
   while (!ar.empty()) {
     size_t start = ar.position();
     auto flags = ar.u8();
@@ -111,10 +98,10 @@ Expected<DecodedUpdate, Notification> decode_update(std::span<const uint8_t> bod
       note(d, AttrError{type.value_or(0), AttrAction::TreatAsWithdraw,
                         fmt::format("path attribute at offset {} runs past the Total Path "
                                     "Attribute Length ({} octets)",
-                                    start, attrs->remaining())});
+                                    start, attrs.remaining())});
       break;
     }
-    auto raw = attrs->rest().subspan(start, ar.position() - start);
+    auto raw = attrs.rest().subspan(start, ar.position() - start);
     const AttrRow* row = find_attr(*type);
     const char* name = row ? row->name : "unknown attribute";
     if (seen[*type]) {
@@ -173,6 +160,37 @@ Expected<DecodedUpdate, Notification> decode_update(std::span<const uint8_t> bod
     }
   }
 
+  return {};
+}
+
+}  // namespace
+
+Expected<DecodedUpdate, Notification> decode_update(std::span<const uint8_t> body,
+                                                    const CodecOptions& opts) {
+  DecodedUpdate d;
+  Update& u = d.update;
+  ByteReader r(body);
+  // RFC 4271 §6.3: "If the Withdrawn Routes Length or Total Attribute Length is too large (i.e.,
+  // if Withdrawn Routes Length + Total Attribute Length + 23 exceeds the message Length), then
+  // the Error Subcode MUST be set to Malformed Attribute List." (RFC 7606 §4 keeps this a reset.)
+  auto withdrawn_len = r.u16();
+  auto withdrawn = withdrawn_len ? r.take(*withdrawn_len) : std::nullopt;
+  auto attrs_len = withdrawn ? r.u16() : std::nullopt;
+  auto attrs = attrs_len ? r.take(*attrs_len) : std::nullopt;
+  if (!attrs) return update_fault(update_error::kMalformedAttributeList);
+  ByteReader nlri = r;
+
+  // RFC 7606 §5.3: a syntax error in the Withdrawn Routes or NLRI field needs "session reset";
+  // RFC 4271 §6.3 names the subcode Invalid Network Field.
+  if (auto ok = decode_prefixes(*withdrawn, IpFamily::V4, u.withdrawn); !ok)
+    return update_fault(update_error::kInvalidNetworkField);
+
+  AttributeScan scan;
+  if (auto ok = decode_attributes(*attrs, opts, scan, d); !ok)
+    return unexpected(std::move(ok.error()));
+  ParsedAttributes& p = scan.p;
+  const auto& seen = scan.seen;
+
   // RFC 6793 §4.1: a NEW speaker receiving AS4_PATH or AS4_AGGREGATOR from a NEW speaker
   // discards them. With a 2-octet peer they are merged (§4.2.3).
   if (opts.four_octet_as) {
@@ -213,7 +231,7 @@ Expected<DecodedUpdate, Notification> decode_update(std::span<const uint8_t> bod
   // Unknown attributes in type order, as the encoder writes them.
   std::stable_sort(p.attrs.unknown.begin(), p.attrs.unknown.end(),
                    [](const auto& a, const auto& b) { return a.type < b.type; });
-  if (any_attribute) u.attrs = std::move(p.attrs);
+  if (scan.any_attribute) u.attrs = std::move(p.attrs);
   u.mp_reach = std::move(p.mp_reach);
   u.mp_unreach = std::move(p.mp_unreach);
   if (d.action == AttrAction::TreatAsWithdraw) withdraw_all(u);

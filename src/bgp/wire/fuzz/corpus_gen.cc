@@ -118,14 +118,15 @@ std::map<std::string, std::vector<Bytes>> seeds() {
                       with_options(0, body(eor)), with_options(0, body(mixed_msg))};
   // RFC 7606 paths: treat-as-withdraw with MP_REACH still found, duplicate MP_UNREACH, attribute
   // overrun, a 2-octet peer's AS4_PATH/AS4_AGGREGATOR, an unknown optional transitive attribute.
-  for (const char* h : {
-           "00 0000 0029 400101074002008 00e1c00020110 20010db8000000000000000000000001 00 30 "
-           "20010db80001 40 03 04 c0000201 180a0001",
-           "00 0000 000a 800f03000201800f03000201",
-           "00 0000 000b 40010100400200c00808fde9 180a0001",
-           "01 0000 0032 4001010040020802 03fde95ba05ba0 400304c0000201 c007065ba0c0000202 "
-           "c0110a020200011170 00011171 c0120800011172c0000202 180a0001",
-           "00 0000 0016 400101004002004003 04c0000201 c0630201 02 e0160109 180a0001"})
+  for (const char* h : {"00 0000 002d "
+                        "40010107400200800e1c0002011020010db8000000000000000000000001003020010db800"
+                        "01400304c0000201 180a0001",
+                        "00 0000 000c 800f03000201800f03000201 ",
+                        "00 0000 000e 40010100400200c00808fde90064 180a0001",
+                        "01 0000 0037 "
+                        "400101004002080203fde95ba05ba0400304c0000201c007065ba0c0000202c0110a020200"
+                        "01117000011171c0120800011172c0000202 180a0001",
+                        "00 0000 0017 40010100400200400304c0000201c063020102e0160109 180a0001"})
     s["fuzz_update"].push_back(hex(h));
   s["fuzz_notification"] = {body(notification), {4, 0}, {1, 2, 0x10, 0x01}};
   s["fuzz_route_refresh"] = {body(rr), {0, 1, 0, 1}, {0, 1, 1, 1, 9}};
