@@ -140,8 +140,8 @@ class Session {
     } else if (std::holds_alternative<Notification>(m)) {
       die("NOTIFICATION received: " + std::get<Notification>(m).describe());
     } else if (auto* u = std::get_if<DecodedUpdate>(&m)) {
-      for (auto& p : u->update.withdrawn) held_.erase(p);
-      for (auto& p : u->update.nlri) held_.insert(p);
+      for (auto& p : u->update.withdrawn) hold(p, false);
+      for (auto& p : u->update.nlri) hold(p, true);
     }
     if (established_ && open_ && keepalive_due()) {
       std::vector<uint8_t> ka;
@@ -171,7 +171,26 @@ class Session {
     std::printf("{\"event\":\"established\",\"t\":%.6f}\n", now());
     std::fflush(stdout);
   }
-  size_t held() const { return held_.size(); }
+  size_t held() const { return held_count_ + held_other_.size(); }
+  // The sender's prefixes (/30s of 100.64.0.0/10) are counted in a bitmap so that the receiver
+  // is never the bottleneck; anything else in a set.
+  void hold(const Prefix& p, bool present) {
+    uint32_t a = p.address().is_v4() ? p.address().v4_host_order() : 0;
+    if (p.length() == 30 && (a & 0xffc00000u) == 0x64400000u) {
+      size_t i = (a - 0x64400000u) >> 2;
+      if (bitmap_.empty()) bitmap_.resize(1u << 20);
+      if (bitmap_[i] != present) {
+        bitmap_[i] = present;
+        held_count_ += present ? 1 : static_cast<size_t>(-1);
+      }
+      return;
+    }
+    if (present) {
+      held_other_.insert(p);
+    } else {
+      held_other_.erase(p);
+    }
+  }
   const CodecOptions& codec() const { return codec_; }
 
  private:
@@ -180,7 +199,9 @@ class Session {
   CodecOptions codec_;
   std::optional<Open> open_;
   bool established_ = false;
-  std::unordered_set<Prefix> held_;
+  std::vector<bool> bitmap_;
+  size_t held_count_ = 0;
+  std::unordered_set<Prefix> held_other_;
   std::chrono::steady_clock::time_point last_keepalive_ = std::chrono::steady_clock::now();
 };
 
@@ -196,7 +217,8 @@ PathAttributes attrs_of(const Options& o, size_t k) {
   a.origin = static_cast<Origin>(k % 3);
   AsPathSegment seg;
   seg.asns.push_back(o.asn);
-  for (size_t d = 0; d <= k % 4; ++d) seg.asns.push_back(static_cast<uint32_t>(4200000000u + (k * 7 + d * 131) % 1000));
+  for (size_t d = 0; d <= k % 4; ++d)
+    seg.asns.push_back(static_cast<uint32_t>(4200000000u + (k * 7 + d * 131) % 1000));
   a.as_path.segments.push_back(seg);
   a.next_hop = *IpAddress::parse(o.next_hop);
   if (k % 5 == 0) a.med = static_cast<uint32_t>(k % 100);
@@ -258,20 +280,33 @@ int main(int argc, char** argv) {
       if (++i == argc) die(a + " needs a value");
       return argv[i];
     };
-    if (a == "--connect") o.connect = next();
-    else if (a == "--listen") o.listen = next();
-    else if (a == "--asn") o.asn = static_cast<uint32_t>(std::stoul(next()));
-    else if (a == "--peer-as") o.peer_as = static_cast<uint32_t>(std::stoul(next()));
-    else if (a == "--prefixes") o.prefixes = std::stoul(next());
-    else if (a == "--paths") o.paths = std::stoul(next());
-    else if (a == "--next-hop") o.next_hop = next();
-    else if (a == "--router-id") o.router_id = IpAddress::parse(next())->v4_host_order();
-    else if (a == "--start-file") o.start_file = next();
-    else die("unknown option " + a);
+    if (a == "--connect")
+      o.connect = next();
+    else if (a == "--listen")
+      o.listen = next();
+    else if (a == "--asn")
+      o.asn = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--peer-as")
+      o.peer_as = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--prefixes")
+      o.prefixes = std::stoul(next());
+    else if (a == "--paths")
+      o.paths = std::stoul(next());
+    else if (a == "--next-hop")
+      o.next_hop = next();
+    else if (a == "--router-id")
+      o.router_id = IpAddress::parse(next())->v4_host_order();
+    else if (a == "--start-file")
+      o.start_file = next();
+    else
+      die("unknown option " + a);
   }
   if (o.connect.empty() == o.listen.empty()) die("give exactly one of --connect or --listen");
   if (o.prefixes > (1u << 20)) die("at most 1048576 prefixes (the /30s of 100.64.0.0/10)");
-  if (o.mode == "send") run_send(o);
-  else if (o.mode == "recv") run_recv(o);
-  else die("mode must be send or recv");
+  if (o.mode == "send")
+    run_send(o);
+  else if (o.mode == "recv")
+    run_recv(o);
+  else
+    die("mode must be send or recv");
 }

@@ -24,12 +24,17 @@
 #                                 eth0 198.18.0.<i>/24 and fd00:18::<i>/64 (no DAD), lo up
 #   lab_ns I                      print the namespace name of host I
 #   lab_ip4 I / lab_ip6 I         print host I's underlay addresses
+#   lab_host I                    an empty host namespace I (lo up, no DAD) for a routed topology
+#   lab_link I DEV_I J DEV_J      veth between hosts I and J (MTU 9000, up, no addresses)
+#   lab_tcp_stat I COUNTER        print a TcpExt counter of host I's namespace (TCPMD5Failure, ...)
 #   lab_exec I CMD...             run CMD in host I's namespace
 #   lab_spawn I NAME CMD...       start CMD in the background in host I, output to $LAB_DIR/NAME.log,
 #                                 remember its PID for cleanup; prints nothing, sets LAB_LAST_PID
 #   lab_pid NAME / lab_alive NAME / lab_stop NAME [SIGNAL]
 #   lab_wait_for SECS MSG CMD...  poll CMD every 0.2 s until it succeeds; on timeout lab_fail MSG
 #   lab_poll SECS CMD...          same, but only returns 1 on timeout
+#   lab_never SECS MSG CMD...     poll CMD for SECS seconds; lab_fail MSG as soon as it succeeds
+#   lab_always SECS MSG CMD...    poll CMD for SECS seconds; lab_fail MSG as soon as it fails
 #   lab_fail MSG                  print MSG, dump every daemon's state and log tail, exit 1
 #   lab_on_fail FUNC              register FUNC to be called by lab_fail (extra state dumps)
 #   lab_json EXPR                 read JSON on stdin, print the python expression EXPR over it (`j`)
@@ -211,6 +216,29 @@ lab_underlay() {
   lab_log "underlay: ${n} hosts on ${sw}/br0 (198.18.0.0/24, fd00:18::/64, MTU 9000)"
 }
 
+# Routed topologies: hosts made with lab_host and joined with lab_link, addressed and routed
+# with plain `ip -n "$(lab_ns I)" ...` (or lab_addr_add).
+lab_host() {
+  lab_new_ns "$(lab_ns "$1")"
+  LAB_HOSTS+=("$1")
+}
+
+lab_link() {
+  local i=$1 dev_i=$2 j=$3 dev_j=$4
+  # Created inside host I's namespace, the peer end moved straight into host J's.
+  ip -n "$(lab_ns "${i}")" link add "${dev_i}" mtu 9000 type veth peer name "${dev_j}" netns "$(lab_ns "${j}")"
+  ip -n "$(lab_ns "${i}")" link set "${dev_i}" up
+  ip -n "$(lab_ns "${j}")" link set "${dev_j}" mtu 9000 up
+}
+
+# lab_tcp_stat I COUNTER: the kernel's TcpExt COUNTER (as named in /proc/net/netstat, e.g.
+# TCPMD5Failure, TCPMD5NotFound, TCPMD5Unexpected) in host I's namespace; counters are per netns.
+lab_tcp_stat() {
+  lab_exec "$1" cat /proc/net/netstat | awk -v want="$2" '
+    $1 == "TcpExt:" && !names { for (i = 2; i <= NF; i++) idx[$i] = i; names = 1; next }
+    $1 == "TcpExt:" && names { print (want in idx) ? $idx[want] : "missing"; exit }'
+}
+
 # lab_addr_add I ADDR [DEV]: add an address to host I (default on lo), IPv6 without DAD.
 lab_addr_add() {
   local extra=()
@@ -305,6 +333,37 @@ lab_wait_for() {
     lab_fail "timed out after ${secs}s waiting for: ${msg} (check: $*)"
   fi
   lab_log "ok: ${msg}"
+}
+
+# lab_never SECS MSG CMD...: CMD must keep failing for SECS seconds (a session that must not come
+# up, a route that must not appear). Polls like lab_wait_for; the first success fails the test.
+lab_never() {
+  local secs=$1 msg=$2 deadline
+  shift 2
+  deadline=$((SECONDS + secs))
+  while ((SECONDS < deadline)); do
+    if "$@" >/dev/null 2>&1; then
+      lab_fail "${msg} (check succeeded: $*)"
+    fi
+    lab_check_critical
+    sleep 0.2
+  done
+  lab_log "ok (for ${secs}s): ${msg}"
+}
+
+# lab_always SECS MSG CMD...: CMD must keep succeeding for SECS seconds (no flap).
+lab_always() {
+  local secs=$1 msg=$2 deadline
+  shift 2
+  deadline=$((SECONDS + secs))
+  while ((SECONDS < deadline)); do
+    if ! "$@" >/dev/null 2>&1; then
+      lab_fail "${msg} (check failed: $*)"
+    fi
+    lab_check_critical
+    sleep 0.2
+  done
+  lab_log "ok (for ${secs}s): ${msg}"
 }
 
 lab_on_fail() { LAB_DUMP_HOOKS+=("$1"); }

@@ -33,7 +33,8 @@ void usage(FILE* to) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string socket = std::getenv("ISTHMUS_SOCKET") ? std::getenv("ISTHMUS_SOCKET") : kDefaultSocket;
+  std::string socket =
+      std::getenv("ISTHMUS_SOCKET") ? std::getenv("ISTHMUS_SOCKET") : kDefaultSocket;
   bool json = false;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {

@@ -73,9 +73,8 @@ int run(const std::string& path) {
     log::error("bgp: {}", r.error().message);
     return 1;
   }
-  log::info("isthmusd: running AS{} router-id {} ({} neighbors, control socket {})",
-            cfg->bgp.asn, cfg->bgp.router_id.to_string(), cfg->bgp.neighbors.size(),
-            cfg->control_socket);
+  log::info("isthmusd: running AS{} router-id {} ({} neighbors, control socket {})", cfg->bgp.asn,
+            cfg->bgp.router_id.to_string(), cfg->bgp.neighbors.size(), cfg->control_socket);
 
   loop.add_fd(sfd, EPOLLIN, [&](uint32_t) {
     signalfd_siginfo si;

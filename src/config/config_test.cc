@@ -125,10 +125,10 @@ TEST(Config, EveryNeighborField) {
   hold_time: 30
   connect_retry: 1
   neighbors:
-    - address: 203.0.113.1
+    - address: 198.19.0.1
       remote_as: 4200000000
       port: 10179
-      local_address: 203.0.113.2
+      local_address: 198.19.0.2
       passive: true
       description: "transit A"
       next_hop_self: true
@@ -140,8 +140,8 @@ TEST(Config, EveryNeighborField) {
       hold_time: 9
       shutdown: true
       graceful_restart: false
-    - { address: 203.0.113.5, remote_as: 65009, ttl_security: true, import: accept-all, export: accept-all, keepalive: 3 }
-    - { address: 203.0.113.6, remote_as: 65009, ttl_security: 2, import: accept-all, export: accept-all, hold_time: 0 }
+    - { address: 198.19.0.5, remote_as: 65009, ttl_security: true, import: accept-all, export: accept-all, keepalive: 3 }
+    - { address: 198.19.0.6, remote_as: 65009, ttl_security: 2, import: accept-all, export: accept-all, hold_time: 0 }
 )"));
   EXPECT_EQ(c.bgp.cluster_id, A("198.18.255.1"));
   EXPECT_FALSE(c.bgp.listen.enabled);
@@ -153,7 +153,7 @@ TEST(Config, EveryNeighborField) {
   EXPECT_EQ(n.port, 10179);
   EXPECT_TRUE(n.passive);
   EXPECT_EQ(n.peer.remote_as, 4200000000u);
-  EXPECT_EQ(n.peer.local_address, A("203.0.113.2"));
+  EXPECT_EQ(n.peer.local_address, A("198.19.0.2"));
   EXPECT_EQ(n.peer.description, "transit A");
   EXPECT_TRUE(n.peer.next_hop_self);
   EXPECT_EQ(n.peer.families, (std::vector<bgp::Family>{bgp::kL2vpnEvpn}));
@@ -217,7 +217,7 @@ constexpr std::string_view kPolicies = R"(prefix_lists:
   cgnat:
     - { prefix: 100.64.0.0/10, ge: 16, le: 24 }
   bogons:
-    - { prefix: 10.0.0.0/8, le: 32 }
+    - { prefix: 198.18.0.0/15, le: 32 }
     - { prefix: 0.0.0.0/0, action: deny }
 community_lists:
   blackhole: [blackhole, 65000:666]
@@ -230,14 +230,15 @@ policies:
     - match: { community: blackhole, as_path_contains: 64512, origin: igp, next_hop: 198.18.0.0/15 }
       then: { local_pref: 50, med: 7, communities: [no-export], add_communities: [65000:2, 1:2:3], remove_communities: [65000:666], prepend: 2, next_hop: self }
     - match: { prefix_list: cgnat, community: [65000:5, 'rt:65000:1'] }
-      then: { action: accept, prepend: { asn: 64999, count: 3 }, next_hop: 192.0.2.1 }
+      then: { action: accept, prepend: { asn: 64999, count: 3 }, next_hop: 198.18.0.9 }
     - then: accept
 )";
 
 TEST(Config, Policies) {
-  Config c = parse_ok(std::string(kPolicies) + with_bgp("  neighbors:\n    - { address: 192.0.2.2, "
-                                                        "remote_as: 64512, import: from-customer, "
-                                                        "export: reject-all }\n"));
+  Config c =
+      parse_ok(std::string(kPolicies) + with_bgp("  neighbors:\n    - { address: 198.19.0.2, "
+                                                 "remote_as: 64512, import: from-customer, "
+                                                 "export: reject-all }\n"));
   EXPECT_TRUE(c.warnings.empty());
   const auto& d = c.policy;
   ASSERT_EQ(d.prefix_lists.size(), 2u);
@@ -271,7 +272,7 @@ TEST(Config, Policies) {
   EXPECT_EQ(terms[2].match.communities.size(), 2u);
   EXPECT_EQ(terms[2].set.prepend_asn, 64999u);
   EXPECT_EQ(terms[2].set.prepend_count, 3);
-  EXPECT_EQ(terms[2].set.next_hop, A("192.0.2.1"));
+  EXPECT_EQ(terms[2].set.next_hop, A("198.18.0.9"));
   EXPECT_EQ(terms[3].verdict, bgp::policy::Verdict::Accept);
 
   // What the daemon does with it.
@@ -280,7 +281,7 @@ TEST(Config, Policies) {
   auto p = set->find("from-customer");
   ASSERT_TRUE(p);
   bgp::PathAttributes a;
-  EXPECT_FALSE(p->apply(P("10.1.0.0/16"), a));
+  EXPECT_FALSE(p->apply(P("198.19.0.0/16"), a));
   a.communities = {(65000u << 16) | 5};
   EXPECT_TRUE(p->apply(P("100.64.1.0/24"), a));
   EXPECT_EQ(a.as_path.segments.at(0).asns, (std::vector<uint32_t>{64999, 64999, 64999}));
@@ -290,10 +291,10 @@ TEST(Config, Policies) {
 
 TEST(Config, Warnings) {
   Config c = parse_ok(with_bgp(R"(  neighbors:
-    - { address: 192.0.2.1, remote_as: 65001 }
-    - { address: 192.0.2.2, remote_as: 65001, import: accept-all }
-    - { address: 192.0.2.3, remote_as: 65001, export: accept-all }
-    - { address: 192.0.2.4, remote_as: 65001, shutdown: true }
+    - { address: 198.19.0.1, remote_as: 65001 }
+    - { address: 198.19.0.2, remote_as: 65001, import: accept-all }
+    - { address: 198.19.0.3, remote_as: 65001, export: accept-all }
+    - { address: 198.19.0.4, remote_as: 65001, shutdown: true }
     - { address: 198.18.0.1, remote_as: 65000 }
 policies:
   tag:
@@ -495,7 +496,7 @@ TEST(ConfigError, PolicyErrors) {
   EXPECT_EQ(errors(R"(prefix_lists:
   l:
     - { prefix: 100.64.0.0/10, ge: 8 }
-    - { prefix: 10.0.0.0/8, action: allow }
+    - { prefix: 198.18.0.0/15, action: allow }
 community_lists:
   c: [65536:1]
 policies:
@@ -536,8 +537,8 @@ TEST(ConfigError, CollectsManyErrors) {
   asn: abc
   router_id: x
   neighbors:
-    - { address: 1.2.3.4, remote_as: 0 }
-    - { address: 1.2.3.5, remote_as: 65000, families: [foo] }
+    - { address: 198.19.0.4, remote_as: 0 }
+    - { address: 198.19.0.5, remote_as: 65000, families: [foo] }
 )");
   EXPECT_EQ(msg,
             "config.yaml:2: bgp.asn: \"abc\" is not an AS number (expected 1..4294967295)\n"

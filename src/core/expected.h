@@ -34,15 +34,13 @@ class [[nodiscard]] Expected {
   using value_type = T;
   using error_type = E;
 
-  Expected()
-    requires std::is_default_constructible_v<T>
-      : v_(std::in_place_index<0>) {}
+  Expected() requires std::is_default_constructible_v<T> : v_(std::in_place_index<0>) {}
   Expected(const T& v) : v_(std::in_place_index<0>, v) {}  // NOLINT(google-explicit-constructor)
   Expected(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}  // NOLINT
   template <class U>
-    requires(std::is_constructible_v<T, U> && !std::is_same_v<std::decay_t<U>, T> &&
-             !std::is_same_v<std::decay_t<U>, Expected>)
-  Expected(U&& v) : v_(std::in_place_index<0>, T(std::forward<U>(v))) {}  // NOLINT
+  requires(std::is_constructible_v<T, U> && !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, Expected>) Expected(U&& v)
+      : v_(std::in_place_index<0>, T(std::forward<U>(v))) {}  // NOLINT
   template <class G>
   Expected(Unexpected<G> u) : v_(std::in_place_index<1>, E(std::move(u.error))) {}  // NOLINT
 

@@ -33,8 +33,8 @@ TEST(IpAddress, ParsesAndPrintsV6Canonically) {
 }
 
 TEST(IpAddress, RejectsMalformed) {
-  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.0.0.1", "1.2.3.4/32", " 1.2.3.4", "abc",
-                          "fd00::1::2", "fe80::1%eth0", "::g"}) {
+  for (const char* bad : {"", "198.18.0", "198.18.0.1.5", "198.18.0.256", "198.18.0.1/32",
+                          " 198.18.0.1", "abc", "fd00::1::2", "fe80::1%eth0", "::g"}) {
     auto a = IpAddress::parse(bad);
     EXPECT_FALSE(a) << bad;
   }
@@ -47,7 +47,7 @@ TEST(IpAddress, RejectsMalformed) {
 }
 
 TEST(IpAddress, RejectsEmbeddedNul) {
-  EXPECT_FALSE(IpAddress::parse("1.2.3.4\0junk"s));
+  EXPECT_FALSE(IpAddress::parse("198.18.0.1\0junk"s));
   EXPECT_FALSE(IpAddress::parse("::1\0"s));
 }
 
@@ -74,8 +74,9 @@ TEST(IpAddress, V4AndV6AreDistinct) {
 }
 
 TEST(IpAddress, OrdersNumerically) {
-  EXPECT_LT(*IpAddress::parse("10.0.0.2"), *IpAddress::parse("10.0.0.10"));
-  EXPECT_LT(*IpAddress::parse("9.255.255.255"), *IpAddress::parse("10.0.0.0"));
+  // Numeric, not textual ("198.18.0.10" and "198.18.10.0" sort first as strings).
+  EXPECT_LT(*IpAddress::parse("198.18.0.2"), *IpAddress::parse("198.18.0.10"));
+  EXPECT_LT(*IpAddress::parse("198.18.9.255"), *IpAddress::parse("198.18.10.0"));
 }
 
 TEST(Prefix, ParsesAndPrints) {
@@ -85,10 +86,10 @@ TEST(Prefix, ParsesAndPrints) {
   EXPECT_EQ(p->family(), IpFamily::V4);
   EXPECT_EQ(p->max_length(), 32);
   EXPECT_EQ(p->to_string(), "100.64.0.0/10");
-  auto q = Prefix::parse("2001:db8::/32");
+  auto q = Prefix::parse("fd00:db8::/32");
   ASSERT_TRUE(q);
   EXPECT_EQ(q->max_length(), 128);
-  EXPECT_EQ(q->to_string(), "2001:db8::/32");
+  EXPECT_EQ(q->to_string(), "fd00:db8::/32");
   EXPECT_EQ(Prefix::parse("0.0.0.0/0")->to_string(), "0.0.0.0/0");
   EXPECT_EQ(Prefix::parse("::/0")->to_string(), "::/0");
 }
@@ -106,16 +107,16 @@ TEST(Prefix, LengthOutOfRange) {
   ASSERT_FALSE(q);
   EXPECT_EQ(q.error().message, "\"fd00::/129\" is not a valid prefix (length must be 0..128)");
   EXPECT_TRUE(Prefix::parse("fd00::1/128"));
-  EXPECT_TRUE(Prefix::parse("10.0.0.1/32"));
+  EXPECT_TRUE(Prefix::parse("198.18.0.1/32"));
 }
 
 TEST(Prefix, MalformedLength) {
-  for (const char* bad : {"10.0.0.0/", "10.0.0.0/x", "10.0.0.0/1000", "10.0.0.0/-1", "10.0.0.0/8/8",
-                          "/8", "10.0.0.0 /8"}) {
+  for (const char* bad : {"198.18.0.0/", "198.18.0.0/x", "198.18.0.0/1000", "198.18.0.0/-1",
+                          "198.18.0.0/15/15", "/15", "198.18.0.0 /15"}) {
     EXPECT_FALSE(Prefix::parse(bad)) << bad;
   }
-  EXPECT_EQ(Prefix::parse("10.0.0.0/x").error().message,
-            "\"10.0.0.0/x\" is not a valid prefix (length must be a number)");
+  EXPECT_EQ(Prefix::parse("198.18.0.0/x").error().message,
+            "\"198.18.0.0/x\" is not a valid prefix (length must be a number)");
   EXPECT_EQ(Prefix::parse("abc/8").error().message,
             "\"abc/8\" is not a valid prefix: \"abc\" is not a valid IP address");
 }
@@ -130,45 +131,45 @@ TEST(Prefix, HostBitsSetIsAnErrorWithASuggestion) {
 }
 
 TEST(Prefix, ConstructorClearsHostBitsAndClampsLength) {
-  Prefix p(*IpAddress::parse("10.1.2.3"), 15);
-  EXPECT_EQ(p.to_string(), "10.0.0.0/15");
-  Prefix q(*IpAddress::parse("10.255.255.255"), 9);
-  EXPECT_EQ(q.to_string(), "10.128.0.0/9");
-  Prefix r(*IpAddress::parse("10.1.2.3"), 40);
-  EXPECT_EQ(r.to_string(), "10.1.2.3/32");
+  Prefix p(*IpAddress::parse("198.19.2.3"), 15);
+  EXPECT_EQ(p.to_string(), "198.18.0.0/15");
+  Prefix q(*IpAddress::parse("100.127.255.255"), 11);
+  EXPECT_EQ(q.to_string(), "100.96.0.0/11");
+  Prefix r(*IpAddress::parse("198.18.2.3"), 40);
+  EXPECT_EQ(r.to_string(), "198.18.2.3/32");
   Prefix s(*IpAddress::parse("fd00:ffff::1"), 17);
   EXPECT_EQ(s.to_string(), "fd00:8000::/17");
-  Prefix z(*IpAddress::parse("255.255.255.255"), 0);
+  Prefix z(*IpAddress::parse("198.19.255.255"), 0);
   EXPECT_EQ(z.to_string(), "0.0.0.0/0");
 }
 
 TEST(Prefix, ContainsAddress) {
-  auto p = *Prefix::parse("100.64.0.0/10");
-  EXPECT_TRUE(p.contains(*IpAddress::parse("100.64.0.0")));
-  EXPECT_TRUE(p.contains(*IpAddress::parse("100.127.255.255")));
-  EXPECT_FALSE(p.contains(*IpAddress::parse("100.128.0.0")));
-  EXPECT_FALSE(p.contains(*IpAddress::parse("100.63.255.255")));
+  auto p = *Prefix::parse("198.18.128.0/17");
+  EXPECT_TRUE(p.contains(*IpAddress::parse("198.18.128.0")));
+  EXPECT_TRUE(p.contains(*IpAddress::parse("198.18.255.255")));
+  EXPECT_FALSE(p.contains(*IpAddress::parse("198.19.0.0")));
+  EXPECT_FALSE(p.contains(*IpAddress::parse("198.18.127.255")));
   EXPECT_FALSE(p.contains(*IpAddress::parse("::")));  // other family
-  EXPECT_TRUE(Prefix::parse("0.0.0.0/0")->contains(*IpAddress::parse("1.2.3.4")));
+  EXPECT_TRUE(Prefix::parse("0.0.0.0/0")->contains(*IpAddress::parse("198.18.0.1")));
   EXPECT_FALSE(Prefix::parse("0.0.0.0/0")->contains(*IpAddress::parse("::1")));
   EXPECT_TRUE(Prefix::parse("fd00::/8")->contains(*IpAddress::parse("fdff::1")));
 }
 
 TEST(Prefix, ContainsPrefix) {
-  auto p = *Prefix::parse("100.64.0.0/10");
+  auto p = *Prefix::parse("100.96.0.0/11");
   EXPECT_TRUE(p.contains(p));
-  EXPECT_TRUE(p.contains(*Prefix::parse("100.64.0.0/16")));
+  EXPECT_TRUE(p.contains(*Prefix::parse("100.96.0.0/16")));
   EXPECT_TRUE(p.contains(*Prefix::parse("100.100.1.0/24")));
-  EXPECT_FALSE(p.contains(*Prefix::parse("100.0.0.0/8")));  // less specific
-  EXPECT_FALSE(p.contains(*Prefix::parse("100.128.0.0/16")));
+  EXPECT_FALSE(p.contains(*Prefix::parse("100.64.0.0/10")));  // less specific
+  EXPECT_FALSE(p.contains(*Prefix::parse("100.64.0.0/16")));
   EXPECT_FALSE(p.contains(*Prefix::parse("::/0")));
 }
 
 TEST(Prefix, HashAndEquality) {
-  std::unordered_set<Prefix> set{*Prefix::parse("10.0.0.0/8"), *Prefix::parse("10.0.0.0/16"),
-                                 *Prefix::parse("10.0.0.0/8"), *Prefix::parse("::/8")};
+  std::unordered_set<Prefix> set{*Prefix::parse("100.64.0.0/10"), *Prefix::parse("100.64.0.0/16"),
+                                 *Prefix::parse("100.64.0.0/10"), *Prefix::parse("fd00::/10")};
   EXPECT_EQ(set.size(), 3u);
-  EXPECT_LT(*Prefix::parse("10.0.0.0/8"), *Prefix::parse("11.0.0.0/8"));
+  EXPECT_LT(*Prefix::parse("198.18.0.0/16"), *Prefix::parse("198.19.0.0/16"));
 }
 
 TEST(MacAddress, ParsesAndPrints) {

@@ -1,4 +1,5 @@
-// One-line logging to stderr: "2026-11-29T11:05:37.123Z info  bgp: peer 198.18.0.2 Idle -> Connect".
+// One-line logging to stderr: "2026-11-29T11:05:37.123Z info  bgp: peer 198.18.0.2 Idle ->
+// Connect".
 #pragma once
 
 #include <fmt/format.h>

@@ -11,8 +11,8 @@ namespace isthmus::ctl {
 namespace {
 
 std::string temp_socket() {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("isthmus-ctl-test-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("isthmus-ctl-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return (dir / "ctl.sock").string();
 }

@@ -67,7 +67,8 @@ std::string format_bgp_neighbor(const json& n) {
                      str(n, "address"), str(n, "remote_as"), str(n, "local_as"),
                      str(n, "type") == "ibgp" ? "internal" : "external",
                      n.value("dynamic", false) ? " (dynamic)" : "");
-  if (!str(n, "description").empty()) out += fmt::format("  Description: {}\n", str(n, "description"));
+  if (!str(n, "description").empty())
+    out += fmt::format("  Description: {}\n", str(n, "description"));
   out += fmt::format("  BGP state = {}", str(n, "state"));
   if (str(n, "state") == "Established")
     out += fmt::format(", up for {}", uptime(n.value("uptime_s", int64_t{0})));
@@ -94,12 +95,12 @@ std::string format_bgp_neighbor(const json& n) {
       out += fmt::format("    {:<14} {} / {} / {}\n", fam, v.dump(),
                          n["prefixes_accepted"].value(fam, json(0)).dump(),
                          n["prefixes_sent"].value(fam, json(0)).dump());
-  out += fmt::format("  Messages: received {} (updates {}, notifications {}, refresh {}), sent {} "
-                     "(updates {}, notifications {})\n",
-                     str(n, "messages_received"), str(n, "updates_received"),
-                     str(n, "notifications_received"), str(n, "route_refresh_received"),
-                     str(n, "messages_sent"), str(n, "updates_sent"),
-                     str(n, "notifications_sent"));
+  out += fmt::format(
+      "  Messages: received {} (updates {}, notifications {}, refresh {}), sent {} "
+      "(updates {}, notifications {})\n",
+      str(n, "messages_received"), str(n, "updates_received"), str(n, "notifications_received"),
+      str(n, "route_refresh_received"), str(n, "messages_sent"), str(n, "updates_sent"),
+      str(n, "notifications_sent"));
   out += fmt::format("  Established {} time(s); UPDATE errors handled (RFC 7606): {}\n",
                      str(n, "established_transitions"), str(n, "update_errors"));
   if (!str(n, "last_error").empty()) out += "  Last error: " + str(n, "last_error") + "\n";
@@ -112,18 +113,19 @@ std::string format_bgp_neighbor(const json& n) {
 
 std::string format_bgp_routes(const json& j) {
   std::string out = fmt::format("Family {}\n", str(j, "family"));
-  out += "Status: * valid, > best; Origin: i igp, e egp, ? incomplete\n\n";
-  out += fmt::format("   {:<43} {:<39} {:>10} {:>7} {}\n", "Network", "Next Hop", "MED",
-                     "LocPrf", "Path");
+  out += "Status: * valid, S stale, > best; Origin: i igp, e egp, ? incomplete\n\n";
+  out += fmt::format("   {:<43} {:<39} {:>10} {:>7} {}\n", "Network", "Next Hop", "MED", "LocPrf",
+                     "Path");
   size_t n = 0;
   for (auto& r : j.value("routes", json::array())) {
     bool first = true;
     for (auto& p : r.value("paths", json::array())) {
       std::string origin = str(p, "origin") == "igp" ? "i" : str(p, "origin") == "egp" ? "e" : "?";
-      out += fmt::format("{}{} {:<43} {:<39} {:>10} {:>7} {}{}{}\n", "*",
-                         p.value("best", false) ? ">" : " ", first ? str(r, "prefix") : "",
-                         str(p, "next_hop"), str(p, "med"), str(p, "local_pref"),
-                         str(p, "as_path"), str(p, "as_path").empty() ? "" : " ", origin);
+      out += fmt::format("{}{} {:<43} {:<39} {:>10} {:>7} {}{}{}\n",
+                         p.value("stale", false) ? "S" : "*", p.value("best", false) ? ">" : " ",
+                         first ? str(r, "prefix") : "", str(p, "next_hop"), str(p, "med"),
+                         str(p, "local_pref"), str(p, "as_path"),
+                         str(p, "as_path").empty() ? "" : " ", origin);
       first = false;
     }
     ++n;

@@ -34,6 +34,7 @@ Expected<bgp::PeerConfig> peer_config(const config::PeerSettings& s,
   p.ebgp_multihop = s.ebgp_multihop;
   p.hold_time = s.hold_time;
   p.keepalive = s.keepalive;
+  p.connect_retry = s.connect_retry;
   p.graceful_restart_helper = s.graceful_restart;
   return p;
 }
@@ -47,7 +48,6 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
   sc.asn = b.asn;
   sc.router_id = b.router_id.v4_host_order();
   sc.cluster_id = b.cluster_id.v4_host_order();
-  sc.connect_retry = b.connect_retry;
   if (b.listen.enabled) {
     IpAddress any = IpAddress::v6({});  // "::" listens on IPv4 and IPv6
     sc.listen = bgp::SocketAddress{b.listen.address.value_or(any), b.listen.port};
@@ -78,8 +78,8 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
     a.med = o.med;
     a.local_pref = o.local_pref;
     // Unspecified next hop: the session's local address, filled in on export.
-    a.next_hop = o.next_hop.value_or(o.prefix.address().is_v4() ? IpAddress::v4(0u)
-                                                                 : IpAddress::v6({}));
+    a.next_hop =
+        o.next_hop.value_or(o.prefix.address().is_v4() ? IpAddress::v4(0u) : IpAddress::v6({}));
     sc.originate.push_back(std::move(orig));
   }
   return sc;

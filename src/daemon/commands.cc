@@ -16,7 +16,8 @@ Expected<nlohmann::json> show_bgp_routes(bgp::Speaker& speaker, bgp::Family fami
                                          const std::vector<std::string>& args, size_t at) {
   std::optional<Prefix> prefix;
   if (args.size() > at + 1)
-    return fail("too many words after \"" + joined({args.begin(), args.begin() + static_cast<std::ptrdiff_t>(at)}) + "\"");
+    return fail("too many words after \"" +
+                joined({args.begin(), args.begin() + static_cast<std::ptrdiff_t>(at)}) + "\"");
   if (args.size() == at + 1) {
     auto p = Prefix::parse(args[at]);
     if (!p) return fail(p.error().message);
@@ -61,8 +62,10 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<st
     if (!j) return fail("no BGP neighbor " + a->to_string());
     return *j;
   }
-  if (is({"show", "bgp", "ipv4", "unicast"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 4);
-  if (is({"show", "bgp", "ipv6", "unicast"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 4);
+  if (is({"show", "bgp", "ipv4", "unicast"}))
+    return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 4);
+  if (is({"show", "bgp", "ipv6", "unicast"}))
+    return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 4);
   if (is({"show", "bgp", "ipv4"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 3);
   if (is({"show", "bgp", "ipv6"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 3);
   if (is({"clear", "bgp", "neighbor"}) && args.size() >= 4) {

@@ -52,7 +52,14 @@ std::optional<uint64_t> number(std::string_view s, uint64_t max) {
 }
 
 Unexpected<Error> bad(std::string_view text, std::string_view why) {
-  return fail("\"" + std::string(text) + "\" is not a community (" + std::string(why) + ")");
+  // Appended piece by piece: `"\"" + std::string(text)` trips GCC 12's false -Werror=restrict
+  // at -O3.
+  std::string msg = "\"";
+  msg.append(text);
+  msg += "\" is not a community (";
+  msg.append(why);
+  msg += ')';
+  return fail(std::move(msg));
 }
 
 void put32(uint8_t* p, uint32_t v) {

@@ -52,26 +52,26 @@ TEST(Policy, BuiltIns) {
   EXPECT_EQ(set->names(), (std::vector<std::string>{"accept-all", "reject-all"}));
   auto a = attrs();
   auto before = a;
-  EXPECT_TRUE(set->find("accept-all")->apply(P("10.0.0.0/8"), a));
+  EXPECT_TRUE(set->find("accept-all")->apply(P("100.64.0.0/10"), a));
   EXPECT_EQ(a, before);
-  EXPECT_FALSE(set->find("reject-all")->apply(P("10.0.0.0/8"), a));
+  EXPECT_FALSE(set->find("reject-all")->apply(P("100.64.0.0/10"), a));
   EXPECT_EQ(set->find("nope"), nullptr);
 }
 
 TEST(Policy, DefaultIsRejectAndEmptyMatchMatchesAll) {
   Definitions d;
   d.policies.push_back({"p", {}});
-  EXPECT_FALSE(accepts(*compile_p(d), "10.0.0.0/8"));
-  EXPECT_TRUE(accepts(*compile_p(one_term(accept_if({}))), "10.0.0.0/8"));
+  EXPECT_FALSE(accepts(*compile_p(d), "100.64.0.0/10"));
+  EXPECT_TRUE(accepts(*compile_p(one_term(accept_if({}))), "100.64.0.0/10"));
 }
 
 TEST(Policy, PrefixListExactMatchWithoutGeLe) {
   auto d = one_term(accept_if({.prefix_list = "l"}));
-  d.prefix_lists.push_back({"l", {{P("100.64.0.0/10")}}});
+  d.prefix_lists.push_back({"l", {{P("100.96.0.0/11")}}});
   auto p = compile_p(d);
-  EXPECT_TRUE(accepts(*p, "100.64.0.0/10"));
-  EXPECT_FALSE(accepts(*p, "100.64.0.0/16"));
-  EXPECT_FALSE(accepts(*p, "100.0.0.0/8"));
+  EXPECT_TRUE(accepts(*p, "100.96.0.0/11"));
+  EXPECT_FALSE(accepts(*p, "100.96.0.0/16"));  // more specific
+  EXPECT_FALSE(accepts(*p, "100.64.0.0/10"));  // less specific
   EXPECT_FALSE(accepts(*p, "::/0"));
 }
 
@@ -84,43 +84,43 @@ TEST(Policy, PrefixListGeLe) {
   EXPECT_TRUE(accepts(*p, "100.64.0.0/16"));
   EXPECT_TRUE(accepts(*p, "100.127.255.0/24"));
   EXPECT_FALSE(accepts(*p, "100.127.255.128/25"));
-  EXPECT_FALSE(accepts(*p, "100.128.0.0/16"));  // outside
+  EXPECT_FALSE(accepts(*p, "198.18.0.0/16"));  // outside
 }
 
 TEST(Policy, PrefixListGeOnlyAndLeOnly) {
   auto d = one_term(accept_if({.prefix_list = "ge"}));
   d.policies.push_back({"p2", {accept_if({.prefix_list = "le"})}});
-  d.prefix_lists.push_back({"ge", {{P("10.0.0.0/8"), 24, std::nullopt}}});
-  d.prefix_lists.push_back({"le", {{P("10.0.0.0/8"), std::nullopt, 16}}});
+  d.prefix_lists.push_back({"ge", {{P("100.64.0.0/10"), 24, std::nullopt}}});
+  d.prefix_lists.push_back({"le", {{P("100.64.0.0/10"), std::nullopt, 16}}});
   auto set = compile(d, kLocalAs);
   ASSERT_TRUE(set);
   auto ge = set->find("p"), le = set->find("p2");
-  EXPECT_FALSE(accepts(*ge, "10.0.0.0/23"));
-  EXPECT_TRUE(accepts(*ge, "10.0.0.0/24"));
-  EXPECT_TRUE(accepts(*ge, "10.0.0.1/32"));
-  EXPECT_TRUE(accepts(*le, "10.0.0.0/8"));
-  EXPECT_TRUE(accepts(*le, "10.1.0.0/16"));
-  EXPECT_FALSE(accepts(*le, "10.1.0.0/17"));
+  EXPECT_FALSE(accepts(*ge, "100.64.0.0/23"));
+  EXPECT_TRUE(accepts(*ge, "100.64.0.0/24"));
+  EXPECT_TRUE(accepts(*ge, "100.64.0.1/32"));
+  EXPECT_TRUE(accepts(*le, "100.64.0.0/10"));
+  EXPECT_TRUE(accepts(*le, "100.65.0.0/16"));
+  EXPECT_FALSE(accepts(*le, "100.65.0.0/17"));
 }
 
 TEST(Policy, PrefixListFirstMatchWinsAndDenyEntries) {
   auto d = one_term(accept_if({.prefix_list = "l"}));
   d.prefix_lists.push_back({"l",
-                            {{P("10.1.0.0/16"), std::nullopt, 32, ListAction::Deny},
-                             {P("10.0.0.0/8"), std::nullopt, 32}}});
+                            {{P("100.65.0.0/16"), std::nullopt, 32, ListAction::Deny},
+                             {P("100.64.0.0/10"), std::nullopt, 32}}});
   auto p = compile_p(d);
-  EXPECT_TRUE(accepts(*p, "10.2.0.0/16"));
-  EXPECT_FALSE(accepts(*p, "10.1.2.0/24"));  // denied by the first entry
-  EXPECT_FALSE(accepts(*p, "11.0.0.0/8"));   // no entry: deny
+  EXPECT_TRUE(accepts(*p, "100.66.0.0/16"));
+  EXPECT_FALSE(accepts(*p, "100.65.2.0/24"));  // denied by the first entry
+  EXPECT_FALSE(accepts(*p, "198.18.0.0/15"));  // no entry: deny
 }
 
 TEST(Policy, PrefixListIpv6) {
   auto d = one_term(accept_if({.prefix_list = "l"}));
-  d.prefix_lists.push_back({"l", {{P("2001:db8::/32"), 48, 64}}});
+  d.prefix_lists.push_back({"l", {{P("fd00:db8::/32"), 48, 64}}});
   auto p = compile_p(d);
-  EXPECT_TRUE(accepts(*p, "2001:db8:1::/48"));
-  EXPECT_FALSE(accepts(*p, "2001:db8::/32"));
-  EXPECT_FALSE(accepts(*p, "10.0.0.0/8"));
+  EXPECT_TRUE(accepts(*p, "fd00:db8:1::/48"));
+  EXPECT_FALSE(accepts(*p, "fd00:db8::/32"));
+  EXPECT_FALSE(accepts(*p, "100.64.0.0/10"));
 }
 
 TEST(Policy, CommunityListAnyAndAll) {
@@ -132,47 +132,47 @@ TEST(Policy, CommunityListAnyAndAll) {
   ASSERT_TRUE(set);
   auto any = set->find("p"), all = set->find("p2");
   auto a = attrs();
-  EXPECT_FALSE(any->apply(P("10.0.0.0/8"), a));
+  EXPECT_FALSE(any->apply(P("100.64.0.0/10"), a));
   a.communities = {(65000u << 16) | 1};
-  EXPECT_TRUE(any->apply(P("10.0.0.0/8"), a));
-  EXPECT_FALSE(all->apply(P("10.0.0.0/8"), a));
+  EXPECT_TRUE(any->apply(P("100.64.0.0/10"), a));
+  EXPECT_FALSE(all->apply(P("100.64.0.0/10"), a));
   a.communities.push_back(kNoExport);
-  EXPECT_TRUE(all->apply(P("10.0.0.0/8"), a));
+  EXPECT_TRUE(all->apply(P("100.64.0.0/10"), a));
 
   auto large = attrs();
   large.large_communities = {{1, 2, 3}};
-  EXPECT_TRUE(any->apply(P("10.0.0.0/8"), large));
+  EXPECT_TRUE(any->apply(P("100.64.0.0/10"), large));
   auto ext = attrs();
   ext.ext_communities = {std::get<ExtCommunity>(C("rt:65000:100"))};
-  EXPECT_TRUE(any->apply(P("10.0.0.0/8"), ext));
+  EXPECT_TRUE(any->apply(P("100.64.0.0/10"), ext));
   ext.ext_communities = {std::get<ExtCommunity>(C("rt:65000:101"))};
-  EXPECT_FALSE(any->apply(P("10.0.0.0/8"), ext));
+  EXPECT_FALSE(any->apply(P("100.64.0.0/10"), ext));
 }
 
 TEST(Policy, InlineCommunities) {
   auto p = compile_p(one_term(accept_if({.communities = {C("no-export"), C("65000:7")}})));
   auto a = attrs();
-  EXPECT_FALSE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_FALSE(p->apply(P("100.64.0.0/10"), a));
   a.communities = {1, kNoExport};
-  EXPECT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_TRUE(p->apply(P("100.64.0.0/10"), a));
 }
 
 TEST(Policy, AsPathContains) {
   auto p = compile_p(one_term(accept_if({.as_path_contains = 65002})));
-  EXPECT_TRUE(accepts(*p, "10.0.0.0/8"));
+  EXPECT_TRUE(accepts(*p, "100.64.0.0/10"));
   auto a = attrs();
   a.as_path.segments = {{AsPathSegment::Type::Set, {1, 65002}}};
-  EXPECT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_TRUE(p->apply(P("100.64.0.0/10"), a));
   a.as_path.segments.clear();
-  EXPECT_FALSE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_FALSE(p->apply(P("100.64.0.0/10"), a));
 }
 
 TEST(Policy, Origin) {
   auto p = compile_p(one_term(accept_if({.origin = Origin::Incomplete})));
-  EXPECT_FALSE(accepts(*p, "10.0.0.0/8"));
+  EXPECT_FALSE(accepts(*p, "100.64.0.0/10"));
   auto a = attrs();
   a.origin = Origin::Incomplete;
-  EXPECT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_TRUE(p->apply(P("100.64.0.0/10"), a));
   EXPECT_EQ(parse_origin("igp"), Origin::Igp);
   EXPECT_EQ(parse_origin("egp"), Origin::Egp);
   EXPECT_EQ(parse_origin("incomplete"), Origin::Incomplete);
@@ -181,27 +181,27 @@ TEST(Policy, Origin) {
 
 TEST(Policy, NextHopInPrefix) {
   auto p = compile_p(one_term(accept_if({.next_hop = P("198.18.0.0/15")})));
-  EXPECT_TRUE(accepts(*p, "10.0.0.0/8"));
+  EXPECT_TRUE(accepts(*p, "100.64.0.0/10"));
   auto a = attrs();
-  a.next_hop = A("192.0.2.1");
-  EXPECT_FALSE(p->apply(P("10.0.0.0/8"), a));
+  a.next_hop = A("100.64.0.1");
+  EXPECT_FALSE(p->apply(P("100.64.0.0/10"), a));
 }
 
 TEST(Policy, AllConditionsMustHold) {
   auto d = one_term(accept_if({.prefix_list = "l", .as_path_contains = 65001}));
-  d.prefix_lists.push_back({"l", {{P("10.0.0.0/8"), std::nullopt, 32}}});
+  d.prefix_lists.push_back({"l", {{P("100.64.0.0/10"), std::nullopt, 32}}});
   auto p = compile_p(d);
-  EXPECT_TRUE(accepts(*p, "10.1.0.0/16"));
-  EXPECT_FALSE(accepts(*p, "11.0.0.0/8"));
+  EXPECT_TRUE(accepts(*p, "100.65.0.0/16"));
+  EXPECT_FALSE(accepts(*p, "198.18.0.0/15"));
   auto a = attrs();
   a.as_path.segments.clear();
-  EXPECT_FALSE(p->apply(P("10.1.0.0/16"), a));
+  EXPECT_FALSE(p->apply(P("100.65.0.0/16"), a));
 }
 
 TEST(Policy, SetLocalPrefAndMed) {
   auto p = compile_p(one_term({"", {}, {.local_pref = 200, .med = 50}, Verdict::Accept}));
   auto a = attrs();
-  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  ASSERT_TRUE(p->apply(P("100.64.0.0/10"), a));
   EXPECT_EQ(a.local_pref, 200u);
   EXPECT_EQ(a.med, 50u);
 }
@@ -214,7 +214,7 @@ TEST(Policy, SetCommunitiesReplacesStandardAndLargeButKeepsExtended) {
   a.communities = {kNoExport};
   a.large_communities = {{1, 1, 1}};
   a.ext_communities = {std::get<ExtCommunity>(C("rt:65000:100"))};
-  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  ASSERT_TRUE(p->apply(P("100.64.0.0/10"), a));
   EXPECT_EQ(a.communities, (std::vector<Community>{(65000u << 16) | 2, (65000u << 16) | 1}));
   EXPECT_EQ(a.large_communities, (std::vector<LargeCommunity>{{9, 9, 9}}));
   EXPECT_EQ(a.ext_communities.size(), 1u);
@@ -226,7 +226,7 @@ TEST(Policy, SetEmptyCommunitiesClears) {
   auto p = compile_p(one_term({"", {}, s, Verdict::Accept}));
   auto a = attrs();
   a.communities = {kNoExport};
-  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  ASSERT_TRUE(p->apply(P("100.64.0.0/10"), a));
   EXPECT_TRUE(a.communities.empty());
 }
 
@@ -239,7 +239,7 @@ TEST(Policy, AddAndRemoveCommunities) {
   a.communities = {kNoExport, (65000u << 16) | 9};
   a.large_communities = {{7, 7, 7}};
   a.ext_communities = {std::get<ExtCommunity>(C("rt:65000:6"))};
-  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  ASSERT_TRUE(p->apply(P("100.64.0.0/10"), a));
   EXPECT_EQ(a.communities, (std::vector<Community>{kNoExport, (65000u << 16) | 1}));
   EXPECT_EQ(a.large_communities, (std::vector<LargeCommunity>{{1, 2, 3}}));
   EXPECT_EQ(a.ext_communities,
@@ -249,7 +249,7 @@ TEST(Policy, AddAndRemoveCommunities) {
 TEST(Policy, PrependLocalAsAndGivenAs) {
   auto p = compile_p(one_term({"", {}, {.prepend_count = 3}, Verdict::Accept}));
   auto a = attrs();
-  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
+  ASSERT_TRUE(p->apply(P("100.64.0.0/10"), a));
   ASSERT_EQ(a.as_path.segments.size(), 1u);
   EXPECT_EQ(a.as_path.segments[0].asns, (std::vector<uint32_t>{65000, 65000, 65000, 65001, 65002}));
 
@@ -257,43 +257,43 @@ TEST(Policy, PrependLocalAsAndGivenAs) {
       compile_p(one_term({"", {}, {.prepend_count = 1, .prepend_asn = 64512}, Verdict::Accept}));
   auto b = attrs();
   b.as_path.segments.clear();
-  ASSERT_TRUE(q->apply(P("10.0.0.0/8"), b));
+  ASSERT_TRUE(q->apply(P("100.64.0.0/10"), b));
   ASSERT_EQ(b.as_path.segments.size(), 1u);
   EXPECT_EQ(b.as_path.segments[0].asns, (std::vector<uint32_t>{64512}));
 }
 
 TEST(Policy, SetNextHopAddressAndSelf) {
-  auto p = compile_p(one_term({"", {}, {.next_hop = A("192.0.2.9")}, Verdict::Accept}));
+  auto p = compile_p(one_term({"", {}, {.next_hop = A("198.18.0.9")}, Verdict::Accept}));
   auto a = attrs();
-  ASSERT_TRUE(p->apply(P("10.0.0.0/8"), a));
-  EXPECT_EQ(a.next_hop, A("192.0.2.9"));
+  ASSERT_TRUE(p->apply(P("100.64.0.0/10"), a));
+  EXPECT_EQ(a.next_hop, A("198.18.0.9"));
 
   auto self = compile_p(one_term({"", {}, {.next_hop_self = true}, Verdict::Accept}));
   auto b = attrs();
-  ASSERT_TRUE(self->apply(P("10.0.0.0/8"), b, Context{A("198.18.0.1")}));
+  ASSERT_TRUE(self->apply(P("100.64.0.0/10"), b, Context{A("198.18.0.1")}));
   EXPECT_EQ(b.next_hop, A("198.18.0.1"));
   auto c = attrs();
-  ASSERT_TRUE(self->apply(P("10.0.0.0/8"), c));  // no local address known: unchanged
+  ASSERT_TRUE(self->apply(P("100.64.0.0/10"), c));  // no local address known: unchanged
   EXPECT_EQ(c.next_hop, A("198.18.0.2"));
 }
 
 TEST(Policy, TermsRunInOrderAndNextContinues) {
-  // Term 1 tags everything and goes on; term 2 rejects 10/8 and longer; term 3 accepts the rest
-  // with a higher preference.
+  // Term 1 tags everything and goes on; term 2 rejects 100.64/10 and longer; term 3 accepts the
+  // rest with a higher preference.
   Definitions d;
-  d.prefix_lists.push_back({"ten", {{P("10.0.0.0/8"), std::nullopt, 32}}});
+  d.prefix_lists.push_back({"overlay", {{P("100.64.0.0/10"), std::nullopt, 32}}});
   Set tag;
   tag.add_communities = {C("65000:1")};
   d.policies.push_back({"p",
                         {{"tag", {}, tag, Verdict::Next},
-                         {"drop-ten", {.prefix_list = "ten"}, {}, Verdict::Reject},
+                         {"drop-overlay", {.prefix_list = "overlay"}, {}, Verdict::Reject},
                          {"rest", {}, {.local_pref = 300}, Verdict::Accept},
                          {"never", {}, {.local_pref = 1}, Verdict::Accept}}});
   auto p = compile_p(d);
   auto a = attrs();
-  EXPECT_FALSE(p->apply(P("10.1.0.0/16"), a));
+  EXPECT_FALSE(p->apply(P("100.65.0.0/16"), a));
   auto b = attrs();
-  ASSERT_TRUE(p->apply(P("192.0.2.0/24"), b));
+  ASSERT_TRUE(p->apply(P("198.18.0.0/24"), b));
   EXPECT_EQ(b.communities, (std::vector<Community>{(65000u << 16) | 1}));
   EXPECT_EQ(b.local_pref, 300u);
 }
@@ -303,7 +303,7 @@ TEST(Policy, NonMatchingTermChangesNothing) {
       one_term({"", {.as_path_contains = 1}, {.local_pref = 5, .med = 5}, Verdict::Accept}));
   auto a = attrs();
   auto before = a;
-  EXPECT_FALSE(p->apply(P("10.0.0.0/8"), a));
+  EXPECT_FALSE(p->apply(P("100.64.0.0/10"), a));
   EXPECT_EQ(a, before);
 }
 
@@ -324,7 +324,7 @@ TEST(Policy, CheckEntry) {
 
 TEST(Policy, CompileErrorsAreAllReported) {
   Definitions d;
-  d.prefix_lists.push_back({"l", {{P("10.0.0.0/8"), 4, std::nullopt}}});
+  d.prefix_lists.push_back({"l", {{P("100.64.0.0/10"), 4, std::nullopt}}});
   d.prefix_lists.push_back({"l", {}});
   d.community_lists.push_back({"c", {}});
   Set s;
@@ -334,12 +334,12 @@ TEST(Policy, CompileErrorsAreAllReported) {
       {"p",
        {{"", {.prefix_list = "missing"}, {}, Verdict::Accept},
         {"named", {.community_list = "gone"}, s, Verdict::Accept},
-        {"", {}, {.next_hop = A("1.1.1.1"), .next_hop_self = true}, Verdict::Next}}});
+        {"", {}, {.next_hop = A("198.18.0.1"), .next_hop_self = true}, Verdict::Next}}});
   d.policies.push_back({"p", {}});
   auto set = compile(d, kLocalAs);
   ASSERT_FALSE(set);
   EXPECT_EQ(set.error().message,
-            "prefix list \"l\" entry 1 (10.0.0.0/8): ge 4 is shorter than the prefix length 8\n"
+            "prefix list \"l\" entry 1 (100.64.0.0/10): ge 4 is shorter than the prefix length 10\n"
             "prefix list \"l\" is defined twice\n"
             "community list \"c\" is empty\n"
             "policy \"accept-all\" is built in and cannot be redefined\n"
@@ -362,10 +362,10 @@ TEST(Policy, PolicyOutlivesItsSet) {
   std::shared_ptr<const Policy> kept;
   {
     auto d = one_term(accept_if({.prefix_list = "l"}));
-    d.prefix_lists.push_back({"l", {{P("10.0.0.0/8")}}});
+    d.prefix_lists.push_back({"l", {{P("100.64.0.0/10")}}});
     kept = compile_p(d);
   }
-  EXPECT_TRUE(accepts(*kept, "10.0.0.0/8"));
+  EXPECT_TRUE(accepts(*kept, "100.64.0.0/10"));
   EXPECT_EQ(kept->name(), "p");
 }
 

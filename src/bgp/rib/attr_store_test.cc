@@ -45,7 +45,7 @@ TEST(AttrStore, EveryFieldTakesPart) {
   variants[3].communities = {kNoExport};
   variants[4].originator_id = 7;
   variants[5].cluster_list = {7};
-  variants[6].next_hop = testing::ip("192.0.2.2");
+  variants[6].next_hop = testing::ip("198.18.1.2");
   variants[7].origin = Origin::Incomplete;
   std::vector<AttrRef> refs;
   for (const auto& v : variants) refs.push_back(store.intern(v));

@@ -1,7 +1,7 @@
 // The decision process (see decision.h).
 #include "bgp/rib/decision.h"
 
-#include "bgp/rib/as_path.h"
+#include <algorithm>
 
 namespace isthmus::bgp {
 namespace {
@@ -49,8 +49,18 @@ uint32_t effective_local_pref(const PathAttributes& a) {
 }
 
 uint32_t neighbor_as(const PathAttributes& a, uint32_t local_as) {
-  if (a.as_path.segments.empty()) return local_as;
-  return as_path_neighbor(a.as_path).value_or(0);
+  using Type = AsPathSegment::Type;
+  const auto& segs = a.as_path.segments;
+  if (segs.empty()) return local_as;
+  // RFC 5065 §5.3: leading confederation segments are skipped. The neighbouring AS is the first
+  // AS of the AS_SEQUENCE that follows; a path that starts with an AS_SET (or an empty
+  // AS_SEQUENCE) has none and gets 0. (AsPath::neighbor_as() differs here: it looks past a
+  // leading AS_SET for a later AS_SEQUENCE.)
+  auto first = std::find_if(segs.begin(), segs.end(), [](const AsPathSegment& s) {
+    return s.type == Type::Sequence || s.type == Type::Set;
+  });
+  if (first == segs.end() || first->type != Type::Sequence || first->asns.empty()) return 0;
+  return first->asns.front();
 }
 
 Comparison compare_paths(const Candidate& a, const Candidate& b, uint32_t local_as) {
@@ -70,8 +80,7 @@ Comparison compare_paths(const Candidate& a, const Candidate& b, uint32_t local_
     return c;
 
   // 2) §9.1.2.2 a: the smallest number of AS numbers in AS_PATH wins; an AS_SET counts 1.
-  if (c = lower(as_path_length(x.as_path), as_path_length(y.as_path), DecisionStep::AsPathLength);
-      c.order)
+  if (c = lower(x.as_path.length(), y.as_path.length(), DecisionStep::AsPathLength); c.order)
     return c;
 
   // 3) §9.1.2.2 b: the lowest ORIGIN wins (IGP < EGP < INCOMPLETE).

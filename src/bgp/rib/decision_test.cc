@@ -19,9 +19,9 @@ struct Fixture {
   PathAttributes a = attrs({65001});
   PathAttributes b = attrs({65001});
   Candidate ca{
-      .attrs = &a, .peer = 1, .ebgp = false, .router_id = 1, .peer_address = ip("10.0.0.1")};
+      .attrs = &a, .peer = 1, .ebgp = false, .router_id = 1, .peer_address = ip("198.18.0.1")};
   Candidate cb{
-      .attrs = &b, .peer = 2, .ebgp = false, .router_id = 2, .peer_address = ip("10.0.0.2")};
+      .attrs = &b, .peer = 2, .ebgp = false, .router_id = 2, .peer_address = ip("198.18.0.2")};
   // a must beat b at `step`, and the order must be antisymmetric.
   void expect_a_wins(DecisionStep step) {
     Comparison ab = compare_paths(ca, cb, kLocalAs);
@@ -90,6 +90,26 @@ TEST(Decision, MissingMedIsLowest) {
   f.expect_a_wins(DecisionStep::Med);
 }
 
+TEST(Decision, MedComparedPastLeadingConfederationSegments) {
+  // RFC 5065 §5.3: the neighbouring AS is found after the confederation segments.
+  Fixture f;
+  f.a.as_path.segments.insert(f.a.as_path.segments.begin(),
+                              {AsPathSegment::Type::ConfedSequence, {64512}});
+  f.a.med = 10;
+  f.b.med = 20;
+  f.ca.router_id = 9;
+  f.expect_a_wins(DecisionStep::Med);
+}
+
+TEST(Decision, NeighbourAs) {
+  EXPECT_EQ(neighbor_as(attrs({}), kLocalAs), kLocalAs);  // originated inside our AS
+  EXPECT_EQ(neighbor_as(attrs({65001, 65002}), kLocalAs), 65001u);
+  PathAttributes confed = attrs({65001});
+  confed.as_path.segments.insert(confed.as_path.segments.begin(),
+                                 {AsPathSegment::Type::ConfedSet, {64512, 64513}});
+  EXPECT_EQ(neighbor_as(confed, kLocalAs), 65001u);
+}
+
 TEST(Decision, MedIgnoredBetweenDifferentNeighbourAses) {
   Fixture f;
   f.a.as_path = testing::seq({65009});
@@ -108,7 +128,7 @@ TEST(Decision, EbgpOverIbgp) {
 
 TEST(Decision, LowestRouterId) {
   Fixture f;
-  f.ca.peer_address = ip("10.0.0.9");
+  f.ca.peer_address = ip("198.18.0.9");
   f.expect_a_wins(DecisionStep::RouterId);
 }
 
@@ -125,7 +145,7 @@ TEST(Decision, ShorterClusterList) {
   f.b.originator_id = 5;
   f.a.cluster_list = {1};
   f.b.cluster_list = {2, 1};
-  f.ca.peer_address = ip("10.0.0.9");
+  f.ca.peer_address = ip("198.18.0.9");
   f.expect_a_wins(DecisionStep::ClusterList);
 }
 
@@ -144,9 +164,9 @@ TEST(Decision, SelectBestIgnoresOrderWithMedAcrossAses) {
   pa.med = 20;
   pb.med = 10;
   std::vector<Candidate> c = {
-      {.attrs = &pa, .peer = 1, .router_id = 1, .peer_address = ip("10.0.0.1")},
-      {.attrs = &pb, .peer = 2, .router_id = 3, .peer_address = ip("10.0.0.2")},
-      {.attrs = &pc, .peer = 3, .router_id = 2, .peer_address = ip("10.0.0.3")},
+      {.attrs = &pa, .peer = 1, .router_id = 1, .peer_address = ip("198.18.0.1")},
+      {.attrs = &pb, .peer = 2, .router_id = 3, .peer_address = ip("198.18.0.2")},
+      {.attrs = &pc, .peer = 3, .router_id = 2, .peer_address = ip("198.18.0.3")},
   };
   std::vector<size_t> order = {0, 1, 2};
   do {

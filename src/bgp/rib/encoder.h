@@ -23,8 +23,7 @@ class UpdateEncoder {
   virtual void end_of_rib(Family family, std::vector<uint8_t>& out) = 0;
 };
 
-// The bgp/wire codec (encode_reach, encode_withdraw, encode_end_of_rib). Only linked when the
-// library is built with isthmus_bgp_wire (ISTHMUS_RIB_WIRE).
+// The bgp/wire codec (encode_reach, encode_withdraw, encode_end_of_rib): the default encoder.
 UpdateEncoder& wire_encoder();
 
 }  // namespace isthmus::bgp

@@ -3,8 +3,6 @@
 
 #include <algorithm>
 
-#include "bgp/rib/as_path.h"
-
 namespace isthmus::bgp {
 namespace {
 
@@ -41,9 +39,9 @@ bool export_rewrite(const ExportSource& from, const ExportTarget& to, Family fam
     if (has_community(attrs, kNoExport) || has_community(attrs, kNoExportSubconfed)) return false;
     // Sender-side loop check: the peer would drop a path that already holds its AS
     // (RFC 4271 §9.1.2); not sending it saves both sides the work.
-    if (to.remote_as != 0 && as_path_contains(attrs.as_path, to.remote_as)) return false;
+    if (to.remote_as != 0 && attrs.as_path.contains(to.remote_as)) return false;
     // RFC 4271 §5.1.2 b: prepend our AS.
-    as_path_prepend(attrs.as_path, to.local_as);
+    attrs.as_path.prepend(to.local_as);
     // RFC 4271 §5.1.3: to an external peer the next hop is ours (no third-party next hop).
     if (!set_next_hop_self(to, family, attrs)) return false;
     // RFC 4271 §5.1.4: a MED received from a neighbouring AS is not passed to another one.

@@ -12,13 +12,13 @@ namespace {
 using testing::attrs;
 using testing::ip;
 
-constexpr uint32_t kClusterId = 0x0a0000fe;
+constexpr uint32_t kClusterId = 0xc61200fe;
 
 ExportTarget ibgp(bool client) {
   ExportTarget t;
   t.ibgp = true;
   t.rr_client = client;
-  t.local_address = ip("10.0.0.254");
+  t.local_address = ip("198.18.0.254");
   t.local_as = 65000;
   t.cluster_id = kClusterId;
   return t;
@@ -27,7 +27,7 @@ ExportTarget ibgp(bool client) {
 ExportTarget ebgp(uint32_t remote_as) {
   ExportTarget t;
   t.remote_as = remote_as;
-  t.local_address = ip("172.16.0.1");
+  t.local_address = ip("198.19.0.1");
   t.local_as = 65000;
   t.cluster_id = kClusterId;
   return t;
@@ -41,9 +41,9 @@ ExportSource source(PeerId peer, bool ibgp, bool client, uint32_t router_id) {
   s.router_id = router_id;
   return s;
 }
-ExportSource from_ibgp(bool client) { return source(1, true, client, 0x0a000001); }
-ExportSource from_ebgp() { return source(2, false, false, 0x0b000001); }
-ExportSource from_local() { return source(kLocalPeer, false, false, 0x0a0000fe); }
+ExportSource from_ibgp(bool client) { return source(1, true, client, 0xc6120001); }
+ExportSource from_ebgp() { return source(2, false, false, 0xc6130001); }
+ExportSource from_local() { return source(kLocalPeer, false, false, 0xc61200fe); }
 
 TEST(Export, ReflectionMatrix) {
   struct Case {
@@ -60,9 +60,9 @@ TEST(Export, ReflectionMatrix) {
     EXPECT_EQ(export_rewrite(from_ibgp(c.from_client), ibgp(c.to_client), kIpv4Unicast, a), c.sent)
         << c.from_client << c.to_client;
     if (!c.sent) continue;
-    EXPECT_EQ(a.originator_id, 0x0a000001u);  // RFC 4456 §8: the source's router id
+    EXPECT_EQ(a.originator_id, 0xc6120001u);  // RFC 4456 §8: the source's router id
     EXPECT_EQ(a.cluster_list, std::vector<uint32_t>{kClusterId});
-    EXPECT_EQ(a.next_hop, ip("192.0.2.1"));  // a reflector keeps the next hop
+    EXPECT_EQ(a.next_hop, ip("198.18.1.1"));  // a reflector keeps the next hop
     EXPECT_EQ(a.local_pref, 150u);
     EXPECT_EQ(a.as_path, testing::seq({65001}));
   }
@@ -84,25 +84,25 @@ TEST(Export, EbgpLearnedToIbgp) {
   ASSERT_TRUE(export_rewrite(from_ebgp(), to, kIpv4Unicast, a));
   EXPECT_EQ(a.local_pref, kDefaultLocalPref);
   EXPECT_EQ(a.med, 5u);                       // MED stays inside the AS
-  EXPECT_EQ(a.next_hop, ip("192.0.2.1"));     // no next-hop-self configured
+  EXPECT_EQ(a.next_hop, ip("198.18.1.1"));    // no next-hop-self configured
   EXPECT_FALSE(a.originator_id.has_value());  // not reflected
   a = attrs({65001});
   to.next_hop_self = true;
   ASSERT_TRUE(export_rewrite(from_ebgp(), to, kIpv4Unicast, a));
-  EXPECT_EQ(a.next_hop, ip("10.0.0.254"));
+  EXPECT_EQ(a.next_hop, ip("198.18.0.254"));
 }
 
 TEST(Export, LocalRouteGetsOurNextHop) {
   PathAttributes a = attrs({}, "0.0.0.0");
   ASSERT_TRUE(export_rewrite(from_local(), ibgp(false), kIpv4Unicast, a));
-  EXPECT_EQ(a.next_hop, ip("10.0.0.254"));
+  EXPECT_EQ(a.next_hop, ip("198.18.0.254"));
   EXPECT_EQ(a.local_pref, kDefaultLocalPref);
 
   ExportTarget v6 = ibgp(false);
-  v6.local_address_v6 = ip("2001:db8::1");
+  v6.local_address_v6 = ip("fd00:db8::1");
   PathAttributes b = attrs({}, "::");
   ASSERT_TRUE(export_rewrite(from_local(), v6, kIpv6Unicast, b));
-  EXPECT_EQ(b.next_hop, ip("2001:db8::1"));
+  EXPECT_EQ(b.next_hop, ip("fd00:db8::1"));
 }
 
 TEST(Export, ToEbgp) {
@@ -113,7 +113,7 @@ TEST(Export, ToEbgp) {
   a.cluster_list = {2};
   ASSERT_TRUE(export_rewrite(from_ibgp(false), ebgp(65100), kIpv4Unicast, a));
   EXPECT_EQ(a.as_path, testing::seq({65000, 65001}));  // RFC 4271 §5.1.2
-  EXPECT_EQ(a.next_hop, ip("172.16.0.1"));
+  EXPECT_EQ(a.next_hop, ip("198.19.0.1"));
   EXPECT_FALSE(a.local_pref.has_value());
   EXPECT_FALSE(a.originator_id.has_value());
   EXPECT_TRUE(a.cluster_list.empty());

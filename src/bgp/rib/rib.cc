@@ -1,10 +1,10 @@
-// Rib: sessions, import (RFC 4271 §9.1.1, RFC 4456 §8 loop checks, RFC 8212) and the decision
-// process run over changed prefixes (RFC 4271 §9.1.2). Export and output are in rib_out.cc.
+// Rib: sessions and the stale paths of restarting peers (RFC 4724 §4.2), import (RFC 4271
+// §9.1.1, RFC 4456 §8 loop checks, RFC 8212) and the decision process run over changed prefixes
+// (RFC 4271 §9.1.2). Export and output are in rib_out.cc.
 #include "bgp/rib/rib.h"
 
 #include <algorithm>
 
-#include "bgp/rib/as_path.h"
 #include "core/bug.h"
 #include "core/log.h"
 
@@ -12,13 +12,7 @@ namespace isthmus::bgp {
 
 Rib::Rib(RibConfig config) : config_(std::move(config)), encoder_(config_.encoder) {
   if (config_.cluster_id == 0) config_.cluster_id = config_.router_id;
-  if (!encoder_) {
-#ifdef ISTHMUS_RIB_WIRE
-    encoder_ = &wire_encoder();
-#else
-    PANIC("Rib built without bgp/wire: RibConfig::encoder is required");
-#endif
-  }
+  if (!encoder_) encoder_ = &wire_encoder();
 }
 
 Rib::~Rib() = default;
@@ -41,7 +35,10 @@ const Rib::PeerState* Rib::find_peer(PeerId peer) const {
 // ---- Sessions -----------------------------------------------------------------------------------
 
 void Rib::peer_up(const PeerInfo& peer) {
-  if (BUG(peer.id == kLocalPeer) || BUG(peers_.contains(peer.id))) return;
+  if (BUG(peer.id == kLocalPeer)) return;
+  // A peer that is down but still has stale paths (RFC 4724 §4.2) comes back into its state.
+  const PeerState* before = find_peer(peer.id);
+  if (BUG(before != nullptr && before->group != nullptr)) return;
   flush();
   bool created = false;
   UpdateGroup& g = join_group(peer, created);
@@ -64,6 +61,8 @@ void Rib::peer_up(const PeerInfo& peer) {
     }
     encode_pending(g);
   } else {
+    // Its stale paths may be best: split horizon applies to them as to any route of a member.
+    if (!ps.stale.empty()) exclude_own_routes(g, peer.id);
     for (Family f : g.key.families) dump(g, f, peer.id);
   }
   // RFC 4724 §2: End-of-RIB after the initial update, for each family.
@@ -77,20 +76,118 @@ void Rib::peer_up(const PeerInfo& peer) {
              g.members.size());
 }
 
-void Rib::peer_down(PeerId peer) {
+void Rib::peer_down(PeerId peer, std::span<const Family> retain) {
   PeerState* ps = find_peer(peer);
   if (!ps) return;
+  // RFC 4724 §4.2: "To deal with possible consecutive restarts, a route (from the peer)
+  // previously marked as stale MUST be deleted."
+  for (auto& [family, set] : ps->stale) purge(*ps, family);
+  ps->stale.clear();
   for (auto& [family, t] : tables_) {
-    for (auto& [prefix, e] : t.routes)
-      if (e.find(peer)) remove_path(t, prefix, peer, nullptr);
+    auto fc = ps->counters.families.find(family);
+    FamilyCounters* c = fc == ps->counters.families.end() ? nullptr : &fc->second;
+    if (std::find(retain.begin(), retain.end(), family) == retain.end()) {
+      for (auto& [prefix, e] : t.routes)
+        if (e.find(peer)) remove_path(t, prefix, peer, c);
+      continue;
+    }
+    // RFC 4724 §4.2: retained and marked stale. Nothing changes in Loc-RIB or downstream.
+    StaleSet s;
+    for (const auto& [prefix, e] : t.routes)
+      if (e.find(peer)) s.prefixes.push_back(prefix);
+    if (s.prefixes.empty()) continue;
+    std::sort(s.prefixes.begin(), s.prefixes.end());
+    s.refreshed.assign(s.prefixes.size(), false);
+    s.remaining = s.prefixes.size();
+    ps->stale.emplace(family, std::move(s));
   }
-  leave_group(*ps);
-  peers_.erase(peer);
+  if (ps->group) leave_group(*ps);
+  forget_if_gone(peer);
+}
+
+size_t Rib::end_of_rib(PeerId peer, Family family) {
+  const PeerState* ps = find_peer(peer);
+  if (!ps || !ps->group) return 0;  // End-of-RIB only counts from an Established session
+  return purge_stale(peer, family);
+}
+
+size_t Rib::purge_stale(PeerId peer) {
+  PeerState* ps = find_peer(peer);
+  if (!ps) return 0;
+  size_t n = 0;
+  for (auto& [family, set] : ps->stale) n += purge(*ps, family);
+  ps->stale.clear();
+  forget_if_gone(peer);
+  return n;
+}
+
+size_t Rib::purge_stale(PeerId peer, Family family) {
+  PeerState* ps = find_peer(peer);
+  if (!ps) return 0;
+  const size_t n = purge(*ps, family);
+  ps->stale.erase(family);
+  forget_if_gone(peer);
+  return n;
+}
+
+// Removes the paths of `family` still stale; the caller erases the StaleSet.
+size_t Rib::purge(PeerState& ps, Family family) {
+  auto it = ps.stale.find(family);
+  if (it == ps.stale.end() || it->second.remaining == 0) return 0;
+  const StaleSet& s = it->second;
+  Table& t = table(family);
+  auto fc = ps.counters.families.find(family);
+  FamilyCounters* c = fc == ps.counters.families.end() ? nullptr : &fc->second;
+  size_t n = 0;
+  for (size_t i = 0; i < s.prefixes.size(); ++i)
+    if (!s.refreshed[i] && remove_path(t, s.prefixes[i], ps.info.id, c)) ++n;
+  return n;
+}
+
+void Rib::forget_if_gone(PeerId peer) {
+  const PeerState* ps = find_peer(peer);
+  if (ps && !ps->group && ps->stale.empty()) peers_.erase(peer);
+}
+
+size_t Rib::stale_count(PeerId peer) const {
+  const PeerState* ps = find_peer(peer);
+  size_t n = 0;
+  if (ps)
+    for (const auto& [family, set] : ps->stale) n += set.remaining;
+  return n;
+}
+
+size_t Rib::stale_count(PeerId peer, Family family) const {
+  const PeerState* ps = find_peer(peer);
+  if (!ps) return 0;
+  auto it = ps->stale.find(family);
+  return it == ps->stale.end() ? 0 : it->second.remaining;
+}
+
+bool Rib::is_stale(PeerId peer, Family family, const Prefix& prefix) const {
+  const PeerState* ps = peer == kLocalPeer ? nullptr : find_peer(peer);
+  if (!ps || ps->stale.empty()) return false;
+  auto it = ps->stale.find(family);
+  return it != ps->stale.end() && it->second.contains(prefix);
+}
+
+bool Rib::StaleSet::contains(const Prefix& p) const {
+  auto it = std::lower_bound(prefixes.begin(), prefixes.end(), p);
+  return it != prefixes.end() && *it == p && !refreshed[static_cast<size_t>(it - prefixes.begin())];
+}
+
+void Rib::StaleSet::refresh(const Prefix& p) {
+  auto it = std::lower_bound(prefixes.begin(), prefixes.end(), p);
+  if (it == prefixes.end() || !(*it == p)) return;
+  const auto i = static_cast<size_t>(it - prefixes.begin());
+  if (refreshed[i]) return;
+  refreshed[i] = true;
+  --remaining;
 }
 
 void Rib::refresh(PeerId peer, Family family) {
   PeerState* ps = find_peer(peer);
-  if (!ps || !ps->group->families.contains(family)) return;
+  if (!ps || !ps->group || !ps->group->families.contains(family)) return;
   encode_pending(*ps->group);
   dump(*ps->group, family, peer);
 }
@@ -105,17 +202,28 @@ bool Rib::import_loop(const PeerInfo& peer, const PathAttributes& attrs) const {
       attrs.cluster_list.end())
     return true;
   // RFC 4271 §9.1.2: a route whose AS_PATH holds our AS (from an external peer) is not used.
-  if (!peer.ibgp && as_path_contains(attrs.as_path, config_.local_as)) return true;
+  if (!peer.ibgp && attrs.as_path.contains(config_.local_as)) return true;
   return false;
+}
+
+// RFC 4724 §4.2: what a restarted peer sends again (or withdraws) is no longer stale. The set
+// goes once nothing in it is stale.
+void Rib::unmark_stale(PeerState& ps, Family family, std::span<const Prefix> prefixes) {
+  if (ps.stale.empty()) return;
+  auto it = ps.stale.find(family);
+  if (it == ps.stale.end()) return;
+  for (const Prefix& p : prefixes) it->second.refresh(p);
+  if (it->second.remaining == 0) ps.stale.erase(it);
 }
 
 void Rib::update(PeerId peer, Family family, std::span<const Prefix> nlri,
                  const PathAttributes& attrs) {
   PeerState* ps = find_peer(peer);
-  if (BUG(ps == nullptr)) return;
+  if (BUG(ps == nullptr || ps->group == nullptr)) return;
   FamilyCounters& c = ps->counters.families[family];
   c.updates_in += nlri.size();
   Table& t = table(family);
+  unmark_stale(*ps, family, nlri);
 
   // Loops and RFC 8212 reject whole UPDATEs: the routes are treated as withdrawn (kept as
   // rejected entries for the counters). Attributes are interned once per call.
@@ -147,10 +255,11 @@ void Rib::update(PeerId peer, Family family, std::span<const Prefix> nlri,
 
 void Rib::withdraw(PeerId peer, Family family, std::span<const Prefix> withdrawn) {
   PeerState* ps = find_peer(peer);
-  if (BUG(ps == nullptr)) return;
+  if (BUG(ps == nullptr || ps->group == nullptr)) return;
   FamilyCounters& c = ps->counters.families[family];
   c.withdraws_in += withdrawn.size();
   Table& t = table(family);
+  unmark_stale(*ps, family, withdrawn);
   for (const Prefix& prefix : withdrawn) remove_path(t, prefix, peer, &c);
 }
 
@@ -200,22 +309,27 @@ void Rib::set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* 
   p->attrs = std::move(attrs);
 }
 
-void Rib::remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c) {
+bool Rib::remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c) {
   auto it = t.routes.find(prefix);
-  if (it == t.routes.end()) return;
+  if (it == t.routes.end()) return false;
   RouteEntry& e = it->second;
   const Path* p = e.find(peer);
-  if (!p) return;
+  if (!p) return false;
   note_change(t, *it);
   if (c) {
     --c->received;
     if (p->accepted()) --c->accepted;
   }
   e.remove(peer);
+  return true;
 }
 
 // ---- Decision -----------------------------------------------------------------------------------
 
+// RFC 4724 §4.2: "The router MUST NOT differentiate between stale and other routing information
+// during forwarding." A stale path is therefore a candidate like any other: it is not
+// deprioritised, not even as a last tie-breaker (that would move traffic away from a peer whose
+// forwarding state is preserved, and back again after its End-of-RIB).
 Candidate Rib::candidate(const Path& p) const {
   Candidate c;
   c.attrs = p.attrs.get();

@@ -2,9 +2,10 @@
 // policy) -> Loc-RIB (best path) -> Adj-RIB-Out (export policy, shared per update group) ->
 // encoded once -> peers. RFC 4271 §9 (decision process, §9.1.3 dissemination), RFC 4456 (route
 // reflection), RFC 8212 (no eBGP routes without policy), RFC 4724 §2 (End-of-RIB on session
-// start), RFC 2918 (ROUTE-REFRESH: re-send Adj-RIB-Out).
-// Gaps: no add-path, no graceful restart (stale paths), no confederations, no next-hop tracking,
-// no RFC 7313 BoRR/EoRR markers, no soft-reconfiguration inbound (refresh the peer instead).
+// start), RFC 2918 (ROUTE-REFRESH: re-send Adj-RIB-Out), RFC 4724 §4.2 (stale paths of a
+// restarting peer, the receiving speaker's side; the timers are the speaker's).
+// Gaps: no add-path, no confederations, no next-hop tracking, no RFC 7313 BoRR/EoRR markers, no
+// soft-reconfiguration inbound (refresh the peer instead).
 //
 // Threading: one thread (the speaker's) calls everything. Input calls (update, withdraw,
 // originate, peer_down) only record changes; flush() runs the decision process and hands the
@@ -48,6 +49,7 @@ struct PathView {
   PeerId peer = kLocalPeer;
   AttrRef attrs;  // empty: received but rejected by import
   bool best = false;
+  bool stale = false;  // RFC 4724 §4.2: kept from a restarting peer, not yet refreshed
 };
 
 struct FamilyCounters {
@@ -71,6 +73,7 @@ struct RibStats {
     size_t paths = 0;
   };
   std::map<Family, Table> tables;
+  size_t stale_paths = 0;  // RFC 4724: retained from restarting peers, over all families
   size_t attr_sets = 0;
   size_t attr_bytes = 0;
   size_t update_groups = 0;
@@ -88,10 +91,27 @@ class Rib {
 
   // ---- Sessions ----
   // The peer is Established: it joins (or founds) its update group, and its whole Adj-RIB-Out is
-  // queued, then End-of-RIB for each negotiated family (RFC 4724 §2). Runs flush() first.
+  // queued, then End-of-RIB for each negotiated family (RFC 4724 §2). Runs flush() first. A peer
+  // that went down with stale paths comes back under the same id: `peer` replaces its PeerInfo,
+  // and its stale paths stay until refreshed, end_of_rib() or purge_stale().
   void peer_up(const PeerInfo& peer);
-  // The session is gone: its paths leave Adj-RIB-In (flush() propagates), its output is dropped.
-  void peer_down(PeerId peer);
+  // The session is gone and its output is dropped. The paths of the families in `retain` stay
+  // in Adj-RIB-In/Loc-RIB marked stale (RFC 4724 §4.2: the peer restarts gracefully) and keep
+  // being used and advertised like any other; the paths of the other families leave now
+  // (flush() propagates). Paths that were still stale from an earlier restart are removed
+  // ("a route previously marked as stale MUST be deleted"). The peer's PeerInfo stays valid
+  // until its last stale path is gone.
+  void peer_down(PeerId peer, std::span<const Family> retain = {});
+  // RFC 4724 §4.2: the restarted peer's End-of-RIB for `family` removes its paths of that family
+  // that it did not send again. Returns how many went.
+  size_t end_of_rib(PeerId peer, Family family);
+  // Removes the peer's remaining stale paths (restart timer or stale-path timer expired, or the
+  // new OPEN lacks graceful restart, the family or its F bit). Returns how many went.
+  size_t purge_stale(PeerId peer);
+  size_t purge_stale(PeerId peer, Family family);
+  // Stale paths of the peer (of one family), for logs and tests.
+  size_t stale_count(PeerId peer) const;
+  size_t stale_count(PeerId peer, Family family) const;
   // ROUTE-REFRESH received (RFC 2918 §4): the family's Adj-RIB-Out is queued again.
   void refresh(PeerId peer, Family family);
 
@@ -128,11 +148,22 @@ class Rib {
   const RibConfig& config() const { return config_; }
 
  private:
+  // RFC 4724 §4.2: the prefixes of one family whose path from a restarting peer is stale. A
+  // sorted array (about 20 bytes a prefix) that exists only while a restart is in progress; a
+  // prefix the peer sends again is marked refreshed in the parallel bit vector.
+  struct StaleSet {
+    std::vector<Prefix> prefixes;  // sorted
+    std::vector<bool> refreshed;
+    size_t remaining = 0;  // prefixes not refreshed
+    bool contains(const Prefix& p) const;
+    void refresh(const Prefix& p);
+  };
   struct PeerState {
     PeerInfo info;
-    UpdateGroup* group = nullptr;
+    UpdateGroup* group = nullptr;  // nullptr: the session is down, stale paths remain
     Cursor cursor;
     PeerCounters counters;
+    std::map<Family, StaleSet> stale;  // empty unless a graceful restart is in progress
   };
   // The best path of a prefix before its first change since the last flush(). `route` stays
   // valid: map nodes do not move, and entries are only erased by decide().
@@ -155,13 +186,24 @@ class Rib {
   bool import_loop(const PeerInfo& peer, const PathAttributes& attrs) const;
   void note_change(Table& t, RouteMap::value_type& route);
   void set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c, AttrRef attrs);
-  void remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c);
+  // Returns false when the peer had no path for the prefix.
+  bool remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c);
   Candidate candidate(const Path& p) const;
   void decide(Family family, Table& t);
+  size_t purge(PeerState& ps, Family family);
+  // A down peer whose last stale path went is forgotten.
+  void forget_if_gone(PeerId peer);
+  bool is_stale(PeerId peer, Family family, const Prefix& prefix) const;
+  void unmark_stale(PeerState& ps, Family family, std::span<const Prefix> prefixes);
+  // rib_show.cc
+  void views(Family family, const Prefix& prefix, const RouteEntry& e,
+             std::vector<PathView>& out) const;
 
   // rib_out.cc: update groups, export, encoding, output.
   UpdateGroup& join_group(const PeerInfo& peer, bool& created);
   void leave_group(PeerState& ps);
+  // A restarted peer rejoining an existing group: routes it is the source of are excluded.
+  void exclude_own_routes(UpdateGroup& g, PeerId peer);
   bool in_group(const UpdateGroup& g, PeerId peer) const;
   void mark_pending(Family family, const Prefix& prefix);
   void encode_pending(UpdateGroup& g);

@@ -21,24 +21,31 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+constexpr size_t kMaxRoutes = size_t{1} << 22;  // the /32s of 100.64.0.0/10
+
 int run(size_t routes, uint32_t peers, size_t attr_sets) {
+  if (routes > kMaxRoutes) {
+    std::fprintf(stderr, "bgp_rib_bench: at most %zu routes (the host routes of 100.64.0.0/10)\n",
+                 kMaxRoutes);
+    return 2;
+  }
   log::set_level(log::Level::Warn);
   testing::FakeEncoder enc;
   RibConfig config;
   config.local_as = 65000;
-  config.router_id = 0x0a0000fe;
+  config.router_id = 0xc61200fe;  // 198.18.0.254
   config.encoder = &enc;
   Rib rib(config);
 
   auto peer = [](PeerId id) {
     PeerInfo p;
     p.id = id;
-    p.address = IpAddress::v4(0x0a000000 + id);
+    p.address = IpAddress::v4(0xc6120000 + id);  // 198.18.0.<id>
     p.remote_as = 65000;
-    p.router_id = 0x0a000000 + id;
+    p.router_id = 0xc6120000 + id;
     p.ibgp = true;
     p.rr_client = true;
-    p.local_address = IpAddress::v4(0x0a0000fe);
+    p.local_address = IpAddress::v4(0xc61200fe);
     p.families = {kIpv4Unicast};
     return p;
   };
@@ -63,14 +70,15 @@ int run(size_t routes, uint32_t peers, size_t attr_sets) {
     sets[i].origin = Origin::Igp;
     sets[i].as_path.segments.push_back(
         {AsPathSegment::Type::Sequence, {65001, static_cast<uint32_t>(64512 + i % 1000)}});
-    sets[i].next_hop = IpAddress::v4(0xc0000201);
+    sets[i].next_hop = IpAddress::v4(0xc6120101);  // 198.18.1.1
     sets[i].med = static_cast<uint32_t>(i);
     sets[i].communities = {0xfde80001, static_cast<uint32_t>(i)};
   }
+  // Host routes in 100.64.0.0/10 (the test address space): up to kMaxRoutes distinct prefixes.
   std::vector<Prefix> prefixes;
   prefixes.reserve(routes);
   for (size_t i = 0; i < routes; ++i)
-    prefixes.emplace_back(IpAddress::v4(0x01000000 + static_cast<uint32_t>(i) * 256), 24);
+    prefixes.emplace_back(IpAddress::v4(0x64400000 + static_cast<uint32_t>(i)), 32);
   const size_t base = heap_in_use();
   auto t0 = std::chrono::steady_clock::now();
 

@@ -93,6 +93,21 @@ void Rib::leave_group(PeerState& ps) {
   std::erase_if(groups_, [g](const auto& p) { return p.get() == g; });
 }
 
+void Rib::exclude_own_routes(UpdateGroup& g, PeerId peer) {
+  for (auto& [family, gf] : g.families) {
+    const Table* t = find_table(family);
+    if (!t) continue;
+    size_t excluded = 0;
+    for (auto& [prefix, out] : gf.adj_out) {
+      auto it = t->routes.find(prefix);
+      const Path* best = it == t->routes.end() ? nullptr : it->second.best();
+      if (best && best->peer == peer) out.excluded = peer;
+      if (out.excluded == peer) ++excluded;
+    }
+    if (excluded > 0) gf.excluded_count[peer] = excluded;
+  }
+}
+
 void Rib::mark_pending(Family family, const Prefix& prefix) {
   for (auto& g : groups_) {
     auto it = g->families.find(family);
@@ -276,7 +291,7 @@ size_t message_length(const std::vector<uint8_t>& bytes, size_t offset) {
 
 bool Rib::has_output(PeerId peer) const {
   const PeerState* ps = find_peer(peer);
-  if (!ps) return false;
+  if (!ps || !ps->group) return false;
   const UpdateGroup& g = *ps->group;
   for (uint64_t seq = ps->cursor.seq; seq < g.end_seq(); ++seq) {
     const Chunk& c = g.queue[seq - g.base_seq];
@@ -288,7 +303,7 @@ bool Rib::has_output(PeerId peer) const {
 
 size_t Rib::take_output(PeerId peer, std::vector<uint8_t>& out, size_t max_bytes) {
   PeerState* ps = find_peer(peer);
-  if (!ps) return 0;
+  if (!ps || !ps->group) return 0;
   UpdateGroup& g = *ps->group;
   Cursor& cur = ps->cursor;
   size_t written = 0;

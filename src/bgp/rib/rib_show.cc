@@ -2,15 +2,14 @@
 #include "bgp/rib/rib.h"
 
 namespace isthmus::bgp {
-namespace {
 
-void views(const RouteEntry& e, std::vector<PathView>& out) {
+void Rib::views(Family family, const Prefix& prefix, const RouteEntry& e,
+                std::vector<PathView>& out) const {
   out.clear();
   const Path* best = e.best();
-  for (const Path& p : e.paths()) out.push_back(PathView{p.peer, p.attrs, &p == best});
+  for (const Path& p : e.paths())
+    out.push_back(PathView{p.peer, p.attrs, &p == best, is_stale(p.peer, family, prefix)});
 }
-
-}  // namespace
 
 void Rib::for_each_route(
     Family family, const std::function<void(const Prefix&, std::span<const PathView>)>& fn) const {
@@ -18,7 +17,7 @@ void Rib::for_each_route(
   if (!t) return;
   std::vector<PathView> v;
   for (const auto& [prefix, e] : t->routes) {
-    views(e, v);
+    views(family, prefix, e, v);
     fn(prefix, v);
   }
 }
@@ -28,7 +27,7 @@ std::vector<PathView> Rib::lookup(Family family, const Prefix& prefix) const {
   const Table* t = find_table(family);
   if (!t) return v;
   auto it = t->routes.find(prefix);
-  if (it != t->routes.end()) views(it->second, v);
+  if (it != t->routes.end()) views(family, prefix, it->second, v);
   return v;
 }
 
@@ -36,6 +35,7 @@ std::optional<PeerCounters> Rib::counters(PeerId peer) const {
   const PeerState* ps = find_peer(peer);
   if (!ps) return std::nullopt;
   PeerCounters c = ps->counters;
+  if (!ps->group) return c;  // down, with stale paths: nothing advertised
   for (auto& [family, fc] : c.families) {
     auto it = ps->group->families.find(family);
     if (it == ps->group->families.end()) continue;
@@ -53,6 +53,8 @@ RibStats Rib::stats() const {
     st.prefixes = t.routes.size();
     for (const auto& [prefix, e] : t.routes) st.paths += e.size();
   }
+  for (const auto& [id, ps] : peers_)
+    for (const auto& [family, set] : ps.stale) s.stale_paths += set.remaining;
   s.attr_sets = store_.size();
   s.attr_bytes = store_.memory_bytes();
   s.update_groups = groups_.size();

@@ -21,7 +21,7 @@ using testing::pfx;
 using Kind = FakeMessage::Kind;
 
 constexpr uint32_t kLocalAs = 65000;
-constexpr uint32_t kRouterId = 0x0a0000fe;  // 10.0.0.254
+constexpr uint32_t kRouterId = 0xc61200fe;  // 198.18.0.254
 
 PolicyFn accept_all() {
   return [](const Prefix&, PathAttributes&) { return true; };
@@ -40,12 +40,12 @@ class RibTest : public ::testing::Test {
   static PeerInfo ibgp(PeerId id, bool client = false) {
     PeerInfo p;
     p.id = id;
-    p.address = IpAddress::v4(0x0a000000 + id);  // 10.0.0.<id>
+    p.address = IpAddress::v4(0xc6120000 + id);  // 198.18.0.<id>
     p.remote_as = kLocalAs;
-    p.router_id = 0x0a000000 + id;
+    p.router_id = 0xc6120000 + id;
     p.ibgp = true;
     p.rr_client = client;
-    p.local_address = ip("10.0.0.254");
+    p.local_address = ip("198.18.0.254");
     p.families = {kIpv4Unicast};
     return p;
   }
@@ -53,10 +53,10 @@ class RibTest : public ::testing::Test {
   static PeerInfo ebgp(PeerId id, uint32_t as, bool with_policy = true) {
     PeerInfo p;
     p.id = id;
-    p.address = IpAddress::v4(0xac100000 + id);  // 172.16.0.<id>
+    p.address = IpAddress::v4(0xc6130000 + id);  // 198.19.0.<id>
     p.remote_as = as;
-    p.router_id = 0x0b000000 + id;
-    p.local_address = ip("172.16.0.254");
+    p.router_id = 0xc6130000 + id;
+    p.local_address = ip("198.19.0.254");
     p.families = {kIpv4Unicast};
     if (with_policy) {
       p.import_policy = accept_all();
@@ -114,9 +114,9 @@ class RibTest : public ::testing::Test {
 
 TEST_F(RibTest, IbgpWithoutPolicyIsAccepted) {
   up(ibgp(1));
-  announce(1, "198.51.100.0/24", attrs({65001}));
+  announce(1, "100.64.1.0/24", attrs({65001}));
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
   auto c = rib_.counters(1)->families[kIpv4Unicast];
   EXPECT_EQ(c.received, 1u);
   EXPECT_EQ(c.accepted, 1u);
@@ -126,10 +126,10 @@ TEST_F(RibTest, EbgpWithoutPolicyNothingInOrOut) {
   // RFC 8212.
   up(ebgp(1, 65001, /*with_policy=*/false));
   up(ibgp(2));
-  announce(1, "198.51.100.0/24", attrs({65001}));
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  announce(1, "100.64.1.0/24", attrs({65001}));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
   rib_.flush();
-  EXPECT_FALSE(best_peer("198.51.100.0/24").has_value());
+  EXPECT_FALSE(best_peer("100.64.1.0/24").has_value());
   auto c = rib_.counters(1)->families[kIpv4Unicast];
   EXPECT_EQ(c.received, 1u);
   EXPECT_EQ(c.accepted, 0u);
@@ -145,42 +145,42 @@ TEST_F(RibTest, LoopDetection) {
   own_originator.originator_id = kRouterId;  // RFC 4456 §8
   PathAttributes own_cluster = attrs({65001});
   own_cluster.cluster_list = {0x01010101, kRouterId};  // cluster id defaults to router id
-  announce(1, "198.51.100.0/24", own_originator);
-  announce(1, "198.51.100.1/32", own_cluster);
-  announce(2, "198.51.100.2/32", attrs({65002, kLocalAs, 65003}));  // our AS from eBGP
-  announce(1, "198.51.100.3/32", attrs({65001}));
+  announce(1, "100.64.1.0/24", own_originator);
+  announce(1, "100.64.1.1/32", own_cluster);
+  announce(2, "100.64.1.2/32", attrs({65002, kLocalAs, 65003}));  // our AS from eBGP
+  announce(1, "100.64.1.3/32", attrs({65001}));
   rib_.flush();
-  EXPECT_FALSE(best_peer("198.51.100.0/24"));
-  EXPECT_FALSE(best_peer("198.51.100.1/32"));
-  EXPECT_FALSE(best_peer("198.51.100.2/32"));
-  EXPECT_EQ(best_peer("198.51.100.3/32"), 1u);
+  EXPECT_FALSE(best_peer("100.64.1.0/24"));
+  EXPECT_FALSE(best_peer("100.64.1.1/32"));
+  EXPECT_FALSE(best_peer("100.64.1.2/32"));
+  EXPECT_EQ(best_peer("100.64.1.3/32"), 1u);
   EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].accepted, 1u);
   EXPECT_EQ(rib_.counters(2)->families[kIpv4Unicast].received, 1u);
 }
 
 TEST_F(RibTest, LoopTreatedAsWithdrawOfThePreviousRoute) {
   up(ibgp(1));
-  announce(1, "198.51.100.0/24", attrs({65001}));
+  announce(1, "100.64.1.0/24", attrs({65001}));
   rib_.flush();
   PathAttributes looped = attrs({65001});
   looped.originator_id = kRouterId;
-  announce(1, "198.51.100.0/24", looped);
+  announce(1, "100.64.1.0/24", looped);
   rib_.flush();
-  EXPECT_FALSE(best_peer("198.51.100.0/24"));
+  EXPECT_FALSE(best_peer("100.64.1.0/24"));
 }
 
 TEST_F(RibTest, ImportPolicyModifiesPerPrefix) {
   PeerInfo p = ebgp(1, 65001);
   p.import_policy = [](const Prefix& prefix, PathAttributes& a) {
-    if (prefix == pfx("198.51.100.0/24")) return false;
-    if (prefix == pfx("198.51.100.1/32")) a.local_pref = 250;
+    if (prefix == pfx("100.64.1.0/24")) return false;
+    if (prefix == pfx("100.64.1.1/32")) a.local_pref = 250;
     return true;
   };
   up(p);
   PathAttributes a = attrs({65001});
   a.local_pref = 999;  // from eBGP: ignored (RFC 4271 §5.1.5)
-  std::vector<Prefix> nlri = {pfx("198.51.100.0/24"), pfx("198.51.100.1/32"),
-                              pfx("198.51.100.2/32"), pfx("198.51.100.3/32")};
+  std::vector<Prefix> nlri = {pfx("100.64.1.0/24"), pfx("100.64.1.1/32"), pfx("100.64.1.2/32"),
+                              pfx("100.64.1.3/32")};
   rib_.update(1, kIpv4Unicast, nlri, a);
   rib_.flush();
   EXPECT_TRUE(rib_.lookup(kIpv4Unicast, nlri[0])[0].attrs == AttrRef{});
@@ -197,19 +197,19 @@ TEST_F(RibTest, ApplyADecodedUpdate) {
   up(p);
   Update u;
   u.attrs = attrs({65001});
-  u.nlri = {pfx("198.51.100.0/24")};
-  u.mp_reach = MpReach{kIpv6Unicast, {ip("2001:db8::1")}, {pfx("2001:db8:1::/48")}};
+  u.nlri = {pfx("100.64.1.0/24")};
+  u.mp_reach = MpReach{kIpv6Unicast, {ip("fd00:db8::1")}, {pfx("fd00:db8:1::/48")}};
   rib_.apply(1, u);
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);
-  EXPECT_EQ(rib_.lookup(kIpv6Unicast, pfx("2001:db8:1::/48")).size(), 1u);
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
+  EXPECT_EQ(rib_.lookup(kIpv6Unicast, pfx("fd00:db8:1::/48")).size(), 1u);
   Update w;
-  w.withdrawn = {pfx("198.51.100.0/24")};
-  w.mp_unreach = MpUnreach{kIpv6Unicast, {pfx("2001:db8:1::/48")}};
+  w.withdrawn = {pfx("100.64.1.0/24")};
+  w.mp_unreach = MpUnreach{kIpv6Unicast, {pfx("fd00:db8:1::/48")}};
   rib_.apply(1, w);
   rib_.flush();
-  EXPECT_FALSE(best_peer("198.51.100.0/24"));
-  EXPECT_TRUE(rib_.lookup(kIpv6Unicast, pfx("2001:db8:1::/48")).empty());
+  EXPECT_FALSE(best_peer("100.64.1.0/24"));
+  EXPECT_TRUE(rib_.lookup(kIpv6Unicast, pfx("fd00:db8:1::/48")).empty());
 }
 
 // ---- Decision through the RIB -----------------------------------------------------------------
@@ -219,17 +219,17 @@ TEST_F(RibTest, BestPathAndReplacement) {
   up(ibgp(2));
   PathAttributes low = attrs({65001});
   low.local_pref = 50;
-  announce(1, "198.51.100.0/24", low);
-  announce(2, "198.51.100.0/24", attrs({65001, 65002}));
+  announce(1, "100.64.1.0/24", low);
+  announce(2, "100.64.1.0/24", attrs({65001, 65002}));
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 2u);     // LOCAL_PREF 100 beats 50
-  announce(1, "198.51.100.0/24", attrs({65001}));  // implicit withdraw of the old path
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 2u);     // LOCAL_PREF 100 beats 50
+  announce(1, "100.64.1.0/24", attrs({65001}));  // implicit withdraw of the old path
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);  // shorter AS_PATH
-  EXPECT_EQ(rib_.lookup(kIpv4Unicast, pfx("198.51.100.0/24")).size(), 2u);
-  withdraw(1, "198.51.100.0/24");
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);  // shorter AS_PATH
+  EXPECT_EQ(rib_.lookup(kIpv4Unicast, pfx("100.64.1.0/24")).size(), 2u);
+  withdraw(1, "100.64.1.0/24");
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 2u);
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 2u);
 }
 
 TEST_F(RibTest, BestChangedCallback) {
@@ -239,11 +239,11 @@ TEST_F(RibTest, BestChangedCallback) {
     seen.emplace_back(p, best ? std::optional(best->peer) : std::nullopt);
   };
   Rib rib(c);
-  rib.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
   rib.flush();
-  rib.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));  // no change
+  rib.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));  // no change
   rib.flush();
-  rib.withdraw_originated(kIpv4Unicast, pfx("203.0.113.0/24"));
+  rib.withdraw_originated(kIpv4Unicast, pfx("100.64.2.0/24"));
   rib.flush();
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[0].second, kLocalPeer);
@@ -260,28 +260,28 @@ TEST_F(RibTest, ReflectionMatrix) {
   up(ibgp(3));
   up(ibgp(4));
   up(ebgp(5, 65005));
-  announce(1, "198.51.100.1/32", attrs({}, "10.0.0.1"));         // from a client
-  announce(3, "198.51.100.3/32", attrs({}, "10.0.0.3"));         // from a non-client
-  announce(5, "198.51.100.5/32", attrs({65005}, "172.16.0.5"));  // from eBGP
+  announce(1, "100.64.1.1/32", attrs({}, "198.18.0.1"));       // from a client
+  announce(3, "100.64.1.3/32", attrs({}, "198.18.0.3"));       // from a non-client
+  announce(5, "100.64.1.5/32", attrs({65005}, "198.19.0.5"));  // from eBGP
   rib_.flush();
   auto c1 = received(1), c2 = received(2), n3 = received(3), n4 = received(4), e5 = received(5);
-  const Prefix from_client = pfx("198.51.100.1/32"), from_non_client = pfx("198.51.100.3/32"),
-               from_ebgp = pfx("198.51.100.5/32");
+  const Prefix from_client = pfx("100.64.1.1/32"), from_non_client = pfx("100.64.1.3/32"),
+               from_ebgp = pfx("100.64.1.5/32");
   // Client route: to the other client and to non-clients, never back to its source.
   EXPECT_FALSE(c1.contains(from_client));
   ASSERT_TRUE(c2.contains(from_client));
   ASSERT_TRUE(n3.contains(from_client));
   ASSERT_TRUE(n4.contains(from_client));
-  EXPECT_EQ(c2[from_client]->originator_id, 0x0a000001u);
+  EXPECT_EQ(c2[from_client]->originator_id, 0xc6120001u);
   EXPECT_EQ(c2[from_client]->cluster_list, std::vector<uint32_t>{kRouterId});
-  EXPECT_EQ(c2[from_client]->next_hop, ip("10.0.0.1"));
-  EXPECT_EQ(n3[from_client]->originator_id, 0x0a000001u);
+  EXPECT_EQ(c2[from_client]->next_hop, ip("198.18.0.1"));
+  EXPECT_EQ(n3[from_client]->originator_id, 0xc6120001u);
   // Non-client route: to clients only.
   ASSERT_TRUE(c1.contains(from_non_client));
   ASSERT_TRUE(c2.contains(from_non_client));
   EXPECT_FALSE(n3.contains(from_non_client));
   EXPECT_FALSE(n4.contains(from_non_client));
-  EXPECT_EQ(c1[from_non_client]->originator_id, 0x0a000003u);
+  EXPECT_EQ(c1[from_non_client]->originator_id, 0xc6120003u);
   // eBGP route: to everyone iBGP, not reflected (no ORIGINATOR_ID), LOCAL_PREF added.
   for (auto* v : {&c1, &c2, &n3, &n4}) {
     ASSERT_TRUE(v->contains(from_ebgp));
@@ -293,7 +293,7 @@ TEST_F(RibTest, ReflectionMatrix) {
   EXPECT_FALSE(e5.contains(from_ebgp));
   ASSERT_TRUE(e5.contains(from_client));
   EXPECT_EQ(e5[from_client]->as_path, testing::seq({kLocalAs}));
-  EXPECT_EQ(e5[from_client]->next_hop, ip("172.16.0.254"));
+  EXPECT_EQ(e5[from_client]->next_hop, ip("198.19.0.254"));
   EXPECT_FALSE(e5[from_client]->originator_id.has_value());
   EXPECT_FALSE(e5[from_client]->local_pref.has_value());
   // Clients share one update group, non-clients another.
@@ -314,23 +314,23 @@ TEST_F(RibTest, ClusterIdDefaultsToRouterIdOrIsConfigured) {
 // ---- Sessions -------------------------------------------------------------------------------
 
 TEST_F(RibTest, InitialDumpThenEndOfRibPerFamily) {
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.128/25"), attrs({}, "0.0.0.0"));
-  rib_.originate(kIpv6Unicast, pfx("2001:db8::/32"), attrs({}, "::"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.128/25"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv6Unicast, pfx("fd00:db8::/32"), attrs({}, "::"));
   rib_.flush();
   PeerInfo p = ibgp(1);
   p.families = {kIpv4Unicast, kIpv6Unicast};
-  p.local_address_v6 = ip("2001:db8::fe");
+  p.local_address_v6 = ip("fd00:db8::fe");
   rib_.peer_up(p);
   auto msgs = drain(1);
   ASSERT_EQ(msgs.size(), 4u);
   EXPECT_EQ(msgs[0].kind, Kind::Reach);
   EXPECT_EQ(msgs[0].family, kIpv4Unicast);
   EXPECT_EQ(msgs[0].prefixes.size(), 2u);  // one UPDATE: same attributes
-  EXPECT_EQ(msgs[0].attrs.next_hop, ip("10.0.0.254"));
+  EXPECT_EQ(msgs[0].attrs.next_hop, ip("198.18.0.254"));
   EXPECT_EQ(msgs[1].kind, Kind::Reach);
   EXPECT_EQ(msgs[1].family, kIpv6Unicast);
-  EXPECT_EQ(msgs[1].attrs.next_hop, ip("2001:db8::fe"));
+  EXPECT_EQ(msgs[1].attrs.next_hop, ip("fd00:db8::fe"));
   EXPECT_EQ(msgs[2].kind, Kind::EndOfRib);
   EXPECT_EQ(msgs[3].kind, Kind::EndOfRib);
   EXPECT_NE(msgs[2].family, msgs[3].family);
@@ -339,7 +339,7 @@ TEST_F(RibTest, InitialDumpThenEndOfRibPerFamily) {
 
 TEST_F(RibTest, SecondMemberOfAGroupGetsItsOwnDump) {
   up(ibgp(1));
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
   rib_.flush();
   // Pending for peer 1, not yet pulled, when peer 2 joins.
   rib_.peer_up(ibgp(2));
@@ -355,8 +355,8 @@ TEST_F(RibTest, SecondMemberOfAGroupGetsItsOwnDump) {
 TEST_F(RibTest, PeerDownWithdrawsItsRoutes) {
   up(ibgp(1, true));
   up(ibgp(2, true));
-  announce(1, "198.51.100.0/24", attrs({65001}));
-  announce(1, "198.51.100.1/32", attrs({65001}));
+  announce(1, "100.64.1.0/24", attrs({65001}));
+  announce(1, "100.64.1.1/32", attrs({65001}));
   rib_.flush();
   EXPECT_EQ(received(2).size(), 2u);
   rib_.peer_down(1);
@@ -374,8 +374,8 @@ TEST_F(RibTest, PeerDownWithdrawsItsRoutes) {
 TEST_F(RibTest, PeerFlapRejoinsAndGetsFullDump) {
   up(ibgp(1, true));
   up(ibgp(2, true));
-  announce(1, "198.51.100.0/24", attrs({65001}));
-  announce(2, "198.51.100.2/32", attrs({65002}));
+  announce(1, "100.64.1.0/24", attrs({65001}));
+  announce(2, "100.64.1.2/32", attrs({65002}));
   rib_.flush();
   received(1);
   received(2);
@@ -384,14 +384,14 @@ TEST_F(RibTest, PeerFlapRejoinsAndGetsFullDump) {
   rib_.peer_up(ibgp(1, true));
   auto msgs = drain(1);
   ASSERT_EQ(msgs.size(), 2u);
-  EXPECT_EQ(msgs[0].prefixes, std::vector<Prefix>{pfx("198.51.100.2/32")});
+  EXPECT_EQ(msgs[0].prefixes, std::vector<Prefix>{pfx("100.64.1.2/32")});
   EXPECT_EQ(msgs[1].kind, Kind::EndOfRib);
 }
 
 TEST_F(RibTest, RefreshResendsTheFamily) {
   up(ibgp(1));
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.128/25"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.128/25"), attrs({}, "0.0.0.0"));
   rib_.flush();
   EXPECT_EQ(received(1).size(), 2u);
   EXPECT_FALSE(rib_.has_output(1));
@@ -412,12 +412,12 @@ TEST_F(RibTest, OneEncodingForTheWholeGroup) {
   up(ibgp(3));
   const auto before = rib_.stats();
   const size_t reach_before = enc_.reach_calls;
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
   rib_.flush();
   for (PeerId p : {1u, 2u, 3u}) {
     auto msgs = drain(p);
     ASSERT_EQ(msgs.size(), 1u) << p;
-    EXPECT_EQ(msgs[0].prefixes, std::vector<Prefix>{pfx("203.0.113.0/24")});
+    EXPECT_EQ(msgs[0].prefixes, std::vector<Prefix>{pfx("100.64.2.0/24")});
   }
   const auto after = rib_.stats();
   EXPECT_EQ(after.update_groups, 1u);
@@ -451,38 +451,38 @@ TEST_F(RibTest, SplitHorizonInsideAGroup) {
   up(ibgp(2, true));
   up(ibgp(3, true));
   ASSERT_EQ(rib_.stats().update_groups, 1u);
-  const Prefix x = pfx("198.51.100.0/24");
+  const Prefix x = pfx("100.64.1.0/24");
 
   // From client 1: 2 and 3 get it, 1 does not.
-  announce(1, "198.51.100.0/24", attrs({65001}, "10.0.0.1"));
+  announce(1, "100.64.1.0/24", attrs({65001}, "198.18.0.1"));
   rib_.flush();
   EXPECT_FALSE(received(1).contains(x));
-  EXPECT_EQ(received(2).at(x)->next_hop, ip("10.0.0.1"));
-  EXPECT_EQ(received(3).at(x)->next_hop, ip("10.0.0.1"));
+  EXPECT_EQ(received(2).at(x)->next_hop, ip("198.18.0.1"));
+  EXPECT_EQ(received(3).at(x)->next_hop, ip("198.18.0.1"));
 
   // Client 2 sends a better path: 1 and 3 get 2's; 2 had 1's and must lose it.
-  PathAttributes better = attrs({65001}, "10.0.0.2");
+  PathAttributes better = attrs({65001}, "198.18.0.2");
   better.local_pref = 200;
-  announce(2, "198.51.100.0/24", better);
+  announce(2, "100.64.1.0/24", better);
   rib_.flush();
   auto v1 = received(1), v2 = received(2), v3 = received(3);
-  EXPECT_EQ(v1.at(x)->next_hop, ip("10.0.0.2"));
+  EXPECT_EQ(v1.at(x)->next_hop, ip("198.18.0.2"));
   ASSERT_TRUE(v2.contains(x));
   EXPECT_FALSE(v2.at(x).has_value());  // withdraw
-  EXPECT_EQ(v3.at(x)->next_hop, ip("10.0.0.2"));
+  EXPECT_EQ(v3.at(x)->next_hop, ip("198.18.0.2"));
   EXPECT_EQ(rib_.counters(2)->families[kIpv4Unicast].advertised, 0u);
   EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].advertised, 1u);
 
   // Client 2 withdraws: back to 1's path. 2 gets it, 1 gets a withdraw.
-  withdraw(2, "198.51.100.0/24");
+  withdraw(2, "100.64.1.0/24");
   rib_.flush();
   v1 = received(1), v2 = received(2), v3 = received(3);
   EXPECT_FALSE(v1.at(x).has_value());
-  EXPECT_EQ(v2.at(x)->next_hop, ip("10.0.0.1"));
-  EXPECT_EQ(v3.at(x)->next_hop, ip("10.0.0.1"));
+  EXPECT_EQ(v2.at(x)->next_hop, ip("198.18.0.1"));
+  EXPECT_EQ(v3.at(x)->next_hop, ip("198.18.0.1"));
 
   // Client 1 withdraws too: 2 and 3 get a withdraw, 1 hears nothing.
-  withdraw(1, "198.51.100.0/24");
+  withdraw(1, "100.64.1.0/24");
   rib_.flush();
   EXPECT_TRUE(received(1).empty());
   EXPECT_FALSE(received(2).at(x).has_value());
@@ -495,37 +495,37 @@ TEST_F(RibTest, SameAttributesNewSourceInsideAGroup) {
   up(ibgp(1, true));
   up(ibgp(2, true));
   up(ibgp(3, true));
-  PathAttributes a = attrs({65001}, "192.0.2.1");
+  PathAttributes a = attrs({65001}, "198.18.1.1");
   a.originator_id = 0x09090909;  // same ORIGINATOR_ID: exported attributes identical
-  announce(1, "198.51.100.0/24", a);
+  announce(1, "100.64.1.0/24", a);
   rib_.flush();
   received(1), received(2), received(3);
-  announce(2, "198.51.100.0/24", a);  // tie; router ids equal (ORIGINATOR_ID) -> peer address
+  announce(2, "100.64.1.0/24", a);  // tie; router ids equal (ORIGINATOR_ID) -> peer address
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);
-  withdraw(1, "198.51.100.0/24");
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
+  withdraw(1, "100.64.1.0/24");
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 2u);
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 2u);
   auto v1 = received(1), v2 = received(2), v3 = received(3);
-  EXPECT_TRUE(v1.at(pfx("198.51.100.0/24")).has_value());   // now gets 2's (same attrs)
-  EXPECT_FALSE(v2.at(pfx("198.51.100.0/24")).has_value());  // loses it
-  EXPECT_TRUE(v3.empty());                                  // nothing changed for 3
+  EXPECT_TRUE(v1.at(pfx("100.64.1.0/24")).has_value());   // now gets 2's (same attrs)
+  EXPECT_FALSE(v2.at(pfx("100.64.1.0/24")).has_value());  // loses it
+  EXPECT_TRUE(v3.empty());                                // nothing changed for 3
 }
 
 TEST_F(RibTest, LaggingMemberKeepsChunksAlive) {
   up(ibgp(1));
   up(ibgp(2));
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
   rib_.flush();
   EXPECT_EQ(drain(1).size(), 1u);
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.1/32"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.1/32"), attrs({}, "0.0.0.0"));
   rib_.flush();
   EXPECT_EQ(drain(1).size(), 1u);
   // Peer 2 pulled nothing so far: it gets both chunks.
   auto m2 = drain(2);
   ASSERT_EQ(m2.size(), 2u);
-  EXPECT_EQ(m2[0].prefixes, std::vector<Prefix>{pfx("203.0.113.0/24")});
-  EXPECT_EQ(m2[1].prefixes, std::vector<Prefix>{pfx("203.0.113.1/32")});
+  EXPECT_EQ(m2[0].prefixes, std::vector<Prefix>{pfx("100.64.2.0/24")});
+  EXPECT_EQ(m2[1].prefixes, std::vector<Prefix>{pfx("100.64.2.1/32")});
 }
 
 // ---- Output ---------------------------------------------------------------------------------
@@ -535,7 +535,7 @@ TEST_F(RibTest, CoalescesChangesUntilPulled) {
   for (uint32_t med = 1; med <= 5; ++med) {
     PathAttributes a = attrs({}, "0.0.0.0");
     a.med = med;
-    rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), a);
+    rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), a);
     rib_.flush();
   }
   auto msgs = drain(1);
@@ -543,9 +543,9 @@ TEST_F(RibTest, CoalescesChangesUntilPulled) {
   EXPECT_EQ(msgs[0].attrs.med, 5u);
 
   // Announced and withdrawn before anyone pulled: nothing at all.
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.1/32"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.1/32"), attrs({}, "0.0.0.0"));
   rib_.flush();
-  rib_.withdraw_originated(kIpv4Unicast, pfx("203.0.113.1/32"));
+  rib_.withdraw_originated(kIpv4Unicast, pfx("100.64.2.1/32"));
   rib_.flush();
   EXPECT_TRUE(drain(1).empty());
 }
@@ -553,7 +553,7 @@ TEST_F(RibTest, CoalescesChangesUntilPulled) {
 TEST_F(RibTest, PacksPrefixesWithTheSameAttributes) {
   up(ibgp(1));
   for (int i = 0; i < 100; ++i)
-    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0xcb007100u + static_cast<uint32_t>(i)), 32),
+    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0x64400200u + static_cast<uint32_t>(i)), 32),
                    attrs({}, "0.0.0.0"));
   rib_.flush();
   auto msgs = drain(1);
@@ -566,7 +566,7 @@ TEST_F(RibTest, PullWithASmallBudgetGivesWholeMessages) {
   for (uint32_t i = 0; i < 20; ++i) {
     PathAttributes a = attrs({}, "0.0.0.0");
     a.med = i;  // distinct attributes: one UPDATE each
-    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0xcb007100u + i), 32), a);
+    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0x64400200u + i), 32), a);
   }
   rib_.flush();
   std::vector<uint8_t> out;
@@ -589,7 +589,7 @@ TEST_F(RibTest, PullWithASmallBudgetGivesWholeMessages) {
   for (uint32_t i = 0; i < 20; ++i) {
     PathAttributes a = attrs({}, "0.0.0.0");
     a.med = 100 + i;
-    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0xcb007100u + i), 32), a);
+    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0x64400200u + i), 32), a);
   }
   rib_.flush();
   out.clear();
@@ -603,34 +603,34 @@ TEST_F(RibTest, EbgpExportThroughTheRib) {
   up(ibgp(1));
   up(ebgp(2, 65002));
   up(ebgp(3, 65003));
-  PathAttributes a = attrs({65002, 65010}, "172.16.0.2");
+  PathAttributes a = attrs({65002, 65010}, "198.19.0.2");
   a.med = 40;
-  announce(2, "198.51.100.0/24", a);
+  announce(2, "100.64.1.0/24", a);
   PathAttributes local = attrs({}, "0.0.0.0");
   local.med = 7;
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), local);
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), local);
   rib_.flush();
   auto v3 = received(3);
-  const auto& r = v3.at(pfx("198.51.100.0/24"));
+  const auto& r = v3.at(pfx("100.64.1.0/24"));
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->as_path, testing::seq({kLocalAs, 65002, 65010}));
-  EXPECT_EQ(r->next_hop, ip("172.16.0.254"));
+  EXPECT_EQ(r->next_hop, ip("198.19.0.254"));
   EXPECT_FALSE(r->med.has_value());  // RFC 4271 §5.1.4
-  EXPECT_EQ(v3.at(pfx("203.0.113.0/24"))->med, 7u);
-  EXPECT_FALSE(received(2).contains(pfx("198.51.100.0/24")));  // not back to its source
+  EXPECT_EQ(v3.at(pfx("100.64.2.0/24"))->med, 7u);
+  EXPECT_FALSE(received(2).contains(pfx("100.64.1.0/24")));  // not back to its source
   auto v1 = received(1);
-  EXPECT_EQ(v1.at(pfx("198.51.100.0/24"))->med, 40u);
-  EXPECT_EQ(v1.at(pfx("198.51.100.0/24"))->next_hop, ip("172.16.0.2"));
+  EXPECT_EQ(v1.at(pfx("100.64.1.0/24"))->med, 40u);
+  EXPECT_EQ(v1.at(pfx("100.64.1.0/24"))->next_hop, ip("198.19.0.2"));
 }
 
 TEST_F(RibTest, AttributesFreedWhenEverythingIsGone) {
   up(ibgp(1, true));
   up(ibgp(2, true));
-  announce(1, "198.51.100.0/24", attrs({65001}));
+  announce(1, "100.64.1.0/24", attrs({65001}));
   rib_.flush();
   received(2);
   EXPECT_GT(rib_.stats().attr_sets, 0u);
-  withdraw(1, "198.51.100.0/24");
+  withdraw(1, "100.64.1.0/24");
   rib_.flush();
   received(2);
   EXPECT_EQ(rib_.stats().attr_sets, 0u);
@@ -639,25 +639,25 @@ TEST_F(RibTest, AttributesFreedWhenEverythingIsGone) {
 TEST_F(RibTest, ExportPolicyRunsPerPrefixAfterTheRewrite) {
   PeerInfo e = ebgp(1, 65001);
   e.export_policy = [](const Prefix& p, PathAttributes& a) {
-    if (p == pfx("203.0.113.1/32")) return false;
+    if (p == pfx("100.64.2.1/32")) return false;
     a.med = 77;
     EXPECT_EQ(a.as_path, testing::seq({kLocalAs}));  // the policy sees the rewritten path
     return true;
   };
   e.export_policy_id = "med-77";
   up(e);
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.1/32"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.1/32"), attrs({}, "0.0.0.0"));
   rib_.flush();
   auto v = received(1);
   ASSERT_EQ(v.size(), 1u);
-  EXPECT_EQ(v.at(pfx("203.0.113.0/24"))->med, 77u);
+  EXPECT_EQ(v.at(pfx("100.64.2.0/24"))->med, 77u);
 }
 
 TEST_F(RibTest, WithdrawOfUnknownPrefixIsHarmless) {
   up(ibgp(1));
   up(ibgp(2, true));
-  withdraw(1, "198.51.100.0/24");
+  withdraw(1, "100.64.1.0/24");
   rib_.flush();
   EXPECT_FALSE(rib_.has_output(2));
   auto c = rib_.counters(1)->families[kIpv4Unicast];
@@ -669,13 +669,13 @@ TEST_F(RibTest, MemberThatNeverPullsLeavesCleanly) {
   up(ibgp(1));
   up(ibgp(2));
   for (uint32_t i = 0; i < 10; ++i) {
-    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0xcb007100u + i), 32), attrs({}, "0.0.0.0"));
+    rib_.originate(kIpv4Unicast, Prefix(IpAddress::v4(0x64400200u + i), 32), attrs({}, "0.0.0.0"));
     rib_.flush();
     EXPECT_EQ(drain(1).size(), 1u);  // one chunk per round, kept for peer 2
   }
   rib_.peer_down(2);
   rib_.flush();
-  rib_.originate(kIpv4Unicast, pfx("203.0.113.0/24"), attrs({}, "0.0.0.0"));
+  rib_.originate(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
   rib_.flush();
   EXPECT_EQ(drain(1).size(), 1u);
   up(ibgp(2));  // back: a full dump of 11 prefixes in one UPDATE, then End-of-RIB
@@ -686,20 +686,224 @@ TEST_F(RibTest, BestSwitchesWhenItsPeerGoesDown) {
   up(ibgp(1, true));
   up(ibgp(2, true));
   up(ibgp(3, true));
-  PathAttributes better = attrs({65001}, "10.0.0.1");
+  PathAttributes better = attrs({65001}, "198.18.0.1");
   better.local_pref = 200;
-  announce(1, "198.51.100.0/24", better);
-  announce(2, "198.51.100.0/24", attrs({65001}, "10.0.0.2"));
+  announce(1, "100.64.1.0/24", better);
+  announce(2, "100.64.1.0/24", attrs({65001}, "198.18.0.2"));
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 1u);
-  EXPECT_EQ(received(3).at(pfx("198.51.100.0/24"))->next_hop, ip("10.0.0.1"));
-  EXPECT_EQ(received(2).at(pfx("198.51.100.0/24"))->next_hop, ip("10.0.0.1"));
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
+  EXPECT_EQ(received(3).at(pfx("100.64.1.0/24"))->next_hop, ip("198.18.0.1"));
+  EXPECT_EQ(received(2).at(pfx("100.64.1.0/24"))->next_hop, ip("198.18.0.1"));
   rib_.peer_down(1);
   rib_.flush();
-  EXPECT_EQ(best_peer("198.51.100.0/24"), 2u);
-  EXPECT_EQ(received(3).at(pfx("198.51.100.0/24"))->next_hop, ip("10.0.0.2"));
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 2u);
+  EXPECT_EQ(received(3).at(pfx("100.64.1.0/24"))->next_hop, ip("198.18.0.2"));
   // Peer 2 is now the source: what it had from 1 is withdrawn.
-  EXPECT_FALSE(received(2).at(pfx("198.51.100.0/24")).has_value());
+  EXPECT_FALSE(received(2).at(pfx("100.64.1.0/24")).has_value());
+}
+
+// ---- Graceful restart, receiving speaker (RFC 4724 §4.2) --------------------------------------
+
+class GracefulRestartTest : public RibTest {
+ protected:
+  static constexpr Family kV4[] = {kIpv4Unicast};
+  const Prefix a_ = pfx("100.64.1.0/24");
+  const Prefix b_ = pfx("100.64.2.0/24");
+
+  // Peer 1 (an RR client, the restarting one) sends a_ and b_; peer 2 (a client too) hears them.
+  void SetUp() override {
+    up(ibgp(1, true));
+    up(ibgp(2, true));
+    announce(1, "100.64.1.0/24", attrs({65001}, "198.18.0.1"));
+    announce(1, "100.64.2.0/24", attrs({65001}, "198.18.0.1"));
+    rib_.flush();
+    ASSERT_EQ(received(2).size(), 2u);
+  }
+
+  bool stale(const Prefix& p, PeerId peer = 1) {
+    for (const auto& pv : rib_.lookup(kIpv4Unicast, p))
+      if (pv.peer == peer) return pv.stale;
+    return false;
+  }
+};
+
+TEST_F(GracefulRestartTest, SessionLossKeepsPathsAsStaleAndSendsNothing) {
+  rib_.peer_down(1, kV4);
+  rib_.flush();
+  EXPECT_TRUE(received(2).empty());  // no withdraw downstream
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
+  EXPECT_EQ(best_peer("100.64.2.0/24"), 1u);
+  EXPECT_TRUE(stale(a_));
+  EXPECT_TRUE(stale(b_));
+  EXPECT_EQ(rib_.stale_count(1), 2u);
+  EXPECT_EQ(rib_.stats().stale_paths, 2u);
+  EXPECT_FALSE(rib_.has_output(1));
+  // Counters of a down peer with stale paths: what it still has in Adj-RIB-In.
+  auto c = rib_.counters(1);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->families[kIpv4Unicast].received, 2u);
+  // End-of-RIB counts only from an Established session.
+  EXPECT_EQ(rib_.end_of_rib(1, kIpv4Unicast), 0u);
+  EXPECT_EQ(rib_.stale_count(1), 2u);
+}
+
+TEST_F(GracefulRestartTest, FamiliesNotRetainedGoAtOnce) {
+  rib_.peer_down(1, std::span<const Family>{});  // the peer listed no family
+  rib_.flush();
+  EXPECT_EQ(received(2).size(), 2u);  // two withdraws
+  EXPECT_FALSE(best_peer("100.64.1.0/24").has_value());
+  EXPECT_FALSE(rib_.counters(1).has_value());  // forgotten at once
+}
+
+TEST_F(GracefulRestartTest, UpdatesReplaceStalePathsThenEndOfRibPurgesTheRest) {
+  rib_.peer_down(1, kV4);
+  rib_.flush();
+  up(ibgp(1, true));
+  EXPECT_EQ(rib_.stale_count(1), 2u);
+  // The same route again: no longer stale, and nothing goes downstream.
+  announce(1, "100.64.1.0/24", attrs({65001}, "198.18.0.1"));
+  rib_.flush();
+  EXPECT_FALSE(stale(a_));
+  EXPECT_TRUE(stale(b_));
+  EXPECT_TRUE(received(2).empty());
+  // End-of-RIB: b_ was not sent again and goes; a_ stays.
+  EXPECT_EQ(rib_.end_of_rib(1, kIpv4Unicast), 1u);
+  rib_.flush();
+  auto v = received(2);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_FALSE(v.at(b_).has_value());
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
+  EXPECT_EQ(rib_.stale_count(1), 0u);
+  EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].received, 1u);
+  EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].accepted, 1u);
+}
+
+TEST_F(GracefulRestartTest, ChangedAttributesReplaceTheStalePath) {
+  rib_.peer_down(1, kV4);
+  rib_.flush();
+  up(ibgp(1, true));
+  PathAttributes changed = attrs({65001}, "198.18.0.1");
+  changed.med = 5;
+  announce(1, "100.64.1.0/24", changed);
+  rib_.flush();
+  EXPECT_FALSE(stale(a_));
+  EXPECT_EQ(received(2).at(a_)->med, 5u);
+}
+
+TEST_F(GracefulRestartTest, WithdrawAfterTheRestartRemovesAStalePath) {
+  rib_.peer_down(1, kV4);
+  up(ibgp(1, true));
+  withdraw(1, "100.64.2.0/24");
+  rib_.flush();
+  EXPECT_FALSE(received(2).at(b_).has_value());
+  EXPECT_EQ(rib_.stale_count(1), 1u);
+  EXPECT_EQ(rib_.end_of_rib(1, kIpv4Unicast), 1u);  // a_
+}
+
+TEST_F(GracefulRestartTest, RestartTimerPurgeWhileDownForgetsThePeer) {
+  rib_.peer_down(1, kV4);
+  rib_.flush();
+  EXPECT_EQ(rib_.purge_stale(1), 2u);
+  rib_.flush();
+  auto v = received(2);
+  ASSERT_EQ(v.size(), 2u);
+  for (const auto& [p, a] : v) EXPECT_FALSE(a.has_value()) << p.to_string();
+  EXPECT_EQ(rib_.stats().tables[kIpv4Unicast].prefixes, 0u);
+  EXPECT_EQ(rib_.stats().stale_paths, 0u);
+  EXPECT_FALSE(rib_.counters(1).has_value());  // PeerInfo released
+  EXPECT_EQ(rib_.stats().attr_sets, 0u);
+  up(ibgp(1, true));  // a fresh start under the same id works
+  EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].received, 0u);
+}
+
+TEST_F(GracefulRestartTest, PurgeOfOneFamilyAfterTheRestart) {
+  // The new OPEN lacks the family (or its F bit): the speaker purges it at once.
+  rib_.peer_down(1, kV4);
+  up(ibgp(1, true));
+  EXPECT_EQ(rib_.purge_stale(1, kIpv4Unicast), 2u);
+  rib_.flush();
+  EXPECT_EQ(received(2).size(), 2u);
+  EXPECT_TRUE(rib_.counters(1).has_value());  // up: kept
+  EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].received, 0u);
+}
+
+TEST_F(GracefulRestartTest, ConsecutiveRestartDeletesWhatWasStillStale) {
+  rib_.peer_down(1, kV4);
+  up(ibgp(1, true));
+  announce(1, "100.64.1.0/24", attrs({65001}, "198.18.0.1"));
+  rib_.flush();
+  // Down again before End-of-RIB: b_ (still stale) goes, a_ becomes stale.
+  rib_.peer_down(1, kV4);
+  rib_.flush();
+  auto v = received(2);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_FALSE(v.at(b_).has_value());
+  EXPECT_TRUE(stale(a_));
+  EXPECT_EQ(rib_.stale_count(1), 1u);
+}
+
+TEST_F(GracefulRestartTest, DecisionIsUnchangedByStaleness) {
+  // RFC 4724 §4.2: stale paths are not told apart. Peer 3 (higher router id) sends the same
+  // route as 1: the stale path of 1 stays best on the router id tie-breaker.
+  up(ibgp(3, true));
+  announce(3, "100.64.1.0/24", attrs({65001}, "198.18.0.3"));
+  rib_.flush();
+  received(2);
+  received(3);
+  rib_.peer_down(1, kV4);
+  rib_.flush();
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
+  EXPECT_TRUE(received(2).empty());
+  // A better path still wins over a stale one, as over any other.
+  PathAttributes better = attrs({65001}, "198.18.0.3");
+  better.local_pref = 200;
+  announce(3, "100.64.1.0/24", better);
+  rib_.flush();
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 3u);
+  EXPECT_EQ(received(2).at(a_)->next_hop, ip("198.18.0.3"));
+  // When 3 withdraws, the stale path is best again.
+  withdraw(3, "100.64.1.0/24");
+  rib_.flush();
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
+  EXPECT_EQ(received(2).at(a_)->next_hop, ip("198.18.0.1"));
+}
+
+TEST_F(GracefulRestartTest, RestartedPeerIsNotSentItsOwnStaleRoutes) {
+  rib_.peer_down(1, kV4);
+  rib_.flush();
+  rib_.originate(kIpv4Unicast, pfx("100.64.9.0/24"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  received(2);
+  rib_.peer_up(ibgp(1, true));  // rejoins the group of peer 2
+  auto v = received(1);
+  EXPECT_EQ(v.size(), 1u);  // the local route only: split horizon for its stale ones
+  EXPECT_TRUE(v.contains(pfx("100.64.9.0/24")));
+  EXPECT_EQ(rib_.counters(1)->families[kIpv4Unicast].advertised, 1u);
+  // After End-of-RIB, b_ is withdrawn from 2 only; 1 never had it.
+  rib_.end_of_rib(1, kIpv4Unicast);
+  rib_.flush();
+  EXPECT_TRUE(received(1).empty());
+  EXPECT_FALSE(received(2).at(b_).has_value());
+}
+
+TEST_F(GracefulRestartTest, StaleSetIsFreedOnceEverythingIsRefreshed) {
+  rib_.peer_down(1, kV4);
+  up(ibgp(1, true));
+  announce(1, "100.64.1.0/24", attrs({65001}, "198.18.0.1"));
+  announce(1, "100.64.2.0/24", attrs({65001}, "198.18.0.1"));
+  EXPECT_EQ(rib_.stale_count(1), 0u);
+  EXPECT_EQ(rib_.stats().stale_paths, 0u);
+  EXPECT_EQ(rib_.end_of_rib(1, kIpv4Unicast), 0u);
+  rib_.flush();
+  EXPECT_TRUE(received(2).empty());
+}
+
+TEST_F(GracefulRestartTest, NonGracefulDownOfAStalePeerRemovesEverything) {
+  rib_.peer_down(1, kV4);
+  rib_.peer_down(1);
+  rib_.flush();
+  EXPECT_EQ(received(2).size(), 2u);
+  EXPECT_FALSE(rib_.counters(1).has_value());
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ inline AsPath seq(std::initializer_list<uint32_t> asns) {
 }
 
 inline PathAttributes attrs(std::initializer_list<uint32_t> as_path = {},
-                            std::string_view next_hop = "192.0.2.1") {
+                            std::string_view next_hop = "198.18.1.1") {
   PathAttributes a;
   a.origin = Origin::Igp;
   a.as_path = seq(as_path);

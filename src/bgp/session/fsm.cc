@@ -24,12 +24,18 @@ Notification error(ErrorCode code, uint8_t subcode, std::vector<uint8_t> data = 
 
 const char* to_string(State s) {
   switch (s) {
-    case State::Idle: return "Idle";
-    case State::Connect: return "Connect";
-    case State::Active: return "Active";
-    case State::OpenSent: return "OpenSent";
-    case State::OpenConfirm: return "OpenConfirm";
-    case State::Established: return "Established";
+    case State::Idle:
+      return "Idle";
+    case State::Connect:
+      return "Connect";
+    case State::Active:
+      return "Active";
+    case State::OpenSent:
+      return "OpenSent";
+    case State::OpenConfirm:
+      return "OpenConfirm";
+    case State::Established:
+      return "Established";
   }
   return "?";
 }
@@ -141,69 +147,68 @@ Effects ConnectionFsm::handle(const Event& event) {
     fail(error(ErrorCode::FsmError, sub), "", out);
   };
 
-  std::visit(
-      Overloaded{
-          [&](const TcpEstablished&) {
-            if (state_ != State::Connect && state_ != State::Active) return;
-            out.push_back(SendOpen{local_open()});
-            out.push_back(StartTimer{Timer::Hold, kOpenSentHoldTime});
-            change_state(State::OpenSent);
-          },
-          [&](const TcpClosed&) { close("connection closed by peer or network", out); },
-          [&](const ManualStop& e) {
-            if (state_ == State::Connect || state_ == State::Active) {
-              close("stopped", out);
-              return;
-            }
-            fail(Notification::shutdown(e.subcode, e.reason), "stopped: " + e.reason, out);
-          },
-          [&](const TimerExpired& e) {
-            if (e.timer == Timer::Hold) {
-              fail(error(ErrorCode::HoldTimerExpired, 0), "hold timer expired", out);
-            } else if (state_ == State::OpenConfirm || state_ == State::Established) {
-              out.push_back(SendKeepalive{});
-              out.push_back(
-                  StartTimer{Timer::Keepalive, std::chrono::seconds(negotiated_->keepalive)});
-            }
-          },
-          [&](const OpenReceived& e) {
-            if (state_ == State::OpenSent) {
-              on_open(e, out);
-            } else {
-              unexpected_message();
-            }
-          },
-          [&](const KeepaliveReceived&) {
-            if (state_ == State::OpenConfirm) {
-              restart_hold();
-              change_state(State::Established);
-              out.push_back(SessionEstablished{*negotiated_});
-            } else if (state_ == State::Established) {
-              restart_hold();
-            } else {
-              unexpected_message();
-            }
-          },
-          [&](const UpdateReceived&) {
-            if (state_ == State::Established) {
-              restart_hold();
-            } else {
-              unexpected_message();
-            }
-          },
-          [&](const RouteRefreshReceived&) {
-            if (state_ == State::Established) {
-              restart_hold();
-            } else {
-              unexpected_message();
-            }
-          },
-          [&](const NotificationReceived& e) {
-            close("received " + e.notification.describe(), out);
-          },
-          [&](const MessageError& e) { fail(e.notification, "", out); },
-      },
-      event);
+  std::visit(Overloaded{
+                 [&](const TcpEstablished&) {
+                   if (state_ != State::Connect && state_ != State::Active) return;
+                   out.push_back(SendOpen{local_open()});
+                   out.push_back(StartTimer{Timer::Hold, kOpenSentHoldTime});
+                   change_state(State::OpenSent);
+                 },
+                 [&](const TcpClosed&) { close("connection closed by peer or network", out); },
+                 [&](const ManualStop& e) {
+                   if (state_ == State::Connect || state_ == State::Active) {
+                     close("stopped", out);
+                     return;
+                   }
+                   fail(Notification::shutdown(e.subcode, e.reason), "stopped: " + e.reason, out);
+                 },
+                 [&](const TimerExpired& e) {
+                   if (e.timer == Timer::Hold) {
+                     fail(error(ErrorCode::HoldTimerExpired, 0), "hold timer expired", out);
+                   } else if (state_ == State::OpenConfirm || state_ == State::Established) {
+                     out.push_back(SendKeepalive{});
+                     out.push_back(StartTimer{Timer::Keepalive,
+                                              std::chrono::seconds(negotiated_->keepalive)});
+                   }
+                 },
+                 [&](const OpenReceived& e) {
+                   if (state_ == State::OpenSent) {
+                     on_open(e, out);
+                   } else {
+                     unexpected_message();
+                   }
+                 },
+                 [&](const KeepaliveReceived&) {
+                   if (state_ == State::OpenConfirm) {
+                     restart_hold();
+                     change_state(State::Established);
+                     out.push_back(SessionEstablished{*negotiated_});
+                   } else if (state_ == State::Established) {
+                     restart_hold();
+                   } else {
+                     unexpected_message();
+                   }
+                 },
+                 [&](const UpdateReceived&) {
+                   if (state_ == State::Established) {
+                     restart_hold();
+                   } else {
+                     unexpected_message();
+                   }
+                 },
+                 [&](const RouteRefreshReceived&) {
+                   if (state_ == State::Established) {
+                     restart_hold();
+                   } else {
+                     unexpected_message();
+                   }
+                 },
+                 [&](const NotificationReceived& e) {
+                   close("received " + e.notification.describe(), out);
+                 },
+                 [&](const MessageError& e) { fail(e.notification, "", out); },
+             },
+             event);
   return out;
 }
 

@@ -31,7 +31,7 @@ struct LocalConfig {
   uint32_t router_id = 0;  // BGP Identifier, host order
   uint32_t remote_as = 0;  // expected peer ASN
   uint16_t hold_time = 90;
-  uint16_t keepalive = 30;  // 0 = hold_time / 3
+  uint16_t keepalive = 30;    // 0 = hold_time / 3
   Capabilities capabilities;  // advertised in our OPEN
 };
 

@@ -104,8 +104,7 @@ TEST(Fsm, HoldTimeOfOneOrTwoIsUnacceptable) {
     fsm.handle(TcpEstablished{});
     auto out = fsm.handle(OpenReceived{peer_open(65001, hold)});
     ASSERT_NE(find<SendNotification>(out), nullptr);
-    EXPECT_EQ(find<SendNotification>(out)->notification.subcode,
-              open_error::kUnacceptableHoldTime);
+    EXPECT_EQ(find<SendNotification>(out)->notification.subcode, open_error::kUnacceptableHoldTime);
   }
 }
 
@@ -179,7 +178,8 @@ TEST(Fsm, UnexpectedMessagesAreFsmErrorsNamingTheState) {
 
 TEST(Fsm, NotificationClosesWithoutReply) {
   auto fsm = established();
-  auto out = fsm.handle(NotificationReceived{{ErrorCode::Cease, cease::kAdministrativeShutdown, {}}});
+  auto out =
+      fsm.handle(NotificationReceived{{ErrorCode::Cease, cease::kAdministrativeShutdown, {}}});
   EXPECT_EQ(find<SendNotification>(out), nullptr);
   ASSERT_NE(find<CloseConnection>(out), nullptr);
   EXPECT_EQ(fsm.state(), State::Idle);

@@ -32,11 +32,12 @@ struct PeerConfig {
   std::vector<Family> families;
   Policy import_policy;
   Policy export_policy;
-  std::string password;    // TCP-MD5 (RFC 2385); empty = none
-  int ttl_security = 0;    // GTSM (RFC 5082) hop count; 0 = off
-  int ebgp_multihop = 0;   // TTL for eBGP; 0 = directly connected (TTL 1)
+  std::string password;   // TCP-MD5 (RFC 2385); empty = none
+  int ttl_security = 0;   // GTSM (RFC 5082) hop count; 0 = off
+  int ebgp_multihop = 0;  // TTL for eBGP; 0 = directly connected (TTL 1)
   uint16_t hold_time = 90;
-  uint16_t keepalive = 0;  // 0 = hold_time / 3
+  uint16_t keepalive = 0;       // 0 = hold_time / 3
+  uint16_t connect_retry = 30;  // seconds between connection attempts (RFC 4271 §8)
   bool graceful_restart_helper = true;
 };
 
@@ -55,10 +56,9 @@ struct Origination {
 
 struct SpeakerConfig {
   uint32_t asn = 0;
-  uint32_t router_id = 0;  // host order
-  uint32_t cluster_id = 0;  // 0 = router_id
+  uint32_t router_id = 0;               // host order
+  uint32_t cluster_id = 0;              // 0 = router_id
   std::optional<SocketAddress> listen;  // nullopt = do not listen
-  uint16_t connect_retry = 30;           // seconds
   std::vector<PeerConfig> peers;
   std::vector<NeighborRange> ranges;
   std::vector<Origination> originate;

@@ -34,6 +34,15 @@ std::chrono::milliseconds jitter(std::chrono::milliseconds d) {
 constexpr size_t kReadChunk = 256 * 1024;
 constexpr size_t kMaxReadPerEvent = 4 * 1024 * 1024;  // fairness between peers
 constexpr size_t kOutputHighWater = 1024 * 1024;      // pull from the RIB below this
+// RFC 4724 §4.2: how long stale routes wait for End-of-RIB once the peer is back ("an
+// implementation MAY support a (configurable) timer"); 360 s is the common default.
+constexpr std::chrono::seconds kStalePathTime{360};
+
+std::string family_names(std::span<const Family> families) {
+  std::string s;
+  for (auto f : families) s += (s.empty() ? "" : ",") + f.name();
+  return s;
+}
 
 }  // namespace
 
@@ -43,6 +52,8 @@ Peer::Peer(Speaker& speaker, PeerConfig config, uint32_t id, bool dynamic)
 Peer::~Peer() {
   auto& loop = speaker_.loop();
   loop.cancel_timer(connect_timer_);
+  loop.cancel_timer(restart_timer_);
+  loop.cancel_timer(stale_timer_);
   for (auto* slot : {&outbound_, &inbound_}) {
     if (!*slot) continue;
     loop.remove_fd((*slot)->fd.get());
@@ -61,7 +72,7 @@ session::State Peer::state() const {
 
 const session::Negotiated* Peer::negotiated() const {
   return established_ && established_->fsm.negotiated() ? &*established_->fsm.negotiated()
-                                                         : nullptr;
+                                                        : nullptr;
 }
 
 std::optional<SocketAddress> Peer::local_endpoint() const {
@@ -154,7 +165,11 @@ void Peer::schedule_connect(std::chrono::milliseconds after) {
   if (!running_ || config_.passive || dynamic_ || config_.shutdown) return;
   connect_timer_ = loop.add_timer(jitter(after), [this] {
     connect_timer_ = 0;
-    if (!outbound_ && !established_) connect();
+    if (established_) return;
+    // RFC 4271 §8.2.2: ConnectRetry expiring in Connect drops the pending attempt and starts
+    // a new one, instead of waiting out the kernel's SYN retries.
+    if (outbound_ && outbound_->connecting) close(outbound_.get(), "connect timed out", false);
+    if (!outbound_) connect();
   });
 }
 
@@ -178,7 +193,7 @@ void Peer::connect() {
     last_error_ = fd.error().message;
     log::warn("bgp: neighbor {}: {}", config_.address.to_string(), last_error_);
     idle_state_ = State::Active;
-    schedule_connect(std::chrono::seconds(speaker_.config().connect_retry));
+    schedule_connect(std::chrono::seconds(config_.connect_retry));
     return;
   }
   auto c = std::make_unique<Connection>(local_config());
@@ -190,11 +205,18 @@ void Peer::connect() {
   auto* raw = outbound_.get();
   speaker_.loop().add_fd(raw->fd.get(), EPOLLOUT, [this, raw](uint32_t ev) { on_io(raw, ev); });
   // RFC 4271 §8: the ConnectRetry timer bounds the attempt.
-  schedule_connect(std::chrono::seconds(speaker_.config().connect_retry));
+  schedule_connect(std::chrono::seconds(config_.connect_retry));
 }
 
 void Peer::accept(Fd fd, const SocketAddress& remote) {
   if (!running_ || config_.shutdown) return;  // fd closes: the peer is administratively down
+  if (established_ && !graceful_restart_families(*established_).empty()) {
+    // RFC 4724 §4.2: a peer that advertised graceful restart and opens a new session while the
+    // old one looks Established has restarted: the old session ends (its routes become stale)
+    // and the new one proceeds. Done on the new TCP connection (as BIRD does) rather than on
+    // its OPEN, so that the two connections need not coexist.
+    close(established_, "new connection from the peer: it restarted (RFC 4724 §4.2)", true);
+  }
   if (established_) {
     // RFC 4271 §6.8: a connection colliding with an Established one is closed.
     log::info("bgp: neighbor {}: connection from {} refused: session already established",
@@ -317,6 +339,7 @@ bool Peer::on_message(Connection* c, std::span<const uint8_t> bytes) {
                  },
                  [&](Notification& n) {
                    ++counters_.notifications_in;
+                   c->notification = true;
                    last_received_ = n.describe();
                    handle(c, session::NotificationReceived{std::move(n)});
                  },
@@ -340,21 +363,23 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
   if (!d.errors.empty()) {
     ++counters_.update_errors;
     for (auto& e : d.errors)
-      log::warn("bgp: neighbor {}: UPDATE error ({}): {}", config_.address.to_string(),
-                d.action == AttrAction::TreatAsWithdraw ? "treat-as-withdraw"
-                                                        : "attribute discarded",
-                e.reason);
+      log::warn(
+          "bgp: neighbor {}: UPDATE error ({}): {}", config_.address.to_string(),
+          d.action == AttrAction::TreatAsWithdraw ? "treat-as-withdraw" : "attribute discarded",
+          e.reason);
   }
   const auto& families = c->fsm.negotiated()->families;
   auto negotiated = [&](Family f) {
     return std::find(families.begin(), families.end(), f) != families.end();
   };
   auto& rib = speaker_.rib();
-  if (!u.withdrawn.empty() && negotiated(kIpv4Unicast)) rib.withdraw(id_, kIpv4Unicast, u.withdrawn);
+  if (!u.withdrawn.empty() && negotiated(kIpv4Unicast))
+    rib.withdraw(id_, kIpv4Unicast, u.withdrawn);
   if (u.mp_unreach && !u.mp_unreach->withdrawn.empty() && negotiated(u.mp_unreach->family))
     rib.withdraw(id_, u.mp_unreach->family, u.mp_unreach->withdrawn);
   if (u.attrs) {
-    if (!u.nlri.empty() && negotiated(kIpv4Unicast)) rib.update(id_, kIpv4Unicast, u.nlri, *u.attrs);
+    if (!u.nlri.empty() && negotiated(kIpv4Unicast))
+      rib.update(id_, kIpv4Unicast, u.nlri, *u.attrs);
     if (u.mp_reach && !u.mp_reach->nlri.empty()) {
       if (negotiated(u.mp_reach->family)) {
         rib.update(id_, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
@@ -364,8 +389,10 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
       }
     }
   }
-  if (auto f = end_of_rib_family(u))
+  if (auto f = end_of_rib_family(u)) {
     log::info("bgp: neighbor {}: End-of-RIB for {}", config_.address.to_string(), f->name());
+    end_of_rib(*f);
+  }
 }
 
 void Peer::handle(Connection* c, const session::Event& e) {
@@ -378,44 +405,44 @@ void Peer::handle(Connection* c, const session::Event& e) {
 
 void Peer::apply(Connection* c, const session::Effect& effect) {
   auto& loop = speaker_.loop();
-  std::visit(
-      Overloaded{
-          [&](const session::SendOpen& e) {
-            encode_open(e.open, c->out);
-            ++counters_.messages_out;
-            send(c);
-          },
-          [&](const session::SendKeepalive&) {
-            encode_keepalive(c->out);
-            ++counters_.messages_out;
-            send(c);
-          },
-          [&](const session::SendNotification& e) {
-            encode_notification(e.notification, c->out);
-            ++counters_.messages_out;
-            ++counters_.notifications_out;
-            last_sent_ = e.notification.describe();
-            send(c);
-          },
-          [&](const session::StartTimer& e) {
-            auto& id = c->timers[static_cast<size_t>(e.timer)];
-            loop.cancel_timer(id);
-            auto after = std::chrono::milliseconds(e.after);
-            if (e.timer == session::Timer::Keepalive) after = jitter(after);
-            id = loop.add_timer(after, [this, c, t = e.timer] {
-              c->timers[static_cast<size_t>(t)] = 0;
-              handle(c, session::TimerExpired{t});
-            });
-          },
-          [&](const session::StopTimer& e) {
-            auto& id = c->timers[static_cast<size_t>(e.timer)];
-            loop.cancel_timer(id);
-            id = 0;
-          },
-          [&](const session::SessionEstablished& e) { on_established(c, e.negotiated); },
-          [&](const session::CloseConnection& e) { close(c, e.error, e.was_established); },
-      },
-      effect);
+  std::visit(Overloaded{
+                 [&](const session::SendOpen& e) {
+                   encode_open(e.open, c->out);
+                   ++counters_.messages_out;
+                   send(c);
+                 },
+                 [&](const session::SendKeepalive&) {
+                   encode_keepalive(c->out);
+                   ++counters_.messages_out;
+                   send(c);
+                 },
+                 [&](const session::SendNotification& e) {
+                   encode_notification(e.notification, c->out);
+                   ++counters_.messages_out;
+                   ++counters_.notifications_out;
+                   c->notification = true;
+                   last_sent_ = e.notification.describe();
+                   send(c);
+                 },
+                 [&](const session::StartTimer& e) {
+                   auto& id = c->timers[static_cast<size_t>(e.timer)];
+                   loop.cancel_timer(id);
+                   auto after = std::chrono::milliseconds(e.after);
+                   if (e.timer == session::Timer::Keepalive) after = jitter(after);
+                   id = loop.add_timer(after, [this, c, t = e.timer] {
+                     c->timers[static_cast<size_t>(t)] = 0;
+                     handle(c, session::TimerExpired{t});
+                   });
+                 },
+                 [&](const session::StopTimer& e) {
+                   auto& id = c->timers[static_cast<size_t>(e.timer)];
+                   loop.cancel_timer(id);
+                   id = 0;
+                 },
+                 [&](const session::SessionEstablished& e) { on_established(c, e.negotiated); },
+                 [&](const session::CloseConnection& e) { close(c, e.error, e.was_established); },
+             },
+             effect);
   // After an OPEN arrived, a second connection to the same peer must be resolved (§6.8).
   if (alive(c) && c->fsm.state() == State::OpenConfirm && other(c)) resolve_collision(c);
 }
@@ -427,8 +454,7 @@ void Peer::resolve_collision(Connection* c) {
     return;
   }
   if (o->fsm.state() == State::Established) {
-    handle(c, session::MessageError{
-                  {ErrorCode::Cease, cease::kConnectionCollisionResolution, {}}});
+    handle(c, session::MessageError{{ErrorCode::Cease, cease::kConnectionCollisionResolution, {}}});
     return;
   }
   if (o->fsm.state() != State::OpenSent && o->fsm.state() != State::OpenConfirm) return;
@@ -456,6 +482,7 @@ void Peer::on_established(Connection* c, const session::Negotiated& n) {
   log::info("bgp: neighbor {} AS{}: OpenConfirm -> Established (hold {}s, families {})",
             config_.address.to_string(), n.remote_open.asn(), n.hold_time, fams);
   speaker_.on_established(*this, n, c->local);
+  resume_graceful_restart(n);
   pump_output();
 }
 
@@ -512,7 +539,10 @@ void Peer::close(Connection* c, const std::string& why, bool was_established) {
   if (was) {
     established_ = nullptr;
     log::info("bgp: neighbor {}: Established -> Idle ({})", config_.address.to_string(), why);
-    speaker_.on_down(*this);
+    auto retain = graceful_restart_families(*c);
+    speaker_.on_down(*this, retain);
+    const auto& gr = c->fsm.negotiated()->remote_open.caps.graceful_restart;
+    start_graceful_restart(std::move(retain), gr ? gr->restart_time : 0);
   } else if (!c->connecting) {
     log::info("bgp: neighbor {}: {} connection closed ({})", config_.address.to_string(),
               c->outbound ? "outgoing" : "incoming", why);
@@ -535,11 +565,119 @@ void Peer::close(Connection* c, const std::string& why, bool was_established) {
   // RFC 4271 §8.2.2: back to Active; retry after ConnectRetry, sooner after a clean session end.
   idle_state_ = State::Active;
   ++failures_;
-  auto retry = std::chrono::seconds(speaker_.config().connect_retry);
+  auto retry = std::chrono::seconds(config_.connect_retry);
   auto after = was ? std::chrono::milliseconds(std::min<int64_t>(
                          1000 * failures_, std::chrono::milliseconds(retry).count()))
                    : std::chrono::milliseconds(retry);
   schedule_connect(after);
+}
+
+// ---- Graceful restart, receiving speaker (RFC 4724 §4.2) -------------------------------------
+
+std::vector<Family> Peer::graceful_restart_families(const Connection& c) const {
+  const auto& n = c.fsm.negotiated();
+  // A dynamic neighbor's Peer goes with its session, so nothing would clean up after it.
+  if (!config_.graceful_restart_helper || dynamic_ || !n || !n->remote_open.caps.graceful_restart)
+    return {};
+  // RFC 4724 §4.2: routes are retained when "the TCP session" terminates; a session ended by a
+  // NOTIFICATION (sent or received) is not a restart. (RFC 8538 would retain after most
+  // NOTIFICATIONs too once both sides advertise the N bit: not implemented, not advertised.)
+  if (c.notification) return {};
+  // "... for all the address families that were previously received in the Graceful Restart
+  // Capability" and that the session carried.
+  std::vector<Family> out;
+  for (const auto& pf : n->remote_open.caps.graceful_restart->families)
+    if (std::find(n->families.begin(), n->families.end(), pf.family) != n->families.end())
+      out.push_back(pf.family);
+  return out;
+}
+
+void Peer::start_graceful_restart(std::vector<Family> families, uint16_t restart_time) {
+  auto& loop = speaker_.loop();
+  loop.cancel_timer(restart_timer_);
+  loop.cancel_timer(stale_timer_);
+  restart_timer_ = stale_timer_ = 0;
+  stale_families_ = std::move(families);
+  if (stale_families_.empty()) return;
+  log::info("bgp: neighbor {}: graceful restart: {} routes of {} kept as stale for up to {}s",
+            config_.address.to_string(), speaker_.rib().stale_count(id_),
+            family_names(stale_families_), restart_time);
+  // "If the session does not get re-established within the "Restart Time" that the peer
+  // advertised previously, the Receiving Speaker MUST delete all the stale routes".
+  restart_timer_ = loop.add_timer(std::chrono::seconds(restart_time), [this, restart_time] {
+    restart_timer_ = 0;
+    purge_stale("restart time of " + std::to_string(restart_time) + "s expired");
+  });
+}
+
+void Peer::resume_graceful_restart(const session::Negotiated& n) {
+  if (stale_families_.empty()) return;
+  auto& loop = speaker_.loop();
+  loop.cancel_timer(restart_timer_);
+  restart_timer_ = 0;
+  const auto& gr = n.remote_open.caps.graceful_restart;
+  // "If the Forwarding State bit for a specific address family is not set in the newly received
+  // Graceful Restart Capability, or if a specific address family is not included [...], or if
+  // the Graceful Restart Capability isn't received in the re-established session at all, then
+  // the Receiving Speaker MUST immediately remove all the stale routes from the peer that it is
+  // retaining for that address family." A family the new session does not carry cannot get an
+  // End-of-RIB either.
+  std::erase_if(stale_families_, [&](Family f) {
+    const GracefulRestartCapability::PerFamily* pf = nullptr;
+    if (gr)
+      for (const auto& x : gr->families)
+        if (x.family == f) pf = &x;
+    const char* why = nullptr;
+    if (!gr) {
+      why = "the new OPEN has no Graceful Restart Capability";
+    } else if (!pf) {
+      why = "the family is not in the new Graceful Restart Capability";
+    } else if (!pf->forwarding_preserved) {
+      why = "forwarding state not preserved (F bit 0)";
+    } else if (std::find(n.families.begin(), n.families.end(), f) == n.families.end()) {
+      why = "the family was not negotiated again";
+    }
+    if (!why) return false;
+    const size_t gone = speaker_.rib().purge_stale(id_, f);
+    log::info("bgp: neighbor {}: graceful restart: {} stale routes of {} removed: {}",
+              config_.address.to_string(), gone, f.name(), why);
+    return true;
+  });
+  if (stale_families_.empty()) return;
+  log::info(
+      "bgp: neighbor {}: graceful restart: {} stale routes of {} wait for End-of-RIB "
+      "(up to {}s)",
+      config_.address.to_string(), speaker_.rib().stale_count(id_), family_names(stale_families_),
+      kStalePathTime.count());
+  stale_timer_ = loop.add_timer(kStalePathTime, [this] {
+    stale_timer_ = 0;
+    purge_stale("no End-of-RIB within " + std::to_string(kStalePathTime.count()) + "s");
+  });
+}
+
+void Peer::end_of_rib(Family family) {
+  auto it = std::find(stale_families_.begin(), stale_families_.end(), family);
+  if (it == stale_families_.end()) return;
+  stale_families_.erase(it);
+  // "Once the End-of-RIB marker for an address family is received from the peer, it MUST
+  // immediately remove any routes from the peer that are still marked as stale for that
+  // address family."
+  const size_t gone = speaker_.rib().end_of_rib(id_, family);
+  log::info("bgp: neighbor {}: graceful restart: End-of-RIB for {}, {} stale routes removed{}",
+            config_.address.to_string(), family.name(), gone,
+            stale_families_.empty() ? "; restart complete" : "");
+  if (stale_families_.empty()) {
+    speaker_.loop().cancel_timer(stale_timer_);
+    stale_timer_ = 0;
+  }
+}
+
+void Peer::purge_stale(const std::string& why) {
+  const size_t gone = speaker_.rib().purge_stale(id_);
+  log::info("bgp: neighbor {}: graceful restart: {}, {} stale routes of {} removed",
+            config_.address.to_string(), why, gone, family_names(stale_families_));
+  stale_families_.clear();
+  speaker_.request_flush();
 }
 
 }  // namespace isthmus::bgp

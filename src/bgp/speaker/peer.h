@@ -1,6 +1,8 @@
 // One BGP neighbor: its configuration, its connections (at most one outgoing and one incoming
 // while a collision is resolved, RFC 4271 §6.8), the peer-level states Idle/Connect/Active with
-// the ConnectRetry timer, and the byte streams in and out of the established session.
+// the ConnectRetry timer, and the byte streams in and out of the established session; RFC 4724
+// §4.2 (graceful restart, receiving speaker: stale routes, restart and stale-path timers).
+// Not implemented: RFC 8538 (the N bit: graceful restart after a NOTIFICATION).
 #pragma once
 
 #include <array>
@@ -71,12 +73,13 @@ class Peer {
     bool connecting = false;  // TCP handshake in progress (outbound)
     session::ConnectionFsm fsm;
     CodecOptions codec;
-    std::vector<uint8_t> in;  // bytes read, not yet decoded
+    std::vector<uint8_t> in;   // bytes read, not yet decoded
     std::vector<uint8_t> out;  // bytes to write
     size_t out_offset = 0;
     bool want_write = false;
     std::array<EventLoop::TimerId, 2> timers{};
     SocketAddress local, remote;
+    bool notification = false;  // a NOTIFICATION was sent or received on it
     explicit Connection(session::LocalConfig c) : fsm(std::move(c)) {}
   };
 
@@ -93,6 +96,14 @@ class Peer {
   void resolve_collision(Connection* c);
   void send(Connection* c);
   void close(Connection* c, const std::string& why, bool was_established);
+  // RFC 4724 §4.2: the families whose routes are kept as stale when the session on `c` ends.
+  std::vector<Family> graceful_restart_families(const Connection& c) const;
+  void start_graceful_restart(std::vector<Family> families, uint16_t restart_time);
+  // The restarted peer's new OPEN: families it no longer preserves go now, the rest wait for
+  // End-of-RIB.
+  void resume_graceful_restart(const session::Negotiated& n);
+  void end_of_rib(Family family);
+  void purge_stale(const std::string& why);
   void update_watch(Connection* c);
   Connection* other(Connection* c);
   bool alive(const Connection* c) const { return c == outbound_.get() || c == inbound_.get(); }
@@ -112,6 +123,11 @@ class Peer {
   SessionCounters counters_;
   std::string last_error_, last_sent_, last_received_;
   TimePoint established_at_{};
+  // RFC 4724 §4.2: the families whose routes the RIB keeps as stale for this peer, with the
+  // peer's Restart Time running while it is down and the stale-path timer after it is back.
+  std::vector<Family> stale_families_;
+  EventLoop::TimerId restart_timer_ = 0;
+  EventLoop::TimerId stale_timer_ = 0;
 };
 
 }  // namespace isthmus::bgp

@@ -14,19 +14,26 @@ std::string ipv4_id(uint32_t id) { return IpAddress::v4(id).to_string(); }
 
 const char* origin_name(Origin o) {
   switch (o) {
-    case Origin::Igp: return "igp";
-    case Origin::Egp: return "egp";
-    case Origin::Incomplete: return "incomplete";
+    case Origin::Igp:
+      return "igp";
+    case Origin::Egp:
+      return "egp";
+    case Origin::Incomplete:
+      return "incomplete";
   }
   return "?";
 }
 
 std::string community_string(Community c) {
   switch (c) {
-    case kNoExport: return "no-export";
-    case kNoAdvertise: return "no-advertise";
-    case kNoExportSubconfed: return "no-export-subconfed";
-    default: return std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
+    case kNoExport:
+      return "no-export";
+    case kNoAdvertise:
+      return "no-advertise";
+    case kNoExportSubconfed:
+      return "no-export-subconfed";
+    default:
+      return std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
   }
 }
 
@@ -63,8 +70,7 @@ json neighbor_json(const Speaker& s, const Peer& p) {
   j["last_notification_received"] = p.last_notification_received();
   json received = json::object(), accepted = json::object(), sent = json::object();
   if (const auto* n = p.negotiated()) {
-    auto up = std::chrono::duration_cast<std::chrono::seconds>(
-        Clock::now() - p.established_at());
+    auto up = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - p.established_at());
     j["uptime_s"] = up.count();
     j["router_id"] = ipv4_id(n->remote_open.bgp_id);
     j["hold_time"] = n->hold_time;
@@ -129,7 +135,8 @@ json path_attributes_json(const PathAttributes& a) {
   j["cluster_list"] = cl;
   if (!a.unknown.empty()) {
     json u = json::array();
-    for (auto& x : a.unknown) u.push_back({{"type", x.type}, {"flags", x.flags}, {"length", x.value.size()}});
+    for (auto& x : a.unknown)
+      u.push_back({{"type", x.type}, {"flags", x.flags}, {"length", x.value.size()}});
     j["unknown_attributes"] = u;
   }
   return j;
@@ -174,6 +181,7 @@ json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& p
       if (!path.attrs) continue;  // rejected by import policy
       json pj = path_attributes_json(*path.attrs);
       pj["best"] = path.best;
+      if (path.stale) pj["stale"] = true;  // RFC 4724 §4.2: kept from a restarting peer
       pj["from"] = peer_name(path.peer);
       ps.push_back(std::move(pj));
     }

@@ -158,20 +158,20 @@ Expected<void> set_md5(int fd, const IpAddress& peer, uint8_t prefix_len,
     std::memset(&ss, 0, sizeof ss);
     s6->sin6_family = AF_INET6;
     std::memcpy(&s6->sin6_addr, b.data(), 16);
-    prefix_len = static_cast<uint8_t>(prefix_len + 96);
+    // The kernel takes the prefix length of a mapped IPv4 address in IPv4 terms (<= 32).
   }
   std::memcpy(&sig.tcpm_addr, &ss, sizeof ss);
   sig.tcpm_keylen = static_cast<uint16_t>(password.size());
   std::memcpy(sig.tcpm_key, password.data(), password.size());
   int opt = TCP_MD5SIG;
-  uint8_t full = peer.is_v4() && sock_family != AF_INET6 ? 32 : 128;
+  uint8_t full = peer.is_v4() ? 32 : 128;
   if (prefix_len != full) {
     sig.tcpm_flags = TCP_MD5SIG_FLAG_PREFIX;
     sig.tcpm_prefixlen = prefix_len;
     opt = TCP_MD5SIG_EXT;
   }
   if (setsockopt(fd, IPPROTO_TCP, opt, &sig, sizeof sig) != 0)
-    return sys_fail("TCP-MD5 for " + peer.to_string());
+    return sys_fail("TCP-MD5 for " + peer.to_string() + "/" + std::to_string(prefix_len));
   return {};
 }
 

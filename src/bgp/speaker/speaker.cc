@@ -6,10 +6,10 @@
 
 namespace isthmus::bgp {
 
-Speaker::Speaker(EventLoop& loop, SpeakerConfig config)
-    : loop_(loop), config_(std::move(config)) {
+Speaker::Speaker(EventLoop& loop, SpeakerConfig config) : loop_(loop), config_(std::move(config)) {
   if (config_.cluster_id == 0) config_.cluster_id = config_.router_id;
-  rib_ = std::make_unique<Rib>(RibConfig{config_.asn, config_.router_id, config_.cluster_id, nullptr, {}});
+  rib_ = std::make_unique<Rib>(
+      RibConfig{config_.asn, config_.router_id, config_.cluster_id, nullptr, {}});
 }
 
 Speaker::~Speaker() {
@@ -26,14 +26,13 @@ Expected<void> Speaker::start() {
     // RFC 2385: the listening socket needs each peer's key before its SYN arrives.
     for (auto& p : config_.peers)
       if (!p.password.empty())
-        if (auto r = set_md5(listen_fd_.get(), p.address, p.address.is_v4() ? 32 : 128,
-                             p.password);
+        if (auto r = set_md5(listen_fd_.get(), p.address, p.address.is_v4() ? 32 : 128, p.password);
             !r)
           return unexpected(r.error());
     for (auto& r : config_.ranges)
       if (!r.peer.password.empty())
-        if (auto res = set_md5(listen_fd_.get(), r.prefix.address(), r.prefix.length(),
-                               r.peer.password);
+        if (auto res =
+                set_md5(listen_fd_.get(), r.prefix.address(), r.prefix.length(), r.peer.password);
             !res)
           return unexpected(res.error());
     loop_.add_fd(listen_fd_.get(), EPOLLIN, [this](uint32_t) { on_accept(); });
@@ -70,20 +69,18 @@ void Speaker::on_accept() {
     // Dynamic neighbors: the most specific range that holds the address.
     const NeighborRange* best = nullptr;
     for (auto& r : config_.ranges)
-      if (r.prefix.contains(remote.address) &&
-          (!best || r.prefix.length() > best->prefix.length()))
+      if (r.prefix.contains(remote.address) && (!best || r.prefix.length() > best->prefix.length()))
         best = &r;
     if (!best) {
-      log::info("bgp: connection from {} refused: not a configured neighbor",
-                remote.to_string());
+      log::info("bgp: connection from {} refused: not a configured neighbor", remote.to_string());
       continue;  // fd closes
     }
     size_t in_range = 0;
     for (auto& [id, peer] : peers_)
       if (peer->dynamic() && best->prefix.contains(peer->config().address)) ++in_range;
     if (in_range >= best->max_peers) {
-      log::warn("bgp: connection from {} refused: range {} is full ({} peers)",
-                remote.to_string(), best->prefix.to_string(), best->max_peers);
+      log::warn("bgp: connection from {} refused: range {} is full ({} peers)", remote.to_string(),
+                best->prefix.to_string(), best->max_peers);
       continue;
     }
     PeerConfig pc = best->peer;
@@ -98,8 +95,7 @@ void Speaker::on_accept() {
   }
 }
 
-void Speaker::on_established(Peer& peer, const session::Negotiated& n,
-                             const SocketAddress& local) {
+void Speaker::on_established(Peer& peer, const session::Negotiated& n, const SocketAddress& local) {
   const auto& pc = peer.config();
   PeerInfo info;
   info.id = peer.id();
@@ -127,8 +123,8 @@ void Speaker::on_established(Peer& peer, const session::Negotiated& n,
   request_flush();
 }
 
-void Speaker::on_down(Peer& peer) {
-  rib_->peer_down(peer.id());
+void Speaker::on_down(Peer& peer, std::span<const Family> retain) {
+  rib_->peer_down(peer.id(), retain);
   request_flush();
 }
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "bgp/rib/rib.h"
@@ -32,7 +33,8 @@ class Speaker {
 
   // Called by peers.
   void on_established(Peer& peer, const session::Negotiated& n, const SocketAddress& local);
-  void on_down(Peer& peer);
+  // `retain`: the families whose routes the RIB keeps as stale (RFC 4724 §4.2).
+  void on_down(Peer& peer, std::span<const Family> retain = {});
   // Runs the RIB's decision process and sends what it produced, once per batch of input.
   void request_flush();
 

@@ -105,39 +105,39 @@ TEST(Attributes, As4PathMalformedIsDiscarded) {
 }
 
 TEST(Attributes, NextHopMedLocalPrefOriginatorId) {
-  EXPECT_EQ(both_ways(AttrType::NextHop, "c0000201").attrs.next_hop, test::ip("192.0.2.1"));
+  EXPECT_EQ(both_ways(AttrType::NextHop, "c6120001").attrs.next_hop, test::ip("198.18.0.1"));
   EXPECT_EQ(both_ways(AttrType::MultiExitDisc, "00000064").attrs.med, 100u);
   EXPECT_EQ(both_ways(AttrType::LocalPref, "000000c8").attrs.local_pref, 200u);
-  EXPECT_EQ(both_ways(AttrType::OriginatorId, "0a000001").attrs.originator_id, 0x0a000001u);
+  EXPECT_EQ(both_ways(AttrType::OriginatorId, "c6120001").attrs.originator_id, 0xc6120001u);
   // RFC 7606 §7.3, §7.4, §7.5, §7.9: length other than 4.
-  EXPECT_EQ(action_of(AttrType::NextHop, "c000020100"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::NextHop, "c612000100"), AttrAction::TreatAsWithdraw);
   EXPECT_EQ(action_of(AttrType::MultiExitDisc, "000064"), AttrAction::TreatAsWithdraw);
   EXPECT_EQ(action_of(AttrType::LocalPref, ""), AttrAction::TreatAsWithdraw);
-  EXPECT_EQ(action_of(AttrType::OriginatorId, "0a00000100"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::OriginatorId, "c612000100"), AttrAction::TreatAsWithdraw);
 }
 
 TEST(Attributes, AtomicAggregateAndAggregator) {
   EXPECT_TRUE(both_ways(AttrType::AtomicAggregate, "").attrs.atomic_aggregate);
-  EXPECT_EQ(both_ways(AttrType::Aggregator, "00011170 c0000201").attrs.aggregator,
-            (Aggregator{70000, test::ip("192.0.2.1")}));
-  EXPECT_EQ(both_ways(AttrType::Aggregator, "fde9 c0000201", two()).attrs.aggregator,
-            (Aggregator{65001, test::ip("192.0.2.1")}));
-  EXPECT_EQ(both_ways(AttrType::As4Aggregator, "00011170 c0000201", two()).as4_aggregator,
-            (Aggregator{70000, test::ip("192.0.2.1")}));
+  EXPECT_EQ(both_ways(AttrType::Aggregator, "00011170 c6120001").attrs.aggregator,
+            (Aggregator{70000, test::ip("198.18.0.1")}));
+  EXPECT_EQ(both_ways(AttrType::Aggregator, "fde9 c6120001", two()).attrs.aggregator,
+            (Aggregator{65001, test::ip("198.18.0.1")}));
+  EXPECT_EQ(both_ways(AttrType::As4Aggregator, "00011170 c6120001", two()).as4_aggregator,
+            (Aggregator{70000, test::ip("198.18.0.1")}));
   // RFC 7606 §7.6, §7.7: attribute discard.
   EXPECT_EQ(action_of(AttrType::AtomicAggregate, "00"), AttrAction::AttributeDiscard);
-  EXPECT_EQ(action_of(AttrType::Aggregator, "fde9 c0000201"), AttrAction::AttributeDiscard);
-  EXPECT_EQ(action_of(AttrType::Aggregator, "00011170 c0000201", two()),
+  EXPECT_EQ(action_of(AttrType::Aggregator, "fde9 c6120001"), AttrAction::AttributeDiscard);
+  EXPECT_EQ(action_of(AttrType::Aggregator, "00011170 c6120001", two()),
             AttrAction::AttributeDiscard);
-  EXPECT_EQ(action_of(AttrType::As4Aggregator, "fde9 c0000201", two()),
+  EXPECT_EQ(action_of(AttrType::As4Aggregator, "fde9 c6120001", two()),
             AttrAction::AttributeDiscard);
 }
 
 TEST(Attributes, CommunityLists) {
   EXPECT_EQ(both_ways(AttrType::Communities, "fde90064 ffffff01").attrs.communities,
             (std::vector<Community>{0xfde90064, kNoExport}));
-  EXPECT_EQ(both_ways(AttrType::ClusterList, "0a000001 0a000002").attrs.cluster_list,
-            (std::vector<uint32_t>{0x0a000001, 0x0a000002}));
+  EXPECT_EQ(both_ways(AttrType::ClusterList, "c6120001 c6120002").attrs.cluster_list,
+            (std::vector<uint32_t>{0xc6120001, 0xc6120002}));
   auto ext = both_ways(AttrType::ExtCommunities, "0002fde800000064 030c000000000008");
   ASSERT_EQ(ext.attrs.ext_communities.size(), 2u);
   EXPECT_EQ(ext.attrs.ext_communities[0].to_string(), "rt:65000:100");
@@ -147,7 +147,7 @@ TEST(Attributes, CommunityLists) {
   // RFC 7606 §7.8, §7.10, §7.14, RFC 8092 §6: not a non-zero multiple of the unit.
   EXPECT_EQ(action_of(AttrType::Communities, "fde900"), AttrAction::TreatAsWithdraw);
   EXPECT_EQ(action_of(AttrType::Communities, ""), AttrAction::TreatAsWithdraw);
-  EXPECT_EQ(action_of(AttrType::ClusterList, "0a00000101"), AttrAction::TreatAsWithdraw);
+  EXPECT_EQ(action_of(AttrType::ClusterList, "c612000101"), AttrAction::TreatAsWithdraw);
   EXPECT_EQ(action_of(AttrType::ExtCommunities, "0002fde8000000"), AttrAction::TreatAsWithdraw);
   EXPECT_EQ(action_of(AttrType::LargeCommunities, "0001117000000001"), AttrAction::TreatAsWithdraw);
 }
@@ -155,28 +155,28 @@ TEST(Attributes, CommunityLists) {
 TEST(Attributes, MpReachIpv6WithLinkLocal) {
   auto p =
       both_ways(AttrType::MpReachNlri,
-                "0002 01 20 20010db8000000000000000000000001 fe800000000000000000000000000001 00"
-                " 40 20010db800010000 30 20010db80002");
+                "0002 01 20 fd000db8000000000000000000000001 fe800000000000000000000000000001 00"
+                " 40 fd000db800010000 30 fd000db80002");
   ASSERT_TRUE(p.mp_reach);
   EXPECT_EQ(p.mp_reach->family, kIpv6Unicast);
   EXPECT_EQ(p.mp_reach->next_hops,
-            (std::vector<IpAddress>{test::ip("2001:db8::1"), test::ip("fe80::1")}));
+            (std::vector<IpAddress>{test::ip("fd00:db8::1"), test::ip("fe80::1")}));
   EXPECT_EQ(p.mp_reach->nlri,
-            (std::vector<Prefix>{test::pfx("2001:db8:1::/64"), test::pfx("2001:db8:2::/48")}));
+            (std::vector<Prefix>{test::pfx("fd00:db8:1::/64"), test::pfx("fd00:db8:2::/48")}));
 }
 
 TEST(Attributes, MpReachErrorsResetTheSession) {
   // RFC 7606 §7.11: next hop length inconsistent with the family; NLRI syntax (§5.3).
-  auto bad_nh = fault_of(AttrType::MpReachNlri, "0002 01 08 2001 0db8 0000 0001 00");
+  auto bad_nh = fault_of(AttrType::MpReachNlri, "0002 01 08 fd00 0db8 0000 0001 00");
   EXPECT_EQ(bad_nh.reset_subcode, update_error::kOptionalAttributeError);
-  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 10 20010db8000000000000000000000001 00")
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 10 fd000db8000000000000000000000001 00")
                 .reset_subcode,
             update_error::kOptionalAttributeError);
-  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c0000201 00 21 0a000000 00").reset_subcode,
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c6120001 00 21 64400000 00").reset_subcode,
             update_error::kOptionalAttributeError);
-  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c0000201 00 18 0a00").reset_subcode,
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c6120001 00 18 6440").reset_subcode,
             update_error::kOptionalAttributeError);
-  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c00002").reset_subcode,
+  EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001 01 04 c61200").reset_subcode,
             update_error::kOptionalAttributeError);
   EXPECT_EQ(fault_of(AttrType::MpReachNlri, "0001").reset_subcode,
             update_error::kOptionalAttributeError);
@@ -187,7 +187,7 @@ TEST(Attributes, MpReachErrorsResetTheSession) {
 }
 
 TEST(Attributes, MpForOtherFamiliesIsDiscardedForNow) {
-  EXPECT_EQ(action_of(AttrType::MpReachNlri, "0019 46 04 c0000201 00 02 05 0000000000"),
+  EXPECT_EQ(action_of(AttrType::MpReachNlri, "0019 46 04 c6120001 00 02 05 0000000000"),
             AttrAction::AttributeDiscard);
   EXPECT_EQ(action_of(AttrType::MpUnreachNlri, "0019 46 02 05 0000000000"),
             AttrAction::AttributeDiscard);
@@ -197,11 +197,10 @@ TEST(Attributes, MpForOtherFamiliesIsDiscardedForNow) {
 }
 
 TEST(Attributes, MpUnreachIpv4) {
-  auto p = both_ways(AttrType::MpUnreachNlri, "0001 01 18 c00002 00 20 0a000001");
-  EXPECT_EQ(
-      p.mp_unreach,
-      (MpUnreach{kIpv4Unicast,
-                 {test::pfx("192.0.2.0/24"), test::pfx("0.0.0.0/0"), test::pfx("10.0.0.1/32")}}));
+  auto p = both_ways(AttrType::MpUnreachNlri, "0001 01 18 c61200 00 20 64400001");
+  EXPECT_EQ(p.mp_unreach, (MpUnreach{kIpv4Unicast,
+                                     {test::pfx("198.18.0.0/24"), test::pfx("0.0.0.0/0"),
+                                      test::pfx("100.64.0.1/32")}}));
 }
 
 TEST(Attributes, MergeAs4Path) {
@@ -222,7 +221,7 @@ TEST(Attributes, MergeAs4Path) {
 TEST(Attributes, EncodeOrderExtendedLengthAndPartial) {
   PathAttributes a;
   a.origin = Origin::Igp;
-  a.next_hop = test::ip("192.0.2.1");
+  a.next_hop = test::ip("198.18.0.1");
   a.med = 5;
   a.communities.assign(70, 0xfde90001);  // 280 octets: extended length
   a.unknown = {UnknownAttribute{0xc0, 40, {1, 2}}, UnknownAttribute{0xc0, 12, {3}}};
@@ -236,7 +235,7 @@ TEST(Attributes, EncodeOrderExtendedLengthAndPartial) {
   for (int i = 0; i < 70; ++i) comms.insert(comms.end(), {0xfd, 0xe9, 0x00, 0x01});
   auto want = test::cat({hex("40 01 01 00"        // ORIGIN
                              "40 02 00"           // AS_PATH (empty)
-                             "40 03 04 c0000201"  // NEXT_HOP
+                             "40 03 04 c6120001"  // NEXT_HOP
                              "80 04 04 00000005"  // MED
                              "d0 08 0118"),       // COMMUNITIES, extended length 280
                          comms,
@@ -249,7 +248,7 @@ TEST(Attributes, EncodeToTwoOctetPeer) {
   PathAttributes a;
   a.as_path =
       AsPath{{Seg{Seg::Type::ConfedSequence, {64512}}, Seg{Seg::Type::Sequence, {65001, 70000}}}};
-  a.aggregator = Aggregator{70000, test::ip("192.0.2.1")};
+  a.aggregator = Aggregator{70000, test::ip("198.18.0.1")};
   std::vector<uint8_t> out;
   ByteWriter w(out);
   AttrSource src;
@@ -258,9 +257,9 @@ TEST(Attributes, EncodeToTwoOctetPeer) {
   encode_attributes(src, w);
   EXPECT_EQ(out, hex("40 01 01 02"
                      "40 02 0a 03 01 fc00 02 02 fde9 5ba0"  // AS_TRANS
-                     "c0 07 06 5ba0 c0000201"               // AGGREGATOR AS_TRANS
+                     "c0 07 06 5ba0 c6120001"               // AGGREGATOR AS_TRANS
                      "c0 11 0a 02 02 0000fde9 00011170"     // AS4_PATH without confed
-                     "c0 12 08 00011170 c0000201"));        // AS4_AGGREGATOR
+                     "c0 12 08 00011170 c6120001"));        // AS4_AGGREGATOR
   // Nothing to add when every ASN fits two octets.
   PathAttributes small;
   small.as_path = AsPath{{Seg{Seg::Type::Sequence, {65001}}}};

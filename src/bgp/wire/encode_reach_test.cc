@@ -54,15 +54,16 @@ PathAttributes rr_attrs(IpAddress next_hop) {
   a.next_hop = next_hop;
   a.local_pref = 100;
   a.communities = {0xfde90001, 0xfde90002};
-  a.originator_id = 0x0a000001;
-  a.cluster_list = {0x0a0000fe};
+  a.originator_id = 0xc6120001;
+  a.cluster_list = {0xc61200fe};
   return a;
 }
 
 std::vector<Prefix> v4_prefixes(size_t n) {
   std::vector<Prefix> v;
   for (size_t i = 0; i < n; ++i)
-    v.emplace_back(IpAddress::v4(static_cast<uint32_t>(0x0a000000 + (i << 8))),
+    // Inside 100.64.0.0/10 for n <= 2^20; lengths (all that sizes depend on) vary 16..32.
+    v.emplace_back(IpAddress::v4(static_cast<uint32_t>(0x64400000 + (i << 2))),
                    static_cast<uint8_t>(i % 4 == 0 ? 24 : 16 + i % 17));
   return v;
 }
@@ -70,7 +71,7 @@ std::vector<Prefix> v4_prefixes(size_t n) {
 std::vector<Prefix> v6_prefixes(size_t n) {
   std::vector<Prefix> v;
   for (size_t i = 0; i < n; ++i) {
-    std::array<uint8_t, 16> b{0x20, 0x01, 0x0d, 0xb8};
+    std::array<uint8_t, 16> b{0xfd, 0x00, 0x0d, 0xb8};
     b[4] = static_cast<uint8_t>(i >> 8), b[5] = static_cast<uint8_t>(i);
     v.emplace_back(IpAddress::v6(b), static_cast<uint8_t>(i % 3 == 0 ? 48 : 64));
   }
@@ -85,7 +86,7 @@ size_t wire_size(const std::vector<Prefix>& v) {
 
 TEST(EncodeReach, Ipv4SplitsIntoFewestMessages) {
   auto prefixes = v4_prefixes(10000);
-  auto attrs = rr_attrs(ip("192.0.2.1"));
+  auto attrs = rr_attrs(ip("198.18.0.1"));
   CodecOptions opts;
   std::vector<uint8_t> out;
   size_t n = encode_reach(attrs, kIpv4Unicast, prefixes, opts, out);
@@ -105,7 +106,7 @@ TEST(EncodeReach, Ipv4SplitsIntoFewestMessages) {
 
 TEST(EncodeReach, Ipv6WithLinkLocalAndExtendedMessages) {
   auto prefixes = v6_prefixes(20000);
-  auto attrs = rr_attrs(ip("2001:db8::1"));
+  auto attrs = rr_attrs(ip("fd00:db8::1"));
   attrs.link_local_next_hop = ip("fe80::1");
   CodecOptions opts;
   std::vector<uint8_t> out;
@@ -124,8 +125,8 @@ TEST(EncodeReach, Ipv6WithLinkLocalAndExtendedMessages) {
 
 TEST(EncodeReach, TwoOctetPeerGetsAs4Path) {
   auto prefixes = v4_prefixes(3000);
-  auto attrs = rr_attrs(ip("192.0.2.1"));
-  attrs.aggregator = Aggregator{70001, ip("192.0.2.9")};
+  auto attrs = rr_attrs(ip("198.18.0.1"));
+  attrs.aggregator = Aggregator{70001, ip("198.18.0.9")};
   CodecOptions opts;
   opts.four_octet_as = false;
   std::vector<uint8_t> out;
@@ -158,7 +159,7 @@ TEST(EncodeWithdraw, BothFamilies) {
 
 TEST(EncodeReach, EmptyInputWritesNothing) {
   std::vector<uint8_t> out;
-  EXPECT_EQ(encode_reach(rr_attrs(ip("192.0.2.1")), kIpv4Unicast, {}, {}, out), 0u);
+  EXPECT_EQ(encode_reach(rr_attrs(ip("198.18.0.1")), kIpv4Unicast, {}, {}, out), 0u);
   EXPECT_EQ(encode_withdraw(kIpv6Unicast, {}, {}, out), 0u);
   EXPECT_TRUE(out.empty());
 }
@@ -166,14 +167,14 @@ TEST(EncodeReach, EmptyInputWritesNothing) {
 TEST(EncodeReach, SmallIpv4UpdateBytes) {
   PathAttributes a;
   a.origin = Origin::Igp;
-  a.next_hop = ip("192.0.2.1");
+  a.next_hop = ip("198.18.0.1");
   std::vector<uint8_t> out;
-  Prefix p[] = {test::pfx("10.0.0.0/8"), test::pfx("192.0.2.128/25")};
+  Prefix p[] = {test::pfx("100.64.0.0/10"), test::pfx("198.18.0.128/25")};
   EXPECT_EQ(encode_reach(a, kIpv4Unicast, p, {}, out), 1u);
   EXPECT_EQ(out,
             test::message(MessageType::Update,
-                          test::update_body({}, test::hex("40 01 01 00 40 02 00 40 03 04 c0000201"),
-                                            test::hex("08 0a 19 c0000280"))));
+                          test::update_body({}, test::hex("40 01 01 00 40 02 00 40 03 04 c6120001"),
+                                            test::hex("0a 6440 19 c6120080"))));
 }
 
 // Not a benchmark, a guard: a million prefixes go out in well under a second in optimised builds.
@@ -182,7 +183,7 @@ TEST(EncodeReach, MillionPrefixes) {
   std::vector<uint8_t> out;
   out.reserve(5'000'000);
   auto t0 = std::chrono::steady_clock::now();
-  size_t n = encode_reach(rr_attrs(ip("192.0.2.1")), kIpv4Unicast, prefixes, {}, out);
+  size_t n = encode_reach(rr_attrs(ip("198.18.0.1")), kIpv4Unicast, prefixes, {}, out);
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
           .count();

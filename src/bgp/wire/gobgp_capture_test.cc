@@ -1,6 +1,6 @@
-// Messages captured from GoBGP 3.10.0 on loopback (gobgpd AS 65001 talking to a scripted peer,
-// routes added and removed with the gobgp CLI), decoded into the expected structs and encoded
-// back.
+// Messages captured from GoBGP 3.10.0 on loopback (gobgpd AS 65001 on 127.0.0.2 talking to a
+// scripted peer on 127.0.0.1, routes with lab addresses added and removed with the gobgp CLI),
+// decoded into the expected structs and encoded back.
 #include <gtest/gtest.h>
 
 #include "bgp/wire/codec.h"
@@ -58,17 +58,17 @@ TEST(GobgpCapture, Open) {
 
 TEST(GobgpCapture, Ipv4UpdateIsByteIdenticalOnceReencoded) {
   std::string h =
-      "004102000000264001010040020602010000fde94003047f00000280040400000032c00808fde90064ffffff01"
-      "180a0100";
+      "004102000000264001010040020602010000fde9400304c612000280040400000032c00808fde90064ffffff01"
+      "18644001";
   auto d = std::get<DecodedUpdate>(decode(h));
   Update want;
   want.attrs = PathAttributes{};
   want.attrs->origin = Origin::Igp;
   want.attrs->as_path = AsPath{{Seg{Seg::Type::Sequence, {65001}}}};
-  want.attrs->next_hop = ip("127.0.0.2");
+  want.attrs->next_hop = ip("198.18.0.2");
   want.attrs->med = 50;
   want.attrs->communities = {0xfde90064, kNoExport};
-  want.nlri = {pfx("10.1.0.0/24")};
+  want.nlri = {pfx("100.64.1.0/24")};
   EXPECT_EQ(d.update, want);
   EXPECT_EQ(d.action, AttrAction::None);
   std::vector<uint8_t> out;
@@ -78,43 +78,43 @@ TEST(GobgpCapture, Ipv4UpdateIsByteIdenticalOnceReencoded) {
 
 TEST(GobgpCapture, Ipv6UpdateWithLargeCommunity) {
   auto d = std::get<DecodedUpdate>(decode(
-      "0052020000003b4001010240020602010000fde9800e1c0002011020010db80000000000000000000000020030"
-      "20010db80001c0200c0000fde90000000100000002"));
+      "0052020000003b4001010240020602010000fde9800e1c00020110fd00000000000000000000000000000200"
+      "30fd000db80001c0200c0000fde90000000100000002"));
   Update want;
   want.attrs = PathAttributes{};
   want.attrs->origin = Origin::Incomplete;
   want.attrs->as_path = AsPath{{Seg{Seg::Type::Sequence, {65001}}}};
-  want.attrs->next_hop = ip("2001:db8::2");
+  want.attrs->next_hop = ip("fd00::2");
   want.attrs->large_communities = {LargeCommunity{65001, 1, 2}};
-  want.mp_reach = MpReach{kIpv6Unicast, {ip("2001:db8::2")}, {pfx("2001:db8:1::/48")}};
+  want.mp_reach = MpReach{kIpv6Unicast, {ip("fd00::2")}, {pfx("fd00:db8:1::/48")}};
   EXPECT_EQ(d.update, want);
   round_trips(want);
 }
 
 TEST(GobgpCapture, FourOctetPathAndAggregator) {
   auto d = std::get<DecodedUpdate>(decode(
-      "004202000000274001010240020e02030000fde9000111700000fdebc0070800011170c00002094003047f0000"
-      "02180a0300"));
+      "004202000000274001010240020e02030000fde9000111700000fdebc0070800011170c6120009400304c61200"
+      "0218644003"));
   Update want;
   want.attrs = PathAttributes{};
   want.attrs->origin = Origin::Incomplete;
   want.attrs->as_path = AsPath{{Seg{Seg::Type::Sequence, {65001, 70000, 65003}}}};
-  want.attrs->aggregator = Aggregator{70000, ip("192.0.2.9")};
-  want.attrs->next_hop = ip("127.0.0.2");
-  want.nlri = {pfx("10.3.0.0/24")};
+  want.attrs->aggregator = Aggregator{70000, ip("198.18.0.9")};
+  want.attrs->next_hop = ip("198.18.0.2");
+  want.nlri = {pfx("100.64.3.0/24")};
   EXPECT_EQ(d.update, want);
   round_trips(want);
 }
 
 TEST(GobgpCapture, Withdrawals) {
-  auto v4 = std::get<DecodedUpdate>(decode("001a020003100a020000"));
+  auto v4 = std::get<DecodedUpdate>(decode("001a0200031064420000"));
   Update want4;
-  want4.withdrawn = {pfx("10.2.0.0/16")};
+  want4.withdrawn = {pfx("100.66.0.0/16")};
   EXPECT_EQ(v4.update, want4);
   round_trips(want4);
-  auto v6 = std::get<DecodedUpdate>(decode("0024020000000d800f0a0002013020010db80001"));
+  auto v6 = std::get<DecodedUpdate>(decode("0024020000000d800f0a00020130fd000db80001"));
   Update want6;
-  want6.mp_unreach = MpUnreach{kIpv6Unicast, {pfx("2001:db8:1::/48")}};
+  want6.mp_unreach = MpUnreach{kIpv6Unicast, {pfx("fd00:db8:1::/48")}};
   EXPECT_EQ(v6.update, want6);
   round_trips(want6);
 }

@@ -13,7 +13,7 @@ Open full_open() {
   Open m;
   m.my_as = kAsTrans;
   m.hold_time = 90;
-  m.bgp_id = 0xc0000201;  // 192.0.2.1
+  m.bgp_id = 0xc6120001;  // 198.18.0.1
   m.caps.multiprotocol = {kIpv4Unicast, kIpv6Unicast};
   m.caps.route_refresh = true;
   m.caps.extended_message = true;
@@ -28,7 +28,7 @@ Open full_open() {
 // The same OPEN as the encoder writes it: one Capabilities parameter, capabilities in the order
 // MP, RR, extended message, GR, 4-octet AS, enhanced RR, unknown.
 const char* kFullOpenBody =
-    "04 5ba0 005a c0000201 2e"          // version, AS_TRANS, hold 90, id, opt len 46
+    "04 5ba0 005a c6120001 2e"          // version, AS_TRANS, hold 90, id, opt len 46
     "02 2c"                             // capabilities parameter, 44 octets
     "01 04 0001 00 01"                  // MP ipv4-unicast
     "01 04 0002 00 01"                  // MP ipv6-unicast
@@ -53,7 +53,7 @@ TEST(Open, BytesBothWays) {
 TEST(Open, CapabilitiesInSeveralParameters) {
   // One capability per parameter, as many speakers send them.
   auto m =
-      decode_open(hex("04 fde9 00b4 0a000001 12"
+      decode_open(hex("04 fde9 00b4 c6120001 12"
                       "02 06 01 04 0001 00 01"
                       "02 02 02 00"
                       "02 04 46 00 06 00"));  // two capabilities in one parameter
@@ -106,27 +106,27 @@ TEST(Open, Errors) {
     return m ? Notification{} : m.error();
   };
   // RFC 4271 §6.2: version, data = the 2-octet version we support.
-  EXPECT_EQ(err("03 fde9 005a 0a000001 00"),
+  EXPECT_EQ(err("03 fde9 005a c6120001 00"),
             (Notification{ErrorCode::OpenMessage, open_error::kUnsupportedVersion, {0, 4}}));
-  EXPECT_EQ(err("04 fde9 0001 0a000001 00").subcode, open_error::kUnacceptableHoldTime);
-  EXPECT_EQ(err("04 fde9 0002 0a000001 00").subcode, open_error::kUnacceptableHoldTime);
+  EXPECT_EQ(err("04 fde9 0001 c6120001 00").subcode, open_error::kUnacceptableHoldTime);
+  EXPECT_EQ(err("04 fde9 0002 c6120001 00").subcode, open_error::kUnacceptableHoldTime);
   EXPECT_EQ(err("04 fde9 005a 00000000 00").subcode, open_error::kBadBgpIdentifier);
   // Parameter type 1 (authentication, deprecated) is not supported.
-  EXPECT_EQ(err("04 fde9 005a 0a000001 03 01 01 00").subcode,
+  EXPECT_EQ(err("04 fde9 005a c6120001 03 01 01 00").subcode,
             open_error::kUnsupportedOptionalParameter);
   // Capability overrunning its parameter, parameter overrunning the parameters, trailing octets.
-  EXPECT_EQ(err("04 fde9 005a 0a000001 04 02 02 41 04"),
+  EXPECT_EQ(err("04 fde9 005a c6120001 04 02 02 41 04"),
             (Notification{ErrorCode::OpenMessage, 0, {}}));
-  EXPECT_EQ(err("04 fde9 005a 0a000001 04 02 05 02 00").subcode, 0);
-  EXPECT_EQ(err("04 fde9 005a 0a000001 00 00").subcode, 0);
+  EXPECT_EQ(err("04 fde9 005a c6120001 04 02 05 02 00").subcode, 0);
+  EXPECT_EQ(err("04 fde9 005a c6120001 00 00").subcode, 0);
   EXPECT_EQ(err("04 fde9 005a 0a").code, ErrorCode::MessageHeader);
   // Hold time 0 and 3 are fine.
-  EXPECT_TRUE(decode_open(hex("04 fde9 0000 0a000001 00")).has_value());
-  EXPECT_TRUE(decode_open(hex("04 fde9 0003 0a000001 00")).has_value());
+  EXPECT_TRUE(decode_open(hex("04 fde9 0000 c6120001 00")).has_value());
+  EXPECT_TRUE(decode_open(hex("04 fde9 0003 c6120001 00")).has_value());
 }
 
 TEST(Open, MalformedKnownCapabilityIsKeptRaw) {
-  auto m = decode_open(hex("04 fde9 005a 0a000001 08 02 06 41 02 0001 02 00"));
+  auto m = decode_open(hex("04 fde9 005a c6120001 08 02 06 41 02 0001 02 00"));
   ASSERT_TRUE(m.has_value()) << m.error().describe();
   EXPECT_FALSE(m->caps.four_octet_as);
   EXPECT_TRUE(m->caps.route_refresh);
@@ -134,7 +134,7 @@ TEST(Open, MalformedKnownCapabilityIsKeptRaw) {
 }
 
 TEST(Open, GracefulRestartWithoutFamilies) {
-  auto m = decode_open(hex("04 fde9 005a 0a000001 06 02 04 40 02 0078"));
+  auto m = decode_open(hex("04 fde9 005a c6120001 06 02 04 40 02 0078"));
   ASSERT_TRUE(m.has_value());
   ASSERT_TRUE(m->caps.graceful_restart);
   EXPECT_FALSE(m->caps.graceful_restart->restarting);

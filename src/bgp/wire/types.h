@@ -328,8 +328,9 @@ struct MpUnreach {
 
 struct Update {
   std::vector<Prefix> withdrawn;  // IPv4 unicast Withdrawn Routes field
-  // Present when the UPDATE carries path attributes. For IPv6, attrs.next_hop comes from
-  // MP_REACH and is also in mp_reach->next_hops.
+  // Present when the UPDATE carries path attributes other than MP_UNREACH_NLRI (a withdraw-only
+  // UPDATE has none). For IPv6, attrs.next_hop comes from MP_REACH and is also in
+  // mp_reach->next_hops; with both the NLRI field and MP_REACH in use it is NEXT_HOP's.
   std::optional<PathAttributes> attrs;
   std::vector<Prefix> nlri;  // IPv4 unicast NLRI field
   std::optional<MpReach> mp_reach;

@@ -90,7 +90,7 @@ TEST(ExtCommunity, Names) {
     return c.to_string();
   };
   EXPECT_EQ(ec("0002 fde8 00000064"), "rt:65000:100");
-  EXPECT_EQ(ec("0102 c0000201 0005"), "rt:192.0.2.1:5");
+  EXPECT_EQ(ec("0102 64400001 0005"), "rt:100.64.0.1:5");
   EXPECT_EQ(ec("0202 00011170 0064"), "rt:70000:100");
   EXPECT_EQ(ec("0103 c6120001 0005"), "soo:198.18.0.1:5");
   EXPECT_EQ(ec("0003 fde8 00000001"), "soo:65000:1");
@@ -104,7 +104,7 @@ TEST(EndOfRib, Families) {
   Update u;
   u.mp_unreach = MpUnreach{kL2vpnEvpn, {}};
   EXPECT_EQ(end_of_rib_family(u), kL2vpnEvpn);
-  u.mp_unreach->withdrawn.push_back(test::pfx("10.0.0.0/8"));
+  u.mp_unreach->withdrawn.push_back(test::pfx("100.64.0.0/10"));
   EXPECT_EQ(end_of_rib_family(u), std::nullopt);
   Update a;
   a.attrs = PathAttributes{};

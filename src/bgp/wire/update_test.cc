@@ -33,7 +33,7 @@ Notification reset_of(const std::vector<uint8_t>& body, CodecOptions opts = {}) 
 const char* kBasicAttrs =
     "40 01 01 00"                       // ORIGIN IGP
     "40 02 0a 02 02 0000fde9 0000fdea"  // AS_PATH 65001 65002
-    "40 03 04 c0000201"                 // NEXT_HOP 192.0.2.1
+    "40 03 04 c6120001"                 // NEXT_HOP 198.18.0.1
     "80 04 04 00000064"                 // MED 100
     "40 05 04 000000c8"                 // LOCAL_PREF 200
     "c0 08 04 fde90064";                // COMMUNITIES 65001:100
@@ -42,7 +42,7 @@ PathAttributes basic_attrs() {
   PathAttributes a;
   a.origin = Origin::Igp;
   a.as_path = AsPath{{Seg{Seg::Type::Sequence, {65001, 65002}}}};
-  a.next_hop = ip("192.0.2.1");
+  a.next_hop = ip("198.18.0.1");
   a.med = 100;
   a.local_pref = 200;
   a.communities = {0xfde90064};
@@ -50,11 +50,11 @@ PathAttributes basic_attrs() {
 }
 
 TEST(Update, Ipv4BytesBothWays) {
-  auto body = test::update_body(hex("18 c63301"), hex(kBasicAttrs), hex("18 0a0001 10 0a02"));
+  auto body = test::update_body(hex("18 c61301"), hex(kBasicAttrs), hex("18 644001 10 6442"));
   Update u;
-  u.withdrawn = {pfx("198.51.1.0/24")};
+  u.withdrawn = {pfx("198.19.1.0/24")};
   u.attrs = basic_attrs();
-  u.nlri = {pfx("10.0.1.0/24"), pfx("10.2.0.0/16")};
+  u.nlri = {pfx("100.64.1.0/24"), pfx("100.66.0.0/16")};
   std::vector<uint8_t> out;
   ASSERT_TRUE(encode_update(u, {}, out).has_value());
   EXPECT_EQ(out, test::message(MessageType::Update, body));
@@ -66,16 +66,16 @@ TEST(Update, Ipv4BytesBothWays) {
 
 TEST(Update, Ipv6MpReachBytesBothWays) {
   auto attrs = hex(
-      "90 0e 002e 0002 01 20 20010db8000000000000000000000001 fe800000000000000000000000000001 00"
-      " 40 20010db800010000"  // MP_REACH first (RFC 7606 §5.1); extended length as sent by some
+      "90 0e 002e 0002 01 20 fd000db8000000000000000000000001 fe800000000000000000000000000001 00"
+      " 40 fd000db800010000"  // MP_REACH first (RFC 7606 §5.1); extended length as sent by some
       "40 01 01 00 40 02 06 02 01 0000fde9");
   Update u;
   u.attrs = PathAttributes{};
   u.attrs->origin = Origin::Igp;
   u.attrs->as_path = AsPath{{Seg{Seg::Type::Sequence, {65001}}}};
-  u.attrs->next_hop = ip("2001:db8::1");
+  u.attrs->next_hop = ip("fd00:db8::1");
   u.attrs->link_local_next_hop = ip("fe80::1");
-  u.mp_reach = MpReach{kIpv6Unicast, {ip("2001:db8::1"), ip("fe80::1")}, {pfx("2001:db8:1::/64")}};
+  u.mp_reach = MpReach{kIpv6Unicast, {ip("fd00:db8::1"), ip("fe80::1")}, {pfx("fd00:db8:1::/64")}};
   auto d = decoded(test::update_body({}, attrs, {}));
   EXPECT_EQ(d.update, u);
   // The encoder uses a one-octet length where it can.
@@ -88,7 +88,7 @@ TEST(Update, Ipv6MpReachBytesBothWays) {
 
 TEST(Update, LengthOverrunsResetTheSession) {
   // RFC 4271 §6.3 / RFC 7606 §4: Withdrawn Routes Length or Total Attribute Length too large.
-  auto n = reset_of(hex("0005 18 0a00 00"));
+  auto n = reset_of(hex("0005 18 6440 00"));
   EXPECT_EQ(n, (Notification{ErrorCode::UpdateMessage, update_error::kMalformedAttributeList, {}}));
   EXPECT_EQ(reset_of(hex("0000 0010 40 01 01 00")).subcode, update_error::kMalformedAttributeList);
   EXPECT_EQ(reset_of(hex("00")).subcode, update_error::kMalformedAttributeList);
@@ -97,27 +97,27 @@ TEST(Update, LengthOverrunsResetTheSession) {
 TEST(Update, NlriSyntaxErrorsResetTheSession) {
   // RFC 7606 §5.3, RFC 4271 §6.3 Invalid Network Field.
   auto attrs = hex(kBasicAttrs);
-  EXPECT_EQ(reset_of(test::update_body({}, attrs, hex("21 0a000000 00"))).subcode,
+  EXPECT_EQ(reset_of(test::update_body({}, attrs, hex("21 64400000 00"))).subcode,
             update_error::kInvalidNetworkField);
-  EXPECT_EQ(reset_of(test::update_body({}, attrs, hex("18 0a00"))).subcode,
+  EXPECT_EQ(reset_of(test::update_body({}, attrs, hex("18 6440"))).subcode,
             update_error::kInvalidNetworkField);
-  EXPECT_EQ(reset_of(test::update_body(hex("28 0a000000 00"), {}, {})).subcode,
+  EXPECT_EQ(reset_of(test::update_body(hex("28 64400000 00"), {}, {})).subcode,
             update_error::kInvalidNetworkField);
 }
 
 TEST(Update, AttributeOverrunIsTreatAsWithdraw) {
   // RFC 7606 §4: the last attribute runs past the Total Attribute Length.
   auto attrs = test::cat({hex(kBasicAttrs), hex("c0 08 08 fde90064")});
-  auto d = decoded(test::update_body({}, attrs, hex("18 0a0001")));
+  auto d = decoded(test::update_body({}, attrs, hex("18 644001")));
   EXPECT_EQ(d.action, AttrAction::TreatAsWithdraw);
   EXPECT_FALSE(d.update.attrs);
   EXPECT_TRUE(d.update.nlri.empty());
-  EXPECT_EQ(d.update.withdrawn, std::vector<Prefix>{pfx("10.0.1.0/24")});
+  EXPECT_EQ(d.update.withdrawn, std::vector<Prefix>{pfx("100.64.1.0/24")});
   // Fewer octets than an attribute header left.
   auto d2 =
-      decoded(test::update_body({}, test::cat({hex(kBasicAttrs), hex("40 01")}), hex("18 0a0001")));
+      decoded(test::update_body({}, test::cat({hex(kBasicAttrs), hex("40 01")}), hex("18 644001")));
   EXPECT_EQ(d2.action, AttrAction::TreatAsWithdraw);
-  EXPECT_EQ(d2.update.withdrawn, std::vector<Prefix>{pfx("10.0.1.0/24")});
+  EXPECT_EQ(d2.update.withdrawn, std::vector<Prefix>{pfx("100.64.1.0/24")});
 }
 
 TEST(Update, BadOriginIsTreatAsWithdrawAndMpReachStillFound) {
@@ -125,36 +125,36 @@ TEST(Update, BadOriginIsTreatAsWithdrawAndMpReachStillFound) {
   auto attrs =
       hex("40 01 01 07"  // ORIGIN 7
           "40 02 00"
-          "80 0e 1c 0002 01 10 20010db8000000000000000000000001 00 30 20010db80001"
-          "80 0f 0a 0002 01 30 20010db80009"  // also withdraws one
-          "40 03 04 c0000201");
-  auto d = decoded(test::update_body({}, attrs, hex("18 0a0001")));
+          "80 0e 1c 0002 01 10 fd000db8000000000000000000000001 00 30 fd000db80001"
+          "80 0f 0a 0002 01 30 fd000db80009"  // also withdraws one
+          "40 03 04 c6120001");
+  auto d = decoded(test::update_body({}, attrs, hex("18 644001")));
   EXPECT_EQ(d.action, AttrAction::TreatAsWithdraw);
   ASSERT_EQ(d.errors.size(), 1u);
   EXPECT_EQ(d.errors[0].type, 1);
   EXPECT_EQ(d.errors[0].reason, "ORIGIN: undefined value 7");
   EXPECT_FALSE(d.update.attrs);
   EXPECT_FALSE(d.update.mp_reach);
-  EXPECT_EQ(d.update.withdrawn, std::vector<Prefix>{pfx("10.0.1.0/24")});
+  EXPECT_EQ(d.update.withdrawn, std::vector<Prefix>{pfx("100.64.1.0/24")});
   ASSERT_TRUE(d.update.mp_unreach);
   EXPECT_EQ(d.update.mp_unreach->withdrawn,
-            (std::vector<Prefix>{pfx("2001:db8:9::/48"), pfx("2001:db8:1::/48")}));
+            (std::vector<Prefix>{pfx("fd00:db8:9::/48"), pfx("fd00:db8:1::/48")}));
 }
 
 TEST(Update, TreatAsWithdrawOfIpv4MpReach) {
   auto attrs =
       hex("40 01 01 00 40 02 04 02 01 fde9"  // AS_PATH with a 2-octet ASN: malformed
-          "80 0e 0d 0001 01 04 c0000201 00 18 0a0001");
+          "80 0e 0d 0001 01 04 c6120001 00 18 644001");
   auto d = decoded(test::update_body({}, attrs, {}));
   EXPECT_EQ(d.action, AttrAction::TreatAsWithdraw);
-  EXPECT_EQ(d.update.withdrawn, std::vector<Prefix>{pfx("10.0.1.0/24")});
+  EXPECT_EQ(d.update.withdrawn, std::vector<Prefix>{pfx("100.64.1.0/24")});
   EXPECT_FALSE(d.update.mp_reach);
 }
 
 TEST(Update, DuplicateAttributes) {
   // RFC 7606 §3 g: later copies discarded, the first kept...
   auto attrs = test::cat({hex(kBasicAttrs), hex("40 01 01 02")});
-  auto d = decoded(test::update_body({}, attrs, hex("18 0a0001")));
+  auto d = decoded(test::update_body({}, attrs, hex("18 644001")));
   EXPECT_EQ(d.action, AttrAction::AttributeDiscard);
   ASSERT_TRUE(d.update.attrs);
   EXPECT_EQ(d.update.attrs->origin, Origin::Igp);
@@ -167,16 +167,16 @@ TEST(Update, DuplicateAttributes) {
 
 TEST(Update, FlagErrors) {
   // RFC 7606 §3 c: ORIGIN marked optional is malformed: treat-as-withdraw.
-  auto attrs = hex("c0 01 01 00 40 02 00 40 03 04 c0000201");
-  auto d = decoded(test::update_body({}, attrs, hex("18 0a0001")));
+  auto attrs = hex("c0 01 01 00 40 02 00 40 03 04 c6120001");
+  auto d = decoded(test::update_body({}, attrs, hex("18 644001")));
   EXPECT_EQ(d.action, AttrAction::TreatAsWithdraw);
   // A Partial bit on a well-known attribute likewise.
-  auto partial = hex("60 01 01 00 40 02 00 40 03 04 c0000201");
-  EXPECT_EQ(decoded(test::update_body({}, partial, hex("18 0a0001"))).action,
+  auto partial = hex("60 01 01 00 40 02 00 40 03 04 c6120001");
+  EXPECT_EQ(decoded(test::update_body({}, partial, hex("18 644001"))).action,
             AttrAction::TreatAsWithdraw);
   // ATOMIC_AGGREGATE flag error: attribute discard.
   auto atomic = test::cat({hex(kBasicAttrs), hex("c0 06 00")});
-  auto a = decoded(test::update_body({}, atomic, hex("18 0a0001")));
+  auto a = decoded(test::update_body({}, atomic, hex("18 644001")));
   EXPECT_EQ(a.action, AttrAction::AttributeDiscard);
   EXPECT_FALSE(a.update.attrs->atomic_aggregate);
   EXPECT_EQ(a.update.nlri.size(), 1u);
@@ -194,7 +194,7 @@ TEST(Update, UnknownAttributes) {
       (Notification{ErrorCode::UpdateMessage, update_error::kUnrecognizedWellKnownAttribute, wk}));
   // Optional transitive kept (sorted by type), optional non-transitive dropped.
   auto attrs = test::cat({hex(kBasicAttrs), hex("c0 63 02 0102  80 64 01 00  e0 16 01 09")});
-  auto d = decoded(test::update_body({}, attrs, hex("18 0a0001")));
+  auto d = decoded(test::update_body({}, attrs, hex("18 644001")));
   EXPECT_EQ(d.action, AttrAction::None);
   ASSERT_TRUE(d.update.attrs);
   EXPECT_EQ(d.update.attrs->unknown,
@@ -209,29 +209,29 @@ TEST(Update, UnknownAttributes) {
 
 TEST(Update, MissingWellKnownIsTreatAsWithdraw) {
   // RFC 7606 §3 d.
-  for (const char* attrs : {"40 02 00 40 03 04 c0000201",     // no ORIGIN
-                            "40 01 01 00 40 03 04 c0000201",  // no AS_PATH
+  for (const char* attrs : {"40 02 00 40 03 04 c6120001",     // no ORIGIN
+                            "40 01 01 00 40 03 04 c6120001",  // no AS_PATH
                             "40 01 01 00 40 02 00"}) {        // no NEXT_HOP
-    auto d = decoded(test::update_body({}, hex(attrs), hex("18 0a0001")));
+    auto d = decoded(test::update_body({}, hex(attrs), hex("18 644001")));
     EXPECT_EQ(d.action, AttrAction::TreatAsWithdraw) << attrs;
-    EXPECT_EQ(d.update.withdrawn, std::vector<Prefix>{pfx("10.0.1.0/24")});
+    EXPECT_EQ(d.update.withdrawn, std::vector<Prefix>{pfx("100.64.1.0/24")});
     EXPECT_TRUE(d.update.nlri.empty());
   }
   // NLRI without any attribute at all.
-  auto bare = decoded(test::update_body({}, {}, hex("18 0a0001")));
+  auto bare = decoded(test::update_body({}, {}, hex("18 644001")));
   EXPECT_EQ(bare.action, AttrAction::TreatAsWithdraw);
   EXPECT_EQ(bare.errors.size(), 3u);
   // MP_REACH needs ORIGIN and AS_PATH but not NEXT_HOP.
   auto mp = decoded(test::update_body(
-      {}, hex("40 01 01 00 40 02 00 80 0e 0d 0001 01 04 c0000201 00 18 0a0001"), {}));
+      {}, hex("40 01 01 00 40 02 00 80 0e 0d 0001 01 04 c6120001 00 18 644001"), {}));
   EXPECT_EQ(mp.action, AttrAction::None);
-  EXPECT_EQ(mp.update.attrs->next_hop, ip("192.0.2.1"));
+  EXPECT_EQ(mp.update.attrs->next_hop, ip("198.18.0.1"));
   // No NLRI: nothing is mandatory.
   EXPECT_EQ(decoded(test::update_body({}, hex("40 01 01 00"), {})).action, AttrAction::None);
 }
 
 TEST(Update, MpReachErrorsCarryTheAttribute) {
-  auto attr = hex("80 0e 0a 0002 01 04 c0000201 00 00");  // IPv6 with a 4-octet next hop
+  auto attr = hex("80 0e 0a 0002 01 04 c6120001 00 00");  // IPv6 with a 4-octet next hop
   EXPECT_EQ(reset_of(test::update_body({}, attr, {})),
             (Notification{ErrorCode::UpdateMessage, update_error::kOptionalAttributeError, attr}));
 }
@@ -241,14 +241,14 @@ TEST(Update, FourOctetMergeFromTwoOctetPeer) {
   auto attrs =
       hex("40 01 01 00"
           "40 02 08 02 03 fde9 5ba0 5ba0"
-          "40 03 04 c0000201"
-          "c0 07 06 5ba0 c0000202"
+          "40 03 04 c6120001"
+          "c0 07 06 5ba0 c6120002"
           "c0 11 0a 02 02 00011170 00011171"
-          "c0 12 08 00011172 c0000202");
-  auto d = decoded(test::update_body({}, attrs, hex("18 0a0001")), two());
+          "c0 12 08 00011172 c6120002");
+  auto d = decoded(test::update_body({}, attrs, hex("18 644001")), two());
   EXPECT_EQ(d.action, AttrAction::None);
   EXPECT_EQ(d.update.attrs->as_path.to_string(), "65001 70000 70001");
-  EXPECT_EQ(d.update.attrs->aggregator, (Aggregator{70002, ip("192.0.2.2")}));
+  EXPECT_EQ(d.update.attrs->aggregator, (Aggregator{70002, ip("198.18.0.2")}));
   // Encoding back to a 2-octet peer: AS_TRANS in AS_PATH and AGGREGATOR, the whole path in
   // AS4_PATH, and the same attributes once decoded.
   std::vector<uint8_t> out;
@@ -257,11 +257,11 @@ TEST(Update, FourOctetMergeFromTwoOctetPeer) {
                                test::update_body({},
                                                  hex("40 01 01 00"
                                                      "40 02 08 02 03 fde9 5ba0 5ba0"
-                                                     "40 03 04 c0000201"
-                                                     "c0 07 06 5ba0 c0000202"
+                                                     "40 03 04 c6120001"
+                                                     "c0 07 06 5ba0 c6120002"
                                                      "c0 11 0e 02 03 0000fde9 00011170 00011171"
-                                                     "c0 12 08 00011172 c0000202"),
-                                                 hex("18 0a0001"))));
+                                                     "c0 12 08 00011172 c6120002"),
+                                                 hex("18 644001"))));
   auto again = decode_update(std::vector<uint8_t>(out.begin() + 19, out.end()), two());
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->update, d.update);
@@ -269,11 +269,11 @@ TEST(Update, FourOctetMergeFromTwoOctetPeer) {
 
 TEST(Update, As4AggregatorIgnoredWhenAggregatorIsNotAsTrans) {
   auto attrs =
-      hex("40 01 01 00 40 02 04 02 01 5ba0 40 03 04 c0000201"
-          "c0 07 06 fde9 c0000202"
+      hex("40 01 01 00 40 02 04 02 01 5ba0 40 03 04 c6120001"
+          "c0 07 06 fde9 c6120002"
           "c0 11 06 02 01 00011170"
-          "c0 12 08 00011172 c0000202");
-  auto d = decoded(test::update_body({}, attrs, hex("18 0a0001")), two());
+          "c0 12 08 00011172 c6120002");
+  auto d = decoded(test::update_body({}, attrs, hex("18 644001")), two());
   EXPECT_EQ(d.action, AttrAction::AttributeDiscard);
   EXPECT_EQ(d.update.attrs->as_path.to_string(), "23456");  // AS4_PATH ignored as well
   EXPECT_EQ(d.update.attrs->aggregator->asn, 65001u);
@@ -281,9 +281,9 @@ TEST(Update, As4AggregatorIgnoredWhenAggregatorIsNotAsTrans) {
 
 TEST(Update, As4AttributesFromFourOctetPeerAreDiscarded) {
   auto attrs =
-      hex("40 01 01 00 40 02 06 02 01 0000fde9 40 03 04 c0000201"
+      hex("40 01 01 00 40 02 06 02 01 0000fde9 40 03 04 c6120001"
           "c0 11 06 02 01 00011170");
-  auto d = decoded(test::update_body({}, attrs, hex("18 0a0001")));
+  auto d = decoded(test::update_body({}, attrs, hex("18 644001")));
   EXPECT_EQ(d.action, AttrAction::AttributeDiscard);
   ASSERT_EQ(d.errors.size(), 1u);
   EXPECT_EQ(d.errors[0].type, 17);

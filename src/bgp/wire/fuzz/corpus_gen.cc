@@ -47,14 +47,14 @@ PathAttributes sample_attrs() {
   a.origin = Origin::Igp;
   a.as_path = AsPath{{Seg{Seg::Type::ConfedSequence, {64512}},
                       Seg{Seg::Type::Sequence, {65001, 70000}}, Seg{Seg::Type::Set, {1, 2}}}};
-  a.next_hop = ip("192.0.2.1");
+  a.next_hop = ip("198.18.0.1");
   a.med = 10;
   a.local_pref = 100;
   a.atomic_aggregate = true;
-  a.aggregator = Aggregator{70001, ip("192.0.2.9")};
+  a.aggregator = Aggregator{70001, ip("198.18.0.9")};
   a.communities = {0xfde90001, kNoExport};
-  a.originator_id = 0x0a000001;
-  a.cluster_list = {0x0a0000fe};
+  a.originator_id = 0xc6120001;
+  a.cluster_list = {0xc61200fe};
   a.ext_communities = {ExtCommunity{{0x00, 0x02, 0xfd, 0xe8, 0, 0, 0, 100}},
                        ExtCommunity{{0x03, 0x0c, 0, 0, 0, 0, 0, 8}}};
   a.large_communities = {LargeCommunity{70000, 1, 2}};
@@ -74,7 +74,7 @@ std::map<std::string, std::vector<Bytes>> seeds() {
   Open open;
   open.my_as = kAsTrans;
   open.hold_time = 90;
-  open.bgp_id = 0xc0000201;
+  open.bgp_id = 0xc6120001;
   open.caps.multiprotocol = {kIpv4Unicast, kIpv6Unicast, kL2vpnEvpn};
   open.caps.route_refresh = open.caps.enhanced_route_refresh = open.caps.extended_message = true;
   open.caps.four_octet_as = 70000;
@@ -88,20 +88,20 @@ std::map<std::string, std::vector<Bytes>> seeds() {
   Bytes rr;
   encode_route_refresh(RouteRefresh{kIpv6Unicast, 1}, rr);
 
-  std::vector<Prefix> v4 = {pfx("10.0.0.0/8"), pfx("192.0.2.128/25"), pfx("0.0.0.0/0")};
-  std::vector<Prefix> v6 = {pfx("2001:db8::/32"), pfx("2001:db8:1::/64"), pfx("::/0")};
+  std::vector<Prefix> v4 = {pfx("100.64.0.0/10"), pfx("198.18.0.128/25"), pfx("0.0.0.0/0")};
+  std::vector<Prefix> v6 = {pfx("fd00:db8::/32"), pfx("fd00:db8:1::/64"), pfx("::/0")};
   PathAttributes attrs = sample_attrs();
   Bytes up4, up6, up2, wd6, eor;
   encode_reach(attrs, kIpv4Unicast, v4, four, up4);
   PathAttributes attrs6 = attrs;
-  attrs6.next_hop = ip("2001:db8::1");
+  attrs6.next_hop = ip("fd00:db8::1");
   attrs6.link_local_next_hop = ip("fe80::1");
   encode_reach(attrs6, kIpv6Unicast, v6, four, up6);
   encode_reach(attrs, kIpv4Unicast, v4, two, up2);
   encode_withdraw(kIpv6Unicast, v6, four, wd6);
   encode_end_of_rib(kL2vpnEvpn, eor);
   Update mixed;
-  mixed.withdrawn = {pfx("198.51.100.0/24")};
+  mixed.withdrawn = {pfx("198.19.0.0/24")};
   mixed.attrs = attrs;
   mixed.nlri = v4;
   mixed.mp_unreach = MpUnreach{kIpv6Unicast, v6};
@@ -119,14 +119,14 @@ std::map<std::string, std::vector<Bytes>> seeds() {
   // RFC 7606 paths: treat-as-withdraw with MP_REACH still found, duplicate MP_UNREACH, attribute
   // overrun, a 2-octet peer's AS4_PATH/AS4_AGGREGATOR, an unknown optional transitive attribute.
   for (const char* h : {"00 0000 002d "
-                        "40010107400200800e1c0002011020010db8000000000000000000000001003020010db800"
-                        "01400304c0000201 180a0001",
+                        "40010107400200800e1c00020110fd000db80000000000000000000000010030fd000db800"
+                        "01400304c6120001 18644001",
                         "00 0000 000c 800f03000201800f03000201 ",
-                        "00 0000 000e 40010100400200c00808fde90064 180a0001",
+                        "00 0000 000e 40010100400200c00808fde90064 18644001",
                         "01 0000 0037 "
-                        "400101004002080203fde95ba05ba0400304c0000201c007065ba0c0000202c0110a020200"
-                        "01117000011171c0120800011172c0000202 180a0001",
-                        "00 0000 0017 40010100400200400304c0000201c063020102e0160109 180a0001"})
+                        "400101004002080203fde95ba05ba0400304c6120001c007065ba0c6120002c0110a020200"
+                        "01117000011171c0120800011172c6120002 18644001",
+                        "00 0000 0017 40010100400200400304c6120001c063020102e0160109 18644001"})
     s["fuzz_update"].push_back(hex(h));
   s["fuzz_notification"] = {body(notification), {4, 0}, {1, 2, 0x10, 0x01}};
   s["fuzz_route_refresh"] = {body(rr), {0, 1, 0, 1}, {0, 1, 1, 1, 9}};
@@ -141,12 +141,12 @@ std::map<std::string, std::vector<Bytes>> seeds() {
 
   // One value per attribute row, written by the row's own encoder (both AS widths where it
   // matters); MP_REACH/MP_UNREACH from a sample of each.
-  MpReach reach6{kIpv6Unicast, {ip("2001:db8::1"), ip("fe80::1")}, v6};
-  MpReach reach4{kIpv4Unicast, {ip("192.0.2.1")}, v4};
+  MpReach reach6{kIpv6Unicast, {ip("fd00:db8::1"), ip("fe80::1")}, v6};
+  MpReach reach4{kIpv4Unicast, {ip("198.18.0.1")}, v4};
   MpUnreach unreach6{kIpv6Unicast, v6};
   MpUnreach eor_evpn{kL2vpnEvpn, {}};
   AsPath as4 = attrs.as_path;
-  Aggregator as4_agg{70001, ip("192.0.2.9")};
+  Aggregator as4_agg{70001, ip("198.18.0.9")};
   for (const auto& row : attr_table()) {
     std::string name = "fuzz_attr_";
     for (const char* c = row.name; *c; ++c) name += static_cast<char>(std::tolower(*c));
