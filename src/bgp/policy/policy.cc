@@ -193,7 +193,10 @@ Policy::Policy(std::string name, std::shared_ptr<const detail::Tables> tables,
     : name_(std::move(name)),
       tables_(std::move(tables)),
       terms_(std::move(terms)),
-      accept_at_end_(accept_at_end) {}
+      accept_at_end_(accept_at_end) {
+  for (const auto& t : terms_)
+    if (t.prefix_list != detail::kNone) uses_prefix_ = true;
+}
 Policy::~Policy() = default;
 Policy::Policy(Policy&&) noexcept = default;
 Policy& Policy::operator=(Policy&&) noexcept = default;

@@ -129,6 +129,9 @@ class Policy {
   // True: accept the route, with `attrs` possibly changed. False: reject; `attrs` may then have
   // been partly changed, so apply a policy to a copy when the original must be kept.
   bool apply(const Prefix& prefix, PathAttributes& attrs, const Context& ctx = {}) const;
+  // Whether the outcome can depend on the prefix (a prefix-list match). When it cannot, callers
+  // evaluate the policy once per attribute set instead of once per prefix.
+  bool uses_prefix() const { return uses_prefix_; }
 
   Policy(std::string name, std::shared_ptr<const detail::Tables> tables,
          std::vector<detail::CompiledTerm> terms, bool accept_at_end);
@@ -141,6 +144,7 @@ class Policy {
   std::shared_ptr<const detail::Tables> tables_;
   std::vector<detail::CompiledTerm> terms_;
   bool accept_at_end_ = false;
+  bool uses_prefix_ = false;
 };
 
 // The compiled policies of one configuration, built-ins included. Sessions keep the

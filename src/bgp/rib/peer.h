@@ -38,6 +38,10 @@ struct PeerInfo {
 
   PolicyFn import_policy;
   PolicyFn export_policy;
+  // False when a policy's outcome cannot depend on the prefix: it is then evaluated once per
+  // attribute set (per UPDATE on import, per distinct best path on export), not per prefix.
+  bool import_policy_per_prefix = true;
+  bool export_policy_per_prefix = true;
   // Peers whose export_policy_id is equal and non-empty must have export policies that behave
   // the same: they may share one update group. A non-empty policy without an id is never shared.
   std::string export_policy_id;

@@ -240,9 +240,19 @@ void Rib::update(PeerId peer, Family family, std::span<const Prefix> nlri,
       base = store_.intern(scratch_attrs_);
     }
   }
+  // A policy that cannot depend on the prefix is evaluated once for the whole UPDATE.
+  bool once = base && ps->info.import_policy && !ps->info.import_policy_per_prefix;
+  if (once && !nlri.empty()) {
+    scratch_attrs_ = *base;
+    if (!ps->info.import_policy(nlri.front(), scratch_attrs_)) {
+      base = AttrRef{};
+    } else if (!(scratch_attrs_ == *base)) {
+      base = store_.intern(scratch_attrs_);
+    }
+  }
   for (const Prefix& prefix : nlri) {
     AttrRef r;
-    if (base && !ps->info.import_policy) {
+    if (base && (!ps->info.import_policy || once)) {
       r = base;
     } else if (base) {
       scratch_attrs_ = *base;

@@ -114,11 +114,17 @@ void Rib::mark_pending(Family family, const Prefix& prefix) {
     if (it == g->families.end()) continue;
     GroupFamily& gf = it->second;
     gf.pending.push_back(prefix);
-    // Nobody pulls (slow or stuck members) while a prefix keeps flapping: keep the list bounded
-    // by the number of distinct prefixes.
+    // A prefix may be pending more than once (it changed again before anyone pulled); the
+    // export below handles a repeat as "no change". Only when nobody pulls (slow or stuck
+    // members) while prefixes keep flapping is the list de-duplicated, so that it stays bounded
+    // by about twice the number of distinct prefixes. A table load never sorts.
     if (gf.pending.size() >= gf.compact_at) {
-      sort_unique(gf.pending);
-      gf.compact_at = std::max<size_t>(1024, 2 * gf.pending.size());
+      const Table* t = find_table(family);
+      gf.compact_at = std::max<size_t>(gf.compact_at, 2 * (t ? t->routes.size() : 0) + 4096);
+      if (gf.pending.size() >= gf.compact_at) {
+        sort_unique(gf.pending);
+        gf.compact_at = std::max<size_t>(gf.compact_at, 2 * gf.pending.size());
+      }
     }
   }
 }
@@ -195,13 +201,12 @@ void Rib::push_chunk(UpdateGroup& g, Chunk chunk) {
 void Rib::encode_pending(UpdateGroup& g) {
   for (auto& [family, gf] : g.families) {
     if (gf.pending.empty()) continue;
-    sort_unique(gf.pending);
     const Table* t = find_table(family);
     Batches batches;
-    // Export depends on the prefix only through the policy: without one, reuse the result for
-    // the same (attributes, source) within this run.
+    // Export depends on the prefix only through the policy: without one, or with one that
+    // matches no prefix, reuse the result for the same (attributes, source) within this run.
     std::map<std::pair<const void*, PeerId>, AttrRef> memo;
-    const bool memoize = !g.proto.export_policy;
+    const bool memoize = !g.proto.export_policy || !g.proto.export_policy_per_prefix;
 
     for (const Prefix& p : gf.pending) {
       const Path* best = nullptr;
@@ -255,7 +260,7 @@ void Rib::encode_pending(UpdateGroup& g) {
       }
     }
     gf.pending.clear();
-    gf.compact_at = 1024;
+    gf.compact_at = std::max<size_t>(4096, 2 * (t ? t->routes.size() : 0));
     if (gf.pending.capacity() > 4096) gf.pending.shrink_to_fit();
 
     std::vector<Chunk> chunks;

@@ -86,11 +86,10 @@ struct PrefixHash {
   size_t operator()(const Prefix& p) const noexcept { return std::hash<Prefix>{}(p); }
 };
 
-// Equality without the three-way comparison of the address bytes (a memcmp call).
+// Equality as two word compares (IpAddress::operator==), without the three-way comparison.
 struct PrefixEq {
   bool operator()(const Prefix& a, const Prefix& b) const noexcept {
-    return a.length() == b.length() && a.family() == b.family() &&
-           std::memcmp(a.address().bytes().data(), b.address().bytes().data(), 16) == 0;
+    return a.length() == b.length() && a.address() == b.address();
   }
 };
 

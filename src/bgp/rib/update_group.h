@@ -65,7 +65,7 @@ struct Cursor {
 struct GroupFamily {
   std::unordered_map<Prefix, OutRoute, PrefixHash, PrefixEq> adj_out;
   std::vector<Prefix> pending;  // Loc-RIB changes not yet exported (may hold duplicates)
-  size_t compact_at = 1024;     // pending is de-duplicated when it reaches this size
+  size_t compact_at = 4096;     // pending is de-duplicated when it reaches this size
   std::unordered_map<PeerId, size_t> excluded_count;  // per member: adj_out entries it lacks
 };
 

@@ -17,6 +17,7 @@ namespace isthmus::bgp {
 struct Policy {
   std::string name;  // sessions with the same export policy name may share an update group
   PolicyFn fn;
+  bool per_prefix = true;  // false: the outcome cannot depend on the prefix
 };
 
 struct PeerConfig {

@@ -118,6 +118,8 @@ void Speaker::on_established(Peer& peer, const session::Negotiated& n, const Soc
   info.families = n.families;
   info.import_policy = pc.import_policy.fn;
   info.export_policy = pc.export_policy.fn;
+  info.import_policy_per_prefix = pc.import_policy.per_prefix;
+  info.export_policy_per_prefix = pc.export_policy.per_prefix;
   info.export_policy_id = pc.export_policy.name;
   rib_->peer_up(info);
   request_flush();
