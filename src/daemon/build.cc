@@ -8,11 +8,10 @@ Expected<bgp::Policy> bind_policy(const bgp::policy::PolicySet& set, const std::
   if (name.empty()) return bgp::Policy{};  // RFC 8212 default, decided by the RIB
   auto p = set.find(name);
   if (!p) return fail("policy \"" + name + "\" is not defined");
-  return bgp::Policy{name,
-                     [p](const Prefix& prefix, bgp::PathAttributes& attrs) {
-                       return p->apply(prefix, attrs);
-                     },
-                     p->uses_prefix()};
+  return bgp::Policy{
+      name,
+      [p](const Prefix& prefix, bgp::PathAttributes& attrs) { return p->apply(prefix, attrs); },
+      p->uses_prefix()};
 }
 
 Expected<bgp::PeerConfig> peer_config(const config::PeerSettings& s,
