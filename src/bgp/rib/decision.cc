@@ -52,14 +52,13 @@ uint32_t neighbor_as(const PathAttributes& a, uint32_t local_as) {
   using Type = AsPathSegment::Type;
   const auto& segs = a.as_path.segments;
   if (segs.empty()) return local_as;
-  // RFC 5065 §5.3: leading confederation segments are skipped. The neighbouring AS is the first
-  // AS of the AS_SEQUENCE that follows; a path that starts with an AS_SET (or an empty
-  // AS_SEQUENCE) has none and gets 0. (AsPath::neighbor_as() differs here: it looks past a
-  // leading AS_SET for a later AS_SEQUENCE.)
+  // RFC 5065 §5.3: leading confederation segments are skipped. RFC 4271 §9.1.2.2 c: the
+  // neighbouring AS is the first AS of the AS_SEQUENCE that follows; a path that is empty or
+  // begins with an AS_SET (an aggregate made inside our AS) counts as the local AS.
   auto first = std::find_if(segs.begin(), segs.end(), [](const AsPathSegment& s) {
     return s.type == Type::Sequence || s.type == Type::Set;
   });
-  if (first == segs.end() || first->type != Type::Sequence || first->asns.empty()) return 0;
+  if (first == segs.end() || first->type != Type::Sequence || first->asns.empty()) return local_as;
   return first->asns.front();
 }
 

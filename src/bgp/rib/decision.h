@@ -53,8 +53,8 @@ struct Comparison {
 // on import, so an import policy is the only way for them to get one).
 uint32_t effective_local_pref(const PathAttributes& a);
 // The AS a path was learned from, for the MED rule: the first AS of the path after any leading
-// confederation segments, ours when the path is empty (originated inside our AS), 0 when the
-// path starts with an AS_SET.
+// confederation segments; ours when the path is empty or starts with an AS_SET (RFC 4271
+// §9.1.2.2 c: originated or aggregated inside our AS).
 uint32_t neighbor_as(const PathAttributes& a, uint32_t local_as);
 
 // One ordered comparison of two paths of the same prefix. MED (step d) only counts between

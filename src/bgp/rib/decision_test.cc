@@ -108,6 +108,11 @@ TEST(Decision, NeighbourAs) {
   confed.as_path.segments.insert(confed.as_path.segments.begin(),
                                  {AsPathSegment::Type::ConfedSet, {64512, 64513}});
   EXPECT_EQ(neighbor_as(confed, kLocalAs), 65001u);
+  // RFC 4271 §9.1.2.2 c: an aggregate whose path begins with an AS_SET counts as ours.
+  PathAttributes aggregate = attrs({65001});
+  aggregate.as_path.segments.insert(aggregate.as_path.segments.begin(),
+                                    {AsPathSegment::Type::Set, {65003, 65004}});
+  EXPECT_EQ(neighbor_as(aggregate, kLocalAs), kLocalAs);
 }
 
 TEST(Decision, MedIgnoredBetweenDifferentNeighbourAses) {
