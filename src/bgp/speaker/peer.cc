@@ -547,7 +547,6 @@ void Peer::close(Connection* c, const std::string& why, bool was_established) {
     log::info("bgp: neighbor {}: {} connection closed ({})", config_.address.to_string(),
               c->outbound ? "outgoing" : "incoming", why);
   }
-  (void)was_established;
   // The Connection may be on the call stack (this runs from its own callbacks): free it later.
   auto& s = slot(c);
   std::shared_ptr<Connection> dead(s.release());
