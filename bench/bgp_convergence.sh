@@ -7,6 +7,8 @@
 #
 #   bench/bgp_convergence.sh [--prefixes N[,N...]] [--speakers isthmusd,bird,frr,gobgp] [BUILD_DIR]
 #
+# PERF_OUT=FILE records a `perf record -g` profile of the speaker during each run into FILE.
+#
 # Hosts (network namespaces): h1 sender 198.18.0.1 AS65001, h2 speaker 198.18.0.2 AS65000,
 # h3 receiver 198.18.0.3 AS65002. Runs as root; cleans up after itself.
 set -euo pipefail
@@ -125,6 +127,12 @@ run_one() {  # speaker N
   sleep 1
   local cpu0=0
   [[ -n ${pids} ]] && cpu0=$(proc_cpu ${pids})
+  local perf_pid=""
+  if [[ -n ${PERF_OUT:-} && -n ${pids} ]]; then  # profile the speaker: PERF_OUT=file.data
+    perf record -g -o "${PERF_OUT}" -p "${pids// /,}" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+  fi
   touch "${LAB_DIR}/go"
   lab_wait_for 900 "${kind}: receiver holds ${n} prefixes" grep -q complete "${LAB_DIR}/receiver.log"
   local t0 t1
@@ -136,6 +144,7 @@ run_one() {  # speaker N
     cpu=$(awk -v a="$(proc_cpu ${pids})" -v b="${cpu0}" 'BEGIN { printf "%.2f", a - b }')
     rss=$(proc_hwm_kb ${pids})
   fi
+  [[ -n ${perf_pid} ]] && { kill -INT "${perf_pid}"; wait "${perf_pid}" || true; }
   echo "${kind} ${n} ${secs} ${cpu} ${rss}" | tee -a "${results}"
   # Stop everything of this round.
   for name in dut dut-zebra sender receiver; do lab_alive "${name}" && lab_stop "${name}"; done

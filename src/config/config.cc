@@ -542,9 +542,9 @@ void Parser::peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out)
                      p.families.push_back(*f);
                    }
                  }});
-  for (auto [key, target] : {std::pair<std::string_view, std::string*>{"import", &p.import_policy},
-                             std::pair<std::string_view, std::string*>{"export", &p.export_policy}})
-    out.push_back({key, [this, target](auto& v, auto& path) {
+  for (const auto& field : {std::pair<std::string_view, std::string*>{"import", &p.import_policy},
+                            std::pair<std::string_view, std::string*>{"export", &p.export_policy}})
+    out.push_back({field.first, [this, target = field.second](auto& v, auto& path) {
                      if (auto t = text(v, path)) {
                        *target = *t;
                        policy_refs_.push_back({v, path, *t});

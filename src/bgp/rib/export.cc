@@ -28,6 +28,10 @@ bool set_next_hop_self(const ExportTarget& to, Family family, PathAttributes& at
 
 }  // namespace
 
+bool resolve_self_next_hop(const ExportTarget& to, Family family, PathAttributes& attrs) {
+  return !attrs.next_hop.is_unspecified() || set_next_hop_self(to, family, attrs);
+}
+
 bool export_rewrite(const ExportSource& from, const ExportTarget& to, Family family,
                     PathAttributes& attrs) {
   // RFC 1997: NO_ADVERTISE - "MUST NOT be advertised to other BGP peers".

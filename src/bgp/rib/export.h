@@ -29,6 +29,7 @@ struct ExportTarget {
   IpAddress local_address;
   std::optional<IpAddress> local_address_v4;
   std::optional<IpAddress> local_address_v6;
+  std::optional<IpAddress> local_link_local;  // RFC 2545 §3, see PeerInfo
   // Ours.
   uint32_t local_as = 0;
   uint32_t cluster_id = 0;
@@ -37,5 +38,10 @@ struct ExportTarget {
 // Rewrites `attrs` (a copy of the best path's) for the target; false: do not send the route.
 bool export_rewrite(const ExportSource& from, const ExportTarget& to, Family family,
                     PathAttributes& attrs);
+
+// After the export policy: an unspecified next hop (0.0.0.0 or ::, what a policy's `next_hop:
+// self` sets) becomes the target's own address. False: the target has no address of the
+// family's kind and the route cannot be sent.
+bool resolve_self_next_hop(const ExportTarget& to, Family family, PathAttributes& attrs);
 
 }  // namespace isthmus::bgp

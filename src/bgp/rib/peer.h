@@ -32,6 +32,9 @@ struct PeerInfo {
   // IPv6 routes on an IPv4 session (RFC 2545 §3; RFC 8950 extended next hops are not used).
   std::optional<IpAddress> local_address_v4;
   std::optional<IpAddress> local_address_v6;
+  // Our link-local IPv6 address on the session's interface when the peer is on that link: sent
+  // as the second next hop of IPv6 routes whose next hop is ours (RFC 2545 §3).
+  std::optional<IpAddress> local_link_local;
   bool four_octet_as = true;
   bool extended_message = false;
   std::vector<Family> families;  // negotiated (RFC 4760)

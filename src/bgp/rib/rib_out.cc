@@ -20,6 +20,7 @@ GroupKey group_key(const PeerInfo& peer) {
   k.local_address = peer.local_address;
   k.local_address_v4 = peer.local_address_v4;
   k.local_address_v6 = peer.local_address_v6;
+  k.local_link_local = peer.local_link_local;
   k.has_export_policy = static_cast<bool>(peer.export_policy);
   k.export_policy_id = peer.export_policy ? peer.export_policy_id : std::string();
   if (peer.export_policy && peer.export_policy_id.empty()) k.unshared = peer.id;
@@ -68,6 +69,7 @@ UpdateGroup& Rib::join_group(const PeerInfo& peer, bool& created) {
                            .local_address = peer.local_address,
                            .local_address_v4 = peer.local_address_v4,
                            .local_address_v6 = peer.local_address_v6,
+                           .local_link_local = peer.local_link_local,
                            .local_as = config_.local_as,
                            .cluster_id = config_.cluster_id};
   g->codec =
@@ -148,7 +150,8 @@ AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, c
   // RFC 8212: without an export policy, nothing goes to an external peer.
   if (!g.proto.export_policy) {
     if (!g.target.ibgp) return {};
-  } else if (!g.proto.export_policy(prefix, scratch_attrs_)) {
+  } else if (!g.proto.export_policy(prefix, scratch_attrs_) ||
+             !resolve_self_next_hop(g.target, family, scratch_attrs_)) {
     return {};
   }
   return store_.intern(scratch_attrs_);

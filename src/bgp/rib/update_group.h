@@ -33,6 +33,7 @@ struct GroupKey {
   IpAddress local_address;
   std::optional<IpAddress> local_address_v4;
   std::optional<IpAddress> local_address_v6;
+  std::optional<IpAddress> local_link_local;
   bool has_export_policy = false;
   std::string export_policy_id;
   PeerId unshared = kLocalPeer;  // set when the policy has no id: a group of one
