@@ -54,10 +54,13 @@ void Rib::peer_up(const PeerInfo& peer) {
   if (created) {
     // A new group: its Adj-RIB-Out is the whole Loc-RIB after export, built like any change.
     for (auto& [family, gf] : g.families) {
-      const Table* t = find_table(family);
-      if (!t) continue;
-      for (const auto& [prefix, e] : t->routes)
-        if (e.best()) gf.pending.push_back(prefix);
+      const RouteTable& routes = table(family).routes;
+      routes.for_each([&](RouteId id) {
+        if (routes.entry(id).best()) gf.mark(id);
+      });
+      // In prefix order, like dump(): the first advertisement reads like a sorted table.
+      std::sort(gf.pending.begin(), gf.pending.end(),
+                [&](RouteId a, RouteId b) { return routes.less(a, b); });
     }
     encode_pending(g);
   } else {
@@ -87,14 +90,14 @@ void Rib::peer_down(PeerId peer, std::span<const Family> retain) {
     auto fc = ps->counters.families.find(family);
     FamilyCounters* c = fc == ps->counters.families.end() ? nullptr : &fc->second;
     if (std::find(retain.begin(), retain.end(), family) == retain.end()) {
-      for (auto& [prefix, e] : t.routes)
-        if (e.find(peer)) remove_path(t, prefix, peer, c);
+      t.routes.for_each([&](RouteId id) { remove_path(t, id, peer, c); });
       continue;
     }
     // RFC 4724 §4.2: retained and marked stale. Nothing changes in Loc-RIB or downstream.
     StaleSet s;
-    for (const auto& [prefix, e] : t.routes)
-      if (e.find(peer)) s.prefixes.push_back(prefix);
+    t.routes.for_each([&](RouteId id) {
+      if (t.routes.entry(id).find(peer)) s.prefixes.push_back(t.routes.prefix(id));
+    });
     if (s.prefixes.empty()) continue;
     std::sort(s.prefixes.begin(), s.prefixes.end());
     s.refreshed.assign(s.prefixes.size(), false);
@@ -291,24 +294,24 @@ void Rib::withdraw_originated(Family family, const Prefix& prefix) {
   remove_path(table(family), prefix, kLocalPeer, nullptr);
 }
 
-void Rib::note_change(Table& t, RouteMap::value_type& route) {
-  RouteEntry& e = route.second;
+void Rib::note_change(Table& t, RouteId id) {
+  RouteEntry& e = t.routes.entry(id);
   if (e.changed()) return;
   const Path* best = e.best();
-  t.changed.push_back(Change{&route, best ? best->peer : kLocalPeer, best ? best->attrs : AttrRef{},
-                             best != nullptr});
+  t.changed.push_back(
+      Change{id, best ? best->peer : kLocalPeer, best ? best->attrs : AttrRef{}, best != nullptr});
   e.set_changed(true);
 }
 
 void Rib::set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c, AttrRef attrs) {
-  auto& route = *t.routes.try_emplace(prefix).first;
-  RouteEntry& e = route.second;
+  const RouteId id = t.routes.insert(prefix);
+  RouteEntry& e = t.routes.entry(id);
   Path* p = e.find(peer);
   if (p && p->attrs == attrs) {
     // The same route again: nothing changes. A fresh entry is never in this case (no path).
     return;
   }
-  note_change(t, route);
+  note_change(t, id);
   if (!p) {
     p = &e.add(peer);
     if (c) ++c->received;
@@ -320,12 +323,15 @@ void Rib::set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* 
 }
 
 bool Rib::remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c) {
-  auto it = t.routes.find(prefix);
-  if (it == t.routes.end()) return false;
-  RouteEntry& e = it->second;
+  const RouteId id = t.routes.find(prefix);
+  return id != kNoRoute && remove_path(t, id, peer, c);
+}
+
+bool Rib::remove_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c) {
+  RouteEntry& e = t.routes.entry(id);
   const Path* p = e.find(peer);
   if (!p) return false;
-  note_change(t, *it);
+  note_change(t, id);
   if (c) {
     --c->received;
     if (p->accepted()) --c->accepted;
@@ -358,8 +364,7 @@ Candidate Rib::candidate(const Path& p) const {
 
 void Rib::decide(Family family, Table& t) {
   for (Change& change : t.changed) {
-    const Prefix& prefix = change.route->first;
-    RouteEntry& e = change.route->second;
+    RouteEntry& e = t.routes.entry(change.id);
     e.set_changed(false);
 
     // RFC 4271 §9.1.2: the best of the accepted paths.
@@ -380,14 +385,25 @@ void Rib::decide(Family family, Table& t) {
         (best != nullptr) != change.had_best ||
         (best && (best->peer != change.old_peer || best->attrs != change.old_attrs));
     if (changed) {
-      if (config_.best_changed) config_.best_changed(family, prefix, best);
-      mark_pending(family, prefix);
+      if (config_.best_changed) config_.best_changed(family, t.routes.prefix(change.id), best);
+      for (GroupFamily* gf : t.groups) gf->mark(change.id);
     }
-    if (e.empty()) t.routes.erase(Prefix(prefix));  // a copy: `prefix` lives in the node
+    if (e.empty()) release_if_unused(t, change.id);
   }
   t.changed.clear();
   // A full-table load leaves a large list behind; do not keep it for the quiet times after.
   if (t.changed.capacity() > 4096) t.changed.shrink_to_fit();
+}
+
+void Rib::release_if_unused(Table& t, RouteId id) {
+  const RouteEntry& e = t.routes.entry(id);
+  if (!e.empty() || e.changed()) return;
+  for (const GroupFamily* gf : t.groups) {
+    if (gf->is_pending(id)) return;
+    const AttrRef* out = gf->find_out(id);
+    if (out && *out) return;
+  }
+  t.routes.erase(id);
 }
 
 void Rib::flush() {

@@ -165,29 +165,36 @@ class Rib {
     PeerCounters counters;
     std::map<Family, StaleSet> stale;  // empty unless a graceful restart is in progress
   };
-  // The best path of a prefix before its first change since the last flush(). `route` stays
-  // valid: map nodes do not move, and entries are only erased by decide().
+  // The best path of a prefix before its first change since the last flush(). An entry waiting
+  // here (RouteEntry::changed()) is never erased, so `id` stays valid.
   struct Change {
-    RouteMap::value_type* route = nullptr;
+    RouteId id = kNoRoute;
     PeerId old_peer = kLocalPeer;
     AttrRef old_attrs;
     bool had_best = false;
   };
   struct Table {
-    RouteMap routes;
+    explicit Table(Family family)
+        : routes(family.afi == Afi::Ipv6 ? IpFamily::V6 : IpFamily::V4) {}
+    RouteTable routes;
     std::vector<Change> changed;
+    std::vector<GroupFamily*> groups;  // the update groups that export this family
   };
 
   // rib.cc: import and decision.
-  Table& table(Family family) { return tables_[family]; }
+  Table& table(Family family) { return tables_.try_emplace(family, family).first->second; }
   const Table* find_table(Family family) const;
   PeerState* find_peer(PeerId peer);
   const PeerState* find_peer(PeerId peer) const;
   bool import_loop(const PeerInfo& peer, const PathAttributes& attrs) const;
-  void note_change(Table& t, RouteMap::value_type& route);
+  void note_change(Table& t, RouteId id);
   void set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c, AttrRef attrs);
   // Returns false when the peer had no path for the prefix.
+  bool remove_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c);
   bool remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c);
+  // Erases the route when it has no paths, waits for no decision, and no update group has it
+  // pending or advertised: only then may its RouteId name another prefix.
+  void release_if_unused(Table& t, RouteId id);
   Candidate candidate(const Path& p) const;
   void decide(Family family, Table& t);
   size_t purge(PeerState& ps, Family family);
@@ -205,7 +212,6 @@ class Rib {
   // A restarted peer rejoining an existing group: routes it is the source of are excluded.
   void exclude_own_routes(UpdateGroup& g, PeerId peer);
   bool in_group(const UpdateGroup& g, PeerId peer) const;
-  void mark_pending(Family family, const Prefix& prefix);
   void encode_pending(UpdateGroup& g);
   AttrRef export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best);
   void dump(UpdateGroup& g, Family family, PeerId peer);

@@ -15,7 +15,11 @@
 namespace isthmus::bgp {
 namespace {
 
-size_t heap_in_use() { return mallinfo2().uordblks; }
+// Allocated bytes, including large blocks that malloc maps directly (pages of RouteTable).
+size_t heap_in_use() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();

@@ -42,15 +42,6 @@ bool UpdateGroup::has_pending() const {
                      [](const auto& f) { return !f.second.pending.empty(); });
 }
 
-namespace {
-
-void sort_unique(std::vector<Prefix>& v) {
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-}
-
-}  // namespace
-
 UpdateGroup& Rib::join_group(const PeerInfo& peer, bool& created) {
   GroupKey key = group_key(peer);
   for (auto& g : groups_) {
@@ -74,7 +65,7 @@ UpdateGroup& Rib::join_group(const PeerInfo& peer, bool& created) {
                            .cluster_id = config_.cluster_id};
   g->codec =
       CodecOptions{.four_octet_as = peer.four_octet_as, .extended_message = peer.extended_message};
-  for (Family f : key.families) g->families[f];
+  for (Family f : key.families) table(f).groups.push_back(&g->families[f]);
   g->key = std::move(key);
   created = true;
   groups_.push_back(std::move(g));
@@ -92,42 +83,27 @@ void Rib::leave_group(PeerState& ps) {
     return;
   }
   log::debug("bgp rib: update group {} is empty, removed", g->id);
+  for (auto& [family, gf] : g->families) {
+    Table& t = table(family);
+    std::erase(t.groups, &gf);
+    // Routes without paths that only this group still held (pending withdrawals) go now.
+    for (RouteId id : gf.pending) release_if_unused(t, id);
+  }
   std::erase_if(groups_, [g](const auto& p) { return p.get() == g; });
 }
 
 void Rib::exclude_own_routes(UpdateGroup& g, PeerId peer) {
   for (auto& [family, gf] : g.families) {
-    const Table* t = find_table(family);
-    if (!t) continue;
+    const RouteTable& routes = table(family).routes;
     size_t excluded = 0;
-    for (auto& [prefix, out] : gf.adj_out) {
-      auto it = t->routes.find(prefix);
-      const Path* best = it == t->routes.end() ? nullptr : it->second.best();
-      if (best && best->peer == peer) out.excluded = peer;
-      if (out.excluded == peer) ++excluded;
+    const RouteId end = std::min(gf.out.capacity(), routes.end());
+    for (RouteId id = 0; id < end; ++id) {
+      if (!gf.out[id]) continue;
+      const Path* best = routes.entry(id).best();
+      if (best && best->peer == peer) gf.excluded.set(id, peer);
+      if (gf.excluded.get(id) == peer) ++excluded;
     }
     if (excluded > 0) gf.excluded_count[peer] = excluded;
-  }
-}
-
-void Rib::mark_pending(Family family, const Prefix& prefix) {
-  for (auto& g : groups_) {
-    auto it = g->families.find(family);
-    if (it == g->families.end()) continue;
-    GroupFamily& gf = it->second;
-    gf.pending.push_back(prefix);
-    // A prefix may be pending more than once (it changed again before anyone pulled); the
-    // export below handles a repeat as "no change". Only when nobody pulls (slow or stuck
-    // members) while prefixes keep flapping is the list de-duplicated, so that it stays bounded
-    // by about twice the number of distinct prefixes. A table load never sorts.
-    if (gf.pending.size() >= gf.compact_at) {
-      const Table* t = find_table(family);
-      gf.compact_at = std::max<size_t>(gf.compact_at, 2 * (t ? t->routes.size() : 0) + 4096);
-      if (gf.pending.size() >= gf.compact_at) {
-        sort_unique(gf.pending);
-        gf.compact_at = std::max<size_t>(gf.compact_at, 2 * gf.pending.size());
-      }
-    }
   }
 }
 
@@ -167,15 +143,19 @@ struct Batch {
   std::vector<Prefix> withdrawn;
   std::vector<std::pair<AttrRef, std::vector<Prefix>>> reach;
   std::unordered_map<const void*, size_t> reach_index;
+  size_t last = 0;  // reach[last] took the previous prefix: consecutive prefixes mostly share it
 
   void add_reach(const AttrRef& attrs, const Prefix& p) {
-    auto [it, fresh] = reach_index.try_emplace(attrs.id(), reach.size());
-    if (fresh) reach.emplace_back(attrs, std::vector<Prefix>{});
-    reach[it->second].second.push_back(p);
+    if (reach.empty() || reach[last].first != attrs) {
+      auto [it, fresh] = reach_index.try_emplace(attrs.id(), reach.size());
+      if (fresh) reach.emplace_back(attrs, std::vector<Prefix>{});
+      last = it->second;
+    }
+    reach[last].second.push_back(p);
   }
 };
 
-// Keyed by (only, except).
+// Keyed by (only, except). Node-based: a Batch& stays valid while others are added.
 using Batches = std::map<std::pair<PeerId, PeerId>, Batch>;
 
 void encode_batches(UpdateEncoder& enc, UpdateGroup& g, Family family, Batches& batches,
@@ -192,6 +172,34 @@ void encode_batches(UpdateEncoder& enc, UpdateGroup& g, Family family, Batches& 
   }
 }
 
+// Export results of one encode_pending() run by (best path attributes, source peer). Export
+// depends on the prefix only through a per-prefix policy; without one the result is reused.
+class ExportMemo {
+ public:
+  const AttrRef* find(const void* attrs, PeerId peer) {
+    if (last_ && attrs == last_attrs_ && peer == last_peer_) return last_;
+    auto it = map_.find({attrs, peer});
+    if (it == map_.end()) return nullptr;
+    remember(attrs, peer, &it->second);
+    return last_;
+  }
+  void add(const void* attrs, PeerId peer, AttrRef result) {
+    auto [it, fresh] = map_.emplace(std::make_pair(attrs, peer), std::move(result));
+    remember(attrs, peer, &it->second);
+  }
+
+ private:
+  void remember(const void* attrs, PeerId peer, const AttrRef* r) {
+    last_attrs_ = attrs;
+    last_peer_ = peer;
+    last_ = r;
+  }
+  std::map<std::pair<const void*, PeerId>, AttrRef> map_;
+  const void* last_attrs_ = nullptr;
+  PeerId last_peer_ = kLocalPeer;
+  const AttrRef* last_ = nullptr;
+};
+
 }  // namespace
 
 void Rib::push_chunk(UpdateGroup& g, Chunk chunk) {
@@ -204,66 +212,66 @@ void Rib::push_chunk(UpdateGroup& g, Chunk chunk) {
 void Rib::encode_pending(UpdateGroup& g) {
   for (auto& [family, gf] : g.families) {
     if (gf.pending.empty()) continue;
-    const Table* t = find_table(family);
+    Table& t = table(family);
     Batches batches;
-    // Export depends on the prefix only through the policy: without one, or with one that
-    // matches no prefix, reuse the result for the same (attributes, source) within this run.
-    std::map<std::pair<const void*, PeerId>, AttrRef> memo;
+    Batch& to_all = batches[{kLocalPeer, kLocalPeer}];
+    auto batch = [&](PeerId only, PeerId except) -> Batch& {
+      return only == kLocalPeer && except == kLocalPeer ? to_all : batches[{only, except}];
+    };
+    ExportMemo memo;
     const bool memoize = !g.proto.export_policy || !g.proto.export_policy_per_prefix;
 
-    for (const Prefix& p : gf.pending) {
-      const Path* best = nullptr;
-      if (t) {
-        auto it = t->routes.find(p);
-        if (it != t->routes.end()) best = it->second.best();
-      }
+    for (RouteId id : gf.pending) {
+      gf.unmark(id);
+      const Prefix& p = t.routes.prefix(id);
+      const Path* best = t.routes.entry(id).best();
       AttrRef na;  // new attributes for the group
       if (best) {
-        auto key = std::make_pair(best->attrs.id(), best->peer);
-        auto m = memoize ? memo.find(key) : memo.end();
-        if (m != memo.end()) {
-          na = m->second;
+        const AttrRef* m = memoize ? memo.find(best->attrs.id(), best->peer) : nullptr;
+        if (m) {
+          na = *m;
         } else {
           na = export_route(g, family, p, *best);
-          if (memoize) memo.emplace(key, na);
+          if (memoize) memo.add(best->attrs.id(), best->peer, na);
         }
       }
       // Split horizon: the member the route came from does not get it.
       const PeerId ne = na && in_group(g, best->peer) ? best->peer : kLocalPeer;
 
-      auto out = gf.adj_out.find(p);
-      AttrRef oa = out != gf.adj_out.end() ? out->second.attrs : AttrRef{};
-      PeerId oe = out != gf.adj_out.end() ? out->second.excluded : kLocalPeer;
+      const AttrRef* out = gf.find_out(id);
+      const AttrRef oa = out ? *out : AttrRef{};
+      PeerId oe = oa ? gf.excluded.get(id) : kLocalPeer;
       if (!in_group(g, oe)) oe = kLocalPeer;
 
       if (na != oa) {
         // Everyone but the new source gets the change; the old source had nothing.
         if (na)
-          batches[{kLocalPeer, ne}].add_reach(na, p);
+          batch(kLocalPeer, ne).add_reach(na, p);
         else
-          batches[{kLocalPeer, oe}].withdrawn.push_back(p);
+          batch(kLocalPeer, oe).withdrawn.push_back(p);
         // The new source had the old route: take it back.
-        if (na && ne != kLocalPeer && ne != oe && oa)
-          batches[{ne, kLocalPeer}].withdrawn.push_back(p);
+        if (na && ne != kLocalPeer && ne != oe && oa) batch(ne, kLocalPeer).withdrawn.push_back(p);
       } else if (na && ne != oe) {
         // Same route, other source: the old source now gets it, the new one loses it.
-        if (oe != kLocalPeer) batches[{oe, kLocalPeer}].add_reach(na, p);
-        if (ne != kLocalPeer) batches[{ne, kLocalPeer}].withdrawn.push_back(p);
+        if (oe != kLocalPeer) batch(oe, kLocalPeer).add_reach(na, p);
+        if (ne != kLocalPeer) batch(ne, kLocalPeer).withdrawn.push_back(p);
       }
 
       if (oa && oe != kLocalPeer) --gf.excluded_count[oe];
       if (na && ne != kLocalPeer) ++gf.excluded_count[ne];
       if (na) {
-        if (out != gf.adj_out.end())
-          out->second = OutRoute{std::move(na), ne};
-        else
-          gf.adj_out.emplace(p, OutRoute{std::move(na), ne});
-      } else if (out != gf.adj_out.end()) {
-        gf.adj_out.erase(out);
+        gf.out.ensure(id);
+        if (!oa) ++gf.advertised;
+        gf.out[id] = std::move(na);
+      } else if (oa) {
+        gf.out[id] = AttrRef{};
+        --gf.advertised;
       }
+      if (na || oa) gf.excluded.set(id, ne);
+      release_if_unused(t, id);
     }
     gf.pending.clear();
-    gf.compact_at = std::max<size_t>(4096, 2 * (t ? t->routes.size() : 0));
+    // A full-table load leaves a large list behind; do not keep it for the quiet times after.
     if (gf.pending.capacity() > 4096) gf.pending.shrink_to_fit();
 
     std::vector<Chunk> chunks;
@@ -275,10 +283,13 @@ void Rib::encode_pending(UpdateGroup& g) {
 void Rib::dump(UpdateGroup& g, Family family, PeerId peer) {
   auto it = g.families.find(family);
   if (it == g.families.end()) return;
+  const GroupFamily& gf = it->second;
+  const RouteTable& routes = table(family).routes;
   Batches batches;
   Batch& b = batches[{peer, kLocalPeer}];
-  for (const auto& [prefix, route] : it->second.adj_out)
-    if (route.excluded != peer) b.add_reach(route.attrs, prefix);
+  const RouteId end = std::min(gf.out.capacity(), routes.end());
+  for (RouteId id = 0; id < end; ++id)
+    if (gf.out[id] && gf.excluded.get(id) != peer) b.add_reach(gf.out[id], routes.prefix(id));
   for (auto& [attrs, nlri] : b.reach) std::sort(nlri.begin(), nlri.end());
   std::vector<Chunk> chunks;
   encode_batches(*encoder_, g, family, batches, chunks);

@@ -16,18 +16,20 @@ void Rib::for_each_route(
   const Table* t = find_table(family);
   if (!t) return;
   std::vector<PathView> v;
-  for (const auto& [prefix, e] : t->routes) {
-    views(family, prefix, e, v);
-    fn(prefix, v);
-  }
+  t->routes.for_each([&](RouteId id) {
+    const RouteEntry& e = t->routes.entry(id);
+    if (e.empty()) return;  // kept only until the update groups have sent its withdrawal
+    views(family, t->routes.prefix(id), e, v);
+    fn(t->routes.prefix(id), v);
+  });
 }
 
 std::vector<PathView> Rib::lookup(Family family, const Prefix& prefix) const {
   std::vector<PathView> v;
   const Table* t = find_table(family);
   if (!t) return v;
-  auto it = t->routes.find(prefix);
-  if (it != t->routes.end()) views(family, prefix, it->second, v);
+  const RouteId id = t->routes.find(prefix);
+  if (id != kNoRoute) views(family, prefix, t->routes.entry(id), v);
   return v;
 }
 
@@ -41,7 +43,7 @@ std::optional<PeerCounters> Rib::counters(PeerId peer) const {
     if (it == ps->group->families.end()) continue;
     const GroupFamily& gf = it->second;
     auto ex = gf.excluded_count.find(peer);
-    fc.advertised = gf.adj_out.size() - (ex == gf.excluded_count.end() ? 0 : ex->second);
+    fc.advertised = gf.advertised - (ex == gf.excluded_count.end() ? 0 : ex->second);
   }
   return c;
 }
@@ -50,8 +52,11 @@ RibStats Rib::stats() const {
   RibStats s;
   for (const auto& [family, t] : tables_) {
     RibStats::Table& st = s.tables[family];
-    st.prefixes = t.routes.size();
-    for (const auto& [prefix, e] : t.routes) st.paths += e.size();
+    t.routes.for_each([&](RouteId id) {
+      const size_t paths = t.routes.entry(id).size();
+      st.prefixes += paths > 0;
+      st.paths += paths;
+    });
   }
   for (const auto& [id, ps] : peers_)
     for (const auto& [family, set] : ps.stale) s.stale_paths += set.remaining;

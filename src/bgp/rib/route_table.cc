@@ -1,4 +1,4 @@
-// RouteEntry: a one-inline small vector of paths (see route_table.h).
+// RouteEntry (a one-inline small vector of paths) and RouteTable (see route_table.h).
 #include "bgp/rib/route_table.h"
 
 #include <cstring>
@@ -21,9 +21,15 @@ RouteEntry::RouteEntry(RouteEntry&& o) noexcept
   o.best_ = kNoBest;
 }
 
-RouteEntry::~RouteEntry() {
+RouteEntry::~RouteEntry() { clear(); }
+
+void RouteEntry::clear() {
   std::destroy_n(data(), size_);
   if (cap_ > 1) ::operator delete(heap());
+  size_ = 0;
+  cap_ = 1;
+  best_ = kNoBest;
+  changed_ = false;
 }
 
 Path* RouteEntry::find(PeerId peer) {
@@ -76,6 +82,155 @@ bool RouteEntry::remove(PeerId peer) {
     cap_ = 1;
   }
   return true;
+}
+
+// ---- RouteTable ---------------------------------------------------------------------------------
+
+// The last key word carries the prefix length and a live marker (1 in its low byte), so a record
+// is free exactly when that word is 0.
+RouteTable::RouteTable(IpFamily family)
+    : family_(family),
+      key_words_(family == IpFamily::V4 ? 1 : 3),
+      stride_(sizeof(RouteEntry) + key_words_ * sizeof(uint64_t)) {
+  static_assert(sizeof(RouteEntry) % alignof(uint64_t) == 0);
+}
+
+RouteTable::~RouteTable() {
+  const RouteId capacity = static_cast<RouteId>(pages_.size() << kPageBits);
+  for (RouteId id = 0; id < capacity; ++id) entry_at(record(id))->~RouteEntry();
+}
+
+RouteTable::Key RouteTable::key_of(const Prefix& p) const {
+  Key k;
+  const uint64_t tail = uint64_t{p.length()} << 8 | 1;
+  if (family_ == IpFamily::V4) {
+    k.w[0] = uint64_t{p.address().v4_host_order()} << 32 | tail;
+  } else {
+    std::memcpy(k.w, p.address().bytes().data(), 16);
+    k.w[2] = tail;
+  }
+  return k;
+}
+
+uint64_t RouteTable::hash(const Key& k) const {
+  uint64_t h = k.w[0] * 0x9e3779b97f4a7c15ULL;
+  if (key_words_ > 1) h = (h ^ (h >> 29) ^ k.w[1]) * 0xd6e8feb86659fd93ULL;
+  if (key_words_ > 2) h = (h ^ (h >> 31) ^ k.w[2]) * 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 32);
+}
+
+bool RouteTable::key_equal(std::byte* r, const Key& k) const {
+  const uint64_t* w = key_at(r);
+  for (size_t i = 0; i < key_words_; ++i)
+    if (w[i] != k.w[i]) return false;
+  return true;
+}
+
+Prefix RouteTable::prefix(RouteId id) const {
+  const uint64_t* w = key_at(record(id));
+  const uint64_t tail = w[key_words_ - 1];
+  const auto length = static_cast<uint8_t>(tail >> 8);
+  if (family_ == IpFamily::V4) return Prefix(IpAddress::v4(static_cast<uint32_t>(tail >> 32)), length);
+  std::array<uint8_t, 16> b;
+  std::memcpy(b.data(), w, 16);
+  return Prefix(IpAddress::v6(b), length);
+}
+
+bool RouteTable::less(RouteId a, RouteId b) const {
+  const uint64_t* x = key_at(record(a));
+  const uint64_t* y = key_at(record(b));
+  // IPv4: address, then length, as one number. IPv6: the address bytes in network order as two
+  // big-endian words, then the length word.
+  if (family_ == IpFamily::V4) return x[0] < y[0];
+  for (size_t i = 0; i < 2; ++i)
+    if (x[i] != y[i]) return __builtin_bswap64(x[i]) < __builtin_bswap64(y[i]);
+  return x[2] < y[2];
+}
+
+size_t RouteTable::probe(const Key& k, uint32_t t) const {
+  const size_t mask = index_.size() - 1;
+  for (size_t i = t & mask;; i = (i + 1) & mask) {
+    const uint64_t b = index_[i];
+    if (b == 0 || (bucket_tag(b) == t && key_equal(record(bucket_id(b)), k))) return i;
+  }
+}
+
+RouteId RouteTable::find(const Prefix& prefix) const {
+  if (index_.empty() || prefix.family() != family_) return kNoRoute;
+  const Key k = key_of(prefix);
+  const uint64_t b = index_[probe(k, tag(hash(k)))];
+  return b == 0 ? kNoRoute : bucket_id(b);
+}
+
+RouteId RouteTable::insert(const Prefix& prefix) {
+  if (BUG(prefix.family() != family_)) return kNoRoute;
+  // Grow at a load factor of 3/4: linear probing stays short and a miss ends at an empty bucket.
+  if ((size_ + 1) * 4 > index_.size() * 3) grow();
+  const Key k = key_of(prefix);
+  const uint32_t t = tag(hash(k));
+  const size_t i = probe(k, t);
+  if (index_[i] != 0) return bucket_id(index_[i]);
+  RouteId id;
+  if (!free_.empty()) {
+    id = free_.back();
+    free_.pop_back();
+  } else {
+    if (end_ == kNoRoute) PANIC("route table full");
+    id = end_++;
+    if (id >> kPageBits >= pages_.size()) {
+      const size_t n = size_t{1} << kPageBits;
+      auto page = std::make_unique<std::byte[]>(n * stride_);  // zeroed: every key word 0, free
+      for (size_t j = 0; j < n; ++j) new (page.get() + j * stride_) RouteEntry();
+      pages_.push_back(std::move(page));
+    }
+  }
+  std::memcpy(key_at(record(id)), k.w, key_words_ * sizeof(uint64_t));
+  index_[i] = bucket(t, id);
+  ++size_;
+  return id;
+}
+
+void RouteTable::erase(RouteId id) {
+  if (BUG(!contains(id))) return;
+  std::byte* r = record(id);
+  Key k;
+  std::memcpy(k.w, key_at(r), key_words_ * sizeof(uint64_t));
+  const size_t mask = index_.size() - 1;
+  size_t i = probe(k, tag(hash(k)));
+  if (BUG(index_[i] == 0 || bucket_id(index_[i]) != id)) return;
+  // Backward-shift deletion: move later members of the probe run into the hole when their home
+  // bucket is not after it, so that no lookup ever stops early at a false empty bucket.
+  for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+    const uint64_t b = index_[j];
+    if (b == 0) break;
+    const size_t home = bucket_tag(b) & mask;
+    // b may move to i when i lies cyclically within [home, j).
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      index_[i] = b;
+      i = j;
+    }
+  }
+  index_[i] = 0;
+  entry_at(r)->clear();
+  std::memset(key_at(r), 0, key_words_ * sizeof(uint64_t));
+  --size_;
+  if (id + 1 == end_) {
+    --end_;
+  } else {
+    free_.push_back(id);
+  }
+}
+
+void RouteTable::grow() {
+  std::vector<uint64_t> old = std::move(index_);
+  index_.assign(old.empty() ? 64 : old.size() * 2, 0);
+  const size_t mask = index_.size() - 1;
+  for (uint64_t b : old) {
+    if (b == 0) continue;
+    size_t i = bucket_tag(b) & mask;
+    while (index_[i] != 0) i = (i + 1) & mask;
+    index_[i] = b;
+  }
 }
 
 }  // namespace isthmus::bgp

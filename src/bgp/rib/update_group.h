@@ -3,8 +3,8 @@
 // pace through a cursor; a chunk is freed once every member has read past it.
 //
 // Split horizon inside a group: a route is never sent back to the member it came from. The
-// group's Adj-RIB-Out remembers, per prefix, which member (if any) was left out
-// (OutRoute::excluded); chunks carry a filter (for everyone but X, or for X only) so that the
+// group's Adj-RIB-Out remembers, per route, which member (if any) was left out
+// (GroupFamily::excluded); chunks carry a filter (for everyone but X, or for X only) so that the
 // excluded member gets a withdraw of what it had, or the route once it is no longer its source.
 #pragma once
 
@@ -52,22 +52,36 @@ struct Chunk {
   bool for_peer(PeerId p) const { return only != kLocalPeer ? only == p : except != p; }
 };
 
-// What the group advertised for a prefix.
-struct OutRoute {
-  AttrRef attrs;
-  PeerId excluded = kLocalPeer;  // the member that did not get it: it is the route's source
-};
-
 struct Cursor {
   uint64_t seq = 0;   // chunk sequence number
   size_t offset = 0;  // bytes of that chunk already taken
 };
 
+// One family of a group. Per-route state is indexed by the RouteId of the family's RouteTable: a
+// RouteId stays in the table while any group still has it pending or advertised (see
+// Rib::release_if_unused), so an id here always names the same prefix.
 struct GroupFamily {
-  std::unordered_map<Prefix, OutRoute, PrefixHash, PrefixEq> adj_out;
-  std::vector<Prefix> pending;  // Loc-RIB changes not yet exported (may hold duplicates)
-  size_t compact_at = 4096;     // pending is de-duplicated when it reaches this size
-  std::unordered_map<PeerId, size_t> excluded_count;  // per member: adj_out entries it lacks
+  PagedArray<AttrRef> out;  // Adj-RIB-Out: what the group advertised; empty: nothing
+  // Sparse: the member that did not get the route because it is the route's source.
+  PagedArray<PeerId> excluded;
+  size_t advertised = 0;  // non-empty entries of `out`
+  std::vector<RouteId> pending;  // Loc-RIB changes not yet exported, each once
+  std::vector<uint64_t> pending_bits;
+  std::unordered_map<PeerId, size_t> excluded_count;  // per member: advertised routes it lacks
+
+  const AttrRef* find_out(RouteId id) const { return id < out.capacity() ? &out[id] : nullptr; }
+  bool is_pending(RouteId id) const {
+    return id / 64 < pending_bits.size() && (pending_bits[id / 64] >> (id % 64) & 1) != 0;
+  }
+  void mark(RouteId id) {
+    if (id / 64 >= pending_bits.size()) pending_bits.resize(id / 64 + 1 + pending_bits.size() / 2);
+    uint64_t& w = pending_bits[id / 64];
+    const uint64_t bit = uint64_t{1} << (id % 64);
+    if (w & bit) return;
+    w |= bit;
+    pending.push_back(id);
+  }
+  void unmark(RouteId id) { pending_bits[id / 64] &= ~(uint64_t{1} << (id % 64)); }
 };
 
 struct UpdateGroup {
