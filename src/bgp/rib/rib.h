@@ -69,8 +69,10 @@ struct PeerCounters {
 
 struct RibStats {
   struct Table {
-    size_t prefixes = 0;
+    size_t prefixes = 0;  // with at least one path
     size_t paths = 0;
+    size_t held =
+        0;  // entries, with those kept (without paths) until every group sent the withdrawal
   };
   std::map<Family, Table> tables;
   size_t stale_paths = 0;  // RFC 4724: retained from restarting peers, over all families
@@ -174,8 +176,7 @@ class Rib {
     bool had_best = false;
   };
   struct Table {
-    explicit Table(Family family)
-        : routes(family.afi == Afi::Ipv6 ? IpFamily::V6 : IpFamily::V4) {}
+    explicit Table(Family family) : routes(family.afi == Afi::Ipv6 ? IpFamily::V6 : IpFamily::V4) {}
     RouteTable routes;
     std::vector<Change> changed;
     std::vector<GroupFamily*> groups;  // the update groups that export this family

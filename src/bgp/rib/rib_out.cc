@@ -259,6 +259,7 @@ void Rib::encode_pending(UpdateGroup& g) {
 
       if (oa && oe != kLocalPeer) --gf.excluded_count[oe];
       if (na && ne != kLocalPeer) ++gf.excluded_count[ne];
+      if (na || oa) gf.excluded.set(id, ne);
       if (na) {
         gf.out.ensure(id);
         if (!oa) ++gf.advertised;
@@ -267,7 +268,6 @@ void Rib::encode_pending(UpdateGroup& g) {
         gf.out[id] = AttrRef{};
         --gf.advertised;
       }
-      if (na || oa) gf.excluded.set(id, ne);
       release_if_unused(t, id);
     }
     gf.pending.clear();

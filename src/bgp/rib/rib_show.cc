@@ -52,6 +52,7 @@ RibStats Rib::stats() const {
   RibStats s;
   for (const auto& [family, t] : tables_) {
     RibStats::Table& st = s.tables[family];
+    st.held = t.routes.size();
     t.routes.for_each([&](RouteId id) {
       const size_t paths = t.routes.entry(id).size();
       st.prefixes += paths > 0;

@@ -665,6 +665,49 @@ TEST_F(RibTest, WithdrawOfUnknownPrefixIsHarmless) {
   EXPECT_EQ(c.withdraws_in, 1u);
 }
 
+// A withdrawn prefix keeps its RouteId until every group has sent the withdrawal, so a new
+// prefix announced before anyone pulled cannot take over the id and hide the withdrawal.
+TEST_F(RibTest, WithdrawnRouteIsHeldUntilItsWithdrawalIsSent) {
+  up(ebgp(1, 65001));
+  up(ebgp(2, 65002));
+  announce(1, "100.64.1.0/24", attrs({65001}));
+  rib_.flush();
+  EXPECT_TRUE(received(2).at(pfx("100.64.1.0/24")).has_value());
+  withdraw(1, "100.64.1.0/24");
+  announce(1, "100.64.2.0/24", attrs({65001}));
+  rib_.flush();
+  EXPECT_EQ(rib_.stats().tables[kIpv4Unicast].held, 2u);  // 100.64.1.0/24 waits for the group
+  auto v = received(2);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_FALSE(v.at(pfx("100.64.1.0/24")).has_value());
+  EXPECT_TRUE(v.at(pfx("100.64.2.0/24")).has_value());
+  // Held while peer 1's group (which exports nothing back to its source) has not run yet.
+  EXPECT_EQ(rib_.stats().tables[kIpv4Unicast].held, 2u);
+  EXPECT_TRUE(drain(1).empty());
+  const auto st = rib_.stats().tables[kIpv4Unicast];
+  EXPECT_EQ(st.held, 1u);
+  EXPECT_EQ(st.prefixes, 1u);
+}
+
+TEST_F(RibTest, GroupGoneWithPendingWithdrawalsReleasesTheRoutes) {
+  up(ebgp(1, 65001));
+  up(ebgp(2, 65002));
+  for (uint32_t i = 0; i < 100; ++i)
+    rib_.update(1, kIpv4Unicast, std::vector{Prefix(IpAddress::v4(0x64400000u + i), 32)},
+                attrs({65001}));
+  rib_.flush();
+  EXPECT_EQ(received(2).size(), 100u);
+  for (uint32_t i = 0; i < 100; ++i)
+    rib_.withdraw(1, kIpv4Unicast, std::vector{Prefix(IpAddress::v4(0x64400000u + i), 32)});
+  rib_.flush();
+  EXPECT_EQ(rib_.stats().tables[kIpv4Unicast].held, 100u);  // withdrawals not pulled yet
+  EXPECT_TRUE(drain(1).empty());  // the source's own group has nothing to say
+  EXPECT_EQ(rib_.stats().tables[kIpv4Unicast].held, 100u);
+  rib_.peer_down(2);  // its group goes, and nothing else needs the routes
+  EXPECT_EQ(rib_.stats().tables[kIpv4Unicast].held, 0u);
+  EXPECT_EQ(rib_.stats().attr_sets, 0u);
+}
+
 TEST_F(RibTest, MemberThatNeverPullsLeavesCleanly) {
   up(ibgp(1));
   up(ibgp(2));

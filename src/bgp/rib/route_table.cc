@@ -130,7 +130,8 @@ Prefix RouteTable::prefix(RouteId id) const {
   const uint64_t* w = key_at(record(id));
   const uint64_t tail = w[key_words_ - 1];
   const auto length = static_cast<uint8_t>(tail >> 8);
-  if (family_ == IpFamily::V4) return Prefix(IpAddress::v4(static_cast<uint32_t>(tail >> 32)), length);
+  if (family_ == IpFamily::V4)
+    return Prefix(IpAddress::v4(static_cast<uint32_t>(tail >> 32)), length);
   std::array<uint8_t, 16> b;
   std::memcpy(b.data(), w, 16);
   return Prefix(IpAddress::v6(b), length);

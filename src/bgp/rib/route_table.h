@@ -96,9 +96,13 @@ class PagedArray {
   const T& operator[](uint32_t i) const { return pages_[i >> kPageBits][i & (kPageSize - 1)]; }
   // Indices below capacity() are valid for operator[] (when ensure() made them so).
   uint32_t capacity() const { return static_cast<uint32_t>(pages_.size()) << kPageBits; }
-  // Makes index i valid.
+  // Makes every index up to i valid (also pages that sparse use left out).
   void ensure(uint32_t i) {
-    while (i >= capacity()) pages_.push_back(std::make_unique<T[]>(kPageSize));
+    const size_t last = i >> kPageBits;
+    if (last < pages_.size() && pages_[last]) return;
+    if (last >= pages_.size()) pages_.resize(last + 1);
+    for (auto& p : pages_)
+      if (!p) p = std::make_unique<T[]>(kPageSize);
   }
   // Sparse use: T{} where nothing was stored.
   T get(uint32_t i) const {
@@ -175,7 +179,9 @@ class RouteTable {
   std::byte* record(RouteId id) const {
     return pages_[id >> kPageBits].get() + size_t{id & ((1u << kPageBits) - 1)} * stride_;
   }
-  static RouteEntry* entry_at(std::byte* r) { return std::launder(reinterpret_cast<RouteEntry*>(r)); }
+  static RouteEntry* entry_at(std::byte* r) {
+    return std::launder(reinterpret_cast<RouteEntry*>(r));
+  }
   static uint64_t* key_at(std::byte* r) {
     return std::launder(reinterpret_cast<uint64_t*>(r + sizeof(RouteEntry)));
   }

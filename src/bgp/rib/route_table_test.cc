@@ -2,10 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+#include <set>
+
 #include "bgp/rib/test_util.h"
 
 namespace isthmus::bgp {
 namespace {
+
+using testing::pfx;
 
 TEST(RouteEntry, GrowsToTheHeapAndComesBackInline) {
   AttrStore store;
@@ -36,6 +42,111 @@ TEST(RouteEntry, GrowsToTheHeapAndComesBackInline) {
     EXPECT_NE(moved_heap.find(6), nullptr);
   }
   EXPECT_EQ(a.use_count(), 1u);
+}
+
+Prefix random_prefix(std::mt19937& rng, IpFamily family) {
+  // A small space (addresses 0..255 of the test ranges, a few lengths), so that inserts hit
+  // existing prefixes and erases hit present ones often.
+  const auto n = static_cast<uint8_t>(rng() % 256);
+  const auto len_pick = static_cast<uint8_t>(rng() % 4);
+  if (family == IpFamily::V4) {
+    const uint8_t len = static_cast<uint8_t>(29 + len_pick);  // 29..32
+    return Prefix(IpAddress::v4(0x64400000u + (uint32_t{n} << 3)), len);
+  }
+  std::array<uint8_t, 16> b{0xfd, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, 0};
+  return Prefix(IpAddress::v6(b), static_cast<uint8_t>(120 + len_pick));
+}
+
+class RouteTableModel : public ::testing::TestWithParam<IpFamily> {};
+
+// Random inserts and erases against std::map: every present prefix is found under the id it got,
+// ids are unique, erased prefixes are gone, and id order agrees with prefix order (less()).
+TEST_P(RouteTableModel, MatchesAMap) {
+  const IpFamily family = GetParam();
+  std::mt19937 rng(42);
+  RouteTable t(family);
+  std::map<Prefix, RouteId> model;
+  for (int op = 0; op < 20000; ++op) {
+    const Prefix p = random_prefix(rng, family);
+    if (rng() % 3 != 0) {
+      const RouteId id = t.insert(p);
+      auto [it, fresh] = model.try_emplace(p, id);
+      ASSERT_EQ(it->second, id) << p.to_string();
+      if (fresh) t.entry(id).add(1);  // entries start empty
+    } else if (auto it = model.find(p); it != model.end()) {
+      t.erase(it->second);
+      model.erase(it);
+    }
+    ASSERT_EQ(t.size(), model.size());
+    if (op % 1000 != 999) continue;
+    std::set<RouteId> ids;
+    for (const auto& [prefix, id] : model) {
+      ASSERT_EQ(t.find(prefix), id);
+      ASSERT_EQ(t.prefix(id), prefix);
+      ASSERT_TRUE(t.contains(id));
+      ASSERT_EQ(t.entry(id).size(), 1u);
+      ids.insert(id);
+    }
+    ASSERT_EQ(ids.size(), model.size());
+    size_t visited = 0;
+    t.for_each([&](RouteId id) {
+      ++visited;
+      EXPECT_TRUE(ids.contains(id));
+    });
+    ASSERT_EQ(visited, model.size());
+    for (auto a = model.begin(), b = std::next(a); b != model.end(); ++a, ++b) {
+      ASSERT_TRUE(t.less(a->second, b->second)) << a->first.to_string();
+      ASSERT_FALSE(t.less(b->second, a->second)) << a->first.to_string();
+    }
+  }
+  // Prefixes never inserted, and of the other family, are not found.
+  EXPECT_EQ(t.find(family == IpFamily::V4 ? pfx("100.65.0.0/16") : pfx("fd01::/64")), kNoRoute);
+  EXPECT_EQ(t.find(family == IpFamily::V4 ? pfx("fd00::/120") : pfx("100.64.0.0/29")), kNoRoute);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, RouteTableModel, ::testing::Values(IpFamily::V4, IpFamily::V6));
+
+TEST(RouteTable, ErasedIdsAreReusedAndEntriesStartEmpty) {
+  RouteTable t(IpFamily::V4);
+  const RouteId a = t.insert(pfx("100.64.1.0/24"));
+  const RouteId b = t.insert(pfx("100.64.2.0/24"));
+  const RouteId c = t.insert(pfx("100.64.3.0/24"));
+  EXPECT_EQ(t.insert(pfx("100.64.2.0/24")), b);  // present: the same id
+  t.entry(b).add(7);
+  t.erase(b);
+  EXPECT_FALSE(t.contains(b));
+  EXPECT_EQ(t.find(pfx("100.64.2.0/24")), kNoRoute);
+  const RouteId d = t.insert(pfx("100.64.4.0/24"));
+  EXPECT_EQ(d, b);
+  EXPECT_TRUE(t.entry(d).empty());
+  EXPECT_EQ(t.prefix(d), pfx("100.64.4.0/24"));
+  EXPECT_EQ(t.find(pfx("100.64.1.0/24")), a);
+  EXPECT_EQ(t.find(pfx("100.64.3.0/24")), c);
+  EXPECT_EQ(t.size(), 3u);
+}
+
+TEST(RouteTable, GrowsPastManyPages) {
+  RouteTable t(IpFamily::V4);
+  constexpr uint32_t n = 50000;  // > 12 pages, several index doublings
+  for (uint32_t i = 0; i < n; ++i)
+    ASSERT_EQ(t.insert(Prefix(IpAddress::v4(0x64400000u + i), 32)), i);
+  for (uint32_t i = 0; i < n; i += 2) t.erase(i);
+  for (uint32_t i = 0; i < n; ++i)
+    ASSERT_EQ(t.find(Prefix(IpAddress::v4(0x64400000u + i), 32)), i % 2 ? i : kNoRoute);
+  EXPECT_EQ(t.size(), n / 2);
+}
+
+TEST(PagedArray, SparseUseAllocatesOnlyWhatItStores) {
+  PagedArray<uint32_t> a;
+  EXPECT_EQ(a.get(100000), 0u);
+  a.set(100000, 0);  // the default: nothing to store
+  EXPECT_EQ(a.capacity(), 0u);
+  a.set(100000, 7);
+  EXPECT_EQ(a.get(100000), 7u);
+  EXPECT_EQ(a.get(99999), 0u);
+  EXPECT_EQ(a.get(5), 0u);  // a page before it that was never allocated
+  a.ensure(5);
+  EXPECT_EQ(a[5], 0u);
 }
 
 }  // namespace

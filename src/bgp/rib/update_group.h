@@ -64,7 +64,7 @@ struct GroupFamily {
   PagedArray<AttrRef> out;  // Adj-RIB-Out: what the group advertised; empty: nothing
   // Sparse: the member that did not get the route because it is the route's source.
   PagedArray<PeerId> excluded;
-  size_t advertised = 0;  // non-empty entries of `out`
+  size_t advertised = 0;         // non-empty entries of `out`
   std::vector<RouteId> pending;  // Loc-RIB changes not yet exported, each once
   std::vector<uint64_t> pending_bits;
   std::unordered_map<PeerId, size_t> excluded_count;  // per member: advertised routes it lacks
