@@ -176,7 +176,8 @@ class Rib {
     bool had_best = false;
   };
   struct Table {
-    explicit Table(Family family) : routes(family.afi == Afi::Ipv6 ? IpFamily::V6 : IpFamily::V4) {}
+    explicit Table(Family family)
+        : routes(family.afi == Afi::Ipv6 ? KeyKind::Ipv6 : KeyKind::Ipv4) {}
     RouteTable routes;
     std::vector<Change> changed;
     std::vector<GroupFamily*> groups;  // the update groups that export this family

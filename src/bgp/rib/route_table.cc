@@ -86,11 +86,13 @@ bool RouteEntry::remove(PeerId peer) {
 
 // ---- RouteTable ---------------------------------------------------------------------------------
 
-// The last key word carries the prefix length and a live marker (1 in its low byte), so a record
-// is free exactly when that word is 0.
-RouteTable::RouteTable(IpFamily family)
-    : family_(family),
-      key_words_(family == IpFamily::V4 ? 1 : 3),
+// The last key word is never 0 in a live record: for prefixes it carries the length and a live
+// marker (1 in its low byte), for byte keys their count in its top octet. A free record is zero.
+RouteTable::RouteTable(KeyKind kind)
+    : kind_(kind),
+      key_words_(kind == KeyKind::Ipv4   ? 1
+                 : kind == KeyKind::Ipv6 ? 3
+                                         : kMaxKeyWords),
       stride_(sizeof(RouteEntry) + key_words_ * sizeof(uint64_t)) {
   static_assert(sizeof(RouteEntry) % alignof(uint64_t) == 0);
 }
@@ -103,7 +105,7 @@ RouteTable::~RouteTable() {
 RouteTable::Key RouteTable::key_of(const Prefix& p) const {
   Key k;
   const uint64_t tail = uint64_t{p.length()} << 8 | 1;
-  if (family_ == IpFamily::V4) {
+  if (kind_ == KeyKind::Ipv4) {
     k.w[0] = uint64_t{p.address().v4_host_order()} << 32 | tail;
   } else {
     std::memcpy(k.w, p.address().bytes().data(), 16);
@@ -112,10 +114,18 @@ RouteTable::Key RouteTable::key_of(const Prefix& p) const {
   return k;
 }
 
+std::optional<RouteTable::Key> RouteTable::key_of(std::span<const uint8_t> bytes) {
+  if (bytes.empty() || bytes.size() > kMaxKeyBytes) return std::nullopt;
+  Key k;
+  auto* octets = reinterpret_cast<uint8_t*>(k.w);
+  std::memcpy(octets, bytes.data(), bytes.size());
+  octets[kMaxKeyBytes] = static_cast<uint8_t>(bytes.size());
+  return k;
+}
+
 uint64_t RouteTable::hash(const Key& k) const {
   uint64_t h = k.w[0] * 0x9e3779b97f4a7c15ULL;
-  if (key_words_ > 1) h = (h ^ (h >> 29) ^ k.w[1]) * 0xd6e8feb86659fd93ULL;
-  if (key_words_ > 2) h = (h ^ (h >> 31) ^ k.w[2]) * 0x9e3779b97f4a7c15ULL;
+  for (size_t i = 1; i < key_words_; ++i) h = (h ^ (h >> 29) ^ k.w[i]) * 0xd6e8feb86659fd93ULL;
   return h ^ (h >> 32);
 }
 
@@ -127,25 +137,41 @@ bool RouteTable::key_equal(std::byte* r, const Key& k) const {
 }
 
 Prefix RouteTable::prefix(RouteId id) const {
+  if (BUG(kind_ == KeyKind::Bytes)) return Prefix();
   const uint64_t* w = key_at(record(id));
   const uint64_t tail = w[key_words_ - 1];
   const auto length = static_cast<uint8_t>(tail >> 8);
-  if (family_ == IpFamily::V4)
+  if (kind_ == KeyKind::Ipv4)
     return Prefix(IpAddress::v4(static_cast<uint32_t>(tail >> 32)), length);
   std::array<uint8_t, 16> b;
   std::memcpy(b.data(), w, 16);
   return Prefix(IpAddress::v6(b), length);
 }
 
+std::span<const uint8_t> RouteTable::key_bytes(RouteId id) const {
+  if (BUG(kind_ != KeyKind::Bytes)) return {};
+  const auto* octets = reinterpret_cast<const uint8_t*>(key_at(record(id)));
+  return {octets, octets[kMaxKeyBytes]};
+}
+
 bool RouteTable::less(RouteId a, RouteId b) const {
   const uint64_t* x = key_at(record(a));
   const uint64_t* y = key_at(record(b));
-  // IPv4: address, then length, as one number. IPv6: the address bytes in network order as two
-  // big-endian words, then the length word.
-  if (family_ == IpFamily::V4) return x[0] < y[0];
-  for (size_t i = 0; i < 2; ++i)
-    if (x[i] != y[i]) return __builtin_bswap64(x[i]) < __builtin_bswap64(y[i]);
-  return x[2] < y[2];
+  switch (kind_) {
+    case KeyKind::Ipv4:  // address, then length, as one number
+      return x[0] < y[0];
+    case KeyKind::Ipv6:  // the address bytes in network order as two words, then the length
+      for (size_t i = 0; i < 2; ++i)
+        if (x[i] != y[i]) return __builtin_bswap64(x[i]) < __builtin_bswap64(y[i]);
+      return x[2] < y[2];
+    case KeyKind::Bytes: {  // zero-padded bytes, then the count: byte-string order
+      const auto* p = reinterpret_cast<const uint8_t*>(x);
+      const auto* q = reinterpret_cast<const uint8_t*>(y);
+      const int c = std::memcmp(p, q, kMaxKeyBytes);
+      return c != 0 ? c < 0 : p[kMaxKeyBytes] < q[kMaxKeyBytes];
+    }
+  }
+  return false;
 }
 
 size_t RouteTable::probe(const Key& k, uint32_t t) const {
@@ -157,17 +183,37 @@ size_t RouteTable::probe(const Key& k, uint32_t t) const {
 }
 
 RouteId RouteTable::find(const Prefix& prefix) const {
-  if (index_.empty() || prefix.family() != family_) return kNoRoute;
-  const Key k = key_of(prefix);
+  const bool v4 = prefix.family() == IpFamily::V4;
+  if (kind_ != (v4 ? KeyKind::Ipv4 : KeyKind::Ipv6)) return kNoRoute;
+  return find_key(key_of(prefix));
+}
+
+RouteId RouteTable::insert(const Prefix& prefix) {
+  const bool v4 = prefix.family() == IpFamily::V4;
+  if (BUG(kind_ != (v4 ? KeyKind::Ipv4 : KeyKind::Ipv6))) return kNoRoute;
+  return insert_key(key_of(prefix));
+}
+
+RouteId RouteTable::find(std::span<const uint8_t> key) const {
+  const auto k = kind_ == KeyKind::Bytes ? key_of(key) : std::nullopt;
+  return k ? find_key(*k) : kNoRoute;
+}
+
+RouteId RouteTable::insert(std::span<const uint8_t> key) {
+  const auto k = kind_ == KeyKind::Bytes ? key_of(key) : std::nullopt;
+  if (BUG(!k)) return kNoRoute;
+  return insert_key(*k);
+}
+
+RouteId RouteTable::find_key(const Key& k) const {
+  if (index_.empty()) return kNoRoute;
   const uint64_t b = index_[probe(k, tag(hash(k)))];
   return b == 0 ? kNoRoute : bucket_id(b);
 }
 
-RouteId RouteTable::insert(const Prefix& prefix) {
-  if (BUG(prefix.family() != family_)) return kNoRoute;
+RouteId RouteTable::insert_key(const Key& k) {
   // Grow at a load factor of 3/4: linear probing stays short and a miss ends at an empty bucket.
   if ((size_ + 1) * 4 > index_.size() * 3) grow();
-  const Key k = key_of(prefix);
   const uint32_t t = tag(hash(k));
   const size_t i = probe(k, t);
   if (index_[i] != 0) return bucket_id(index_[i]);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -130,29 +131,44 @@ class PagedArray {
 using RouteId = uint32_t;
 inline constexpr RouteId kNoRoute = ~RouteId{0};
 
-// The routes of one address family: prefix -> (RouteId, RouteEntry).
+// What a table is keyed by: an IPv4 or IPv6 prefix, or an opaque byte string of up to
+// kMaxKeyBytes (an EVPN route key: route type, RD and the fields RFC 7432 §7 makes the prefix).
+enum class KeyKind : uint8_t { Ipv4, Ipv6, Bytes };
+
+// The routes of one address family: key -> (RouteId, RouteEntry).
 //
-// Records live in pages and never move. A record is the RouteEntry followed by the prefix packed
-// into 64-bit words: one for IPv4 (address, length, a live marker), three for IPv6, so a record
-// is 32 bytes for IPv4 and 48 for IPv6. The prefix index is a flat open-addressing table (linear
+// Records live in pages and never move. A record is the RouteEntry followed by the key packed
+// into 64-bit words: one for IPv4 (address, length, a live marker), three for IPv6, five for byte
+// keys (the bytes, zero-padded, and their count in the last octet), so a record is 32 bytes for
+// IPv4, 48 for IPv6 and 64 for byte keys. The prefix index is a flat open-addressing table (linear
 // probing, backward-shift deletion) of 8-byte buckets holding 32 bits of the prefix's hash and
 // the RouteId: growing it touches no record, and a lookup costs one bucket line plus the record
 // it finds. With the index at a load factor of 3/8 to 3/4, an IPv4 route costs 43 to 53 bytes.
 class RouteTable {
  public:
-  explicit RouteTable(IpFamily family = IpFamily::V4);
+  static constexpr size_t kMaxKeyBytes = 39;
+
+  explicit RouteTable(KeyKind kind = KeyKind::Ipv4);
   ~RouteTable();
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;
 
+  KeyKind kind() const { return kind_; }
+
+  // IPv4 and IPv6 tables. A prefix of the other family is never found (and a BUG to insert).
   RouteId find(const Prefix& prefix) const;
   // The prefix's id, adding an empty entry when it is not in the table yet.
   RouteId insert(const Prefix& prefix);
-  // Removes the prefix; its id may be handed out again by insert().
-  void erase(RouteId id);
-
   Prefix prefix(RouteId id) const;
-  // prefix(a) < prefix(b), without building the prefixes.
+
+  // Byte-key tables: 1 to kMaxKeyBytes bytes (others are never found, and a BUG to insert).
+  RouteId find(std::span<const uint8_t> key) const;
+  RouteId insert(std::span<const uint8_t> key);
+  std::span<const uint8_t> key_bytes(RouteId id) const;
+
+  // Removes the key; its id may be handed out again by insert().
+  void erase(RouteId id);
+  // Key order without building the keys: prefix order (address, then length) or byte order.
   bool less(RouteId a, RouteId b) const;
   RouteEntry& entry(RouteId id) { return *entry_at(record(id)); }
   const RouteEntry& entry(RouteId id) const { return *entry_at(record(id)); }
@@ -170,11 +186,15 @@ class RouteTable {
 
  private:
   static constexpr unsigned kPageBits = 12;
-  static constexpr size_t kMaxKeyWords = 3;
+  static constexpr size_t kMaxKeyWords = 5;
+  static_assert(kMaxKeyBytes + 1 == kMaxKeyWords * sizeof(uint64_t));
   struct Key {
     uint64_t w[kMaxKeyWords] = {};
   };
   Key key_of(const Prefix& p) const;
+  static std::optional<Key> key_of(std::span<const uint8_t> bytes);
+  RouteId find_key(const Key& k) const;
+  RouteId insert_key(const Key& k);
   uint64_t hash(const Key& k) const;
   std::byte* record(RouteId id) const {
     return pages_[id >> kPageBits].get() + size_t{id & ((1u << kPageBits) - 1)} * stride_;
@@ -196,7 +216,7 @@ class RouteTable {
   size_t probe(const Key& k, uint32_t t) const;
   void grow();
 
-  IpFamily family_;
+  KeyKind kind_;
   size_t key_words_;
   size_t stride_;  // bytes per record
   std::vector<std::unique_ptr<std::byte[]>> pages_;

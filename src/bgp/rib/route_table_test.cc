@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -64,7 +65,7 @@ class RouteTableModel : public ::testing::TestWithParam<IpFamily> {};
 TEST_P(RouteTableModel, MatchesAMap) {
   const IpFamily family = GetParam();
   std::mt19937 rng(42);
-  RouteTable t(family);
+  RouteTable t(family == IpFamily::V4 ? KeyKind::Ipv4 : KeyKind::Ipv6);
   std::map<Prefix, RouteId> model;
   for (int op = 0; op < 20000; ++op) {
     const Prefix p = random_prefix(rng, family);
@@ -107,7 +108,7 @@ TEST_P(RouteTableModel, MatchesAMap) {
 INSTANTIATE_TEST_SUITE_P(Families, RouteTableModel, ::testing::Values(IpFamily::V4, IpFamily::V6));
 
 TEST(RouteTable, ErasedIdsAreReusedAndEntriesStartEmpty) {
-  RouteTable t(IpFamily::V4);
+  RouteTable t(KeyKind::Ipv4);
   const RouteId a = t.insert(pfx("100.64.1.0/24"));
   const RouteId b = t.insert(pfx("100.64.2.0/24"));
   const RouteId c = t.insert(pfx("100.64.3.0/24"));
@@ -126,7 +127,7 @@ TEST(RouteTable, ErasedIdsAreReusedAndEntriesStartEmpty) {
 }
 
 TEST(RouteTable, GrowsPastManyPages) {
-  RouteTable t(IpFamily::V4);
+  RouteTable t(KeyKind::Ipv4);
   constexpr uint32_t n = 50000;  // > 12 pages, several index doublings
   for (uint32_t i = 0; i < n; ++i)
     ASSERT_EQ(t.insert(Prefix(IpAddress::v4(0x64400000u + i), 32)), i);
@@ -134,6 +135,32 @@ TEST(RouteTable, GrowsPastManyPages) {
   for (uint32_t i = 0; i < n; ++i)
     ASSERT_EQ(t.find(Prefix(IpAddress::v4(0x64400000u + i), 32)), i % 2 ? i : kNoRoute);
   EXPECT_EQ(t.size(), n / 2);
+}
+
+TEST(RouteTable, ByteKeys) {
+  RouteTable t(KeyKind::Bytes);
+  const std::vector<uint8_t> a{2, 0, 1, 0xfd, 0xe8}, b{2, 0, 1}, c{3, 9};
+  const RouteId ia = t.insert(a), ib = t.insert(b), ic = t.insert(c);
+  EXPECT_EQ(t.insert(a), ia);
+  EXPECT_EQ(t.find(b), ib);
+  EXPECT_EQ(t.find(std::vector<uint8_t>{2, 0, 1, 0}), kNoRoute);  // a zero more is another key
+  EXPECT_TRUE(std::ranges::equal(t.key_bytes(ia), a));
+  EXPECT_TRUE(std::ranges::equal(t.key_bytes(ic), c));
+  EXPECT_TRUE(t.less(ib, ia));  // a prefix of a longer key sorts first
+  EXPECT_TRUE(t.less(ia, ic));
+  EXPECT_FALSE(t.less(ic, ib));
+  std::vector<uint8_t> longest(RouteTable::kMaxKeyBytes, 0xff);
+  const RouteId il = t.insert(longest);
+  EXPECT_EQ(t.find(longest), il);
+  EXPECT_TRUE(std::ranges::equal(t.key_bytes(il), longest));
+  longest.push_back(0);
+  EXPECT_EQ(t.find(longest), kNoRoute);                     // too long: never a key
+  EXPECT_EQ(t.find(std::span<const uint8_t>{}), kNoRoute);  // empty: never a key
+  EXPECT_EQ(t.find(pfx("100.64.0.0/10")), kNoRoute);        // not a prefix table
+  t.erase(ia);
+  EXPECT_EQ(t.find(a), kNoRoute);
+  EXPECT_EQ(t.find(b), ib);
+  EXPECT_EQ(t.size(), 3u);
 }
 
 TEST(PagedArray, SparseUseAllocatesOnlyWhatItStores) {
