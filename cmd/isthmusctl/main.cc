@@ -22,7 +22,7 @@ void usage(FILE* to) {
                "  show bgp neighbor [ADDRESS]\n"
                "  show bgp ipv4 unicast [PREFIX|ADDRESS]\n"
                "  show bgp ipv6 unicast [PREFIX|ADDRESS]\n"
-               "  clear bgp neighbor ADDRESS [soft [in|out]]\n"
+               "  clear bgp neighbor ADDRESS [hard | graceful | soft [in|out]]\n"
                "\n"
                "options:\n"
                "  --socket PATH  control socket of isthmusd (default %s, or $ISTHMUS_SOCKET)\n"

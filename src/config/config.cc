@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -227,6 +228,7 @@ class Parser {
   };
   void peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out);
   std::optional<uint16_t> hold_time(const YAML::Node& n, const std::string& path);
+  void graceful_restart(const YAML::Node& n, const std::string& path, PeerSettings& p);
   void neighbor(const YAML::Node& n, const std::string& path);
   void neighbor_range(const YAML::Node& n, const std::string& path);
   void originate(const YAML::Node& n, const std::string& path);
@@ -262,9 +264,13 @@ class Parser {
     YAML::Node node;
     std::string path;
     std::string name;
+    bool import = false;  // a policy named as `import:`
   };
   std::vector<Reference> policy_refs_;
   std::vector<Reference> prefix_list_refs_, community_list_refs_;
+  // Per policy name: where its terms set `next_hop: self` (export-only).
+  std::map<std::string, std::vector<Reference>> next_hop_self_;
+  std::string current_policy_;  // the policy whose terms are being read
 };
 
 void Parser::fields(const YAML::Node& map, const std::string& path,
@@ -496,6 +502,33 @@ std::optional<uint16_t> Parser::hold_time(const YAML::Node& n, const std::string
   return static_cast<uint16_t>(*v);
 }
 
+void Parser::graceful_restart(const YAML::Node& n, const std::string& path, PeerSettings& p) {
+  GracefulRestart& gr = p.graceful_restart;
+  if (n.IsScalar()) {
+    if (auto on = boolean(n, path)) gr.enabled = *on;
+    return;
+  }
+  fields(n, path,
+         {
+             {"enabled",
+              [&](auto& v, auto& kp) {
+                if (auto on = boolean(v, kp)) gr.enabled = *on;
+              }},
+             // RFC 4724 §3: the Restart Time field is 12 bits.
+             {"restart_time",
+              [&](auto& v, auto& kp) {
+                if (auto t = number(v, kp, 0, 4095, "a restart time",
+                                    "0..4095 seconds, 12 bits in the capability, RFC 4724 §3"))
+                  gr.restart_time = static_cast<uint16_t>(*t);
+              }},
+             {"stale_routes_time",
+              [&](auto& v, auto& kp) {
+                if (auto t = seconds(v, kp, 1, "a stale routes time in seconds"))
+                  gr.stale_routes_time = *t;
+              }},
+         });
+}
+
 void Parser::peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out) {
   auto flag = [&](std::string_view key, bool& target) {
     out.push_back({key, [&](auto& v, auto& path) {
@@ -514,7 +547,7 @@ void Parser::peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out)
   flag("route_reflector_client", p.route_reflector_client);
   flag("next_hop_self", p.next_hop_self);
   flag("shutdown", p.shutdown);
-  flag("graceful_restart", p.graceful_restart);
+  out.push_back({"graceful_restart", [&](auto& v, auto& path) { graceful_restart(v, path, p); }});
   out.push_back({"families", [&](auto& v, auto& path) {
                    raw.families_given = true;
                    if (!expect_list(v, path)) return;
@@ -544,10 +577,11 @@ void Parser::peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out)
                  }});
   for (const auto& field : {std::pair<std::string_view, std::string*>{"import", &p.import_policy},
                             std::pair<std::string_view, std::string*>{"export", &p.export_policy}})
-    out.push_back({field.first, [this, target = field.second](auto& v, auto& path) {
+    out.push_back({field.first, [this, target = field.second, import = field.first == "import"](
+                                    auto& v, auto& path) {
                      if (auto t = text(v, path)) {
                        *target = *t;
-                       policy_refs_.push_back({v, path, *t});
+                       policy_refs_.push_back({v, path, *t, import});
                      }
                    }});
   out.push_back({"password", [&](auto& v, auto& path) {
@@ -897,6 +931,7 @@ void Parser::policies(const YAML::Node& n, const std::string& path) {
       continue;
     }
     policy::PolicyDefinition def{*name, {}};
+    current_policy_ = *name;
     if (expect_list(value, pp)) {
       for (size_t i = 0; i < value.size(); ++i) {
         policy::Term t;
@@ -1032,6 +1067,7 @@ void Parser::then(const YAML::Node& n, const std::string& path, policy::Term& t)
               [&](auto& v, auto& p) {
                 if (v.IsScalar() && v.Scalar() == "self") {
                   s.next_hop_self = true;
+                  next_hop_self_[current_policy_].push_back({v, p, current_policy_});
                   return;
                 }
                 auto str = text(v, p);
@@ -1049,10 +1085,23 @@ void Parser::check_references() {
   std::vector<std::string> policies{std::string(policy::kAcceptAll),
                                     std::string(policy::kRejectAll)};
   for (const auto& p : cfg_.policy.policies) policies.push_back(p.name);
-  for (const auto& r : policy_refs_)
-    if (std::find(policies.begin(), policies.end(), r.name) == policies.end())
+  for (const auto& r : policy_refs_) {
+    if (std::find(policies.begin(), policies.end(), r.name) == policies.end()) {
       error(r.node, r.path,
             "no policy named \"" + r.name + "\"" + suggest(r.name, policies, "defined"));
+      continue;
+    }
+    // `next_hop: self` names our address on the session a route is sent to: on import there is
+    // no such session.
+    auto self = next_hop_self_.find(r.name);
+    if (r.import && self != next_hop_self_.end() && !self->second.empty()) {
+      const Reference& use = self->second.front();
+      error(r.node, r.path,
+            "policy \"" + r.name + "\" sets next_hop: self (" + use.path + ", line " +
+                std::to_string(use.node.Mark().line + 1) +
+                "), which only applies to routes sent: use it as an export policy");
+    }
+  }
 
   auto check = [&](const std::vector<Reference>& refs, const std::vector<std::string>& names,
                    std::string_view kind, std::string_view section) {

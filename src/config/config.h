@@ -17,6 +17,21 @@
 
 namespace isthmus::config {
 
+// RFC 4724 graceful restart as the receiving speaker ("helper") of a neighbor that restarts,
+// with RFC 8538 (graceful restart after a NOTIFICATION, the N bit). `graceful_restart: false`
+// or `graceful_restart: { enabled: ..., restart_time: ..., stale_routes_time: ... }`.
+struct GracefulRestart {
+  // Advertise the capability (with the N bit) and keep a restarting neighbor's routes as stale.
+  bool enabled = true;
+  // The Restart Time of our capability, seconds, 0..4095 (12 bits, RFC 4724 §3). We advertise
+  // no address families (we preserve no forwarding state), so a neighbor keeps none of our
+  // routes however long this is.
+  uint16_t restart_time = 120;
+  // Once the neighbor is back, how long its stale routes wait for its End-of-RIB, seconds,
+  // 1..65535 (RFC 4724 §4.2, "a (configurable) timer").
+  uint16_t stale_routes_time = 360;
+};
+
 // Session settings shared by a neighbor and a neighbor range (the template of its sessions).
 struct PeerSettings {
   uint32_t remote_as = 0;  // 1..4294967295; equal to bgp.asn means iBGP
@@ -35,15 +50,15 @@ struct PeerSettings {
   // everything; Config::warnings says so for eBGP.
   std::string import_policy;
   std::string export_policy;
-  std::string password;          // TCP-MD5 key (RFC 2385), at most 80 characters; empty = none
-  uint8_t ttl_security = 0;      // GTSM (RFC 5082): accepted hop count, 1 = directly connected;
-                                 // 0 = off
-  uint8_t ebgp_multihop = 0;     // eBGP TTL 1..255; 0 = directly connected (TTL 1)
-  uint16_t hold_time = 90;       // seconds; 0 (no keepalives) or 3..65535 (RFC 4271 §4.2)
-  uint16_t keepalive = 30;       // seconds; 0 when hold_time is 0, else 1..hold_time-1
-  uint16_t connect_retry = 30;   // seconds between connection attempts, 1..65535
-  bool shutdown = false;         // administratively down: configured but never connected
-  bool graceful_restart = true;  // act as graceful restart helper (RFC 4724)
+  std::string password;         // TCP-MD5 key (RFC 2385), at most 80 characters; empty = none
+  uint8_t ttl_security = 0;     // GTSM (RFC 5082): accepted hop count, 1 = directly connected;
+                                // 0 = off
+  uint8_t ebgp_multihop = 0;    // eBGP TTL 1..255; 0 = directly connected (TTL 1)
+  uint16_t hold_time = 90;      // seconds; 0 (no keepalives) or 3..65535 (RFC 4271 §4.2)
+  uint16_t keepalive = 30;      // seconds; 0 when hold_time is 0, else 1..hold_time-1
+  uint16_t connect_retry = 30;  // seconds between connection attempts, 1..65535
+  bool shutdown = false;        // administratively down: configured but never connected
+  GracefulRestart graceful_restart;
 };
 
 struct Neighbor {

@@ -72,7 +72,7 @@ TEST(Config, ReferenceExample) {
   EXPECT_EQ(rr.peer.export_policy, "");
   EXPECT_EQ(rr.peer.hold_time, 90);
   EXPECT_EQ(rr.peer.keepalive, 30);
-  EXPECT_TRUE(rr.peer.graceful_restart);
+  EXPECT_TRUE(rr.peer.graceful_restart.enabled);
 
   const Neighbor& e = c.bgp.neighbors[1];
   EXPECT_EQ(e.address, A("127.0.0.2"));
@@ -115,7 +115,9 @@ TEST(Config, Defaults) {
   EXPECT_EQ(p.keepalive, 30);
   EXPECT_EQ(p.connect_retry, 30);
   EXPECT_FALSE(p.shutdown);
-  EXPECT_TRUE(p.graceful_restart);
+  EXPECT_TRUE(p.graceful_restart.enabled);
+  EXPECT_EQ(p.graceful_restart.restart_time, 120);
+  EXPECT_EQ(p.graceful_restart.stale_routes_time, 360);
   EXPECT_TRUE(c.policy.policies.empty());
 }
 
@@ -164,13 +166,45 @@ TEST(Config, EveryNeighborField) {
   EXPECT_EQ(n.peer.keepalive, 3);  // a third of its own hold time
   EXPECT_EQ(n.peer.connect_retry, 1);
   EXPECT_TRUE(n.peer.shutdown);
-  EXPECT_FALSE(n.peer.graceful_restart);
+  EXPECT_FALSE(n.peer.graceful_restart.enabled);
   EXPECT_EQ(c.bgp.neighbors[1].peer.ttl_security, 1);
   EXPECT_EQ(c.bgp.neighbors[1].peer.hold_time, 30);
   EXPECT_EQ(c.bgp.neighbors[1].peer.keepalive, 3);
   EXPECT_EQ(c.bgp.neighbors[2].peer.ttl_security, 2);
   EXPECT_EQ(c.bgp.neighbors[2].peer.hold_time, 0);
   EXPECT_EQ(c.bgp.neighbors[2].peer.keepalive, 0);
+}
+
+TEST(Config, GracefulRestartTimers) {
+  Config c = parse_ok(with_bgp(R"(  neighbors:
+    - { address: 198.18.0.2, remote_as: 65000, graceful_restart: { restart_time: 0, stale_routes_time: 1 } }
+    - address: 198.18.0.3
+      remote_as: 65000
+      graceful_restart: { enabled: false, restart_time: 4095, stale_routes_time: 65535 }
+    - { address: 198.18.0.4, remote_as: 65000, graceful_restart: true }
+    - { address: 198.18.0.5, remote_as: 65000, graceful_restart: { enabled: true } }
+  neighbor_ranges:
+    - { prefix: 198.19.0.0/16, remote_as: 65000, graceful_restart: { restart_time: 30, stale_routes_time: 60 } }
+)"));
+  ASSERT_EQ(c.bgp.neighbors.size(), 4u);
+  const GracefulRestart& a = c.bgp.neighbors[0].peer.graceful_restart;
+  EXPECT_TRUE(a.enabled);
+  EXPECT_EQ(a.restart_time, 0);
+  EXPECT_EQ(a.stale_routes_time, 1);
+  const GracefulRestart& b = c.bgp.neighbors[1].peer.graceful_restart;
+  EXPECT_FALSE(b.enabled);
+  EXPECT_EQ(b.restart_time, 4095);
+  EXPECT_EQ(b.stale_routes_time, 65535);
+  for (size_t i : {2u, 3u}) {
+    const GracefulRestart& d = c.bgp.neighbors[i].peer.graceful_restart;
+    EXPECT_TRUE(d.enabled) << i;
+    EXPECT_EQ(d.restart_time, 120) << i;
+    EXPECT_EQ(d.stale_routes_time, 360) << i;
+  }
+  const GracefulRestart& r = c.bgp.neighbor_ranges.at(0).peer.graceful_restart;
+  EXPECT_TRUE(r.enabled);
+  EXPECT_EQ(r.restart_time, 30);
+  EXPECT_EQ(r.stale_routes_time, 60);
 }
 
 TEST(Config, ListenPortZeroAndExplicitKeepalive) {
@@ -237,8 +271,8 @@ policies:
 TEST(Config, Policies) {
   Config c =
       parse_ok(std::string(kPolicies) + with_bgp("  neighbors:\n    - { address: 198.19.0.2, "
-                                                 "remote_as: 64512, import: from-customer, "
-                                                 "export: reject-all }\n"));
+                                                 "remote_as: 64512, import: reject-all, "
+                                                 "export: from-customer }\n"));
   EXPECT_TRUE(c.warnings.empty());
   const auto& d = c.policy;
   ASSERT_EQ(d.prefix_lists.size(), 2u);
@@ -450,6 +484,67 @@ TEST(ConfigError, Timers) {
   EXPECT_EQ(errors(with_bgp("  connect_retry: 0\n")),
             "config.yaml:4: bgp.connect_retry: 0 is not a retry interval in seconds (expected "
             "1..65535)");
+}
+
+TEST(ConfigError, GracefulRestart) {
+  auto nb = [](std::string_view gr) {
+    return with_bgp(
+        "  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+        "graceful_restart: " +
+        std::string(gr) + " }\n");
+  };
+  EXPECT_EQ(errors(nb("{ restart_time: 4096 }")),
+            "config.yaml:5: bgp.neighbors[0].graceful_restart.restart_time: 4096 is not a restart "
+            "time (expected 0..4095 seconds, 12 bits in the capability, RFC 4724 §3)");
+  EXPECT_EQ(errors(nb("{ stale_routes_time: 0 }")),
+            "config.yaml:5: bgp.neighbors[0].graceful_restart.stale_routes_time: 0 is not a stale "
+            "routes time in seconds (expected 1..65535)");
+  EXPECT_EQ(errors(nb("{ stale_routes_time: 65536 }")),
+            "config.yaml:5: bgp.neighbors[0].graceful_restart.stale_routes_time: 65536 is not a "
+            "stale routes time in seconds (expected 1..65535)");
+  EXPECT_EQ(errors(nb("{ restart_tme: 60 }")),
+            "config.yaml:5: bgp.neighbors[0].graceful_restart.restart_tme: unknown key (did you "
+            "mean \"restart_time\"?)");
+  EXPECT_EQ(errors(nb("{ enabled: perhaps }")),
+            "config.yaml:5: bgp.neighbors[0].graceful_restart.enabled: \"perhaps\" is not true or "
+            "false");
+  EXPECT_EQ(errors(nb("sometimes")),
+            "config.yaml:5: bgp.neighbors[0].graceful_restart: \"sometimes\" is not true or false");
+  EXPECT_EQ(errors(with_bgp("  neighbor_ranges:\n    - { prefix: 198.19.0.0/16, remote_as: "
+                            "65000, graceful_restart: { restart_time: -1 } }\n")),
+            "config.yaml:5: bgp.neighbor_ranges[0].graceful_restart.restart_time: \"-1\" is not a "
+            "restart time (expected 0..4095 seconds, 12 bits in the capability, RFC 4724 §3)");
+}
+
+TEST(ConfigError, NextHopSelfOnlyOnExport) {
+  constexpr std::string_view kSelf = R"(policies:
+  nh-self:
+    - match: { origin: igp }
+      then: { med: 5 }
+    - then: { next_hop: self, action: accept }
+)";
+  // As an export policy: fine.
+  parse_ok(std::string(kSelf) + with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: "
+                                         "65000, export: nh-self }\n"));
+  // As an import policy, of a neighbor or of a range: refused, naming where `self` is set.
+  EXPECT_EQ(errors(std::string(kSelf) +
+                   with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "import: nh-self, export: nh-self }\n"
+                            "  neighbor_ranges:\n    - { prefix: 198.19.0.0/16, remote_as: "
+                            "65001, import: nh-self, export: accept-all }\n")),
+            "config.yaml:10: bgp.neighbors[0].import: policy \"nh-self\" sets next_hop: self "
+            "(policies.nh-self[1].then.next_hop, line 5), which only applies to routes sent: use "
+            "it as an export policy\n"
+            "config.yaml:12: bgp.neighbor_ranges[0].import: policy \"nh-self\" sets next_hop: self "
+            "(policies.nh-self[1].then.next_hop, line 5), which only applies to routes sent: use "
+            "it as an export policy");
+  // Defined after its use: the same.
+  EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
+                            "import: nh-self }\n") +
+                   std::string(kSelf)),
+            "config.yaml:5: bgp.neighbors[0].import: policy \"nh-self\" sets next_hop: self "
+            "(policies.nh-self[1].then.next_hop, line 10), which only applies to routes sent: use "
+            "it as an export policy");
 }
 
 TEST(ConfigError, WrongTypes) {

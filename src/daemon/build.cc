@@ -4,10 +4,14 @@ namespace isthmus::daemon {
 
 namespace {
 
-Expected<bgp::Policy> bind_policy(const bgp::policy::PolicySet& set, const std::string& name) {
+Expected<bgp::Policy> bind_policy(const bgp::policy::PolicySet& set, const std::string& name,
+                                  bool import) {
   if (name.empty()) return bgp::Policy{};  // RFC 8212 default, decided by the RIB
   auto p = set.find(name);
   if (!p) return fail("policy \"" + name + "\" is not defined");
+  // The configuration refuses this already; `self` is resolved on export only.
+  if (import && p->sets_next_hop_self())
+    return fail("policy \"" + name + "\" sets next_hop: self and cannot be an import policy");
   return bgp::Policy{
       name,
       [p](const Prefix& prefix, bgp::PathAttributes& attrs) { return p->apply(prefix, attrs); },
@@ -24,9 +28,9 @@ Expected<bgp::PeerConfig> peer_config(const config::PeerSettings& s,
   p.route_reflector_client = s.route_reflector_client;
   p.next_hop_self = s.next_hop_self;
   p.families = s.families;
-  auto imp = bind_policy(policies, s.import_policy);
+  auto imp = bind_policy(policies, s.import_policy, true);
   if (!imp) return unexpected(imp.error());
-  auto exp = bind_policy(policies, s.export_policy);
+  auto exp = bind_policy(policies, s.export_policy, false);
   if (!exp) return unexpected(exp.error());
   p.import_policy = std::move(*imp);
   p.export_policy = std::move(*exp);
@@ -36,7 +40,9 @@ Expected<bgp::PeerConfig> peer_config(const config::PeerSettings& s,
   p.hold_time = s.hold_time;
   p.keepalive = s.keepalive;
   p.connect_retry = s.connect_retry;
-  p.graceful_restart_helper = s.graceful_restart;
+  p.graceful_restart = {.helper = s.graceful_restart.enabled,
+                        .restart_time = s.graceful_restart.restart_time,
+                        .stale_routes_time = s.graceful_restart.stale_routes_time};
   return p;
 }
 

@@ -76,9 +76,14 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<st
     std::vector<std::string> how(args.begin() + 4, args.end());
     Expected<void> r;
     std::string done;
-    if (how.empty()) {
-      r = p->reset("cleared by operator");
+    if (how.empty() || how == std::vector<std::string>{"hard"}) {
+      // RFC 8538 §5: a Hard Reset when the peer supports it; neither side keeps routes.
+      r = p->reset("cleared by operator", true);
       done = "session reset";
+    } else if (how == std::vector<std::string>{"graceful"}) {
+      // RFC 8538 §4: with the N bit both sides keep the other's routes as stale.
+      r = p->reset("cleared by operator (graceful)", false);
+      done = "session reset gracefully";
     } else if (how == std::vector<std::string>{"soft"}) {
       r = p->refresh_in();
       if (r) r = p->refresh_out();
@@ -90,14 +95,14 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<st
       r = p->refresh_out();
       done = "routes re-sent";
     } else {
-      return fail("expected: clear bgp neighbor ADDR [soft [in|out]]");
+      return fail("expected: clear bgp neighbor ADDR [hard | graceful | soft [in|out]]");
     }
     if (!r) return fail("neighbor " + a->to_string() + ": " + r.error().message);
     return nlohmann::json("neighbor " + a->to_string() + ": " + done);
   }
   return fail("unknown command \"" + joined(args) +
               "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
-              "[PREFIX] | clear bgp neighbor ADDR [soft [in|out]]");
+              "[PREFIX] | clear bgp neighbor ADDR [hard | graceful | soft [in|out]]");
 }
 
 }  // namespace isthmus::daemon

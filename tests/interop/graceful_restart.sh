@@ -11,7 +11,8 @@
 #      prefix over the whole restart.
 #   2. kill -9 FRR and leave it down: the routes stay until FRR's restart time (20 s) expires,
 #      then go.
-#   3. A NOTIFICATION (FRR `neighbor shutdown`, Cease) is not a restart: the routes go at once.
+#   3. FRR `neighbor shutdown` sends a Cease / Hard Reset (RFC 8538 §3.1): no restart, the routes go
+#      at once.
 #   4. FRR back with graceful restart disabled (no capability in its OPEN): the stale routes go
 #      at once on re-establishment, before FRR's End-of-RIB. (FRR 8.4 sets the F bit with or
 #      without `preserve-fw-state`, so the F-bit branch is not reachable with it.)
@@ -135,7 +136,7 @@ lab_wait_for $((restart_time + 10)) "routes gone after the ${restart_time}s rest
 lab_wait_for 10 "GoBGP dropped 100.64.2.0/24" gobgp_lacks 100.64.2.0/24
 lab_assert_eq "isthmusd logged the expiry" "$(gr_log "restart time of ${restart_time}s expired")" 1
 
-# --- 3. NOTIFICATION (Cease): no graceful restart ------------------------------------------------
+# --- 3. Hard Reset (Cease inside): no graceful restart ---------------------------------------------
 lab_frr_restart frr
 lab_wait_for 60 "isthmusd: re-established" lab_isthmus_established isthmusd "${frr}"
 lab_wait_for 30 "routes back" all_present 100.64.2.0/24 100.64.3.0/24

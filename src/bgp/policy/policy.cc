@@ -138,7 +138,7 @@ bool term_matches(const CompiledTerm& t, const detail::Tables& tables, const Pre
   return true;
 }
 
-void run_actions(const CompiledTerm& t, PathAttributes& a, const Context& ctx) {
+void run_actions(const CompiledTerm& t, PathAttributes& a) {
   if (t.replace_communities) {
     a.communities = t.set_standard;
     a.large_communities = t.set_large;
@@ -152,8 +152,17 @@ void run_actions(const CompiledTerm& t, PathAttributes& a, const Context& ctx) {
   if (t.local_pref) a.local_pref = t.local_pref;
   if (t.med) a.med = t.med;
   for (uint8_t i = 0; i < t.prepend_count; ++i) a.as_path.prepend(t.prepend_asn);
-  if (t.next_hop) a.next_hop = *t.next_hop;
-  if (t.next_hop_self && !ctx.local_address.is_unspecified()) a.next_hop = ctx.local_address;
+  // A new next hop makes a link-local second next hop (RFC 2545 §3) that belonged to the old one
+  // meaningless.
+  if (t.next_hop) {
+    a.next_hop = *t.next_hop;
+    a.link_local_next_hop.reset();
+  }
+  if (t.next_hop_self) {
+    // "This speaker", resolved per session on export (bgp/rib/export.h).
+    a.next_hop = a.next_hop.is_v4() ? IpAddress::v4(0u) : IpAddress::v6({});
+    a.link_local_next_hop.reset();
+  }
 }
 
 std::string where(const PolicyDefinition& p, size_t index, const Term& t) {
@@ -181,6 +190,12 @@ Expected<void> check_entry(const PrefixListEntry& e) {
   return {};
 }
 
+std::optional<size_t> next_hop_self_term(const PolicyDefinition& p) {
+  for (size_t i = 0; i < p.terms.size(); ++i)
+    if (p.terms[i].set.next_hop_self) return i;
+  return std::nullopt;
+}
+
 std::optional<Origin> parse_origin(std::string_view text) {
   if (text == "igp") return Origin::Igp;
   if (text == "egp") return Origin::Egp;
@@ -194,17 +209,19 @@ Policy::Policy(std::string name, std::shared_ptr<const detail::Tables> tables,
       tables_(std::move(tables)),
       terms_(std::move(terms)),
       accept_at_end_(accept_at_end) {
-  for (const auto& t : terms_)
+  for (const auto& t : terms_) {
     if (t.prefix_list != detail::kNone) uses_prefix_ = true;
+    if (t.next_hop_self) sets_next_hop_self_ = true;
+  }
 }
 Policy::~Policy() = default;
 Policy::Policy(Policy&&) noexcept = default;
 Policy& Policy::operator=(Policy&&) noexcept = default;
 
-bool Policy::apply(const Prefix& prefix, PathAttributes& attrs, const Context& ctx) const {
+bool Policy::apply(const Prefix& prefix, PathAttributes& attrs) const {
   for (const auto& t : terms_) {
     if (!term_matches(t, *tables_, prefix, attrs)) continue;
-    run_actions(t, attrs, ctx);
+    run_actions(t, attrs);
     if (t.verdict == Verdict::Accept) return true;
     if (t.verdict == Verdict::Reject) return false;
   }

@@ -77,7 +77,11 @@ struct Set {
   uint8_t prepend_count = 0;                       // prepend this many times
   std::optional<uint32_t> prepend_asn;             // default: the local AS given to compile()
   std::optional<IpAddress> next_hop;
-  bool next_hop_self = false;  // the session's local address (Context::local_address)
+  // `next_hop: self`: the next hop becomes the unspecified address of its family (0.0.0.0 or ::);
+  // on export the RIB replaces that with our own address on the session the route goes to
+  // (resolve_self_next_hop, bgp/rib/export.h). Meaningless on import: the configuration refuses
+  // a policy with it as an import policy.
+  bool next_hop_self = false;
 };
 
 // What a matching term does after its Set: nothing more (go on to the next term), or decide.
@@ -109,6 +113,10 @@ Expected<void> check_entry(const PrefixListEntry& e);
 // "igp", "egp", "incomplete".
 std::optional<Origin> parse_origin(std::string_view text);
 
+// The index of the first term that sets `next_hop: self`, if any (such a policy can only be an
+// export policy).
+std::optional<size_t> next_hop_self_term(const PolicyDefinition& p);
+
 // ---- Compiled form -----------------------------------------------------------------------------
 
 namespace detail {
@@ -116,22 +124,18 @@ struct Tables;
 struct CompiledTerm;
 }  // namespace detail
 
-// Per-session facts an action may need.
-struct Context {
-  // For next_hop_self; when unspecified (the default) next_hop_self leaves the next hop alone.
-  IpAddress local_address;
-};
-
 // Immutable once compiled: one Policy may be applied from several threads at once.
 class Policy {
  public:
   const std::string& name() const { return name_; }
   // True: accept the route, with `attrs` possibly changed. False: reject; `attrs` may then have
   // been partly changed, so apply a policy to a copy when the original must be kept.
-  bool apply(const Prefix& prefix, PathAttributes& attrs, const Context& ctx = {}) const;
+  bool apply(const Prefix& prefix, PathAttributes& attrs) const;
   // Whether the outcome can depend on the prefix (a prefix-list match). When it cannot, callers
   // evaluate the policy once per attribute set instead of once per prefix.
   bool uses_prefix() const { return uses_prefix_; }
+  // Whether a term sets `next_hop: self` (an export-only action).
+  bool sets_next_hop_self() const { return sets_next_hop_self_; }
 
   Policy(std::string name, std::shared_ptr<const detail::Tables> tables,
          std::vector<detail::CompiledTerm> terms, bool accept_at_end);
@@ -145,6 +149,7 @@ class Policy {
   std::vector<detail::CompiledTerm> terms_;
   bool accept_at_end_ = false;
   bool uses_prefix_ = false;
+  bool sets_next_hop_self_ = false;
 };
 
 // The compiled policies of one configuration, built-ins included. Sessions keep the

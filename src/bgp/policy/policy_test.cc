@@ -264,17 +264,44 @@ TEST(Policy, PrependLocalAsAndGivenAs) {
 
 TEST(Policy, SetNextHopAddressAndSelf) {
   auto p = compile_p(one_term({"", {}, {.next_hop = A("198.18.0.9")}, Verdict::Accept}));
+  EXPECT_FALSE(p->sets_next_hop_self());
   auto a = attrs();
+  a.link_local_next_hop = A("fe80::2");
   ASSERT_TRUE(p->apply(P("100.64.0.0/10"), a));
   EXPECT_EQ(a.next_hop, A("198.18.0.9"));
+  // The old next hop's link-local companion (RFC 2545 §3) does not belong to the new one.
+  EXPECT_FALSE(a.link_local_next_hop.has_value());
 
+  // `self` leaves the unspecified address of the next hop's family for the RIB to resolve per
+  // session on export.
   auto self = compile_p(one_term({"", {}, {.next_hop_self = true}, Verdict::Accept}));
+  EXPECT_TRUE(self->sets_next_hop_self());
   auto b = attrs();
-  ASSERT_TRUE(self->apply(P("100.64.0.0/10"), b, Context{A("198.18.0.1")}));
-  EXPECT_EQ(b.next_hop, A("198.18.0.1"));
+  ASSERT_TRUE(self->apply(P("100.64.0.0/10"), b));
+  EXPECT_EQ(b.next_hop, A("0.0.0.0"));
+  EXPECT_TRUE(b.next_hop.is_unspecified());
+
   auto c = attrs();
-  ASSERT_TRUE(self->apply(P("100.64.0.0/10"), c));  // no local address known: unchanged
-  EXPECT_EQ(c.next_hop, A("198.18.0.2"));
+  c.next_hop = A("fd00:18::2");
+  c.link_local_next_hop = A("fe80::2");
+  ASSERT_TRUE(self->apply(P("fd00:64::/48"), c));
+  EXPECT_EQ(c.next_hop, A("::"));
+  EXPECT_FALSE(c.link_local_next_hop.has_value());
+
+  // An IPv6 route with an IPv4 next hop (RFC 2545 §3 on an IPv4 session) keeps its family.
+  auto d = attrs();
+  ASSERT_TRUE(self->apply(P("fd00:64::/48"), d));
+  EXPECT_EQ(d.next_hop, A("0.0.0.0"));
+}
+
+TEST(Policy, NextHopSelfTermIsFound) {
+  PolicyDefinition p{"p", {}};
+  EXPECT_FALSE(next_hop_self_term(p).has_value());
+  p.terms.push_back({"", {}, {.med = 5}, Verdict::Next});
+  p.terms.push_back({"", {}, {.next_hop = A("198.18.0.1")}, Verdict::Next});
+  EXPECT_FALSE(next_hop_self_term(p).has_value());
+  p.terms.push_back({"", {}, {.next_hop_self = true}, Verdict::Accept});
+  EXPECT_EQ(next_hop_self_term(p), 2u);
 }
 
 TEST(Policy, TermsRunInOrderAndNextContinues) {

@@ -23,6 +23,11 @@ bool set_next_hop_self(const ExportTarget& to, Family family, PathAttributes& at
   if (!nh) return false;
   attrs.next_hop = *nh;
   attrs.link_local_next_hop.reset();
+  // RFC 2545 §3: to a peer that shares our link, a global IPv6 next hop of ours goes with our
+  // link-local address on that link (a 32-octet MP_REACH next hop). The target has one only
+  // when its session is single-hop (see PeerInfo::local_link_local).
+  if (family.afi == Afi::Ipv6 && to.local_link_local && nh->is_v6() && !nh->is_link_local())
+    attrs.link_local_next_hop = to.local_link_local;
   return true;
 }
 

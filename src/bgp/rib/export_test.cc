@@ -152,5 +152,120 @@ TEST(Export, WellKnownCommunities) {
   EXPECT_FALSE(export_rewrite(from_ebgp(), ibgp(false), kIpv4Unicast, copy));
 }
 
+// ---- RFC 2545 §3: link-local next hop --------------------------------------------------------
+
+ExportTarget on_link(ExportTarget t) {
+  t.local_address_v6 = ip("fd00:18::1");
+  t.local_link_local = ip("fe80::1");
+  return t;
+}
+
+TEST(ExportLinkLocal, EbgpIpv6RouteGetsOurLinkLocal) {
+  ExportTarget to = on_link(ebgp(65100));
+  to.local_address = ip("fd00:18::1");
+  PathAttributes a = attrs({65001}, "fd00:19::7");
+  a.link_local_next_hop = ip("fe80::7");  // the source's, meaningless on our link
+  ASSERT_TRUE(export_rewrite(from_ebgp(), to, kIpv6Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("fd00:18::1"));
+  EXPECT_EQ(a.link_local_next_hop, ip("fe80::1"));
+}
+
+TEST(ExportLinkLocal, NotWithoutOne) {
+  // A multi-hop session (no local_link_local): only the global next hop, and the source's
+  // link-local does not survive a next-hop change either.
+  ExportTarget to = ebgp(65100);
+  to.local_address = ip("fd00:18::1");
+  PathAttributes a = attrs({65001}, "fd00:19::7");
+  a.link_local_next_hop = ip("fe80::7");
+  ASSERT_TRUE(export_rewrite(from_ebgp(), to, kIpv6Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("fd00:18::1"));
+  EXPECT_FALSE(a.link_local_next_hop.has_value());
+}
+
+TEST(ExportLinkLocal, OnlyForIpv6Routes) {
+  ExportTarget to = on_link(ebgp(65100));
+  PathAttributes a = attrs({65001});
+  ASSERT_TRUE(export_rewrite(from_ebgp(), to, kIpv4Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("198.19.0.1"));
+  EXPECT_FALSE(a.link_local_next_hop.has_value());
+}
+
+TEST(ExportLinkLocal, Ipv6RouteOnIpv4Session) {
+  // The IPv4 session's interface has a global IPv6 address and a link-local one: both go.
+  ExportTarget to = on_link(ibgp(false));
+  PathAttributes a = attrs({}, "::");
+  ASSERT_TRUE(export_rewrite(from_local(), to, kIpv6Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("fd00:18::1"));
+  EXPECT_EQ(a.link_local_next_hop, ip("fe80::1"));
+}
+
+TEST(ExportLinkLocal, NotTwiceWhenTheOnlyAddressIsLinkLocal) {
+  // An interface with no global IPv6 address: the link-local one is the (only) next hop.
+  ExportTarget to = ibgp(false);
+  to.local_address_v6 = ip("fe80::1");
+  to.local_link_local = ip("fe80::1");
+  PathAttributes a = attrs({}, "::");
+  ASSERT_TRUE(export_rewrite(from_local(), to, kIpv6Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("fe80::1"));
+  EXPECT_FALSE(a.link_local_next_hop.has_value());
+}
+
+TEST(ExportLinkLocal, IbgpNextHopSelf) {
+  ExportTarget to = on_link(ibgp(false));
+  to.next_hop_self = true;
+  PathAttributes a = attrs({65001}, "fd00:19::7");
+  ASSERT_TRUE(export_rewrite(from_ebgp(), to, kIpv6Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("fd00:18::1"));
+  EXPECT_EQ(a.link_local_next_hop, ip("fe80::1"));
+}
+
+TEST(ExportLinkLocal, UnchangedNextHopKeepsWhatItHas) {
+  // Reflection and iBGP without next-hop-self leave the next hop, and with it the link-local
+  // next hop the route arrived with (or its absence), alone.
+  ExportTarget to = on_link(ibgp(true));
+  PathAttributes a = attrs({65001}, "fd00:19::7");
+  a.link_local_next_hop = ip("fe80::7");
+  ASSERT_TRUE(export_rewrite(from_ibgp(true), to, kIpv6Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("fd00:19::7"));
+  EXPECT_EQ(a.link_local_next_hop, ip("fe80::7"));
+
+  PathAttributes b = attrs({65001}, "fd00:19::7");
+  ASSERT_TRUE(export_rewrite(from_ebgp(), on_link(ibgp(false)), kIpv6Unicast, b));
+  EXPECT_EQ(b.next_hop, ip("fd00:19::7"));
+  EXPECT_FALSE(b.link_local_next_hop.has_value());
+}
+
+TEST(ExportLinkLocal, PolicyNextHopSelfIsResolvedWithIt) {
+  // A policy's `next_hop: self` leaves ::, resolved after the policy.
+  ExportTarget to = on_link(ibgp(false));
+  PathAttributes a = attrs({65001}, "::");
+  ASSERT_TRUE(resolve_self_next_hop(to, kIpv6Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("fd00:18::1"));
+  EXPECT_EQ(a.link_local_next_hop, ip("fe80::1"));
+  // Anything else is left as the policy made it.
+  PathAttributes b = attrs({65001}, "fd00:19::7");
+  b.link_local_next_hop = ip("fe80::7");
+  ASSERT_TRUE(resolve_self_next_hop(to, kIpv6Unicast, b));
+  EXPECT_EQ(b.next_hop, ip("fd00:19::7"));
+  EXPECT_EQ(b.link_local_next_hop, ip("fe80::7"));
+}
+
+TEST(ExportNextHopSelfPolicy, ResolvedPerFamily) {
+  // IPv4 route, 0.0.0.0 from the policy: our IPv4 address.
+  PathAttributes a = attrs({65001}, "0.0.0.0");
+  ASSERT_TRUE(resolve_self_next_hop(ibgp(false), kIpv4Unicast, a));
+  EXPECT_EQ(a.next_hop, ip("198.18.0.254"));
+  // IPv6 route on an IPv4 session whose interface has no IPv6 address: cannot be sent.
+  PathAttributes b = attrs({65001}, "::");
+  EXPECT_FALSE(resolve_self_next_hop(ibgp(false), kIpv6Unicast, b));
+  // IPv6 route with an IPv4 next hop set to 0.0.0.0 by the policy: our IPv6 address.
+  ExportTarget v6 = ibgp(false);
+  v6.local_address_v6 = ip("fd00:18::1");
+  PathAttributes c = attrs({65001}, "0.0.0.0");
+  ASSERT_TRUE(resolve_self_next_hop(v6, kIpv6Unicast, c));
+  EXPECT_EQ(c.next_hop, ip("fd00:18::1"));
+  EXPECT_FALSE(c.link_local_next_hop.has_value());
+}
+
 }  // namespace
 }  // namespace isthmus::bgp

@@ -20,6 +20,13 @@ struct Policy {
   bool per_prefix = true;  // false: the outcome cannot depend on the prefix
 };
 
+// RFC 4724 receiving speaker ("helper") with RFC 8538 (the N bit).
+struct GracefulRestartConfig {
+  bool helper = true;           // advertise the capability (and N); keep a restarting peer's routes
+  uint16_t restart_time = 120;  // the Restart Time we advertise, 0..4095 s
+  uint16_t stale_routes_time = 360;  // longest wait for the restarted peer's End-of-RIB, seconds
+};
+
 struct PeerConfig {
   IpAddress address;
   uint16_t port = 179;
@@ -39,7 +46,7 @@ struct PeerConfig {
   uint16_t hold_time = 90;
   uint16_t keepalive = 0;       // 0 = hold_time / 3
   uint16_t connect_retry = 30;  // seconds between connection attempts (RFC 4271 §8)
-  bool graceful_restart_helper = true;
+  GracefulRestartConfig graceful_restart;
 };
 
 // Dynamic neighbors: any peer connecting from `prefix` gets a session built from `peer`.

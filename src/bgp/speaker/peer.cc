@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "bgp/speaker/graceful_restart.h"
 #include "bgp/speaker/speaker.h"
 #include "core/bug.h"
 #include "core/log.h"
@@ -34,9 +35,6 @@ std::chrono::milliseconds jitter(std::chrono::milliseconds d) {
 constexpr size_t kReadChunk = 256 * 1024;
 constexpr size_t kMaxReadPerEvent = 4 * 1024 * 1024;  // fairness between peers
 constexpr size_t kOutputHighWater = 1024 * 1024;      // pull from the RIB below this
-// RFC 4724 §4.2: how long stale routes wait for End-of-RIB once the peer is back ("an
-// implementation MAY support a (configurable) timer"); 360 s is the common default.
-constexpr std::chrono::seconds kStalePathTime{360};
 
 std::string family_names(std::span<const Family> families) {
   std::string s;
@@ -92,10 +90,9 @@ session::LocalConfig Peer::local_config() const {
   caps.route_refresh = true;
   caps.four_octet_as = c.local_as;
   caps.extended_message = true;
-  if (config_.graceful_restart_helper) {
-    // RFC 4724 §3: a helper-only speaker advertises the capability with no address families.
-    caps.graceful_restart = GracefulRestartCapability{false, false, 120, {}};
-  }
+  // RFC 4724 §3: a helper-only speaker advertises the capability with no address families;
+  // RFC 8538 §2: with the N bit.
+  caps.graceful_restart = gr::local_capability(config_.graceful_restart);
   return c;
 }
 
@@ -126,11 +123,33 @@ void Peer::stop(uint8_t cease_subcode, const std::string& reason) {
   }
 }
 
-Expected<void> Peer::reset(const std::string& reason) {
+Expected<void> Peer::reset(const std::string& reason, bool hard) {
   if (config_.shutdown) return fail("neighbor is administratively shut down");
+  // RFC 8538 §5: for Administrative Reset the operator chooses between a Hard Reset and a
+  // graceful one.
+  hard_admin_reset_ = hard;
   stop(cease::kAdministrativeReset, reason);
-  if (dynamic_) return {};  // a dynamic neighbor reconnects by itself
+  hard_admin_reset_ = true;
+  // A hard reset also ends a graceful restart that is still waiting for the peer: nothing of it
+  // is kept.
+  if (hard && !stale_families_.empty()) {
+    auto& loop = speaker_.loop();
+    loop.cancel_timer(restart_timer_);
+    loop.cancel_timer(stale_timer_);
+    restart_timer_ = stale_timer_ = 0;
+    purge_stale("cleared by operator");
+  }
   running_ = true;
+  if (dynamic_) {
+    // A dynamic neighbor reconnects by itself: to a new Peer, unless this one waits for it with
+    // its stale routes.
+    idle_state_ = State::Active;
+    if (!outbound_ && !inbound_ && stale_families_.empty()) {
+      finished_ = true;
+      speaker_.request_flush();
+    }
+    return {};
+  }
   // Reconnect after a short pause so the peer sees the reset before the new connection.
   schedule_connect(std::chrono::seconds(1));
   if (config_.passive) idle_state_ = State::Active;
@@ -340,7 +359,8 @@ bool Peer::on_message(Connection* c, std::span<const uint8_t> bytes) {
                  [&](Notification& n) {
                    ++counters_.notifications_in;
                    c->notification = true;
-                   last_received_ = n.describe();
+                   c->hard_reset = gr::is_hard_reset(n);
+                   last_received_ = gr::describe(n);
                    handle(c, session::NotificationReceived{std::move(n)});
                  },
                  [&](Keepalive&) { handle(c, session::KeepaliveReceived{}); },
@@ -417,11 +437,18 @@ void Peer::apply(Connection* c, const session::Effect& effect) {
                    send(c);
                  },
                  [&](const session::SendNotification& e) {
-                   encode_notification(e.notification, c->out);
+                   // RFC 8538 §3.1, §5: some Cease subcodes go out as a Hard Reset.
+                   const Notification& n =
+                       gr::sends_hard_reset(e.notification, notification_negotiated(*c),
+                                            hard_admin_reset_)
+                           ? gr::hard_reset(e.notification)
+                           : e.notification;
+                   encode_notification(n, c->out);
                    ++counters_.messages_out;
                    ++counters_.notifications_out;
                    c->notification = true;
-                   last_sent_ = e.notification.describe();
+                   c->hard_reset = gr::is_hard_reset(n);
+                   last_sent_ = gr::describe(n);
                    send(c);
                  },
                  [&](const session::StartTimer& e) {
@@ -528,11 +555,14 @@ void Peer::update_watch(Connection* c) {
   speaker_.loop().modify_fd(c->fd.get(), EPOLLIN | (want ? EPOLLOUT : 0u));
 }
 
-void Peer::close(Connection* c, const std::string& why, bool was_established) {
+void Peer::close(Connection* c, const std::string& reason, bool was_established) {
   auto& loop = speaker_.loop();
   if (!c->connecting) send(c);  // best effort: a queued NOTIFICATION goes out first
   loop.remove_fd(c->fd.get());
   for (auto& t : c->timers) loop.cancel_timer(t);
+  // The FSM shows a received Hard Reset's data as bytes; name the NOTIFICATION inside it.
+  const std::string why =
+      c->hard_reset && reason.starts_with("received ") ? "received " + last_received_ : reason;
   if (!why.empty() && (was_established || c->fsm.state() >= State::OpenSent || c->outbound))
     last_error_ = why;
   bool was = c == established_;
@@ -557,6 +587,12 @@ void Peer::close(Connection* c, const std::string& why, bool was_established) {
     return;
   }
   if (dynamic_) {
+    // A dynamic neighbor whose routes are kept as stale stays until it comes back (the speaker
+    // hands its new connection to this Peer, same id) or its restart time expires.
+    if (!stale_families_.empty()) {
+      idle_state_ = State::Active;
+      return;
+    }
     finished_ = true;
     speaker_.request_flush();  // the speaker reaps finished dynamic peers after a flush
     return;
@@ -573,22 +609,18 @@ void Peer::close(Connection* c, const std::string& why, bool was_established) {
 
 // ---- Graceful restart, receiving speaker (RFC 4724 §4.2) -------------------------------------
 
+bool Peer::notification_negotiated(const Connection& c) const {
+  const auto& n = c.fsm.negotiated();
+  return n && gr::notification_negotiated(c.fsm.local_open().caps, n->remote_open.caps);
+}
+
 std::vector<Family> Peer::graceful_restart_families(const Connection& c) const {
   const auto& n = c.fsm.negotiated();
-  // A dynamic neighbor's Peer goes with its session, so nothing would clean up after it.
-  if (!config_.graceful_restart_helper || dynamic_ || !n || !n->remote_open.caps.graceful_restart)
-    return {};
-  // RFC 4724 §4.2: routes are retained when "the TCP session" terminates; a session ended by a
-  // NOTIFICATION (sent or received) is not a restart. (RFC 8538 would retain after most
-  // NOTIFICATIONs too once both sides advertise the N bit: not implemented, not advertised.)
-  if (c.notification) return {};
-  // "... for all the address families that were previously received in the Graceful Restart
-  // Capability" and that the session carried.
-  std::vector<Family> out;
-  for (const auto& pf : n->remote_open.caps.graceful_restart->families)
-    if (std::find(n->families.begin(), n->families.end(), pf.family) != n->families.end())
-      out.push_back(pf.family);
-  return out;
+  if (!n) return {};
+  // RFC 4724 §4.2 after a TCP failure; RFC 8538 §4 after a NOTIFICATION other than Hard Reset
+  // when both sides sent the N bit.
+  return gr::retained_families(config_.graceful_restart.helper, c.fsm.local_open().caps, *n,
+                               {c.notification, c.hard_reset});
 }
 
 void Peer::start_graceful_restart(std::vector<Family> families, uint16_t restart_time) {
@@ -643,14 +675,16 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
     return true;
   });
   if (stale_families_.empty()) return;
+  // "an implementation MAY support a (configurable) timer" bounding the wait for End-of-RIB.
+  const auto stale_time = std::chrono::seconds(config_.graceful_restart.stale_routes_time);
   log::info(
       "bgp: neighbor {}: graceful restart: {} stale routes of {} wait for End-of-RIB "
       "(up to {}s)",
       config_.address.to_string(), speaker_.rib().stale_count(id_), family_names(stale_families_),
-      kStalePathTime.count());
-  stale_timer_ = loop.add_timer(kStalePathTime, [this] {
+      stale_time.count());
+  stale_timer_ = loop.add_timer(stale_time, [this, stale_time] {
     stale_timer_ = 0;
-    purge_stale("no End-of-RIB within " + std::to_string(kStalePathTime.count()) + "s");
+    purge_stale("no End-of-RIB within " + std::to_string(stale_time.count()) + "s");
   });
 }
 
@@ -677,6 +711,8 @@ void Peer::purge_stale(const std::string& why) {
             config_.address.to_string(), why, gone, family_names(stale_families_));
   stale_families_.clear();
   speaker_.request_flush();
+  // A dynamic neighbor that did not come back in time is gone with its routes.
+  if (dynamic_ && !outbound_ && !inbound_) finished_ = true;
 }
 
 }  // namespace isthmus::bgp

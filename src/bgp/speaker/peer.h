@@ -1,8 +1,9 @@
 // One BGP neighbor: its configuration, its connections (at most one outgoing and one incoming
 // while a collision is resolved, RFC 4271 §6.8), the peer-level states Idle/Connect/Active with
 // the ConnectRetry timer, and the byte streams in and out of the established session; RFC 4724
-// §4.2 (graceful restart, receiving speaker: stale routes, restart and stale-path timers).
-// Not implemented: RFC 8538 (the N bit: graceful restart after a NOTIFICATION).
+// §4.2 (graceful restart, receiving speaker: stale routes, restart and stale-path timers) with
+// RFC 8538 (the N bit: graceful restart after a NOTIFICATION; Hard Reset). The rules themselves
+// are in graceful_restart.h.
 #pragma once
 
 #include <array>
@@ -42,9 +43,12 @@ class Peer {
   // Administrative stop: Cease with the RFC 9003 reason to an open session.
   void stop(uint8_t cease_subcode, const std::string& reason);
   void accept(Fd fd, const SocketAddress& remote);
-  // `clear bgp neighbor`: hard reset (Cease/Administrative Reset, then reconnect), or soft:
-  // ask the peer to re-send its routes (ROUTE-REFRESH, RFC 2918) / re-send ours.
-  Expected<void> reset(const std::string& reason);
+  // `clear bgp neighbor`: reset (Cease/Administrative Reset, then reconnect), or soft: ask the
+  // peer to re-send its routes (ROUTE-REFRESH, RFC 2918) / re-send ours. A `hard` reset is sent
+  // as a Hard Reset when the N bit was negotiated (RFC 8538 §5), so that neither side keeps the
+  // other's routes; a graceful one is a plain Administrative Reset, after which both keep them
+  // as stale (RFC 8538 §4).
+  Expected<void> reset(const std::string& reason, bool hard = true);
   Expected<void> refresh_in();
   Expected<void> refresh_out();
   // Writes queued output and pulls more from the RIB while the socket takes it.
@@ -65,6 +69,12 @@ class Peer {
   TimePoint established_at() const { return established_at_; }
   // A dynamic peer whose session ended; the speaker deletes it.
   bool finished() const { return finished_; }
+  // RFC 4724 §4.2: the families whose routes the RIB keeps as stale for this peer.
+  const std::vector<Family>& stale_families() const { return stale_families_; }
+  // RFC 2545 §3: our link-local address sent with IPv6 next hops on the current session (set by
+  // the speaker when the session is established).
+  const std::optional<IpAddress>& local_link_local() const { return local_link_local_; }
+  void set_local_link_local(std::optional<IpAddress> a) { local_link_local_ = a; }
 
  private:
   struct Connection {
@@ -80,6 +90,7 @@ class Peer {
     std::array<EventLoop::TimerId, 2> timers{};
     SocketAddress local, remote;
     bool notification = false;  // a NOTIFICATION was sent or received on it
+    bool hard_reset = false;    // ... and it was a Cease/Hard Reset (RFC 8538 §3)
     explicit Connection(session::LocalConfig c) : fsm(std::move(c)) {}
   };
 
@@ -95,9 +106,12 @@ class Peer {
   void on_established(Connection* c, const session::Negotiated& n);
   void resolve_collision(Connection* c);
   void send(Connection* c);
-  void close(Connection* c, const std::string& why, bool was_established);
-  // RFC 4724 §4.2: the families whose routes are kept as stale when the session on `c` ends.
+  void close(Connection* c, const std::string& reason, bool was_established);
+  // RFC 4724 §4.2, RFC 8538 §4: the families whose routes are kept as stale when the session on
+  // `c` ends the way it has so far.
   std::vector<Family> graceful_restart_families(const Connection& c) const;
+  // RFC 8538 §2: both OPENs on `c` carry the N bit.
+  bool notification_negotiated(const Connection& c) const;
   void start_graceful_restart(std::vector<Family> families, uint16_t restart_time);
   // The restarted peer's new OPEN: families it no longer preserves go now, the rest wait for
   // End-of-RIB.
@@ -120,9 +134,13 @@ class Peer {
   Connection* established_ = nullptr;
   EventLoop::TimerId connect_timer_ = 0;
   uint32_t failures_ = 0;  // consecutive, for the reconnect backoff
+  // RFC 8538 §5: whether an Administrative Reset being sent is a Hard Reset (`clear bgp
+  // neighbor X` is, `clear bgp neighbor X graceful` is not).
+  bool hard_admin_reset_ = true;
   SessionCounters counters_;
   std::string last_error_, last_sent_, last_received_;
   TimePoint established_at_{};
+  std::optional<IpAddress> local_link_local_;
   // RFC 4724 §4.2: the families whose routes the RIB keeps as stale for this peer, with the
   // peer's Restart Time running while it is down and the stale-path timer after it is back.
   std::vector<Family> stale_families_;

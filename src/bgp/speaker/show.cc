@@ -68,6 +68,8 @@ json neighbor_json(const Speaker& s, const Peer& p) {
   j["last_error"] = p.last_error();
   j["last_notification_sent"] = p.last_notification_sent();
   j["last_notification_received"] = p.last_notification_received();
+  // RFC 4724 §4.2: families whose routes from this neighbor are kept as stale right now.
+  j["stale_families"] = families_json(p.stale_families());
   json received = json::object(), accepted = json::object(), sent = json::object();
   if (const auto* n = p.negotiated()) {
     auto up = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - p.established_at());
@@ -82,6 +84,8 @@ json neighbor_json(const Speaker& s, const Peer& p) {
                          {"enhanced_route_refresh", caps.enhanced_route_refresh},
                          {"extended_message", caps.extended_message},
                          {"graceful_restart", caps.graceful_restart.has_value()},
+                         {"graceful_restart_notification",
+                          caps.graceful_restart && caps.graceful_restart->notification},
                          {"families", families_json(caps.multiprotocol)}};
     auto rc = s.rib().counters(p.id());
     for (auto f : n->families) {
@@ -96,6 +100,7 @@ json neighbor_json(const Speaker& s, const Peer& p) {
       j["updates_sent"] = rc->messages_out;
     }
     if (auto l = p.local_endpoint()) j["local_address"] = l->address.to_string();
+    if (p.local_link_local()) j["local_link_local"] = p.local_link_local()->to_string();
   } else {
     j["families"] = families_json(c.families);
   }

@@ -7,8 +7,11 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 namespace isthmus::bgp {
 
@@ -211,9 +214,14 @@ void set_nodelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-std::optional<IpAddress> sibling_address(const IpAddress& local, IpFamily want) {
+namespace {
+
+// The addresses (with their prefix lengths) of the interface that holds `local`; empty when no
+// interface does.
+std::vector<std::pair<IpAddress, uint8_t>> interface_addresses(const IpAddress& local) {
+  std::vector<std::pair<IpAddress, uint8_t>> out;
   ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return std::nullopt;
+  if (getifaddrs(&list) != 0) return out;
   auto address_of = [](const sockaddr* sa) -> std::optional<IpAddress> {
     if (!sa) return std::nullopt;
     if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return std::nullopt;
@@ -224,15 +232,44 @@ std::optional<IpAddress> sibling_address(const IpAddress& local, IpFamily want) 
   std::string ifname;
   for (auto* i = list; i; i = i->ifa_next)
     if (auto a = address_of(i->ifa_addr); a && *a == local) ifname = i->ifa_name;
-  std::optional<IpAddress> best;
   for (auto* i = list; i && !ifname.empty(); i = i->ifa_next) {
     if (ifname != i->ifa_name) continue;
     auto a = address_of(i->ifa_addr);
-    if (!a || a->family() != want) continue;
-    if (!best || (best->is_link_local() && !a->is_link_local())) best = a;
+    if (!a) continue;
+    // The netmask is an address of the same family whose leading one bits are the length.
+    uint8_t len = 0;
+    if (auto mask = address_of(i->ifa_netmask); mask && mask->family() == a->family())
+      for (size_t b = 0; b < a->size(); ++b)
+        len = static_cast<uint8_t>(len + std::popcount(mask->bytes()[b]));
+    out.emplace_back(*a, len);
   }
   freeifaddrs(list);
+  return out;
+}
+
+}  // namespace
+
+std::optional<IpAddress> sibling_address(const IpAddress& local, IpFamily want) {
+  std::optional<IpAddress> best;
+  for (const auto& [a, len] : interface_addresses(local)) {
+    if (a.family() != want) continue;
+    if (!best || (best->is_link_local() && !a.is_link_local())) best = a;
+  }
   return best;
+}
+
+std::optional<IpAddress> link_local_address(const IpAddress& local, const IpAddress& peer,
+                                            bool single_hop) {
+  auto addresses = interface_addresses(local);
+  bool on_link = single_hop;
+  std::optional<IpAddress> link_local;
+  for (const auto& [a, len] : addresses) {
+    if (a.is_v6() && a.is_link_local() && !link_local) link_local = a;
+    // A connected subnet of the interface (not the host route of a /32 or /128 address).
+    if (a.family() == peer.family() && len < a.size() * 8 && Prefix(a, len).contains(peer))
+      on_link = true;
+  }
+  return on_link ? link_local : std::nullopt;
 }
 
 }  // namespace isthmus::bgp

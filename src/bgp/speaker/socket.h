@@ -64,5 +64,12 @@ void set_nodelay(int fd);
 // An address of family `want` on the interface that holds `local`, preferring global addresses
 // over link-local ones: the next hop for routes of the other family (RFC 2545 §3).
 std::optional<IpAddress> sibling_address(const IpAddress& local, IpFamily want);
+// Our IPv6 link-local address on the interface that holds `local`, when the peer at `peer` is
+// on that link: `single_hop` says the session is known to be (eBGP without multihop, GTSM with
+// one hop), otherwise `peer` must lie in one of the interface's connected subnets. RFC 2545 §3
+// sends it as the second next hop of IPv6 routes whose next hop is ours. None: no such address,
+// or the peer is not on the link.
+std::optional<IpAddress> link_local_address(const IpAddress& local, const IpAddress& peer,
+                                            bool single_hop);
 
 }  // namespace isthmus::bgp

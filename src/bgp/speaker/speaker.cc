@@ -113,6 +113,13 @@ void Speaker::on_established(Peer& peer, const session::Negotiated& n, const Soc
     info.local_address_v6 = local.address;
     info.local_address_v4 = sibling_address(local.address, IpFamily::V4);
   }
+  // RFC 2545 §3: a peer on our link also gets our link-local address as a second next hop.
+  // eBGP without multihop (TTL 1) and GTSM with one hop are single-hop by construction; any
+  // other session only when the peer's address is on a subnet of our side's interface.
+  const bool single_hop =
+      pc.ttl_security == 1 || (!info.ibgp && pc.ebgp_multihop == 0 && pc.ttl_security == 0);
+  info.local_link_local = link_local_address(local.address, pc.address, single_hop);
+  peer.set_local_link_local(info.local_link_local);
   info.four_octet_as = n.four_octet_as;
   info.extended_message = n.extended_message;
   info.families = n.families;
