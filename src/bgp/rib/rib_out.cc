@@ -137,37 +137,44 @@ AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, c
 
 namespace {
 
-// The UPDATE contents for one chunk filter: withdrawn prefixes, and prefixes per attribute set
-// in first-seen order (so that output is deterministic).
+// The UPDATE contents for one chunk filter: withdrawn routes, and routes per attribute set in
+// first-seen order (so that output is deterministic). Routes are RouteIds of the family's table,
+// turned into NLRI only when encoded.
 struct Batch {
-  std::vector<Prefix> withdrawn;
-  std::vector<std::pair<AttrRef, std::vector<Prefix>>> reach;
+  std::vector<RouteId> withdrawn;
+  std::vector<std::pair<AttrRef, std::vector<RouteId>>> reach;
   std::unordered_map<const void*, size_t> reach_index;
-  size_t last = 0;  // reach[last] took the previous prefix: consecutive prefixes mostly share it
+  size_t last = 0;  // reach[last] took the previous route: consecutive routes mostly share it
 
-  void add_reach(const AttrRef& attrs, const Prefix& p) {
+  void add_reach(const AttrRef& attrs, RouteId id) {
     if (reach.empty() || reach[last].first != attrs) {
       auto [it, fresh] = reach_index.try_emplace(attrs.id(), reach.size());
-      if (fresh) reach.emplace_back(attrs, std::vector<Prefix>{});
+      if (fresh) reach.emplace_back(attrs, std::vector<RouteId>{});
       last = it->second;
     }
-    reach[last].second.push_back(p);
+    reach[last].second.push_back(id);
   }
 };
 
 // Keyed by (only, except). Node-based: a Batch& stays valid while others are added.
 using Batches = std::map<std::pair<PeerId, PeerId>, Batch>;
 
-void encode_batches(UpdateEncoder& enc, UpdateGroup& g, Family family, Batches& batches,
-                    std::vector<Chunk>& out) {
+void encode_batches(UpdateEncoder& enc, UpdateGroup& g, Family family, const RouteTable& routes,
+                    Batches& batches, std::vector<Chunk>& out) {
+  std::vector<Prefix> nlri;
+  auto prefixes = [&](const std::vector<RouteId>& ids) -> std::span<const Prefix> {
+    nlri.clear();
+    for (RouteId id : ids) nlri.push_back(routes.prefix(id));
+    return nlri;
+  };
   for (auto& [filter, b] : batches) {
     Chunk c;
     c.only = filter.first;
     c.except = filter.second;
     if (!b.withdrawn.empty())
-      g.messages_encoded += enc.withdraw(family, b.withdrawn, g.codec, c.bytes);
-    for (const auto& [attrs, nlri] : b.reach)
-      g.messages_encoded += enc.reach(*attrs, family, nlri, g.codec, c.bytes);
+      g.messages_encoded += enc.withdraw(family, prefixes(b.withdrawn), g.codec, c.bytes);
+    for (const auto& [attrs, ids] : b.reach)
+      g.messages_encoded += enc.reach(*attrs, family, prefixes(ids), g.codec, c.bytes);
     out.push_back(std::move(c));
   }
 }
@@ -220,18 +227,19 @@ void Rib::encode_pending(UpdateGroup& g) {
     };
     ExportMemo memo;
     const bool memoize = !g.proto.export_policy || !g.proto.export_policy_per_prefix;
+    std::vector<RouteId> gone;  // routes without paths: released once their withdrawal is encoded
 
     for (RouteId id : gf.pending) {
       gf.unmark(id);
-      const Prefix& p = t.routes.prefix(id);
-      const Path* best = t.routes.entry(id).best();
+      const RouteEntry& e = t.routes.entry(id);
+      const Path* best = e.best();
       AttrRef na;  // new attributes for the group
       if (best) {
         const AttrRef* m = memoize ? memo.find(best->attrs.id(), best->peer) : nullptr;
         if (m) {
           na = *m;
         } else {
-          na = export_route(g, family, p, *best);
+          na = export_route(g, family, t.routes.prefix(id), *best);
           if (memoize) memo.add(best->attrs.id(), best->peer, na);
         }
       }
@@ -246,15 +254,15 @@ void Rib::encode_pending(UpdateGroup& g) {
       if (na != oa) {
         // Everyone but the new source gets the change; the old source had nothing.
         if (na)
-          batch(kLocalPeer, ne).add_reach(na, p);
+          batch(kLocalPeer, ne).add_reach(na, id);
         else
-          batch(kLocalPeer, oe).withdrawn.push_back(p);
+          batch(kLocalPeer, oe).withdrawn.push_back(id);
         // The new source had the old route: take it back.
-        if (na && ne != kLocalPeer && ne != oe && oa) batch(ne, kLocalPeer).withdrawn.push_back(p);
+        if (na && ne != kLocalPeer && ne != oe && oa) batch(ne, kLocalPeer).withdrawn.push_back(id);
       } else if (na && ne != oe) {
         // Same route, other source: the old source now gets it, the new one loses it.
-        if (oe != kLocalPeer) batch(oe, kLocalPeer).add_reach(na, p);
-        if (ne != kLocalPeer) batch(ne, kLocalPeer).withdrawn.push_back(p);
+        if (oe != kLocalPeer) batch(oe, kLocalPeer).add_reach(na, id);
+        if (ne != kLocalPeer) batch(ne, kLocalPeer).withdrawn.push_back(id);
       }
 
       if (oa && oe != kLocalPeer) --gf.excluded_count[oe];
@@ -268,15 +276,16 @@ void Rib::encode_pending(UpdateGroup& g) {
         gf.out[id] = AttrRef{};
         --gf.advertised;
       }
-      release_if_unused(t, id);
+      if (e.empty()) gone.push_back(id);
     }
     gf.pending.clear();
     // A full-table load leaves a large list behind; do not keep it for the quiet times after.
     if (gf.pending.capacity() > 4096) gf.pending.shrink_to_fit();
 
     std::vector<Chunk> chunks;
-    encode_batches(*encoder_, g, family, batches, chunks);
+    encode_batches(*encoder_, g, family, t.routes, batches, chunks);
     for (auto& c : chunks) push_chunk(g, std::move(c));
+    for (RouteId id : gone) release_if_unused(t, id);
   }
 }
 
@@ -289,10 +298,11 @@ void Rib::dump(UpdateGroup& g, Family family, PeerId peer) {
   Batch& b = batches[{peer, kLocalPeer}];
   const RouteId end = std::min(gf.out.capacity(), routes.end());
   for (RouteId id = 0; id < end; ++id)
-    if (gf.out[id] && gf.excluded.get(id) != peer) b.add_reach(gf.out[id], routes.prefix(id));
-  for (auto& [attrs, nlri] : b.reach) std::sort(nlri.begin(), nlri.end());
+    if (gf.out[id] && gf.excluded.get(id) != peer) b.add_reach(gf.out[id], id);
+  for (auto& [attrs, ids] : b.reach)
+    std::sort(ids.begin(), ids.end(), [&](RouteId x, RouteId y) { return routes.less(x, y); });
   std::vector<Chunk> chunks;
-  encode_batches(*encoder_, g, family, batches, chunks);
+  encode_batches(*encoder_, g, family, routes, batches, chunks);
   for (auto& c : chunks) push_chunk(g, std::move(c));
 }
 
