@@ -43,6 +43,11 @@ size_t hash_attrs(const PathAttributes& a) noexcept {
     h = mix(h, size_t{u.flags} << 8 | u.type);
     h = hash_span(h, u.value);
   }
+  if (a.pmsi_tunnel) {
+    const auto& t = *a.pmsi_tunnel;
+    h = mix(h, size_t{t.flags} << 40 | size_t{t.tunnel_type} << 32 | t.label);
+    h = hash_span(h, t.tunnel_id);
+  }
   return h;
 }
 
@@ -79,6 +84,7 @@ size_t AttrStore::memory_bytes() const {
     total += a.ext_communities.capacity() * sizeof(ExtCommunity);
     total += a.large_communities.capacity() * sizeof(LargeCommunity);
     for (const auto& u : a.unknown) total += sizeof(u) + u.value.capacity();
+    if (a.pmsi_tunnel) total += a.pmsi_tunnel->tunnel_id.capacity();
   }
   return total;
 }

@@ -1,5 +1,6 @@
 // Path attribute decoders and encoders, one table row per attribute (RFC 4271 §5, RFC 7606 §7,
-// RFC 4760 §3-4, RFC 6793 §4.2, RFC 1997, RFC 4360, RFC 4456, RFC 8092). Session-dependent checks
+// RFC 4760 §3-4, RFC 6793 §4.2, RFC 1997, RFC 4360, RFC 4456, RFC 8092, RFC 6514 §5 PMSI_TUNNEL;
+// EVPN NLRI in MP_REACH/MP_UNREACH, RFC 7432 §7). Session-dependent checks
 // (LOCAL_PREF or ORIGINATOR_ID from an eBGP peer, the leftmost AS of an eBGP AS_PATH, NEXT_HOP
 // semantics) belong to the session, which knows the peer.
 #include "bgp/wire/attributes.h"
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <array>
 
+#include "bgp/wire/evpn.h"
 #include "bgp/wire/nlri.h"
 #include "core/bug.h"
 
@@ -206,9 +208,62 @@ Expected<std::vector<LargeCommunity>, AttrError> decode_large_communities(ByteRe
   return v;
 }
 
+Expected<PmsiTunnel, AttrError> decode_pmsi_tunnel(ByteReader r) {
+  // RFC 6514 §5: Flags (1), Tunnel Type (1), MPLS Label (3), Tunnel Identifier (the rest).
+  // RFC 7606 has no rule for PMSI_TUNNEL (§7 does not list it) and RFC 6514 says nothing of
+  // malformed values. The attribute decides where BUM traffic goes, so "attribute discard" (for
+  // attributes that affect neither route selection nor installation, RFC 7606 §2) does not fit;
+  // treat-as-withdraw does: the type-3 route is withdrawn, the session stays up. (FRR 8.4 resets
+  // the session instead, unless the Partial bit is set.)
+  constexpr auto kType = AttrType::PmsiTunnel;
+  if (r.remaining() < 5)
+    return unexpected(error(kType, AttrAction::TreatAsWithdraw,
+                            fmt::format("PMSI_TUNNEL: length {} (must be at least 5: flags, tunnel "
+                                        "type, label)",
+                                        r.remaining())));
+  PmsiTunnel t;
+  t.flags = *r.u8();
+  t.tunnel_type = *r.u8();
+  t.label = *r.u24();
+  auto id = r.rest();
+  t.tunnel_id.assign(id.begin(), id.end());
+  // RFC 6514 §5: with Ingress Replication the Tunnel Identifier is the unicast tunnel endpoint
+  // address of the PE (the VTEP for VXLAN, RFC 8365 §5.1.3): an IPv4 or IPv6 address.
+  if (t.tunnel_type == PmsiTunnel::kIngressReplication && id.size() != 4 && id.size() != 16)
+    return unexpected(error(kType, AttrAction::TreatAsWithdraw,
+                            fmt::format("PMSI_TUNNEL: ingress replication with a {}-octet tunnel "
+                                        "identifier (must be 4 or 16)",
+                                        id.size())));
+  return t;
+}
+
 namespace {
 
 bool is_unicast_ip(const Family& f) { return f == kIpv4Unicast || f == kIpv6Unicast; }
+
+// MP_REACH_NLRI for L2VPN EVPN after the next hop length: the next hop and the EVPN NLRI.
+Expected<std::optional<MpReach>, AttrFault> decode_evpn_reach(ByteReader nh, ByteReader nlri) {
+  constexpr auto kType = AttrType::MpReachNlri;
+  constexpr uint8_t kSub = update_error::kOptionalAttributeError;
+  MpReach mp{kL2vpnEvpn, {}, {}};
+  // RFC 7432 §7 leaves the next hop to RFC 4760: the PE's IPv4 or IPv6 address (RFC 8365 §5.1.3:
+  // the VTEP). 32 octets (global and link-local) as for IPv6 unicast (RFC 2545 §3).
+  const size_t n = nh.remaining();
+  if (n == 4) {
+    mp.next_hops.push_back(IpAddress::v4(*nh.u32()));
+  } else if (n == 16 || n == 32) {
+    while (!nh.empty()) mp.next_hops.push_back(IpAddress::v6(*nh.array<16>()));
+  } else {
+    return reset(kType, kSub,
+                 fmt::format("MP_REACH_NLRI: next hop length {} for l2vpn-evpn (must be 4, 16 or "
+                             "32)",
+                             n));
+  }
+  // RFC 7606 §5.3/§7.11: NLRI that cannot be parsed need "session reset" (or AFI/SAFI disable).
+  if (auto ok = decode_evpn_nlris(nlri, mp.evpn); !ok)
+    return reset(kType, kSub, "MP_REACH_NLRI: " + ok.error());
+  return std::optional<MpReach>(std::move(mp));
+}
 
 IpFamily ip_family(const Family& f) { return f.afi == Afi::Ipv6 ? IpFamily::V6 : IpFamily::V4; }
 
@@ -235,6 +290,7 @@ Expected<std::optional<MpReach>, AttrFault> decode_mp_reach(ByteReader r) {
         kType, kSub,
         fmt::format("MP_REACH_NLRI: next hop of {} octets runs past the attribute", *nh_len));
   Family family{static_cast<Afi>(*afi), static_cast<Safi>(*safi)};
+  if (family == kL2vpnEvpn) return decode_evpn_reach(*nh, r);
   if (!is_unicast_ip(family))
     return fault(error(kType, AttrAction::AttributeDiscard,
                        fmt::format("MP_REACH_NLRI: family {} not supported yet, attribute "
@@ -271,6 +327,13 @@ Expected<std::optional<MpUnreach>, AttrFault> decode_mp_unreach(ByteReader r) {
         kType, update_error::kOptionalAttributeError,
         fmt::format("MP_UNREACH_NLRI: length {} too short for AFI and SAFI", r.position()));
   Family family{static_cast<Afi>(*afi), static_cast<Safi>(*safi)};
+  if (family == kL2vpnEvpn) {
+    // RFC 7432 §7: withdrawn EVPN routes are encoded as announced ones; none is End-of-RIB.
+    MpUnreach mp{family, {}};
+    if (auto ok = decode_evpn_nlris(r, mp.evpn); !ok)
+      return reset(kType, update_error::kOptionalAttributeError, "MP_UNREACH_NLRI: " + ok.error());
+    return std::optional<MpUnreach>(std::move(mp));
+  }
   if (!is_unicast_ip(family)) {
     // RFC 4724 §2: an empty MP_UNREACH_NLRI is the End-of-RIB marker of its family: keep it.
     if (r.empty()) return std::optional<MpUnreach>(MpUnreach{family, {}});
@@ -465,6 +528,7 @@ bool enc_mp_reach(const AttrSource& s, ByteWriter& w) {
   for (const auto& a : m.next_hops) w.bytes(std::span<const uint8_t>(a.bytes().data(), a.size()));
   w.u8(0);  // reserved
   for (const auto& p : m.nlri) encode_prefix(p, w);
+  for (const auto& e : m.evpn) encode_evpn_nlri(e, w);
   return true;
 }
 
@@ -479,6 +543,7 @@ bool enc_mp_unreach(const AttrSource& s, ByteWriter& w) {
   w.u16(static_cast<uint16_t>(s.mp_unreach->family.afi));
   w.u8(static_cast<uint8_t>(s.mp_unreach->family.safi));
   for (const auto& p : s.mp_unreach->withdrawn) encode_prefix(p, w);
+  for (const auto& e : s.mp_unreach->evpn) encode_evpn_nlri(e, w);
   return true;
 }
 
@@ -521,6 +586,19 @@ bool enc_as4_aggregator(const AttrSource& s, ByteWriter& w) {
   if (!a) return false;
   w.u32(a->asn);
   w.u32(a->address.v4_host_order());
+  return true;
+}
+
+Expected<void, AttrFault> row_pmsi_tunnel(ByteReader r, const CodecOptions&, ParsedAttributes& p) {
+  return store(decode_pmsi_tunnel(r), p.attrs.pmsi_tunnel);
+}
+bool enc_pmsi_tunnel(const AttrSource& s, ByteWriter& w) {
+  if (!s.attrs || !s.attrs->pmsi_tunnel) return false;
+  const PmsiTunnel& t = *s.attrs->pmsi_tunnel;
+  w.u8(t.flags);
+  w.u8(t.tunnel_type);
+  w.u24(t.label & 0xffffff);
+  w.bytes(t.tunnel_id);
   return true;
 }
 
@@ -567,6 +645,8 @@ constexpr AttrRow kTable[] = {
      enc_as4_path},
     {AttrType::As4Aggregator, "AS4_AGGREGATOR", kOptionalTransitive, A::AttributeDiscard,
      row_as4_aggregator, enc_as4_aggregator},
+    {AttrType::PmsiTunnel, "PMSI_TUNNEL", kOptionalTransitive, A::TreatAsWithdraw, row_pmsi_tunnel,
+     enc_pmsi_tunnel},
     {AttrType::LargeCommunities, "LARGE_COMMUNITY", kOptionalTransitive, A::TreatAsWithdraw,
      row_large_communities, enc_large_communities},
 };

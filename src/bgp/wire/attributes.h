@@ -1,7 +1,6 @@
 // Path attributes (RFC 4271 §4.3, §5; RFC 7606 §7): one table row per attribute with its flags,
 // its decoder and its encoder. Exposed for update.cc, the tests and one fuzz target per row.
-// Not covered yet: PMSI_TUNNEL (22, passed on as an unknown optional transitive attribute), AIGP,
-// BGP Prefix-SID, ADD-PATH.
+// Not covered yet: AIGP, BGP Prefix-SID, ADD-PATH.
 #pragma once
 
 #include <optional>
@@ -76,8 +75,13 @@ Expected<std::vector<Community>, AttrError> decode_communities(ByteReader r);
 Expected<std::vector<uint32_t>, AttrError> decode_cluster_list(ByteReader r);
 Expected<std::vector<ExtCommunity>, AttrError> decode_ext_communities(ByteReader r);
 Expected<std::vector<LargeCommunity>, AttrError> decode_large_communities(ByteReader r);
+// RFC 6514 §5 PMSI_TUNNEL; malformed (shorter than 5 octets, or ingress replication without a 4-
+// or 16-octet endpoint) is treat-as-withdraw (see attributes.cc for why).
+Expected<PmsiTunnel, AttrError> decode_pmsi_tunnel(ByteReader r);
 // MP_REACH/MP_UNREACH: `nullopt` with an AttributeDiscard error for families this code does not
-// decode yet (everything but IPv4/IPv6 unicast; an empty MP_UNREACH, End-of-RIB, is kept).
+// decode yet (everything but IPv4/IPv6 unicast and L2VPN EVPN; an empty MP_UNREACH, End-of-RIB,
+// is kept). EVPN NLRI go to MpReach::evpn / MpUnreach::evpn; the EVPN next hop is 4 octets (IPv4),
+// 16 (IPv6) or 32 (IPv6 global and link-local, as RFC 2545 §3 allows for IPv6).
 Expected<std::optional<MpReach>, AttrFault> decode_mp_reach(ByteReader r);
 Expected<std::optional<MpUnreach>, AttrFault> decode_mp_unreach(ByteReader r);
 

@@ -2,7 +2,7 @@
 // RFC 4271 §4 and §6 (error handling), RFC 7606 (revised UPDATE error handling), RFC 4760
 // (multiprotocol), RFC 6793 (4-octet AS incl. AS4_PATH/AS4_AGGREGATOR with 2-octet peers),
 // RFC 5492 (capabilities), RFC 2918/7313 (route refresh), RFC 8654 (extended messages),
-// RFC 9003 (shutdown communication).
+// RFC 9003 (shutdown communication), RFC 7432 §7 (EVPN NLRI in MP_REACH/MP_UNREACH, evpn.h).
 #pragma once
 
 #include <span>
@@ -82,5 +82,15 @@ size_t encode_reach(const PathAttributes& attrs, Family family, std::span<const 
 size_t encode_withdraw(Family family, std::span<const Prefix> withdrawn, const CodecOptions& opts,
                        std::vector<uint8_t>& out);
 void encode_end_of_rib(Family family, std::vector<uint8_t>& out);
+
+// The same for L2VPN EVPN (RFC 7432 §7): MP_REACH_NLRI with the next hop of `attrs` (4 octets for
+// IPv4, 16 for IPv6: the VTEP, RFC 8365 §5.1.3) and as many routes as fit, then the other
+// attributes (PMSI_TUNNEL and the extended communities included); MP_UNREACH_NLRI for
+// withdrawals (the routes as given; RFC 7432 gives no special withdrawal encoding). Returns the
+// number of messages written.
+size_t encode_evpn_reach(const PathAttributes& attrs, std::span<const EvpnRoute> routes,
+                         const CodecOptions& opts, std::vector<uint8_t>& out);
+size_t encode_evpn_withdraw(std::span<const EvpnRoute> routes, const CodecOptions& opts,
+                            std::vector<uint8_t>& out);
 
 }  // namespace isthmus::bgp

@@ -1,10 +1,12 @@
 // Names and small helpers of the wire types: family names, AS_PATH arithmetic (RFC 4271 §9.1.2.2,
-// RFC 5065 §5.3), NOTIFICATION descriptions (RFC 4271 §4.5, RFC 4486, RFC 8538, RFC 9003) and
-// extended community names (RFC 4360 §3, RFC 9012 §4.1 encapsulation).
+// RFC 5065 §5.3), NOTIFICATION descriptions (RFC 4271 §4.5, RFC 4486, RFC 8538, RFC 9003),
+// extended community names (RFC 4360 §3, RFC 9012 §4.1 encapsulation, RFC 7432 §7.5-7.8 and
+// RFC 9135 for EVPN) and the PMSI_TUNNEL helpers (RFC 6514 §5).
 #include "bgp/wire/types.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <span>
 
@@ -331,7 +333,47 @@ std::string ExtCommunity::to_string() const {
   // RFC 9012 §4.1: Encapsulation extended community, transitive opaque subtype 0x0c; the tunnel
   // type is in the last two octets (8 = VXLAN).
   if (b[0] == 0x03 && b[1] == 0x0c) return fmt::format("encap:{}", u16(6));
+  // RFC 7432 §7.8: Default Gateway, transitive opaque subtype 0x0d, value reserved.
+  if (b[0] == 0x03 && b[1] == 0x0d) return "default-gateway";
+  // RFC 7432 §7.5-7.7 and RFC 9135 §8.1: the EVPN type 0x06.
+  if (b[0] == 0x06) {
+    auto mac = [&] { return MacAddress{{b[2], b[3], b[4], b[5], b[6], b[7]}}.to_string(); };
+    switch (b[1]) {
+      case 0x00:  // MAC Mobility: flags (low bit sticky), reserved, sequence number
+        return fmt::format("mac-mobility:{}{}", u32(4), b[2] & 0x01 ? ":sticky" : "");
+      case 0x01:  // ESI Label: flags (low bit single-active), 2 reserved, label
+        return fmt::format("esi-label:{}{}", uint32_t{b[5]} << 16 | u16(6),
+                           b[2] & 0x01 ? ":single-active" : "");
+      case 0x02:
+        return "es-import:" + mac();
+      case 0x03:
+        return "router-mac:" + mac();
+    }
+  }
   return "0x" + hex(b);
+}
+
+// ---- PMSI_TUNNEL (RFC 6514 §5) ----------------------------------------------------------------
+
+PmsiTunnel PmsiTunnel::ingress_replication(uint32_t vni, const IpAddress& endpoint) {
+  PmsiTunnel t;
+  t.tunnel_type = kIngressReplication;
+  t.label = vni & 0xffffff;  // RFC 8365 §5.1.3: the VNI in the whole 24-bit field
+  t.tunnel_id.assign(endpoint.bytes().begin(),
+                     endpoint.bytes().begin() + static_cast<ptrdiff_t>(endpoint.size()));
+  return t;
+}
+
+std::optional<IpAddress> PmsiTunnel::endpoint() const {
+  if (tunnel_type != kIngressReplication) return std::nullopt;
+  if (tunnel_id.size() == 4)
+    return IpAddress::v4({tunnel_id[0], tunnel_id[1], tunnel_id[2], tunnel_id[3]});
+  if (tunnel_id.size() == 16) {
+    std::array<uint8_t, 16> a;
+    std::copy(tunnel_id.begin(), tunnel_id.end(), a.begin());
+    return IpAddress::v6(a);
+  }
+  return std::nullopt;
 }
 
 // ---- End-of-RIB ------------------------------------------------------------------------------
@@ -342,7 +384,7 @@ std::optional<Family> end_of_rib_family(const Update& u) {
   // withdrawn routes for that <AFI, SAFI>" (other families).
   if (u.attrs || !u.withdrawn.empty() || !u.nlri.empty() || u.mp_reach) return std::nullopt;
   if (!u.mp_unreach) return kIpv4Unicast;
-  if (!u.mp_unreach->withdrawn.empty()) return std::nullopt;
+  if (!u.mp_unreach->withdrawn.empty() || !u.mp_unreach->evpn.empty()) return std::nullopt;
   return u.mp_unreach->family;
 }
 

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "bgp/wire/evpn.h"
 #include "core/ip.h"
 
 namespace isthmus::bgp {
@@ -265,7 +266,10 @@ struct ExtCommunity {
   std::array<uint8_t, 8> bytes{};
   uint8_t type() const { return bytes[0]; }
   uint8_t subtype() const { return bytes[1]; }
-  // "rt:65000:100", "soo:198.18.0.1:5", "encap:8", or hex for types this code does not name.
+  // "rt:65000:100", "soo:198.18.0.1:5", "encap:8", the EVPN ones of RFC 7432 §7.5-7.8 and
+  // RFC 9135 ("mac-mobility:5", "mac-mobility:0:sticky", "esi-label:100",
+  // "esi-label:100:single-active", "es-import:02:00:00:00:aa:01", "default-gateway",
+  // "router-mac:02:00:00:00:00:fe"), or hex for types this code does not name.
   std::string to_string() const;
   auto operator<=>(const ExtCommunity&) const = default;
   bool operator==(const ExtCommunity&) const = default;
@@ -287,6 +291,25 @@ struct UnknownAttribute {
   bool operator==(const UnknownAttribute&) const = default;
 };
 
+// RFC 6514 §5 PMSI_TUNNEL (optional transitive, type 22): how BUM traffic reaches the originator
+// of an EVPN type-3 route (RFC 7432 §11.2); with VXLAN ingress replication (RFC 8365 §5.1.3) the
+// label is the VNI and the tunnel identifier the VTEP address.
+struct PmsiTunnel {
+  static constexpr uint8_t kLeafInfoRequired = 0x01;  // RFC 6514 §5 flag
+  static constexpr uint8_t kIngressReplication = 6;   // RFC 6514 §5 tunnel type
+
+  uint8_t flags = 0;
+  uint8_t tunnel_type = kIngressReplication;
+  uint32_t label = 0;              // the 3-octet MPLS Label field as sent (24 bits)
+  std::vector<uint8_t> tunnel_id;  // as sent; 4 or 16 octets for ingress replication
+
+  static PmsiTunnel ingress_replication(uint32_t vni, const IpAddress& endpoint);
+  // The tunnel endpoint of ingress replication (tunnel type 6 with a 4- or 16-octet identifier).
+  std::optional<IpAddress> endpoint() const;
+  auto operator<=>(const PmsiTunnel&) const = default;
+  bool operator==(const PmsiTunnel&) const = default;
+};
+
 // The attributes of a path, with MP_REACH/MP_UNREACH taken out: the next hop of any family is
 // normalised into `next_hop` (+ `link_local_next_hop` for IPv6, RFC 2545 §3). This is what the
 // RIB interns and compares.
@@ -305,6 +328,7 @@ struct PathAttributes {
   std::vector<ExtCommunity> ext_communities;
   std::vector<LargeCommunity> large_communities;
   std::vector<UnknownAttribute> unknown;
+  std::optional<PmsiTunnel> pmsi_tunnel = {};  // RFC 6514 §5 (EVPN type-3 routes)
 
   auto operator<=>(const PathAttributes&) const = default;
   bool operator==(const PathAttributes&) const = default;
@@ -316,13 +340,15 @@ struct MpReach {
   Family family;
   // The next hop(s) as sent: one address, or for IPv6 a global and a link-local (RFC 2545 §3).
   std::vector<IpAddress> next_hops;
-  std::vector<Prefix> nlri;  // unicast families
+  std::vector<Prefix> nlri;          // unicast families
+  std::vector<EvpnRoute> evpn = {};  // L2VPN EVPN (RFC 7432 §7)
   bool operator==(const MpReach&) const = default;
 };
 
 struct MpUnreach {
   Family family;
-  std::vector<Prefix> withdrawn;  // unicast families
+  std::vector<Prefix> withdrawn;     // unicast families
+  std::vector<EvpnRoute> evpn = {};  // L2VPN EVPN (RFC 7432 §7)
   bool operator==(const MpUnreach&) const = default;
 };
 

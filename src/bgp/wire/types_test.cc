@@ -95,7 +95,7 @@ TEST(ExtCommunity, Names) {
   EXPECT_EQ(ec("0103 c6120001 0005"), "soo:198.18.0.1:5");
   EXPECT_EQ(ec("0003 fde8 00000001"), "soo:65000:1");
   EXPECT_EQ(ec("030c 0000 0000 0008"), "encap:8");
-  EXPECT_EQ(ec("0600 0000 0000 0001"), "0x0600000000000001");
+  EXPECT_EQ(ec("0600 0000 0000 0001"), "mac-mobility:1");     // EVPN names: evpn_test.cc
   EXPECT_EQ(ec("4002 fde8 00000064"), "0x4002fde800000064");  // non-transitive RT: not named
 }
 

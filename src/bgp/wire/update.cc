@@ -1,6 +1,7 @@
 // UPDATE (RFC 4271 §4.3, §6.3) with the revised error handling of RFC 7606 (§3-5), multiprotocol
 // reachability (RFC 4760), 2-octet peers (RFC 6793 §4.2) and the Adj-RIB-Out packing encoders.
-// Not covered yet: ADD-PATH, EVPN and RTC NLRI (their MP_REACH/MP_UNREACH are discarded), the
+// L2VPN EVPN (RFC 7432 §7) in MP_REACH/MP_UNREACH and its packing encoders.
+// Not covered yet: ADD-PATH, RTC NLRI (their MP_REACH/MP_UNREACH are discarded), the
 // "AFI/SAFI disable" approach (we reset instead), RFC 8950 IPv6 next hops for IPv4 NLRI.
 #include <fmt/format.h>
 
@@ -9,6 +10,7 @@
 
 #include "bgp/wire/attributes.h"
 #include "bgp/wire/codec.h"
+#include "bgp/wire/evpn.h"
 #include "bgp/wire/header.h"
 #include "bgp/wire/nlri.h"
 #include "core/bug.h"
@@ -44,13 +46,14 @@ void merge_as4(ParsedAttributes& p, DecodedUpdate& d) {
   if (p.as4_path) p.attrs.as_path = merge_as4_path(p.attrs.as_path, *p.as4_path);
 }
 
-// Moves every reachable prefix to the withdrawn lists (RFC 7606 §2 "treat-as-withdraw").
-void withdraw_all(Update& u) {
+// Moves every reachable prefix to the withdrawn lists (RFC 7606 §2 "treat-as-withdraw"). Returns
+// false when one Update cannot say it: MP_REACH of one family and MP_UNREACH with routes of
+// another, neither IPv4 unicast (an Update has one MP_UNREACH; IPv4 unicast can always go to the
+// Withdrawn Routes field).
+bool withdraw_all(Update& u) {
   u.withdrawn.insert(u.withdrawn.end(), u.nlri.begin(), u.nlri.end());
   u.nlri.clear();
   if (u.mp_reach) {
-    // Only IPv4/IPv6 unicast reach this point; IPv4 prefixes can always go to the Withdrawn
-    // Routes field, so MP_UNREACH only ever needs the IPv6 family.
     auto& reach = *u.mp_reach;
     if (reach.family == kIpv4Unicast) {
       u.withdrawn.insert(u.withdrawn.end(), reach.nlri.begin(), reach.nlri.end());
@@ -59,15 +62,19 @@ void withdraw_all(Update& u) {
         if (u.mp_unreach->family == kIpv4Unicast)
           u.withdrawn.insert(u.withdrawn.end(), u.mp_unreach->withdrawn.begin(),
                              u.mp_unreach->withdrawn.end());
+        else if (!u.mp_unreach->withdrawn.empty() || !u.mp_unreach->evpn.empty())
+          return false;
         u.mp_unreach.reset();
       }
       if (!u.mp_unreach) u.mp_unreach = MpUnreach{reach.family, {}};
       u.mp_unreach->withdrawn.insert(u.mp_unreach->withdrawn.end(), reach.nlri.begin(),
                                      reach.nlri.end());
+      u.mp_unreach->evpn.insert(u.mp_unreach->evpn.end(), reach.evpn.begin(), reach.evpn.end());
     }
     u.mp_reach.reset();
   }
   u.attrs.reset();
+  return true;
 }
 
 // The Path Attributes field, attribute by attribute (RFC 4271 §4.3, RFC 7606 §3-4).
@@ -217,7 +224,8 @@ Expected<DecodedUpdate, Notification> decode_update(std::span<const uint8_t> bod
   // RFC 7606 §3 d: "If any of the well-known mandatory attributes are not present in an UPDATE
   // message, then 'treat-as-withdraw' MUST be used." They are needed when there is reachable
   // NLRI: ORIGIN and AS_PATH always (RFC 4760 §4), NEXT_HOP for the NLRI field.
-  const bool reach = !u.nlri.empty() || (p.mp_reach && !p.mp_reach->nlri.empty());
+  const bool reach =
+      !u.nlri.empty() || (p.mp_reach && (!p.mp_reach->nlri.empty() || !p.mp_reach->evpn.empty()));
   if (reach) {
     for (AttrType t : {AttrType::Origin, AttrType::AsPath, AttrType::NextHop}) {
       if (t == AttrType::NextHop && u.nlri.empty()) continue;
@@ -234,7 +242,11 @@ Expected<DecodedUpdate, Notification> decode_update(std::span<const uint8_t> bod
   if (scan.any_attribute) u.attrs = std::move(p.attrs);
   u.mp_reach = std::move(p.mp_reach);
   u.mp_unreach = std::move(p.mp_unreach);
-  if (d.action == AttrAction::TreatAsWithdraw) withdraw_all(u);
+  // An UPDATE with an EVPN MP_REACH and an MP_UNREACH withdrawing IPv6 routes (or the other way
+  // round) that is to be treated as withdraw cannot be written as one Update: reset rather than
+  // lose the withdrawals. No implementation we know of mixes families like this.
+  if (d.action == AttrAction::TreatAsWithdraw && !withdraw_all(u))
+    return update_fault(update_error::kMalformedAttributeList);
   return d;
 }
 
@@ -306,7 +318,9 @@ Expected<void> encode_update(const Update& m, const CodecOptions& opts, std::vec
   src.four_octet_as = opts.four_octet_as;
   // NEXT_HOP goes with the NLRI field, and with any IPv4 next hop the attributes carry, so that
   // what was decoded encodes back the same.
-  src.next_hop = m.attrs && m.attrs->next_hop.is_v4() &&
+  // EVPN has its next hop in MP_REACH only.
+  const bool evpn_only = m.nlri.empty() && m.mp_reach && m.mp_reach->family == kL2vpnEvpn;
+  src.next_hop = m.attrs && m.attrs->next_hop.is_v4() && !evpn_only &&
                  (!m.nlri.empty() || !m.attrs->next_hop.is_unspecified());
   encode_attributes(src, w);
   size_t attrs_len = w.size() - attrs_len_at - 2;
@@ -412,6 +426,92 @@ size_t encode_withdraw(Family family, std::span<const Prefix> withdrawn, const C
     ++messages;
   }
   return messages;
+}
+
+// ---- EVPN (RFC 7432 §7) ------------------------------------------------------------------------
+
+namespace {
+
+// Packs routes [i, end) while the message stays within `max`; returns the next i and counts the
+// routes written. A route that cannot be encoded (a hand-built unknown type over 255 octets) is
+// skipped.
+size_t pack_evpn(std::span<const EvpnRoute> routes, size_t i, size_t max, ByteWriter& w,
+                 size_t& written) {
+  for (; i < routes.size(); ++i) {
+    const size_t n = evpn_nlri_wire_size(routes[i]);
+    if (BUG(n > 257)) continue;
+    if (w.size() + n > max) break;
+    encode_evpn_nlri(routes[i], w);
+    ++written;
+  }
+  return i;
+}
+
+// The loop shared by the EVPN encoders: one UPDATE per iteration, MP_REACH (with the next hop of
+// `attrs`) or MP_UNREACH first, then `blob` (the other attributes, encoded once).
+size_t encode_evpn(const PathAttributes* attrs, std::span<const EvpnRoute> routes,
+                   std::span<const uint8_t> blob, const CodecOptions& opts,
+                   std::vector<uint8_t>& out) {
+  const size_t max = opts.max_message_size();
+  ByteWriter w(out);
+  size_t messages = 0;
+  size_t i = 0;
+  while (i < routes.size()) {
+    const size_t start = w.size();
+    UpdateMarks marks = begin_update(w);
+    size_t attrs_len_at = w.size();
+    w.u16(0);
+    size_t mp = begin_attribute(
+        attr_flag::kOptional,
+        static_cast<uint8_t>(attrs ? AttrType::MpReachNlri : AttrType::MpUnreachNlri), w);
+    w.u16(static_cast<uint16_t>(Afi::L2vpn));
+    w.u8(static_cast<uint8_t>(Safi::Evpn));
+    if (attrs) {
+      write_mp_next_hop(*attrs, kL2vpnEvpn, w);
+      w.u8(0);  // reserved
+    }
+    size_t written = 0;
+    // Room for the blob after the routes; the MP attribute's length may shrink by one octet.
+    size_t next = pack_evpn(routes, i, start + max - blob.size(), w, written);
+    finish_attribute(mp, w);
+    w.bytes(blob);
+    w.patch_u16(attrs_len_at, static_cast<uint16_t>(w.size() - attrs_len_at - 2));
+    if (written == 0) {
+      out.resize(start);
+      // Not even one route fits: the attributes are too large for a message (a bug upstream),
+      // or only routes that cannot be encoded were left.
+      if (next == i) {
+        BUG(true);
+        break;
+      }
+      i = next;
+      continue;
+    }
+    i = next;
+    finish_message(marks.message, w);
+    ++messages;
+  }
+  return messages;
+}
+
+}  // namespace
+
+size_t encode_evpn_reach(const PathAttributes& attrs, std::span<const EvpnRoute> routes,
+                         const CodecOptions& opts, std::vector<uint8_t>& out) {
+  if (routes.empty()) return 0;
+  std::vector<uint8_t> blob;
+  ByteWriter bw(blob);
+  AttrSource src;
+  src.attrs = &attrs;
+  src.four_octet_as = opts.four_octet_as;
+  src.next_hop = false;  // the next hop goes in MP_REACH_NLRI
+  encode_attributes(src, bw);
+  return encode_evpn(&attrs, routes, blob, opts, out);
+}
+
+size_t encode_evpn_withdraw(std::span<const EvpnRoute> routes, const CodecOptions& opts,
+                            std::vector<uint8_t>& out) {
+  return encode_evpn(nullptr, routes, {}, opts, out);
 }
 
 void encode_end_of_rib(Family family, std::vector<uint8_t>& out) {

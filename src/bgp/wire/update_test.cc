@@ -193,18 +193,18 @@ TEST(Update, UnknownAttributes) {
       reset_of(test::update_body({}, wk, {})),
       (Notification{ErrorCode::UpdateMessage, update_error::kUnrecognizedWellKnownAttribute, wk}));
   // Optional transitive kept (sorted by type), optional non-transitive dropped.
-  auto attrs = test::cat({hex(kBasicAttrs), hex("c0 63 02 0102  80 64 01 00  e0 16 01 09")});
+  auto attrs = test::cat({hex(kBasicAttrs), hex("c0 63 02 0102  80 64 01 00  e0 c8 01 09")});
   auto d = decoded(test::update_body({}, attrs, hex("18 644001")));
   EXPECT_EQ(d.action, AttrAction::None);
   ASSERT_TRUE(d.update.attrs);
   EXPECT_EQ(d.update.attrs->unknown,
-            (std::vector<UnknownAttribute>{{0xe0, 22, {9}}, {0xc0, 99, {1, 2}}}));
+            (std::vector<UnknownAttribute>{{0xc0, 99, {1, 2}}, {0xe0, 200, {9}}}));
   // Passed on with the Partial bit.
   std::vector<uint8_t> out;
   ASSERT_TRUE(encode_update(d.update, {}, out).has_value());
   auto again = decoded(std::vector<uint8_t>(out.begin() + 19, out.end()));
   EXPECT_EQ(again.update.attrs->unknown,
-            (std::vector<UnknownAttribute>{{0xe0, 22, {9}}, {0xe0, 99, {1, 2}}}));
+            (std::vector<UnknownAttribute>{{0xe0, 99, {1, 2}}, {0xe0, 200, {9}}}));
 }
 
 TEST(Update, MissingWellKnownIsTreatAsWithdraw) {

@@ -1,5 +1,7 @@
 // Writes small seed inputs for every wire fuzz target, built with the encoders, into
-// <dir>/<target>/seed-N. Usage: bgp_wire_corpus_gen <repo>/tests/fuzz/corpus
+// <dir>/<target>/seed-N, and EVPN seeds from UPDATEs captured from GoBGP 3.10 and FRR 8.4
+// (evpn_capture_test.cc) into <dir>/<target>/evpn-N. Usage: bgp_wire_corpus_gen
+// <repo>/tests/fuzz/corpus
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -11,6 +13,8 @@
 
 #include "bgp/wire/attributes.h"
 #include "bgp/wire/codec.h"
+#include "bgp/wire/evpn.h"
+#include "bgp/wire/ext_community.h"
 #include "bgp/wire/nlri.h"
 
 using namespace isthmus;
@@ -24,8 +28,9 @@ IpAddress ip(const char* s) { return *IpAddress::parse(s); }
 Prefix pfx(const char* s) { return *Prefix::parse(s); }
 
 Bytes with_options(uint8_t opts, const Bytes& b) {
-  Bytes out{opts};
-  out.insert(out.end(), b.begin(), b.end());
+  // Sized up front: GCC 12 reports a false -Warray-bounds on inserting into a one-octet vector.
+  Bytes out(b.size() + 1, opts);
+  std::copy(b.begin(), b.end(), out.begin() + 1);
   return out;
 }
 
@@ -58,7 +63,8 @@ PathAttributes sample_attrs() {
   a.ext_communities = {ExtCommunity{{0x00, 0x02, 0xfd, 0xe8, 0, 0, 0, 100}},
                        ExtCommunity{{0x03, 0x0c, 0, 0, 0, 0, 0, 8}}};
   a.large_communities = {LargeCommunity{70000, 1, 2}};
-  a.unknown = {UnknownAttribute{0xc0, 22, {0, 1, 2, 3, 4}}};
+  a.unknown = {UnknownAttribute{0xc0, 200, {0, 1, 2, 3, 4}}};
+  a.pmsi_tunnel = PmsiTunnel::ingress_replication(100, ip("198.18.0.1"));
   return a;
 }
 
@@ -177,6 +183,138 @@ std::map<std::string, std::vector<Bytes>> seeds() {
   return s;
 }
 
+// Whole UPDATEs (from the length field on) as GoBGP 3.10 and FRR 8.4 sent them: one per route
+// type, both families, withdrawals, MAC Mobility (tests/captures/data/).
+const char* kCaptured[] = {
+    // GoBGP: types 1 (per EVI, per ES with ESI Label), 2 (MAC+IPv4 two labels, MAC+IPv6, type-2
+    // RD), 3 (IPv4, IPv6 with PMSI_TUNNEL), 4 (IPv4, IPv6), 5 (IPv4, IPv6), a withdrawal, an IPv6
+    // next hop.
+    "005e02000000474001010240020602010000fde9800e2400194604c61200020001190001c612000200640102000000"
+    "aa0100070000000000000064c010100002fde900000064030c000000000008",
+    "005e02000000474001010240020602010000fde9800e2400194604c61200020001190001c612000200010102000000"
+    "aa01000700ffffffff000000c010100002fde90000006406010000000000c8",
+    "0075020000005e4001010240020602010000fde9800e3300194604c61200020002280001c612000200640000000000"
+    "000000000000000000300200000000022064400002000064001388c010180002fde900001388030c00000000000806"
+    "030200000000fe",
+    "007e02000000674001010240020602010000fde9800e3c00194604c61200020002310000fde9000000c80302000000"
+    "bb010000090000000a3002000000000380fd0000640000000000000000000000030000c8c010180002fde9000000c8"
+    "030c000000000008030d000000000000",
+    "006a02000000534001010240020602010000fde9800e3000194604c61200020002250002fa56ea0000070000000000"
+    "00000000000000000030020000000004206440000400012cc010100202fa56ea000007030c000000000008",
+    "0062020000004b4001010240020602010000fde9800e1c00194604c61200020003110001c612000200640000000020"
+    "c6120002c010100002fde900000064030c000000000008c016090006000064c6120002",
+    "007a02000000634001010240020602010000fde9800e2800194604c612000200031d0001c612000200c80000000080"
+    "fd000018000000000000000000000002c010100002fde9000000c8030c000000000008c0161500060000c8fd000018"
+    "000000000000000000000002",
+    "0054020000003d4001010240020602010000fde9800e2200194604c61200020004170001c6120002000104c6120002"
+    "000000050020c6120002c010080002fde900000064",
+    "006002000000494001010240020602010000fde9800e2e00194604c61200020004230001c61200020002050000fde9"
+    "000000060080fd000018000000000000000000000002c010080002fde900000064",
+    "006f02000000584001010240020602010000fde9800e2d00194604c61200020005220001c612000213880000000000"
+    "0000000000000000001864400a0000000000001388c010180002fde900001388030c00000000000806030200000000"
+    "fe",
+    "007f02000000684001010240020602010000fde9800e4500194604c612000200053a0001c612000213880011223344"
+    "55667788990000000040fd000064001000000000000000000000fd000018000000000000000000000002001388c010"
+    "100002fde900001388030c000000000008",
+    "00470200000030800f2d00194602280001c61200020064000000000000000000000000000030020000000002206440"
+    "0002000064001388",
+    "0072020000005b4001010240020602010000fde9800e3800194610fd00001800000000000000000000000200022100"
+    "01c6120002006400000000000000000000000000003002000000000100000064c010100002fde900000064030c0000"
+    "00000008",
+    // FRR: type 3 with PMSI_TUNNEL, four type-2 routes in one UPDATE, MAC Mobility, withdrawals.
+    "0064020000004d900e001c00194604c61200030003110001c612000300020000000020c61200034001010050020006"
+    "02010000fdebc01010030c0000000000080002fdeb00000064c016090006000064c6120003",
+    "00e502000000ce900e00a900194604c61200030002210001c612000300020000000000000000000000000000300200"
+    "000003010000006402310001c6120003000200000000000000000000000000003002000000030280fd000064000000"
+    "00000000000000003200006402250001c6120003000200000000000000000000000000003002000000030220644000"
+    "2000006402210001c61200030002000000000000000000000000000030020000000302000000644001010050020006"
+    "02010000fdebc01010030c0000000000080002fdeb00000064",
+    "00700200000059900e002c00194604c61200030002210001c612000300020000000000000000000000000000300200"
+    "0000010900000064400101005002000602010000fdebc01018030c0000000000080002fdeb00000064060000000000"
+    "0001",
+    "00680200000051900f004d00194602250001c612000300020000000000000000000000000000300200000003022064"
+    "40002000000002210001c6120003000200000000000000000000000000003002000000030100000000",
+};
+
+// A fuzz_evpn_ext_communities input: ASN 65003 and VNI 100 (FRR's auto-derived route target in
+// the capture), then the communities' octets (sized up front: GCC 12 reports false -Warray-bounds
+// on small vector inserts).
+Bytes concat(const std::vector<ExtCommunity>& v) {
+  Bytes out(7 + v.size() * 8);
+  const uint8_t head[7] = {0, 0, 0xfd, 0xeb, 0, 0, 100};
+  std::copy(std::begin(head), std::end(head), out.begin());
+  for (size_t i = 0; i < v.size(); ++i)
+    std::copy(v[i].bytes.begin(), v[i].bytes.end(),
+              out.begin() + static_cast<ptrdiff_t>(7 + 8 * i));
+  return out;
+}
+
+// Seeds for the EVPN targets and EVPN inputs for the existing ones, all from kCaptured.
+std::map<std::string, std::vector<Bytes>> evpn_seeds() {
+  std::map<std::string, std::vector<Bytes>> s;
+  auto add = [&](const std::string& target, const Bytes& b) {
+    auto& list = s[target];
+    if (std::find(list.begin(), list.end(), b) == list.end()) list.push_back(b);
+  };
+  for (const char* h : kCaptured) {
+    Bytes msg = hex(std::string(16, 'f') + std::string(16, 'f') + h);
+    auto decoded = decode_message(msg, {});
+    if (!decoded) {
+      std::fprintf(stderr, "captured UPDATE does not decode: %s\n", h);
+      std::exit(1);
+    }
+    const Update& u = std::get<DecodedUpdate>(*decoded).update;
+    add("fuzz_header", with_options(0, msg));
+    add("fuzz_update", with_options(0, body(msg)));
+    std::vector<EvpnRoute> routes;
+    if (u.mp_reach) routes = u.mp_reach->evpn;
+    if (u.mp_unreach)
+      routes.insert(routes.end(), u.mp_unreach->evpn.begin(), u.mp_unreach->evpn.end());
+    for (const auto& r : routes) {
+      Bytes nlri;
+      ByteWriter w(nlri);
+      encode_evpn_nlri(r, w);
+      // The EVPN targets force the type octet; the input starts at the Length octet.
+      add("fuzz_evpn_type" + std::to_string(r.type()), Bytes(nlri.begin() + 1, nlri.end()));
+    }
+    AttrSource src;
+    src.attrs = u.attrs ? &*u.attrs : nullptr;
+    src.mp_reach = u.mp_reach ? &*u.mp_reach : nullptr;
+    src.mp_unreach = u.mp_unreach ? &*u.mp_unreach : nullptr;
+    for (auto [row, name] : {std::pair{AttrType::MpReachNlri, "fuzz_attr_mp_reach"},
+                             std::pair{AttrType::MpUnreachNlri, "fuzz_attr_mp_unreach"},
+                             std::pair{AttrType::PmsiTunnel, "fuzz_attr_pmsi_tunnel"},
+                             std::pair{AttrType::ExtCommunities, "fuzz_attr_ext_communities"}}) {
+      Bytes value{0};
+      ByteWriter w(value);
+      if (find_attr(static_cast<uint8_t>(row))->encode(src, w)) add(name, value);
+    }
+    if (u.attrs && !u.attrs->ext_communities.empty())
+      add("fuzz_evpn_ext_communities", concat(u.attrs->ext_communities));
+  }
+  // Every typed community once, with the flags set, and route targets of the three forms.
+  std::vector<ExtCommunity> all = {
+      MacMobility{true, 7}.encode(),
+      EsiLabel{true, 0xabcdef}.encode(),
+      EsImportRouteTarget{*MacAddress::parse("02:00:00:00:aa:01")}.encode(),
+      RouterMac{*MacAddress::parse("02:00:00:00:00:fe")}.encode(),
+      default_gateway(),
+      Encapsulation{}.encode(),
+      route_target_as2(65000, 100),
+      route_target_ipv4(ip("198.18.0.1"), 5),
+      route_target_as4(4200000000, 7),
+      auto_route_target(65000, 100, AutoRtStyle::Rfc8365)};
+  for (size_t i = 0; i < all.size(); i += 4)  // the target reads four communities per input
+    add("fuzz_evpn_ext_communities",
+        concat({all.begin() + static_cast<ptrdiff_t>(i),
+                all.begin() + static_cast<ptrdiff_t>(std::min(i + 4, all.size()))}));
+  // PMSI tunnels other than IPv4 ingress replication.
+  add("fuzz_attr_pmsi_tunnel",
+      {0, 0x01, 0x06, 0x00, 0x00, 0xc8, 0xfd, 0, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2});
+  add("fuzz_attr_pmsi_tunnel", {1, 0x00, 0x02, 0x00, 0x00, 0x00, 1, 2, 3, 4, 5, 6, 7, 8});
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,6 +331,16 @@ int main(int argc, char** argv) {
               static_cast<std::streamsize>(inputs[i].size()));
     }
     std::printf("%-32s %zu seeds\n", target.c_str(), inputs.size());
+  }
+  for (const auto& [target, inputs] : evpn_seeds()) {
+    auto dir = std::filesystem::path(argv[1]) / target;
+    std::filesystem::create_directories(dir);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      std::ofstream f(dir / ("evpn-" + std::to_string(i)), std::ios::binary);
+      f.write(reinterpret_cast<const char*>(inputs[i].data()),
+              static_cast<std::streamsize>(inputs[i].size()));
+    }
+    std::printf("%-32s %zu EVPN seeds\n", target.c_str(), inputs.size());
   }
   return 0;
 }
