@@ -43,6 +43,12 @@ size_t hash_attrs(const PathAttributes& a) noexcept {
     h = mix(h, size_t{u.flags} << 8 | u.type);
     h = hash_span(h, u.value);
   }
+  if (a.evpn_nlri) {
+    const auto& d = *a.evpn_nlri;
+    h = mix(h, hash_bytes(d.esi.bytes.data(), d.esi.bytes.size(), d.label1));
+    h = mix(h, d.label2 ? *d.label2 + 1ULL : 0);
+    h = hash_ip(h, d.gateway);
+  }
   if (a.pmsi_tunnel) {
     const auto& t = *a.pmsi_tunnel;
     h = mix(h, size_t{t.flags} << 40 | size_t{t.tunnel_type} << 32 | t.label);

@@ -1,4 +1,4 @@
-// How the Adj-RIB-Out becomes bytes. The RIB calls these three functions and nothing else of the
+// How the Adj-RIB-Out becomes bytes. The RIB calls these functions and nothing else of the
 // codec, so a test can swap in its own encoder and the RIB can be built before the codec links.
 #pragma once
 
@@ -21,6 +21,11 @@ class UpdateEncoder {
   virtual size_t withdraw(Family family, std::span<const Prefix> withdrawn,
                           const CodecOptions& opts, std::vector<uint8_t>& out) = 0;
   virtual void end_of_rib(Family family, std::vector<uint8_t>& out) = 0;
+  // L2VPN EVPN (RFC 7432).
+  virtual size_t reach_evpn(const PathAttributes& attrs, std::span<const EvpnRoute> routes,
+                            const CodecOptions& opts, std::vector<uint8_t>& out) = 0;
+  virtual size_t withdraw_evpn(std::span<const EvpnRoute> routes, const CodecOptions& opts,
+                               std::vector<uint8_t>& out) = 0;
 };
 
 // The bgp/wire codec (encode_reach, encode_withdraw, encode_end_of_rib): the default encoder.

@@ -96,12 +96,11 @@ void Rib::peer_down(PeerId peer, std::span<const Family> retain) {
     // RFC 4724 §4.2: retained and marked stale. Nothing changes in Loc-RIB or downstream.
     StaleSet s;
     t.routes.for_each([&](RouteId id) {
-      if (t.routes.entry(id).find(peer)) s.prefixes.push_back(t.routes.prefix(id));
+      if (t.routes.entry(id).find(peer)) s.ids.push_back(id);  // in id order: sorted
     });
-    if (s.prefixes.empty()) continue;
-    std::sort(s.prefixes.begin(), s.prefixes.end());
-    s.refreshed.assign(s.prefixes.size(), false);
-    s.remaining = s.prefixes.size();
+    if (s.ids.empty()) continue;
+    s.refreshed.assign(s.ids.size(), false);
+    s.remaining = s.ids.size();
     ps->stale.emplace(family, std::move(s));
   }
   if (ps->group) leave_group(*ps);
@@ -142,8 +141,8 @@ size_t Rib::purge(PeerState& ps, Family family) {
   auto fc = ps.counters.families.find(family);
   FamilyCounters* c = fc == ps.counters.families.end() ? nullptr : &fc->second;
   size_t n = 0;
-  for (size_t i = 0; i < s.prefixes.size(); ++i)
-    if (!s.refreshed[i] && remove_path(t, s.prefixes[i], ps.info.id, c)) ++n;
+  for (size_t i = 0; i < s.ids.size(); ++i)
+    if (!s.refreshed[i] && remove_path(t, s.ids[i], ps.info.id, c)) ++n;
   return n;
 }
 
@@ -167,22 +166,22 @@ size_t Rib::stale_count(PeerId peer, Family family) const {
   return it == ps->stale.end() ? 0 : it->second.remaining;
 }
 
-bool Rib::is_stale(PeerId peer, Family family, const Prefix& prefix) const {
+bool Rib::is_stale(PeerId peer, Family family, RouteId id) const {
   const PeerState* ps = peer == kLocalPeer ? nullptr : find_peer(peer);
   if (!ps || ps->stale.empty()) return false;
   auto it = ps->stale.find(family);
-  return it != ps->stale.end() && it->second.contains(prefix);
+  return it != ps->stale.end() && it->second.contains(id);
 }
 
-bool Rib::StaleSet::contains(const Prefix& p) const {
-  auto it = std::lower_bound(prefixes.begin(), prefixes.end(), p);
-  return it != prefixes.end() && *it == p && !refreshed[static_cast<size_t>(it - prefixes.begin())];
+bool Rib::StaleSet::contains(RouteId id) const {
+  auto it = std::lower_bound(ids.begin(), ids.end(), id);
+  return it != ids.end() && *it == id && !refreshed[static_cast<size_t>(it - ids.begin())];
 }
 
-void Rib::StaleSet::refresh(const Prefix& p) {
-  auto it = std::lower_bound(prefixes.begin(), prefixes.end(), p);
-  if (it == prefixes.end() || !(*it == p)) return;
-  const auto i = static_cast<size_t>(it - prefixes.begin());
+void Rib::StaleSet::refresh(RouteId id) {
+  auto it = std::lower_bound(ids.begin(), ids.end(), id);
+  if (it == ids.end() || *it != id) return;
+  const auto i = static_cast<size_t>(it - ids.begin());
   if (refreshed[i]) return;
   refreshed[i] = true;
   --remaining;
@@ -211,12 +210,29 @@ bool Rib::import_loop(const PeerInfo& peer, const PathAttributes& attrs) const {
 
 // RFC 4724 §4.2: what a restarted peer sends again (or withdraws) is no longer stale. The set
 // goes once nothing in it is stale.
-void Rib::unmark_stale(PeerState& ps, Family family, std::span<const Prefix> prefixes) {
-  if (ps.stale.empty()) return;
+void Rib::unmark_stale(PeerState& ps, Family family, RouteId id) {
   auto it = ps.stale.find(family);
   if (it == ps.stale.end()) return;
-  for (const Prefix& p : prefixes) it->second.refresh(p);
+  it->second.refresh(id);
   if (it->second.remaining == 0) ps.stale.erase(it);
+}
+
+AttrRef Rib::import_base(const PeerInfo& peer, const PathAttributes& attrs) {
+  // Loops and RFC 8212 reject whole UPDATEs: the routes are treated as withdrawn (kept as
+  // rejected entries for the counters).
+  if (import_loop(peer, attrs) || (!peer.ibgp && !peer.import_policy)) return {};
+  if (peer.ibgp) return store_.intern(attrs);
+  // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored.
+  scratch_attrs_ = attrs;
+  scratch_attrs_.local_pref.reset();
+  return store_.intern(scratch_attrs_);
+}
+
+AttrRef Rib::import_policy(const PeerInfo& peer, const Prefix& prefix, const AttrRef& base) {
+  if (!base || !peer.import_policy) return base;
+  scratch_attrs_ = *base;
+  if (!peer.import_policy(prefix, scratch_attrs_)) return {};
+  return scratch_attrs_ == *base ? base : store_.intern(scratch_attrs_);
 }
 
 void Rib::update(PeerId peer, Family family, std::span<const Prefix> nlri,
@@ -226,43 +242,16 @@ void Rib::update(PeerId peer, Family family, std::span<const Prefix> nlri,
   FamilyCounters& c = ps->counters.families[family];
   c.updates_in += nlri.size();
   Table& t = table(family);
-  unmark_stale(*ps, family, nlri);
 
-  // Loops and RFC 8212 reject whole UPDATEs: the routes are treated as withdrawn (kept as
-  // rejected entries for the counters). Attributes are interned once per call.
-  AttrRef base;
-  const bool reject_all =
-      import_loop(ps->info, attrs) || (!ps->info.ibgp && !ps->info.import_policy);
-  if (!reject_all) {
-    if (ps->info.ibgp) {
-      base = store_.intern(attrs);
-    } else {
-      // RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored.
-      scratch_attrs_ = attrs;
-      scratch_attrs_.local_pref.reset();
-      base = store_.intern(scratch_attrs_);
-    }
-  }
-  // A policy that cannot depend on the prefix is evaluated once for the whole UPDATE.
-  bool once = base && ps->info.import_policy && !ps->info.import_policy_per_prefix;
-  if (once && !nlri.empty()) {
-    scratch_attrs_ = *base;
-    if (!ps->info.import_policy(nlri.front(), scratch_attrs_)) {
-      base = AttrRef{};
-    } else if (!(scratch_attrs_ == *base)) {
-      base = store_.intern(scratch_attrs_);
-    }
-  }
+  // Attributes are interned once per call; a policy that cannot depend on the prefix is
+  // evaluated once for the whole UPDATE.
+  AttrRef base = import_base(ps->info, attrs);
+  const bool once = !ps->info.import_policy_per_prefix;
+  if (once && !nlri.empty()) base = import_policy(ps->info, nlri.front(), base);
   for (const Prefix& prefix : nlri) {
-    AttrRef r;
-    if (base && (!ps->info.import_policy || once)) {
-      r = base;
-    } else if (base) {
-      scratch_attrs_ = *base;
-      if (ps->info.import_policy(prefix, scratch_attrs_))
-        r = scratch_attrs_ == *base ? base : store_.intern(scratch_attrs_);
-    }
-    set_path(t, prefix, peer, &c, std::move(r));
+    const RouteId id = t.routes.insert(prefix);
+    if (!ps->stale.empty()) unmark_stale(*ps, family, id);
+    set_path(t, id, peer, &c, once ? base : import_policy(ps->info, prefix, base));
   }
 }
 
@@ -272,22 +261,75 @@ void Rib::withdraw(PeerId peer, Family family, std::span<const Prefix> withdrawn
   FamilyCounters& c = ps->counters.families[family];
   c.withdraws_in += withdrawn.size();
   Table& t = table(family);
-  unmark_stale(*ps, family, withdrawn);
-  for (const Prefix& prefix : withdrawn) remove_path(t, prefix, peer, &c);
+  for (const Prefix& prefix : withdrawn) {
+    const RouteId id = t.routes.find(prefix);
+    if (id == kNoRoute) continue;
+    if (!ps->stale.empty()) unmark_stale(*ps, family, id);
+    remove_path(t, id, peer, &c);
+  }
+}
+
+void Rib::update_evpn(PeerId peer, std::span<const EvpnRoute> routes, const PathAttributes& attrs) {
+  PeerState* ps = find_peer(peer);
+  if (BUG(ps == nullptr || ps->group == nullptr)) return;
+  FamilyCounters& c = ps->counters.families[kL2vpnEvpn];
+  c.updates_in += routes.size();
+  Table& t = table(kL2vpnEvpn);
+
+  // One interned set per distinct non-key data (label, ESI, gateway): consecutive routes of an
+  // UPDATE mostly share it. The policy runs once per such set.
+  const AttrRef base = import_base(ps->info, attrs);
+  std::optional<EvpnNlriData> last_data;
+  AttrRef last;
+  for (const EvpnRoute& route : routes) {
+    const auto key = evpn_key(route);
+    if (!key) continue;  // RFC 7606 §5.4: an unknown route type is discarded
+    EvpnNlriData data = evpn_nlri_data(route);
+    if (!last_data || *last_data != data) {
+      last = AttrRef{};
+      if (base) {
+        scratch_attrs_ = *base;
+        scratch_attrs_.evpn_nlri = data;
+        last = import_policy(ps->info, Prefix(), store_.intern(scratch_attrs_));
+      }
+      last_data = std::move(data);
+    }
+    const RouteId id = t.routes.insert(key->bytes());
+    if (!ps->stale.empty()) unmark_stale(*ps, kL2vpnEvpn, id);
+    set_path(t, id, peer, &c, last);
+  }
+}
+
+void Rib::withdraw_evpn(PeerId peer, std::span<const EvpnRoute> routes) {
+  PeerState* ps = find_peer(peer);
+  if (BUG(ps == nullptr || ps->group == nullptr)) return;
+  FamilyCounters& c = ps->counters.families[kL2vpnEvpn];
+  c.withdraws_in += routes.size();
+  Table& t = table(kL2vpnEvpn);
+  for (const EvpnRoute& route : routes) {
+    const auto key = evpn_key(route);
+    const RouteId id = key ? t.routes.find(key->bytes()) : kNoRoute;
+    if (id == kNoRoute) continue;
+    if (!ps->stale.empty()) unmark_stale(*ps, kL2vpnEvpn, id);
+    remove_path(t, id, peer, &c);
+  }
 }
 
 void Rib::apply(PeerId peer, const Update& u) {
   if (!u.withdrawn.empty()) withdraw(peer, kIpv4Unicast, u.withdrawn);
   if (u.mp_unreach && !u.mp_unreach->withdrawn.empty())
     withdraw(peer, u.mp_unreach->family, u.mp_unreach->withdrawn);
+  if (u.mp_unreach && !u.mp_unreach->evpn.empty()) withdraw_evpn(peer, u.mp_unreach->evpn);
   if (!u.attrs) return;  // RFC 4271 §4.3: no attributes, no NLRI to announce
   if (!u.nlri.empty()) update(peer, kIpv4Unicast, u.nlri, *u.attrs);
   if (u.mp_reach && !u.mp_reach->nlri.empty())
     update(peer, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
+  if (u.mp_reach && !u.mp_reach->evpn.empty()) update_evpn(peer, u.mp_reach->evpn, *u.attrs);
 }
 
 void Rib::originate(Family family, const Prefix& prefix, const PathAttributes& attrs) {
-  set_path(table(family), prefix, kLocalPeer, nullptr, store_.intern(attrs));
+  Table& t = table(family);
+  set_path(t, t.routes.insert(prefix), kLocalPeer, nullptr, store_.intern(attrs));
 }
 
 void Rib::withdraw_originated(Family family, const Prefix& prefix) {
@@ -303,8 +345,7 @@ void Rib::note_change(Table& t, RouteId id) {
   e.set_changed(true);
 }
 
-void Rib::set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c, AttrRef attrs) {
-  const RouteId id = t.routes.insert(prefix);
+void Rib::set_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c, AttrRef attrs) {
   RouteEntry& e = t.routes.entry(id);
   Path* p = e.find(peer);
   if (p && p->attrs == attrs) {
@@ -385,7 +426,11 @@ void Rib::decide(Family family, Table& t) {
         (best != nullptr) != change.had_best ||
         (best && (best->peer != change.old_peer || best->attrs != change.old_attrs));
     if (changed) {
-      if (config_.best_changed) config_.best_changed(family, t.routes.prefix(change.id), best);
+      if (t.routes.kind() != KeyKind::Bytes) {
+        if (config_.best_changed) config_.best_changed(family, t.routes.prefix(change.id), best);
+      } else if (config_.best_evpn_changed) {
+        config_.best_evpn_changed(t.routes.key_bytes(change.id), best);
+      }
       for (GroupFamily* gf : t.groups) gf->mark(change.id);
     }
     if (e.empty()) release_if_unused(t, change.id);

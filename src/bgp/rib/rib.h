@@ -42,6 +42,8 @@ struct RibConfig {
   // Called from flush() for every prefix whose best path changed (nullptr best: no route left).
   // For Loc-RIB consumers such as the EVPN importer. Must not call back into the Rib.
   std::function<void(Family, const Prefix&, const Path* best)> best_changed;
+  // The same for L2VPN EVPN routes, by key (evpn_key()).
+  std::function<void(std::span<const uint8_t> key, const Path* best)> best_evpn_changed;
 };
 
 // One path of a prefix, for `show`.
@@ -125,6 +127,12 @@ class Rib {
   // NLRI to the withdrawn lists): withdrawals first, then announcements, each family through
   // withdraw()/update(). End-of-RIB is the speaker's business (end_of_rib_family()).
   void apply(PeerId peer, const Update& update);
+  // L2VPN EVPN (RFC 7432): routes keyed by evpn_key(); the fields outside the key (labels, ESI,
+  // gateway) are kept per path in PathAttributes::evpn_nlri. Routes of unknown type have no key
+  // and are skipped (RFC 7606 §5.4). Import and export policies see the attributes and a default
+  // Prefix: prefix-list terms do not apply to EVPN routes.
+  void update_evpn(PeerId peer, std::span<const EvpnRoute> routes, const PathAttributes& attrs);
+  void withdraw_evpn(PeerId peer, std::span<const EvpnRoute> routes);
   // Locally originated routes (peer 0). A next hop of 0.0.0.0 or :: means "this speaker" and is
   // filled per peer on export.
   void originate(Family family, const Prefix& prefix, const PathAttributes& attrs);
@@ -145,20 +153,24 @@ class Rib {
   void for_each_route(
       Family family, const std::function<void(const Prefix&, std::span<const PathView>)>& fn) const;
   std::vector<PathView> lookup(Family family, const Prefix& prefix) const;
+  // Every EVPN route with its paths; each path's full NLRI is evpn_route(key, *attrs->evpn_nlri).
+  void for_each_evpn_route(
+      const std::function<void(std::span<const uint8_t> key, std::span<const PathView>)>& fn) const;
   std::optional<PeerCounters> counters(PeerId peer) const;
   RibStats stats() const;
   const RibConfig& config() const { return config_; }
 
  private:
-  // RFC 4724 §4.2: the prefixes of one family whose path from a restarting peer is stale. A
-  // sorted array (about 20 bytes a prefix) that exists only while a restart is in progress; a
-  // prefix the peer sends again is marked refreshed in the parallel bit vector.
+  // RFC 4724 §4.2: the routes of one family whose path from a restarting peer is stale. A
+  // sorted array of RouteIds (4 bytes a route) that exists only while a restart is in progress;
+  // a route the peer sends again is marked refreshed in the parallel bit vector. An id stays
+  // valid while it is stale: the stale path keeps the route in the table.
   struct StaleSet {
-    std::vector<Prefix> prefixes;  // sorted
+    std::vector<RouteId> ids;  // sorted
     std::vector<bool> refreshed;
-    size_t remaining = 0;  // prefixes not refreshed
-    bool contains(const Prefix& p) const;
-    void refresh(const Prefix& p);
+    size_t remaining = 0;  // routes not refreshed
+    bool contains(RouteId id) const;
+    void refresh(RouteId id);
   };
   struct PeerState {
     PeerInfo info;
@@ -177,7 +189,9 @@ class Rib {
   };
   struct Table {
     explicit Table(Family family)
-        : routes(family.afi == Afi::Ipv6 ? KeyKind::Ipv6 : KeyKind::Ipv4) {}
+        : routes(family.afi == Afi::L2vpn  ? KeyKind::Bytes
+                 : family.afi == Afi::Ipv6 ? KeyKind::Ipv6
+                                           : KeyKind::Ipv4) {}
     RouteTable routes;
     std::vector<Change> changed;
     std::vector<GroupFamily*> groups;  // the update groups that export this family
@@ -189,8 +203,13 @@ class Rib {
   PeerState* find_peer(PeerId peer);
   const PeerState* find_peer(PeerId peer) const;
   bool import_loop(const PeerInfo& peer, const PathAttributes& attrs) const;
+  // The attributes of an UPDATE as imported before any policy: empty when the whole UPDATE is
+  // rejected (loop, RFC 8212), LOCAL_PREF dropped from external peers.
+  AttrRef import_base(const PeerInfo& peer, const PathAttributes& attrs);
+  // The import policy applied to `base` (empty: rejected).
+  AttrRef import_policy(const PeerInfo& peer, const Prefix& prefix, const AttrRef& base);
   void note_change(Table& t, RouteId id);
-  void set_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c, AttrRef attrs);
+  void set_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c, AttrRef attrs);
   // Returns false when the peer had no path for the prefix.
   bool remove_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c);
   bool remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c);
@@ -202,11 +221,10 @@ class Rib {
   size_t purge(PeerState& ps, Family family);
   // A down peer whose last stale path went is forgotten.
   void forget_if_gone(PeerId peer);
-  bool is_stale(PeerId peer, Family family, const Prefix& prefix) const;
-  void unmark_stale(PeerState& ps, Family family, std::span<const Prefix> prefixes);
+  bool is_stale(PeerId peer, Family family, RouteId id) const;
+  void unmark_stale(PeerState& ps, Family family, RouteId id);
   // rib_show.cc
-  void views(Family family, const Prefix& prefix, const RouteEntry& e,
-             std::vector<PathView>& out) const;
+  void views(Family family, RouteId id, const RouteEntry& e, std::vector<PathView>& out) const;
 
   // rib_out.cc: update groups, export, encoding, output.
   UpdateGroup& join_group(const PeerInfo& peer, bool& created);

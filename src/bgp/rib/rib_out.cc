@@ -161,20 +161,39 @@ using Batches = std::map<std::pair<PeerId, PeerId>, Batch>;
 
 void encode_batches(UpdateEncoder& enc, UpdateGroup& g, Family family, const RouteTable& routes,
                     Batches& batches, std::vector<Chunk>& out) {
+  const bool evpn = routes.kind() == KeyKind::Bytes;
   std::vector<Prefix> nlri;
   auto prefixes = [&](const std::vector<RouteId>& ids) -> std::span<const Prefix> {
     nlri.clear();
     for (RouteId id : ids) nlri.push_back(routes.prefix(id));
     return nlri;
   };
+  // EVPN: the route from its key and the path's other NLRI fields (labels are not looked at in
+  // a withdrawal, RFC 7432 §7: zero).
+  std::vector<EvpnRoute> evpn_nlri;
+  auto evpn_routes = [&](const std::vector<RouteId>& ids,
+                         const EvpnNlriData& data) -> std::span<const EvpnRoute> {
+    evpn_nlri.clear();
+    for (RouteId id : ids) {
+      auto r = evpn_route(routes.key_bytes(id), data);
+      if (!BUG(!r)) evpn_nlri.push_back(std::move(*r));
+    }
+    return evpn_nlri;
+  };
   for (auto& [filter, b] : batches) {
     Chunk c;
     c.only = filter.first;
     c.except = filter.second;
-    if (!b.withdrawn.empty())
-      g.messages_encoded += enc.withdraw(family, prefixes(b.withdrawn), g.codec, c.bytes);
-    for (const auto& [attrs, ids] : b.reach)
-      g.messages_encoded += enc.reach(*attrs, family, prefixes(ids), g.codec, c.bytes);
+    if (!b.withdrawn.empty()) {
+      g.messages_encoded += evpn ? enc.withdraw_evpn(evpn_routes(b.withdrawn, {}), g.codec, c.bytes)
+                                 : enc.withdraw(family, prefixes(b.withdrawn), g.codec, c.bytes);
+    }
+    for (const auto& [attrs, ids] : b.reach) {
+      g.messages_encoded +=
+          evpn ? enc.reach_evpn(*attrs, evpn_routes(ids, attrs->evpn_nlri.value_or(EvpnNlriData{})),
+                                g.codec, c.bytes)
+               : enc.reach(*attrs, family, prefixes(ids), g.codec, c.bytes);
+    }
     out.push_back(std::move(c));
   }
 }
@@ -239,7 +258,8 @@ void Rib::encode_pending(UpdateGroup& g) {
         if (m) {
           na = *m;
         } else {
-          na = export_route(g, family, t.routes.prefix(id), *best);
+          const bool ip = t.routes.kind() != KeyKind::Bytes;
+          na = export_route(g, family, ip ? t.routes.prefix(id) : Prefix(), *best);
           if (memoize) memo.add(best->attrs.id(), best->peer, na);
         }
       }

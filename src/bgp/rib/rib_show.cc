@@ -3,24 +3,36 @@
 
 namespace isthmus::bgp {
 
-void Rib::views(Family family, const Prefix& prefix, const RouteEntry& e,
-                std::vector<PathView>& out) const {
+void Rib::views(Family family, RouteId id, const RouteEntry& e, std::vector<PathView>& out) const {
   out.clear();
   const Path* best = e.best();
   for (const Path& p : e.paths())
-    out.push_back(PathView{p.peer, p.attrs, &p == best, is_stale(p.peer, family, prefix)});
+    out.push_back(PathView{p.peer, p.attrs, &p == best, is_stale(p.peer, family, id)});
 }
 
 void Rib::for_each_route(
     Family family, const std::function<void(const Prefix&, std::span<const PathView>)>& fn) const {
   const Table* t = find_table(family);
-  if (!t) return;
+  if (!t || t->routes.kind() == KeyKind::Bytes) return;  // EVPN: for_each_evpn_route()
   std::vector<PathView> v;
   t->routes.for_each([&](RouteId id) {
     const RouteEntry& e = t->routes.entry(id);
     if (e.empty()) return;  // kept only until the update groups have sent its withdrawal
-    views(family, t->routes.prefix(id), e, v);
+    views(family, id, e, v);
     fn(t->routes.prefix(id), v);
+  });
+}
+
+void Rib::for_each_evpn_route(
+    const std::function<void(std::span<const uint8_t>, std::span<const PathView>)>& fn) const {
+  const Table* t = find_table(kL2vpnEvpn);
+  if (!t) return;
+  std::vector<PathView> v;
+  t->routes.for_each([&](RouteId id) {
+    const RouteEntry& e = t->routes.entry(id);
+    if (e.empty()) return;
+    views(kL2vpnEvpn, id, e, v);
+    fn(t->routes.key_bytes(id), v);
   });
 }
 
@@ -29,7 +41,7 @@ std::vector<PathView> Rib::lookup(Family family, const Prefix& prefix) const {
   const Table* t = find_table(family);
   if (!t) return v;
   const RouteId id = t->routes.find(prefix);
-  if (id != kNoRoute) views(family, prefix, t->routes.entry(id), v);
+  if (id != kNoRoute) views(family, id, t->routes.entry(id), v);
   return v;
 }
 

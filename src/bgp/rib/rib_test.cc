@@ -951,3 +951,139 @@ TEST_F(GracefulRestartTest, NonGracefulDownOfAStalePeerRemovesEverything) {
 
 }  // namespace
 }  // namespace isthmus::bgp
+
+// ---- L2VPN EVPN (RFC 7432) ----------------------------------------------------------------------
+
+namespace isthmus::bgp {
+namespace {
+
+class EvpnRibTest : public RibTest {
+ protected:
+  static PeerInfo client(PeerId id) {
+    PeerInfo p = ibgp(id, true);
+    p.families = {kL2vpnEvpn};
+    return p;
+  }
+  static EvpnRoute mac_route(std::string_view rd, std::string_view mac, uint32_t vni,
+                             std::optional<IpAddress> ip = std::nullopt) {
+    EvpnMacIp m;
+    m.rd = *RouteDistinguisher::parse(rd);
+    m.mac = *MacAddress::parse(mac);
+    m.ip = ip;
+    m.label1 = vni;
+    return EvpnRoute{m};
+  }
+  static EvpnRoute imet(std::string_view rd, std::string_view originator) {
+    EvpnImet i;
+    i.rd = *RouteDistinguisher::parse(rd);
+    i.originator = ip(originator);
+    return EvpnRoute{i};
+  }
+  // What the peer was told per route key, applying messages in order.
+  std::map<std::vector<uint8_t>, std::optional<EvpnRoute>> evpn_received(PeerId peer) {
+    std::map<std::vector<uint8_t>, std::optional<EvpnRoute>> v;
+    for (const auto& m : drain(peer)) {
+      for (const auto& r : m.evpn) {
+        v[key(r)] = m.kind == Kind::Reach ? std::optional(r) : std::nullopt;
+      }
+    }
+    return v;
+  }
+  static std::vector<uint8_t> key(const EvpnRoute& r) {
+    const EvpnKey k = *evpn_key(r);
+    return {k.bytes().begin(), k.bytes().end()};
+  }
+};
+
+TEST_F(EvpnRibTest, ReflectedWithTheirLabelsAndWithdrawn) {
+  up(client(1));
+  up(client(2));
+  const EvpnRoute m = mac_route("198.18.0.1:100", "02:00:00:00:00:01", 100, ip("100.64.1.5"));
+  const EvpnRoute i = imet("198.18.0.1:100", "198.18.0.1");
+  rib_.update_evpn(1, std::vector{m, i}, attrs({}, "198.18.0.1"));
+  rib_.flush();
+  auto v = evpn_received(2);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v.at(key(m)), m);  // label (VNI) 100 kept: it lives with the path's attributes
+  EXPECT_EQ(v.at(key(i)), i);
+  EXPECT_TRUE(evpn_received(1).empty());  // split horizon
+  auto c = rib_.counters(1)->families[kL2vpnEvpn];
+  EXPECT_EQ(c.received, 2u);
+  EXPECT_EQ(rib_.counters(2)->families[kL2vpnEvpn].advertised, 2u);
+
+  // The same key with another label from the same peer replaces the path.
+  EvpnRoute m200 = mac_route("198.18.0.1:100", "02:00:00:00:00:01", 200, ip("100.64.1.5"));
+  rib_.update_evpn(1, std::vector{m200}, attrs({}, "198.18.0.1"));
+  rib_.flush();
+  EXPECT_EQ(evpn_received(2).at(key(m)), m200);
+
+  rib_.withdraw_evpn(1, std::vector{m});  // the label of a withdrawal does not matter
+  rib_.flush();
+  v = evpn_received(2);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_FALSE(v.at(key(m)).has_value());
+  EXPECT_EQ(rib_.stats().tables[kL2vpnEvpn].prefixes, 1u);
+}
+
+TEST_F(EvpnRibTest, UnknownRouteTypesAreSkipped) {
+  up(client(1));
+  up(client(2));
+  EvpnRoute unknown{EvpnUnknownRoute{9, {1, 2, 3}}};
+  rib_.update_evpn(1, std::vector{unknown, imet("198.18.0.1:100", "198.18.0.1")},
+                   attrs({}, "198.18.0.1"));
+  rib_.flush();
+  EXPECT_EQ(evpn_received(2).size(), 1u);
+  EXPECT_EQ(rib_.counters(1)->families[kL2vpnEvpn].received, 1u);
+}
+
+TEST_F(EvpnRibTest, BestPathPerKeyAndShowWalk) {
+  up(client(1));
+  up(client(2));
+  up(client(3));
+  const EvpnRoute m = mac_route("65000:100", "02:00:00:00:00:01", 100);
+  PathAttributes better = attrs({}, "198.18.0.2");
+  better.local_pref = 200;
+  rib_.update_evpn(1, std::vector{m}, attrs({}, "198.18.0.1"));
+  rib_.update_evpn(2, std::vector{mac_route("65000:100", "02:00:00:00:00:01", 300)}, better);
+  rib_.flush();
+  EXPECT_EQ(evpn_received(3).at(key(m))->route,
+            mac_route("65000:100", "02:00:00:00:00:01", 300).route);
+  size_t routes = 0;
+  rib_.for_each_evpn_route([&](std::span<const uint8_t> k, std::span<const PathView> paths) {
+    ++routes;
+    ASSERT_EQ(paths.size(), 2u);
+    for (const auto& p : paths) {
+      auto r = evpn_route(k, *p.attrs->evpn_nlri);
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(std::get<EvpnMacIp>(r->route).label1, p.peer == 2 ? 300u : 100u);
+      EXPECT_EQ(p.best, p.peer == 2);
+    }
+  });
+  EXPECT_EQ(routes, 1u);
+}
+
+TEST_F(EvpnRibTest, GracefulRestartKeepsEvpnRoutesStale) {
+  up(client(1));
+  up(client(2));
+  const EvpnRoute a = imet("198.18.0.1:100", "198.18.0.1");
+  const EvpnRoute b = imet("198.18.0.1:200", "198.18.0.1");
+  rib_.update_evpn(1, std::vector{a, b}, attrs({}, "198.18.0.1"));
+  rib_.flush();
+  ASSERT_EQ(evpn_received(2).size(), 2u);
+  const Family retain[] = {kL2vpnEvpn};
+  rib_.peer_down(1, retain);
+  rib_.flush();
+  EXPECT_TRUE(evpn_received(2).empty());  // nothing withdrawn
+  EXPECT_EQ(rib_.stale_count(1, kL2vpnEvpn), 2u);
+  up(client(1));
+  rib_.update_evpn(1, std::vector{a}, attrs({}, "198.18.0.1"));  // sent again: refreshed
+  EXPECT_EQ(rib_.stale_count(1, kL2vpnEvpn), 1u);
+  EXPECT_EQ(rib_.end_of_rib(1, kL2vpnEvpn), 1u);  // b was not sent again
+  rib_.flush();
+  auto v = evpn_received(2);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_FALSE(v.at(key(b)).has_value());
+}
+
+}  // namespace
+}  // namespace isthmus::bgp

@@ -68,6 +68,33 @@ size_t FakeEncoder::withdraw(Family family, std::span<const Prefix> withdrawn,
   return pack(FakeMessage::Kind::Withdraw, 0, family, withdrawn, opts, out);
 }
 
+// One message per call: an EVPN message holds no NLRI of its own, only an index into evpn_ (in
+// the prefix count field's place, with the family telling them apart).
+size_t FakeEncoder::pack_evpn(FakeMessage::Kind kind, uint32_t attrs_index,
+                              std::span<const EvpnRoute> routes, std::vector<uint8_t>& out) {
+  ByteWriter w(out);
+  evpn_.emplace_back(routes.begin(), routes.end());
+  const size_t start = begin_message(w, kind, kL2vpnEvpn, attrs_index);
+  end_message(w, start, 0);
+  w.u32(static_cast<uint32_t>(evpn_.size() - 1));
+  w.patch_u16(start + 16, static_cast<uint16_t>(w.size() - start));
+  ++messages;
+  return 1;
+}
+
+size_t FakeEncoder::reach_evpn(const PathAttributes& attrs, std::span<const EvpnRoute> routes,
+                               const CodecOptions&, std::vector<uint8_t>& out) {
+  ++reach_calls;
+  attrs_.push_back(attrs);
+  return pack_evpn(FakeMessage::Kind::Reach, static_cast<uint32_t>(attrs_.size() - 1), routes, out);
+}
+
+size_t FakeEncoder::withdraw_evpn(std::span<const EvpnRoute> routes, const CodecOptions&,
+                                  std::vector<uint8_t>& out) {
+  ++withdraw_calls;
+  return pack_evpn(FakeMessage::Kind::Withdraw, 0, routes, out);
+}
+
 void FakeEncoder::end_of_rib(Family family, std::vector<uint8_t>& out) {
   pack(FakeMessage::Kind::EndOfRib, 0, family, {}, CodecOptions{}, out);
 }
@@ -88,6 +115,11 @@ std::vector<FakeMessage> FakeEncoder::decode(std::span<const uint8_t> bytes) con
     const uint32_t index = *body->u32();
     if (m.kind == FakeMessage::Kind::Reach) m.attrs = attrs_.at(index);
     const uint16_t count = *body->u16();
+    if (m.family == kL2vpnEvpn && m.kind != FakeMessage::Kind::EndOfRib) {
+      m.evpn = evpn_.at(*body->u32());
+      msgs.push_back(std::move(m));
+      continue;
+    }
     for (uint16_t i = 0; i < count; ++i) {
       const auto fam = *body->u8();
       const uint8_t plen = *body->u8();

@@ -16,6 +16,7 @@ struct FakeMessage {
   Family family;
   PathAttributes attrs;  // Reach only
   std::vector<Prefix> prefixes;
+  std::vector<EvpnRoute> evpn;  // L2VPN EVPN
 };
 
 class FakeEncoder final : public UpdateEncoder {
@@ -25,6 +26,10 @@ class FakeEncoder final : public UpdateEncoder {
   size_t withdraw(Family family, std::span<const Prefix> withdrawn, const CodecOptions& opts,
                   std::vector<uint8_t>& out) override;
   void end_of_rib(Family family, std::vector<uint8_t>& out) override;
+  size_t reach_evpn(const PathAttributes& attrs, std::span<const EvpnRoute> routes,
+                    const CodecOptions& opts, std::vector<uint8_t>& out) override;
+  size_t withdraw_evpn(std::span<const EvpnRoute> routes, const CodecOptions& opts,
+                       std::vector<uint8_t>& out) override;
 
   // Every message in `bytes` (which must hold whole messages).
   std::vector<FakeMessage> decode(std::span<const uint8_t> bytes) const;
@@ -36,7 +41,10 @@ class FakeEncoder final : public UpdateEncoder {
  private:
   size_t pack(FakeMessage::Kind kind, uint32_t attrs_index, Family family,
               std::span<const Prefix> nlri, const CodecOptions& opts, std::vector<uint8_t>& out);
+  size_t pack_evpn(FakeMessage::Kind kind, uint32_t attrs_index, std::span<const EvpnRoute> routes,
+                   std::vector<uint8_t>& out);
   std::vector<PathAttributes> attrs_;
+  std::vector<std::vector<EvpnRoute>> evpn_;  // EVPN messages carry an index into this
 };
 
 }  // namespace isthmus::bgp::testing

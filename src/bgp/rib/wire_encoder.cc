@@ -17,6 +17,14 @@ class WireEncoder final : public UpdateEncoder {
   void end_of_rib(Family family, std::vector<uint8_t>& out) override {
     encode_end_of_rib(family, out);
   }
+  size_t reach_evpn(const PathAttributes& attrs, std::span<const EvpnRoute> routes,
+                    const CodecOptions& opts, std::vector<uint8_t>& out) override {
+    return encode_evpn_reach(attrs, routes, opts, out);
+  }
+  size_t withdraw_evpn(std::span<const EvpnRoute> routes, const CodecOptions& opts,
+                       std::vector<uint8_t>& out) override {
+    return encode_evpn_withdraw(routes, opts, out);
+  }
 };
 
 }  // namespace

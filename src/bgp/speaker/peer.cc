@@ -395,17 +395,22 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
   auto& rib = speaker_.rib();
   if (!u.withdrawn.empty() && negotiated(kIpv4Unicast))
     rib.withdraw(id_, kIpv4Unicast, u.withdrawn);
-  if (u.mp_unreach && !u.mp_unreach->withdrawn.empty() && negotiated(u.mp_unreach->family))
-    rib.withdraw(id_, u.mp_unreach->family, u.mp_unreach->withdrawn);
+  if (u.mp_unreach && negotiated(u.mp_unreach->family)) {
+    if (!u.mp_unreach->withdrawn.empty())
+      rib.withdraw(id_, u.mp_unreach->family, u.mp_unreach->withdrawn);
+    if (!u.mp_unreach->evpn.empty()) rib.withdraw_evpn(id_, u.mp_unreach->evpn);
+  }
   if (u.attrs) {
     if (!u.nlri.empty() && negotiated(kIpv4Unicast))
       rib.update(id_, kIpv4Unicast, u.nlri, *u.attrs);
-    if (u.mp_reach && !u.mp_reach->nlri.empty()) {
-      if (negotiated(u.mp_reach->family)) {
-        rib.update(id_, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
-      } else {
+    if (u.mp_reach && (!u.mp_reach->nlri.empty() || !u.mp_reach->evpn.empty())) {
+      if (!negotiated(u.mp_reach->family)) {
         log::warn("bgp: neighbor {}: routes for {} which was not negotiated, ignored",
                   config_.address.to_string(), u.mp_reach->family.name());
+      } else if (u.mp_reach->family == kL2vpnEvpn) {
+        rib.update_evpn(id_, u.mp_reach->evpn, *u.attrs);
+      } else {
+        rib.update(id_, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
       }
     }
   }

@@ -9,7 +9,7 @@ namespace isthmus::bgp {
 Speaker::Speaker(EventLoop& loop, SpeakerConfig config) : loop_(loop), config_(std::move(config)) {
   if (config_.cluster_id == 0) config_.cluster_id = config_.router_id;
   rib_ = std::make_unique<Rib>(
-      RibConfig{config_.asn, config_.router_id, config_.cluster_id, nullptr, {}});
+      RibConfig{config_.asn, config_.router_id, config_.cluster_id, nullptr, {}, {}});
 }
 
 Speaker::~Speaker() {

@@ -599,4 +599,117 @@ std::optional<EvpnKey> evpn_key(const EvpnRoute& route) {
   return k;
 }
 
+EvpnNlriData evpn_nlri_data(const EvpnRoute& route) {
+  EvpnNlriData d;
+  if (auto* ad = std::get_if<EvpnEthernetAd>(&route.route)) {
+    d.label1 = ad->label;
+  } else if (auto* m = std::get_if<EvpnMacIp>(&route.route)) {
+    d.esi = m->esi;
+    d.label1 = m->label1;
+    d.label2 = m->label2;
+  } else if (auto* p = std::get_if<EvpnIpPrefix>(&route.route)) {
+    d.esi = p->esi;
+    d.label1 = p->label;
+    d.gateway = p->gateway;
+  }
+  return d;
+}
+
+std::optional<EvpnRoute> evpn_route(std::span<const uint8_t> key, const EvpnNlriData& data) {
+  ByteReader r(key);
+  auto bytes = [&](auto& out) {
+    auto b = r.bytes(out.size());
+    if (!b) return false;
+    std::copy(b->begin(), b->end(), out.begin());
+    return true;
+  };
+  // An address with its length in bits first (0 for none), as evpn_key() writes it.
+  auto ip = [&](std::optional<IpAddress>& out) {
+    auto bits = r.u8();
+    if (!bits) return false;
+    if (*bits == 0) return true;
+    if (*bits != 32 && *bits != 128) return false;
+    std::array<uint8_t, 16> a{};
+    auto b = r.bytes(*bits / 8);
+    if (!b) return false;
+    std::copy(b->begin(), b->end(), a.begin());
+    out = *bits == 32 ? IpAddress::v4({a[0], a[1], a[2], a[3]}) : IpAddress::v6(a);
+    return true;
+  };
+  auto type = r.u8();
+  RouteDistinguisher rd;
+  if (!type || !bytes(rd.bytes)) return std::nullopt;
+  EvpnRoute route;
+  std::optional<IpAddress> addr;
+  switch (static_cast<EvpnRouteType>(*type)) {
+    case EvpnRouteType::EthernetAd: {
+      EvpnEthernetAd ad;
+      ad.rd = rd;
+      ad.label = data.label1;
+      auto tag = bytes(ad.esi.bytes) ? r.u32() : std::nullopt;
+      if (!tag) return std::nullopt;
+      ad.ethernet_tag = *tag;
+      route.route = ad;
+      break;
+    }
+    case EvpnRouteType::MacIp: {
+      EvpnMacIp m;
+      m.rd = rd;
+      m.esi = data.esi;
+      m.label1 = data.label1;
+      m.label2 = data.label2;
+      auto tag = r.u32();
+      if (!tag || !bytes(m.mac.bytes) || !ip(m.ip)) return std::nullopt;
+      m.ethernet_tag = *tag;
+      route.route = m;
+      break;
+    }
+    case EvpnRouteType::Imet: {
+      EvpnImet i;
+      i.rd = rd;
+      auto tag = r.u32();
+      if (!tag || !ip(addr) || !addr) return std::nullopt;
+      i.ethernet_tag = *tag;
+      i.originator = *addr;
+      route.route = i;
+      break;
+    }
+    case EvpnRouteType::EthernetSegment: {
+      EvpnEthernetSegment es;
+      es.rd = rd;
+      if (!bytes(es.esi.bytes) || !ip(addr) || !addr) return std::nullopt;
+      es.originator = *addr;
+      route.route = es;
+      break;
+    }
+    case EvpnRouteType::IpPrefix: {
+      EvpnIpPrefix p;
+      p.rd = rd;
+      p.esi = data.esi;
+      p.gateway = data.gateway;
+      p.label = data.label1;
+      auto tag = r.u32();
+      auto family = r.u8();
+      auto length = r.u8();
+      if (!tag || !family || !length || (*family != 4 && *family != 6)) return std::nullopt;
+      std::array<uint8_t, 16> a{};
+      auto b = r.bytes(*family == 4 ? 4 : 16);
+      if (!b || *length > (*family == 4 ? 32 : 128)) return std::nullopt;
+      std::copy(b->begin(), b->end(), a.begin());
+      p.ethernet_tag = *tag;
+      p.prefix = Prefix(*family == 4 ? IpAddress::v4({a[0], a[1], a[2], a[3]}) : IpAddress::v6(a),
+                        *length);
+      // A gateway of the other family is not sent (encode_evpn_nlri writes zero).
+      if (p.gateway.family() != p.prefix.family())
+        p.gateway = *family == 4 ? IpAddress::v4(0u) : IpAddress::v6({});
+      route.route = p;
+      break;
+    }
+    default:
+      return std::nullopt;
+  }
+  if (!r.empty()) return std::nullopt;
+  return route;
+}
+
 }  // namespace isthmus::bgp

@@ -250,6 +250,22 @@ class EvpnKey {
 // process).
 std::optional<EvpnKey> evpn_key(const EvpnRoute& route);
 
+// The NLRI fields of a route that are not part of its key: what one path of the key says that
+// another path of the same key may say differently (another label, another ESI). The RIB keeps
+// them with the path's attributes (PathAttributes::evpn_nlri), so that they are interned.
+struct EvpnNlriData {
+  Esi esi;                         // types 2 and 5 (types 1 and 4 have it in the key)
+  uint32_t label1 = 0;             // types 1, 2 and 5: the label field (the VNI with VXLAN)
+  std::optional<uint32_t> label2;  // type 2
+  IpAddress gateway;               // type 5
+  auto operator<=>(const EvpnNlriData&) const = default;
+  bool operator==(const EvpnNlriData&) const = default;
+};
+EvpnNlriData evpn_nlri_data(const EvpnRoute& route);
+// The route back from its key bytes (as evpn_key() made them) and the other fields. nullopt when
+// the bytes are no such key.
+std::optional<EvpnRoute> evpn_route(std::span<const uint8_t> key, const EvpnNlriData& data);
+
 }  // namespace isthmus::bgp
 
 template <>

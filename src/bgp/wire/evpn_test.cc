@@ -434,6 +434,43 @@ TEST(EvpnKey, FieldsOfTheRfcs) {
   EXPECT_NE(evpn_key(EvpnRoute{es}), evpn_key(EvpnRoute{es2}));
 }
 
+// The RIB stores a route as its key plus evpn_nlri_data(); the two give the route back.
+TEST(EvpnKey, KeyAndDataGiveTheRouteBack) {
+  const std::vector<EvpnRoute> routes{
+      EvpnRoute{EvpnEthernetAd{rd("65000:1"), Esi::as(65000, 1), 7, 100}},
+      EvpnRoute{EvpnEthernetAd{rd("198.18.0.1:3"), Esi::lacp(mac("02:00:00:00:aa:01"), 7),
+                               kMaxEthernetTag, 0}},
+      EvpnRoute{EvpnMacIp{rd("65000:100"), Esi{}, 0, mac("02:00:00:00:00:01"), {}, 100, {}}},
+      EvpnRoute{EvpnMacIp{rd("4200000000:7"), Esi::as(65000, 1), 5, mac("02:00:00:00:00:02"),
+                          ip("100.64.0.1"), 100, 5000}},
+      EvpnRoute{EvpnMacIp{
+          rd("65000:100"), Esi{}, 0, mac("02:00:00:00:00:03"), ip("fd00:64::3"), 100, {}}},
+      EvpnRoute{EvpnImet{rd("198.18.0.1:2"), 0, ip("198.18.0.1")}},
+      EvpnRoute{EvpnImet{rd("65000:2"), 9, ip("fd00:18::1")}},
+      EvpnRoute{EvpnEthernetSegment{rd("65000:1"), Esi::as(65000, 1), ip("198.18.0.1")}},
+      EvpnRoute{EvpnEthernetSegment{rd("65000:1"), Esi::as(65000, 2), ip("fd00:18::1")}},
+      EvpnRoute{
+          EvpnIpPrefix{rd("65000:5"), Esi{}, 0, pfx("100.64.10.0/24"), ip("198.18.0.9"), 5000}},
+      EvpnRoute{
+          EvpnIpPrefix{rd("65000:5"), Esi::as(65000, 1), 3, pfx("0.0.0.0/0"), ip("0.0.0.0"), 0}},
+      EvpnRoute{
+          EvpnIpPrefix{rd("65000:6"), Esi{}, 0, pfx("fd00:64:1::/48"), ip("fd00:18::9"), 5001}},
+  };
+  for (const EvpnRoute& r : routes) {
+    auto key = evpn_key(r);
+    ASSERT_TRUE(key.has_value()) << r.to_string();
+    EXPECT_EQ(evpn_route(key->bytes(), evpn_nlri_data(r)), r) << r.describe();
+  }
+  // Not a key: empty, an unknown type, cut short, one octet too many.
+  auto key = *evpn_key(routes[3]);
+  std::vector<uint8_t> b(key.bytes().begin(), key.bytes().end());
+  EXPECT_FALSE(evpn_route({}, {}).has_value());
+  EXPECT_FALSE(evpn_route(std::vector<uint8_t>{9, 0, 0, 0, 0, 0, 0, 0, 0}, {}).has_value());
+  EXPECT_FALSE(evpn_route(std::span(b).first(b.size() - 1), {}).has_value());
+  b.push_back(0);
+  EXPECT_FALSE(evpn_route(b, {}).has_value());
+}
+
 TEST(EvpnKey, OrderAndHash) {
   std::vector<EvpnRoute> routes = {
       EvpnRoute{EvpnEthernetAd{rd("65000:1"), Esi::as(65000, 1), kMaxEthernetTag, 0}},

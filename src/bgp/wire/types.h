@@ -329,6 +329,9 @@ struct PathAttributes {
   std::vector<LargeCommunity> large_communities;
   std::vector<UnknownAttribute> unknown;
   std::optional<PmsiTunnel> pmsi_tunnel = {};  // RFC 6514 §5 (EVPN type-3 routes)
+  // Not an attribute, never encoded as one: the RIB keeps the non-key NLRI fields of an EVPN
+  // path (labels, ESI, gateway) here so that they are interned with the attributes.
+  std::optional<EvpnNlriData> evpn_nlri = {};
 
   auto operator<=>(const PathAttributes&) const = default;
   bool operator==(const PathAttributes&) const = default;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Interop: isthmusd as an iBGP route reflector for L2VPN EVPN (RFC 7432) between two GoBGP 3.10
+# clients.
+#   h1 isthmusd AS 65000 id 198.18.0.1, both neighbors route_reflector_client, l2vpn-evpn only
+#   h2 GoBGP A id 198.18.0.2: injects one route of each type 1-5 (labels, ESIs, route targets,
+#      the encapsulation community, PMSI_TUNNEL with ingress replication)
+#   h3 GoBGP B id 198.18.0.3: receives
+# Checks (GoBGP's own JSON): every route A originates reaches B with the same NLRI (labels and
+# ESI included), the same communities and PMSI_TUNNEL, next hop A, ORIGINATOR_ID A and
+# CLUSTER_LIST isthmusd; nothing is sent back to A; a withdrawal at A reaches B; isthmusd counts
+# what it holds.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "${HERE}/../../lab/lib.sh"
+
+lab_init
+lab_require_isthmus
+lab_underlay 3
+
+client_conf() { # client_conf ID
+  cat <<CONF
+[global.config]
+  as = 65000
+  router-id = "198.18.0.$1"
+  port = -1
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "198.18.0.1"
+    peer-as = 65000
+  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 9
+    keepalive-interval = 3
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "l2vpn-evpn"
+CONF
+}
+lab_gobgp_start 2 a "$(client_conf 2)"
+lab_gobgp_start 3 b "$(client_conf 3)"
+lab_isthmusd_start 1 isthmusd "$(cat <<YAML
+control_socket: $(lab_isthmus_sock isthmusd)
+bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+  listen: { address: 198.18.0.1, port: 179 }
+  hold_time: 9
+  connect_retry: 1
+  neighbors:
+    - { address: 198.18.0.2, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
+    - { address: 198.18.0.3, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
+YAML
+)"
+for peer in 198.18.0.2 198.18.0.3; do
+  lab_wait_for 60 "isthmusd: ${peer} Established" lab_isthmus_established isthmusd "${peer}"
+done
+
+add() { lab_gobgp a global rib -a evpn add "$@"; }
+add a-d esi LACP 02:00:00:00:aa:01 7 etag 0 label 100 rd 198.18.0.2:100 rt 65000:100 encap vxlan
+add macadv 02:00:00:00:00:01 0.0.0.0 etag 0 label 100 rd 198.18.0.2:100 rt 65000:100 encap vxlan
+add macadv 02:00:00:00:00:02 100.64.0.2 etag 0 label 100,5000 rd 198.18.0.2:100 rt 65000:100 \
+  rt 65000:5000 encap vxlan router-mac 02:00:00:00:00:fe
+add multicast 198.18.0.2 etag 0 rd 198.18.0.2:100 rt 65000:100 encap vxlan \
+  pmsi ingress-repl 100 198.18.0.2
+add esi 198.18.0.2 esi ROUTERID 198.18.0.2 5 rd 198.18.0.2:1 rt 65000:100
+add prefix 100.64.10.0/24 gw 0.0.0.0 etag 0 label 5000 rd 198.18.0.2:5000 rt 65000:5000 \
+  encap vxlan router-mac 02:00:00:00:00:fe
+
+rib() { lab_gobgp "$1" -j global rib -a evpn; }
+count() { rib "$1" | lab_json "len(j)"; }
+lab_wait_for 30 "B holds A's 6 routes" test "$(count b)" = 6
+
+# Compare every route of A (local, next hop 0.0.0.0) with B's copy.
+rib a >"${LAB_DIR}/a.json"
+rib b >"${LAB_DIR}/b.json"
+python3 - "${LAB_DIR}/a.json" "${LAB_DIR}/b.json" <<'PY' || lab_fail "B's routes differ from A's"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+def attrs(path):
+    return {x["type"]: x for x in path["attrs"]}
+bad = 0
+for key, paths in a.items():
+    if key not in b:
+        print(f"missing at B: {key}"); bad += 1; continue
+    pa, pb = paths[0], b[key][0]
+    if pa["nlri"] != pb["nlri"]:
+        print(f"NLRI differs: {key}: {pa['nlri']} != {pb['nlri']}"); bad += 1
+    aa, ab = attrs(pa), attrs(pb)
+    for t in (16, 22):  # extended communities, PMSI_TUNNEL
+        if aa.get(t) != ab.get(t):
+            print(f"attribute {t} differs: {key}: {aa.get(t)} != {ab.get(t)}"); bad += 1
+    checks = {
+        "next hop A": ab.get(14, {}).get("nexthop") == "198.18.0.2",
+        "ORIGINATOR_ID A": ab.get(9, {}).get("value") == "198.18.0.2",
+        "CLUSTER_LIST isthmusd": ab.get(10, {}).get("value") == ["198.18.0.1"],
+    }
+    for what, ok in checks.items():
+        if not ok:
+            print(f"{what} wrong: {key}: {ab}"); bad += 1
+print(f"{len(a)} routes compared, {bad} differences")
+sys.exit(1 if bad else 0)
+PY
+lab_log "B's 6 routes match A's: NLRI (labels, ESI), communities, PMSI, next hop, ORIGINATOR_ID, CLUSTER_LIST"
+
+# Nothing reflected back to A (split horizon): A holds only its own 6.
+lab_always 3 "A holds only its own routes" test "$(count a)" = 6
+
+held=$(lab_isthmusctl isthmusd show bgp neighbor 198.18.0.2 -o json |
+  lab_json "j['prefixes_accepted']['l2vpn-evpn']")
+lab_assert_eq "isthmusd: routes accepted from A" "${held}" 6
+
+# Withdrawal.
+lab_gobgp a global rib -a evpn del macadv 02:00:00:00:00:02 100.64.0.2 etag 0 label 100,5000 \
+  rd 198.18.0.2:100
+lab_wait_for 30 "B lost the withdrawn MAC/IP route" test "$(count b)" = 5
+rib b | lab_check_json "not any('02:00:00:00:00:02' in k for k in j)" ||
+  lab_fail "the withdrawn route is still at B"
+lab_log "PASS"
