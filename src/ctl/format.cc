@@ -134,6 +134,28 @@ std::string format_bgp_routes(const json& j) {
   return out;
 }
 
+std::string format_evpn_routes(const json& j) {
+  std::string out = fmt::format("Family {}\n", str(j, "family"));
+  out += "Status: * valid, S stale, > best\n\n";
+  out += fmt::format("   {:<62} {:<39} {:>8} {}\n", "Route", "Next Hop", "VNI", "From");
+  size_t n = 0;
+  for (auto& r : j.value("routes", json::array())) {
+    bool first = true;
+    for (auto& p : r.value("paths", json::array())) {
+      out += fmt::format("{}{} {:<62} {:<39} {:>8} {}\n", p.value("stale", false) ? "S" : "*",
+                         p.value("best", false) ? ">" : " ", first ? str(r, "route") : "",
+                         str(p, "next_hop"), str(p, "vni"), str(p, "from"));
+      std::string ext;
+      for (auto& e : p.value("ext_communities", json::array())) ext += " " + e.get<std::string>();
+      if (!ext.empty()) out += fmt::format("{:5}{}\n", "", ext.substr(1));
+      first = false;
+    }
+    ++n;
+  }
+  out += fmt::format("\nDisplayed {} routes\n", n);
+  return out;
+}
+
 std::string format_text(const std::vector<std::string>& args, const json& result) {
   auto is = [&](std::initializer_list<const char*> words) {
     if (args.size() < words.size()) return false;
@@ -151,6 +173,7 @@ std::string format_text(const std::vector<std::string>& args, const json& result
     }
     return format_bgp_neighbor(result);
   }
+  if (is({"show", "bgp", "l2vpn", "evpn"})) return format_evpn_routes(result);
   if (is({"show", "bgp"})) return format_bgp_routes(result);
   if (result.is_string()) return result.get<std::string>() + "\n";
   return result.dump(2) + "\n";

@@ -1,5 +1,7 @@
 #include "daemon/commands.h"
 
+#include <charconv>
+
 #include "bgp/speaker/show.h"
 
 namespace isthmus::daemon {
@@ -38,6 +40,32 @@ Expected<nlohmann::json> show_bgp_routes(bgp::Speaker& speaker, bgp::Family fami
   return bgp::show_routes(speaker, family, prefix);
 }
 
+// show bgp l2vpn evpn [route-type 1..5] [vni 0..16777215], the options in any order.
+Expected<nlohmann::json> show_bgp_evpn(const bgp::Speaker& speaker,
+                                       const std::vector<std::string>& args) {
+  std::optional<uint8_t> type;
+  std::optional<uint32_t> vni;
+  constexpr const char* kUsage = "expected: show bgp l2vpn evpn [route-type 1..5] [vni V]";
+  for (size_t i = 4; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return fail(kUsage);
+    uint32_t v = 0;
+    const std::string& text = args[i + 1];
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size())
+      return fail(args[i] + ": \"" + text + "\" is not a number");
+    if (args[i] == "route-type" && !type) {
+      if (v < 1 || v > 5) return fail("route-type: " + text + " is not an EVPN route type (1..5)");
+      type = static_cast<uint8_t>(v);
+    } else if (args[i] == "vni" && !vni) {
+      if (v > 0xffffff) return fail("vni: " + text + " does not fit 24 bits");
+      vni = v;
+    } else {
+      return fail(kUsage);
+    }
+  }
+  return bgp::show_evpn_routes(speaker, type, vni);
+}
+
 }  // namespace
 
 Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<std::string>& args) {
@@ -66,6 +94,7 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<st
     return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 4);
   if (is({"show", "bgp", "ipv6", "unicast"}))
     return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 4);
+  if (is({"show", "bgp", "l2vpn", "evpn"})) return show_bgp_evpn(speaker, args);
   if (is({"show", "bgp", "ipv4"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 3);
   if (is({"show", "bgp", "ipv6"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 3);
   if (is({"clear", "bgp", "neighbor"}) && args.size() >= 4) {
@@ -102,7 +131,8 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<st
   }
   return fail("unknown command \"" + joined(args) +
               "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
-              "[PREFIX] | clear bgp neighbor ADDR [hard | graceful | soft [in|out]]");
+              "[PREFIX] | show bgp l2vpn evpn [route-type N] [vni V] | clear bgp neighbor ADDR "
+              "[hard | graceful | soft [in|out]]");
 }
 
 }  // namespace isthmus::daemon

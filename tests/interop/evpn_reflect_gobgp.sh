@@ -102,6 +102,22 @@ sys.exit(1 if bad else 0)
 PY
 lab_log "B's 6 routes match A's: NLRI (labels, ESI), communities, PMSI, next hop, ORIGINATOR_ID, CLUSTER_LIST"
 
+# isthmusd's own view: show bgp l2vpn evpn, filtered by route type and VNI.
+evpn_count() { lab_isthmusctl isthmusd show bgp l2vpn evpn "$@" -o json | lab_json "len(j['routes'])"; }
+lab_assert_eq "show bgp l2vpn evpn: routes" "$(evpn_count)" 6
+lab_assert_eq "show bgp l2vpn evpn route-type 2" "$(evpn_count route-type 2)" 2
+# VNI 100: the A-D route and both MAC/IP routes by their label, the IMET route by its PMSI label.
+lab_assert_eq "show bgp l2vpn evpn vni 100" "$(evpn_count vni 100)" 4
+lab_assert_eq "show bgp l2vpn evpn route-type 5 vni 5000" "$(evpn_count route-type 5 vni 5000)" 1
+lab_isthmusctl isthmusd show bgp l2vpn evpn route-type 3 | grep -qF '[3]:[198.18.0.2:100]:[0]:[32]:[198.18.0.2]' ||
+  lab_fail "the text view lacks the IMET route"
+if lab_isthmusctl isthmusd show bgp l2vpn evpn route-type 9 >"${LAB_DIR}/err" 2>&1; then
+  lab_fail "route-type 9 was accepted"
+fi
+grep -qF "route-type: 9 is not an EVPN route type (1..5)" "${LAB_DIR}/err" ||
+  lab_fail "route-type 9: unexpected message: $(cat "${LAB_DIR}/err")"
+lab_log "show bgp l2vpn evpn: 6 routes, filters by route type and VNI, text view, bad input refused"
+
 # Nothing reflected back to A (split horizon): A holds only its own 6.
 lab_always 3 "A holds only its own routes" test "$(count a)" = 6
 

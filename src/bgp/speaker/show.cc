@@ -138,6 +138,13 @@ json path_attributes_json(const PathAttributes& a) {
   json cl = json::array();
   for (auto id : a.cluster_list) cl.push_back(ipv4_id(id));
   j["cluster_list"] = cl;
+  if (a.pmsi_tunnel) {
+    json t{{"tunnel_type", a.pmsi_tunnel->tunnel_type},
+           {"label", a.pmsi_tunnel->label},
+           {"flags", a.pmsi_tunnel->flags}};
+    if (auto ep = a.pmsi_tunnel->endpoint()) t["endpoint"] = ep->to_string();
+    j["pmsi_tunnel"] = std::move(t);
+  }
   if (!a.unknown.empty()) {
     json u = json::array();
     for (auto& x : a.unknown)
@@ -203,6 +210,62 @@ json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& p
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.first < b.first; });
   json out = json::array();
   for (auto& [p, r] : rows) out.push_back(std::move(r));
+  j["routes"] = std::move(out);
+  return j;
+}
+
+json show_evpn_routes(const Speaker& s, std::optional<uint8_t> route_type,
+                      std::optional<uint32_t> vni) {
+  json j;
+  j["family"] = kL2vpnEvpn.name();
+  auto peer_name = [&](uint32_t id) -> std::string {
+    if (id == 0) return "local";
+    auto it = s.peers().find(id);
+    return it == s.peers().end() ? "?" : it->second->config().address.to_string();
+  };
+  std::vector<std::pair<std::vector<uint8_t>, json>> rows;
+  s.rib().for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const PathView> paths) {
+    if (route_type && (key.empty() || key[0] != *route_type)) return;
+    json ps = json::array();
+    std::string shown;
+    for (const auto& path : paths) {
+      if (!path.attrs) continue;  // rejected by import policy
+      const auto route = evpn_route(key, path.attrs->evpn_nlri.value_or(EvpnNlriData{}));
+      if (!route) continue;
+      const uint32_t label = path.attrs->evpn_nlri ? path.attrs->evpn_nlri->label1 : 0;
+      // The VNI: the label field of types 1, 2 and 5, the PMSI_TUNNEL label of type 3 (RFC 8365
+      // §5.1.3); type 4 has none.
+      std::optional<uint32_t> path_vni;
+      switch (static_cast<EvpnRouteType>(route->type())) {
+        case EvpnRouteType::Imet:
+          if (path.attrs->pmsi_tunnel)
+            path_vni = vni_of_label_field(path.attrs->pmsi_tunnel->label);
+          break;
+        case EvpnRouteType::EthernetSegment:
+          break;
+        default:
+          path_vni = vni_of_label_field(label);
+      }
+      if (vni && path_vni != vni) continue;
+      json pj = path_attributes_json(*path.attrs);
+      pj["nlri"] = route->describe();
+      if (path_vni) pj["vni"] = *path_vni;
+      pj["best"] = path.best;
+      if (path.stale) pj["stale"] = true;
+      pj["from"] = peer_name(path.peer);
+      ps.push_back(std::move(pj));
+      shown = route->to_string();
+    }
+    if (ps.empty()) return;
+    json r;
+    r["route"] = shown;
+    r["route_type"] = key[0];
+    r["paths"] = std::move(ps);
+    rows.emplace_back(std::vector<uint8_t>(key.begin(), key.end()), std::move(r));
+  });
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  json out = json::array();
+  for (auto& [k, r] : rows) out.push_back(std::move(r));
   j["routes"] = std::move(out);
   return j;
 }
