@@ -12,6 +12,8 @@
 // session up (answering keepalives) until killed.
 // recv: establishes, counts distinct prefixes announced (minus withdrawn) and prints
 // {"event":"complete","t":..,"prefixes":N} the moment it holds N; then keeps the session up.
+// --family evpn: L2VPN EVPN instead of IPv4 unicast; the N routes are MAC/IP advertisements
+// (RFC 7432 §7.2, MAC+IPv4), attribute set k being VNI 100+k with its RD and route target.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,6 +30,8 @@
 #include <vector>
 
 #include "bgp/wire/codec.h"
+#include "bgp/wire/evpn.h"
+#include "bgp/wire/ext_community.h"
 
 using namespace isthmus;
 using namespace isthmus::bgp;
@@ -43,6 +47,7 @@ struct Options {
   size_t prefixes = 100000;
   size_t paths = 2000;
   std::string start_file;  // send: wait until this file exists
+  bool evpn = false;       // --family evpn: EVPN type-2 routes instead of IPv4 prefixes
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -142,6 +147,10 @@ class Session {
     } else if (auto* u = std::get_if<DecodedUpdate>(&m)) {
       for (auto& p : u->update.withdrawn) hold(p, false);
       for (auto& p : u->update.nlri) hold(p, true);
+      if (u->update.mp_unreach)
+        for (auto& r : u->update.mp_unreach->evpn) hold_evpn(r, false);
+      if (u->update.mp_reach)
+        for (auto& r : u->update.mp_reach->evpn) hold_evpn(r, true);
     }
     if (established_ && open_ && keepalive_due()) {
       std::vector<uint8_t> ka;
@@ -160,7 +169,7 @@ class Session {
     open.my_as = o.asn > 0xffff ? kAsTrans : static_cast<uint16_t>(o.asn);
     open.hold_time = 180;
     open.bgp_id = o.router_id;
-    open.caps.multiprotocol = {kIpv4Unicast};
+    open.caps.multiprotocol = {o.evpn ? kL2vpnEvpn : kIpv4Unicast};
     open.caps.four_octet_as = o.asn;
     open.caps.route_refresh = true;
     std::vector<uint8_t> b;
@@ -189,6 +198,19 @@ class Session {
       held_other_.insert(p);
     } else {
       held_other_.erase(p);
+    }
+  }
+  // EVPN MAC/IP routes of the sender (MAC 02:00:<index as 4 octets>) in the same bitmap.
+  void hold_evpn(const EvpnRoute& r, bool present) {
+    const auto* m = std::get_if<EvpnMacIp>(&r.route);
+    if (!m || m->mac.bytes[0] != 0x02 || m->mac.bytes[1] != 0) return;
+    const size_t i = size_t{m->mac.bytes[2]} << 24 | size_t{m->mac.bytes[3]} << 16 |
+                     size_t{m->mac.bytes[4]} << 8 | m->mac.bytes[5];
+    if (i >= (1u << 20)) return;
+    if (bitmap_.empty()) bitmap_.resize(1u << 20);
+    if (bitmap_[i] != present) {
+      bitmap_[i] = present;
+      held_count_ += present ? 1 : static_cast<size_t>(-1);
     }
   }
   const CodecOptions& codec() const { return codec_; }
@@ -226,6 +248,34 @@ PathAttributes attrs_of(const Options& o, size_t k) {
   return a;
 }
 
+// EVPN route i: a MAC/IP advertisement (RFC 7432 §7.2) of MAC 02:00:<i> with IPv4 address
+// 100.64.0.0 + i, in VNI 100 + k for attribute set k: RD <router-id>:<k>, label = VNI,
+// route target <asn>:<VNI>, VXLAN encapsulation.
+EvpnRoute evpn_route_of(const Options& o, size_t i, size_t k) {
+  EvpnMacIp m;
+  m.rd = RouteDistinguisher::ipv4(IpAddress::v4(o.router_id), static_cast<uint16_t>(k));
+  m.mac.bytes = {0x02,
+                 0x00,
+                 static_cast<uint8_t>(i >> 24),
+                 static_cast<uint8_t>(i >> 16),
+                 static_cast<uint8_t>(i >> 8),
+                 static_cast<uint8_t>(i)};
+  m.ip = IpAddress::v4(0x64400000u + static_cast<uint32_t>(i));
+  m.label1 = static_cast<uint32_t>(100 + k);
+  return EvpnRoute{m};
+}
+
+PathAttributes evpn_attrs_of(const Options& o, size_t k) {
+  PathAttributes a;
+  a.origin = Origin::Igp;
+  a.next_hop = *IpAddress::parse(o.next_hop);
+  a.local_pref = 100;
+  a.ext_communities = {
+      route_target_as2(static_cast<uint16_t>(o.asn), static_cast<uint32_t>(100 + k)),
+      Encapsulation{}.encode()};
+  return a;
+}
+
 void run_send(const Options& o) {
   Session s(open_session_socket(o));
   s.establish(o);
@@ -234,13 +284,22 @@ void run_send(const Options& o) {
   // Prefixes are dealt to paths in runs so that every UPDATE carries many prefixes.
   size_t per_path = (o.prefixes + o.paths - 1) / o.paths;
   std::vector<Prefix> batch;
+  std::vector<EvpnRoute> evpn;
   std::vector<uint8_t> out;
   for (size_t k = 0; k < o.paths; ++k) {
     batch.clear();
-    for (size_t i = k * per_path; i < std::min(o.prefixes, (k + 1) * per_path); ++i)
-      batch.push_back(prefix_of(i));
-    if (batch.empty()) break;
-    encode_reach(attrs_of(o, k), kIpv4Unicast, batch, s.codec(), out);
+    evpn.clear();
+    for (size_t i = k * per_path; i < std::min(o.prefixes, (k + 1) * per_path); ++i) {
+      if (o.evpn)
+        evpn.push_back(evpn_route_of(o, i, k));
+      else
+        batch.push_back(prefix_of(i));
+    }
+    if (batch.empty() && evpn.empty()) break;
+    if (o.evpn)
+      encode_evpn_reach(evpn_attrs_of(o, k), evpn, s.codec(), out);
+    else
+      encode_reach(attrs_of(o, k), kIpv4Unicast, batch, s.codec(), out);
     if (out.size() > (1 << 20)) {
       s.write_all(out);
       out.clear();
@@ -298,7 +357,11 @@ int main(int argc, char** argv) {
       o.router_id = IpAddress::parse(next())->v4_host_order();
     else if (a == "--start-file")
       o.start_file = next();
-    else
+    else if (a == "--family") {
+      const std::string f = next();
+      if (f != "evpn" && f != "ipv4") die("--family: ipv4 or evpn");
+      o.evpn = f == "evpn";
+    } else
       die("unknown option " + a);
   }
   if (o.connect.empty() == o.listen.empty()) die("give exactly one of --connect or --listen");

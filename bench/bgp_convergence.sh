@@ -5,7 +5,11 @@
 # receiver holds all N prefixes, the speaker's peak RSS and its CPU seconds. "direct" is the
 # sender talking to the receiver with no speaker between: the harness's own floor.
 #
-#   bench/bgp_convergence.sh [--prefixes N[,N...]] [--speakers isthmusd,bird,frr,gobgp] [BUILD_DIR]
+#   bench/bgp_convergence.sh [--prefixes N[,N...]] [--speakers isthmusd,bird,frr,gobgp]
+#                            [--family ipv4|evpn] [BUILD_DIR]
+#
+# --family evpn (issue 3): N EVPN MAC/IP routes (type 2, MAC+IPv4) over 2,000 VNIs, every speaker
+# an iBGP route reflector (AS 65000) with sender and receiver as its clients. BIRD has no EVPN.
 #
 # PERF_OUT=FILE records a `perf record -g` profile of the speaker during each run into FILE.
 #
@@ -15,11 +19,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 prefixes="100000,1000000"
 speakers="direct,isthmusd,bird,frr,gobgp"
+family=ipv4
 build="${here}/../build"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --prefixes) prefixes=$2; shift 2 ;;
     --speakers) speakers=$2; shift 2 ;;
+    --family) family=$2; shift 2 ;;
     *) build=$1; shift ;;
   esac
 done
@@ -33,6 +39,11 @@ lab_underlay 3
 [[ -x ${BLAST} ]] || lab_fail "bgp_blast not built: ${BLAST}"
 
 paths=2000
+case ${family} in
+  ipv4) sender_as=65001 receiver_as=65002 ;;
+  evpn) sender_as=65000 receiver_as=65000 ;;
+  *) lab_fail "--family: ipv4 or evpn, not ${family}" ;;
+esac
 results="${LAB_DIR}/results.txt"
 : >"${results}"
 
@@ -55,6 +66,7 @@ json_field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.ar
 event_line() { grep -h "\"event\":\"$2\"" "${LAB_DIR}/$1.log" | tail -1; }
 
 start_speaker() {  # kind; sets DUT_PIDS, the processes to measure
+  [[ ${family} == evpn ]] && { start_evpn_speaker "$1"; return; }
   case $1 in
     isthmusd)
       lab_isthmusd_start 2 dut "control_socket: $(lab_isthmus_sock dut)
@@ -105,19 +117,74 @@ router bgp 65000
   esac
 }
 
+# EVPN: every speaker a route reflector for the sender and the receiver (iBGP, AS 65000).
+start_evpn_speaker() {
+  case $1 in
+    isthmusd)
+      lab_isthmusd_start 2 dut "control_socket: $(lab_isthmus_sock dut)
+log_level: warn
+bgp:
+  asn: 65000
+  router_id: 198.18.0.2
+  listen: false
+  connect_retry: 1
+  neighbors:
+    - { address: 198.18.0.1, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
+    - { address: 198.18.0.3, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }"
+      DUT_PIDS=$(lab_pid dut) ;;
+    frr)
+      lab_frr_start 2 dut "frr defaults traditional
+bgp no-rib
+router bgp 65000
+ bgp router-id 198.18.0.2
+ no bgp default ipv4-unicast
+ neighbor 198.18.0.1 remote-as 65000
+ neighbor 198.18.0.3 remote-as 65000
+ address-family l2vpn evpn
+  neighbor 198.18.0.1 activate
+  neighbor 198.18.0.1 route-reflector-client
+  neighbor 198.18.0.3 activate
+  neighbor 198.18.0.3 route-reflector-client
+ exit-address-family"
+      DUT_PIDS="$(lab_pid dut) $(lab_pid dut-zebra)" ;;
+    gobgp)
+      local n conf='[global.config]
+  as = 65000
+  router-id = "198.18.0.2"
+  port = -1'
+      for n in 198.18.0.1 198.18.0.3; do
+        conf+="
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = \"${n}\"
+    peer-as = 65000
+  [neighbors.route-reflector.config]
+    route-reflector-client = true
+    route-reflector-cluster-id = \"198.18.0.2\"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = \"l2vpn-evpn\""
+      done
+      lab_gobgp_start 2 dut "${conf}"
+      DUT_PIDS=$(lab_pid dut) ;;
+    *) lab_fail "${1}: no EVPN in this benchmark (BIRD 2 has none)" ;;
+  esac
+}
+
 run_one() {  # speaker N
   local kind=$1 n=$2 pids=""
   rm -f "${LAB_DIR}/go" "${LAB_DIR}/sender.log" "${LAB_DIR}/receiver.log"
-  lab_spawn 1 sender "${BLAST}" send --listen 198.18.0.1:179 --asn 65001 --prefixes "${n}" \
-    --paths "${paths}" --next-hop 198.18.0.1 --router-id 198.18.0.1 --start-file "${LAB_DIR}/go"
+  lab_spawn 1 sender "${BLAST}" send --listen 198.18.0.1:179 --asn "${sender_as}" \
+    --prefixes "${n}" --family "${family}" --paths "${paths}" --next-hop 198.18.0.1 \
+    --router-id 198.18.0.1 --start-file "${LAB_DIR}/go"
   local sender_pid=${LAB_LAST_PID}
   if [[ ${kind} == direct ]]; then
-    lab_spawn 3 receiver "${BLAST}" recv --connect 198.18.0.1:179 --asn 65002 --prefixes "${n}" \
-      --router-id 198.18.0.3
+    lab_spawn 3 receiver "${BLAST}" recv --connect 198.18.0.1:179 --asn "${receiver_as}" \
+      --prefixes "${n}" --family "${family}" --router-id 198.18.0.3
     local receiver_pid=${LAB_LAST_PID}
   else
-    lab_spawn 3 receiver "${BLAST}" recv --listen 198.18.0.3:179 --asn 65002 --prefixes "${n}" \
-      --router-id 198.18.0.3
+    lab_spawn 3 receiver "${BLAST}" recv --listen 198.18.0.3:179 --asn "${receiver_as}" \
+      --prefixes "${n}" --family "${family}" --router-id 198.18.0.3
     local receiver_pid=${LAB_LAST_PID}
     start_speaker "${kind}"
     pids=${DUT_PIDS}
@@ -160,14 +227,23 @@ for n in "${ns[@]}"; do
 done
 
 echo
-printf '%-10s %9s %9s %9s %12s %10s %10s\n' speaker prefixes seconds cpu_s peak_rss_MB "B/route" "vs bird"
+# Ratios against BIRD for IPv4; for EVPN (no BIRD) against the faster of FRR and GoBGP.
+printf '%-10s %9s %9s %9s %12s %10s %10s\n' speaker prefixes seconds cpu_s peak_rss_MB "B/route" "vs ref"
 python3 - "${results}" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-bird = {r[1]: float(r[2]) for r in rows if r[0] == "bird"}
+ref = {}
+for kind, n, secs, *_ in rows:
+    if kind == "bird":
+        ref[n] = ("bird", float(secs))
+for kind, n, secs, *_ in rows:
+    if kind in ("frr", "gobgp") and (n not in ref or (ref[n][0] != "bird" and float(secs) < ref[n][1])):
+        ref[n] = (kind, float(secs))
 for kind, n, secs, cpu, rss in rows:
     mb = "-" if rss == "-" else f"{int(rss) / 1024:.0f}"
     per = "-" if rss == "-" else f"{int(rss) * 1024 / int(n):.0f}"
-    ratio = f"{float(secs) / bird[n]:.2f}x" if n in bird and bird[n] > 0 else "-"
+    ratio = f"{float(secs) / ref[n][1]:.2f}x" if n in ref and ref[n][1] > 0 else "-"
     print(f"{kind:<10} {n:>9} {secs:>9} {cpu:>9} {mb:>12} {per:>10} {ratio:>10}")
+for n, (kind, secs) in sorted(ref.items(), key=lambda x: int(x[0])):
+    print(f"reference for {n}: {kind}")
 PY
