@@ -61,9 +61,10 @@ int run(const std::string& path) {
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
   EventLoop loop;
+  const std::vector<evpn::MacVrf> mac_vrfs = daemon::build_mac_vrfs(*cfg);
   bgp::Speaker speaker(loop, std::move(speaker_config));
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
-    return daemon::run_command(speaker, args);
+    return daemon::run_command(speaker, mac_vrfs, args);
   });
   if (auto r = control.listen(cfg->control_socket); !r) {
     log::error("{}", r.error().message);

@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include "bgp/wire/ext_community.h"
+
 namespace isthmus::config {
 
 namespace {
@@ -232,6 +234,9 @@ class Parser {
   void neighbor(const YAML::Node& n, const std::string& path);
   void neighbor_range(const YAML::Node& n, const std::string& path);
   void originate(const YAML::Node& n, const std::string& path);
+  void evpn(const YAML::Node& n, const std::string& path);
+  void mac_vrf(const YAML::Node& n, const std::string& path);
+  std::vector<bgp::ExtCommunity> route_targets(const YAML::Node& n, const std::string& path);
   void prefix_lists(const YAML::Node& n, const std::string& path);
   void community_lists(const YAML::Node& n, const std::string& path);
   void policies(const YAML::Node& n, const std::string& path);
@@ -400,6 +405,7 @@ void Parser::top(const YAML::Node& root) {
                         show(n) + " is not a log level (expected debug, info, warn or error)");
               }},
              {"bgp", [&](auto& n, auto& p) { bgp(n, p); }},
+             {"evpn", [&](auto& n, auto& p) { evpn(n, p); }},
              {"prefix_lists", [&](auto& n, auto& p) { prefix_lists(n, p); }},
              {"community_lists", [&](auto& n, auto& p) { community_lists(n, p); }},
              {"policies", [&](auto& n, auto& p) { policies(n, p); }},
@@ -674,6 +680,68 @@ void Parser::neighbor_range(const YAML::Node& n, const std::string& path) {
   if (n.IsMap()) require(n, path, {"prefix", "remote_as"});
   cfg_.bgp.neighbor_ranges.push_back(std::move(r));
   range_raw_.push_back(std::move(raw));
+}
+
+// ---- evpn: ----------------------------------------------------------------------------------
+
+void Parser::evpn(const YAML::Node& n, const std::string& path) {
+  fields(n, path, {{"vnis", [&](auto& v, auto& p) {
+                      if (!expect_list(v, p)) return;
+                      for (size_t i = 0; i < v.size(); ++i) mac_vrf(v[i], index_path(p, i));
+                    }}});
+}
+
+void Parser::mac_vrf(const YAML::Node& n, const std::string& path) {
+  MacVrf m;
+  bool vni_ok = false;
+  fields(n, path,
+         {
+             {"vni",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
+                  m.vni = static_cast<uint32_t>(*x);
+                  vni_ok = true;
+                }
+              }},
+             {"rd",
+              [&](auto& v, auto& p) {
+                auto t = text(v, p);
+                if (!t) return;
+                auto rd = bgp::RouteDistinguisher::parse(*t);
+                if (rd)
+                  m.rd = *rd;
+                else
+                  error(v, p, rd.error().message);
+              }},
+             {"import_rts", [&](auto& v, auto& p) { m.import_rts = route_targets(v, p); }},
+             {"export_rts", [&](auto& v, auto& p) { m.export_rts = route_targets(v, p); }},
+         });
+  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok) return;
+  for (const auto& other : cfg_.evpn.vnis) {
+    if (other.vni == m.vni) {
+      error(n["vni"], key_path(path, "vni"), "VNI " + std::to_string(m.vni) + " is listed twice");
+      return;
+    }
+  }
+  cfg_.evpn.vnis.push_back(std::move(m));
+}
+
+std::vector<bgp::ExtCommunity> Parser::route_targets(const YAML::Node& n, const std::string& path) {
+  std::vector<bgp::ExtCommunity> out;
+  if (!expect_list(n, path)) return out;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string p = index_path(path, i);
+    auto t = text(n[i], p);
+    if (!t) continue;
+    auto rt = bgp::parse_route_target(*t);
+    if (rt)
+      out.push_back(*rt);
+    else
+      error(n[i], p, rt.error().message);
+  }
+  if (n.size() == 0)
+    error(n, path, "an empty list; leave the key out for the derived route target");
+  return out;
 }
 
 void Parser::originate(const YAML::Node& n, const std::string& path) {

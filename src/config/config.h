@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bgp/policy/policy.h"
+#include "bgp/wire/evpn.h"
 #include "bgp/wire/types.h"
 #include "core/expected.h"
 #include "core/ip.h"
@@ -107,11 +108,26 @@ struct Bgp {
   std::vector<Originate> originate;
 };
 
+// A MAC-VRF (EVPN instance, VLAN-based service, RFC 7432 §6.1) for one VNI. Unset RD and route
+// targets are derived: RD <router_id>:<position in the list, from 1> (type 1, RFC 7432 §7.9),
+// route targets <asn>:<vni> (RFC 8365 §5.1.2.1, as FRR derives them).
+struct MacVrf {
+  uint32_t vni = 0;  // 1..16777215
+  std::optional<bgp::RouteDistinguisher> rd;
+  std::vector<bgp::ExtCommunity> import_rts;  // empty: derived
+  std::vector<bgp::ExtCommunity> export_rts;  // empty: derived
+};
+
+struct Evpn {
+  std::vector<MacVrf> vnis;
+};
+
 struct Config {
   std::string source;  // file name (or the name given to parse_config), for messages
   std::string control_socket = "/run/isthmus/isthmusd.sock";  // isthmusctl's unix socket
   log::Level log_level = log::Level::Info;
   Bgp bgp;
+  Evpn evpn;
   // prefix_lists:, community_lists: and policies: (top level). Compile with
   // bgp::policy::compile(policy, bgp.asn); config checking guarantees that this succeeds.
   bgp::policy::Definitions policy;

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include "bgp/wire/ext_community.h"
+
 namespace isthmus::config {
 namespace {
 
@@ -396,7 +398,7 @@ TEST(ConfigError, UnknownKeysWithSuggestions) {
             "config.yaml:5: bgp.neighbors[0]: missing required key \"remote_as\"");
   EXPECT_EQ(errors("colour: blue\n" + with_bgp("")),
             "config.yaml:1: colour: unknown key (expected one of: control_socket, log_level, bgp, "
-            "prefix_lists, community_lists, policies)");
+            "evpn, prefix_lists, community_lists, policies)");
 }
 
 TEST(ConfigError, UnknownFamily) {
@@ -699,6 +701,57 @@ TEST(Config, LoadFile) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message,
             "/nonexistent/isthmus.yaml: cannot read the file: No such file or directory");
+}
+
+}  // namespace
+}  // namespace isthmus::config
+
+namespace isthmus::config {
+namespace {
+
+constexpr std::string_view kBgpOnly = R"(bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+)";
+
+TEST(Config, EvpnMacVrfs) {
+  Config c = parse_ok(std::string(kBgpOnly) + R"(evpn:
+  vnis:
+    - { vni: 100 }
+    - { vni: 200, rd: "65000:200", import_rts: ["65000:200", "rt:198.18.0.9:7"], export_rts: ["65000:201"] }
+)");
+  ASSERT_EQ(c.evpn.vnis.size(), 2u);
+  EXPECT_EQ(c.evpn.vnis[0].vni, 100u);
+  EXPECT_FALSE(c.evpn.vnis[0].rd.has_value());
+  EXPECT_TRUE(c.evpn.vnis[0].import_rts.empty());  // derived later
+  EXPECT_EQ(c.evpn.vnis[1].rd->to_string(), "65000:200");
+  EXPECT_EQ(c.evpn.vnis[1].import_rts, (std::vector{bgp::route_target_as2(65000, 200),
+                                                    bgp::route_target_ipv4(A("198.18.0.9"), 7)}));
+  EXPECT_EQ(c.evpn.vnis[1].export_rts, std::vector{bgp::route_target_as2(65000, 201)});
+}
+
+TEST(ConfigError, EvpnMacVrfs) {
+  EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
+  vnis:
+    - { vni: 0 }
+    - { vni: 16777216 }
+    - { vni: 100, rd: "65000" }
+    - { vni: 100 }
+    - { vni: 300, import_rts: ["x:1"], export_rts: [] }
+    - { rd: "65000:1" }
+)"),
+            "config.yaml:6: evpn.vnis[0].vni: 0 is not a VXLAN network identifier (expected "
+            "1..16777215)\n"
+            "config.yaml:7: evpn.vnis[1].vni: 16777216 is not a VXLAN network identifier "
+            "(expected 1..16777215)\n"
+            "config.yaml:8: evpn.vnis[2].rd: route distinguisher \"65000\": expected ASN:N, "
+            "A.B.C.D:N or ASN4:N (like 65000:100, 198.18.0.1:5, 4200000000:7)\n"
+            "config.yaml:9: evpn.vnis[3].vni: VNI 100 is listed twice\n"
+            "config.yaml:10: evpn.vnis[4].import_rts[0]: route target \"x:1\": the ASN must be a "
+            "number 0..4294967295\n"
+            "config.yaml:10: evpn.vnis[4].export_rts: an empty list; leave the key out for the "
+            "derived route target\n"
+            "config.yaml:11: evpn.vnis[5]: missing required key \"vni\"");
 }
 
 }  // namespace

@@ -156,6 +156,39 @@ std::string format_evpn_routes(const json& j) {
   return out;
 }
 
+std::string format_evpn_vni(const json& j) {
+  std::string out = fmt::format("{:>8}  {:<22} {:>6} {:>7}  {:<30} {}\n", "VNI", "RD", "MACs",
+                                "Routes", "Import RTs", "Remote VTEPs");
+  for (auto& v : j) {
+    std::string rts, vteps;
+    for (auto& r : v.value("import_rts", json::array()))
+      rts += (rts.empty() ? "" : " ") + r.get<std::string>();
+    for (auto& a : v.value("remote_vteps", json::array()))
+      vteps += (vteps.empty() ? "" : " ") + a.get<std::string>();
+    out += fmt::format("{:>8}  {:<22} {:>6} {:>7}  {:<30} {}\n", str(v, "vni"), str(v, "rd"),
+                       str(v, "macs"), str(v, "routes"), rts, vteps);
+  }
+  return out;
+}
+
+std::string format_evpn_mac(const json& j) {
+  std::string out = fmt::format("VNI {} (RD {})\nFlags: S sticky\n\n", str(j, "vni"), str(j, "rd"));
+  out += fmt::format("{:<17} {:<39} {:>8} {:<5} {:<39} {}\n", "MAC", "VTEP", "Sequence", "Flags",
+                     "IPs", "Advertisements");
+  size_t n = 0;
+  for (auto& m : j.value("macs", json::array())) {
+    std::string ips;
+    for (auto& a : m.value("ips", json::array()))
+      ips += (ips.empty() ? "" : " ") + a.get<std::string>();
+    out += fmt::format("{:<17} {:<39} {:>8} {:<5} {:<39} {}\n", str(m, "mac"), str(m, "vtep"),
+                       str(m, "sequence"), m.value("sticky", false) ? "S" : "", ips,
+                       str(m, "advertisements"));
+    ++n;
+  }
+  out += fmt::format("\nDisplayed {} MACs\n", n);
+  return out;
+}
+
 std::string format_text(const std::vector<std::string>& args, const json& result) {
   auto is = [&](std::initializer_list<const char*> words) {
     if (args.size() < words.size()) return false;
@@ -174,6 +207,8 @@ std::string format_text(const std::vector<std::string>& args, const json& result
     return format_bgp_neighbor(result);
   }
   if (is({"show", "bgp", "l2vpn", "evpn"})) return format_evpn_routes(result);
+  if (is({"show", "evpn", "vni"})) return format_evpn_vni(result);
+  if (is({"show", "evpn", "mac"})) return format_evpn_mac(result);
   if (is({"show", "bgp"})) return format_bgp_routes(result);
   if (result.is_string()) return result.get<std::string>() + "\n";
   return result.dump(2) + "\n";

@@ -92,4 +92,13 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
   return sc;
 }
 
+std::vector<evpn::MacVrf> build_mac_vrfs(const config::Config& cfg) {
+  std::vector<evpn::MacVrf> out;
+  uint16_t index = 0;
+  for (const auto& m : cfg.evpn.vnis)
+    out.push_back(evpn::resolve(m.vni, m.rd, m.import_rts, m.export_rts, cfg.bgp.asn,
+                                cfg.bgp.router_id, ++index));
+  return out;
+}
+
 }  // namespace isthmus::daemon

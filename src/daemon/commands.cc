@@ -1,5 +1,6 @@
 #include "daemon/commands.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "bgp/speaker/show.h"
@@ -66,9 +67,81 @@ Expected<nlohmann::json> show_bgp_evpn(const bgp::Speaker& speaker,
   return bgp::show_evpn_routes(speaker, type, vni);
 }
 
+nlohmann::json vrf_json(const evpn::MacVrf& m) {
+  nlohmann::json j;
+  j["vni"] = m.vni;
+  j["rd"] = m.rd.to_string();
+  auto rts = [](const std::vector<bgp::ExtCommunity>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& c : v) a.push_back(c.to_string());
+    return a;
+  };
+  j["import_rts"] = rts(m.import_rts);
+  j["export_rts"] = rts(m.export_rts);
+  return j;
+}
+
+std::string peer_name(const bgp::Speaker& speaker, bgp::PeerId id) {
+  if (id == bgp::kLocalPeer) return "local";
+  auto it = speaker.peers().find(id);
+  return it == speaker.peers().end() ? "?" : it->second->config().address.to_string();
+}
+
+// show evpn vni: each MAC-VRF with what the Loc-RIB holds for it.
+nlohmann::json show_evpn_vni(const bgp::Speaker& speaker,
+                             const std::vector<evpn::MacVrf>& mac_vrfs) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : mac_vrfs) {
+    const evpn::VrfView v = evpn::view(speaker.rib(), m);
+    nlohmann::json j = vrf_json(m);
+    j["macs"] = v.macs.size();
+    j["routes"] = v.routes;
+    nlohmann::json vteps = nlohmann::json::array();
+    for (const auto& a : v.flood_vteps) vteps.push_back(a.to_string());
+    j["remote_vteps"] = std::move(vteps);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// show evpn mac vni V: the MACs of one MAC-VRF, each at the VTEP that wins (RFC 7432 §15).
+Expected<nlohmann::json> show_evpn_mac(const bgp::Speaker& speaker,
+                                       const std::vector<evpn::MacVrf>& mac_vrfs,
+                                       const std::vector<std::string>& args) {
+  if (args.size() != 5 || args[3] != "vni") return fail("expected: show evpn mac vni VNI");
+  uint32_t vni = 0;
+  const std::string& text = args[4];
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), vni);
+  if (ec != std::errc() || end != text.data() + text.size())
+    return fail("vni: \"" + text + "\" is not a number");
+  auto it = std::find_if(mac_vrfs.begin(), mac_vrfs.end(),
+                         [&](const evpn::MacVrf& m) { return m.vni == vni; });
+  if (it == mac_vrfs.end())
+    return fail("no EVPN instance for VNI " + text + " (see show evpn vni)");
+  const evpn::VrfView v = evpn::view(speaker.rib(), *it);
+  nlohmann::json j = vrf_json(*it);
+  nlohmann::json macs = nlohmann::json::array();
+  for (const auto& e : v.macs) {
+    nlohmann::json ips = nlohmann::json::array();
+    for (const auto& a : e.ips) ips.push_back(a.to_string());
+    macs.push_back({{"mac", e.best.mac.to_string()},
+                    {"ips", std::move(ips)},
+                    {"vtep", e.best.vtep.to_string()},
+                    {"sequence", e.best.sequence},
+                    {"sticky", e.best.sticky},
+                    {"rd", e.best.rd.to_string()},
+                    {"from", peer_name(speaker, e.best.peer)},
+                    {"advertisements", e.advertisements}});
+  }
+  j["macs"] = std::move(macs);
+  return j;
+}
+
 }  // namespace
 
-Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<std::string>& args) {
+Expected<nlohmann::json> run_command(bgp::Speaker& speaker,
+                                     const std::vector<evpn::MacVrf>& mac_vrfs,
+                                     const std::vector<std::string>& args) {
   auto is = [&](std::initializer_list<const char*> words) {
     if (args.size() < words.size()) return false;
     size_t i = 0;
@@ -95,6 +168,8 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<st
   if (is({"show", "bgp", "ipv6", "unicast"}))
     return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 4);
   if (is({"show", "bgp", "l2vpn", "evpn"})) return show_bgp_evpn(speaker, args);
+  if (is({"show", "evpn", "vni"}) && args.size() == 3) return show_evpn_vni(speaker, mac_vrfs);
+  if (is({"show", "evpn", "mac"})) return show_evpn_mac(speaker, mac_vrfs, args);
   if (is({"show", "bgp", "ipv4"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 3);
   if (is({"show", "bgp", "ipv6"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 3);
   if (is({"clear", "bgp", "neighbor"}) && args.size() >= 4) {
@@ -129,10 +204,12 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<st
     if (!r) return fail("neighbor " + a->to_string() + ": " + r.error().message);
     return nlohmann::json("neighbor " + a->to_string() + ": " + done);
   }
-  return fail("unknown command \"" + joined(args) +
-              "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
-              "[PREFIX] | show bgp l2vpn evpn [route-type N] [vni V] | clear bgp neighbor ADDR "
-              "[hard | graceful | soft [in|out]]");
+  return fail(
+      "unknown command \"" + joined(args) +
+      "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
+      "[PREFIX] | show bgp l2vpn evpn [route-type N] [vni V] | show evpn vni | show evpn mac "
+      "vni V | clear bgp neighbor ADDR "
+      "[hard | graceful | soft [in|out]]");
 }
 
 }  // namespace isthmus::daemon

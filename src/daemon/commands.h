@@ -7,9 +7,13 @@
 
 #include "bgp/speaker/speaker.h"
 #include "core/expected.h"
+#include "evpn/mac_vrf.h"
 
 namespace isthmus::daemon {
 
-Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const std::vector<std::string>& args);
+// `mac_vrfs`: the configured EVPN instances (build_mac_vrfs()).
+Expected<nlohmann::json> run_command(bgp::Speaker& speaker,
+                                     const std::vector<evpn::MacVrf>& mac_vrfs,
+                                     const std::vector<std::string>& args);
 
 }  // namespace isthmus::daemon

@@ -49,6 +49,11 @@ bgp:
   neighbors:
     - { address: 198.18.0.2, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
     - { address: 198.18.0.3, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
+evpn:
+  vnis:
+    - { vni: 100 }
+    - { vni: 5000, rd: "198.18.0.1:5000" }
+    - { vni: 7000, import_rts: ["65000:7"] }
 YAML
 )"
 for peer in 198.18.0.2 198.18.0.3; do
@@ -117,6 +122,51 @@ fi
 grep -qF "route-type: 9 is not an EVPN route type (1..5)" "${LAB_DIR}/err" ||
   lab_fail "route-type 9: unexpected message: $(cat "${LAB_DIR}/err")"
 lab_log "show bgp l2vpn evpn: 6 routes, filters by route type and VNI, text view, bad input refused"
+
+# MAC-VRFs: routes imported by route target (derived 65000:VNI), MACs at their VTEP.
+lab_isthmusctl isthmusd show evpn vni -o json >"${LAB_DIR}/vni.json"
+python3 - "${LAB_DIR}/vni.json" "${LAB_DIR}/a.json" <<'PY' || lab_fail "show evpn vni is wrong"
+import json, sys
+v = {x["vni"]: x for x in json.load(open(sys.argv[1]))}
+a = json.load(open(sys.argv[2]))
+# What A sent, by route target: the routes and MACs each VNI must import.
+def rts(path):
+    for at in path["attrs"]:
+        if at["type"] == 16:
+            return {f"{c['value']}" for c in at["value"] if c.get("type") == 0 and c.get("subtype") == 2}
+    return set()
+def expect(rt):
+    routes = [p[0] for p in a.values() if rt in rts(p[0])]
+    macs = {p["nlri"]["value"]["mac"] for p in routes if p["nlri"]["type"] == 2}
+    vteps = sorted({"198.18.0.2" for p in routes if p["nlri"]["type"] == 3})
+    return dict(routes=len(routes), macs=len(macs), remote_vteps=vteps)
+want = {
+    100: dict(rd="198.18.0.1:1", import_rts=["rt:65000:100"], **expect("65000:100")),
+    5000: dict(rd="198.18.0.1:5000", import_rts=["rt:65000:5000"], **expect("65000:5000")),
+    # VNI 7000 imports RT 65000:7, which nobody sends.
+    7000: dict(rd="198.18.0.1:3", import_rts=["rt:65000:7"], export_rts=["rt:65000:7000"],
+               macs=0, routes=0, remote_vteps=[]),
+}
+assert want[100]["routes"] >= 4 and want[100]["macs"] >= 1, want  # the test itself is sane
+bad = [f"VNI {n} {k}: {v.get(n, {}).get(k)} != {x}" for n, w in want.items() for k, x in w.items()
+       if v.get(n, {}).get(k) != x]
+print("\n".join(bad) or f"show evpn vni as expected: {want}")
+sys.exit(1 if bad else 0)
+PY
+lab_isthmusctl isthmusd show evpn mac vni 100 -o json | lab_check_json "
+[(m['mac'], m['vtep'], m['sequence']) for m in j['macs']][0] == ('02:00:00:00:00:01', '198.18.0.2', 0)" ||
+  lab_fail "show evpn mac vni 100: $(lab_isthmusctl isthmusd show evpn mac vni 100 -o json)"
+lab_isthmusctl isthmusd show evpn mac vni 5000 -o json | lab_check_json "
+[(m['mac'], m['vtep'], m['ips']) for m in j['macs']] == [('02:00:00:00:00:02', '198.18.0.2', ['100.64.0.2'])]" ||
+  lab_fail "show evpn mac vni 5000: $(lab_isthmusctl isthmusd show evpn mac vni 5000 -o json)"
+lab_isthmusctl isthmusd show evpn mac vni 5000 | grep -q '^02:00:00:00:00:02 *198.18.0.2 ' ||
+  lab_fail "show evpn mac vni 5000: the text view lacks 02:00:00:00:00:02"
+if lab_isthmusctl isthmusd show evpn mac vni 999 >"${LAB_DIR}/err" 2>&1; then
+  lab_fail "show evpn mac vni 999 was accepted"
+fi
+grep -qF "no EVPN instance for VNI 999" "${LAB_DIR}/err" ||
+  lab_fail "vni 999: unexpected message: $(cat "${LAB_DIR}/err")"
+lab_log "show evpn vni / mac: routes imported by route target into VNIs 100 and 5000 as A tagged them, MACs at VTEP 198.18.0.2"
 
 # Nothing reflected back to A (split horizon): A holds only its own 6.
 lab_always 3 "A holds only its own routes" test "$(count a)" = 6

@@ -1,0 +1,90 @@
+// MAC-VRFs (see mac_vrf.h).
+#include "evpn/mac_vrf.h"
+
+#include <algorithm>
+#include <map>
+
+#include "bgp/wire/ext_community.h"
+
+namespace isthmus::evpn {
+
+MacVrf resolve(uint32_t vni, const std::optional<bgp::RouteDistinguisher>& rd,
+               std::span<const bgp::ExtCommunity> import_rts,
+               std::span<const bgp::ExtCommunity> export_rts, uint32_t asn,
+               const IpAddress& router_id, uint16_t index) {
+  MacVrf m;
+  m.vni = vni;
+  m.rd = rd ? *rd : bgp::RouteDistinguisher::ipv4(router_id, index);
+  const bgp::ExtCommunity derived = bgp::auto_route_target(asn, vni);
+  m.import_rts.assign(import_rts.begin(), import_rts.end());
+  m.export_rts.assign(export_rts.begin(), export_rts.end());
+  if (m.import_rts.empty()) m.import_rts.push_back(derived);
+  if (m.export_rts.empty()) m.export_rts.push_back(derived);
+  return m;
+}
+
+bool imports(const MacVrf& vrf, const bgp::PathAttributes& attrs) {
+  for (const auto& c : attrs.ext_communities)
+    if (std::find(vrf.import_rts.begin(), vrf.import_rts.end(), c) != vrf.import_rts.end())
+      return true;
+  return false;
+}
+
+bool wins(const MacAdvertisement& a, const MacAdvertisement& b) {
+  if (a.sticky != b.sticky) return a.sticky;
+  if (a.sequence != b.sequence) return a.sequence > b.sequence;
+  return a.vtep < b.vtep;
+}
+
+VrfView view(const bgp::Rib& rib, const MacVrf& vrf) {
+  VrfView v;
+  std::map<MacAddress, MacEntry> macs;
+  std::vector<IpAddress> flood;
+  rib.for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const bgp::PathView> paths) {
+    for (const auto& p : paths) {
+      if (!p.best || !p.attrs || !imports(vrf, *p.attrs)) continue;
+      ++v.routes;
+      const auto route = bgp::evpn_route(key, p.attrs->evpn_nlri.value_or(bgp::EvpnNlriData{}));
+      if (!route) continue;
+      if (std::holds_alternative<bgp::EvpnImet>(route->route)) {
+        flood.push_back(std::get<bgp::EvpnImet>(route->route).originator);
+        continue;
+      }
+      const auto* m = std::get_if<bgp::EvpnMacIp>(&route->route);
+      if (!m) continue;
+      MacAdvertisement a;
+      a.mac = m->mac;
+      a.ip = m->ip;
+      a.vtep = p.attrs->next_hop;
+      a.rd = m->rd;
+      a.peer = p.peer;
+      for (const auto& c : p.attrs->ext_communities) {
+        if (auto mm = bgp::MacMobility::decode(c)) {
+          a.sequence = mm->sequence;
+          a.sticky = mm->sticky;
+        }
+      }
+      auto [it, fresh] = macs.try_emplace(a.mac);
+      MacEntry& e = it->second;
+      ++e.advertisements;
+      // A MAC-only and a MAC/IP route of the same VTEP are one advertisement of the MAC; the
+      // IPs come from the MAC/IP routes of the winning VTEP.
+      if (fresh || wins(a, e.best)) {
+        if (!fresh && e.best.vtep != a.vtep) e.ips.clear();
+        e.best = a;
+      }
+      if (a.ip && a.vtep == e.best.vtep) e.ips.push_back(*a.ip);
+    }
+  });
+  for (auto& [mac, e] : macs) {
+    std::sort(e.ips.begin(), e.ips.end());
+    e.ips.erase(std::unique(e.ips.begin(), e.ips.end()), e.ips.end());
+    v.macs.push_back(std::move(e));
+  }
+  std::sort(flood.begin(), flood.end());
+  flood.erase(std::unique(flood.begin(), flood.end()), flood.end());
+  v.flood_vteps = std::move(flood);
+  return v;
+}
+
+}  // namespace isthmus::evpn

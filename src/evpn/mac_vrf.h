@@ -1,0 +1,72 @@
+// MAC-VRFs (EVPN instances, VLAN-based service, RFC 7432 §6.1): one per VNI, with its RD and
+// import/export route targets, and what the Loc-RIB holds for it. A route belongs to a MAC-VRF
+// when it carries one of the MAC-VRF's import route targets (RFC 7432 §9.2.1); a MAC advertised
+// by several VTEPs (a move in progress, or a duplicate) resolves as RFC 7432 §15 says.
+//
+// Today the views are computed from the Loc-RIB on request (for `show`); the agent's incremental
+// MAC table (best_evpn_changed) and local origination come with the node agent.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "bgp/rib/rib.h"
+#include "bgp/wire/evpn.h"
+#include "bgp/wire/types.h"
+#include "core/ip.h"
+
+namespace isthmus::evpn {
+
+struct MacVrf {
+  uint32_t vni = 0;
+  bgp::RouteDistinguisher rd;
+  std::vector<bgp::ExtCommunity> import_rts;
+  std::vector<bgp::ExtCommunity> export_rts;
+};
+
+// What the configuration leaves unset, derived: RD <router_id>:<index> (type 1, RFC 7432 §7.9;
+// index from 1), route targets <asn>:<vni> (RFC 8365 §5.1.2.1, FRR's form).
+MacVrf resolve(uint32_t vni, const std::optional<bgp::RouteDistinguisher>& rd,
+               std::span<const bgp::ExtCommunity> import_rts,
+               std::span<const bgp::ExtCommunity> export_rts, uint32_t asn,
+               const IpAddress& router_id, uint16_t index);
+
+// Whether a path with these attributes is imported into the MAC-VRF.
+bool imports(const MacVrf& vrf, const bgp::PathAttributes& attrs);
+
+// One advertisement of a MAC (a type-2 route's best path) as RFC 7432 §15 compares them.
+struct MacAdvertisement {
+  MacAddress mac;
+  std::optional<IpAddress> ip;
+  IpAddress vtep;         // the next hop
+  uint32_t sequence = 0;  // MAC Mobility (RFC 7432 §7.7); 0 without the community
+  bool sticky = false;    // static MAC: never moves (RFC 7432 §15.2)
+  bgp::RouteDistinguisher rd;
+  bgp::PeerId peer = bgp::kLocalPeer;
+};
+
+// RFC 7432 §15.1-15.2: does `a` win over `b` for the same MAC? A sticky (static) advertisement
+// wins over a non-sticky one; then the higher sequence number; then, for equal sequence numbers,
+// the lower VTEP address.
+bool wins(const MacAdvertisement& a, const MacAdvertisement& b);
+
+// A MAC of a MAC-VRF: the winning advertisement, its IP addresses (from every MAC/IP route of the
+// winning VTEP), and how many advertisements there are in all.
+struct MacEntry {
+  MacAdvertisement best;
+  std::vector<IpAddress> ips;
+  size_t advertisements = 0;
+};
+
+struct VrfView {
+  std::vector<MacEntry> macs;          // sorted by MAC
+  std::vector<IpAddress> flood_vteps;  // from type-3 routes: ingress replication list, sorted
+  size_t routes = 0;                   // best paths imported, of any type
+};
+
+// The MAC-VRF as the Loc-RIB has it now.
+VrfView view(const bgp::Rib& rib, const MacVrf& vrf);
+
+}  // namespace isthmus::evpn
