@@ -63,6 +63,13 @@ int run(const std::string& path) {
   EventLoop loop;
   const std::vector<evpn::MacVrf> mac_vrfs = daemon::build_mac_vrfs(*cfg);
   bgp::Speaker speaker(loop, std::move(speaker_config));
+  if (cfg->evpn.vtep) {
+    // A VTEP: join the flood list of every VNI (RFC 7432 §11).
+    for (const auto& vrf : mac_vrfs) {
+      auto [route, attrs] = evpn::imet_route(vrf, *cfg->evpn.vtep);
+      speaker.rib().originate_evpn(route, attrs);
+    }
+  }
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
     return daemon::run_command(speaker, mac_vrfs, args);
   });

@@ -685,10 +685,22 @@ void Parser::neighbor_range(const YAML::Node& n, const std::string& path) {
 // ---- evpn: ----------------------------------------------------------------------------------
 
 void Parser::evpn(const YAML::Node& n, const std::string& path) {
-  fields(n, path, {{"vnis", [&](auto& v, auto& p) {
-                      if (!expect_list(v, p)) return;
-                      for (size_t i = 0; i < v.size(); ++i) mac_vrf(v[i], index_path(p, i));
-                    }}});
+  fields(n, path,
+         {
+             {"vtep",
+              [&](auto& v, auto& p) {
+                auto a = address(v, p);
+                if (a && a->is_unspecified())
+                  error(v, p, a->to_string() + " is not a VTEP address");
+                else if (a)
+                  cfg_.evpn.vtep = *a;
+              }},
+             {"vnis",
+              [&](auto& v, auto& p) {
+                if (!expect_list(v, p)) return;
+                for (size_t i = 0; i < v.size(); ++i) mac_vrf(v[i], index_path(p, i));
+              }},
+         });
 }
 
 void Parser::mac_vrf(const YAML::Node& n, const std::string& path) {

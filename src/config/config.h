@@ -119,6 +119,9 @@ struct MacVrf {
 };
 
 struct Evpn {
+  // This speaker's VTEP address. Set: it is a VTEP and joins every VNI's flood list (originates
+  // a type-3 route per VNI). Unset: it only reflects and shows EVPN routes.
+  std::optional<IpAddress> vtep;
   std::vector<MacVrf> vnis;
 };
 

@@ -720,6 +720,7 @@ TEST(Config, EvpnMacVrfs) {
     - { vni: 100 }
     - { vni: 200, rd: "65000:200", import_rts: ["65000:200", "rt:198.18.0.9:7"], export_rts: ["65000:201"] }
 )");
+  EXPECT_FALSE(c.evpn.vtep.has_value());
   ASSERT_EQ(c.evpn.vnis.size(), 2u);
   EXPECT_EQ(c.evpn.vnis[0].vni, 100u);
   EXPECT_FALSE(c.evpn.vnis[0].rd.has_value());
@@ -728,6 +729,13 @@ TEST(Config, EvpnMacVrfs) {
   EXPECT_EQ(c.evpn.vnis[1].import_rts, (std::vector{bgp::route_target_as2(65000, 200),
                                                     bgp::route_target_ipv4(A("198.18.0.9"), 7)}));
   EXPECT_EQ(c.evpn.vnis[1].export_rts, std::vector{bgp::route_target_as2(65000, 201)});
+}
+
+TEST(Config, EvpnVtep) {
+  Config c = parse_ok(std::string(kBgpOnly) + "evpn: { vtep: 198.18.0.1, vnis: [{ vni: 100 }] }\n");
+  EXPECT_EQ(c.evpn.vtep, A("198.18.0.1"));
+  EXPECT_EQ(errors(std::string(kBgpOnly) + "evpn: { vtep: 0.0.0.0 }\n"),
+            "config.yaml:4: evpn.vtep: 0.0.0.0 is not a VTEP address");
 }
 
 TEST(ConfigError, EvpnMacVrfs) {

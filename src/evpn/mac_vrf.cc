@@ -47,7 +47,9 @@ VrfView view(const bgp::Rib& rib, const MacVrf& vrf) {
       const auto route = bgp::evpn_route(key, p.attrs->evpn_nlri.value_or(bgp::EvpnNlriData{}));
       if (!route) continue;
       if (std::holds_alternative<bgp::EvpnImet>(route->route)) {
-        flood.push_back(std::get<bgp::EvpnImet>(route->route).originator);
+        // The flood list: other VTEPs (our own type-3 route is how we join theirs).
+        if (p.peer != bgp::kLocalPeer)
+          flood.push_back(std::get<bgp::EvpnImet>(route->route).originator);
         continue;
       }
       const auto* m = std::get_if<bgp::EvpnMacIp>(&route->route);
@@ -85,6 +87,21 @@ VrfView view(const bgp::Rib& rib, const MacVrf& vrf) {
   flood.erase(std::unique(flood.begin(), flood.end()), flood.end());
   v.flood_vteps = std::move(flood);
   return v;
+}
+
+std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf,
+                                                          const IpAddress& vtep) {
+  bgp::EvpnImet r;
+  r.rd = vrf.rd;
+  r.ethernet_tag = 0;
+  r.originator = vtep;
+  bgp::PathAttributes a;
+  a.origin = bgp::Origin::Igp;
+  a.next_hop = vtep;
+  a.ext_communities = vrf.export_rts;
+  a.ext_communities.push_back(bgp::Encapsulation{}.encode());
+  a.pmsi_tunnel = bgp::PmsiTunnel::ingress_replication(vrf.vni, vtep);
+  return {bgp::EvpnRoute{r}, std::move(a)};
 }
 
 }  // namespace isthmus::evpn

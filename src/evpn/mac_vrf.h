@@ -62,11 +62,17 @@ struct MacEntry {
 
 struct VrfView {
   std::vector<MacEntry> macs;          // sorted by MAC
-  std::vector<IpAddress> flood_vteps;  // from type-3 routes: ingress replication list, sorted
+  std::vector<IpAddress> flood_vteps;  // remote VTEPs of type-3 routes: the flood list, sorted
   size_t routes = 0;                   // best paths imported, of any type
 };
 
 // The MAC-VRF as the Loc-RIB has it now.
 VrfView view(const bgp::Rib& rib, const MacVrf& vrf);
+
+// The Inclusive Multicast Ethernet Tag route (type 3, RFC 7432 §7.3, §11) by which a VTEP joins
+// the VNI's flood list: RD of the MAC-VRF, Ethernet Tag 0 (VLAN-based service), originator and
+// next hop the VTEP; the export route targets, the VXLAN encapsulation community (RFC 8365
+// §5.1.3) and PMSI_TUNNEL ingress replication with the VNI as label (RFC 8365 §9).
+std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf, const IpAddress& vtep);
 
 }  // namespace isthmus::evpn

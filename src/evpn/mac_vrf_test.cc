@@ -42,6 +42,22 @@ TEST(MacVrf, WinsAsRfc7432Section15) {
   EXPECT_TRUE(wins(b, a));  // a static MAC does not move
 }
 
+TEST(MacVrf, ImetRouteJoinsTheFloodList) {
+  const MacVrf m = resolve(100, std::nullopt, {}, {}, 65000, ip("198.18.0.1"), 1);
+  auto [route, attrs] = imet_route(m, ip("198.18.0.1"));
+  const auto& i = std::get<bgp::EvpnImet>(route.route);
+  EXPECT_EQ(i.rd.to_string(), "198.18.0.1:1");
+  EXPECT_EQ(i.ethernet_tag, 0u);
+  EXPECT_EQ(i.originator, ip("198.18.0.1"));
+  EXPECT_EQ(attrs.next_hop, ip("198.18.0.1"));
+  EXPECT_EQ(attrs.ext_communities,
+            (std::vector{bgp::route_target_as2(65000, 100), bgp::Encapsulation{}.encode()}));
+  ASSERT_TRUE(attrs.pmsi_tunnel.has_value());
+  EXPECT_EQ(attrs.pmsi_tunnel->tunnel_type, bgp::PmsiTunnel::kIngressReplication);
+  EXPECT_EQ(attrs.pmsi_tunnel->label, 100u);
+  EXPECT_EQ(attrs.pmsi_tunnel->endpoint(), ip("198.18.0.1"));
+}
+
 class MacVrfRibTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -121,6 +137,20 @@ TEST_F(MacVrfRibTest, ImportByRouteTargetAndMobility) {
   EXPECT_EQ(v.macs[0].best.sequence, 1u);
   EXPECT_EQ(v.macs[0].ips, std::vector{ip("100.64.1.1")});
   EXPECT_EQ(v.macs[0].advertisements, 3u);
+}
+
+// Our own type-3 route is in the Loc-RIB (and goes to peers) but is not a remote VTEP.
+TEST_F(MacVrfRibTest, OwnImetIsNotARemoteVtep) {
+  auto [route, attrs] = imet_route(vrf100_, ip("198.18.0.254"));
+  rib_.originate_evpn(route, attrs);
+  imet(1, "198.18.0.1:1", 100);
+  rib_.flush();
+  const VrfView v = view(rib_, vrf100_);
+  EXPECT_EQ(v.flood_vteps, std::vector{ip("198.18.0.1")});
+  EXPECT_EQ(v.routes, 2u);
+  rib_.withdraw_originated_evpn(route);
+  rib_.flush();
+  EXPECT_EQ(view(rib_, vrf100_).routes, 1u);
 }
 
 }  // namespace

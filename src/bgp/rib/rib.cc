@@ -336,6 +336,23 @@ void Rib::withdraw_originated(Family family, const Prefix& prefix) {
   remove_path(table(family), prefix, kLocalPeer, nullptr);
 }
 
+void Rib::originate_evpn(const EvpnRoute& route, const PathAttributes& attrs) {
+  const auto key = evpn_key(route);
+  if (BUG(!key)) return;
+  Table& t = table(kL2vpnEvpn);
+  scratch_attrs_ = attrs;
+  scratch_attrs_.evpn_nlri = evpn_nlri_data(route);
+  set_path(t, t.routes.insert(key->bytes()), kLocalPeer, nullptr, store_.intern(scratch_attrs_));
+}
+
+void Rib::withdraw_originated_evpn(const EvpnRoute& route) {
+  const auto key = evpn_key(route);
+  if (!key) return;
+  Table& t = table(kL2vpnEvpn);
+  const RouteId id = t.routes.find(key->bytes());
+  if (id != kNoRoute) remove_path(t, id, kLocalPeer, nullptr);
+}
+
 void Rib::note_change(Table& t, RouteId id) {
   RouteEntry& e = t.routes.entry(id);
   if (e.changed()) return;

@@ -137,6 +137,9 @@ class Rib {
   // filled per peer on export.
   void originate(Family family, const Prefix& prefix, const PathAttributes& attrs);
   void withdraw_originated(Family family, const Prefix& prefix);
+  // A locally originated EVPN route (peer 0); its non-key NLRI fields go with the attributes.
+  void originate_evpn(const EvpnRoute& route, const PathAttributes& attrs);
+  void withdraw_originated_evpn(const EvpnRoute& route);
 
   // After each batch of input: best paths of changed prefixes, changes to the update groups.
   void flush();

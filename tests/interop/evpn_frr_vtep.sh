@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Interop: isthmusd as an EVPN VTEP peer of an FRR 8.4 VTEP (zebra + bgpd, VXLAN on the kernel).
+#   h1 isthmusd AS 65000 id 198.18.0.1, evpn: vtep 198.18.0.1, VNI 100 (RD and RT derived)
+#   h2 FRR AS 65000 id 198.18.0.2: br100 + vxlan100 (local 198.18.0.2), advertise-all-vni, a
+#      workload port vm1 with a static MAC and a MAC+IP neighbour entry
+# Checks: FRR installs isthmusd's type-3 route (ingress replication) as the flood entry
+# 00:00:00:00:00:00 dst 198.18.0.1 in its kernel FDB and lists 198.18.0.1 as remote VTEP of VNI
+# 100; isthmusd imports FRR's type-2/3 routes into VNI 100 by route target (show evpn vni / mac);
+# when isthmusd stops, FRR's kernel forgets the flood entry.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "${HERE}/../../lab/lib.sh"
+
+lab_init
+lab_require_isthmus
+lab_underlay 2
+
+ns=$(lab_ns 2)
+ip -n "${ns}" link add br100 type bridge stp_state 0 mcast_snooping 0
+ip -n "${ns}" link add vxlan100 type vxlan id 100 dstport 4789 local 198.18.0.2 nolearning
+ip -n "${ns}" link set vxlan100 master br100
+ip -n "${ns}" link set dev vxlan100 type bridge_slave learning off neigh_suppress on
+ip -n "${ns}" link add vm1 type veth peer name vm1p
+ip -n "${ns}" link set vm1 master br100
+for l in br100 vxlan100 vm1 vm1p; do ip -n "${ns}" link set "${l}" up; done
+
+lab_frr_start 2 frr "$(cat <<CONF
+frr defaults datacenter
+hostname frr
+router bgp 65000
+ bgp router-id 198.18.0.2
+ neighbor 198.18.0.1 remote-as 65000
+ neighbor 198.18.0.1 timers connect 1
+ address-family l2vpn evpn
+  neighbor 198.18.0.1 activate
+  advertise-all-vni
+ exit-address-family
+CONF
+)"
+lab_isthmusd_start 1 isthmusd "$(cat <<YAML
+control_socket: $(lab_isthmus_sock isthmusd)
+bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+  listen: { address: 198.18.0.1, port: 179 }
+  hold_time: 9
+  connect_retry: 1
+  neighbors:
+    - { address: 198.18.0.2, remote_as: 65000, families: [l2vpn-evpn] }
+evpn:
+  vtep: 198.18.0.1
+  vnis:
+    - { vni: 100 }
+YAML
+)"
+lab_wait_for 60 "isthmusd: 198.18.0.2 Established" lab_isthmus_established isthmusd 198.18.0.2
+
+# FRR's workload: a static MAC and a MAC+IP.
+lab_exec 2 bridge fdb add 02:00:00:00:02:01 dev vm1 master static
+lab_exec 2 ip neigh replace 100.64.0.21 lladdr 02:00:00:00:02:01 dev br100 nud reachable
+
+# 1. FRR installs our flood entry: type-3 route -> kernel FDB (ingress replication).
+flood_entry() { lab_exec 2 bridge fdb show dev vxlan100 | grep -q '^00:00:00:00:00:00 dst 198.18.0.1 '; }
+lab_wait_for 30 "FRR's kernel FDB floods VNI 100 to 198.18.0.1" flood_entry
+# (FRR 8.4 names the list of remote VTEPs "numRemoteVteps".)
+lab_vtysh frr "show evpn vni 100 json" | lab_check_json "j.get('numRemoteVteps') == ['198.18.0.1']" ||
+  lab_fail "FRR does not list 198.18.0.1 as a remote VTEP of VNI 100"
+lab_log "FRR: 198.18.0.1 is a remote VTEP of VNI 100 and in the kernel's flood list"
+
+# 2. isthmusd imports FRR's routes into VNI 100 (RT 65000:100 on both sides).
+remote_vtep() {
+  lab_isthmusctl isthmusd show evpn vni -o json |
+    lab_check_json "[v['remote_vteps'] for v in j if v['vni'] == 100] == [['198.18.0.2']]"
+}
+lab_wait_for 30 "isthmusd: VNI 100 floods to 198.18.0.2" remote_vtep
+frr_mac() {
+  lab_isthmusctl isthmusd show evpn mac vni 100 -o json | lab_check_json "
+('02:00:00:00:02:01', '198.18.0.2', ['100.64.0.21']) in [(m['mac'], m['vtep'], m['ips']) for m in j['macs']]"
+}
+lab_wait_for 30 "isthmusd: FRR's MAC and IP in VNI 100" frr_mac
+lab_log "isthmusd: FRR's VTEP and its MAC+IP imported into VNI 100"
+
+# 3. isthmusd gone: FRR withdraws our route from its kernel.
+lab_stop isthmusd
+no_flood_entry() { ! flood_entry; }
+lab_wait_for 30 "FRR's kernel forgot the flood entry to 198.18.0.1" no_flood_entry
+lab_log "PASS"
