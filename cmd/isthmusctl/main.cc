@@ -25,6 +25,7 @@ void usage(FILE* to) {
                "  show bgp l2vpn evpn [route-type N] [vni V]\n"
                "  show evpn vni\n"
                "  show evpn mac vni VNI\n"
+               "  evpn mac add|del VNI MAC [IP]\n"
                "  clear bgp neighbor ADDRESS [hard | graceful | soft [in|out]]\n"
                "\n"
                "options:\n"

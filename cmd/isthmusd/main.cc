@@ -61,17 +61,17 @@ int run(const std::string& path) {
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
   EventLoop loop;
-  const std::vector<evpn::MacVrf> mac_vrfs = daemon::build_mac_vrfs(*cfg);
+  const daemon::EvpnContext evpn_ctx{daemon::build_mac_vrfs(*cfg), cfg->evpn.vtep};
   bgp::Speaker speaker(loop, std::move(speaker_config));
-  if (cfg->evpn.vtep) {
+  if (evpn_ctx.vtep) {
     // A VTEP: join the flood list of every VNI (RFC 7432 §11).
-    for (const auto& vrf : mac_vrfs) {
-      auto [route, attrs] = evpn::imet_route(vrf, *cfg->evpn.vtep);
+    for (const auto& vrf : evpn_ctx.mac_vrfs) {
+      auto [route, attrs] = evpn::imet_route(vrf, *evpn_ctx.vtep);
       speaker.rib().originate_evpn(route, attrs);
     }
   }
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
-    return daemon::run_command(speaker, mac_vrfs, args);
+    return daemon::run_command(speaker, evpn_ctx, args);
   });
   if (auto r = control.listen(cfg->control_socket); !r) {
     log::error("{}", r.error().message);

@@ -137,11 +137,53 @@ Expected<nlohmann::json> show_evpn_mac(const bgp::Speaker& speaker,
   return j;
 }
 
+// evpn mac add|del VNI MAC [IP]: a MAC (and IP) local to this VTEP, advertised as a type-2 route
+// (withdrawn by del). Until the node agent learns MACs from the kernel, this is how they are
+// originated; a MAC another VTEP advertises is taken over with the next sequence number
+// (RFC 7432 §15.1).
+Expected<nlohmann::json> evpn_mac_command(bgp::Speaker& speaker, const EvpnContext& ctx,
+                                          const std::vector<std::string>& args) {
+  if (args.size() < 5 || args.size() > 6 || (args[2] != "add" && args[2] != "del"))
+    return fail("expected: evpn mac add|del VNI MAC [IP]");
+  if (!ctx.vtep) return fail("this speaker is not a VTEP (evpn.vtep is not set)");
+  uint32_t vni = 0;
+  const std::string& text = args[3];
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), vni);
+  if (ec != std::errc() || end != text.data() + text.size())
+    return fail("vni: \"" + text + "\" is not a number");
+  auto vrf = std::find_if(ctx.mac_vrfs.begin(), ctx.mac_vrfs.end(),
+                          [&](const evpn::MacVrf& m) { return m.vni == vni; });
+  if (vrf == ctx.mac_vrfs.end())
+    return fail("no EVPN instance for VNI " + text + " (see show evpn vni)");
+  auto mac = MacAddress::parse(args[4]);
+  if (!mac) return fail("MAC address: " + mac.error().message);
+  std::optional<IpAddress> ip;
+  if (args.size() == 6) {
+    auto a = IpAddress::parse(args[5]);
+    if (!a) return fail(a.error().message);
+    ip = *a;
+  }
+  const std::string what =
+      "VNI " + text + ": " + mac->to_string() + (ip ? " " + ip->to_string() : "");
+  if (args[2] == "del") {
+    auto [route, attrs] = evpn::mac_route(*vrf, *ctx.vtep, *mac, ip, 0);
+    speaker.rib().withdraw_originated_evpn(route);
+    speaker.request_flush();
+    return nlohmann::json(what + " no longer advertised");
+  }
+  const uint32_t seq = evpn::local_sequence(speaker.rib(), *vrf, *mac);
+  auto [route, attrs] = evpn::mac_route(*vrf, *ctx.vtep, *mac, ip, seq);
+  speaker.rib().originate_evpn(route, attrs);
+  speaker.request_flush();
+  return nlohmann::json(what + " advertised from " + ctx.vtep->to_string() + " (sequence " +
+                        std::to_string(seq) + ")");
+}
+
 }  // namespace
 
-Expected<nlohmann::json> run_command(bgp::Speaker& speaker,
-                                     const std::vector<evpn::MacVrf>& mac_vrfs,
+Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const EvpnContext& evpn,
                                      const std::vector<std::string>& args) {
+  const auto& mac_vrfs = evpn.mac_vrfs;
   auto is = [&](std::initializer_list<const char*> words) {
     if (args.size() < words.size()) return false;
     size_t i = 0;
@@ -170,6 +212,7 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker,
   if (is({"show", "bgp", "l2vpn", "evpn"})) return show_bgp_evpn(speaker, args);
   if (is({"show", "evpn", "vni"}) && args.size() == 3) return show_evpn_vni(speaker, mac_vrfs);
   if (is({"show", "evpn", "mac"})) return show_evpn_mac(speaker, mac_vrfs, args);
+  if (is({"evpn", "mac"})) return evpn_mac_command(speaker, evpn, args);
   if (is({"show", "bgp", "ipv4"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 3);
   if (is({"show", "bgp", "ipv6"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 3);
   if (is({"clear", "bgp", "neighbor"}) && args.size() >= 4) {
@@ -208,7 +251,7 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker,
       "unknown command \"" + joined(args) +
       "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
       "[PREFIX] | show bgp l2vpn evpn [route-type N] [vni V] | show evpn vni | show evpn mac "
-      "vni V | clear bgp neighbor ADDR "
+      "vni V | evpn mac add|del VNI MAC [IP] | clear bgp neighbor ADDR "
       "[hard | graceful | soft [in|out]]");
 }
 

@@ -11,9 +11,13 @@
 
 namespace isthmus::daemon {
 
-// `mac_vrfs`: the configured EVPN instances (build_mac_vrfs()).
-Expected<nlohmann::json> run_command(bgp::Speaker& speaker,
-                                     const std::vector<evpn::MacVrf>& mac_vrfs,
+// The configured EVPN instances (build_mac_vrfs()) and this speaker's VTEP address, if it is one.
+struct EvpnContext {
+  std::vector<evpn::MacVrf> mac_vrfs;
+  std::optional<IpAddress> vtep;
+};
+
+Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const EvpnContext& evpn,
                                      const std::vector<std::string>& args);
 
 }  // namespace isthmus::daemon

@@ -104,4 +104,39 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf,
   return {bgp::EvpnRoute{r}, std::move(a)};
 }
 
+std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpAddress& vtep,
+                                                         const MacAddress& mac,
+                                                         const std::optional<IpAddress>& ip,
+                                                         uint32_t sequence) {
+  bgp::EvpnMacIp r;
+  r.rd = vrf.rd;
+  r.mac = mac;
+  r.ip = ip;
+  r.label1 = vrf.vni;
+  bgp::PathAttributes a;
+  a.origin = bgp::Origin::Igp;
+  a.next_hop = vtep;
+  a.ext_communities = vrf.export_rts;
+  a.ext_communities.push_back(bgp::Encapsulation{}.encode());
+  if (sequence > 0) a.ext_communities.push_back(bgp::MacMobility{false, sequence}.encode());
+  return {bgp::EvpnRoute{r}, std::move(a)};
+}
+
+uint32_t local_sequence(const bgp::Rib& rib, const MacVrf& vrf, const MacAddress& mac) {
+  std::optional<uint32_t> highest;
+  rib.for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const bgp::PathView> paths) {
+    for (const auto& p : paths) {
+      if (!p.best || !p.attrs || p.peer == bgp::kLocalPeer || !imports(vrf, *p.attrs)) continue;
+      const auto route = bgp::evpn_route(key, p.attrs->evpn_nlri.value_or(bgp::EvpnNlriData{}));
+      const auto* m = route ? std::get_if<bgp::EvpnMacIp>(&route->route) : nullptr;
+      if (!m || m->mac != mac) continue;
+      uint32_t seq = 0;
+      for (const auto& c : p.attrs->ext_communities)
+        if (auto mm = bgp::MacMobility::decode(c)) seq = mm->sequence;
+      highest = std::max(highest.value_or(0), seq);
+    }
+  });
+  return highest ? *highest + 1 : 0;
+}
+
 }  // namespace isthmus::evpn

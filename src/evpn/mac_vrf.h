@@ -75,4 +75,17 @@ VrfView view(const bgp::Rib& rib, const MacVrf& vrf);
 // §5.1.3) and PMSI_TUNNEL ingress replication with the VNI as label (RFC 8365 §9).
 std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf, const IpAddress& vtep);
 
+// The MAC/IP advertisement route (type 2, RFC 7432 §7.2) of a MAC (and IP) that is local to this
+// VTEP: RD of the MAC-VRF, single-homed (ESI 0), Ethernet Tag 0, label = VNI; next hop the VTEP,
+// the export route targets and the encapsulation community, and MAC Mobility with `sequence`
+// when it is not 0 (RFC 7432 §7.7).
+std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpAddress& vtep,
+                                                         const MacAddress& mac,
+                                                         const std::optional<IpAddress>& ip,
+                                                         uint32_t sequence);
+
+// RFC 7432 §15.1: the sequence number to advertise a MAC learned locally with: one more than the
+// highest any other VTEP advertises for it in the MAC-VRF, 0 when no other VTEP has it.
+uint32_t local_sequence(const bgp::Rib& rib, const MacVrf& vrf, const MacAddress& mac);
+
 }  // namespace isthmus::evpn

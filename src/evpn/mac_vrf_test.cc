@@ -139,6 +139,28 @@ TEST_F(MacVrfRibTest, ImportByRouteTargetAndMobility) {
   EXPECT_EQ(v.macs[0].advertisements, 3u);
 }
 
+// RFC 7432 §15.1: a MAC that appears locally while another VTEP advertises it goes out with a
+// higher sequence number, and then wins everywhere.
+TEST_F(MacVrfRibTest, LocalMacTakesOverWithTheNextSequence) {
+  const MacAddress m = mac("02:00:00:00:00:09");
+  EXPECT_EQ(local_sequence(rib_, vrf100_, m), 0u);  // nobody else has it
+  advertise(1, "198.18.0.1:1", "02:00:00:00:00:09", std::nullopt, 100,
+            bgp::MacMobility{.sticky = false, .sequence = 4});
+  rib_.flush();
+  const uint32_t seq = local_sequence(rib_, vrf100_, m);
+  EXPECT_EQ(seq, 5u);
+  auto [route, attrs] = mac_route(vrf100_, ip("198.18.0.254"), m, ip("100.64.1.9"), seq);
+  EXPECT_EQ(std::get<bgp::EvpnMacIp>(route.route).label1, 100u);
+  rib_.originate_evpn(route, attrs);
+  rib_.flush();
+  const VrfView v = view(rib_, vrf100_);
+  ASSERT_EQ(v.macs.size(), 1u);
+  EXPECT_EQ(v.macs[0].best.vtep, ip("198.18.0.254"));
+  EXPECT_EQ(v.macs[0].best.peer, bgp::kLocalPeer);
+  EXPECT_EQ(v.macs[0].best.sequence, 5u);
+  EXPECT_EQ(local_sequence(rib_, vrf100_, m), 5u);  // our own route does not count
+}
+
 // Our own type-3 route is in the Loc-RIB (and goes to peers) but is not a remote VTEP.
 TEST_F(MacVrfRibTest, OwnImetIsNotARemoteVtep) {
   auto [route, attrs] = imet_route(vrf100_, ip("198.18.0.254"));

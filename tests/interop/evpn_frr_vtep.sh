@@ -6,7 +6,8 @@
 # Checks: FRR installs isthmusd's type-3 route (ingress replication) as the flood entry
 # 00:00:00:00:00:00 dst 198.18.0.1 in its kernel FDB and lists 198.18.0.1 as remote VTEP of VNI
 # 100; isthmusd imports FRR's type-2/3 routes into VNI 100 by route target (show evpn vni / mac);
-# when isthmusd stops, FRR's kernel forgets the flood entry.
+# a MAC+IP originated by isthmusd (evpn mac add) lands in FRR's kernel FDB and neighbour table
+# and goes with evpn mac del; when isthmusd stops, FRR's kernel forgets the flood entry.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
@@ -80,7 +81,48 @@ frr_mac() {
 lab_wait_for 30 "isthmusd: FRR's MAC and IP in VNI 100" frr_mac
 lab_log "isthmusd: FRR's VTEP and its MAC+IP imported into VNI 100"
 
-# 3. isthmusd gone: FRR withdraws our route from its kernel.
+# 3. A MAC+IP local to isthmusd (evpn mac add): FRR installs the MAC in its kernel FDB towards us
+# and the IP in its neighbour table (ARP suppression); evpn mac del takes them away.
+lab_isthmusctl isthmusd evpn mac add 100 02:00:00:00:01:01 100.64.0.11 | grep -qF "sequence 0" ||
+  lab_fail "evpn mac add did not answer with sequence 0"
+our_mac() { lab_exec 2 bridge fdb show dev vxlan100 | grep -q '^02:00:00:00:01:01 dst 198.18.0.1 '; }
+our_ip() { lab_exec 2 ip neigh show dev br100 | grep -q '^100.64.0.11 lladdr 02:00:00:00:01:01'; }
+lab_wait_for 30 "FRR's kernel FDB: 02:00:00:00:01:01 at 198.18.0.1" our_mac
+lab_wait_for 30 "FRR's neighbour table: 100.64.0.11 is 02:00:00:00:01:01" our_ip
+lab_isthmusctl isthmusd evpn mac del 100 02:00:00:00:01:01 100.64.0.11 >/dev/null
+lab_isthmusctl isthmusd evpn mac del 100 02:00:00:00:01:01 >/dev/null
+no_our_mac() { ! our_mac; }
+lab_wait_for 30 "FRR's kernel FDB forgot 02:00:00:00:01:01" no_our_mac
+if lab_isthmusctl isthmusd evpn mac add 999 02:00:00:00:01:01 >"${LAB_DIR}/err" 2>&1; then
+  lab_fail "evpn mac add for an unknown VNI was accepted"
+fi
+grep -qF "no EVPN instance for VNI 999" "${LAB_DIR}/err" || lab_fail "unexpected: $(cat "${LAB_DIR}/err")"
+lab_log "isthmusd's MAC+IP installed by FRR in its FDB and neighbour table, and removed"
+
+# 4. MAC mobility (RFC 7432 §15): a MAC learned at FRR moves to isthmusd. isthmusd advertises it
+# with sequence 1; FRR moves it in its kernel FDB to 198.18.0.1; both sides see sequence 1.
+lab_exec 2 bridge fdb add 02:00:00:00:02:02 dev vm1 master dynamic
+frr_has_mac2() {
+  lab_isthmusctl isthmusd show evpn mac vni 100 -o json |
+    lab_check_json "any(m['mac'] == '02:00:00:00:02:02' and m['vtep'] == '198.18.0.2' for m in j['macs'])"
+}
+lab_wait_for 30 "isthmusd: 02:00:00:00:02:02 at FRR" frr_has_mac2
+lab_isthmusctl isthmusd evpn mac add 100 02:00:00:00:02:02 | grep -qF "sequence 1" ||
+  lab_fail "the moved MAC was not advertised with sequence 1"
+moved() { lab_exec 2 bridge fdb show dev vxlan100 | grep -q '^02:00:00:00:02:02 dst 198.18.0.1 '; }
+lab_wait_for 30 "FRR's kernel FDB: 02:00:00:00:02:02 moved to 198.18.0.1" moved
+ours() {
+  lab_isthmusctl isthmusd show evpn mac vni 100 -o json |
+    lab_check_json "[(m['vtep'], m['sequence'], m['from']) for m in j['macs'] if m['mac'] == '02:00:00:00:02:02'] == [('198.18.0.1', 1, 'local')]"
+}
+lab_wait_for 30 "isthmusd: 02:00:00:00:02:02 is local with sequence 1" ours
+lab_vtysh frr "show evpn mac vni 100 mac 02:00:00:00:02:02 json" | lab_check_json "
+(j['02:00:00:00:02:02']['type'], j['02:00:00:00:02:02']['remoteVtep'],
+ j['02:00:00:00:02:02']['remoteSequence']) == ('remote', '198.18.0.1', 1)" ||
+  lab_fail "FRR does not see 02:00:00:00:02:02 at 198.18.0.1 with sequence 1"
+lab_log "MAC mobility: 02:00:00:00:02:02 moved from FRR to isthmusd with sequence 1"
+
+# 4. isthmusd gone: FRR withdraws our route from its kernel.
 lab_stop isthmusd
 no_flood_entry() { ! flood_entry; }
 lab_wait_for 30 "FRR's kernel forgot the flood entry to 198.18.0.1" no_flood_entry
