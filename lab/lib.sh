@@ -58,6 +58,9 @@
 #           lab_isthmus_sock NAME                     control socket path to put in the YAML
 #           lab_isthmusctl NAME ARGS...               $ISTHMUSCTL --socket ... ARGS
 #           lab_isthmus_established NAME PEER         PEER is Established in show bgp summary
+#   EVPN    lab_vxlan_bridge I VNI LOCAL              br<VNI> + vxlan<VNI> (local LOCAL) + port vm<VNI>
+#           lab_fdb_has I DEV MAC DST                 host I's bridge FDB: MAC on DEV towards DST
+#           lab_frr_evpn_vtep_conf ID                 bgpd.conf of an iBGP EVPN VTEP 198.18.0.ID
 #           lab_isthmus_route NAME AFI PREFIX         print the route's JSON ({} if absent)
 #
 # A process registered with lab_critical NAME (every daemon started here is) is checked on every
@@ -719,4 +722,44 @@ lab_isthmus_lacks_route() {
   local r
   r=$(lab_isthmus_route "$1" "$2" "$3") || return 1
   [[ ${r} == "{}" ]]
+}
+
+# ---- EVPN / VXLAN ------------------------------------------------------------------------------
+
+# lab_vxlan_bridge N VNI LOCAL: on host N, the Linux bridge br<VNI> with the VXLAN device
+# vxlan<VNI> (local address LOCAL, UDP 4789, no data-plane learning, ARP/ND suppression) and a
+# workload port vm<VNI> (a veth whose other end vm<VNI>p stays unattached), as an EVPN VTEP such
+# as FRR with `advertise-all-vni` expects them.
+lab_vxlan_bridge() {
+  local n=$1 vni=$2 local=$3 ns l
+  ns=$(lab_ns "${n}")
+  ip -n "${ns}" link add "br${vni}" type bridge stp_state 0 mcast_snooping 0
+  ip -n "${ns}" link add "vxlan${vni}" type vxlan id "${vni}" dstport 4789 local "${local}" nolearning
+  ip -n "${ns}" link set "vxlan${vni}" master "br${vni}"
+  ip -n "${ns}" link set dev "vxlan${vni}" type bridge_slave learning off neigh_suppress on
+  ip -n "${ns}" link add "vm${vni}" type veth peer name "vm${vni}p"
+  ip -n "${ns}" link set "vm${vni}" master "br${vni}"
+  for l in "br${vni}" "vxlan${vni}" "vm${vni}" "vm${vni}p"; do ip -n "${ns}" link set "${l}" up; done
+}
+
+# lab_fdb_has N DEV MAC DST: host N's bridge FDB has MAC on DEV towards VTEP DST.
+lab_fdb_has() {
+  lab_exec "$1" bridge fdb show dev "$2" | grep -q "^$3 dst $4 "
+}
+
+# lab_frr_evpn_vtep_conf ID: FRR config of an iBGP (AS 65000) EVPN VTEP 198.18.0.ID that peers
+# with 198.18.0.1 and advertises every VNI of its VXLAN devices.
+lab_frr_evpn_vtep_conf() {
+  cat <<CONF
+frr defaults datacenter
+hostname vtep$1
+router bgp 65000
+ bgp router-id 198.18.0.$1
+ neighbor 198.18.0.1 remote-as 65000
+ neighbor 198.18.0.1 timers connect 1
+ address-family l2vpn evpn
+  neighbor 198.18.0.1 activate
+  advertise-all-vni
+ exit-address-family
+CONF
 }

@@ -2,7 +2,7 @@
 # Interop: isthmusd as an EVPN VTEP peer of an FRR 8.4 VTEP (zebra + bgpd, VXLAN on the kernel).
 #   h1 isthmusd AS 65000 id 198.18.0.1, evpn: vtep 198.18.0.1, VNI 100 (RD and RT derived)
 #   h2 FRR AS 65000 id 198.18.0.2: br100 + vxlan100 (local 198.18.0.2), advertise-all-vni, a
-#      workload port vm1 with a static MAC and a MAC+IP neighbour entry
+#      workload port vm100 with a static MAC and a MAC+IP neighbour entry
 # Checks: FRR installs isthmusd's type-3 route (ingress replication) as the flood entry
 # 00:00:00:00:00:00 dst 198.18.0.1 in its kernel FDB and lists 198.18.0.1 as remote VTEP of VNI
 # 100; isthmusd imports FRR's type-2/3 routes into VNI 100 by route target (show evpn vni / mac);
@@ -16,28 +16,8 @@ lab_init
 lab_require_isthmus
 lab_underlay 2
 
-ns=$(lab_ns 2)
-ip -n "${ns}" link add br100 type bridge stp_state 0 mcast_snooping 0
-ip -n "${ns}" link add vxlan100 type vxlan id 100 dstport 4789 local 198.18.0.2 nolearning
-ip -n "${ns}" link set vxlan100 master br100
-ip -n "${ns}" link set dev vxlan100 type bridge_slave learning off neigh_suppress on
-ip -n "${ns}" link add vm1 type veth peer name vm1p
-ip -n "${ns}" link set vm1 master br100
-for l in br100 vxlan100 vm1 vm1p; do ip -n "${ns}" link set "${l}" up; done
-
-lab_frr_start 2 frr "$(cat <<CONF
-frr defaults datacenter
-hostname frr
-router bgp 65000
- bgp router-id 198.18.0.2
- neighbor 198.18.0.1 remote-as 65000
- neighbor 198.18.0.1 timers connect 1
- address-family l2vpn evpn
-  neighbor 198.18.0.1 activate
-  advertise-all-vni
- exit-address-family
-CONF
-)"
+lab_vxlan_bridge 2 100 198.18.0.2
+lab_frr_start 2 frr "$(lab_frr_evpn_vtep_conf 2)"
 lab_isthmusd_start 1 isthmusd "$(cat <<YAML
 control_socket: $(lab_isthmus_sock isthmusd)
 bgp:
@@ -57,7 +37,7 @@ YAML
 lab_wait_for 60 "isthmusd: 198.18.0.2 Established" lab_isthmus_established isthmusd 198.18.0.2
 
 # FRR's workload: a static MAC and a MAC+IP.
-lab_exec 2 bridge fdb add 02:00:00:00:02:01 dev vm1 master static
+lab_exec 2 bridge fdb add 02:00:00:00:02:01 dev vm100 master static
 lab_exec 2 ip neigh replace 100.64.0.21 lladdr 02:00:00:00:02:01 dev br100 nud reachable
 
 # 1. FRR installs our flood entry: type-3 route -> kernel FDB (ingress replication).
@@ -101,7 +81,7 @@ lab_log "isthmusd's MAC+IP installed by FRR in its FDB and neighbour table, and 
 
 # 4. MAC mobility (RFC 7432 §15): a MAC learned at FRR moves to isthmusd. isthmusd advertises it
 # with sequence 1; FRR moves it in its kernel FDB to 198.18.0.1; both sides see sequence 1.
-lab_exec 2 bridge fdb add 02:00:00:00:02:02 dev vm1 master dynamic
+lab_exec 2 bridge fdb add 02:00:00:00:02:02 dev vm100 master dynamic
 frr_has_mac2() {
   lab_isthmusctl isthmusd show evpn mac vni 100 -o json |
     lab_check_json "any(m['mac'] == '02:00:00:00:02:02' and m['vtep'] == '198.18.0.2' for m in j['macs'])"
