@@ -81,10 +81,18 @@ nlohmann::json vrf_json(const evpn::MacVrf& m) {
   return j;
 }
 
-std::string peer_name(const bgp::Speaker& speaker, bgp::PeerId id) {
-  if (id == bgp::kLocalPeer) return "local";
-  auto it = speaker.peers().find(id);
-  return it == speaker.peers().end() ? "?" : it->second->config().address.to_string();
+// The MAC-VRF of the VNI named by `text`, or a message saying why there is none.
+Expected<const evpn::MacVrf*> find_vrf(const std::vector<evpn::MacVrf>& mac_vrfs,
+                                       const std::string& text) {
+  uint32_t vni = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), vni);
+  if (ec != std::errc() || end != text.data() + text.size())
+    return fail("vni: \"" + text + "\" is not a number");
+  auto it = std::find_if(mac_vrfs.begin(), mac_vrfs.end(),
+                         [&](const evpn::MacVrf& m) { return m.vni == vni; });
+  if (it == mac_vrfs.end())
+    return fail("no EVPN instance for VNI " + text + " (see show evpn vni)");
+  return &*it;
 }
 
 // show evpn vni: each MAC-VRF with what the Loc-RIB holds for it.
@@ -109,17 +117,10 @@ Expected<nlohmann::json> show_evpn_mac(const bgp::Speaker& speaker,
                                        const std::vector<evpn::MacVrf>& mac_vrfs,
                                        const std::vector<std::string>& args) {
   if (args.size() != 5 || args[3] != "vni") return fail("expected: show evpn mac vni VNI");
-  uint32_t vni = 0;
-  const std::string& text = args[4];
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), vni);
-  if (ec != std::errc() || end != text.data() + text.size())
-    return fail("vni: \"" + text + "\" is not a number");
-  auto it = std::find_if(mac_vrfs.begin(), mac_vrfs.end(),
-                         [&](const evpn::MacVrf& m) { return m.vni == vni; });
-  if (it == mac_vrfs.end())
-    return fail("no EVPN instance for VNI " + text + " (see show evpn vni)");
-  const evpn::VrfView v = evpn::view(speaker.rib(), *it);
-  nlohmann::json j = vrf_json(*it);
+  auto vrf = find_vrf(mac_vrfs, args[4]);
+  if (!vrf) return fail(vrf.error().message);
+  const evpn::VrfView v = evpn::view(speaker.rib(), **vrf);
+  nlohmann::json j = vrf_json(**vrf);
   nlohmann::json macs = nlohmann::json::array();
   for (const auto& e : v.macs) {
     nlohmann::json ips = nlohmann::json::array();
@@ -130,7 +131,7 @@ Expected<nlohmann::json> show_evpn_mac(const bgp::Speaker& speaker,
                     {"sequence", e.best.sequence},
                     {"sticky", e.best.sticky},
                     {"rd", e.best.rd.to_string()},
-                    {"from", peer_name(speaker, e.best.peer)},
+                    {"from", bgp::peer_name(speaker, e.best.peer)},
                     {"advertisements", e.advertisements}});
   }
   j["macs"] = std::move(macs);
@@ -146,15 +147,9 @@ Expected<nlohmann::json> evpn_mac_command(bgp::Speaker& speaker, const EvpnConte
   if (args.size() < 5 || args.size() > 6 || (args[2] != "add" && args[2] != "del"))
     return fail("expected: evpn mac add|del VNI MAC [IP]");
   if (!ctx.vtep) return fail("this speaker is not a VTEP (evpn.vtep is not set)");
-  uint32_t vni = 0;
-  const std::string& text = args[3];
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), vni);
-  if (ec != std::errc() || end != text.data() + text.size())
-    return fail("vni: \"" + text + "\" is not a number");
-  auto vrf = std::find_if(ctx.mac_vrfs.begin(), ctx.mac_vrfs.end(),
-                          [&](const evpn::MacVrf& m) { return m.vni == vni; });
-  if (vrf == ctx.mac_vrfs.end())
-    return fail("no EVPN instance for VNI " + text + " (see show evpn vni)");
+  auto found = find_vrf(ctx.mac_vrfs, args[3]);
+  if (!found) return fail(found.error().message);
+  const evpn::MacVrf* vrf = *found;
   auto mac = MacAddress::parse(args[4]);
   if (!mac) return fail("MAC address: " + mac.error().message);
   std::optional<IpAddress> ip;
@@ -164,7 +159,7 @@ Expected<nlohmann::json> evpn_mac_command(bgp::Speaker& speaker, const EvpnConte
     ip = *a;
   }
   const std::string what =
-      "VNI " + text + ": " + mac->to_string() + (ip ? " " + ip->to_string() : "");
+      "VNI " + args[3] + ": " + mac->to_string() + (ip ? " " + ip->to_string() : "");
   if (args[2] == "del") {
     auto [route, attrs] = evpn::mac_route(*vrf, *ctx.vtep, *mac, ip, 0);
     speaker.rib().withdraw_originated_evpn(route);

@@ -112,6 +112,12 @@ json neighbor_json(const Speaker& s, const Peer& p) {
 
 }  // namespace
 
+std::string peer_name(const Speaker& s, PeerId id) {
+  if (id == kLocalPeer) return "local";
+  auto it = s.peers().find(id);
+  return it == s.peers().end() ? "?" : it->second->config().address.to_string();
+}
+
 json path_attributes_json(const PathAttributes& a) {
   json j;
   j["next_hop"] = a.next_hop.to_string();
@@ -180,11 +186,6 @@ json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& p
   json j;
   j["family"] = family.name();
   std::vector<std::pair<Prefix, json>> rows;
-  auto peer_name = [&](uint32_t id) -> std::string {
-    if (id == 0) return "local";
-    auto it = s.peers().find(id);
-    return it == s.peers().end() ? "?" : it->second->config().address.to_string();
-  };
   auto add = [&](const Prefix& pfx, std::span<const PathView> paths) {
     json r;
     r["prefix"] = pfx.to_string();
@@ -194,7 +195,7 @@ json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& p
       json pj = path_attributes_json(*path.attrs);
       pj["best"] = path.best;
       if (path.stale) pj["stale"] = true;  // RFC 4724 §4.2: kept from a restarting peer
-      pj["from"] = peer_name(path.peer);
+      pj["from"] = peer_name(s, path.peer);
       ps.push_back(std::move(pj));
     }
     r["paths"] = std::move(ps);
@@ -218,11 +219,6 @@ json show_evpn_routes(const Speaker& s, std::optional<uint8_t> route_type,
                       std::optional<uint32_t> vni) {
   json j;
   j["family"] = kL2vpnEvpn.name();
-  auto peer_name = [&](uint32_t id) -> std::string {
-    if (id == 0) return "local";
-    auto it = s.peers().find(id);
-    return it == s.peers().end() ? "?" : it->second->config().address.to_string();
-  };
   std::vector<std::pair<std::vector<uint8_t>, json>> rows;
   s.rib().for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const PathView> paths) {
     if (route_type && (key.empty() || key[0] != *route_type)) return;
@@ -252,7 +248,7 @@ json show_evpn_routes(const Speaker& s, std::optional<uint8_t> route_type,
       if (path_vni) pj["vni"] = *path_vni;
       pj["best"] = path.best;
       if (path.stale) pj["stale"] = true;
-      pj["from"] = peer_name(path.peer);
+      pj["from"] = peer_name(s, path.peer);
       ps.push_back(std::move(pj));
       shown = route->to_string();
     }

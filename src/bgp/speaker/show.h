@@ -15,6 +15,8 @@ std::optional<nlohmann::json> show_neighbor(const Speaker& s, const IpAddress& a
 // Every route of the family, or those of one prefix (exact, or the longest match for an address).
 nlohmann::json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& prefix);
 nlohmann::json path_attributes_json(const PathAttributes& a);
+// Where a path came from: the neighbor's address, "local" for our own routes.
+std::string peer_name(const Speaker& s, PeerId id);
 // `show bgp l2vpn evpn [route-type N] [vni V]`: EVPN routes sorted by route type, then RD; a
 // path matches a VNI by its label field (types 1, 2, 5) or its PMSI_TUNNEL label (type 3).
 nlohmann::json show_evpn_routes(const Speaker& s, std::optional<uint8_t> route_type,
