@@ -265,6 +265,27 @@ Expected<std::optional<MpReach>, AttrFault> decode_evpn_reach(ByteReader nh, Byt
   return std::optional<MpReach>(std::move(mp));
 }
 
+// MP_REACH_NLRI for RT-constraint after the next hop length (RFC 4684 §4): the speaker's address
+// as next hop, then the membership NLRI.
+Expected<std::optional<MpReach>, AttrFault> decode_rtc_reach(ByteReader nh, ByteReader nlri) {
+  constexpr auto kType = AttrType::MpReachNlri;
+  constexpr uint8_t kSub = update_error::kOptionalAttributeError;
+  MpReach mp{kIpv4RouteTarget, {}, {}};
+  const size_t n = nh.remaining();
+  if (n == 4) {
+    mp.next_hops.push_back(IpAddress::v4(*nh.u32()));
+  } else if (n == 16 || n == 32) {
+    while (!nh.empty()) mp.next_hops.push_back(IpAddress::v6(*nh.array<16>()));
+  } else {
+    return reset(
+        kType, kSub,
+        fmt::format("MP_REACH_NLRI: next hop length {} for ipv4-rtc (must be 4, 16 or 32)", n));
+  }
+  if (auto ok = decode_rtc_nlris(nlri, mp.rtc); !ok)
+    return reset(kType, kSub, "MP_REACH_NLRI: " + ok.error());
+  return std::optional<MpReach>(std::move(mp));
+}
+
 IpFamily ip_family(const Family& f) { return f.afi == Afi::Ipv6 ? IpFamily::V6 : IpFamily::V4; }
 
 }  // namespace
@@ -291,6 +312,7 @@ Expected<std::optional<MpReach>, AttrFault> decode_mp_reach(ByteReader r) {
         fmt::format("MP_REACH_NLRI: next hop of {} octets runs past the attribute", *nh_len));
   Family family{static_cast<Afi>(*afi), static_cast<Safi>(*safi)};
   if (family == kL2vpnEvpn) return decode_evpn_reach(*nh, r);
+  if (family == kIpv4RouteTarget) return decode_rtc_reach(*nh, r);
   if (!is_unicast_ip(family))
     return fault(error(kType, AttrAction::AttributeDiscard,
                        fmt::format("MP_REACH_NLRI: family {} not supported yet, attribute "
@@ -331,6 +353,12 @@ Expected<std::optional<MpUnreach>, AttrFault> decode_mp_unreach(ByteReader r) {
     // RFC 7432 §7: withdrawn EVPN routes are encoded as announced ones; none is End-of-RIB.
     MpUnreach mp{family, {}};
     if (auto ok = decode_evpn_nlris(r, mp.evpn); !ok)
+      return reset(kType, update_error::kOptionalAttributeError, "MP_UNREACH_NLRI: " + ok.error());
+    return std::optional<MpUnreach>(std::move(mp));
+  }
+  if (family == kIpv4RouteTarget) {
+    MpUnreach mp{family, {}};
+    if (auto ok = decode_rtc_nlris(r, mp.rtc); !ok)
       return reset(kType, update_error::kOptionalAttributeError, "MP_UNREACH_NLRI: " + ok.error());
     return std::optional<MpUnreach>(std::move(mp));
   }
@@ -529,6 +557,7 @@ bool enc_mp_reach(const AttrSource& s, ByteWriter& w) {
   w.u8(0);  // reserved
   for (const auto& p : m.nlri) encode_prefix(p, w);
   for (const auto& e : m.evpn) encode_evpn_nlri(e, w);
+  for (const auto& m2 : m.rtc) encode_rtc_nlri(m2, w);
   return true;
 }
 
@@ -544,6 +573,7 @@ bool enc_mp_unreach(const AttrSource& s, ByteWriter& w) {
   w.u8(static_cast<uint8_t>(s.mp_unreach->family.safi));
   for (const auto& p : s.mp_unreach->withdrawn) encode_prefix(p, w);
   for (const auto& e : s.mp_unreach->evpn) encode_evpn_nlri(e, w);
+  for (const auto& m : s.mp_unreach->rtc) encode_rtc_nlri(m, w);
   return true;
 }
 

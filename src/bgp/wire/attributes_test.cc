@@ -187,16 +187,23 @@ TEST(Attributes, MpReachErrorsResetTheSession) {
 }
 
 TEST(Attributes, MpForOtherFamiliesIsDiscardedForNow) {
-  // RT constraint (AFI 1, SAFI 132) is not decoded yet (EVPN is: evpn_test.cc).
-  EXPECT_EQ(action_of(AttrType::MpReachNlri, "0001 84 04 c6120001 00 60 0000fde8 0002fde800000064"),
+  // VPN-IPv4 (AFI 1, SAFI 128) is not decoded (EVPN is: evpn_test.cc; RT-constraint: rtc_test.cc).
+  EXPECT_EQ(action_of(AttrType::MpReachNlri,
+                      "0001 80 0c 0000000000000000c6120001 00 70 000641 0000fde800000064 644001"),
             AttrAction::AttributeDiscard);
-  EXPECT_EQ(action_of(AttrType::MpUnreachNlri, "0001 84 60 0000fde8 0002fde800000064"),
+  EXPECT_EQ(action_of(AttrType::MpUnreachNlri, "0001 80 70 000641 0000fde800000064 644001"),
             AttrAction::AttributeDiscard);
   // An empty MP_UNREACH is End-of-RIB and kept.
-  auto eor = both_ways(AttrType::MpUnreachNlri, "0001 84");
-  EXPECT_EQ(eor.mp_unreach, (MpUnreach{kIpv4RouteTarget, {}}));
+  auto eor = both_ways(AttrType::MpUnreachNlri, "0001 80");
+  EXPECT_EQ(eor.mp_unreach, (MpUnreach{Family{Afi::Ipv4, static_cast<Safi>(128)}, {}}));
   auto evpn_eor = both_ways(AttrType::MpUnreachNlri, "0019 46");
   EXPECT_EQ(evpn_eor.mp_unreach, (MpUnreach{kL2vpnEvpn, {}}));
+  auto rtc_eor = both_ways(AttrType::MpUnreachNlri, "0001 84");
+  EXPECT_EQ(rtc_eor.mp_unreach, (MpUnreach{kIpv4RouteTarget, {}}));
+  auto rtc =
+      both_ways(AttrType::MpReachNlri, "0001 84 04 c6120001 00 60 0000fde8 0002fde800000064");
+  ASSERT_TRUE(rtc.mp_reach.has_value());
+  EXPECT_EQ(rtc.mp_reach->rtc.size(), 1u);
 }
 
 TEST(Attributes, MpUnreachIpv4) {

@@ -2,7 +2,8 @@
 // RFC 4271 §4 and §6 (error handling), RFC 7606 (revised UPDATE error handling), RFC 4760
 // (multiprotocol), RFC 6793 (4-octet AS incl. AS4_PATH/AS4_AGGREGATOR with 2-octet peers),
 // RFC 5492 (capabilities), RFC 2918/7313 (route refresh), RFC 8654 (extended messages),
-// RFC 9003 (shutdown communication), RFC 7432 §7 (EVPN NLRI in MP_REACH/MP_UNREACH, evpn.h).
+// RFC 9003 (shutdown communication), RFC 7432 §7 (EVPN NLRI in MP_REACH/MP_UNREACH, evpn.h),
+// RFC 4684 §4 (route target membership NLRI, rtc.h).
 #pragma once
 
 #include <span>
@@ -92,5 +93,10 @@ size_t encode_evpn_reach(const PathAttributes& attrs, std::span<const EvpnRoute>
                          const CodecOptions& opts, std::vector<uint8_t>& out);
 size_t encode_evpn_withdraw(std::span<const EvpnRoute> routes, const CodecOptions& opts,
                             std::vector<uint8_t>& out);
+// The same for RT-constraint (RFC 4684 §4): MP_REACH_NLRI with the next hop of `attrs`.
+size_t encode_rtc_reach(const PathAttributes& attrs, std::span<const RtMembership> routes,
+                        const CodecOptions& opts, std::vector<uint8_t>& out);
+size_t encode_rtc_withdraw(std::span<const RtMembership> routes, const CodecOptions& opts,
+                           std::vector<uint8_t>& out);
 
 }  // namespace isthmus::bgp

@@ -384,7 +384,8 @@ std::optional<Family> end_of_rib_family(const Update& u) {
   // withdrawn routes for that <AFI, SAFI>" (other families).
   if (u.attrs || !u.withdrawn.empty() || !u.nlri.empty() || u.mp_reach) return std::nullopt;
   if (!u.mp_unreach) return kIpv4Unicast;
-  if (!u.mp_unreach->withdrawn.empty() || !u.mp_unreach->evpn.empty()) return std::nullopt;
+  if (!u.mp_unreach->withdrawn.empty() || !u.mp_unreach->evpn.empty() || !u.mp_unreach->rtc.empty())
+    return std::nullopt;
   return u.mp_unreach->family;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bgp/wire/evpn.h"
+#include "bgp/wire/rtc.h"
 #include "core/ip.h"
 
 namespace isthmus::bgp {
@@ -343,15 +344,17 @@ struct MpReach {
   Family family;
   // The next hop(s) as sent: one address, or for IPv6 a global and a link-local (RFC 2545 §3).
   std::vector<IpAddress> next_hops;
-  std::vector<Prefix> nlri;          // unicast families
-  std::vector<EvpnRoute> evpn = {};  // L2VPN EVPN (RFC 7432 §7)
+  std::vector<Prefix> nlri;            // unicast families
+  std::vector<EvpnRoute> evpn = {};    // L2VPN EVPN (RFC 7432 §7)
+  std::vector<RtMembership> rtc = {};  // IPv4 RT-constraint (RFC 4684 §4)
   bool operator==(const MpReach&) const = default;
 };
 
 struct MpUnreach {
   Family family;
-  std::vector<Prefix> withdrawn;     // unicast families
-  std::vector<EvpnRoute> evpn = {};  // L2VPN EVPN (RFC 7432 §7)
+  std::vector<Prefix> withdrawn;       // unicast families
+  std::vector<EvpnRoute> evpn = {};    // L2VPN EVPN (RFC 7432 §7)
+  std::vector<RtMembership> rtc = {};  // IPv4 RT-constraint (RFC 4684 §4)
   bool operator==(const MpUnreach&) const = default;
 };
 

@@ -62,7 +62,8 @@ bool withdraw_all(Update& u) {
         if (u.mp_unreach->family == kIpv4Unicast)
           u.withdrawn.insert(u.withdrawn.end(), u.mp_unreach->withdrawn.begin(),
                              u.mp_unreach->withdrawn.end());
-        else if (!u.mp_unreach->withdrawn.empty() || !u.mp_unreach->evpn.empty())
+        else if (!u.mp_unreach->withdrawn.empty() || !u.mp_unreach->evpn.empty() ||
+                 !u.mp_unreach->rtc.empty())
           return false;
         u.mp_unreach.reset();
       }
@@ -70,6 +71,7 @@ bool withdraw_all(Update& u) {
       u.mp_unreach->withdrawn.insert(u.mp_unreach->withdrawn.end(), reach.nlri.begin(),
                                      reach.nlri.end());
       u.mp_unreach->evpn.insert(u.mp_unreach->evpn.end(), reach.evpn.begin(), reach.evpn.end());
+      u.mp_unreach->rtc.insert(u.mp_unreach->rtc.end(), reach.rtc.begin(), reach.rtc.end());
     }
     u.mp_reach.reset();
   }
@@ -225,7 +227,8 @@ Expected<DecodedUpdate, Notification> decode_update(std::span<const uint8_t> bod
   // message, then 'treat-as-withdraw' MUST be used." They are needed when there is reachable
   // NLRI: ORIGIN and AS_PATH always (RFC 4760 §4), NEXT_HOP for the NLRI field.
   const bool reach =
-      !u.nlri.empty() || (p.mp_reach && (!p.mp_reach->nlri.empty() || !p.mp_reach->evpn.empty()));
+      !u.nlri.empty() || (p.mp_reach && (!p.mp_reach->nlri.empty() || !p.mp_reach->evpn.empty() ||
+                                         !p.mp_reach->rtc.empty()));
   if (reach) {
     for (AttrType t : {AttrType::Origin, AttrType::AsPath, AttrType::NextHop}) {
       if (t == AttrType::NextHop && u.nlri.empty()) continue;
@@ -319,8 +322,9 @@ Expected<void> encode_update(const Update& m, const CodecOptions& opts, std::vec
   // NEXT_HOP goes with the NLRI field, and with any IPv4 next hop the attributes carry, so that
   // what was decoded encodes back the same.
   // EVPN has its next hop in MP_REACH only.
-  const bool evpn_only = m.nlri.empty() && m.mp_reach && m.mp_reach->family == kL2vpnEvpn;
-  src.next_hop = m.attrs && m.attrs->next_hop.is_v4() && !evpn_only &&
+  const bool mp_only = m.nlri.empty() && m.mp_reach &&
+                       (m.mp_reach->family == kL2vpnEvpn || m.mp_reach->family == kIpv4RouteTarget);
+  src.next_hop = m.attrs && m.attrs->next_hop.is_v4() && !mp_only &&
                  (!m.nlri.empty() || !m.attrs->next_hop.is_unspecified());
   encode_attributes(src, w);
   size_t attrs_len = w.size() - attrs_len_at - 2;
@@ -428,30 +432,38 @@ size_t encode_withdraw(Family family, std::span<const Prefix> withdrawn, const C
   return messages;
 }
 
-// ---- EVPN (RFC 7432 §7) ------------------------------------------------------------------------
+// ---- EVPN (RFC 7432 §7) and RT-constraint (RFC 4684 §4) ----------------------------------------
 
 namespace {
 
+size_t nlri_wire_size(const EvpnRoute& r) { return evpn_nlri_wire_size(r); }
+void encode_nlri(const EvpnRoute& r, ByteWriter& w) { encode_evpn_nlri(r, w); }
+size_t nlri_wire_size(const RtMembership& m) { return rtc_nlri_wire_size(m); }
+void encode_nlri(const RtMembership& m, ByteWriter& w) { encode_rtc_nlri(m, w); }
+
 // Packs routes [i, end) while the message stays within `max`; returns the next i and counts the
-// routes written. A route that cannot be encoded (a hand-built unknown type over 255 octets) is
-// skipped.
-size_t pack_evpn(std::span<const EvpnRoute> routes, size_t i, size_t max, ByteWriter& w,
-                 size_t& written) {
+// routes written. A route that cannot be encoded (a hand-built unknown EVPN type over 255
+// octets) is skipped.
+template <typename Route>
+size_t pack_routes(std::span<const Route> routes, size_t i, size_t max, ByteWriter& w,
+                   size_t& written) {
   for (; i < routes.size(); ++i) {
-    const size_t n = evpn_nlri_wire_size(routes[i]);
+    const size_t n = nlri_wire_size(routes[i]);
     if (BUG(n > 257)) continue;
     if (w.size() + n > max) break;
-    encode_evpn_nlri(routes[i], w);
+    encode_nlri(routes[i], w);
     ++written;
   }
   return i;
 }
 
-// The loop shared by the EVPN encoders: one UPDATE per iteration, MP_REACH (with the next hop of
-// `attrs`) or MP_UNREACH first, then `blob` (the other attributes, encoded once).
-size_t encode_evpn(const PathAttributes* attrs, std::span<const EvpnRoute> routes,
-                   std::span<const uint8_t> blob, const CodecOptions& opts,
-                   std::vector<uint8_t>& out) {
+// The loop shared by the encoders of families with their own NLRI format: one UPDATE per
+// iteration, MP_REACH (with the next hop of `attrs`) or MP_UNREACH first, then `blob` (the other
+// attributes, encoded once).
+template <typename Route>
+size_t encode_mp_routes(Family family, const PathAttributes* attrs, std::span<const Route> routes,
+                        std::span<const uint8_t> blob, const CodecOptions& opts,
+                        std::vector<uint8_t>& out) {
   const size_t max = opts.max_message_size();
   ByteWriter w(out);
   size_t messages = 0;
@@ -464,15 +476,15 @@ size_t encode_evpn(const PathAttributes* attrs, std::span<const EvpnRoute> route
     size_t mp = begin_attribute(
         attr_flag::kOptional,
         static_cast<uint8_t>(attrs ? AttrType::MpReachNlri : AttrType::MpUnreachNlri), w);
-    w.u16(static_cast<uint16_t>(Afi::L2vpn));
-    w.u8(static_cast<uint8_t>(Safi::Evpn));
+    w.u16(static_cast<uint16_t>(family.afi));
+    w.u8(static_cast<uint8_t>(family.safi));
     if (attrs) {
-      write_mp_next_hop(*attrs, kL2vpnEvpn, w);
+      write_mp_next_hop(*attrs, family, w);
       w.u8(0);  // reserved
     }
     size_t written = 0;
     // Room for the blob after the routes; the MP attribute's length may shrink by one octet.
-    size_t next = pack_evpn(routes, i, start + max - blob.size(), w, written);
+    size_t next = pack_routes(routes, i, start + max - blob.size(), w, written);
     finish_attribute(mp, w);
     w.bytes(blob);
     w.patch_u16(attrs_len_at, static_cast<uint16_t>(w.size() - attrs_len_at - 2));
@@ -494,11 +506,8 @@ size_t encode_evpn(const PathAttributes* attrs, std::span<const EvpnRoute> route
   return messages;
 }
 
-}  // namespace
-
-size_t encode_evpn_reach(const PathAttributes& attrs, std::span<const EvpnRoute> routes,
-                         const CodecOptions& opts, std::vector<uint8_t>& out) {
-  if (routes.empty()) return 0;
+// The attributes other than MP_REACH_NLRI (which carries the next hop), encoded once.
+std::vector<uint8_t> attribute_blob(const PathAttributes& attrs, const CodecOptions& opts) {
   std::vector<uint8_t> blob;
   ByteWriter bw(blob);
   AttrSource src;
@@ -506,12 +515,31 @@ size_t encode_evpn_reach(const PathAttributes& attrs, std::span<const EvpnRoute>
   src.four_octet_as = opts.four_octet_as;
   src.next_hop = false;  // the next hop goes in MP_REACH_NLRI
   encode_attributes(src, bw);
-  return encode_evpn(&attrs, routes, blob, opts, out);
+  return blob;
+}
+
+}  // namespace
+
+size_t encode_evpn_reach(const PathAttributes& attrs, std::span<const EvpnRoute> routes,
+                         const CodecOptions& opts, std::vector<uint8_t>& out) {
+  if (routes.empty()) return 0;
+  return encode_mp_routes(kL2vpnEvpn, &attrs, routes, attribute_blob(attrs, opts), opts, out);
 }
 
 size_t encode_evpn_withdraw(std::span<const EvpnRoute> routes, const CodecOptions& opts,
                             std::vector<uint8_t>& out) {
-  return encode_evpn(nullptr, routes, {}, opts, out);
+  return encode_mp_routes(kL2vpnEvpn, nullptr, routes, {}, opts, out);
+}
+
+size_t encode_rtc_reach(const PathAttributes& attrs, std::span<const RtMembership> routes,
+                        const CodecOptions& opts, std::vector<uint8_t>& out) {
+  if (routes.empty()) return 0;
+  return encode_mp_routes(kIpv4RouteTarget, &attrs, routes, attribute_blob(attrs, opts), opts, out);
+}
+
+size_t encode_rtc_withdraw(std::span<const RtMembership> routes, const CodecOptions& opts,
+                           std::vector<uint8_t>& out) {
+  return encode_mp_routes(kIpv4RouteTarget, nullptr, routes, {}, opts, out);
 }
 
 void encode_end_of_rib(Family family, std::vector<uint8_t>& out) {
