@@ -26,6 +26,11 @@ class UpdateEncoder {
                             const CodecOptions& opts, std::vector<uint8_t>& out) = 0;
   virtual size_t withdraw_evpn(std::span<const EvpnRoute> routes, const CodecOptions& opts,
                                std::vector<uint8_t>& out) = 0;
+  // IPv4 RT-constraint (RFC 4684).
+  virtual size_t reach_rtc(const PathAttributes& attrs, std::span<const RtMembership> routes,
+                           const CodecOptions& opts, std::vector<uint8_t>& out) = 0;
+  virtual size_t withdraw_rtc(std::span<const RtMembership> routes, const CodecOptions& opts,
+                              std::vector<uint8_t>& out) = 0;
 };
 
 // The bgp/wire codec (encode_reach, encode_withdraw, encode_end_of_rib): the default encoder.

@@ -52,7 +52,12 @@ bool export_rewrite(const ExportSource& from, const ExportTarget& to, Family fam
     // RFC 4271 §5.1.2 b: prepend our AS.
     attrs.as_path.prepend(to.local_as);
     // RFC 4271 §5.1.3: to an external peer the next hop is ours (no third-party next hop).
-    if (!set_next_hop_self(to, family, attrs)) return false;
+    // Except for EVPN: its next hop is the VTEP the traffic is tunnelled to (RFC 8365 §5.1.3),
+    // which a BGP speaker in between (a route server, a spine) must not replace with itself;
+    // FRR keeps it unchanged as well. A local route with no next hop gets ours.
+    if ((family != kL2vpnEvpn || attrs.next_hop.is_unspecified()) &&
+        !set_next_hop_self(to, family, attrs))
+      return false;
     // RFC 4271 §5.1.4: a MED received from a neighbouring AS is not passed to another one.
     // A MED set locally (local route, or by our policy on an iBGP-learned route) goes out.
     if (from.peer != kLocalPeer && !from.ibgp) attrs.med.reset();

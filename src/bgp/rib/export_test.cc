@@ -120,6 +120,20 @@ TEST(Export, ToEbgp) {
   EXPECT_EQ(a.med, 7u);  // set inside our AS: may go out
 }
 
+TEST(Export, EvpnKeepsItsVtepNextHopToEbgp) {
+  PathAttributes a = attrs({65001}, "198.18.0.7");  // the VTEP
+  ASSERT_TRUE(export_rewrite(from_ebgp(), ebgp(65002), kL2vpnEvpn, a));
+  EXPECT_EQ(a.next_hop, ip("198.18.0.7"));
+  EXPECT_EQ(a.as_path, testing::seq({65000, 65001}));
+  // A local EVPN route without a next hop gets ours; unicast routes always do.
+  PathAttributes local = attrs({}, "0.0.0.0");
+  ASSERT_TRUE(export_rewrite(from_local(), ebgp(65002), kL2vpnEvpn, local));
+  EXPECT_EQ(local.next_hop, ip("198.19.0.1"));
+  PathAttributes unicast = attrs({65001}, "198.18.0.7");
+  ASSERT_TRUE(export_rewrite(from_ebgp(), ebgp(65002), kIpv4Unicast, unicast));
+  EXPECT_EQ(unicast.next_hop, ip("198.19.0.1"));
+}
+
 TEST(Export, MedFromOneNeighbourAsNotPassedToAnother) {
   PathAttributes a = attrs({65001});
   a.med = 7;

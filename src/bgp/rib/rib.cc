@@ -34,11 +34,30 @@ const Rib::PeerState* Rib::find_peer(PeerId peer) const {
 
 // ---- Sessions -----------------------------------------------------------------------------------
 
+namespace {
+
+bool has_family(const PeerInfo& peer, Family f) {
+  return std::find(peer.families.begin(), peer.families.end(), f) != peer.families.end();
+}
+
+}  // namespace
+
 void Rib::peer_up(const PeerInfo& peer) {
   if (BUG(peer.id == kLocalPeer)) return;
   // A peer that is down but still has stale paths (RFC 4724 §4.2) comes back into its state.
   const PeerState* before = find_peer(peer.id);
   if (BUG(before != nullptr && before->group != nullptr)) return;
+  // RFC 4684 §3.2: a route reflector's clients must send it every VPN route (it serves the other
+  // clients from them), so it sends them the default membership. It goes to clients only (see
+  // export_route) and is in the table before the client's first update.
+  if (!default_rt_originated_ && peer.ibgp && peer.rr_client &&
+      has_family(peer, kIpv4RouteTarget)) {
+    PathAttributes a;
+    a.origin = Origin::Igp;
+    a.next_hop = IpAddress::v4(0);  // this speaker
+    originate_rtc(RtMembership{}, a);
+    default_rt_originated_ = true;
+  }
   flush();
   bool created = false;
   UpdateGroup& g = join_group(peer, created);
@@ -46,6 +65,7 @@ void Rib::peer_up(const PeerInfo& peer) {
   PeerState& ps = peers_[peer.id];
   ps.info = peer;
   ps.group = &g;
+  ps.rt_constrained = g.key.rt_constrained;
   ps.cursor = Cursor{g.end_seq(), 0};
   ps.counters.update_group = g.id;
   for (Family f : g.key.families) ps.counters.families[f];
@@ -68,8 +88,14 @@ void Rib::peer_up(const PeerInfo& peer) {
     if (!ps.stale.empty()) exclude_own_routes(g, peer.id);
     for (Family f : g.key.families) dump(g, f, peer.id);
   }
-  // RFC 4724 §2: End-of-RIB after the initial update, for each family.
+  // RFC 4724 §2: End-of-RIB after the initial update, for each family. RFC 4684 §6: to a peer
+  // that constrains its EVPN routes, their End-of-RIB follows the routes its memberships let
+  // through, once its own RT-constraint End-of-RIB says it sent them all.
   for (Family f : g.key.families) {
+    if (f == kL2vpnEvpn && ps.rt_constrained) {
+      ps.evpn_eor_held = true;
+      continue;
+    }
     Chunk eor;
     eor.only = peer.id;
     encoder_->end_of_rib(f, eor.bytes);
@@ -110,7 +136,27 @@ void Rib::peer_down(PeerId peer, std::span<const Family> retain) {
 size_t Rib::end_of_rib(PeerId peer, Family family) {
   const PeerState* ps = find_peer(peer);
   if (!ps || !ps->group) return 0;  // End-of-RIB only counts from an Established session
-  return purge_stale(peer, family);
+  const size_t n = purge_stale(peer, family);
+  if (family == kIpv4RouteTarget) release_end_of_rib(peer);
+  return n;
+}
+
+bool Rib::release_end_of_rib(PeerId peer) {
+  PeerState* ps = find_peer(peer);
+  if (!ps || !ps->group || !ps->evpn_eor_held) return false;
+  send_evpn_end_of_rib(*ps);
+  return true;
+}
+
+void Rib::send_evpn_end_of_rib(PeerState& ps) {
+  ps.evpn_eor_held = false;
+  flush();  // the memberships received so far let their routes through
+  UpdateGroup& g = *ps.group;
+  encode_pending(g);
+  Chunk eor;
+  eor.only = ps.info.id;
+  encoder_->end_of_rib(kL2vpnEvpn, eor.bytes);
+  push_chunk(g, std::move(eor));
 }
 
 size_t Rib::purge_stale(PeerId peer) {
@@ -315,16 +361,47 @@ void Rib::withdraw_evpn(PeerId peer, std::span<const EvpnRoute> routes) {
   }
 }
 
+void Rib::update_rtc(PeerId peer, std::span<const RtMembership> routes,
+                     const PathAttributes& attrs) {
+  PeerState* ps = find_peer(peer);
+  if (BUG(ps == nullptr || ps->group == nullptr)) return;
+  FamilyCounters& c = ps->counters.families[kIpv4RouteTarget];
+  c.updates_in += routes.size();
+  Table& t = table(kIpv4RouteTarget);
+  const AttrRef a = import_policy(ps->info, Prefix(), import_base(ps->info, attrs));
+  for (const RtMembership& m : routes) {
+    const RouteId id = t.routes.insert(rtc_key(m));
+    if (!ps->stale.empty()) unmark_stale(*ps, kIpv4RouteTarget, id);
+    set_path(t, id, peer, &c, a);
+  }
+}
+
+void Rib::withdraw_rtc(PeerId peer, std::span<const RtMembership> routes) {
+  PeerState* ps = find_peer(peer);
+  if (BUG(ps == nullptr || ps->group == nullptr)) return;
+  FamilyCounters& c = ps->counters.families[kIpv4RouteTarget];
+  c.withdraws_in += routes.size();
+  Table& t = table(kIpv4RouteTarget);
+  for (const RtMembership& m : routes) {
+    const RouteId id = t.routes.find(rtc_key(m));
+    if (id == kNoRoute) continue;
+    if (!ps->stale.empty()) unmark_stale(*ps, kIpv4RouteTarget, id);
+    remove_path(t, id, peer, &c);
+  }
+}
+
 void Rib::apply(PeerId peer, const Update& u) {
   if (!u.withdrawn.empty()) withdraw(peer, kIpv4Unicast, u.withdrawn);
   if (u.mp_unreach && !u.mp_unreach->withdrawn.empty())
     withdraw(peer, u.mp_unreach->family, u.mp_unreach->withdrawn);
   if (u.mp_unreach && !u.mp_unreach->evpn.empty()) withdraw_evpn(peer, u.mp_unreach->evpn);
+  if (u.mp_unreach && !u.mp_unreach->rtc.empty()) withdraw_rtc(peer, u.mp_unreach->rtc);
   if (!u.attrs) return;  // RFC 4271 §4.3: no attributes, no NLRI to announce
   if (!u.nlri.empty()) update(peer, kIpv4Unicast, u.nlri, *u.attrs);
   if (u.mp_reach && !u.mp_reach->nlri.empty())
     update(peer, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
   if (u.mp_reach && !u.mp_reach->evpn.empty()) update_evpn(peer, u.mp_reach->evpn, *u.attrs);
+  if (u.mp_reach && !u.mp_reach->rtc.empty()) update_rtc(peer, u.mp_reach->rtc, *u.attrs);
 }
 
 void Rib::originate(Family family, const Prefix& prefix, const PathAttributes& attrs) {
@@ -353,6 +430,51 @@ void Rib::withdraw_originated_evpn(const EvpnRoute& route) {
   if (id != kNoRoute) remove_path(t, id, kLocalPeer, nullptr);
 }
 
+void Rib::originate_rtc(const RtMembership& route, const PathAttributes& attrs) {
+  Table& t = table(kIpv4RouteTarget);
+  set_path(t, t.routes.insert(rtc_key(route)), kLocalPeer, nullptr, store_.intern(attrs));
+}
+
+void Rib::withdraw_originated_rtc(const RtMembership& route) {
+  Table& t = table(kIpv4RouteTarget);
+  const RouteId id = t.routes.find(rtc_key(route));
+  if (id != kNoRoute) remove_path(t, id, kLocalPeer, nullptr);
+}
+
+void Rib::rt_membership_changed(const Table& t, RouteId id, PeerId peer, bool added) {
+  PeerState* ps = find_peer(peer);
+  if (BUG(ps == nullptr)) return;
+  auto m = rtc_from_key(t.routes.key_bytes(id));
+  if (BUG(!m)) return;
+  if (added)
+    ps->rt_filter.add(*m);
+  else
+    ps->rt_filter.remove(*m);
+  if (ps->rt_constrained && !ps->rt_filter_changed) {
+    ps->rt_filter_changed = true;
+    rt_changed_.push_back(peer);
+  }
+}
+
+void Rib::refilter() {
+  const auto it = tables_.find(kL2vpnEvpn);
+  for (PeerId peer : rt_changed_) {
+    PeerState* ps = find_peer(peer);
+    if (!ps) continue;
+    ps->rt_filter_changed = false;
+    if (!ps->group || it == tables_.end()) continue;
+    auto gf = ps->group->families.find(kL2vpnEvpn);
+    if (gf == ps->group->families.end()) continue;
+    // Every route it has or may now get is exported again; the filter decides.
+    const RouteTable& routes = it->second.routes;
+    routes.for_each([&](RouteId id) {
+      const AttrRef* out = gf->second.find_out(id);
+      if (routes.entry(id).best() || (out && *out)) gf->second.mark(id);
+    });
+  }
+  rt_changed_.clear();
+}
+
 void Rib::note_change(Table& t, RouteId id) {
   RouteEntry& e = t.routes.entry(id);
   if (e.changed()) return;
@@ -370,14 +492,19 @@ void Rib::set_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c, AttrRef
     return;
   }
   note_change(t, id);
+  bool was_accepted = false;
   if (!p) {
     p = &e.add(peer);
     if (c) ++c->received;
-  } else if (p->accepted() && c) {
-    --c->accepted;
+  } else {
+    was_accepted = p->accepted();
+    if (was_accepted && c) --c->accepted;
   }
-  if (attrs && c) ++c->accepted;
+  const bool accepted = static_cast<bool>(attrs);
+  if (accepted && c) ++c->accepted;
   p->attrs = std::move(attrs);
+  if (t.family == kIpv4RouteTarget && peer != kLocalPeer && accepted != was_accepted)
+    rt_membership_changed(t, id, peer, accepted);
 }
 
 bool Rib::remove_path(Table& t, const Prefix& prefix, PeerId peer, FamilyCounters* c) {
@@ -390,11 +517,14 @@ bool Rib::remove_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c) {
   const Path* p = e.find(peer);
   if (!p) return false;
   note_change(t, id);
+  const bool was_accepted = p->accepted();
   if (c) {
     --c->received;
-    if (p->accepted()) --c->accepted;
+    if (was_accepted) --c->accepted;
   }
   e.remove(peer);
+  if (t.family == kIpv4RouteTarget && peer != kLocalPeer && was_accepted)
+    rt_membership_changed(t, id, peer, false);
   return true;
 }
 
@@ -445,7 +575,7 @@ void Rib::decide(Family family, Table& t) {
     if (changed) {
       if (t.routes.kind() != KeyKind::Bytes) {
         if (config_.best_changed) config_.best_changed(family, t.routes.prefix(change.id), best);
-      } else if (config_.best_evpn_changed) {
+      } else if (family == kL2vpnEvpn && config_.best_evpn_changed) {
         config_.best_evpn_changed(t.routes.key_bytes(change.id), best);
       }
       for (GroupFamily* gf : t.groups) gf->mark(change.id);
@@ -470,6 +600,7 @@ void Rib::release_if_unused(Table& t, RouteId id) {
 
 void Rib::flush() {
   for (auto& [family, t] : tables_) decide(family, t);
+  if (!rt_changed_.empty()) refilter();
 }
 
 }  // namespace isthmus::bgp

@@ -29,6 +29,7 @@
 #include "bgp/rib/encoder.h"
 #include "bgp/rib/peer.h"
 #include "bgp/rib/route_table.h"
+#include "bgp/rib/rt_filter.h"
 #include "bgp/rib/update_group.h"
 
 namespace isthmus::bgp {
@@ -140,6 +141,19 @@ class Rib {
   // A locally originated EVPN route (peer 0); its non-key NLRI fields go with the attributes.
   void originate_evpn(const EvpnRoute& route, const PathAttributes& attrs);
   void withdraw_originated_evpn(const EvpnRoute& route);
+  // IPv4 RT-constraint (RFC 4684): route target membership routes, keyed by rtc_key(). What a
+  // peer sends is its filter for the L2VPN EVPN routes we send it, when the session negotiated
+  // both families (rt_filter()); such a peer is an update group of its own, and its EVPN
+  // End-of-RIB waits for its RT-constraint End-of-RIB (RFC 4684 §6), or release_end_of_rib().
+  // To route-reflector clients that negotiated RT-constraint we send the default membership
+  // (RFC 4684 §3.2): they send us all their routes, which we need to serve the other clients.
+  void update_rtc(PeerId peer, std::span<const RtMembership> routes, const PathAttributes& attrs);
+  void withdraw_rtc(PeerId peer, std::span<const RtMembership> routes);
+  void originate_rtc(const RtMembership& route, const PathAttributes& attrs);
+  void withdraw_originated_rtc(const RtMembership& route);
+  // Sends the EVPN End-of-RIB held back for the peer's RT-constraint End-of-RIB (the speaker's
+  // timer ran out). Returns false when none was held back.
+  bool release_end_of_rib(PeerId peer);
 
   // After each batch of input: best paths of changed prefixes, changes to the update groups.
   void flush();
@@ -159,6 +173,11 @@ class Rib {
   // Every EVPN route with its paths; each path's full NLRI is evpn_route(key, *attrs->evpn_nlri).
   void for_each_evpn_route(
       const std::function<void(std::span<const uint8_t> key, std::span<const PathView>)>& fn) const;
+  // Every RT-constraint route with its paths.
+  void for_each_rtc_route(
+      const std::function<void(const RtMembership&, std::span<const PathView>)>& fn) const;
+  // The filter of the EVPN routes sent to the peer; nullptr when its session is not constrained.
+  const RtFilter* rt_filter(PeerId peer) const;
   std::optional<PeerCounters> counters(PeerId peer) const;
   RibStats stats() const;
   const RibConfig& config() const { return config_; }
@@ -181,6 +200,12 @@ class Rib {
     Cursor cursor;
     PeerCounters counters;
     std::map<Family, StaleSet> stale;  // empty unless a graceful restart is in progress
+    // RFC 4684: the route targets the peer imports (its accepted membership routes), the filter
+    // of the EVPN routes sent to it when `rt_constrained`.
+    RtFilter rt_filter;
+    bool rt_constrained = false;
+    bool rt_filter_changed = false;  // queued in rt_changed_
+    bool evpn_eor_held = false;      // EVPN End-of-RIB waits for its RT-constraint End-of-RIB
   };
   // The best path of a prefix before its first change since the last flush(). An entry waiting
   // here (RouteEntry::changed()) is never erased, so `id` stays valid.
@@ -191,10 +216,12 @@ class Rib {
     bool had_best = false;
   };
   struct Table {
-    explicit Table(Family family)
-        : routes(family.afi == Afi::L2vpn  ? KeyKind::Bytes
-                 : family.afi == Afi::Ipv6 ? KeyKind::Ipv6
-                                           : KeyKind::Ipv4) {}
+    explicit Table(Family f)
+        : family(f),
+          routes(f.afi == Afi::L2vpn || f.safi == Safi::RouteTarget ? KeyKind::Bytes
+                 : f.afi == Afi::Ipv6                               ? KeyKind::Ipv6
+                                                                    : KeyKind::Ipv4) {}
+    Family family;
     RouteTable routes;
     std::vector<Change> changed;
     std::vector<GroupFamily*> groups;  // the update groups that export this family
@@ -212,6 +239,11 @@ class Rib {
   // The import policy applied to `base` (empty: rejected).
   AttrRef import_policy(const PeerInfo& peer, const Prefix& prefix, const AttrRef& base);
   void note_change(Table& t, RouteId id);
+  // A path of the peer's in the RT-constraint table became accepted or went (`added`).
+  void rt_membership_changed(const Table& t, RouteId id, PeerId peer, bool added);
+  // The EVPN routes of the peers whose filter changed are exported to them again.
+  void refilter();
+  void send_evpn_end_of_rib(PeerState& ps);
   void set_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c, AttrRef attrs);
   // Returns false when the peer had no path for the prefix.
   bool remove_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c);
@@ -227,6 +259,9 @@ class Rib {
   bool is_stale(PeerId peer, Family family, RouteId id) const;
   void unmark_stale(PeerState& ps, Family family, RouteId id);
   // rib_show.cc
+  void for_each_keyed_route(
+      Family family,
+      const std::function<void(std::span<const uint8_t>, std::span<const PathView>)>& fn) const;
   void views(Family family, RouteId id, const RouteEntry& e, std::vector<PathView>& out) const;
 
   // rib_out.cc: update groups, export, encoding, output.
@@ -236,7 +271,8 @@ class Rib {
   void exclude_own_routes(UpdateGroup& g, PeerId peer);
   bool in_group(const UpdateGroup& g, PeerId peer) const;
   void encode_pending(UpdateGroup& g);
-  AttrRef export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best);
+  AttrRef export_route(UpdateGroup& g, Family family, const Prefix& prefix, RouteId id,
+                       const Path& best);
   void dump(UpdateGroup& g, Family family, PeerId peer);
   void push_chunk(UpdateGroup& g, Chunk chunk);
   // Appends whole messages of `c` from the cursor within the budget; false when it ran out.
@@ -251,6 +287,8 @@ class Rib {
   std::unordered_map<PeerId, PeerState> peers_;
   std::vector<std::unique_ptr<UpdateGroup>> groups_;
   uint32_t next_group_id_ = 1;
+  std::vector<PeerId> rt_changed_;  // peers whose rt_filter changed since the last flush()
+  bool default_rt_originated_ = false;
   std::vector<Candidate> scratch_candidates_;
   std::vector<uint16_t> scratch_index_;
   PathAttributes scratch_attrs_;

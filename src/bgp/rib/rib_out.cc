@@ -29,6 +29,12 @@ GroupKey group_key(const PeerInfo& peer) {
   k.families = peer.families;
   std::sort(k.families.begin(), k.families.end());
   k.families.erase(std::unique(k.families.begin(), k.families.end()), k.families.end());
+  // RFC 4684: the peer's own route targets filter its EVPN routes; no one else shares them.
+  auto has = [&](Family f) { return std::binary_search(k.families.begin(), k.families.end(), f); };
+  if (has(kIpv4RouteTarget) && has(kL2vpnEvpn)) {
+    k.rt_constrained = true;
+    k.unshared = peer.id;
+  }
   return k;
 }
 
@@ -109,7 +115,17 @@ void Rib::exclude_own_routes(UpdateGroup& g, PeerId peer) {
 
 // ---- Export -------------------------------------------------------------------------------------
 
-AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best) {
+AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, RouteId id,
+                          const Path& best) {
+  if (family == kL2vpnEvpn && g.key.rt_constrained) {
+    // RFC 4684 §3: only the routes with a route target the peer imports.
+    const PeerState* ps = find_peer(g.key.unshared);
+    if (!ps || !ps->rt_filter.allows(best.attrs->ext_communities)) return {};
+  }
+  if (family == kIpv4RouteTarget && best.peer == kLocalPeer && !g.target.rr_client &&
+      table(family).routes.key_bytes(id).size() == 1) {
+    return {};  // our default membership is for route-reflector clients only (peer_up)
+  }
   ExportSource from;
   from.peer = best.peer;
   from.router_id = config_.router_id;
@@ -161,7 +177,8 @@ using Batches = std::map<std::pair<PeerId, PeerId>, Batch>;
 
 void encode_batches(UpdateEncoder& enc, UpdateGroup& g, Family family, const RouteTable& routes,
                     Batches& batches, std::vector<Chunk>& out) {
-  const bool evpn = routes.kind() == KeyKind::Bytes;
+  const bool evpn = family == kL2vpnEvpn;
+  const bool rtc = family == kIpv4RouteTarget;
   std::vector<Prefix> nlri;
   auto prefixes = [&](const std::vector<RouteId>& ids) -> std::span<const Prefix> {
     nlri.clear();
@@ -180,19 +197,30 @@ void encode_batches(UpdateEncoder& enc, UpdateGroup& g, Family family, const Rou
     }
     return evpn_nlri;
   };
+  std::vector<RtMembership> rtc_nlri;
+  auto rtc_routes = [&](const std::vector<RouteId>& ids) -> std::span<const RtMembership> {
+    rtc_nlri.clear();
+    for (RouteId id : ids) {
+      auto m = rtc_from_key(routes.key_bytes(id));
+      if (!BUG(!m)) rtc_nlri.push_back(*m);
+    }
+    return rtc_nlri;
+  };
   for (auto& [filter, b] : batches) {
     Chunk c;
     c.only = filter.first;
     c.except = filter.second;
     if (!b.withdrawn.empty()) {
       g.messages_encoded += evpn ? enc.withdraw_evpn(evpn_routes(b.withdrawn, {}), g.codec, c.bytes)
-                                 : enc.withdraw(family, prefixes(b.withdrawn), g.codec, c.bytes);
+                            : rtc ? enc.withdraw_rtc(rtc_routes(b.withdrawn), g.codec, c.bytes)
+                                  : enc.withdraw(family, prefixes(b.withdrawn), g.codec, c.bytes);
     }
     for (const auto& [attrs, ids] : b.reach) {
       g.messages_encoded +=
           evpn ? enc.reach_evpn(*attrs, evpn_routes(ids, attrs->evpn_nlri.value_or(EvpnNlriData{})),
                                 g.codec, c.bytes)
-               : enc.reach(*attrs, family, prefixes(ids), g.codec, c.bytes);
+          : rtc ? enc.reach_rtc(*attrs, rtc_routes(ids), g.codec, c.bytes)
+                : enc.reach(*attrs, family, prefixes(ids), g.codec, c.bytes);
     }
     out.push_back(std::move(c));
   }
@@ -245,7 +273,9 @@ void Rib::encode_pending(UpdateGroup& g) {
       return only == kLocalPeer && except == kLocalPeer ? to_all : batches[{only, except}];
     };
     ExportMemo memo;
-    const bool memoize = !g.proto.export_policy || !g.proto.export_policy_per_prefix;
+    // RT-constraint export depends on the route (the default membership), and there are few.
+    const bool memoize =
+        family != kIpv4RouteTarget && (!g.proto.export_policy || !g.proto.export_policy_per_prefix);
     std::vector<RouteId> gone;  // routes without paths: released once their withdrawal is encoded
 
     for (RouteId id : gf.pending) {
@@ -259,7 +289,7 @@ void Rib::encode_pending(UpdateGroup& g) {
           na = *m;
         } else {
           const bool ip = t.routes.kind() != KeyKind::Bytes;
-          na = export_route(g, family, ip ? t.routes.prefix(id) : Prefix(), *best);
+          na = export_route(g, family, ip ? t.routes.prefix(id) : Prefix(), id, *best);
           if (memoize) memo.add(best->attrs.id(), best->peer, na);
         }
       }

@@ -23,17 +23,36 @@ void Rib::for_each_route(
   });
 }
 
-void Rib::for_each_evpn_route(
+void Rib::for_each_keyed_route(
+    Family family,
     const std::function<void(std::span<const uint8_t>, std::span<const PathView>)>& fn) const {
-  const Table* t = find_table(kL2vpnEvpn);
-  if (!t) return;
+  const Table* t = find_table(family);
+  if (!t || t->routes.kind() != KeyKind::Bytes) return;
   std::vector<PathView> v;
   t->routes.for_each([&](RouteId id) {
     const RouteEntry& e = t->routes.entry(id);
     if (e.empty()) return;
-    views(kL2vpnEvpn, id, e, v);
+    views(family, id, e, v);
     fn(t->routes.key_bytes(id), v);
   });
+}
+
+void Rib::for_each_evpn_route(
+    const std::function<void(std::span<const uint8_t>, std::span<const PathView>)>& fn) const {
+  for_each_keyed_route(kL2vpnEvpn, fn);
+}
+
+void Rib::for_each_rtc_route(
+    const std::function<void(const RtMembership&, std::span<const PathView>)>& fn) const {
+  for_each_keyed_route(kIpv4RouteTarget, [&](std::span<const uint8_t> key, auto paths) {
+    auto m = rtc_from_key(key);
+    if (m) fn(*m, paths);
+  });
+}
+
+const RtFilter* Rib::rt_filter(PeerId peer) const {
+  const PeerState* ps = find_peer(peer);
+  return ps && ps->group && ps->rt_constrained ? &ps->rt_filter : nullptr;
 }
 
 std::vector<PathView> Rib::lookup(Family family, const Prefix& prefix) const {

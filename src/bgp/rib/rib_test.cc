@@ -2,13 +2,16 @@
 // back with FakeEncoder::decode (the stand-in codec of test_encoder.h).
 #include "bgp/rib/rib.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <map>
 #include <optional>
+#include <set>
 
 #include "bgp/rib/test_encoder.h"
 #include "bgp/rib/test_util.h"
+#include "bgp/wire/ext_community.h"
 
 namespace isthmus::bgp {
 namespace {
@@ -1083,6 +1086,165 @@ TEST_F(EvpnRibTest, GracefulRestartKeepsEvpnRoutesStale) {
   auto v = evpn_received(2);
   ASSERT_EQ(v.size(), 1u);
   EXPECT_FALSE(v.at(key(b)).has_value());
+}
+
+// ---- RT-constraint (RFC 4684) ------------------------------------------------------------------
+
+class RtcRibTest : public EvpnRibTest {
+ protected:
+  static PeerInfo rtc_client(PeerId id, bool client = true) {
+    PeerInfo p = ibgp(id, client);
+    p.families = {kL2vpnEvpn, kIpv4RouteTarget};
+    return p;
+  }
+  static RtMembership member(uint32_t value) {
+    return RtMembership::of(kLocalAs, route_target_as2(65000, value).bytes);
+  }
+  static PathAttributes with_rts(std::initializer_list<uint32_t> rts) {
+    PathAttributes a = attrs({}, "198.18.0.1");
+    for (uint32_t v : rts) a.ext_communities.push_back(route_target_as2(65000, v));
+    return a;
+  }
+  void join(PeerId peer, std::initializer_list<uint32_t> rts) {
+    std::vector<RtMembership> v;
+    for (uint32_t rt : rts) v.push_back(member(rt));
+    rib_.update_rtc(peer, v, attrs({}, "198.18.0.9"));
+  }
+  void leave(PeerId peer, std::initializer_list<uint32_t> rts) {
+    std::vector<RtMembership> v;
+    for (uint32_t rt : rts) v.push_back(member(rt));
+    rib_.withdraw_rtc(peer, v);
+  }
+  // The EVPN routes the peer holds now, by MAC's last octet, after applying what it was sent.
+  std::set<int> holds(PeerId peer) {
+    for (const auto& [k, r] : evpn_received(peer)) {
+      int tag = 0;
+      while (tag < 16 && key(route(tag)) != k) ++tag;
+      if (r)
+        held_[peer].insert(tag);
+      else
+        held_[peer].erase(tag);
+    }
+    return held_[peer];
+  }
+  static EvpnRoute route(int tag) {
+    return mac_route("198.18.0.1:1", fmt::format("02:00:00:00:00:{:02x}", tag), 100);
+  }
+  std::map<PeerId, std::set<int>> held_;
+};
+
+TEST_F(RtcRibTest, EachPeerGetsTheRoutesOfItsRouteTargets) {
+  up(rtc_client(1));
+  up(rtc_client(2));
+  up(rtc_client(3));
+  PeerInfo plain = client(4);  // no RT-constraint: everything
+  up(plain);
+  join(2, {100});
+  join(3, {200});
+  rib_.update_evpn(1, std::vector{route(1)}, with_rts({100}));
+  rib_.update_evpn(1, std::vector{route(2)}, with_rts({200}));
+  rib_.update_evpn(1, std::vector{route(3)}, with_rts({100, 200}));
+  rib_.update_evpn(1, std::vector{route(4)}, with_rts({}));
+  rib_.flush();
+  EXPECT_EQ(holds(2), (std::set<int>{1, 3}));
+  EXPECT_EQ(holds(3), (std::set<int>{2, 3}));
+  EXPECT_EQ(holds(4), (std::set<int>{1, 2, 3, 4}));
+  EXPECT_TRUE(holds(1).empty());  // its own routes, and it imports nothing
+  EXPECT_EQ(rib_.rt_filter(2)->size(), 1u);
+  EXPECT_EQ(rib_.rt_filter(4), nullptr);
+  EXPECT_NE(rib_.counters(2)->update_group, rib_.counters(3)->update_group);
+
+  // The filter follows the memberships: more route targets, fewer, and the default.
+  join(2, {200});
+  rib_.flush();
+  EXPECT_EQ(holds(2), (std::set<int>{1, 2, 3}));
+  leave(2, {100});
+  rib_.flush();
+  EXPECT_EQ(holds(2), (std::set<int>{2, 3}));
+  rib_.update_rtc(3, std::vector{RtMembership{}}, attrs({}, "198.18.0.9"));
+  rib_.flush();
+  EXPECT_EQ(holds(3), (std::set<int>{1, 2, 3, 4}));
+  // A route whose route targets change moves in and out of the filter.
+  rib_.update_evpn(1, std::vector{route(3)}, with_rts({300}));
+  rib_.flush();
+  EXPECT_EQ(holds(2), (std::set<int>{2}));
+  EXPECT_EQ(holds(3), (std::set<int>{1, 2, 3, 4}));
+}
+
+TEST_F(RtcRibTest, MembershipsAreReflectedAndClientsGetTheDefault) {
+  up(rtc_client(1));
+  PeerInfo non_client = rtc_client(2, false);
+  up(non_client);
+  join(1, {100});
+  rib_.flush();
+  std::set<RtMembership> to_nonclient, to_client;
+  for (const auto& m : drain(2))
+    if (m.kind == Kind::Reach) to_nonclient.insert(m.rtc.begin(), m.rtc.end());
+  rib_.peer_up(rtc_client(3));
+  for (const auto& m : drain(3))
+    if (m.kind == Kind::Reach) to_client.insert(m.rtc.begin(), m.rtc.end());
+  // RFC 4456: the client's membership goes to clients and non-clients; our default membership
+  // only to clients, which therefore send us all their routes.
+  EXPECT_EQ(to_nonclient, (std::set<RtMembership>{member(100)}));
+  EXPECT_EQ(to_client, (std::set<RtMembership>{RtMembership{}, member(100)}));
+}
+
+TEST_F(RtcRibTest, EvpnEndOfRibWaitsForTheirEndOfRib) {
+  up(rtc_client(1));
+  rib_.update_evpn(1, std::vector{route(1)}, with_rts({100}));
+  rib_.flush();
+  rib_.peer_up(rtc_client(2));
+  std::vector<Family> eors;
+  for (const auto& m : drain(2))
+    if (m.kind == Kind::EndOfRib) eors.push_back(m.family);
+  EXPECT_EQ(eors, std::vector<Family>{kIpv4RouteTarget});
+  join(2, {100});
+  EXPECT_EQ(rib_.end_of_rib(2, kIpv4RouteTarget), 0u);
+  auto msgs = drain(2);
+  ASSERT_EQ(msgs.size(), 2u);  // the route its membership lets through, then End-of-RIB
+  EXPECT_EQ(msgs[0].kind, Kind::Reach);
+  EXPECT_EQ(msgs[0].evpn, std::vector{route(1)});
+  EXPECT_EQ(msgs[1].kind, Kind::EndOfRib);
+  EXPECT_EQ(msgs[1].family, kL2vpnEvpn);
+  EXPECT_FALSE(rib_.release_end_of_rib(2));  // sent once
+
+  // Without their End-of-RIB the speaker's timer releases it.
+  rib_.peer_up(rtc_client(3));
+  drain(3);
+  EXPECT_TRUE(rib_.release_end_of_rib(3));
+  msgs = drain(3);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].family, kL2vpnEvpn);
+}
+
+TEST_F(RtcRibTest, FilterFollowsTheSession) {
+  up(rtc_client(1));
+  up(rtc_client(2));
+  rib_.update_evpn(1, std::vector{route(1)}, with_rts({100}));
+  rib_.update_evpn(1, std::vector{route(2)}, with_rts({200}));
+  join(2, {100, 200});
+  rib_.flush();
+  EXPECT_EQ(holds(2), (std::set<int>{1, 2}));
+
+  // Graceful restart: the stale memberships keep the filter; after End-of-RIB only the ones
+  // sent again count.
+  const Family retain[] = {kL2vpnEvpn, kIpv4RouteTarget};
+  rib_.peer_down(2, retain);
+  rib_.flush();
+  held_[2].clear();
+  rib_.peer_up(rtc_client(2));
+  EXPECT_EQ(holds(2), (std::set<int>{1, 2}));
+  join(2, {100});
+  EXPECT_EQ(rib_.end_of_rib(2, kIpv4RouteTarget), 1u);
+  EXPECT_EQ(holds(2), (std::set<int>{1}));
+
+  // A plain session loss forgets them: after it comes back it gets nothing until it asks.
+  rib_.peer_down(2);
+  rib_.flush();
+  held_[2].clear();
+  up(rtc_client(2));
+  EXPECT_TRUE(holds(2).empty());
+  EXPECT_EQ(rib_.rt_filter(2)->size(), 0u);
 }
 
 }  // namespace

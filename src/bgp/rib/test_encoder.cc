@@ -68,15 +68,15 @@ size_t FakeEncoder::withdraw(Family family, std::span<const Prefix> withdrawn,
   return pack(FakeMessage::Kind::Withdraw, 0, family, withdrawn, opts, out);
 }
 
-// One message per call: an EVPN message holds no NLRI of its own, only an index into evpn_ (in
-// the prefix count field's place, with the family telling them apart).
-size_t FakeEncoder::pack_evpn(FakeMessage::Kind kind, uint32_t attrs_index,
-                              std::span<const EvpnRoute> routes, std::vector<uint8_t>& out) {
+// One message per call: an EVPN or RT-constraint message holds no NLRI of its own, only an index
+// into routes_ (in the prefix count field's place, with the family telling them apart).
+size_t FakeEncoder::pack_routes(FakeMessage::Kind kind, Family family, uint32_t attrs_index,
+                                FakeMessage routes, std::vector<uint8_t>& out) {
   ByteWriter w(out);
-  evpn_.emplace_back(routes.begin(), routes.end());
-  const size_t start = begin_message(w, kind, kL2vpnEvpn, attrs_index);
+  routes_.push_back(std::move(routes));
+  const size_t start = begin_message(w, kind, family, attrs_index);
   end_message(w, start, 0);
-  w.u32(static_cast<uint32_t>(evpn_.size() - 1));
+  w.u32(static_cast<uint32_t>(routes_.size() - 1));
   w.patch_u16(start + 16, static_cast<uint16_t>(w.size() - start));
   ++messages;
   return 1;
@@ -86,13 +86,36 @@ size_t FakeEncoder::reach_evpn(const PathAttributes& attrs, std::span<const Evpn
                                const CodecOptions&, std::vector<uint8_t>& out) {
   ++reach_calls;
   attrs_.push_back(attrs);
-  return pack_evpn(FakeMessage::Kind::Reach, static_cast<uint32_t>(attrs_.size() - 1), routes, out);
+  FakeMessage m;
+  m.evpn.assign(routes.begin(), routes.end());
+  return pack_routes(FakeMessage::Kind::Reach, kL2vpnEvpn, static_cast<uint32_t>(attrs_.size() - 1),
+                     std::move(m), out);
 }
 
 size_t FakeEncoder::withdraw_evpn(std::span<const EvpnRoute> routes, const CodecOptions&,
                                   std::vector<uint8_t>& out) {
   ++withdraw_calls;
-  return pack_evpn(FakeMessage::Kind::Withdraw, 0, routes, out);
+  FakeMessage m;
+  m.evpn.assign(routes.begin(), routes.end());
+  return pack_routes(FakeMessage::Kind::Withdraw, kL2vpnEvpn, 0, std::move(m), out);
+}
+
+size_t FakeEncoder::reach_rtc(const PathAttributes& attrs, std::span<const RtMembership> routes,
+                              const CodecOptions&, std::vector<uint8_t>& out) {
+  ++reach_calls;
+  attrs_.push_back(attrs);
+  FakeMessage m;
+  m.rtc.assign(routes.begin(), routes.end());
+  return pack_routes(FakeMessage::Kind::Reach, kIpv4RouteTarget,
+                     static_cast<uint32_t>(attrs_.size() - 1), std::move(m), out);
+}
+
+size_t FakeEncoder::withdraw_rtc(std::span<const RtMembership> routes, const CodecOptions&,
+                                 std::vector<uint8_t>& out) {
+  ++withdraw_calls;
+  FakeMessage m;
+  m.rtc.assign(routes.begin(), routes.end());
+  return pack_routes(FakeMessage::Kind::Withdraw, kIpv4RouteTarget, 0, std::move(m), out);
 }
 
 void FakeEncoder::end_of_rib(Family family, std::vector<uint8_t>& out) {
@@ -115,8 +138,11 @@ std::vector<FakeMessage> FakeEncoder::decode(std::span<const uint8_t> bytes) con
     const uint32_t index = *body->u32();
     if (m.kind == FakeMessage::Kind::Reach) m.attrs = attrs_.at(index);
     const uint16_t count = *body->u16();
-    if (m.family == kL2vpnEvpn && m.kind != FakeMessage::Kind::EndOfRib) {
-      m.evpn = evpn_.at(*body->u32());
+    if ((m.family == kL2vpnEvpn || m.family == kIpv4RouteTarget) &&
+        m.kind != FakeMessage::Kind::EndOfRib) {
+      const FakeMessage& held = routes_.at(*body->u32());
+      m.evpn = held.evpn;
+      m.rtc = held.rtc;
       msgs.push_back(std::move(m));
       continue;
     }

@@ -16,7 +16,8 @@ struct FakeMessage {
   Family family;
   PathAttributes attrs;  // Reach only
   std::vector<Prefix> prefixes;
-  std::vector<EvpnRoute> evpn;  // L2VPN EVPN
+  std::vector<EvpnRoute> evpn;    // L2VPN EVPN
+  std::vector<RtMembership> rtc;  // RT-constraint
 };
 
 class FakeEncoder final : public UpdateEncoder {
@@ -30,6 +31,10 @@ class FakeEncoder final : public UpdateEncoder {
                     const CodecOptions& opts, std::vector<uint8_t>& out) override;
   size_t withdraw_evpn(std::span<const EvpnRoute> routes, const CodecOptions& opts,
                        std::vector<uint8_t>& out) override;
+  size_t reach_rtc(const PathAttributes& attrs, std::span<const RtMembership> routes,
+                   const CodecOptions& opts, std::vector<uint8_t>& out) override;
+  size_t withdraw_rtc(std::span<const RtMembership> routes, const CodecOptions& opts,
+                      std::vector<uint8_t>& out) override;
 
   // Every message in `bytes` (which must hold whole messages).
   std::vector<FakeMessage> decode(std::span<const uint8_t> bytes) const;
@@ -41,10 +46,11 @@ class FakeEncoder final : public UpdateEncoder {
  private:
   size_t pack(FakeMessage::Kind kind, uint32_t attrs_index, Family family,
               std::span<const Prefix> nlri, const CodecOptions& opts, std::vector<uint8_t>& out);
-  size_t pack_evpn(FakeMessage::Kind kind, uint32_t attrs_index, std::span<const EvpnRoute> routes,
-                   std::vector<uint8_t>& out);
+  // EVPN and RT-constraint messages carry an index into routes_.
+  size_t pack_routes(FakeMessage::Kind kind, Family family, uint32_t attrs_index,
+                     FakeMessage routes, std::vector<uint8_t>& out);
   std::vector<PathAttributes> attrs_;
-  std::vector<std::vector<EvpnRoute>> evpn_;  // EVPN messages carry an index into this
+  std::vector<FakeMessage> routes_;
 };
 
 }  // namespace isthmus::bgp::testing

@@ -36,7 +36,9 @@ struct GroupKey {
   std::optional<IpAddress> local_link_local;
   bool has_export_policy = false;
   std::string export_policy_id;
-  PeerId unshared = kLocalPeer;  // set when the policy has no id: a group of one
+  PeerId unshared = kLocalPeer;  // a group of one: its policy has no id, or rt_constrained
+  // RFC 4684: the peer's EVPN routes are filtered by the route targets it imports.
+  bool rt_constrained = false;
   bool four_octet_as = true;
   bool extended_message = false;
   std::vector<Family> families;  // sorted

@@ -25,6 +25,14 @@ class WireEncoder final : public UpdateEncoder {
                        std::vector<uint8_t>& out) override {
     return encode_evpn_withdraw(routes, opts, out);
   }
+  size_t reach_rtc(const PathAttributes& attrs, std::span<const RtMembership> routes,
+                   const CodecOptions& opts, std::vector<uint8_t>& out) override {
+    return encode_rtc_reach(attrs, routes, opts, out);
+  }
+  size_t withdraw_rtc(std::span<const RtMembership> routes, const CodecOptions& opts,
+                      std::vector<uint8_t>& out) override {
+    return encode_rtc_withdraw(routes, opts, out);
+  }
 };
 
 }  // namespace
