@@ -23,6 +23,7 @@ void usage(FILE* to) {
                "  show bgp ipv4 unicast [PREFIX|ADDRESS]\n"
                "  show bgp ipv6 unicast [PREFIX|ADDRESS]\n"
                "  show bgp l2vpn evpn [route-type N] [vni V]\n"
+               "  show bgp ipv4 rtc\n"
                "  show evpn vni\n"
                "  show evpn mac vni VNI\n"
                "  evpn mac add|del VNI MAC [IP]\n"

@@ -70,6 +70,9 @@ int run(const std::string& path) {
       speaker.rib().originate_evpn(route, attrs);
     }
   }
+  // RFC 4684: the route targets the MAC-VRFs import, for peers that constrain what they send us.
+  for (const auto& m : evpn::rt_memberships(evpn_ctx.mac_vrfs, cfg->bgp.asn))
+    speaker.rib().originate_rtc(m, evpn::rt_membership_attributes());
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
     return daemon::run_command(speaker, evpn_ctx, args);
   });

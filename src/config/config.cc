@@ -24,7 +24,8 @@ namespace {
 namespace policy = bgp::policy;
 
 // Families the speaker implements, in the order error messages list them.
-constexpr std::string_view kSupportedFamilies[] = {"ipv4-unicast", "ipv6-unicast", "l2vpn-evpn"};
+constexpr std::string_view kSupportedFamilies[] = {"ipv4-unicast", "ipv6-unicast", "l2vpn-evpn",
+                                                   "ipv4-rtc"};
 
 constexpr uint32_t kAsTrans = 23456;  // RFC 6793 §9
 constexpr size_t kMaxPasswordLength = 80;

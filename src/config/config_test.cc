@@ -405,7 +405,7 @@ TEST(ConfigError, UnknownFamily) {
   EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, "
                             "families: [ipv4-unicast, ipv4-multicast, ipv4-unicast] }\n")),
             "config.yaml:5: bgp.neighbors[0].families[1]: \"ipv4-multicast\" is not a supported "
-            "address family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn)\n"
+            "address family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn, ipv4-rtc)\n"
             "config.yaml:5: bgp.neighbors[0].families[2]: \"ipv4-unicast\" is listed twice");
 }
 
@@ -644,7 +644,7 @@ TEST(ConfigError, CollectsManyErrors) {
             "config.yaml:5: bgp.neighbors[0].remote_as: 0 is not an AS number (expected "
             "1..4294967295)\n"
             "config.yaml:6: bgp.neighbors[1].families[0]: \"foo\" is not a supported address "
-            "family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn)");
+            "family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn, ipv4-rtc)");
 }
 
 TEST(ConfigError, RangesAndOriginate) {

@@ -156,6 +156,25 @@ std::string format_evpn_routes(const json& j) {
   return out;
 }
 
+std::string format_rtc_routes(const json& j) {
+  std::string out = fmt::format("Family {}\n", str(j, "family"));
+  out += "Status: * valid, S stale, > best\n\n";
+  out += fmt::format("   {:<40} {:<39} {}\n", "Route target membership", "Next Hop", "From");
+  size_t n = 0;
+  for (auto& r : j.value("routes", json::array())) {
+    bool first = true;
+    for (auto& p : r.value("paths", json::array())) {
+      out += fmt::format("{}{} {:<40} {:<39} {}\n", p.value("stale", false) ? "S" : "*",
+                         p.value("best", false) ? ">" : " ", first ? str(r, "route") : "",
+                         str(p, "next_hop"), str(p, "from"));
+      first = false;
+    }
+    ++n;
+  }
+  out += fmt::format("\nDisplayed {} routes\n", n);
+  return out;
+}
+
 std::string format_evpn_vni(const json& j) {
   std::string out = fmt::format("{:>8}  {:<22} {:>6} {:>7}  {:<30} {}\n", "VNI", "RD", "MACs",
                                 "Routes", "Import RTs", "Remote VTEPs");
@@ -207,6 +226,7 @@ std::string format_text(const std::vector<std::string>& args, const json& result
     return format_bgp_neighbor(result);
   }
   if (is({"show", "bgp", "l2vpn", "evpn"})) return format_evpn_routes(result);
+  if (is({"show", "bgp", "ipv4", "rtc"})) return format_rtc_routes(result);
   if (is({"show", "evpn", "vni"})) return format_evpn_vni(result);
   if (is({"show", "evpn", "mac"})) return format_evpn_mac(result);
   if (is({"show", "bgp"})) return format_bgp_routes(result);

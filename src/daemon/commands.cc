@@ -205,6 +205,7 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const EvpnContext& e
   if (is({"show", "bgp", "ipv6", "unicast"}))
     return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 4);
   if (is({"show", "bgp", "l2vpn", "evpn"})) return show_bgp_evpn(speaker, args);
+  if (is({"show", "bgp", "ipv4", "rtc"}) && args.size() == 4) return bgp::show_rtc_routes(speaker);
   if (is({"show", "evpn", "vni"}) && args.size() == 3) return show_evpn_vni(speaker, mac_vrfs);
   if (is({"show", "evpn", "mac"})) return show_evpn_mac(speaker, mac_vrfs, args);
   if (is({"evpn", "mac"})) return evpn_mac_command(speaker, evpn, args);

@@ -139,4 +139,21 @@ uint32_t local_sequence(const bgp::Rib& rib, const MacVrf& vrf, const MacAddress
   return highest ? *highest + 1 : 0;
 }
 
+std::vector<bgp::RtMembership> rt_memberships(std::span<const MacVrf> vrfs, uint32_t asn) {
+  std::vector<bgp::RtMembership> out;
+  for (const MacVrf& vrf : vrfs)
+    for (const bgp::ExtCommunity& rt : vrf.import_rts)
+      out.push_back(bgp::RtMembership::of(asn, rt.bytes));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+bgp::PathAttributes rt_membership_attributes() {
+  bgp::PathAttributes a;
+  a.origin = bgp::Origin::Igp;
+  a.next_hop = IpAddress::v4(0);  // this speaker, per peer
+  return a;
+}
+
 }  // namespace isthmus::evpn

@@ -88,4 +88,10 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, cons
 // highest any other VTEP advertises for it in the MAC-VRF, 0 when no other VTEP has it.
 uint32_t local_sequence(const bgp::Rib& rib, const MacVrf& vrf, const MacAddress& mac);
 
+// RFC 4684 §4: one route target membership per distinct import route target of the MAC-VRFs, with
+// our AS as origin AS, in order; and the attributes to originate them with (ORIGIN IGP, the next
+// hop filled per peer).
+std::vector<bgp::RtMembership> rt_memberships(std::span<const MacVrf> vrfs, uint32_t asn);
+bgp::PathAttributes rt_membership_attributes();
+
 }  // namespace isthmus::evpn

@@ -175,5 +175,17 @@ TEST_F(MacVrfRibTest, OwnImetIsNotARemoteVtep) {
   EXPECT_EQ(view(rib_, vrf100_).routes, 1u);
 }
 
+TEST(RtMemberships, OnePerDistinctImportRouteTarget) {
+  MacVrf a = resolve(100, std::nullopt, {}, {}, 65000, *IpAddress::parse("198.18.0.1"), 1);
+  MacVrf b = resolve(200, std::nullopt, {}, {}, 65000, *IpAddress::parse("198.18.0.1"), 2);
+  b.import_rts.push_back(a.import_rts[0]);  // shared: listed once
+  const std::vector<MacVrf> vrfs{a, b};
+  auto m = rt_memberships(vrfs, 65000);
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0], bgp::RtMembership::of(65000, bgp::route_target_as2(65000, 100).bytes));
+  EXPECT_EQ(m[1], bgp::RtMembership::of(65000, bgp::route_target_as2(65000, 200).bytes));
+  EXPECT_EQ(rt_membership_attributes().next_hop, IpAddress::v4(0));
+}
+
 }  // namespace
 }  // namespace isthmus::evpn

@@ -25,6 +25,10 @@ struct Overloaded : F... {
 template <class... F>
 Overloaded(F...) -> Overloaded<F...>;
 
+// RFC 4684 §6 leaves the wait for the peer's RT-constraint End-of-RIB open; a minute is ample
+// for a peer that sends one and short for one that does not.
+constexpr std::chrono::seconds kRtcEndOfRibWait{60};
+
 // RFC 4271 §10: timers are jittered by a random factor in 0.75..1.0.
 std::chrono::milliseconds jitter(std::chrono::milliseconds d) {
   static thread_local std::minstd_rand rng{std::random_device{}()};
@@ -52,6 +56,7 @@ Peer::~Peer() {
   loop.cancel_timer(connect_timer_);
   loop.cancel_timer(restart_timer_);
   loop.cancel_timer(stale_timer_);
+  loop.cancel_timer(rtc_eor_timer_);
   for (auto* slot : {&outbound_, &inbound_}) {
     if (!*slot) continue;
     loop.remove_fd((*slot)->fd.get());
@@ -399,16 +404,20 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
     if (!u.mp_unreach->withdrawn.empty())
       rib.withdraw(id_, u.mp_unreach->family, u.mp_unreach->withdrawn);
     if (!u.mp_unreach->evpn.empty()) rib.withdraw_evpn(id_, u.mp_unreach->evpn);
+    if (!u.mp_unreach->rtc.empty()) rib.withdraw_rtc(id_, u.mp_unreach->rtc);
   }
   if (u.attrs) {
     if (!u.nlri.empty() && negotiated(kIpv4Unicast))
       rib.update(id_, kIpv4Unicast, u.nlri, *u.attrs);
-    if (u.mp_reach && (!u.mp_reach->nlri.empty() || !u.mp_reach->evpn.empty())) {
+    if (u.mp_reach &&
+        (!u.mp_reach->nlri.empty() || !u.mp_reach->evpn.empty() || !u.mp_reach->rtc.empty())) {
       if (!negotiated(u.mp_reach->family)) {
         log::warn("bgp: neighbor {}: routes for {} which was not negotiated, ignored",
                   config_.address.to_string(), u.mp_reach->family.name());
       } else if (u.mp_reach->family == kL2vpnEvpn) {
         rib.update_evpn(id_, u.mp_reach->evpn, *u.attrs);
+      } else if (u.mp_reach->family == kIpv4RouteTarget) {
+        rib.update_rtc(id_, u.mp_reach->rtc, *u.attrs);
       } else {
         rib.update(id_, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
       }
@@ -515,6 +524,23 @@ void Peer::on_established(Connection* c, const session::Negotiated& n) {
             config_.address.to_string(), n.remote_open.asn(), n.hold_time, fams);
   speaker_.on_established(*this, n, c->local);
   resume_graceful_restart(n);
+  // RFC 4684 §6: the peer's RT-constraint End-of-RIB lets our EVPN End-of-RIB go (the RIB holds
+  // it); a peer that never sends one does not keep it waiting for ever.
+  auto negotiated = [&](Family f) {
+    return std::find(n.families.begin(), n.families.end(), f) != n.families.end();
+  };
+  auto& loop = speaker_.loop();
+  loop.cancel_timer(rtc_eor_timer_);
+  rtc_eor_timer_ = 0;
+  if (negotiated(kIpv4RouteTarget) && negotiated(kL2vpnEvpn)) {
+    rtc_eor_timer_ = loop.add_timer(kRtcEndOfRibWait, [this] {
+      rtc_eor_timer_ = 0;
+      if (!speaker_.rib().release_end_of_rib(id_)) return;
+      log::info("bgp: neighbor {}: no RT-constraint End-of-RIB within {}s, EVPN End-of-RIB sent",
+                config_.address.to_string(), kRtcEndOfRibWait.count());
+      speaker_.request_flush();
+    });
+  }
   pump_output();
 }
 
@@ -573,6 +599,8 @@ void Peer::close(Connection* c, const std::string& reason, bool was_established)
   bool was = c == established_;
   if (was) {
     established_ = nullptr;
+    loop.cancel_timer(rtc_eor_timer_);
+    rtc_eor_timer_ = 0;
     log::info("bgp: neighbor {}: Established -> Idle ({})", config_.address.to_string(), why);
     auto retain = graceful_restart_families(*c);
     speaker_.on_down(*this, retain);
@@ -694,8 +722,16 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
 }
 
 void Peer::end_of_rib(Family family) {
+  if (family == kIpv4RouteTarget) {
+    speaker_.loop().cancel_timer(rtc_eor_timer_);
+    rtc_eor_timer_ = 0;
+    speaker_.request_flush();  // our EVPN routes and End-of-RIB, now that we know its filter
+  }
   auto it = std::find(stale_families_.begin(), stale_families_.end(), family);
-  if (it == stale_families_.end()) return;
+  if (it == stale_families_.end()) {
+    if (family == kIpv4RouteTarget) speaker_.rib().release_end_of_rib(id_);
+    return;
+  }
   stale_families_.erase(it);
   // "Once the End-of-RIB marker for an address family is received from the peer, it MUST
   // immediately remove any routes from the peer that are still marked as stale for that

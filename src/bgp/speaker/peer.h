@@ -146,6 +146,8 @@ class Peer {
   std::vector<Family> stale_families_;
   EventLoop::TimerId restart_timer_ = 0;
   EventLoop::TimerId stale_timer_ = 0;
+  // RFC 4684 §6: how long our EVPN End-of-RIB waits for the peer's RT-constraint End-of-RIB.
+  EventLoop::TimerId rtc_eor_timer_ = 0;
 };
 
 }  // namespace isthmus::bgp

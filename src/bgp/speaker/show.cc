@@ -99,6 +99,8 @@ json neighbor_json(const Speaker& s, const Peer& p) {
       j["messages_sent"] = cnt.messages_out + rc->messages_out;
       j["updates_sent"] = rc->messages_out;
     }
+    // RFC 4684: the EVPN routes this peer gets are those of the route targets it imports.
+    if (const RtFilter* f = s.rib().rt_filter(p.id())) j["rt_constraint_memberships"] = f->size();
     if (auto l = p.local_endpoint()) j["local_address"] = l->address.to_string();
     if (p.local_link_local()) j["local_link_local"] = p.local_link_local()->to_string();
   } else {
@@ -258,6 +260,36 @@ json show_evpn_routes(const Speaker& s, std::optional<uint8_t> route_type,
     r["route_type"] = key[0];
     r["paths"] = std::move(ps);
     rows.emplace_back(std::vector<uint8_t>(key.begin(), key.end()), std::move(r));
+  });
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  json out = json::array();
+  for (auto& [k, r] : rows) out.push_back(std::move(r));
+  j["routes"] = std::move(out);
+  return j;
+}
+
+json show_rtc_routes(const Speaker& s) {
+  json j;
+  j["family"] = kIpv4RouteTarget.name();
+  std::vector<std::pair<RtMembership, json>> rows;
+  s.rib().for_each_rtc_route([&](const RtMembership& m, std::span<const PathView> paths) {
+    json ps = json::array();
+    for (const auto& path : paths) {
+      if (!path.attrs) continue;  // rejected by import policy
+      json pj = path_attributes_json(*path.attrs);
+      pj["best"] = path.best;
+      if (path.stale) pj["stale"] = true;
+      pj["from"] = peer_name(s, path.peer);
+      ps.push_back(std::move(pj));
+    }
+    if (ps.empty()) return;
+    json r;
+    r["route"] = m.to_string();
+    r["origin_as"] = m.origin_as;
+    r["length"] = m.length;
+    if (m.length > 32) r["route_target"] = ExtCommunity{m.route_target}.to_string();
+    r["paths"] = std::move(ps);
+    rows.emplace_back(m, std::move(r));
   });
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.first < b.first; });
   json out = json::array();

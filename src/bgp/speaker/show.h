@@ -21,5 +21,7 @@ std::string peer_name(const Speaker& s, PeerId id);
 // path matches a VNI by its label field (types 1, 2, 5) or its PMSI_TUNNEL label (type 3).
 nlohmann::json show_evpn_routes(const Speaker& s, std::optional<uint8_t> route_type,
                                 std::optional<uint32_t> vni);
+// `show bgp ipv4 rtc`: the route target memberships (RFC 4684), sorted.
+nlohmann::json show_rtc_routes(const Speaker& s);
 
 }  // namespace isthmus::bgp
