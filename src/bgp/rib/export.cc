@@ -88,6 +88,14 @@ bool export_rewrite(const ExportSource& from, const ExportTarget& to, Family fam
         !set_next_hop_self(to, family, attrs))
       return false;
   }
+  // RFC 4684 §3.2: "When advertising RT membership NLRI to a route-reflector client, the
+  // Originator attribute shall be set to the router-id of the advertiser, and the Next-hop
+  // attribute shall be set of the local address for that session." The client then takes a
+  // membership of its own that comes back (as it must, see Rib) for ours, not for a loop.
+  if (family == kIpv4RouteTarget && to.rr_client) {
+    if (!set_next_hop_self(to, family, attrs)) return false;
+    attrs.originator_id = to.router_id;
+  }
   // RFC 4271 §5.1.5: LOCAL_PREF is included in every UPDATE sent to an internal peer.
   attrs.local_pref = effective_local_pref(attrs);
   return true;

@@ -33,6 +33,7 @@ struct ExportTarget {
   // Ours.
   uint32_t local_as = 0;
   uint32_t cluster_id = 0;
+  uint32_t router_id = 0;
 };
 
 // Rewrites `attrs` (a copy of the best path's) for the target; false: do not send the route.

@@ -134,6 +134,21 @@ TEST(Export, EvpnKeepsItsVtepNextHopToEbgp) {
   EXPECT_EQ(unicast.next_hop, ip("198.19.0.1"));
 }
 
+TEST(Export, RtMembershipToClientsIsOurs) {
+  // RFC 4684 §3.2: ORIGINATOR_ID and next hop of the reflector, to clients only.
+  ExportTarget client = ibgp(true);
+  client.router_id = 0xc61200fe;
+  PathAttributes a = attrs({}, "198.18.0.7");
+  ASSERT_TRUE(export_rewrite(from_ibgp(true), client, kIpv4RouteTarget, a));
+  EXPECT_EQ(a.originator_id, 0xc61200feu);
+  EXPECT_EQ(a.next_hop, ip("198.18.0.254"));
+  EXPECT_EQ(a.cluster_list, std::vector<uint32_t>{kClusterId});
+  PathAttributes b = attrs({}, "198.18.0.7");
+  ASSERT_TRUE(export_rewrite(from_ibgp(true), ibgp(false), kIpv4RouteTarget, b));
+  EXPECT_EQ(b.originator_id, 0xc6120001u);  // reflected as any route
+  EXPECT_EQ(b.next_hop, ip("198.18.0.7"));
+}
+
 TEST(Export, MedFromOneNeighbourAsNotPassedToAnother) {
   PathAttributes a = attrs({65001});
   a.med = 7;

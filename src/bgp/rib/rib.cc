@@ -34,30 +34,11 @@ const Rib::PeerState* Rib::find_peer(PeerId peer) const {
 
 // ---- Sessions -----------------------------------------------------------------------------------
 
-namespace {
-
-bool has_family(const PeerInfo& peer, Family f) {
-  return std::find(peer.families.begin(), peer.families.end(), f) != peer.families.end();
-}
-
-}  // namespace
-
 void Rib::peer_up(const PeerInfo& peer) {
   if (BUG(peer.id == kLocalPeer)) return;
   // A peer that is down but still has stale paths (RFC 4724 §4.2) comes back into its state.
   const PeerState* before = find_peer(peer.id);
   if (BUG(before != nullptr && before->group != nullptr)) return;
-  // RFC 4684 §3.2: a route reflector's clients must send it every VPN route (it serves the other
-  // clients from them), so it sends them the default membership. It goes to clients only (see
-  // export_route) and is in the table before the client's first update.
-  if (!default_rt_originated_ && peer.ibgp && peer.rr_client &&
-      has_family(peer, kIpv4RouteTarget)) {
-    PathAttributes a;
-    a.origin = Origin::Igp;
-    a.next_hop = IpAddress::v4(0);  // this speaker
-    originate_rtc(RtMembership{}, a);
-    default_rt_originated_ = true;
-  }
   flush();
   bool created = false;
   UpdateGroup& g = join_group(peer, created);

@@ -145,8 +145,9 @@ class Rib {
   // peer sends is its filter for the L2VPN EVPN routes we send it, when the session negotiated
   // both families (rt_filter()); such a peer is an update group of its own, and its EVPN
   // End-of-RIB waits for its RT-constraint End-of-RIB (RFC 4684 §6), or release_end_of_rib().
-  // To route-reflector clients that negotiated RT-constraint we send the default membership
-  // (RFC 4684 §3.2): they send us all their routes, which we need to serve the other clients.
+  // To route-reflector clients memberships go as our own (RFC 4684 §3.2, export.h), also back
+  // to the client they came from: a client sends us the routes of a route target only when it
+  // holds a membership for it from us.
   void update_rtc(PeerId peer, std::span<const RtMembership> routes, const PathAttributes& attrs);
   void withdraw_rtc(PeerId peer, std::span<const RtMembership> routes);
   void originate_rtc(const RtMembership& route, const PathAttributes& attrs);
@@ -271,8 +272,7 @@ class Rib {
   void exclude_own_routes(UpdateGroup& g, PeerId peer);
   bool in_group(const UpdateGroup& g, PeerId peer) const;
   void encode_pending(UpdateGroup& g);
-  AttrRef export_route(UpdateGroup& g, Family family, const Prefix& prefix, RouteId id,
-                       const Path& best);
+  AttrRef export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best);
   void dump(UpdateGroup& g, Family family, PeerId peer);
   void push_chunk(UpdateGroup& g, Chunk chunk);
   // Appends whole messages of `c` from the cursor within the budget; false when it ran out.
@@ -288,7 +288,6 @@ class Rib {
   std::vector<std::unique_ptr<UpdateGroup>> groups_;
   uint32_t next_group_id_ = 1;
   std::vector<PeerId> rt_changed_;  // peers whose rt_filter changed since the last flush()
-  bool default_rt_originated_ = false;
   std::vector<Candidate> scratch_candidates_;
   std::vector<uint16_t> scratch_index_;
   PathAttributes scratch_attrs_;

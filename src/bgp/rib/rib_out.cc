@@ -68,7 +68,8 @@ UpdateGroup& Rib::join_group(const PeerInfo& peer, bool& created) {
                            .local_address_v6 = peer.local_address_v6,
                            .local_link_local = peer.local_link_local,
                            .local_as = config_.local_as,
-                           .cluster_id = config_.cluster_id};
+                           .cluster_id = config_.cluster_id,
+                           .router_id = config_.router_id};
   g->codec =
       CodecOptions{.four_octet_as = peer.four_octet_as, .extended_message = peer.extended_message};
   for (Family f : key.families) table(f).groups.push_back(&g->families[f]);
@@ -115,16 +116,11 @@ void Rib::exclude_own_routes(UpdateGroup& g, PeerId peer) {
 
 // ---- Export -------------------------------------------------------------------------------------
 
-AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, RouteId id,
-                          const Path& best) {
+AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best) {
   if (family == kL2vpnEvpn && g.key.rt_constrained) {
     // RFC 4684 §3: only the routes with a route target the peer imports.
     const PeerState* ps = find_peer(g.key.unshared);
     if (!ps || !ps->rt_filter.allows(best.attrs->ext_communities)) return {};
-  }
-  if (family == kIpv4RouteTarget && best.peer == kLocalPeer && !g.target.rr_client &&
-      table(family).routes.key_bytes(id).size() == 1) {
-    return {};  // our default membership is for route-reflector clients only (peer_up)
   }
   ExportSource from;
   from.peer = best.peer;
@@ -273,9 +269,10 @@ void Rib::encode_pending(UpdateGroup& g) {
       return only == kLocalPeer && except == kLocalPeer ? to_all : batches[{only, except}];
     };
     ExportMemo memo;
-    // RT-constraint export depends on the route (the default membership), and there are few.
-    const bool memoize =
-        family != kIpv4RouteTarget && (!g.proto.export_policy || !g.proto.export_policy_per_prefix);
+    const bool memoize = !g.proto.export_policy || !g.proto.export_policy_per_prefix;
+    // RFC 4684 §3.2: a client's own membership goes back to it (as ours, see export_rewrite), so
+    // that it sends us the routes other clients of the same route target need.
+    const bool horizon = !(family == kIpv4RouteTarget && g.target.rr_client);
     std::vector<RouteId> gone;  // routes without paths: released once their withdrawal is encoded
 
     for (RouteId id : gf.pending) {
@@ -289,12 +286,12 @@ void Rib::encode_pending(UpdateGroup& g) {
           na = *m;
         } else {
           const bool ip = t.routes.kind() != KeyKind::Bytes;
-          na = export_route(g, family, ip ? t.routes.prefix(id) : Prefix(), id, *best);
+          na = export_route(g, family, ip ? t.routes.prefix(id) : Prefix(), *best);
           if (memoize) memo.add(best->attrs.id(), best->peer, na);
         }
       }
       // Split horizon: the member the route came from does not get it.
-      const PeerId ne = na && in_group(g, best->peer) ? best->peer : kLocalPeer;
+      const PeerId ne = na && horizon && in_group(g, best->peer) ? best->peer : kLocalPeer;
 
       const AttrRef* out = gf.find_out(id);
       const AttrRef oa = out ? *out : AttrRef{};

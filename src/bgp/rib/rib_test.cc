@@ -1171,22 +1171,44 @@ TEST_F(RtcRibTest, EachPeerGetsTheRoutesOfItsRouteTargets) {
   EXPECT_EQ(holds(3), (std::set<int>{1, 2, 3, 4}));
 }
 
-TEST_F(RtcRibTest, MembershipsAreReflectedAndClientsGetTheDefault) {
+TEST_F(RtcRibTest, MembershipsGoToClientsAsOursAndBackToTheirSource) {
   up(rtc_client(1));
   PeerInfo non_client = rtc_client(2, false);
   up(non_client);
+  up(rtc_client(3));
   join(1, {100});
   rib_.flush();
-  std::set<RtMembership> to_nonclient, to_client;
-  for (const auto& m : drain(2))
-    if (m.kind == Kind::Reach) to_nonclient.insert(m.rtc.begin(), m.rtc.end());
-  rib_.peer_up(rtc_client(3));
-  for (const auto& m : drain(3))
-    if (m.kind == Kind::Reach) to_client.insert(m.rtc.begin(), m.rtc.end());
-  // RFC 4456: the client's membership goes to clients and non-clients; our default membership
-  // only to clients, which therefore send us all their routes.
-  EXPECT_EQ(to_nonclient, (std::set<RtMembership>{member(100)}));
-  EXPECT_EQ(to_client, (std::set<RtMembership>{RtMembership{}, member(100)}));
+  auto memberships = [&](PeerId peer) {
+    std::map<RtMembership, PathAttributes> v;
+    for (const auto& m : drain(peer))
+      if (m.kind == Kind::Reach)
+        for (const auto& r : m.rtc) v[r] = m.attrs;
+    return v;
+  };
+  // RFC 4684 §3.2: to clients, ORIGINATOR_ID and next hop are ours; the client it came from
+  // gets it back too, so that it sends us its routes of that route target for the others.
+  for (PeerId client : {PeerId{1}, PeerId{3}}) {
+    auto v = memberships(client);
+    ASSERT_EQ(v.size(), 1u) << "client " << client;
+    EXPECT_EQ(v.begin()->first, member(100));
+    EXPECT_EQ(v.begin()->second.originator_id, kRouterId);
+    EXPECT_EQ(v.begin()->second.next_hop, ip("198.18.0.254"));
+  }
+  // To a non-client: plain reflection (RFC 4456).
+  auto v = memberships(2);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v.begin()->second.originator_id, 0xc6120001u);
+  EXPECT_EQ(v.begin()->second.next_hop, ip("198.18.0.9"));
+
+  // So client 1 sends its routes of 65000:100 (it holds the membership from us), and they reach
+  // client 3 once 3 imports that route target as well.
+  rib_.update_evpn(1, std::vector{route(1)}, with_rts({100}));
+  rib_.flush();
+  EXPECT_TRUE(holds(3).empty());
+  join(3, {100});
+  rib_.flush();
+  EXPECT_EQ(holds(3), (std::set<int>{1}));
+  EXPECT_TRUE(holds(1).empty());
 }
 
 TEST_F(RtcRibTest, EvpnEndOfRibWaitsForTheirEndOfRib) {
@@ -1200,7 +1222,11 @@ TEST_F(RtcRibTest, EvpnEndOfRibWaitsForTheirEndOfRib) {
   EXPECT_EQ(eors, std::vector<Family>{kIpv4RouteTarget});
   join(2, {100});
   EXPECT_EQ(rib_.end_of_rib(2, kIpv4RouteTarget), 0u);
-  auto msgs = drain(2);
+  auto evpn_only = [](std::vector<FakeMessage> v) {
+    std::erase_if(v, [](const FakeMessage& m) { return m.family != kL2vpnEvpn; });
+    return v;
+  };
+  auto msgs = evpn_only(drain(2));
   ASSERT_EQ(msgs.size(), 2u);  // the route its membership lets through, then End-of-RIB
   EXPECT_EQ(msgs[0].kind, Kind::Reach);
   EXPECT_EQ(msgs[0].evpn, std::vector{route(1)});
@@ -1212,7 +1238,7 @@ TEST_F(RtcRibTest, EvpnEndOfRibWaitsForTheirEndOfRib) {
   rib_.peer_up(rtc_client(3));
   drain(3);
   EXPECT_TRUE(rib_.release_end_of_rib(3));
-  msgs = drain(3);
+  msgs = evpn_only(drain(3));
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_EQ(msgs[0].family, kL2vpnEvpn);
 }
