@@ -9,7 +9,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   cmake ninja-build g++ clang clang-format libclang-rt-14-dev pkg-config
-  libgtest-dev libgmock-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev
+  libgtest-dev libgmock-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libmnl-dev
   # lab and tests
   iproute2 procps psmisc tcpdump iputils-ping socat python3
   # real BGP peers (gobgpd ships both gobgpd and the gobgp CLI)

@@ -15,9 +15,9 @@ build() {  # build DIR [cmake args...]
 }
 
 status=0
-echo "== sanitizer build (ASan+UBSan): unit tests and fuzz corpora"
+echo "== sanitizer build (ASan+UBSan): unit tests, kernel (netlink) tests and fuzz corpora"
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DISTHMUS_SANITIZE=ON; then
-  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -L 'unit|fuzz' -j"$jobs" --output-on-failure || status=1
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -L 'unit|fuzz|kernel' -j"$jobs" --output-on-failure || status=1
 else
   echo "sanitizer build failed"
   status=1

@@ -1,0 +1,60 @@
+// An in-memory Kernel with the rules of the real one that the agent depends on: names and
+// VXLAN VNIs are unique, a master must be a bridge, deleting a link takes its addresses, routes,
+// neighbours and FDB entries with it (and the other end of a veth), appending a flood
+// destination twice fails, deleting what is not there fails. Errors read like NetlinkKernel's.
+// Tests can make the next matching change fail, and read the log of changes made.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernel/kernel.h"
+
+namespace isthmus::kernel {
+
+class FakeKernel final : public Kernel {
+ public:
+  FakeKernel();  // with `lo` (index 1), as a fresh network namespace has
+
+  Expected<std::vector<Link>> links() override;
+  Expected<Link> add_link(const LinkSpec& spec) override;
+  Expected<void> set_link(int ifindex, const LinkChange& change) override;
+  Expected<void> set_bridge_port(int ifindex, const BridgePortInfo& port) override;
+  Expected<void> delete_link(int ifindex) override;
+  Expected<std::vector<Address>> addresses() override;
+  Expected<void> add_address(const Address& a) override;
+  Expected<void> delete_address(const Address& a) override;
+  Expected<std::vector<Route>> routes(uint32_t table) override;
+  Expected<void> replace_route(const Route& r) override;
+  Expected<void> delete_route(const Route& r) override;
+  Expected<std::vector<Neighbour>> neighbours() override;
+  Expected<void> replace_neighbour(const Neighbour& n) override;
+  Expected<void> delete_neighbour(const Neighbour& n) override;
+  Expected<std::vector<FdbEntry>> fdb() override;
+  Expected<void> add_fdb(const FdbEntry& e, bool append) override;
+  Expected<void> delete_fdb(const FdbEntry& e) override;
+
+  // The next change whose log line starts with `prefix` fails with `reason` (once).
+  void fail_next(std::string prefix, std::string reason);
+  // Every change made (not the failed ones), e.g. "add_link vxlan100", "add_fdb 2 00:00:00:00:00:00
+  // dst 198.18.0.2 append".
+  const std::vector<std::string>& changes() const { return changes_; }
+  void clear_changes() { changes_.clear(); }
+  // A workload's MAC the bridge learned on a port (what the kernel does on its own).
+  void learn(int port, const MacAddress& mac);
+
+ private:
+  Expected<void> change(std::string line);
+  Link* find(int ifindex);
+  Expected<Link*> need(int ifindex, const std::string& what);
+  std::vector<Link> links_;
+  std::vector<Address> addresses_;
+  std::vector<Route> routes_;
+  std::vector<Neighbour> neighbours_;
+  std::vector<FdbEntry> fdb_;
+  std::vector<std::pair<std::string, std::string>> failures_;
+  std::vector<std::string> changes_;
+  int next_index_ = 2;
+};
+
+}  // namespace isthmus::kernel

@@ -1,0 +1,335 @@
+#include "kernel/netlink_kernel.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace isthmus::kernel {
+
+namespace {
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+// Large enough for any one message the kernel sends (it fills a dump reply up to 32 KiB).
+constexpr size_t kReceiveBuffer = 32768;
+
+// Walks the messages of one recv() buffer. Returns false at NLMSG_DONE or an ACK/error (`ack`
+// set), true when more is to come.
+struct Walk {
+  bool done = false;
+  std::optional<nl::Ack> ack;
+};
+
+Expected<Walk> walk(std::span<const uint8_t> buf, uint32_t seq, uint32_t portid,
+                    const std::function<Expected<void>(std::span<const uint8_t>)>* fn) {
+  Walk w;
+  size_t at = 0;
+  while (buf.size() - at >= sizeof(nlmsghdr)) {
+    nlmsghdr h;
+    std::memcpy(&h, buf.data() + at, sizeof h);
+    if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > buf.size() - at)
+      return fail(fmt::format("netlink reply: message length {} with {} octets left", h.nlmsg_len,
+                              buf.size() - at));
+    auto msg = buf.subspan(at, h.nlmsg_len);
+    at += std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), buf.size() - at);
+    if (h.nlmsg_seq != seq || h.nlmsg_pid != portid) continue;  // a stale reply
+    if (h.nlmsg_type == NLMSG_DONE) {
+      w.done = true;
+      return w;
+    }
+    if (h.nlmsg_type == NLMSG_ERROR) {
+      auto ack = nl::parse_ack(msg);
+      if (!ack) return unexpected(std::move(ack.error()));
+      w.ack = *ack;
+      w.done = true;
+      return w;
+    }
+    if (h.nlmsg_type == NLMSG_NOOP) continue;
+    if (fn) {
+      if (auto ok = (*fn)(msg); !ok) return unexpected(std::move(ok.error()));
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+// ---- NetlinkSocket
+// -------------------------------------------------------------------------------
+
+Expected<NetlinkSocket> NetlinkSocket::open(unsigned groups) {
+  mnl_socket* nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+  if (!nl) return fail("netlink: cannot open a NETLINK_ROUTE socket: " + errno_text(errno));
+  if (mnl_socket_bind(nl, groups, MNL_SOCKET_AUTOPID) < 0) {
+    const int e = errno;
+    mnl_socket_close(nl);
+    return fail("netlink: cannot bind: " + errno_text(e));
+  }
+  // The kernel's own words on errors (netlink(7), extended ACK), and no copy of our request in
+  // them.
+  int on = 1;
+  mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &on, sizeof on);
+  mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &on, sizeof on);
+  if (groups != 0) {
+    // Events come in bursts (a bridge going away takes its FDB with it): a large buffer.
+    int size = 4 << 20;
+    setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+    fcntl(mnl_socket_get_fd(nl), F_SETFL, fcntl(mnl_socket_get_fd(nl), F_GETFL) | O_NONBLOCK);
+  }
+  return NetlinkSocket(nl, mnl_socket_get_portid(nl));
+}
+
+NetlinkSocket::NetlinkSocket(NetlinkSocket&& o) noexcept
+    : nl_(std::exchange(o.nl_, nullptr)), portid_(o.portid_), seq_(o.seq_) {}
+
+NetlinkSocket& NetlinkSocket::operator=(NetlinkSocket&& o) noexcept {
+  if (this != &o) {
+    if (nl_) mnl_socket_close(nl_);
+    nl_ = std::exchange(o.nl_, nullptr);
+    portid_ = o.portid_;
+    seq_ = o.seq_;
+  }
+  return *this;
+}
+
+NetlinkSocket::~NetlinkSocket() {
+  if (nl_) mnl_socket_close(nl_);
+}
+
+int NetlinkSocket::fd() const { return mnl_socket_get_fd(nl_); }
+
+Expected<void> NetlinkSocket::exchange(
+    nl::Message& m, const std::string& what,
+    const std::function<Expected<void>(std::span<const uint8_t>)>* fn) {
+  nlmsghdr* h = m.header();
+  h->nlmsg_seq = ++seq_;
+  if (mnl_socket_sendto(nl_, h, h->nlmsg_len) < 0)
+    return fail(fmt::format("{}: netlink send: {}", what, errno_text(errno)));
+  std::vector<uint8_t> buf(kReceiveBuffer);
+  while (true) {
+    const ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(fmt::format("{}: netlink receive: {}", what, errno_text(errno)));
+    }
+    auto w = walk({buf.data(), static_cast<size_t>(n)}, seq_, portid_, fn);
+    if (!w) return fail(what + ": " + w.error().message);
+    if (!w->done) continue;
+    if (w->ack && w->ack->error != 0) {
+      std::string text = what + ": " + errno_text(-w->ack->error);
+      if (!w->ack->message.empty()) text += " (" + w->ack->message + ")";
+      return fail(std::move(text));
+    }
+    return {};
+  }
+}
+
+Expected<void> NetlinkSocket::request(nl::Message& m, const std::string& what) {
+  return exchange(m, what, nullptr);
+}
+
+Expected<void> NetlinkSocket::query(
+    nl::Message& m, const std::string& what,
+    const std::function<Expected<void>(std::span<const uint8_t>)>& fn) {
+  return exchange(m, what, &fn);
+}
+
+Expected<bool> NetlinkSocket::drain(const std::function<void(std::span<const uint8_t>)>& fn) {
+  std::vector<uint8_t> buf(kReceiveBuffer);
+  while (true) {
+    const ssize_t n = recv(fd(), buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == ENOBUFS) return false;  // overrun: events were dropped
+      return fail("netlink monitor: " + errno_text(errno));
+    }
+    size_t at = 0;
+    const size_t len = static_cast<size_t>(n);
+    while (len - at >= sizeof(nlmsghdr)) {
+      nlmsghdr h;
+      std::memcpy(&h, buf.data() + at, sizeof h);
+      if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > len - at) break;  // torn: drop the rest
+      fn({buf.data() + at, h.nlmsg_len});
+      at += std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), len - at);
+    }
+  }
+}
+
+// ---- NetlinkKernel
+// -------------------------------------------------------------------------------
+
+Expected<std::unique_ptr<NetlinkKernel>> NetlinkKernel::open() {
+  auto s = NetlinkSocket::open();
+  if (!s) return unexpected(std::move(s.error()));
+  return std::unique_ptr<NetlinkKernel>(new NetlinkKernel(std::move(*s)));
+}
+
+std::string NetlinkKernel::link_name(int ifindex) { return fmt::format("link {}", ifindex); }
+
+namespace {
+
+template <typename T, typename Parse>
+Expected<std::vector<T>> collect(NetlinkSocket& s, nl::Message m, const std::string& what,
+                                 Parse parse) {
+  std::vector<T> out;
+  auto ok = s.query(m, what, [&](std::span<const uint8_t> msg) -> Expected<void> {
+    auto v = parse(msg);
+    if (!v) return unexpected(std::move(v.error()));
+    if constexpr (std::is_same_v<std::decay_t<decltype(*v)>, std::optional<T>>) {
+      if (*v) out.push_back(std::move(**v));
+    } else {
+      out.push_back(std::move(*v));
+    }
+    return {};
+  });
+  if (!ok) return unexpected(std::move(ok.error()));
+  return out;
+}
+
+std::string ip_text(const IpAddress& a) { return a.to_string(); }
+
+}  // namespace
+
+Expected<std::vector<Link>> NetlinkKernel::links() {
+  return collect<Link>(sock_, nl::dump(RTM_GETLINK, AF_UNSPEC), "RTM_GETLINK dump", nl::parse_link);
+}
+
+Expected<Link> NetlinkKernel::link(const std::string& name) {
+  nl::Message m(RTM_GETLINK, NLM_F_ACK);  // the reply, then an ACK that ends the exchange
+  auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(m.header(), sizeof(ifinfomsg)));
+  ifi->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz(m.header(), IFLA_IFNAME, name.c_str());
+  auto v = collect<Link>(sock_, m, "RTM_GETLINK " + name, nl::parse_link);
+  if (!v) return unexpected(std::move(v.error()));
+  if (v->size() != 1) return fail(fmt::format("RTM_GETLINK {}: {} answers", name, v->size()));
+  return std::move(v->front());
+}
+
+Expected<Link> NetlinkKernel::add_link(const LinkSpec& spec) {
+  auto m = nl::new_link(spec);
+  if (auto ok = sock_.request(m, fmt::format("RTM_NEWLINK {} ({})", spec.name, spec.kind)); !ok)
+    return unexpected(std::move(ok.error()));
+  return link(spec.name);
+}
+
+Expected<void> NetlinkKernel::set_link(int ifindex, const LinkChange& change) {
+  auto m = nl::set_link(ifindex, change);
+  return sock_.request(m, "RTM_NEWLINK " + link_name(ifindex));
+}
+
+Expected<void> NetlinkKernel::set_bridge_port(int ifindex, const BridgePortInfo& port) {
+  auto m = nl::set_bridge_port(ifindex, port);
+  return sock_.request(m, "RTM_NEWLINK bridge port " + link_name(ifindex));
+}
+
+Expected<void> NetlinkKernel::delete_link(int ifindex) {
+  auto m = nl::del_link(ifindex);
+  return sock_.request(m, "RTM_DELLINK " + link_name(ifindex));
+}
+
+Expected<std::vector<Address>> NetlinkKernel::addresses() {
+  return collect<Address>(sock_, nl::dump(RTM_GETADDR, AF_UNSPEC), "RTM_GETADDR dump",
+                          nl::parse_address);
+}
+
+Expected<void> NetlinkKernel::add_address(const Address& a) {
+  auto m = nl::new_address(a);
+  return sock_.request(m, fmt::format("RTM_NEWADDR {} on {}", a.to_string(), link_name(a.ifindex)));
+}
+
+Expected<void> NetlinkKernel::delete_address(const Address& a) {
+  auto m = nl::del_address(a);
+  return sock_.request(m, fmt::format("RTM_DELADDR {} on {}", a.to_string(), link_name(a.ifindex)));
+}
+
+Expected<std::vector<Route>> NetlinkKernel::routes(uint32_t table) {
+  auto all = collect<Route>(sock_, nl::dump(RTM_GETROUTE, AF_UNSPEC), "RTM_GETROUTE dump",
+                            nl::parse_route);
+  if (!all) return all;
+  std::erase_if(*all, [&](const Route& r) { return r.table != table; });
+  return all;
+}
+
+Expected<void> NetlinkKernel::replace_route(const Route& r) {
+  auto m = nl::replace_route(r);
+  return sock_.request(m, "RTM_NEWROUTE " + r.dst.to_string());
+}
+
+Expected<void> NetlinkKernel::delete_route(const Route& r) {
+  auto m = nl::del_route(r);
+  return sock_.request(m, "RTM_DELROUTE " + r.dst.to_string());
+}
+
+Expected<std::vector<Neighbour>> NetlinkKernel::neighbours() {
+  std::vector<Neighbour> out;
+  for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
+    auto v = collect<Neighbour>(sock_, nl::dump(RTM_GETNEIGH, family), "RTM_GETNEIGH dump",
+                                nl::parse_neighbour);
+    if (!v) return unexpected(std::move(v.error()));
+    out.insert(out.end(), v->begin(), v->end());
+  }
+  return out;
+}
+
+Expected<void> NetlinkKernel::replace_neighbour(const Neighbour& n) {
+  auto m = nl::replace_neighbour(n);
+  return sock_.request(m,
+                       fmt::format("RTM_NEWNEIGH {} on {}", ip_text(n.ip), link_name(n.ifindex)));
+}
+
+Expected<void> NetlinkKernel::delete_neighbour(const Neighbour& n) {
+  auto m = nl::del_neighbour(n);
+  return sock_.request(m,
+                       fmt::format("RTM_DELNEIGH {} on {}", ip_text(n.ip), link_name(n.ifindex)));
+}
+
+Expected<std::vector<FdbEntry>> NetlinkKernel::fdb() {
+  return collect<FdbEntry>(sock_, nl::dump(RTM_GETNEIGH, AF_BRIDGE), "RTM_GETNEIGH AF_BRIDGE dump",
+                           nl::parse_fdb);
+}
+
+Expected<void> NetlinkKernel::add_fdb(const FdbEntry& e, bool append) {
+  auto m = nl::add_fdb(e, append);
+  return sock_.request(
+      m, fmt::format("RTM_NEWNEIGH fdb {}{} on {}", e.mac.to_string(),
+                     e.dst ? " dst " + e.dst->to_string() : "", link_name(e.ifindex)));
+}
+
+Expected<void> NetlinkKernel::delete_fdb(const FdbEntry& e) {
+  auto m = nl::del_fdb(e);
+  return sock_.request(
+      m, fmt::format("RTM_DELNEIGH fdb {}{} on {}", e.mac.to_string(),
+                     e.dst ? " dst " + e.dst->to_string() : "", link_name(e.ifindex)));
+}
+
+// ---- Monitor ------------------------------------------------------------------------------------
+
+Expected<Monitor> Monitor::open() {
+  auto s =
+      NetlinkSocket::open(RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR);
+  if (!s) return unexpected(std::move(s.error()));
+  return Monitor(std::move(*s));
+}
+
+Expected<bool> Monitor::read(const std::function<void(const Event&)>& fn,
+                             const std::function<void(const Error&)>& bad) {
+  return sock_.drain([&](std::span<const uint8_t> msg) {
+    auto e = nl::parse_event(msg);
+    if (!e) {
+      bad(e.error());
+      return;
+    }
+    if (*e) fn(**e);
+  });
+}
+
+}  // namespace isthmus::kernel

@@ -1,0 +1,194 @@
+// NetlinkKernel and Monitor against the real kernel. Each test first moves this process into a
+// network namespace of its own (unshare), so nothing outside it is touched and everything goes
+// with the process. Needs root and the bridge, vxlan and veth modules (ctest label `kernel`).
+#include "kernel/netlink_kernel.h"
+
+#include <gtest/gtest.h>
+#include <linux/neighbour.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace isthmus::kernel {
+namespace {
+
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+
+template <typename T>
+::testing::AssertionResult Ok(const Expected<T>& e) {
+  if (e) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << e.error().message;
+}
+MacAddress mac(const char* s) { return *MacAddress::parse(s); }
+
+class NetlinkKernelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0)
+        << "unshare(CLONE_NEWNET): " << std::strerror(errno) << " (the kernel tests need root)";
+    auto k = NetlinkKernel::open();
+    ASSERT_TRUE(k.has_value()) << k.error().message;
+    k_ = std::move(*k);
+    auto lo = k_->link("lo");
+    ASSERT_TRUE(lo.has_value()) << lo.error().message;
+    lo_ = lo->index;
+    ASSERT_TRUE(Ok(k_->set_link(lo_, {.up = true})));
+    ASSERT_TRUE(Ok(k_->add_address({lo_, ip("198.18.0.1"), 32})));
+  }
+
+  Link get(const std::string& name) {
+    auto l = k_->link(name);
+    EXPECT_TRUE(l.has_value()) << (l ? "" : l.error().message);
+    return l ? *l : Link{};
+  }
+
+  // An L2 VNI as LAB.md has it: bridge, VXLAN device as its port, learning off, suppression on.
+  std::pair<Link, Link> network(uint32_t vni) {
+    auto br = k_->add_link({.name = "br" + std::to_string(vni), .kind = "bridge", .mtu = 1450});
+    EXPECT_TRUE(br.has_value()) << br.error().message;
+    auto vx = k_->add_link({.name = "vxlan" + std::to_string(vni),
+                            .kind = "vxlan",
+                            .mtu = 1450,
+                            .vxlan = VxlanInfo{vni, ip("198.18.0.1"), 4789, false}});
+    EXPECT_TRUE(vx.has_value()) << vx.error().message;
+    EXPECT_TRUE(Ok(k_->set_link(vx->index, {.master = br->index})));
+    auto ok = k_->set_bridge_port(vx->index, {false, true});
+    EXPECT_TRUE(ok.has_value()) << (ok ? "" : ok.error().message);
+    EXPECT_TRUE(Ok(k_->set_link(vx->index, {.up = true})));
+    EXPECT_TRUE(Ok(k_->set_link(br->index, {.up = true})));
+    return {*br, *vx};
+  }
+
+  std::unique_ptr<NetlinkKernel> k_;
+  int lo_ = 0;
+};
+
+TEST_F(NetlinkKernelTest, BridgeVxlanFdbAndNeighbours) {
+  auto [br, vx] = network(100);
+  Link v = get("vxlan100");
+  EXPECT_EQ(v.kind, "vxlan");
+  EXPECT_EQ(v.master, br.index);
+  EXPECT_TRUE(v.up);
+  EXPECT_EQ(v.mtu, 1450u);
+  ASSERT_TRUE(v.vxlan.has_value());
+  EXPECT_EQ(*v.vxlan, (VxlanInfo{100, ip("198.18.0.1"), 4789, false}));
+  ASSERT_TRUE(v.port.has_value());
+  EXPECT_EQ(*v.port, (BridgePortInfo{false, true}));
+  auto all = *k_->links();
+  EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const Link& l) { return l == v; }));
+
+  // Flood list (two VTEPs), a remote MAC that moves, and its ARP suppression entry.
+  FdbEntry flood{vx.index, MacAddress{}, ip("198.18.0.2"), 0, NUD_PERMANENT, true, false};
+  ASSERT_TRUE(Ok(k_->add_fdb(flood, true)));
+  flood.dst = ip("198.18.0.3");
+  ASSERT_TRUE(Ok(k_->add_fdb(flood, true)));
+  FdbEntry remote{vx.index, mac("02:00:00:00:02:01"), ip("198.18.0.2"), 0, 0, true, true};
+  ASSERT_TRUE(Ok(k_->add_fdb(remote, false)));
+  remote.dst = ip("198.18.0.3");
+  ASSERT_TRUE(Ok(k_->add_fdb(remote, false)));
+  auto fdb = *k_->fdb();
+  auto on_vx = [&](const MacAddress& m) {
+    std::vector<IpAddress> dsts;
+    for (const auto& e : fdb)
+      if (e.ifindex == vx.index && e.self && e.mac == m && e.dst) dsts.push_back(*e.dst);
+    std::sort(dsts.begin(), dsts.end());
+    return dsts;
+  };
+  EXPECT_EQ(on_vx(MacAddress{}), (std::vector{ip("198.18.0.2"), ip("198.18.0.3")}));
+  EXPECT_EQ(on_vx(remote.mac), std::vector{ip("198.18.0.3")});
+  auto r = std::find_if(fdb.begin(), fdb.end(),
+                        [&](const FdbEntry& e) { return e.mac == remote.mac && e.self; });
+  ASSERT_NE(r, fdb.end());
+  EXPECT_TRUE(r->extern_learned);
+  ASSERT_TRUE(Ok(k_->delete_fdb(FdbEntry{vx.index, MacAddress{}, ip("198.18.0.2"), 0, 0, true})));
+  fdb = *k_->fdb();
+  EXPECT_EQ(on_vx(MacAddress{}), std::vector{ip("198.18.0.3")});
+
+  Neighbour n{br.index, ip("100.64.1.7"), remote.mac, NUD_NOARP, true};
+  ASSERT_TRUE(Ok(k_->replace_neighbour(n)));
+  Neighbour n6{br.index, ip("fd00:64:1::7"), remote.mac, NUD_NOARP, true};
+  ASSERT_TRUE(Ok(k_->replace_neighbour(n6)));
+  auto ns = *k_->neighbours();
+  EXPECT_NE(std::find(ns.begin(), ns.end(), n), ns.end());
+  EXPECT_NE(std::find(ns.begin(), ns.end(), n6), ns.end());
+
+  // The anycast gateway address and a route through the bridge.
+  ASSERT_TRUE(Ok(k_->add_address({br.index, ip("100.64.1.1"), 24})));
+  Route route{*Prefix::parse("100.64.9.0/24"), ip("100.64.1.254"), br.index, 254, 4, 0};
+  ASSERT_TRUE(Ok(k_->replace_route(route)));
+  auto rs = *k_->routes(254);
+  EXPECT_NE(std::find(rs.begin(), rs.end(), route), rs.end());
+  ASSERT_TRUE(Ok(k_->delete_route(route)));
+  rs = *k_->routes(254);
+  EXPECT_EQ(std::find(rs.begin(), rs.end(), route), rs.end());
+
+  // Deleting the bridge and the VXLAN device leaves nothing of the network.
+  ASSERT_TRUE(Ok(k_->delete_link(br.index)));
+  ASSERT_TRUE(Ok(k_->delete_link(vx.index)));
+  const auto fdb_after = *k_->fdb();
+  for (const auto& e : fdb_after) EXPECT_NE(e.ifindex, vx.index);
+  const auto neighbours_after = *k_->neighbours();
+  for (const auto& x : neighbours_after) EXPECT_NE(x.ifindex, br.index);
+  const auto addresses_after = *k_->addresses();
+  for (const auto& a : addresses_after) EXPECT_NE(a.ifindex, br.index);
+  EXPECT_FALSE(k_->link("br100").has_value());
+}
+
+TEST_F(NetlinkKernelTest, ErrorsCarryTheOperationAndTheKernelsReason) {
+  network(200);
+  auto dup =
+      k_->add_link({.name = "vx2", .kind = "vxlan", .vxlan = VxlanInfo{200, ip("198.18.0.1")}});
+  ASSERT_FALSE(dup.has_value());
+  EXPECT_NE(dup.error().message.find("RTM_NEWLINK vx2 (vxlan): File exists"), std::string::npos)
+      << dup.error().message;
+  auto gone = k_->delete_link(999);
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_NE(gone.error().message.find("RTM_DELLINK link 999: No such device"), std::string::npos)
+      << gone.error().message;
+  auto missing = k_->delete_fdb(
+      {get("vxlan200").index, mac("02:00:00:00:09:09"), ip("198.18.0.9"), 0, 0, true});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message.find("No such file or directory"), std::string::npos)
+      << missing.error().message;
+}
+
+TEST_F(NetlinkKernelTest, MonitorReportsLearnedMacsAndLinksGoing) {
+  auto mon = Monitor::open();
+  ASSERT_TRUE(mon.has_value()) << mon.error().message;
+  auto br = *k_->add_link({.name = "br300", .kind = "bridge"});
+  auto veth = k_->add_link({.name = "veth300", .kind = "veth", .veth_peer = "ceth300"});
+  ASSERT_TRUE(veth.has_value()) << veth.error().message;
+  ASSERT_TRUE(Ok(k_->set_link(veth->index, {.up = true, .master = br.index})));
+  // What the bridge learns from a workload's frame, as a master FDB entry on the port.
+  FdbEntry learned{veth->index, mac("02:00:00:00:03:01"), std::nullopt, 0, 0, false};
+  ASSERT_TRUE(Ok(k_->add_fdb(learned, false)));
+  ASSERT_TRUE(Ok(k_->delete_link(veth->index)));
+
+  std::vector<Event> events;
+  std::vector<std::string> bad;
+  auto ok = mon->read([&](const Event& e) { events.push_back(e); },
+                      [&](const Error& e) { bad.push_back(e.message); });
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_TRUE(*ok);  // no overrun
+  EXPECT_TRUE(bad.empty()) << bad.front();
+  bool saw_fdb = false, saw_fdb_gone = false, saw_link_gone = false;
+  for (const auto& e : events) {
+    if (auto* f = std::get_if<FdbEvent>(&e); f && f->entry.mac == learned.mac) {
+      (f->removed ? saw_fdb_gone : saw_fdb) = true;
+      EXPECT_EQ(f->entry.ifindex, veth->index);
+      if (!f->removed) {
+        EXPECT_EQ(f->entry.master, br.index);
+      }
+    }
+    if (auto* l = std::get_if<LinkEvent>(&e); l && l->removed && l->link.name == "veth300")
+      saw_link_gone = true;
+  }
+  EXPECT_TRUE(saw_fdb);
+  EXPECT_TRUE(saw_fdb_gone);
+  EXPECT_TRUE(saw_link_gone);
+}
+
+}  // namespace
+}  // namespace isthmus::kernel
