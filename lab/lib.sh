@@ -405,6 +405,15 @@ lab_assert_eq() {
   lab_log "ok: $1 = '$3'"
 }
 
+# lab_is VALUE CMD...: true when CMD prints VALUE. For polling with lab_wait_for/lab_always:
+# `lab_wait_for 30 "B holds 6" lab_is 6 count b` runs `count b` on every try, where
+# `test "$(count b)" = 6` would have counted once, before the first.
+lab_is() {
+  local want=$1
+  shift
+  test "$("$@")" = "${want}"
+}
+
 lab_json() {
   python3 -c '
 import json, sys

@@ -49,10 +49,12 @@ class [[nodiscard]] Expected {
 
   T& value() & { return check(), std::get<0>(v_); }
   const T& value() const& { return check(), std::get<0>(v_); }
-  T&& value() && { return check(), std::get<0>(std::move(v_)); }
+  // From a temporary, the value itself (moved out), not a reference into the temporary: so
+  // `for (auto& x : *kernel.fdb())` is safe, as the range's lifetime is extended.
+  T value() && { return check(), std::get<0>(std::move(v_)); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
+  T operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

@@ -77,6 +77,7 @@ Expected<Link> FakeKernel::add_link(const LinkSpec& spec) {
         spec.mac.value_or(MacAddress{{0x02, 0x00, 0x00, 0x00, static_cast<uint8_t>(l.index >> 8),
                                       static_cast<uint8_t>(l.index)}});
     l.vxlan = spec.vxlan;
+    l.alias = spec.alias;
     return l;
   };
   links_.push_back(make(spec.name));
@@ -101,10 +102,14 @@ Expected<void> FakeKernel::set_link(int ifindex, const LinkChange& c) {
   if (c.up) line += *c.up ? " up" : " down";
   if (c.mtu) line += fmt::format(" mtu {}", *c.mtu);
   if (c.master) line += fmt::format(" master {}", *c.master);
+  if (c.mac) line += " address " + c.mac->to_string();
+  if (c.alias) line += " alias " + *c.alias;
   if (auto ok = change(line); !ok) return ok;
   Link& link = **l;
   if (c.up) link.up = *c.up;
   if (c.mtu) link.mtu = *c.mtu;
+  if (c.mac) link.mac = *c.mac;
+  if (c.alias) link.alias = *c.alias;
   if (c.master) {
     if (*c.master != link.master) {
       // Leaving a bridge drops what it learned on that port.

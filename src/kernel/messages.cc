@@ -48,6 +48,7 @@ Message new_link(const LinkSpec& spec) {
   mnl_attr_put_strz(h, IFLA_IFNAME, spec.name.c_str());
   if (spec.mtu) mnl_attr_put_u32(h, IFLA_MTU, spec.mtu);
   if (spec.mac) mnl_attr_put(h, IFLA_ADDRESS, 6, spec.mac->bytes.data());
+  if (!spec.alias.empty()) mnl_attr_put_strz(h, IFLA_IFALIAS, spec.alias.c_str());
   nlattr* info = mnl_attr_nest_start(h, IFLA_LINKINFO);
   mnl_attr_put_strz(h, IFLA_INFO_KIND, spec.kind.c_str());
   if (spec.kind == "bridge") {
@@ -91,6 +92,8 @@ Message set_link(int ifindex, const LinkChange& change) {
     ifi->ifi_flags = *change.up ? IFF_UP : 0;
   }
   if (change.mtu) mnl_attr_put_u32(m.header(), IFLA_MTU, *change.mtu);
+  if (change.mac) mnl_attr_put(m.header(), IFLA_ADDRESS, 6, change.mac->bytes.data());
+  if (change.alias) mnl_attr_put_strz(m.header(), IFLA_IFALIAS, change.alias->c_str());
   if (change.master)
     mnl_attr_put_u32(m.header(), IFLA_MASTER, static_cast<uint32_t>(*change.master));
   return m;
@@ -384,6 +387,8 @@ Expected<Link> parse_link(std::span<const uint8_t> msg) {
   l.master = static_cast<int>(master.value_or(0));
   TRY_ASSIGN(mac, a.mac(IFLA_ADDRESS, "IFLA_ADDRESS"));
   if (mac) l.mac = *mac;
+  TRY_ASSIGN(alias, a.string(IFLA_IFALIAS, "IFLA_IFALIAS"));
+  if (alias) l.alias = *alias;
   if (auto ok = parse_linkinfo(a, l); !ok) return unexpected(std::move(ok.error()));
   return l;
 }

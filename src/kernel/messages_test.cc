@@ -26,6 +26,7 @@ TEST(Messages, VxlanLinkRoundTrip) {
   s.kind = "vxlan";
   s.mtu = 1450;
   s.mac = mac("02:00:00:00:01:00");
+  s.alias = "isthmus:100";
   s.vxlan = VxlanInfo{100, ip("198.18.0.1"), 4789, false};
   Message m = new_link(s);
   EXPECT_EQ(m.header()->nlmsg_type, RTM_NEWLINK);
@@ -36,6 +37,7 @@ TEST(Messages, VxlanLinkRoundTrip) {
   EXPECT_EQ(l->kind, "vxlan");
   EXPECT_EQ(l->mtu, 1450u);
   EXPECT_EQ(l->mac, mac("02:00:00:00:01:00"));
+  EXPECT_EQ(l->alias, "isthmus:100");
   ASSERT_TRUE(l->vxlan.has_value());
   EXPECT_EQ(*l->vxlan, *s.vxlan);
   // IPv6 VTEP and another port.

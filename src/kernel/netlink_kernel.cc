@@ -218,7 +218,14 @@ Expected<Link> NetlinkKernel::add_link(const LinkSpec& spec) {
   auto m = nl::new_link(spec);
   if (auto ok = sock_.request(m, fmt::format("RTM_NEWLINK {} ({})", spec.name, spec.kind)); !ok)
     return unexpected(std::move(ok.error()));
-  return link(spec.name);
+  auto l = link(spec.name);
+  // The kernel sets IFLA_IFALIAS only on an existing link, not at creation.
+  if (l && l->alias != spec.alias) {
+    if (auto ok = set_link(l->index, {.alias = spec.alias}); !ok)
+      return unexpected(std::move(ok.error()));
+    l->alias = spec.alias;
+  }
+  return l;
 }
 
 Expected<void> NetlinkKernel::set_link(int ifindex, const LinkChange& change) {

@@ -46,7 +46,10 @@ class NetlinkKernelTest : public ::testing::Test {
 
   // An L2 VNI as LAB.md has it: bridge, VXLAN device as its port, learning off, suppression on.
   std::pair<Link, Link> network(uint32_t vni) {
-    auto br = k_->add_link({.name = "br" + std::to_string(vni), .kind = "bridge", .mtu = 1450});
+    auto br = k_->add_link({.name = "br" + std::to_string(vni),
+                            .kind = "bridge",
+                            .mtu = 1450,
+                            .alias = "isthmus:" + std::to_string(vni)});
     EXPECT_TRUE(br.has_value()) << br.error().message;
     auto vx = k_->add_link({.name = "vxlan" + std::to_string(vni),
                             .kind = "vxlan",
@@ -67,6 +70,8 @@ class NetlinkKernelTest : public ::testing::Test {
 
 TEST_F(NetlinkKernelTest, BridgeVxlanFdbAndNeighbours) {
   auto [br, vx] = network(100);
+  EXPECT_EQ(br.alias, "isthmus:100");
+  EXPECT_EQ(get("br100").alias, "isthmus:100");
   Link v = get("vxlan100");
   EXPECT_EQ(v.kind, "vxlan");
   EXPECT_EQ(v.master, br.index);

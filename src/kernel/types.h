@@ -34,8 +34,9 @@ struct Link {
   std::string kind = {};  // IFLA_INFO_KIND: "bridge", "vxlan", "veth", "tun"; empty for none
   MacAddress mac = {};
   uint32_t mtu = 0;
-  bool up = false;  // administratively (IFF_UP)
-  int master = 0;   // the bridge it is a port of; 0: none
+  bool up = false;         // administratively (IFF_UP)
+  int master = 0;          // the bridge it is a port of; 0: none
+  std::string alias = {};  // IFLA_IFALIAS: who made it (the agent marks its own links)
   std::optional<VxlanInfo> vxlan = {};
   std::optional<BridgePortInfo> port = {};  // set when it is a bridge port
   bool operator==(const Link&) const = default;
@@ -47,6 +48,7 @@ struct LinkSpec {
   std::string kind = {};  // "bridge", "vxlan", "veth"
   uint32_t mtu = 0;       // 0: the kernel's default
   std::optional<MacAddress> mac = {};
+  std::string alias = {};
   std::optional<VxlanInfo> vxlan = {};  // kind "vxlan"
   std::string veth_peer = {};           // kind "veth": the other end's name
   int veth_peer_netns_fd = -1;          // kind "veth": move the other end there (-1: stay)
@@ -57,6 +59,8 @@ struct LinkChange {
   std::optional<bool> up = {};
   std::optional<uint32_t> mtu = {};
   std::optional<int> master = {};  // 0: leave its bridge
+  std::optional<MacAddress> mac = {};
+  std::optional<std::string> alias = {};
 };
 
 // An address of an interface and the length of its subnet (100.64.1.1/24).

@@ -73,7 +73,7 @@ add prefix 100.64.10.0/24 gw 0.0.0.0 etag 0 label 5000 rd 198.18.0.2:5000 rt 650
 
 rib() { lab_gobgp "$1" -j global rib -a evpn; }
 count() { rib "$1" | lab_json "len(j)"; }
-lab_wait_for 30 "B holds A's 6 routes" test "$(count b)" = 6
+lab_wait_for 30 "B holds A's 6 routes" lab_is 6 count b
 
 # Compare every route of A (local, next hop 0.0.0.0) with B's copy.
 rib a >"${LAB_DIR}/a.json"
@@ -169,7 +169,7 @@ grep -qF "no EVPN instance for VNI 999" "${LAB_DIR}/err" ||
 lab_log "show evpn vni / mac: routes imported by route target into VNIs 100 and 5000 as A tagged them, MACs at VTEP 198.18.0.2"
 
 # Nothing reflected back to A (split horizon): A holds only its own 6.
-lab_always 3 "A holds only its own routes" test "$(count a)" = 6
+lab_always 3 "A holds only its own routes" lab_is 6 count a
 
 held=$(lab_isthmusctl isthmusd show bgp neighbor 198.18.0.2 -o json |
   lab_json "j['prefixes_accepted']['l2vpn-evpn']")
@@ -178,7 +178,7 @@ lab_assert_eq "isthmusd: routes accepted from A" "${held}" 6
 # Withdrawal.
 lab_gobgp a global rib -a evpn del macadv 02:00:00:00:00:02 100.64.0.2 etag 0 label 100,5000 \
   rd 198.18.0.2:100
-lab_wait_for 30 "B lost the withdrawn MAC/IP route" test "$(count b)" = 5
+lab_wait_for 30 "B lost the withdrawn MAC/IP route" lab_is 5 count b
 rib b | lab_check_json "not any('02:00:00:00:00:02' in k for k in j)" ||
   lab_fail "the withdrawn route is still at B"
 lab_log "PASS"

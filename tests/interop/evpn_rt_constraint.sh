@@ -97,8 +97,8 @@ lab_isthmusctl vtep4 evpn mac add 100 02:00:00:00:04:01 100.64.1.4 >/dev/null
 
 # The reflector: every route (A's 2, C's IMET and MAC, D's IMET), and every membership.
 rr_routes() { lab_isthmusctl rr show bgp l2vpn evpn -o json | lab_json "len(j['routes'])"; }
-lab_wait_for 30 "the reflector holds all 5 EVPN routes" test "$(rr_routes)" = 5
-lab_always 3 "GoBGP A does not send the route of 65000:300" test "$(rr_routes)" = 5
+lab_wait_for 30 "the reflector holds all 5 EVPN routes" lab_is 5 rr_routes
+lab_always 3 "GoBGP A does not send the route of 65000:300" lab_is 5 rr_routes
 lab_isthmusctl rr show bgp ipv4 rtc -o json >"${LAB_DIR}/rtc.json"
 lab_check_json "sorted((r['route'], p['from']) for r in j['routes'] for p in r['paths']) == sorted([
   ('65000:rt:65000:100', '198.18.0.2'), ('65000:rt:65000:100', '198.18.0.4'),
@@ -123,25 +123,26 @@ isthmus_rts() { # the route targets of the routes an isthmusd VTEP holds from th
     if c.startswith('rt:')})"
 }
 isthmus_count() { lab_isthmusctl "$1" show bgp l2vpn evpn -o json | lab_json "len(j['routes'])"; }
+counts() { echo "$(gobgp_count a)$(gobgp_count b)$(isthmus_count vtep4)$(isthmus_count vtep5)"; }
 # A: its 3 + C's IMET and MAC (65000:100). B: D's IMET and A's 65000:200 MAC.
 # C: its 2 + A's 65000:100 MAC. D: its IMET + A's 65000:200 MAC.
-lab_wait_for 30 "A holds 5 routes" test "$(gobgp_count a)" = 5
-lab_wait_for 30 "B holds 2 routes" test "$(gobgp_count b)" = 2
-lab_wait_for 30 "C holds 3 routes" test "$(isthmus_count vtep4)" = 3
-lab_wait_for 30 "D holds 2 routes" test "$(isthmus_count vtep5)" = 2
+lab_wait_for 30 "A holds 5 routes" lab_is 5 gobgp_count a
+lab_wait_for 30 "B holds 2 routes" lab_is 2 gobgp_count b
+lab_wait_for 30 "C holds 3 routes" lab_is 3 isthmus_count vtep4
+lab_wait_for 30 "D holds 2 routes" lab_is 2 isthmus_count vtep5
 lab_assert_eq "A receives route targets" "$(gobgp_rts a)" '["65000:100"]'
 lab_assert_eq "B receives route targets" "$(gobgp_rts b)" '["65000:200"]'
 lab_assert_eq "C receives route targets" "$(isthmus_rts vtep4)" '["rt:65000:100"]'
 lab_assert_eq "D receives route targets" "$(isthmus_rts vtep5)" '["rt:65000:200"]'
-lab_always 3 "nothing more reaches A, B, C, D" test "$(gobgp_count a)$(gobgp_count b)$(isthmus_count vtep4)$(isthmus_count vtep5)" = 5232
+lab_always 3 "nothing more reaches A, B, C, D" lab_is 5232 counts
 lab_log "each client holds only the routes of the route targets it imports"
 
 # B joins route target 65000:100 too: C's routes and A's reach it; leaving takes them back.
 lab_gobgp b vrf add v100 rd 198.18.0.3:100 rt import 65000:100
-lab_wait_for 30 "B holds 5 routes after joining 65000:100" test "$(gobgp_count b)" = 5
+lab_wait_for 30 "B holds 5 routes after joining 65000:100" lab_is 5 gobgp_count b
 lab_assert_eq "B receives route targets" "$(gobgp_rts b)" '["65000:100", "65000:200"]'
 lab_gobgp b vrf del v100
-lab_wait_for 30 "B is back to 2 routes after leaving 65000:100" test "$(gobgp_count b)" = 2
+lab_wait_for 30 "B is back to 2 routes after leaving 65000:100" lab_is 2 gobgp_count b
 lab_assert_eq "B receives route targets" "$(gobgp_rts b)" '["65000:200"]'
 lab_log "a membership added later lets its routes through; its withdrawal takes them back"
 lab_log "PASS"

@@ -1,0 +1,251 @@
+#include "agent/reconciler.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+
+namespace isthmus::agent {
+
+std::string bridge_name(uint32_t vni) { return fmt::format("br{}", vni); }
+std::string vxlan_name(uint32_t vni) { return fmt::format("vxlan{}", vni); }
+std::string owner_alias(uint32_t vni) { return fmt::format("isthmus:{}", vni); }
+
+uint32_t overlay_mtu(uint32_t underlay_mtu, bool ipv6_underlay) {
+  const uint32_t overhead = ipv6_underlay ? 70 : 50;
+  return underlay_mtu > overhead ? underlay_mtu - overhead : 0;
+}
+
+namespace {
+
+using kernel::FdbEntry;
+using kernel::Link;
+
+constexpr kernel::BridgePortInfo kVxlanPort{.learning = false, .neigh_suppress = true};
+
+// One reconcile run: counts changes, collects errors, goes on after each.
+class Run {
+ public:
+  Run(kernel::Kernel& k, const DesiredState& d) : k_(k), d_(d) {}
+
+  ReconcileResult go() {
+    auto links = k_.links();
+    if (!links) return fail_all(links.error().message);
+    for (const Link& l : *links) by_name_[l.name] = l;
+    struct Devices {
+      const NetworkState* n;
+      int bridge;
+      int vxlan;
+    };
+    std::vector<Devices> ready;
+    for (const NetworkState& n : d_.networks) {
+      const int br = ensure_bridge(n);
+      if (br == 0) continue;
+      const int vx = ensure_vxlan(n, br);
+      if (vx == 0) continue;
+      ready.push_back({&n, br, vx});
+    }
+    // What hangs off the devices, read once after they exist.
+    auto addresses = k_.addresses();
+    auto fdb = k_.fdb();
+    auto neighbours = k_.neighbours();
+    if (!addresses || !fdb || !neighbours) {
+      error(!addresses ? addresses.error().message
+            : !fdb     ? fdb.error().message
+                       : neighbours.error().message);
+    } else {
+      for (const Devices& dv : ready) {
+        sync_addresses(*dv.n, dv.bridge, *addresses);
+        sync_fdb(*dv.n, dv.vxlan, *fdb);
+        sync_neighbours(*dv.n, dv.bridge, *neighbours);
+      }
+    }
+    remove_unwanted();
+    return std::move(result_);
+  }
+
+ private:
+  ReconcileResult fail_all(const std::string& why) {
+    result_.errors.push_back(why);
+    return std::move(result_);
+  }
+  void error(std::string why) { result_.errors.push_back(std::move(why)); }
+  template <typename T>
+  bool done(const Expected<T>& r) {
+    if (!r) {
+      error(r.error().message);
+      return false;
+    }
+    ++result_.changes;
+    return true;
+  }
+
+  // Returns the ifindex, 0 when it cannot be had.
+  int ensure_bridge(const NetworkState& n) {
+    const std::string name = bridge_name(n.vni);
+    auto it = by_name_.find(name);
+    if (it != by_name_.end() && it->second.kind != "bridge") {
+      error(fmt::format("network {}: {} exists and is a {} link, not a bridge: left alone", n.vni,
+                        name, it->second.kind.empty() ? "plain" : it->second.kind));
+      return 0;
+    }
+    if (it == by_name_.end()) {
+      auto l = k_.add_link({.name = name,
+                            .kind = "bridge",
+                            .mtu = n.mtu,
+                            .mac = n.gateway_mac,
+                            .alias = owner_alias(n.vni)});
+      if (!done(l)) return 0;
+      it = by_name_.emplace(name, *l).first;
+    }
+    Link& br = it->second;
+    kernel::LinkChange c;
+    if (br.mtu != n.mtu) c.mtu = n.mtu;
+    if (br.mac != n.gateway_mac) c.mac = n.gateway_mac;
+    if (!br.up) c.up = true;
+    if ((c.mtu || c.mac || c.up) && done(k_.set_link(br.index, c))) {
+      br.mtu = n.mtu;
+      br.mac = n.gateway_mac;
+      br.up = true;
+    }
+    return br.index;
+  }
+
+  int ensure_vxlan(const NetworkState& n, int bridge) {
+    const std::string name = vxlan_name(n.vni);
+    const kernel::VxlanInfo want{n.vni, d_.vtep, d_.vxlan_port, false};
+    auto it = by_name_.find(name);
+    if (it != by_name_.end() && it->second.kind != "vxlan") {
+      error(fmt::format("network {}: {} exists and is a {} link, not VXLAN: left alone", n.vni,
+                        name, it->second.kind.empty() ? "plain" : it->second.kind));
+      return 0;
+    }
+    if (it != by_name_.end() && it->second.vxlan != want) {
+      // VNI, VTEP, port and learning cannot change in place: make it again.
+      if (!done(k_.delete_link(it->second.index))) return 0;
+      by_name_.erase(it);
+      it = by_name_.end();
+    }
+    if (it == by_name_.end()) {
+      auto l = k_.add_link({.name = name,
+                            .kind = "vxlan",
+                            .mtu = n.mtu,
+                            .alias = owner_alias(n.vni),
+                            .vxlan = want});
+      if (!done(l)) return 0;
+      it = by_name_.emplace(name, *l).first;
+    }
+    Link& vx = it->second;
+    if (vx.master != bridge) {
+      if (!done(k_.set_link(vx.index, {.master = bridge}))) return 0;
+      vx.master = bridge;
+      vx.port = kernel::BridgePortInfo{};
+    }
+    if (vx.port != kVxlanPort) {
+      if (!done(k_.set_bridge_port(vx.index, kVxlanPort))) return 0;
+      vx.port = kVxlanPort;
+    }
+    kernel::LinkChange c;
+    if (vx.mtu != n.mtu) c.mtu = n.mtu;
+    if (!vx.up) c.up = true;
+    if ((c.mtu || c.up) && done(k_.set_link(vx.index, c))) {
+      vx.mtu = n.mtu;
+      vx.up = true;
+    }
+    return vx.index;
+  }
+
+  void sync_addresses(const NetworkState& n, int bridge, const std::vector<kernel::Address>& have) {
+    for (const GatewayAddress& g : n.gateways) {
+      const kernel::Address a{bridge, g.ip, g.length};
+      if (std::find(have.begin(), have.end(), a) == have.end()) done(k_.add_address(a));
+    }
+    for (const kernel::Address& a : have) {
+      if (a.ifindex != bridge || a.ip.is_link_local()) continue;  // fe80:: is the kernel's
+      const GatewayAddress g{a.ip, a.length};
+      if (std::find(n.gateways.begin(), n.gateways.end(), g) == n.gateways.end())
+        done(k_.delete_address(a));
+    }
+  }
+
+  void sync_fdb(const NetworkState& n, int vxlan, const std::vector<FdbEntry>& have) {
+    const MacAddress zero{};
+    std::set<IpAddress> flood_have;
+    std::map<MacAddress, std::vector<IpAddress>> macs_have;
+    for (const FdbEntry& e : have) {
+      if (e.ifindex != vxlan || !e.self || !e.dst) continue;
+      if (e.mac == zero)
+        flood_have.insert(*e.dst);
+      else
+        macs_have[e.mac].push_back(*e.dst);
+    }
+    const std::set<IpAddress> flood_want(n.flood.begin(), n.flood.end());
+    for (const IpAddress& v : flood_want)
+      if (!flood_have.contains(v))
+        done(k_.add_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}, true));
+    for (const IpAddress& v : flood_have)
+      if (!flood_want.contains(v))
+        done(k_.delete_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}));
+
+    std::map<MacAddress, IpAddress> macs_want;
+    for (const RemoteMac& m : n.macs) macs_want[m.mac] = m.vtep;
+    for (const auto& [mac, vtep] : macs_want) {
+      auto h = macs_have.find(mac);
+      if (h != macs_have.end() && h->second == std::vector<IpAddress>{vtep}) continue;
+      done(k_.add_fdb(
+          {.ifindex = vxlan, .mac = mac, .dst = vtep, .self = true, .extern_learned = true},
+          false));
+    }
+    for (const auto& [mac, dsts] : macs_have) {
+      if (macs_want.contains(mac)) continue;
+      for (const IpAddress& d : dsts)
+        done(k_.delete_fdb({.ifindex = vxlan, .mac = mac, .dst = d, .self = true}));
+    }
+  }
+
+  void sync_neighbours(const NetworkState& n, int bridge,
+                       const std::vector<kernel::Neighbour>& have) {
+    std::map<IpAddress, const kernel::Neighbour*> by_ip;
+    for (const kernel::Neighbour& x : have)
+      if (x.ifindex == bridge) by_ip[x.ip] = &x;
+    std::set<IpAddress> wanted;
+    for (const RemoteIp& r : n.ips) {
+      wanted.insert(r.ip);
+      auto h = by_ip.find(r.ip);
+      if (h != by_ip.end() && h->second->extern_learned && h->second->mac == r.mac) continue;
+      done(k_.replace_neighbour({bridge, r.ip, r.mac, 0, true}));
+    }
+    // Only ours go: the kernel's own entries for local workloads stay.
+    for (const auto& [ip, x] : by_ip)
+      if (x->extern_learned && !wanted.contains(ip)) done(k_.delete_neighbour(*x));
+  }
+
+  void remove_unwanted() {
+    std::set<uint32_t> wanted;
+    for (const NetworkState& n : d_.networks) wanted.insert(n.vni);
+    // VXLAN devices first: a bridge going first would leave them without a master for a moment.
+    for (const char* kind : {"vxlan", "bridge"}) {
+      for (const auto& [name, l] : by_name_) {
+        if (l.kind != kind || !l.alias.starts_with("isthmus:")) continue;
+        uint32_t vni = 0;
+        if (std::sscanf(l.alias.c_str(), "isthmus:%u", &vni) != 1 || wanted.contains(vni)) continue;
+        done(k_.delete_link(l.index));
+      }
+    }
+  }
+
+  kernel::Kernel& k_;
+  const DesiredState& d_;
+  std::map<std::string, Link> by_name_;
+  ReconcileResult result_;
+};
+
+}  // namespace
+
+ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired) {
+  return Run(k, desired).go();
+}
+
+}  // namespace isthmus::agent

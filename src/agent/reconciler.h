@@ -1,0 +1,72 @@
+// The node agent's reconciler (DESIGN.md flow 2, issue 4): the kernel state the virtual networks
+// need, derived from the configuration and what EVPN says about remote workloads, against what
+// the kernel has; only the difference is applied. Per network (VNI V), as LAB.md's plumbing:
+//   brV      bridge, the anycast gateway's MAC and addresses (the same on every node), overlay MTU
+//   vxlanV   VXLAN device (VNI V, our VTEP, learning off) as a port of brV with learning off and
+//            neighbour suppression on (ARP/ND answered from brV's neighbour table)
+//   FDB      on vxlanV: 00:00:00:00:00:00 to every remote VTEP of the VNI (ingress replication,
+//            from type-3 routes); each remote MAC to its VTEP (type-2 routes), externally learned
+//   neighbours on brV: each remote MAC+IP (type-2), externally learned, for suppression
+// The links the agent creates carry the alias "isthmus:V"; such a link whose network is no
+// longer wanted is deleted with everything on it, and nothing else is. A link of the right name
+// and kind that exists already is adopted as it is (a restart changes nothing that is right).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernel/kernel.h"
+
+namespace isthmus::agent {
+
+struct RemoteMac {
+  MacAddress mac = {};
+  IpAddress vtep = {};
+  bool operator==(const RemoteMac&) const = default;
+};
+
+struct RemoteIp {
+  IpAddress ip = {};
+  MacAddress mac = {};
+  bool operator==(const RemoteIp&) const = default;
+};
+
+struct GatewayAddress {
+  IpAddress ip = {};
+  uint8_t length = 0;
+  bool operator==(const GatewayAddress&) const = default;
+};
+
+struct NetworkState {
+  uint32_t vni = 0;
+  uint32_t mtu = 1450;          // overlay MTU of the bridge and the VXLAN device
+  MacAddress gateway_mac = {};  // the anycast gateway's MAC: the bridge's
+  std::vector<GatewayAddress> gateways = {};
+  std::vector<IpAddress> flood = {};  // remote VTEPs of the VNI
+  std::vector<RemoteMac> macs = {};   // remote MACs
+  std::vector<RemoteIp> ips = {};     // remote MAC+IP bindings
+};
+
+struct DesiredState {
+  IpAddress vtep = {};
+  uint16_t vxlan_port = 4789;
+  std::vector<NetworkState> networks = {};
+};
+
+std::string bridge_name(uint32_t vni);
+std::string vxlan_name(uint32_t vni);
+std::string owner_alias(uint32_t vni);
+
+// RFC 7348 §5 overhead: outer Ethernet 14 + IP (20 or 40) + UDP 8 + VXLAN 8 = 50 or 70 octets.
+uint32_t overlay_mtu(uint32_t underlay_mtu, bool ipv6_underlay);
+
+struct ReconcileResult {
+  size_t changes = 0;               // kernel changes made
+  std::vector<std::string> errors;  // what could not be done (the next run tries again)
+  bool ok() const { return errors.empty(); }
+};
+
+ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired);
+
+}  // namespace isthmus::agent

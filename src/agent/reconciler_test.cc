@@ -1,0 +1,191 @@
+// The reconciler against the fake kernel: a network appears, stays put when nothing changes
+// (also after a restart), follows moves and withdrawals with one change each, goes away without
+// touching anything else, survives a failed change, and repairs drift.
+#include "agent/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "kernel/fake_kernel.h"
+
+namespace isthmus::agent {
+namespace {
+
+using kernel::FakeKernel;
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+MacAddress mac(const char* s) { return *MacAddress::parse(s); }
+
+DesiredState two_networks() {
+  DesiredState d;
+  d.vtep = ip("198.18.0.1");
+  NetworkState blue;
+  blue.vni = 100;
+  blue.gateway_mac = mac("02:00:00:64:00:01");
+  blue.gateways = {{ip("100.64.1.1"), 24}, {ip("fd00:64:1::1"), 64}};
+  blue.flood = {ip("198.18.0.2"), ip("198.18.0.3")};
+  blue.macs = {{mac("02:00:00:00:02:01"), ip("198.18.0.2")},
+               {mac("02:00:00:00:03:01"), ip("198.18.0.3")}};
+  blue.ips = {{ip("100.64.1.21"), mac("02:00:00:00:02:01")},
+              {ip("fd00:64:1::21"), mac("02:00:00:00:02:01")}};
+  NetworkState red;
+  red.vni = 200;
+  red.gateway_mac = mac("02:00:00:64:00:01");
+  red.gateways = {{ip("100.64.2.1"), 24}};
+  red.flood = {ip("198.18.0.2")};
+  d.networks = {blue, red};
+  return d;
+}
+
+const kernel::Link* find(const std::vector<kernel::Link>& links, const std::string& name) {
+  auto it = std::find_if(links.begin(), links.end(), [&](const auto& l) { return l.name == name; });
+  return it == links.end() ? nullptr : &*it;
+}
+
+TEST(Reconciler, BuildsTheNetworks) {
+  FakeKernel k;
+  auto r = reconcile(k, two_networks());
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  auto links = *k.links();
+  const auto* br = find(links, "br100");
+  const auto* vx = find(links, "vxlan100");
+  ASSERT_TRUE(br && vx);
+  EXPECT_EQ(br->kind, "bridge");
+  EXPECT_EQ(br->mac, mac("02:00:00:64:00:01"));
+  EXPECT_EQ(br->mtu, 1450u);
+  EXPECT_TRUE(br->up);
+  EXPECT_EQ(br->alias, "isthmus:100");
+  EXPECT_EQ(vx->master, br->index);
+  EXPECT_EQ(vx->vxlan, (kernel::VxlanInfo{100, ip("198.18.0.1"), 4789, false}));
+  EXPECT_EQ(vx->port, (kernel::BridgePortInfo{false, true}));
+  EXPECT_TRUE(vx->up);
+  ASSERT_TRUE(find(links, "vxlan200"));
+  size_t flood = 0, remote = 0;
+  for (const auto& e : *k.fdb()) {
+    if (e.ifindex != vx->index) continue;
+    ++(e.mac == MacAddress{} ? flood : remote);
+    EXPECT_TRUE(e.self);
+  }
+  EXPECT_EQ(flood, 2u);
+  EXPECT_EQ(remote, 2u);
+  EXPECT_EQ(k.neighbours()->size(), 2u);
+  EXPECT_EQ(k.addresses()->size(), 3u);
+  EXPECT_EQ(r.changes, k.changes().size());
+}
+
+TEST(Reconciler, NothingToDoWhenAllIsRightAlsoAfterARestart) {
+  FakeKernel k;
+  ASSERT_TRUE(reconcile(k, two_networks()).ok());
+  k.clear_changes();
+  auto again = reconcile(k, two_networks());
+  EXPECT_TRUE(again.ok());
+  EXPECT_EQ(again.changes, 0u);
+  EXPECT_TRUE(k.changes().empty());
+  // A restarted agent has only the kernel to go by: the same desired state adopts it as it is.
+  auto restarted = reconcile(k, two_networks());
+  EXPECT_EQ(restarted.changes, 0u);
+}
+
+TEST(Reconciler, MovesAndWithdrawalsAreOneChangeEach) {
+  FakeKernel k;
+  DesiredState d = two_networks();
+  ASSERT_TRUE(reconcile(k, d).ok());
+  k.clear_changes();
+  d.networks[0].macs[0].vtep = ip("198.18.0.3");  // the MAC moved (RFC 7432 §15)
+  d.networks[0].flood.pop_back();                 // VTEP 198.18.0.3 left the VNI
+  d.networks[0].ips.pop_back();                   // an IPv6 binding withdrawn
+  auto r = reconcile(k, d);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(k.changes(), (std::vector<std::string>{
+                             "delete_fdb 3 00:00:00:00:00:00 dst 198.18.0.3",
+                             "add_fdb vxlan100 02:00:00:00:02:01 dst 198.18.0.3",
+                             "delete_neighbour 2 fd00:64:1::21",
+                         }));
+}
+
+TEST(Reconciler, ARemovedNetworkGoesAndNothingElse) {
+  FakeKernel k;
+  auto foreign = k.add_link({.name = "br999", .kind = "bridge"});  // not ours
+  ASSERT_TRUE(foreign.has_value());
+  DesiredState d = two_networks();
+  ASSERT_TRUE(reconcile(k, d).ok());
+  d.networks.pop_back();  // red goes
+  k.clear_changes();
+  auto r = reconcile(k, d);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(k.changes(), (std::vector<std::string>{"delete_link vxlan200", "delete_link br200"}));
+  auto links = *k.links();
+  EXPECT_TRUE(find(links, "br999"));
+  EXPECT_TRUE(find(links, "br100"));
+  EXPECT_FALSE(find(links, "vxlan200"));
+  EXPECT_EQ(k.addresses()->size(), 2u);  // red's gateway address went with its bridge
+  // Everything goes when nothing is wanted.
+  d.networks.clear();
+  ASSERT_TRUE(reconcile(k, d).ok());
+  links = *k.links();
+  EXPECT_EQ(links.size(), 2u);  // lo, br999
+  EXPECT_TRUE(k.fdb()->empty());
+  EXPECT_TRUE(k.neighbours()->empty());
+}
+
+TEST(Reconciler, AFailedChangeIsReportedTheRestIsDoneAndTheNextRunFinishes) {
+  FakeKernel k;
+  k.fail_next("add_fdb vxlan100 02:00:00:00:03:01", "No buffer space available");
+  auto r = reconcile(k, two_networks());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0],
+            "add_fdb vxlan100 02:00:00:00:03:01 dst 198.18.0.3: No buffer space available");
+  EXPECT_EQ(k.neighbours()->size(), 2u);  // the rest went on
+  k.clear_changes();
+  auto next = reconcile(k, two_networks());
+  EXPECT_TRUE(next.ok());
+  EXPECT_EQ(k.changes(),
+            std::vector<std::string>{"add_fdb vxlan100 02:00:00:00:03:01 dst 198.18.0.3"});
+}
+
+TEST(Reconciler, RepairsDriftAndLeavesForeignNamesAlone) {
+  FakeKernel k;
+  ASSERT_TRUE(reconcile(k, two_networks()).ok());
+  auto links = *k.links();
+  const int vx = find(links, "vxlan100")->index;
+  // Someone turned learning back on and added an address to our bridge.
+  ASSERT_TRUE(k.set_bridge_port(vx, {true, false}).has_value());
+  ASSERT_TRUE(k.add_address({find(links, "br100")->index, ip("100.64.1.99"), 24}).has_value());
+  k.clear_changes();
+  auto r = reconcile(k, two_networks());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(k.changes(), (std::vector<std::string>{
+                             "set_bridge_port vxlan100 learning false neigh_suppress true",
+                             "delete_address 2 100.64.1.99/24",
+                         }));
+  // Our VTEP address changed: the VXLAN devices are made again.
+  DesiredState moved = two_networks();
+  moved.vtep = ip("198.18.0.11");
+  k.clear_changes();
+  ASSERT_TRUE(reconcile(k, moved).ok());
+  links = *k.links();
+  EXPECT_EQ(find(links, "vxlan100")->vxlan->local, ip("198.18.0.11"));
+  EXPECT_EQ(find(links, "vxlan100")->master, find(links, "br100")->index);
+
+  // br300 is taken by something that is not a bridge: reported, not touched.
+  FakeKernel k2;
+  ASSERT_TRUE(k2.add_link({.name = "br300", .kind = "veth", .veth_peer = "x300"}).has_value());
+  DesiredState d;
+  d.vtep = ip("198.18.0.1");
+  d.networks.push_back(NetworkState{.vni = 300});
+  auto bad = reconcile(k2, d);
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_EQ(bad.errors[0],
+            "network 300: br300 exists and is a veth link, not a bridge: left alone");
+  EXPECT_EQ(k2.links()->size(), 3u);
+}
+
+TEST(Reconciler, OverlayMtu) {
+  EXPECT_EQ(overlay_mtu(1500, false), 1450u);
+  EXPECT_EQ(overlay_mtu(1500, true), 1430u);
+  EXPECT_EQ(overlay_mtu(9000, false), 8950u);
+  EXPECT_EQ(overlay_mtu(40, false), 0u);
+}
+
+}  // namespace
+}  // namespace isthmus::agent
