@@ -77,7 +77,8 @@ ours() {
     lab_json "{k: v for k, v in j.items() if v[0]['nlri']['value']['rd']['admin'] != '198.18.0.2'}"
 }
 count() { ours | lab_json "len(j)"; }
-lab_wait_for 30 "GoBGP holds isthmusd's 6 routes" test "$(count)" = 6
+count_is() { [[ $(count) == "$1" ]]; }  # polled: counts again on every call
+lab_wait_for 30 "GoBGP holds isthmusd's 6 routes" count_is 6
 ours >"${LAB_DIR}/ours.json"
 
 python3 - "${LAB_DIR}/ours.json" <<'PY' || lab_fail "GoBGP decoded isthmusd's routes differently"
@@ -141,10 +142,10 @@ lab_log "GoBGP decodes isthmusd's 2 IMET and 4 MAC/IP routes field by field (RD,
 
 # Withdrawal: evpn mac del takes the route away at GoBGP, and only that route.
 mac del 100 02:00:00:00:01:02 100.64.0.12 >/dev/null
-lab_wait_for 30 "GoBGP lost the withdrawn MAC+IP route" test "$(count)" = 5
+lab_wait_for 30 "GoBGP lost the withdrawn MAC+IP route" count_is 5
 ours | lab_check_json "not any('100.64.0.12' in k for k in j)" ||
   lab_fail "the withdrawn route is still at GoBGP"
 mac del 200 02:00:00:00:01:03 fd00:64::13 >/dev/null
-lab_wait_for 30 "GoBGP lost the withdrawn IPv6 MAC+IP route" test "$(count)" = 4
-lab_always 3 "GoBGP keeps the other 4 routes" test "$(count)" = 4
+lab_wait_for 30 "GoBGP lost the withdrawn IPv6 MAC+IP route" count_is 4
+lab_always 3 "GoBGP keeps the other 4 routes" count_is 4
 lab_log "PASS"

@@ -78,7 +78,8 @@ add prefix 100.64.10.0/24 gw 0.0.0.0 etag 0 label 100 rd 198.18.0.2:5 rt 65000:1
 received() {
   lab_isthmusctl isthmusd show bgp neighbor 198.18.0.2 -o json | lab_json "j['prefixes_received']['l2vpn-evpn']"
 }
-lab_wait_for 30 "isthmusd received A's 6 routes" test "$(received)" = 6
+received_is() { [[ $(received) == "$1" ]]; }  # polled: asks again on every call
+lab_wait_for 30 "isthmusd received A's 6 routes" received_is 6
 
 # Exactly the two routes of VNI 100 of types 2 and 3, without RT 65000:999.
 lab_isthmusctl isthmusd show bgp l2vpn evpn -o json >"${LAB_DIR}/evpn.json"
@@ -99,7 +100,10 @@ lab_assert_eq "isthmusd: routes accepted from A" "${accepted}" 2
 lab_log "import policy: of A's 6 routes only type 2 and 3 of VNI 100 without RT 65000:999 are in"
 
 # Export: B gets the accepted MAC route only (macs-only drops the type-3 route).
-b_keys() { lab_gobgp b -j global rib -a evpn | lab_json "sorted(j)"; }
-lab_wait_for 30 "B holds one route" test "$(b_keys)" = '["[type:macadv][rd:198.18.0.2:100][etag:0][mac:02:00:00:00:00:01][ip:<nil>]"]'
-lab_always 3 "B holds only the MAC route" test "$(b_keys)" = '["[type:macadv][rd:198.18.0.2:100][etag:0][mac:02:00:00:00:00:01][ip:<nil>]"]'
+b_only_mac() {
+  lab_gobgp b -j global rib -a evpn | lab_check_json \
+    "sorted(j) == ['[type:macadv][rd:198.18.0.2:100][etag:0][mac:02:00:00:00:00:01][ip:<nil>]']"
+}
+lab_wait_for 30 "B holds the accepted MAC route" b_only_mac
+lab_always 3 "B holds only the MAC route" b_only_mac
 lab_log "PASS"
