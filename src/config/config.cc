@@ -208,6 +208,18 @@ class Parser {
     }
     return *c;
   }
+  // A list of scalars, or one scalar standing for a list of one: `vni: 100` or `vni: [100, 200]`.
+  template <class F>
+  void for_each_item(const YAML::Node& n, const std::string& path, std::string_view what, F f) {
+    if (n.IsScalar()) {
+      f(n, path);
+      return;
+    }
+    if (!expect_list(n, path)) return;
+    if (n.size() == 0)
+      error(n, path, "an empty list (give at least one " + std::string(what) + ")");
+    for (size_t i = 0; i < n.size(); ++i) f(n[i], index_path(path, i));
+  }
   std::vector<policy::CommunityValue> communities(const YAML::Node& n, const std::string& path) {
     std::vector<policy::CommunityValue> out;
     if (!expect_list(n, path)) return out;
@@ -1077,6 +1089,37 @@ void Parser::match(const YAML::Node& n, const std::string& path, policy::Match& 
              {"next_hop",
               [&](auto& v, auto& p) {
                 if (auto pf = prefix(v, p)) m.next_hop = *pf;
+              }},
+             {"evpn_route_type",
+              [&](auto& v, auto& p) {
+                for_each_item(
+                    v, p, "route type", [&](const YAML::Node& item, const std::string& ip) {
+                      if (auto t = number(item, ip, 1, 5, "an EVPN route type",
+                                          "1-5: 1 Ethernet A-D, 2 MAC/IP, 3 inclusive multicast, 4 "
+                                          "Ethernet segment, 5 IP prefix"))
+                        m.evpn_route_types.push_back(static_cast<uint8_t>(*t));
+                    });
+              }},
+             {"vni",
+              [&](auto& v, auto& p) {
+                for_each_item(v, p, "VNI", [&](const YAML::Node& item, const std::string& ip) {
+                  if (auto x =
+                          number(item, ip, 0, bgp::kMaxLabelField, "a VNI", "0..16777215, 24 bits"))
+                    m.vnis.push_back(static_cast<uint32_t>(*x));
+                });
+              }},
+             {"route_target",
+              [&](auto& v, auto& p) {
+                for_each_item(v, p, "route target",
+                              [&](const YAML::Node& item, const std::string& ip) {
+                                auto t = text(item, ip);
+                                if (!t) return;
+                                auto rt = bgp::parse_route_target(*t);
+                                if (rt)
+                                  m.route_targets.push_back(*rt);
+                                else
+                                  error(item, ip, rt.error().message);
+                              });
               }},
          });
 }

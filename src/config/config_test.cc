@@ -762,5 +762,83 @@ TEST(ConfigError, EvpnMacVrfs) {
             "config.yaml:11: evpn.vnis[5]: missing required key \"vni\"");
 }
 
+TEST(Config, EvpnPolicyTerms) {
+  Config c = parse_ok(std::string(kBgpOnly) + R"(policies:
+  evpn-in:
+    - match: { route_target: ["65000:200"] }
+      then: reject
+    - match: { evpn_route_type: [2, 3], vni: [100, 16777215] }
+      then: accept
+    - match: { evpn_route_type: 5, vni: 5000, route_target: ["rt:198.18.0.1:7", "4200000000:9"] }
+      then: accept
+)");
+  ASSERT_EQ(c.policy.policies.size(), 1u);
+  const auto& t = c.policy.policies[0].terms;
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].match.route_targets, std::vector{bgp::route_target_as2(65000, 200)});
+  EXPECT_EQ(t[1].match.evpn_route_types, (std::vector<uint8_t>{2, 3}));
+  EXPECT_EQ(t[1].match.vnis, (std::vector<uint32_t>{100, 16777215}));
+  EXPECT_EQ(t[2].match.evpn_route_types, std::vector<uint8_t>{5});
+  EXPECT_EQ(t[2].match.vnis, std::vector<uint32_t>{5000});
+  EXPECT_EQ(t[2].match.route_targets, (std::vector{bgp::route_target_ipv4(A("198.18.0.1"), 7),
+                                                   bgp::route_target_as4(4200000000u, 9)}));
+
+  // What the daemon does with it.
+  auto set = bgp::policy::compile(c.policy, c.bgp.asn);
+  ASSERT_TRUE(set) << set.error().message;
+  auto p = set->find("evpn-in");
+  ASSERT_TRUE(p);
+  bgp::EvpnMacIp m;
+  m.rd = *bgp::RouteDistinguisher::parse("198.18.0.1:100");
+  m.mac = *MacAddress::parse("02:00:00:00:00:01");
+  m.label1 = 100;
+  const bgp::EvpnRoute r{m};
+  bgp::PathAttributes a;
+  EXPECT_TRUE(p->apply(Prefix(), a, &r));
+  a.ext_communities = {bgp::route_target_as2(65000, 200)};
+  EXPECT_FALSE(p->apply(Prefix(), a, &r));
+}
+
+TEST(ConfigError, EvpnPolicyTerms) {
+  EXPECT_EQ(errors(std::string(kBgpOnly) + R"(policies:
+  p:
+    - match: { evpn_route_type: [0, 2, 6, mac] }
+      then: accept
+    - match: { vni: [16777216, -1, 100] }
+      then: accept
+    - match: { route_target: ["65000", "rt:x:1", "65000:100", 65000:1:2] }
+      then: accept
+    - match: { evpn_route_type: [], vni: [], route_target: [] }
+      then: accept
+    - match: { route_target: { a: 1 } }
+      then: accept
+)"),
+            "config.yaml:6: policies.p[0].match.evpn_route_type[0]: 0 is not an EVPN route type "
+            "(expected 1-5: 1 Ethernet A-D, 2 MAC/IP, 3 inclusive multicast, 4 Ethernet "
+            "segment, 5 IP prefix)\n"
+            "config.yaml:6: policies.p[0].match.evpn_route_type[2]: 6 is not an EVPN route type "
+            "(expected 1-5: 1 Ethernet A-D, 2 MAC/IP, 3 inclusive multicast, 4 Ethernet "
+            "segment, 5 IP prefix)\n"
+            "config.yaml:6: policies.p[0].match.evpn_route_type[3]: \"mac\" is not an EVPN route "
+            "type (expected 1-5: 1 Ethernet A-D, 2 MAC/IP, 3 inclusive multicast, 4 Ethernet "
+            "segment, 5 IP prefix)\n"
+            "config.yaml:8: policies.p[1].match.vni[0]: 16777216 is not a VNI (expected "
+            "0..16777215, 24 bits)\n"
+            "config.yaml:8: policies.p[1].match.vni[1]: \"-1\" is not a VNI (expected 0..16777215, "
+            "24 bits)\n"
+            "config.yaml:10: policies.p[2].match.route_target[0]: route target \"65000\": "
+            "expected ASN:N, A.B.C.D:N or ASN4:N (like 65000:100, 198.18.0.1:5, 4200000000:7)\n"
+            "config.yaml:10: policies.p[2].match.route_target[1]: route target \"rt:x:1\": the "
+            "ASN must be a number 0..4294967295\n"
+            "config.yaml:10: policies.p[2].match.route_target[3]: route target \"65000:1:2\": "
+            "expected ASN:N, A.B.C.D:N or ASN4:N (like 65000:100, 198.18.0.1:5, 4200000000:7)\n"
+            "config.yaml:12: policies.p[3].match.evpn_route_type: an empty list (give at least "
+            "one route type)\n"
+            "config.yaml:12: policies.p[3].match.vni: an empty list (give at least one VNI)\n"
+            "config.yaml:12: policies.p[3].match.route_target: an empty list (give at least one "
+            "route target)\n"
+            "config.yaml:14: policies.p[4].match.route_target: expected a list, got a mapping");
+}
+
 }  // namespace
 }  // namespace isthmus::config

@@ -12,10 +12,11 @@ Expected<bgp::Policy> bind_policy(const bgp::policy::PolicySet& set, const std::
   // The configuration refuses this already; `self` is resolved on export only.
   if (import && p->sets_next_hop_self())
     return fail("policy \"" + name + "\" sets next_hop: self and cannot be an import policy");
-  return bgp::Policy{
-      name,
-      [p](const Prefix& prefix, bgp::PathAttributes& attrs) { return p->apply(prefix, attrs); },
-      p->uses_prefix()};
+  return bgp::Policy{name,
+                     [p](const bgp::PolicyRoute& route, bgp::PathAttributes& attrs) {
+                       return p->apply(route.prefix, attrs, route.evpn);
+                     },
+                     p->uses_prefix()};
 }
 
 Expected<bgp::PeerConfig> peer_config(const config::PeerSettings& s,

@@ -3,7 +3,7 @@
 # (src/bgp/wire/evpn_capture_test.cc) and the fuzz seed corpora. Not run by ctest: it needs root,
 # network namespaces and both daemons; the bytes it printed are checked in as test data.
 #
-#   tests/captures/evpn_capture.sh gobgp|frr OUTDIR
+#   tests/captures/evpn_capture.sh gobgp|frr|frr-l3 OUTDIR
 #
 # gobgp: h2 gobgpd AS 65001 (198.18.0.2, fd00:18::2) -> bgp_capture.py AS 65000 on h1, over IPv4
 #        and over IPv6; routes of all five types added and one withdrawn with the gobgp CLI.
@@ -12,6 +12,9 @@
 #        dynamic bridge FDB entries, MAC+IP from neighbour entries on br100; the capture speaker
 #        first sends a type-2 route for 02:00:00:00:01:09 so that FRR's own copy of that MAC,
 #        added afterwards, carries MAC Mobility sequence 1.
+# frr-l3: h3 zebra+bgpd AS 65003 with L3 VNI 5000 in the default VRF and L2 VNI 100: type-5
+#        routes (advertise ipv4|ipv6 unicast) and symmetric-IRB type-2 routes (two labels,
+#        Router's MAC) -> bgp_capture.py on h1.
 # Every message received ends up in OUTDIR/<name>.jsonl (one JSON object per message, "hex" is
 # the whole message).
 set -euo pipefail
@@ -169,5 +172,74 @@ CONF
   lab_log "frr-v4: $(updates frr-v4) UPDATEs"
   exit 0
 fi
-echo "usage: $0 gobgp|frr OUTDIR" >&2
+if [[ ${mode} == frr-l3 ]]; then
+  # RFC 9136 type-5 routes and RFC 9135 symmetric IRB type-2 routes: no VRF devices here, so the
+  # L3 VNI 5000 belongs to FRR's default VRF (zebra: vrf default / vni 5000), with bridge br5000
+  # (its MAC is the Router's MAC) + vxlan5000; L2 VNI 100 on br100 + vxlan100 as in `frr`, its
+  # SVI br100 in the same (default) VRF. bgpd originates two prefixes (network) and advertises
+  # them as type 5 (advertise ipv4|ipv6 unicast). Types 1 and 4 (EVPN multihoming) need an
+  # Ethernet segment on a bond device, which this kernel lacks ("ESI cannot be associated with
+  # this interface type" for a veth).
+  lab_underlay 3
+  ns=$(lab_ns 3)
+  ip -n "${ns}" link add br5000 address 02:00:00:00:50:03 type bridge stp_state 0 mcast_snooping 0
+  ip -n "${ns}" link add vxlan5000 type vxlan id 5000 dstport 4789 local 198.18.0.3 nolearning
+  ip -n "${ns}" link set vxlan5000 master br5000
+  ip -n "${ns}" link set dev vxlan5000 type bridge_slave learning off
+  ip -n "${ns}" link add br100 address 02:00:00:00:01:03 type bridge stp_state 0 mcast_snooping 0
+  ip -n "${ns}" link add vxlan100 type vxlan id 100 dstport 4789 local 198.18.0.3 nolearning
+  ip -n "${ns}" link set vxlan100 master br100
+  ip -n "${ns}" link set dev vxlan100 type bridge_slave learning off neigh_suppress on
+  ip -n "${ns}" link add vm1 address 02:00:00:00:03:0f type veth peer name vm1p \
+    address 02:00:00:00:03:0e
+  ip -n "${ns}" link set vm1 master br100
+  for l in br5000 vxlan5000 br100 vxlan100 vm1 vm1p; do ip -n "${ns}" link set "${l}" up; done
+  ip -n "${ns}" addr add 100.64.0.1/24 dev br100
+  capture_start 1 frr-l3 198.18.0.1
+  lab_frr_start 3 frr "$(
+    cat <<CONF
+frr defaults datacenter
+hostname frr
+router bgp 65003
+ bgp router-id 198.18.0.3
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 198.18.0.1 remote-as 65000
+ address-family ipv4 unicast
+  network 100.64.21.0/24
+  network 100.64.22.0/24
+  no neighbor 198.18.0.1 activate
+ exit-address-family
+ address-family ipv6 unicast
+  network fd00:64:21::/64
+ exit-address-family
+ address-family l2vpn evpn
+  neighbor 198.18.0.1 activate
+  advertise-all-vni
+  advertise ipv4 unicast
+  advertise ipv6 unicast
+ exit-address-family
+CONF
+  )"
+  # The L3 VNI is zebra's configuration (bgpd.conf cannot hold it).
+  lab_vtysh frr "configure terminal" "vrf default" "vni 5000"
+  lab_wait_for 60 "frr: 198.18.0.1 Established" lab_frr_established frr 198.18.0.1
+  lab_wait_for 30 "frr: type-5 sent" has_updates frr-l3 2
+  sleep 2
+  # MAC+IPv4 and MAC+IPv6 of a host on VNI 100: type 2 with label2 = L3 VNI 5000, the L3 VNI's
+  # route target and the Router's MAC (RFC 9135 §5.1, symmetric IRB).
+  lab_exec 3 bridge fdb add 02:00:00:00:03:02 dev vm1 master dynamic
+  lab_exec 3 ip neigh replace 100.64.0.32 lladdr 02:00:00:00:03:02 dev br100 nud reachable
+  lab_exec 3 ip -6 neigh replace fd00:64::32 lladdr 02:00:00:00:03:02 dev br100 nud reachable
+  sleep 2
+  # A type-5 withdrawal.
+  lab_vtysh frr "configure terminal" "router bgp 65003" "address-family ipv4 unicast" \
+    "no network 100.64.22.0/24"
+  sleep 3
+  lab_vtysh frr "show bgp l2vpn evpn json" >"${out}/frr-l3-rib.json"
+  lab_vtysh frr "show bgp l2vpn evpn" "show vrf vni"
+  lab_log "frr-l3: $(updates frr-l3) UPDATEs"
+  exit 0
+fi
+echo "usage: $0 gobgp|frr|frr-l3 OUTDIR" >&2
 exit 2

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "bgp/wire/ext_community.h"
+
 namespace isthmus::bgp::policy {
 
 namespace detail {
@@ -39,6 +41,9 @@ struct CompiledTerm {
   std::optional<uint32_t> as_path_contains;
   std::optional<Origin> origin;
   std::optional<Prefix> next_hop_in;
+  uint8_t evpn_route_types = 0;             // bit N: route type N (1-5)
+  std::vector<uint32_t> vnis;               // sorted
+  std::vector<ExtCommunity> route_targets;  // sorted
   // Set
   std::optional<uint32_t> local_pref;
   std::optional<uint32_t> med;
@@ -125,10 +130,21 @@ bool prefix_list_permits(const std::vector<detail::CompiledPrefixEntry>& list, c
 }
 
 bool term_matches(const CompiledTerm& t, const detail::Tables& tables, const Prefix& prefix,
-                  const PathAttributes& a) {
+                  const EvpnRoute* evpn, const PathAttributes& a) {
+  // A prefix list is about IP prefixes: an EVPN route (whose `prefix` is a placeholder) never
+  // matches it, not even 0.0.0.0/0 le 32.
   if (t.prefix_list != detail::kNone &&
-      !prefix_list_permits(tables.prefix_lists[t.prefix_list], prefix))
+      (evpn || !prefix_list_permits(tables.prefix_lists[t.prefix_list], prefix)))
     return false;
+  // EVPN terms never match an IP route.
+  if (t.evpn_route_types != 0 &&
+      (!evpn || evpn->type() > 5 || !(t.evpn_route_types >> evpn->type() & 1)))
+    return false;
+  if (!t.vnis.empty()) {
+    const auto vni = evpn ? evpn_vni(*evpn, a) : std::nullopt;
+    if (!vni || !std::binary_search(t.vnis.begin(), t.vnis.end(), *vni)) return false;
+  }
+  if (!t.route_targets.empty() && !any_in(a.ext_communities, t.route_targets)) return false;
   if (t.community_list != detail::kNone && !matches(tables.community_lists[t.community_list], a))
     return false;
   if (!t.inline_communities.empty() && !matches(t.inline_communities, a)) return false;
@@ -190,6 +206,20 @@ Expected<void> check_entry(const PrefixListEntry& e) {
   return {};
 }
 
+Expected<void> check_evpn_route_type(uint64_t type) {
+  if (type < 1 || type > 5)
+    return fail("route type " + std::to_string(type) +
+                " is not an EVPN route type (expected 1-5: 1 Ethernet A-D, 2 MAC/IP, 3 inclusive "
+                "multicast, 4 Ethernet segment, 5 IP prefix)");
+  return {};
+}
+
+Expected<void> check_vni(uint64_t vni) {
+  if (vni > kMaxLabelField)
+    return fail("VNI " + std::to_string(vni) + " does not fit 24 bits (expected 0..16777215)");
+  return {};
+}
+
 std::optional<size_t> next_hop_self_term(const PolicyDefinition& p) {
   for (size_t i = 0; i < p.terms.size(); ++i)
     if (p.terms[i].set.next_hop_self) return i;
@@ -210,7 +240,8 @@ Policy::Policy(std::string name, std::shared_ptr<const detail::Tables> tables,
       terms_(std::move(terms)),
       accept_at_end_(accept_at_end) {
   for (const auto& t : terms_) {
-    if (t.prefix_list != detail::kNone) uses_prefix_ = true;
+    if (t.prefix_list != detail::kNone || t.evpn_route_types != 0 || !t.vnis.empty())
+      uses_prefix_ = true;
     if (t.next_hop_self) sets_next_hop_self_ = true;
   }
 }
@@ -218,9 +249,9 @@ Policy::~Policy() = default;
 Policy::Policy(Policy&&) noexcept = default;
 Policy& Policy::operator=(Policy&&) noexcept = default;
 
-bool Policy::apply(const Prefix& prefix, PathAttributes& attrs) const {
+bool Policy::apply(const Prefix& prefix, PathAttributes& attrs, const EvpnRoute* evpn) const {
   for (const auto& t : terms_) {
-    if (!term_matches(t, *tables_, prefix, attrs)) continue;
+    if (!term_matches(t, *tables_, prefix, evpn, attrs)) continue;
     run_actions(t, attrs);
     if (t.verdict == Verdict::Accept) return true;
     if (t.verdict == Verdict::Reject) return false;
@@ -310,6 +341,29 @@ Expected<PolicySet> compile(const Definitions& defs, uint32_t local_as) {
       c.as_path_contains = m.as_path_contains;
       c.origin = m.origin;
       c.next_hop_in = m.next_hop;
+      for (uint8_t type : m.evpn_route_types) {
+        if (auto ok = check_evpn_route_type(type); !ok)
+          errors.push_back(where(pd, i, t) + ": " + ok.error().message);
+        else
+          c.evpn_route_types |= static_cast<uint8_t>(1u << type);
+      }
+      for (uint32_t vni : m.vnis) {
+        if (auto ok = check_vni(vni); !ok)
+          errors.push_back(where(pd, i, t) + ": " + ok.error().message);
+        else
+          c.vnis.push_back(vni);
+      }
+      std::sort(c.vnis.begin(), c.vnis.end());
+      c.vnis.erase(std::unique(c.vnis.begin(), c.vnis.end()), c.vnis.end());
+      for (const auto& rt : m.route_targets) {
+        if (!is_route_target(rt))
+          errors.push_back(where(pd, i, t) + ": " + rt.to_string() + " is not a route target");
+        else
+          c.route_targets.push_back(rt);
+      }
+      std::sort(c.route_targets.begin(), c.route_targets.end());
+      c.route_targets.erase(std::unique(c.route_targets.begin(), c.route_targets.end()),
+                            c.route_targets.end());
 
       const Set& s = t.set;
       c.local_pref = s.local_pref;

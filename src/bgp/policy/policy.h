@@ -5,9 +5,10 @@
 // actions themselves need.
 // Covers: RFC 1997 / RFC 8092 / RFC 4360 community matching and setting, AS_PATH prepending
 // (RFC 4271 §5.1.2), LOCAL_PREF, MULTI_EXIT_DISC, NEXT_HOP. RFC 8212 (no policy on an eBGP
-// session means no routes) is decided by the config, which then names `reject-all`.
-// Gaps: AS-path regular expressions, matching on route-distinguisher or EVPN route type,
-// route-target constraint (RFC 4684).
+// session means no routes) is decided by the config, which then names `reject-all`. EVPN routes
+// (RFC 7432, RFC 9136) are matched by route type, VNI (RFC 8365 §5.1.3) and route target.
+// Gaps: AS-path regular expressions, matching on route-distinguisher, ESI, MAC or the IP prefix
+// of an EVPN route, route-target constraint (RFC 4684).
 #pragma once
 
 #include <cstdint>
@@ -54,7 +55,10 @@ struct CommunityList {
   bool match_all = false;
 };
 
-// Every condition given must hold; an empty Match matches every route.
+// Every condition given must hold; an empty Match matches every route. Conditions on the IP
+// prefix (prefix_list) never match an EVPN route; conditions on the EVPN route (evpn_route_types,
+// vnis) never match a route of another family. The others look at attributes only and apply to
+// every family.
 struct Match {
   std::string prefix_list;                   // a PrefixList name; the list must permit the prefix
   std::string community_list;                // a CommunityList name
@@ -62,6 +66,13 @@ struct Match {
   std::optional<uint32_t> as_path_contains;  // the ASN appears anywhere in AS_PATH
   std::optional<Origin> origin;
   std::optional<Prefix> next_hop;  // the next hop lies inside this prefix
+  // EVPN: the route is of one of these types (1-5).
+  std::vector<uint8_t> evpn_route_types;
+  // EVPN: the route's VNI (bgp::evpn_vni: the label of types 1, 2 and 5, the PMSI_TUNNEL label of
+  // type 3; a type-4 route has none and never matches) is one of these (24 bits).
+  std::vector<uint32_t> vnis;
+  // The route carries any of these Route Target extended communities (RFC 4360 §4, RFC 5668).
+  std::vector<ExtCommunity> route_targets;
 };
 
 // Actions on the attributes, applied in this order: communities (set, then remove, then add),
@@ -110,6 +121,11 @@ struct Definitions {
 // "ge 8 is shorter than the prefix length 10" for a caller to prefix with its location.
 Expected<void> check_entry(const PrefixListEntry& e);
 
+// Checks an EVPN route type (1-5) and a VNI (24 bits). Errors read like "route type 6 is not an
+// EVPN route type (expected 1-5)".
+Expected<void> check_evpn_route_type(uint64_t type);
+Expected<void> check_vni(uint64_t vni);
+
 // "igp", "egp", "incomplete".
 std::optional<Origin> parse_origin(std::string_view text);
 
@@ -129,10 +145,13 @@ class Policy {
  public:
   const std::string& name() const { return name_; }
   // True: accept the route, with `attrs` possibly changed. False: reject; `attrs` may then have
-  // been partly changed, so apply a policy to a copy when the original must be kept.
-  bool apply(const Prefix& prefix, PathAttributes& attrs) const;
-  // Whether the outcome can depend on the prefix (a prefix-list match). When it cannot, callers
-  // evaluate the policy once per attribute set instead of once per prefix.
+  // been partly changed, so apply a policy to a copy when the original must be kept. `evpn` is
+  // the route when it is an EVPN route (its fields outside the key are those of this path;
+  // `prefix` is then unused), nullptr for an IP route.
+  bool apply(const Prefix& prefix, PathAttributes& attrs, const EvpnRoute* evpn = nullptr) const;
+  // Whether the outcome can depend on the route itself: its prefix (a prefix-list match) or its
+  // EVPN route type and VNI. When it cannot, callers evaluate the policy once per attribute set
+  // instead of once per route.
   bool uses_prefix() const { return uses_prefix_; }
   // Whether a term sets `next_hop: self` (an export-only action).
   bool sets_next_hop_self() const { return sets_next_hop_self_; }

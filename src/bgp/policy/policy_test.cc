@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "bgp/wire/ext_community.h"
+
 // The tests build definitions with designated initializers and leave the rest defaulted.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -394,6 +396,120 @@ TEST(Policy, PolicyOutlivesItsSet) {
   }
   EXPECT_TRUE(accepts(*kept, "100.64.0.0/10"));
   EXPECT_EQ(kept->name(), "p");
+}
+
+// ---- EVPN ------------------------------------------------------------------------------------
+
+RouteDistinguisher RD(std::string_view text) { return *RouteDistinguisher::parse(text); }
+ExtCommunity RT(std::string_view text) { return *parse_route_target(text); }
+
+EvpnRoute mac_ip(uint32_t vni) {
+  return EvpnRoute{EvpnMacIp{RD("198.18.0.1:100"),
+                             Esi{},
+                             0,
+                             *MacAddress::parse("02:00:00:00:00:01"),
+                             A("100.64.0.5"),
+                             vni,
+                             {}}};
+}
+EvpnRoute imet() { return EvpnRoute{EvpnImet{RD("198.18.0.1:100"), 0, A("198.18.0.1")}}; }
+EvpnRoute ip_prefix(uint32_t vni) {
+  return EvpnRoute{
+      EvpnIpPrefix{RD("198.18.0.1:5"), Esi{}, 0, P("100.64.10.0/24"), A("0.0.0.0"), vni}};
+}
+EvpnRoute ethernet_segment() {
+  return EvpnRoute{EvpnEthernetSegment{RD("198.18.0.1:1"), Esi::as(65000, 1), A("198.18.0.1")}};
+}
+// Type-3 attributes: the VNI is the PMSI_TUNNEL label.
+PathAttributes with_pmsi(uint32_t vni) {
+  auto a = attrs();
+  a.pmsi_tunnel = PmsiTunnel::ingress_replication(vni, A("198.18.0.1"));
+  return a;
+}
+
+bool accepts_evpn(const Policy& p, const EvpnRoute& r, PathAttributes a = attrs()) {
+  return p.apply(Prefix(), a, &r);
+}
+
+TEST(PolicyEvpn, RouteTypeAndVni) {
+  // Accept only type-2 and type-3 routes of VNI 100.
+  auto p = compile_p(one_term(accept_if({.evpn_route_types = {2, 3}, .vnis = {100}})));
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->uses_prefix());  // decided per route
+  EXPECT_TRUE(accepts_evpn(*p, mac_ip(100)));
+  EXPECT_FALSE(accepts_evpn(*p, mac_ip(200)));
+  EXPECT_TRUE(accepts_evpn(*p, imet(), with_pmsi(100)));
+  EXPECT_FALSE(accepts_evpn(*p, imet(), with_pmsi(200)));
+  EXPECT_FALSE(accepts_evpn(*p, imet()));              // no PMSI_TUNNEL: no VNI
+  EXPECT_FALSE(accepts_evpn(*p, ip_prefix(100)));      // right VNI, wrong type
+  EXPECT_FALSE(accepts_evpn(*p, ethernet_segment()));  // type 4 has no VNI
+  // EVPN terms never match an IP route.
+  EXPECT_FALSE(accepts(*p, "100.64.0.0/10"));
+}
+
+TEST(PolicyEvpn, EachTermAlone) {
+  auto types = compile_p(one_term(accept_if({.evpn_route_types = {5}})));
+  ASSERT_TRUE(types);
+  EXPECT_TRUE(accepts_evpn(*types, ip_prefix(5000)));
+  EXPECT_FALSE(accepts_evpn(*types, mac_ip(5000)));
+  EXPECT_FALSE(accepts(*types, "0.0.0.0/0"));
+  auto vnis = compile_p(one_term(accept_if({.vnis = {100, 5000}})));
+  ASSERT_TRUE(vnis);
+  EXPECT_TRUE(accepts_evpn(*vnis, ip_prefix(5000)));
+  EXPECT_TRUE(accepts_evpn(*vnis, mac_ip(100)));
+  EXPECT_FALSE(accepts_evpn(*vnis, mac_ip(101)));
+  EXPECT_FALSE(accepts(*vnis, "100.64.0.0/10"));
+}
+
+TEST(PolicyEvpn, RouteTargetRejectsWhateverTheFamily) {
+  // Reject routes carrying RT 65000:200, accept the rest.
+  Definitions d;
+  d.policies.push_back({"p",
+                        {Term{"", {.route_targets = {RT("65000:200")}}, {}, Verdict::Reject},
+                         Term{"", {}, {}, Verdict::Accept}}});
+  auto p = compile_p(d);
+  ASSERT_TRUE(p);
+  EXPECT_FALSE(p->uses_prefix());  // attributes only: once per attribute set
+  auto a = attrs();
+  a.ext_communities = {Encapsulation{}.encode(), RT("65000:100")};
+  EXPECT_TRUE(accepts_evpn(*p, mac_ip(100), a));
+  a.ext_communities.push_back(RT("65000:200"));
+  EXPECT_FALSE(accepts_evpn(*p, mac_ip(100), a));
+  // A route target is an attribute: it matches IP routes too.
+  EXPECT_FALSE(accepts(*p, "100.64.0.0/10", a));
+  // Same numbers, other kinds: not that route target.
+  a.ext_communities = {RT("65000L:200"), RT("198.18.0.1:200")};
+  a.communities = {65000u << 16 | 200};
+  EXPECT_TRUE(accepts_evpn(*p, mac_ip(100), a));
+}
+
+TEST(PolicyEvpn, PrefixListsNeverMatchEvpnRoutes) {
+  // Even the list that permits every IPv4 prefix: the placeholder prefix of an EVPN route is not
+  // an IP route.
+  auto d = one_term(accept_if({.prefix_list = "any"}));
+  d.prefix_lists.push_back({"any", {{P("0.0.0.0/0"), 0, 32}}});
+  auto p = compile_p(d);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(accepts(*p, "0.0.0.0/0"));
+  EXPECT_FALSE(accepts_evpn(*p, mac_ip(100)));
+  EXPECT_FALSE(accepts_evpn(*p, ip_prefix(100)));
+}
+
+TEST(PolicyEvpn, CompileErrors) {
+  Definitions d;
+  d.policies.push_back(
+      {"p",
+       {Term{"", {.evpn_route_types = {0, 6}, .vnis = {1u << 24}}, {}, Verdict::Accept},
+        Term{"t", {.route_targets = {Encapsulation{}.encode()}}, {}, Verdict::Accept}}});
+  auto set = compile(d, kLocalAs);
+  ASSERT_FALSE(set);
+  EXPECT_EQ(set.error().message,
+            "policy \"p\" term 1: route type 0 is not an EVPN route type (expected 1-5: 1 "
+            "Ethernet A-D, 2 MAC/IP, 3 inclusive multicast, 4 Ethernet segment, 5 IP prefix)\n"
+            "policy \"p\" term 1: route type 6 is not an EVPN route type (expected 1-5: 1 "
+            "Ethernet A-D, 2 MAC/IP, 3 inclusive multicast, 4 Ethernet segment, 5 IP prefix)\n"
+            "policy \"p\" term 1: VNI 16777216 does not fit 24 bits (expected 0..16777215)\n"
+            "policy \"p\" term 2 (\"t\"): encap:8 is not a route target");
 }
 
 }  // namespace

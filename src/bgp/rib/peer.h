@@ -13,10 +13,21 @@
 
 namespace isthmus::bgp {
 
+// The route a policy looks at: an IP prefix, or an EVPN route (`evpn` set, `prefix` then a
+// placeholder). Converts both ways with `const Prefix&`, so that a policy written for prefixes
+// only, `[](const Prefix&, PathAttributes&)`, is still a PolicyFn.
+struct PolicyRoute {
+  // Implicit on purpose, both ways.
+  PolicyRoute(const Prefix& p, const EvpnRoute* e = nullptr) : prefix(p), evpn(e) {}
+  operator const Prefix&() const { return prefix; }
+  const Prefix& prefix;
+  const EvpnRoute* evpn;  // the route with this path's non-key fields; nullptr: an IP route
+};
+
 // Import or export policy: false rejects the route; may change the attributes. Built by the
 // config layer. RFC 8212: an EMPTY policy means accept everything on iBGP and NOTHING on eBGP
 // (no routes in or out of an eBGP session without an explicit policy).
-using PolicyFn = std::function<bool(const Prefix&, PathAttributes&)>;
+using PolicyFn = std::function<bool(const PolicyRoute&, PathAttributes&)>;
 
 struct PeerInfo {
   PeerId id = 0;  // nonzero; 0 is the local speaker (kLocalPeer)
@@ -41,8 +52,9 @@ struct PeerInfo {
 
   PolicyFn import_policy;
   PolicyFn export_policy;
-  // False when a policy's outcome cannot depend on the prefix: it is then evaluated once per
-  // attribute set (per UPDATE on import, per distinct best path on export), not per prefix.
+  // False when a policy's outcome cannot depend on the prefix or EVPN route: it is then evaluated
+  // once per attribute set (per UPDATE on import, per distinct best path on export), not per
+  // route.
   bool import_policy_per_prefix = true;
   bool export_policy_per_prefix = true;
   // Peers whose export_policy_id is equal and non-empty must have export policies that behave

@@ -255,10 +255,10 @@ AttrRef Rib::import_base(const PeerInfo& peer, const PathAttributes& attrs) {
   return store_.intern(scratch_attrs_);
 }
 
-AttrRef Rib::import_policy(const PeerInfo& peer, const Prefix& prefix, const AttrRef& base) {
+AttrRef Rib::import_policy(const PeerInfo& peer, const PolicyRoute& route, const AttrRef& base) {
   if (!base || !peer.import_policy) return base;
   scratch_attrs_ = *base;
-  if (!peer.import_policy(prefix, scratch_attrs_)) return {};
+  if (!peer.import_policy(route, scratch_attrs_)) return {};
   return scratch_attrs_ == *base ? base : store_.intern(scratch_attrs_);
 }
 
@@ -304,20 +304,22 @@ void Rib::update_evpn(PeerId peer, std::span<const EvpnRoute> routes, const Path
   Table& t = table(kL2vpnEvpn);
 
   // One interned set per distinct non-key data (label, ESI, gateway): consecutive routes of an
-  // UPDATE mostly share it. The policy runs once per such set.
+  // UPDATE mostly share it. The policy runs once per such set, or per route when it looks at the
+  // route (EVPN route type, VNI).
   const AttrRef base = import_base(ps->info, attrs);
+  const bool per_route = ps->info.import_policy && ps->info.import_policy_per_prefix;
   std::optional<EvpnNlriData> last_data;
   AttrRef last;
   for (const EvpnRoute& route : routes) {
     const auto key = evpn_key(route);
     if (!key) continue;  // RFC 7606 §5.4: an unknown route type is discarded
     EvpnNlriData data = evpn_nlri_data(route);
-    if (!last_data || *last_data != data) {
+    if (!last_data || *last_data != data || per_route) {
       last = AttrRef{};
       if (base) {
         scratch_attrs_ = *base;
         scratch_attrs_.evpn_nlri = data;
-        last = import_policy(ps->info, Prefix(), store_.intern(scratch_attrs_));
+        last = import_policy(ps->info, {Prefix(), &route}, store_.intern(scratch_attrs_));
       }
       last_data = std::move(data);
     }

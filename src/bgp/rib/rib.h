@@ -238,7 +238,7 @@ class Rib {
   // rejected (loop, RFC 8212), LOCAL_PREF dropped from external peers.
   AttrRef import_base(const PeerInfo& peer, const PathAttributes& attrs);
   // The import policy applied to `base` (empty: rejected).
-  AttrRef import_policy(const PeerInfo& peer, const Prefix& prefix, const AttrRef& base);
+  AttrRef import_policy(const PeerInfo& peer, const PolicyRoute& route, const AttrRef& base);
   void note_change(Table& t, RouteId id);
   // A path of the peer's in the RT-constraint table became accepted or went (`added`).
   void rt_membership_changed(const Table& t, RouteId id, PeerId peer, bool added);
@@ -272,7 +272,7 @@ class Rib {
   void exclude_own_routes(UpdateGroup& g, PeerId peer);
   bool in_group(const UpdateGroup& g, PeerId peer) const;
   void encode_pending(UpdateGroup& g);
-  AttrRef export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best);
+  AttrRef export_route(UpdateGroup& g, Family family, const PolicyRoute& route, const Path& best);
   void dump(UpdateGroup& g, Family family, PeerId peer);
   void push_chunk(UpdateGroup& g, Chunk chunk);
   // Appends whole messages of `c` from the cursor within the budget; false when it ran out.

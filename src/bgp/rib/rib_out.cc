@@ -116,7 +116,8 @@ void Rib::exclude_own_routes(UpdateGroup& g, PeerId peer) {
 
 // ---- Export -------------------------------------------------------------------------------------
 
-AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, const Path& best) {
+AttrRef Rib::export_route(UpdateGroup& g, Family family, const PolicyRoute& route,
+                          const Path& best) {
   if (family == kL2vpnEvpn && g.key.rt_constrained) {
     // RFC 4684 §3: only the routes with a route target the peer imports.
     const PeerState* ps = find_peer(g.key.unshared);
@@ -138,7 +139,7 @@ AttrRef Rib::export_route(UpdateGroup& g, Family family, const Prefix& prefix, c
   // RFC 8212: without an export policy, nothing goes to an external peer.
   if (!g.proto.export_policy) {
     if (!g.target.ibgp) return {};
-  } else if (!g.proto.export_policy(prefix, scratch_attrs_) ||
+  } else if (!g.proto.export_policy(route, scratch_attrs_) ||
              !resolve_self_next_hop(g.target, family, scratch_attrs_)) {
     return {};
   }
@@ -286,7 +287,13 @@ void Rib::encode_pending(UpdateGroup& g) {
           na = *m;
         } else {
           const bool ip = t.routes.kind() != KeyKind::Bytes;
-          na = export_route(g, family, ip ? t.routes.prefix(id) : Prefix(), *best);
+          // EVPN: the policy sees the route rebuilt from its key and the path's other fields.
+          std::optional<EvpnRoute> evpn;
+          if (family == kL2vpnEvpn && g.proto.export_policy)
+            evpn =
+                evpn_route(t.routes.key_bytes(id), best->attrs->evpn_nlri.value_or(EvpnNlriData{}));
+          na = export_route(g, family,
+                            {ip ? t.routes.prefix(id) : Prefix(), evpn ? &*evpn : nullptr}, *best);
           if (memoize) memo.add(best->attrs.id(), best->peer, na);
         }
       }

@@ -230,20 +230,9 @@ json show_evpn_routes(const Speaker& s, std::optional<uint8_t> route_type,
       if (!path.attrs) continue;  // rejected by import policy
       const auto route = evpn_route(key, path.attrs->evpn_nlri.value_or(EvpnNlriData{}));
       if (!route) continue;
-      const uint32_t label = path.attrs->evpn_nlri ? path.attrs->evpn_nlri->label1 : 0;
       // The VNI: the label field of types 1, 2 and 5, the PMSI_TUNNEL label of type 3 (RFC 8365
       // §5.1.3); type 4 has none.
-      std::optional<uint32_t> path_vni;
-      switch (static_cast<EvpnRouteType>(route->type())) {
-        case EvpnRouteType::Imet:
-          if (path.attrs->pmsi_tunnel)
-            path_vni = vni_of_label_field(path.attrs->pmsi_tunnel->label);
-          break;
-        case EvpnRouteType::EthernetSegment:
-          break;
-        default:
-          path_vni = vni_of_label_field(label);
-      }
+      const std::optional<uint32_t> path_vni = evpn_vni(*route, *path.attrs);
       if (vni && path_vni != vni) continue;
       json pj = path_attributes_json(*path.attrs);
       pj["nlri"] = route->describe();

@@ -4,7 +4,12 @@
 //     `gobgp global rib -a evpn add ...` and two withdrawn, sent over IPv4 and IPv6 sessions;
 //   FRR 8.4.4, AS 65003 (198.18.0.3) with zebra, VNI 100 on bridge br100 + vxlan100 and
 //     advertise-all-vni: type 3 with PMSI_TUNNEL, type 2 for local MACs and MAC+IP (neighbour
-//     entries), MAC Mobility sequence 1 for a MAC that moved to it, withdrawals.
+//     entries), MAC Mobility sequence 1 for a MAC that moved to it, withdrawals;
+//   FRR 8.4.4 again (`evpn_capture.sh frr-l3`) with L3 VNI 5000 in its default VRF (bridge
+//     br5000, MAC 02:00:00:00:50:03) and L2 VNI 100: type-5 routes (RFC 9136) for `network`
+//     prefixes with `advertise ipv4|ipv6 unicast`, symmetric-IRB type-2 routes (RFC 9135) with
+//     the L3 VNI as second label, and a type-5 withdrawal. FRR 8.4 sends no types 1 and 4 here:
+//     its Ethernet segments need a bond device, which the kernel of the capture machine lacks.
 // Both put the VNI unshifted in the 3-octet label fields (VNI 100 = 00 00 64), in the NLRI and in
 // PMSI_TUNNEL; FRR's auto-derived route target is ASN:VNI (65003:100).
 #include <gtest/gtest.h>
@@ -335,6 +340,105 @@ TEST(EvpnCaptureFrr, MacMobilityAndWithdrawals) {
   round_trips(gone);
   EXPECT_EQ(evpn_key(gone.mp_unreach->evpn[0]),
             evpn_key(frr_mac("02:00:00:00:03:02", ip("100.64.0.32"))));
+}
+
+// ---- FRR with an L3 VNI (evpn_capture.sh frr-l3, data/frr-l3.jsonl) -------------------------
+
+const ExtCommunity kFrrRouterMac = RouterMac{mac("02:00:00:00:50:03")}.encode();
+
+TEST(EvpnCaptureFrrL3, Type5IpPrefixes) {
+  // Three type-5 routes in one UPDATE (RD 198.18.0.3:1: the default VRF's BGP instance, index
+  // 1): 100.64.21.0/24 (34 octets), fd00:64:21::/64 (58 octets), 100.64.22.0/24. ESI 0,
+  // Ethernet tag 0, gateway IP 0 (of the prefix's family), label = L3 VNI 5000 (00 13 88). The
+  // attributes carry MULTI_EXIT_DISC 0 (the `network` route's metric), the L3 VNI's route target
+  // 65003:5000 and the Router's MAC (RFC 9135 §8.1): br5000's MAC.
+  const std::string h =
+      "00d802000000c1900e008d00194604c61200030005220001c61200030001000000000000000000000000000018"
+      "6440150000000000001388053a0001c61200030001000000000000000000000000000040fd0000640021000000"
+      "000000000000000000000000000000000000000000000000138805220001c61200030001000000000000000000"
+      "0000000000186440160000000000001388400101005002000602010000fdeb80040400000000c01018030c0000"
+      "000000080002fdeb000013880603020000005003";
+  auto u = decode(h);
+  auto type5 = [](const char* prefix, const char* gateway) {
+    return EvpnRoute{EvpnIpPrefix{rd("198.18.0.3:1"), Esi{}, 0, pfx(prefix), ip(gateway), 5000}};
+  };
+  Update want = frr({type5("100.64.21.0/24", "0.0.0.0"), type5("fd00:64:21::/64", "::"),
+                     type5("100.64.22.0/24", "0.0.0.0")},
+                    {kVxlan, rt("65003:5000"), kFrrRouterMac});
+  want.attrs->med = 0;
+  EXPECT_EQ(u, want);
+  round_trips(u);
+  // Field by field, as the policy and show code read them.
+  ASSERT_TRUE(u.mp_reach.has_value());
+  ASSERT_EQ(u.mp_reach->evpn.size(), 3u);
+  const auto& v4 = std::get<EvpnIpPrefix>(u.mp_reach->evpn[0].route);
+  EXPECT_EQ(v4.rd.to_string(), "198.18.0.3:1");
+  EXPECT_TRUE(v4.esi.is_zero());
+  EXPECT_EQ(v4.ethernet_tag, 0u);
+  EXPECT_EQ(v4.prefix, pfx("100.64.21.0/24"));
+  EXPECT_EQ(v4.gateway, ip("0.0.0.0"));
+  EXPECT_EQ(vni_of_label_field(v4.label), 5000u);
+  const auto& v6 = std::get<EvpnIpPrefix>(u.mp_reach->evpn[1].route);
+  EXPECT_EQ(v6.prefix, pfx("fd00:64:21::/64"));
+  EXPECT_TRUE(v6.gateway.is_v6());
+  EXPECT_TRUE(v6.gateway.is_unspecified());
+  EXPECT_EQ(evpn_vni(u.mp_reach->evpn[1], *u.attrs), 5000u);
+  EXPECT_EQ(u.mp_reach->evpn[0].to_string(), "[5]:[198.18.0.3:1]:[0]:[24]:[100.64.21.0]");
+  EXPECT_EQ(u.mp_reach->evpn[1].to_string(), "[5]:[198.18.0.3:1]:[0]:[64]:[fd00:64:21::]");
+  EXPECT_EQ(RouterMac::decode(u.attrs->ext_communities[2]), RouterMac{mac("02:00:00:00:50:03")});
+  EXPECT_EQ(Encapsulation::decode(u.attrs->ext_communities[0]), Encapsulation{kTunnelVxlan});
+  // IPv4 and IPv6 prefixes of one RD are different keys, and so are the two IPv4 prefixes.
+  EXPECT_NE(evpn_key(u.mp_reach->evpn[0]), evpn_key(u.mp_reach->evpn[1]));
+  EXPECT_NE(evpn_key(u.mp_reach->evpn[0]), evpn_key(u.mp_reach->evpn[2]));
+}
+
+TEST(EvpnCaptureFrrL3, Type5Withdrawal) {
+  // `no network 100.64.22.0/24`: MP_UNREACH with the route, label 0.
+  auto u = decode(
+      "0042020000002b900f002700194605220001c612000300010000000000000000000000000000186440160000000"
+      "000000000");
+  Update want;
+  want.mp_unreach = MpUnreach{kL2vpnEvpn,
+                              {},
+                              {EvpnRoute{EvpnIpPrefix{rd("198.18.0.3:1"), Esi{}, 0,
+                                                      pfx("100.64.22.0/24"), ip("0.0.0.0"), 0}}}};
+  EXPECT_EQ(u, want);
+  round_trips(u);
+  EXPECT_EQ(evpn_key(u.mp_unreach->evpn[0]),
+            evpn_key(EvpnRoute{EvpnIpPrefix{rd("198.18.0.3:1"), Esi{}, 0, pfx("100.64.22.0/24"),
+                                            ip("0.0.0.0"), 5000}}));
+}
+
+TEST(EvpnCaptureFrrL3, SymmetricIrbMacIpWithTwoLabels) {
+  // MAC+IPv4 and MAC+IPv6 of one host on L2 VNI 100 (RD 198.18.0.3:3): Label1 = L2 VNI 100,
+  // Label2 = L3 VNI 5000 (RFC 9135 §5.1), both route targets and the Router's MAC.
+  auto u = decode(
+      "00b5020000009e900e006900194604c61200030002280001c61200030003000000000000000000000000000030"
+      "020000000302206440002000006400138802340001c61200030003000000000000000000000000000030020000"
+      "00030280fd000064000000000000000000000032000064001388400101005002000602010000fdebc0102003"
+      "0c0000000000080002fdeb000000640002fdeb000013880603020000005003");
+  auto irb = [](const char* a) {
+    return EvpnRoute{
+        EvpnMacIp{rd("198.18.0.3:3"), Esi{}, 0, mac("02:00:00:00:03:02"), ip(a), 100, 5000}};
+  };
+  EXPECT_EQ(u, frr({irb("100.64.0.32"), irb("fd00:64::32")},
+                   {kVxlan, rt("65003:100"), rt("65003:5000"), kFrrRouterMac}));
+  round_trips(u);
+  const auto& m = std::get<EvpnMacIp>(u.mp_reach->evpn[0].route);
+  EXPECT_EQ(vni_of_label_field(m.label1), 100u);
+  ASSERT_TRUE(m.label2.has_value());
+  EXPECT_EQ(vni_of_label_field(*m.label2), 5000u);
+  // The route's VNI (policy `vni:`, show ... vni) is the L2 VNI.
+  EXPECT_EQ(evpn_vni(u.mp_reach->evpn[0], *u.attrs), 100u);
+  EXPECT_EQ(u.mp_reach->evpn[1].to_string(),
+            "[2]:[198.18.0.3:3]:[0]:[48]:[02:00:00:00:03:02]:[128]:[fd00:64::32]");
+  // The MAC alone (no IP, so no second label) in the same VNI: one label, no Router's MAC.
+  check(
+      "00680200000051900e002c00194604c61200030002210001c61200030003000000000000000000000000000030"
+      "02000000030200000064400101005002000602010000fdebc01010030c0000000000080002fdeb00000064",
+      frr({EvpnRoute{
+              EvpnMacIp{rd("198.18.0.3:3"), Esi{}, 0, mac("02:00:00:00:03:02"), {}, 100, {}}}},
+          {kVxlan, rt("65003:100")}));
 }
 
 }  // namespace

@@ -378,6 +378,16 @@ std::optional<IpAddress> PmsiTunnel::endpoint() const {
 
 // ---- End-of-RIB ------------------------------------------------------------------------------
 
+std::optional<uint32_t> evpn_vni(const EvpnRoute& route, const PathAttributes& attrs) {
+  if (const auto* r = std::get_if<EvpnMacIp>(&route.route)) return vni_of_label_field(r->label1);
+  if (const auto* r = std::get_if<EvpnIpPrefix>(&route.route)) return vni_of_label_field(r->label);
+  if (const auto* r = std::get_if<EvpnEthernetAd>(&route.route))
+    return vni_of_label_field(r->label);
+  if (std::holds_alternative<EvpnImet>(route.route) && attrs.pmsi_tunnel)
+    return vni_of_label_field(attrs.pmsi_tunnel->label);
+  return std::nullopt;
+}
+
 std::optional<Family> end_of_rib_family(const Update& u) {
   // RFC 4724 §2: "An UPDATE message with no reachable NLRI and empty withdrawn NLRI" (IPv4
   // unicast); "an UPDATE message that contains only the MP_UNREACH_NLRI attribute with no

@@ -338,6 +338,11 @@ struct PathAttributes {
   bool operator==(const PathAttributes&) const = default;
 };
 
+// The VNI an EVPN route is about, with VXLAN (RFC 8365 §5.1.3): the label field of types 1, 2
+// and 5 (`route`'s Label1), the PMSI_TUNNEL label of type 3 (nullopt without PMSI_TUNNEL); type 4
+// and unknown types have none. One rule for `show bgp l2vpn evpn vni` and policy `vni:` terms.
+std::optional<uint32_t> evpn_vni(const EvpnRoute& route, const PathAttributes& attrs);
+
 // ---- UPDATE (RFC 4271 §4.3, RFC 4760 §3-4) -----------------------------------------------------
 
 struct MpReach {
