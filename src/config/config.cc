@@ -235,6 +235,7 @@ class Parser {
   void neighbor_range(const YAML::Node& n, const std::string& path);
   void originate(const YAML::Node& n, const std::string& path);
   void evpn(const YAML::Node& n, const std::string& path);
+  void duplicate_detection(const YAML::Node& n, const std::string& path);
   void mac_vrf(const YAML::Node& n, const std::string& path);
   std::vector<bgp::ExtCommunity> route_targets(const YAML::Node& n, const std::string& path);
   void prefix_lists(const YAML::Node& n, const std::string& path);
@@ -699,6 +700,32 @@ void Parser::evpn(const YAML::Node& n, const std::string& path) {
               [&](auto& v, auto& p) {
                 if (!expect_list(v, p)) return;
                 for (size_t i = 0; i < v.size(); ++i) mac_vrf(v[i], index_path(p, i));
+              }},
+             {"duplicate_detection", [&](auto& v, auto& p) { duplicate_detection(v, p); }},
+         });
+}
+
+void Parser::duplicate_detection(const YAML::Node& n, const std::string& path) {
+  auto& d = cfg_.evpn.duplicate_detection;
+  if (n.IsScalar()) {  // duplicate_detection: false
+    if (auto on = boolean(n, path)) d.enabled = *on;
+    return;
+  }
+  fields(n, path,
+         {
+             {"enabled",
+              [&](auto& v, auto& p) {
+                if (auto b = boolean(v, p)) d.enabled = *b;
+              }},
+             {"max_moves",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 2, 1000, "a number of moves", "2..1000"))
+                  d.max_moves = static_cast<uint32_t>(*x);
+              }},
+             {"window",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 2, 1800, "a window in seconds", "2..1800 seconds"))
+                  d.window = static_cast<uint32_t>(*x);
               }},
          });
 }

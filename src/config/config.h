@@ -118,11 +118,20 @@ struct MacVrf {
   std::vector<bgp::ExtCommunity> export_rts;  // empty: derived
 };
 
+// RFC 7432 §15.1 duplicate MAC detection: a MAC that moves max_moves times within window
+// seconds is frozen until cleared. The ranges are FRR's (2..1000 moves, 2..1800 s).
+struct DuplicateDetection {
+  bool enabled = true;
+  uint32_t max_moves = 5;
+  uint32_t window = 180;  // seconds
+};
+
 struct Evpn {
   // This speaker's VTEP address. Set: it is a VTEP and joins every VNI's flood list (originates
   // a type-3 route per VNI). Unset: it only reflects and shows EVPN routes.
   std::optional<IpAddress> vtep;
   std::vector<MacVrf> vnis;
+  DuplicateDetection duplicate_detection;
 };
 
 struct Config {

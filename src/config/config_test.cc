@@ -738,6 +738,35 @@ TEST(Config, EvpnVtep) {
             "config.yaml:4: evpn.vtep: 0.0.0.0 is not a VTEP address");
 }
 
+TEST(Config, EvpnDuplicateDetection) {
+  Config c = parse_ok(std::string(kBgpOnly) + "evpn: { vnis: [{ vni: 100 }] }\n");
+  EXPECT_TRUE(c.evpn.duplicate_detection.enabled);  // RFC 7432 §15.1 defaults
+  EXPECT_EQ(c.evpn.duplicate_detection.max_moves, 5u);
+  EXPECT_EQ(c.evpn.duplicate_detection.window, 180u);
+  c = parse_ok(std::string(kBgpOnly) +
+               "evpn: { duplicate_detection: { max_moves: 3, window: 30 } }\n");
+  EXPECT_TRUE(c.evpn.duplicate_detection.enabled);
+  EXPECT_EQ(c.evpn.duplicate_detection.max_moves, 3u);
+  EXPECT_EQ(c.evpn.duplicate_detection.window, 30u);
+  c = parse_ok(std::string(kBgpOnly) + "evpn: { duplicate_detection: false }\n");
+  EXPECT_FALSE(c.evpn.duplicate_detection.enabled);
+  c = parse_ok(std::string(kBgpOnly) + "evpn: { duplicate_detection: { enabled: false } }\n");
+  EXPECT_FALSE(c.evpn.duplicate_detection.enabled);
+}
+
+TEST(ConfigError, EvpnDuplicateDetection) {
+  EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
+  duplicate_detection: { max_moves: 1, window: 3600, enabled: maybe, moves: 2 }
+)"),
+            "config.yaml:5: evpn.duplicate_detection.max_moves: 1 is not a number of moves "
+            "(expected 2..1000)\n"
+            "config.yaml:5: evpn.duplicate_detection.window: 3600 is not a window in seconds "
+            "(expected 2..1800 seconds)\n"
+            "config.yaml:5: evpn.duplicate_detection.enabled: \"maybe\" is not true or false\n"
+            "config.yaml:5: evpn.duplicate_detection.moves: unknown key (expected one of: "
+            "enabled, max_moves, window)");
+}
+
 TEST(ConfigError, EvpnMacVrfs) {
   EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
   vnis:

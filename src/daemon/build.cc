@@ -101,4 +101,37 @@ std::vector<evpn::MacVrf> build_mac_vrfs(const config::Config& cfg) {
   return out;
 }
 
+evpn::InstanceConfig build_evpn_config(const config::Config& cfg) {
+  evpn::InstanceConfig c;
+  c.mac_vrfs = build_mac_vrfs(cfg);
+  c.vtep = cfg.evpn.vtep;
+  const auto& d = cfg.evpn.duplicate_detection;
+  c.duplicate_detection = {
+      .enabled = d.enabled, .max_moves = d.max_moves, .window = std::chrono::seconds(d.window)};
+  return c;
+}
+
+evpn::Hooks evpn_hooks(bgp::Speaker& speaker, evpn::Instance*& instance) {
+  evpn::Hooks h;
+  h.wake = [&speaker, &instance] {
+    // Called from inside Rib::flush(): the work runs on the loop afterwards.
+    speaker.loop().post([&instance] {
+      if (instance) instance->run_pending();
+    });
+  };
+  h.rib_changed = [&speaker] { speaker.request_flush(); };
+  return h;
+}
+
+void attach_evpn(bgp::Speaker& speaker, evpn::Instance& evpn) {
+  // The Speaker builds its Rib's RibConfig itself and offers no way to set the Loc-RIB callbacks
+  // (src/bgp is not ours to change here). RibConfig is a plain member of the (non-const) Rib,
+  // so writing it through the const accessor is defined behaviour; it is read only in flush(),
+  // which has not run yet.
+  auto& rc = const_cast<bgp::RibConfig&>(speaker.rib().config());
+  rc.best_evpn_changed = [&evpn](std::span<const uint8_t> key, const bgp::Path* best) {
+    evpn.best_evpn_changed(key, best);
+  };
+}
+
 }  // namespace isthmus::daemon

@@ -107,7 +107,7 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf,
 std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpAddress& vtep,
                                                          const MacAddress& mac,
                                                          const std::optional<IpAddress>& ip,
-                                                         uint32_t sequence) {
+                                                         uint32_t sequence, bool sticky) {
   bgp::EvpnMacIp r;
   r.rd = vrf.rd;
   r.mac = mac;
@@ -118,7 +118,8 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, cons
   a.next_hop = vtep;
   a.ext_communities = vrf.export_rts;
   a.ext_communities.push_back(bgp::Encapsulation{}.encode());
-  if (sequence > 0) a.ext_communities.push_back(bgp::MacMobility{false, sequence}.encode());
+  if (sequence > 0 || sticky)
+    a.ext_communities.push_back(bgp::MacMobility{sticky, sequence}.encode());
   return {bgp::EvpnRoute{r}, std::move(a)};
 }
 

@@ -3,8 +3,8 @@
 // when it carries one of the MAC-VRF's import route targets (RFC 7432 §9.2.1); a MAC advertised
 // by several VTEPs (a move in progress, or a duplicate) resolves as RFC 7432 §15 says.
 //
-// Today the views are computed from the Loc-RIB on request (for `show`); the agent's incremental
-// MAC table (best_evpn_changed) and local origination come with the node agent.
+// view() and local_sequence() scan the Loc-RIB; the daemon keeps the incremental tables of
+// evpn::Instance (instance.h) instead and uses these for cross-checks in tests.
 #pragma once
 
 #include <cstdint>
@@ -78,11 +78,11 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf, con
 // The MAC/IP advertisement route (type 2, RFC 7432 §7.2) of a MAC (and IP) that is local to this
 // VTEP: RD of the MAC-VRF, single-homed (ESI 0), Ethernet Tag 0, label = VNI; next hop the VTEP,
 // the export route targets and the encapsulation community, and MAC Mobility with `sequence`
-// when it is not 0 (RFC 7432 §7.7).
+// and the sticky (static) flag when either is set (RFC 7432 §7.7, §15.2).
 std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpAddress& vtep,
                                                          const MacAddress& mac,
                                                          const std::optional<IpAddress>& ip,
-                                                         uint32_t sequence);
+                                                         uint32_t sequence, bool sticky = false);
 
 // RFC 7432 §15.1: the sequence number to advertise a MAC learned locally with: one more than the
 // highest any other VTEP advertises for it in the MAC-VRF, 0 when no other VTEP has it.
