@@ -110,18 +110,16 @@ void Instance::run_pending() {
 void Instance::forget_key(const bgp::EvpnKey& key, Touched& touched) {
   auto it = key_vnis_.find(key);
   if (it == key_vnis_.end()) return;
-  for (uint32_t vni : it->second) {
+  for (uint32_t vni : it->second.vnis) {
     Vni* v = find(vni);
     if (!v) continue;
     v->keys.erase(key);
     if (v->imet.erase(key)) touched.flood.insert(vni);
-    for (auto m = v->remote.begin(); m != v->remote.end(); ++m) {
-      if (m->second.erase(key)) {
-        touched.macs.insert({vni, m->first});
-        if (m->second.empty()) v->remote.erase(m);
-        break;
-      }
-    }
+    if (!it->second.mac) continue;
+    auto m = v->remote.find(*it->second.mac);
+    if (m == v->remote.end() || !m->second.erase(key)) continue;
+    touched.macs.insert({vni, m->first});
+    if (m->second.empty()) v->remote.erase(m);
   }
   key_vnis_.erase(it);
 }
@@ -129,10 +127,11 @@ void Instance::forget_key(const bgp::EvpnKey& key, Touched& touched) {
 void Instance::apply(const Change& c, Touched& touched) {
   forget_key(c.key, touched);
   if (!c.route) return;
-  std::vector<uint32_t> in;
+  KeyPlace place;
+  if (const auto* m = std::get_if<bgp::EvpnMacIp>(&c.route->route)) place.mac = m->mac;
   for (auto& [vni, v] : vnis_) {
     if (!imports_rt(v.vrf, c.ext_communities)) continue;
-    in.push_back(vni);
+    place.vnis.push_back(vni);
     v.keys.insert(c.key);
     // Our own routes come back through the Loc-RIB too; they are not remote advertisements.
     if (c.peer == bgp::kLocalPeer) continue;
@@ -155,7 +154,7 @@ void Instance::apply(const Change& c, Touched& touched) {
       touched.macs.insert({vni, m->mac});
     }
   }
-  if (!in.empty()) key_vnis_[c.key] = std::move(in);
+  if (!place.vnis.empty()) key_vnis_[c.key] = std::move(place);
 }
 
 std::vector<RemoteMac> Instance::remote_macs(const Vni& v, const MacAddress& mac) const {

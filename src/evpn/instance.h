@@ -234,7 +234,12 @@ class Instance {
   Hooks hooks_;
   Observer observer_;
   std::map<uint32_t, Vni> vnis_;
-  std::map<bgp::EvpnKey, std::vector<uint32_t>> key_vnis_;  // where each imported key went
+  // Where each imported key went: its VNIs, and its MAC for a type-2 route.
+  struct KeyPlace {
+    std::vector<uint32_t> vnis;
+    std::optional<MacAddress> mac;
+  };
+  std::map<bgp::EvpnKey, KeyPlace> key_vnis_;
   std::vector<Change> pending_;
   bool rib_dirty_ = false;
   // Observer calls waiting for the end of the current operation.

@@ -219,6 +219,22 @@ TEST_F(InstanceTest, RemoteMacsAndFloodListFromTheLocRib) {
   EXPECT_EQ(inst_->route_count(100), 1u);
 }
 
+// The same route (same key) with another route target leaves one VNI for the other.
+TEST_F(InstanceTest, RouteTargetChangeMovesTheRouteBetweenVnis) {
+  advertise(1, kMac, std::nullopt, std::nullopt, 100);
+  settle();
+  advertise(1, kMac, std::nullopt, std::nullopt, 200);
+  settle();
+  EXPECT_EQ(take_events(), (std::vector<std::string>{
+                               "added 100 02:00:00:00:00:01 198.18.0.1 seq 0",
+                               "removed 100 02:00:00:00:00:01",
+                               "added 200 02:00:00:00:00:01 198.18.0.1 seq 0",
+                           }));
+  EXPECT_TRUE(inst_->macs(100)->empty());
+  EXPECT_EQ(inst_->route_count(100), 0u);
+  EXPECT_EQ(row(kMac, 200).winner.vtep, ip("198.18.0.1"));
+}
+
 TEST_F(InstanceTest, RemoteMacMovesBetweenVteps) {
   advertise(2, kMac, std::nullopt);
   settle();
