@@ -15,6 +15,11 @@
 #   4. Two more moves (isthmusd sequence 3, FRR 4), and the 5th move within 180 s (evpn mac add
 #      again) makes isthmusd flag the MAC duplicate: not advertised, shown with flag D.
 #   5. clear evpn dup-addr: isthmusd takes the MAC over with sequence 5, FRR follows.
+# Sticky (static) MACs, RFC 7432 §15.2:
+#   6. evpn mac add ... sticky: FRR has it remote and sticky, and does not move it to its
+#      workload when the workload uses it.
+#   7. A MAC static and sticky on FRR's bridge (FRR advertises it sticky) that isthmusd learns
+#      too: a conflict, not advertised by isthmusd.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
@@ -143,4 +148,45 @@ lab_wait_for 30 "FRR: ${MAC} remote at 198.18.0.1 with sequence 5" frr_mac_is re
 lab_wait_for 30 "FRR's kernel FDB: ${MAC} at 198.18.0.1" frr_fdb_at 198.18.0.1
 isthmus_mac_is 198.18.0.1 5 True False || lab_fail "isthmusd does not show ${MAC} local with sequence 5"
 lab_log "5. cleared: ${MAC} taken over by isthmusd with sequence 5"
+
+# 6. Sticky (RFC 7432 §15.2): a static MAC of isthmusd does not move when the workload behind
+# FRR uses it.
+STICKY=02:00:00:00:01:09
+lab_isthmusctl isthmusd evpn mac add 100 "${STICKY}" sticky | grep -qF "(sequence 0, sticky)" ||
+  lab_fail "evpn mac add ... sticky did not answer sequence 0, sticky"
+frr_sticky_remote() {
+  lab_vtysh frr "show evpn mac vni 100 mac ${STICKY} json" | lab_check_json "
+(j['${STICKY}']['type'], j['${STICKY}']['remoteVtep'], j['${STICKY}'].get('stickyMac')) == ('remote', '198.18.0.1', True)"
+}
+lab_wait_for 30 "FRR: ${STICKY} remote at 198.18.0.1, sticky" frr_sticky_remote
+lab_wait_for 30 "FRR's kernel FDB: ${STICKY} at 198.18.0.1" lab_fdb_has 2 vxlan100 "${STICKY}" 198.18.0.1
+lab_exec 3 ip link set vm100p address "${STICKY}"
+lab_send_garp 3 vm100p
+frr_sticky_local() {
+  lab_vtysh frr "show evpn mac vni 100 mac ${STICKY} json" | lab_check_json "j['${STICKY}']['type'] == 'local'"
+}
+lab_never 3 "FRR moved the sticky ${STICKY} to its workload" frr_sticky_local
+isthmus_sticky() {
+  lab_isthmusctl isthmusd show evpn mac vni 100 -o json | lab_check_json "
+[(m['local'], m['sticky'], m['flags']) for m in j['macs'] if m['mac'] == '${STICKY}'] == [(True, True, ['local', 'sticky'])]"
+}
+isthmus_sticky || lab_fail "isthmusd does not show ${STICKY} local and sticky"
+lab_log "6. the sticky ${STICKY} stays at isthmusd"
+
+# 7. A MAC FRR has as static is advertised sticky; learned at isthmusd too, it is a conflict
+# and isthmusd does not advertise it.
+STATIC=02:00:00:00:02:09
+lab_exec 2 bridge fdb add "${STATIC}" dev vm100 master static sticky
+isthmus_static_remote() {
+  lab_isthmusctl isthmusd show evpn mac vni 100 -o json | lab_check_json "
+[(m['vtep'], m['sticky'], m['local']) for m in j['macs'] if m['mac'] == '${STATIC}'] == [('198.18.0.2', True, False)]"
+}
+lab_wait_for 30 "isthmusd: ${STATIC} at 198.18.0.2, sticky" isthmus_static_remote
+lab_isthmusctl isthmusd evpn mac add 100 "${STATIC}" >"${LAB_DIR}/conflict.out"
+grep -qF "is local but not advertised: VTEP 198.18.0.2 advertises it as static" "${LAB_DIR}/conflict.out" ||
+  lab_fail "evpn mac add of FRR's static MAC: $(cat "${LAB_DIR}/conflict.out")"
+lab_isthmusctl isthmusd show evpn mac vni 100 -o json | lab_check_json "
+[(m['flags'], m['local_mac']['state'], m['local_mac']['advertised']) for m in j['macs'] if m['mac'] == '${STATIC}'] == [(['sticky', 'conflict'], 'conflict', False)]" ||
+  lab_fail "isthmusd does not show ${STATIC} as a conflict"
+lab_log "7. FRR's static ${STATIC}: a conflict at isthmusd, not advertised"
 lab_log "PASS"
