@@ -767,6 +767,41 @@ TEST(ConfigError, EvpnDuplicateDetection) {
             "enabled, max_moves, window)");
 }
 
+TEST(Config, EvpnIpVrfs) {
+  Config c = parse_ok(std::string(kBgpOnly) + R"(evpn:
+  vnis: [{ vni: 100 }]
+  ip_vrfs:
+    - { vni: 1000 }
+    - { vni: 1001, rd: "65000:1001", import_rts: ["65000:1001"], router_mac: "02:aa:00:00:00:01" }
+)");
+  ASSERT_EQ(c.evpn.ip_vrfs.size(), 2u);
+  EXPECT_EQ(c.evpn.ip_vrfs[0].vni, 1000u);
+  EXPECT_FALSE(c.evpn.ip_vrfs[0].router_mac.has_value());
+  EXPECT_EQ(c.evpn.ip_vrfs[1].rd->to_string(), "65000:1001");
+  EXPECT_EQ(c.evpn.ip_vrfs[1].import_rts, std::vector{bgp::route_target_as2(65000, 1001)});
+  EXPECT_EQ(c.evpn.ip_vrfs[1].router_mac->to_string(), "02:aa:00:00:00:01");
+}
+
+TEST(ConfigError, EvpnIpVrfs) {
+  EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
+  vnis: [{ vni: 100 }]
+  ip_vrfs:
+    - { vni: 100 }
+    - { vni: 1000, router_mac: "01:00:5e:00:00:01" }
+    - { vni: 1000 }
+    - { vni: 1002, router_mac: "nope" }
+)"),
+            "config.yaml:7: evpn.ip_vrfs[0].vni: VNI 100 is already the VNI of a MAC-VRF "
+            "(evpn.vnis)\n"
+            "config.yaml:8: evpn.ip_vrfs[1].router_mac: 01:00:5e:00:00:01 is a multicast "
+            "address, not a router's MAC\n"
+            "config.yaml:9: evpn.ip_vrfs[2].vni: VNI 1000 is listed twice\n"
+            "config.yaml:10: evpn.ip_vrfs[3].router_mac: \"nope\" is not a valid MAC address "
+            "(expected aa:bb:cc:dd:ee:ff)");
+  EXPECT_EQ(errors(std::string(kBgpOnly) + "evpn: { ip_vrfs: [{ vni: 7 }], vnis: [{ vni: 7 }] }\n"),
+            "config.yaml:4: evpn.vnis[0].vni: VNI 7 is already the L3 VNI of an IP-VRF");
+}
+
 TEST(ConfigError, EvpnMacVrfs) {
   EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
   vnis:

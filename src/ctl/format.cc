@@ -210,6 +210,42 @@ std::string format_evpn_mac(const json& j) {
   return out;
 }
 
+std::string format_evpn_ip_vrf(const json& j) {
+  std::string out = fmt::format("{:>8}  {:<22} {:<17} {:>6} {:>7}  {}\n", "L3 VNI", "RD",
+                                "Router MAC", "Local", "Remote", "Import RTs");
+  for (auto& v : j) {
+    std::string rts;
+    for (auto& r : v.value("import_rts", json::array()))
+      rts += (rts.empty() ? "" : " ") + r.get<std::string>();
+    out +=
+        fmt::format("{:>8}  {:<22} {:<17} {:>6} {:>7}  {}\n", str(v, "vni"), str(v, "rd"),
+                    str(v, "router_mac"), str(v, "local_prefixes"), str(v, "remote_prefixes"), rts);
+  }
+  return out;
+}
+
+std::string format_evpn_prefix(const json& j) {
+  std::string out = fmt::format("L3 VNI {} (RD {}, Router MAC {})\n\n", str(j, "vni"), str(j, "rd"),
+                                str(j, "router_mac"));
+  out += fmt::format("{:<43} {:<39} {}\n", "Prefix", "VTEP", "Router MAC");
+  size_t n = 0;
+  for (auto& p : j.value("prefixes", json::array())) {
+    bool first = true;
+    if (p.value("local", false)) {
+      out += fmt::format("{:<43} {:<39} {}\n", str(p, "prefix"), "local", str(j, "router_mac"));
+      first = false;
+    }
+    for (auto& r : p.value("remote", json::array())) {
+      out += fmt::format("{:<43} {:<39} {}\n", first ? str(p, "prefix") : "", str(r, "vtep"),
+                         str(r, "router_mac"));
+      first = false;
+    }
+    ++n;
+  }
+  out += fmt::format("\nDisplayed {} prefixes\n", n);
+  return out;
+}
+
 std::string format_text(const std::vector<std::string>& args, const json& result) {
   auto is = [&](std::initializer_list<const char*> words) {
     if (args.size() < words.size()) return false;
@@ -230,6 +266,8 @@ std::string format_text(const std::vector<std::string>& args, const json& result
   if (is({"show", "bgp", "l2vpn", "evpn"})) return format_evpn_routes(result);
   if (is({"show", "evpn", "vni"})) return format_evpn_vni(result);
   if (is({"show", "evpn", "mac"})) return format_evpn_mac(result);
+  if (is({"show", "evpn", "ip-vrf"})) return format_evpn_ip_vrf(result);
+  if (is({"show", "evpn", "prefix"})) return format_evpn_prefix(result);
   if (is({"show", "bgp"})) return format_bgp_routes(result);
   if (result.is_string()) return result.get<std::string>() + "\n";
   return result.dump(2) + "\n";

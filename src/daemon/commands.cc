@@ -250,6 +250,73 @@ Expected<nlohmann::json> clear_evpn_dup_addr(evpn::Instance& evpn,
                         (*n == 1 ? "" : "s") + " cleared");
 }
 
+// show evpn ip-vrf: each IP-VRF (evpn.ip_vrfs) with its Router's MAC and prefix counts.
+nlohmann::json show_evpn_ip_vrf(const evpn::Instance& evpn) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& v : evpn.config().ip_vrfs) {
+    nlohmann::json j = vrf_json(evpn::MacVrf{v.vni, v.rd, v.import_rts, v.export_rts});
+    j["router_mac"] = v.router_mac.to_string();
+    size_t local = 0, remote = 0;
+    for (const auto& r : *evpn.prefixes(v.vni)) {
+      if (r.local) ++local;
+      if (!r.remote.empty()) ++remote;
+    }
+    j["local_prefixes"] = local;
+    j["remote_prefixes"] = remote;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// show evpn prefix vni L3VNI: the prefixes of an IP-VRF, ours and each remote VTEP's.
+Expected<nlohmann::json> show_evpn_prefix(const bgp::Speaker& speaker, const evpn::Instance& evpn,
+                                          const std::vector<std::string>& args) {
+  if (args.size() != 5 || args[3] != "vni") return fail("expected: show evpn prefix vni L3VNI");
+  auto vni = parse_vni(args[4]);
+  if (!vni) return unexpected(vni.error());
+  auto rows = evpn.prefixes(*vni);
+  if (!rows) return unexpected(rows.error());
+  const evpn::IpVrf& v = *evpn.find_ip_vrf(*vni);
+  nlohmann::json j = vrf_json(evpn::MacVrf{v.vni, v.rd, v.import_rts, v.export_rts});
+  j["router_mac"] = v.router_mac.to_string();
+  nlohmann::json prefixes = nlohmann::json::array();
+  for (const auto& r : *rows) {
+    nlohmann::json remote = nlohmann::json::array();
+    for (const auto& p : r.remote)
+      remote.push_back({{"vtep", p.vtep.to_string()},
+                        {"router_mac", p.router_mac ? p.router_mac->to_string() : ""},
+                        {"vni", p.label},
+                        {"rd", p.rd.to_string()},
+                        {"from", bgp::peer_name(speaker, p.peer)}});
+    prefixes.push_back(
+        {{"prefix", r.prefix.to_string()}, {"local", r.local}, {"remote", std::move(remote)}});
+  }
+  j["prefixes"] = std::move(prefixes);
+  return j;
+}
+
+// evpn prefix add|del L3VNI PREFIX: a prefix of the IP-VRF reachable through this VTEP, advertised
+// as a type-5 route (RFC 9136 §4.4.1), or withdrawn.
+Expected<nlohmann::json> evpn_prefix_command(evpn::Instance& evpn,
+                                             const std::vector<std::string>& args) {
+  if (args.size() != 5 || (args[2] != "add" && args[2] != "del"))
+    return fail("expected: evpn prefix add|del L3VNI PREFIX");
+  auto vni = parse_vni(args[3]);
+  if (!vni) return unexpected(vni.error());
+  auto prefix = Prefix::parse(args[4]);
+  if (!prefix) return unexpected(prefix.error());
+  const std::string what = "L3 VNI " + args[3] + ": " + prefix->to_string();
+  if (args[2] == "del") {
+    auto r = evpn.remove_prefix(*vni, *prefix);
+    if (!r) return unexpected(r.error());
+    return nlohmann::json(what + (*r ? " no longer advertised" : " was not advertised"));
+  }
+  auto r = evpn.add_prefix(*vni, *prefix);
+  if (!r) return unexpected(r.error());
+  return nlohmann::json(what + (*r ? " advertised from " : " was already advertised from ") +
+                        evpn.config().vtep->to_string());
+}
+
 }  // namespace
 
 Expected<nlohmann::json> run_command(bgp::Speaker& speaker, evpn::Instance& evpn,
@@ -284,6 +351,9 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, evpn::Instance& evpn
   if (is({"show", "evpn", "mac"})) return show_evpn_mac(speaker, evpn, args);
   if (is({"evpn", "mac"})) return evpn_mac_command(evpn, args);
   if (is({"clear", "evpn", "dup-addr"})) return clear_evpn_dup_addr(evpn, args);
+  if (is({"show", "evpn", "ip-vrf"}) && args.size() == 3) return show_evpn_ip_vrf(evpn);
+  if (is({"show", "evpn", "prefix"})) return show_evpn_prefix(speaker, evpn, args);
+  if (is({"evpn", "prefix"})) return evpn_prefix_command(evpn, args);
   if (is({"show", "bgp", "ipv4"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 3);
   if (is({"show", "bgp", "ipv6"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 3);
   if (is({"clear", "bgp", "neighbor"}) && args.size() >= 4) {
@@ -323,7 +393,8 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, evpn::Instance& evpn
       "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
       "[PREFIX] | show bgp l2vpn evpn [route-type N] [vni V] | show evpn vni | show evpn mac "
       "vni V | evpn mac add|del VNI MAC [IP] [sticky] | clear bgp neighbor ADDR "
-      "[hard | graceful | soft [in|out]] | clear evpn dup-addr vni V [mac M]");
+      "[hard | graceful | soft [in|out]] | clear evpn dup-addr vni V [mac M] | show evpn ip-vrf | "
+      "show evpn prefix vni L3VNI | evpn prefix add|del L3VNI PREFIX");
 }
 
 }  // namespace isthmus::daemon

@@ -10,10 +10,11 @@ namespace isthmus::evpn {
 
 namespace {
 
-bool imports_rt(const MacVrf& vrf, const std::vector<bgp::ExtCommunity>& ext) {
+// RFC 7432 §9.2.1, RFC 9136 §4.4.1: a route carrying one of the import route targets.
+bool imports_rt(const std::vector<bgp::ExtCommunity>& import_rts,
+                const std::vector<bgp::ExtCommunity>& ext) {
   for (const auto& c : ext)
-    if (std::find(vrf.import_rts.begin(), vrf.import_rts.end(), c) != vrf.import_rts.end())
-      return true;
+    if (std::find(import_rts.begin(), import_rts.end(), c) != import_rts.end()) return true;
   return false;
 }
 
@@ -47,6 +48,7 @@ Instance::Instance(bgp::Rib& rib, InstanceConfig config, Hooks hooks, Observer o
       hooks_(std::move(hooks)),
       observer_(std::move(observer)) {
   for (const auto& vrf : config_.mac_vrfs) vnis_[vrf.vni].vrf = vrf;
+  for (const auto& vrf : config_.ip_vrfs) l3_[vrf.vni].vrf = vrf;
 }
 
 Clock::time_point Instance::now() const { return hooks_.now ? hooks_.now() : Clock::now(); }
@@ -71,6 +73,24 @@ Expected<Instance::Vni*> Instance::vtep_vni(uint32_t vni) {
   Vni* v = find(vni);
   if (!v) return fail("no EVPN instance for VNI " + std::to_string(vni) + " (see show evpn vni)");
   return v;
+}
+
+Expected<Instance::L3Vni*> Instance::vtep_l3(uint32_t l3_vni) {
+  if (!config_.vtep) return fail("this speaker is not a VTEP (evpn.vtep is not set)");
+  auto it = l3_.find(l3_vni);
+  if (it == l3_.end())
+    return fail("no IP-VRF for L3 VNI " + std::to_string(l3_vni) + " (see show evpn ip-vrf)");
+  return &it->second;
+}
+
+const Instance::L3Vni* Instance::find_l3(uint32_t l3_vni) const {
+  auto it = l3_.find(l3_vni);
+  return it == l3_.end() ? nullptr : &it->second;
+}
+
+const IpVrf* Instance::find_ip_vrf(uint32_t l3_vni) const {
+  const L3Vni* v = find_l3(l3_vni);
+  return v ? &v->vrf : nullptr;
 }
 
 // ---- Feeding -----------------------------------------------------------------------------------
@@ -104,6 +124,8 @@ void Instance::run_pending() {
     if (Vni* v = find(vni)) reconcile(*v, mac);
   for (uint32_t vni : touched.flood)
     if (Vni* v = find(vni)) update_flood(*v);
+  for (const auto& [vni, prefix] : touched.prefixes)
+    if (auto it = l3_.find(vni); it != l3_.end()) update_prefix(it->second, prefix);
   deliver();
 }
 
@@ -121,6 +143,14 @@ void Instance::forget_key(const bgp::EvpnKey& key, Touched& touched) {
     touched.macs.insert({vni, m->first});
     if (m->second.empty()) v->remote.erase(m);
   }
+  for (uint32_t vni : it->second.l3_vnis) {
+    auto l3 = l3_.find(vni);
+    if (l3 == l3_.end() || !it->second.prefix) continue;
+    auto p = l3->second.remote.find(*it->second.prefix);
+    if (p == l3->second.remote.end() || !p->second.erase(key)) continue;
+    touched.prefixes.insert({vni, p->first});
+    if (p->second.empty()) l3->second.remote.erase(p);
+  }
   key_vnis_.erase(it);
 }
 
@@ -130,7 +160,7 @@ void Instance::apply(const Change& c, Touched& touched) {
   KeyPlace place;
   if (const auto* m = std::get_if<bgp::EvpnMacIp>(&c.route->route)) place.mac = m->mac;
   for (auto& [vni, v] : vnis_) {
-    if (!imports_rt(v.vrf, c.ext_communities)) continue;
+    if (!imports_rt(v.vrf.import_rts, c.ext_communities)) continue;
     place.vnis.push_back(vni);
     v.keys.insert(c.key);
     // Our own routes come back through the Loc-RIB too; they are not remote advertisements.
@@ -154,7 +184,25 @@ void Instance::apply(const Change& c, Touched& touched) {
       touched.macs.insert({vni, m->mac});
     }
   }
-  if (!place.vnis.empty()) key_vnis_[c.key] = std::move(place);
+  // RFC 9136 §4.4.1: type-5 routes into the IP-VRFs whose import route targets they carry.
+  if (const auto* p = std::get_if<bgp::EvpnIpPrefix>(&c.route->route)) {
+    place.prefix = p->prefix;
+    for (auto& [vni, v] : l3_) {
+      if (!imports_rt(v.vrf.import_rts, c.ext_communities)) continue;
+      place.l3_vnis.push_back(vni);
+      if (c.peer == bgp::kLocalPeer) continue;
+      RemotePrefix r;
+      r.vtep = c.next_hop;
+      r.label = bgp::vni_of_label_field(p->label);
+      r.rd = p->rd;
+      r.peer = c.peer;
+      for (const auto& e : c.ext_communities)
+        if (auto rm = bgp::RouterMac::decode(e)) r.router_mac = rm->mac;
+      v.remote[p->prefix][c.key] = r;
+      touched.prefixes.insert({vni, p->prefix});
+    }
+  }
+  if (!place.vnis.empty() || !place.l3_vnis.empty()) key_vnis_[c.key] = std::move(place);
 }
 
 std::vector<RemoteMac> Instance::remote_macs(const Vni& v, const MacAddress& mac) const {
@@ -348,6 +396,30 @@ void Instance::update_flood(Vni& v) {
     events_.push_back([this, vni = v.vrf.vni, now] { observer_.flood_list(vni, now); });
 }
 
+std::vector<RemotePrefix> Instance::remote_prefixes(const L3Vni& v, const Prefix& prefix) const {
+  std::vector<RemotePrefix> out;
+  auto it = v.remote.find(prefix);
+  if (it == v.remote.end()) return out;
+  for (const auto& [key, r] : it->second) out.push_back(r);
+  std::sort(out.begin(), out.end(), [](const RemotePrefix& a, const RemotePrefix& b) {
+    return a.vtep != b.vtep ? a.vtep < b.vtep : a.rd < b.rd;
+  });
+  return out;
+}
+
+void Instance::update_prefix(L3Vni& v, const Prefix& prefix) {
+  std::vector<RemotePrefix> now = remote_prefixes(v, prefix);
+  auto it = v.told.find(prefix);
+  if (it == v.told.end() ? now.empty() : it->second == now) return;
+  if (now.empty())
+    v.told.erase(it);
+  else
+    v.told[prefix] = now;
+  if (observer_.remote_prefix)
+    events_.push_back(
+        [this, vni = v.vrf.vni, prefix, now] { observer_.remote_prefix(vni, prefix, now); });
+}
+
 void Instance::deliver() {
   if (rib_dirty_) {
     rib_dirty_ = false;
@@ -500,6 +572,29 @@ Expected<size_t> Instance::clear_duplicate(uint32_t vni, const std::optional<Mac
   return n;
 }
 
+Expected<bool> Instance::add_prefix(uint32_t l3_vni, const Prefix& prefix) {
+  auto found = vtep_l3(l3_vni);
+  if (!found) return unexpected(found.error());
+  L3Vni& v = **found;
+  if (!v.local.insert(prefix).second) return false;
+  auto [route, attrs] = ip_prefix_route(v.vrf, *config_.vtep, prefix);
+  rib_.originate_evpn(route, attrs);
+  rib_dirty_ = true;
+  deliver();
+  return true;
+}
+
+Expected<bool> Instance::remove_prefix(uint32_t l3_vni, const Prefix& prefix) {
+  auto found = vtep_l3(l3_vni);
+  if (!found) return unexpected(found.error());
+  L3Vni& v = **found;
+  if (!v.local.erase(prefix)) return false;
+  rib_.withdraw_originated_evpn(ip_prefix_route(v.vrf, *config_.vtep, prefix).first);
+  rib_dirty_ = true;
+  deliver();
+  return true;
+}
+
 // ---- Views -------------------------------------------------------------------------------------
 
 Expected<std::vector<MacRow>> Instance::macs(uint32_t vni) const {
@@ -564,6 +659,17 @@ const LocalMac* Instance::local_mac(uint32_t vni, const MacAddress& mac) const {
   if (!v) return nullptr;
   auto it = v->local.find(mac);
   return it == v->local.end() ? nullptr : &it->second;
+}
+
+Expected<std::vector<PrefixRow>> Instance::prefixes(uint32_t l3_vni) const {
+  const L3Vni* v = find_l3(l3_vni);
+  if (!v) return fail("no IP-VRF for L3 VNI " + std::to_string(l3_vni) + " (see show evpn ip-vrf)");
+  std::set<Prefix> all(v->local.begin(), v->local.end());
+  for (const auto& [p, routes] : v->remote) all.insert(p);
+  std::vector<PrefixRow> rows;
+  for (const Prefix& p : all)
+    rows.push_back(PrefixRow{p, v->local.count(p) > 0, remote_prefixes(*v, p)});
+  return rows;
 }
 
 }  // namespace isthmus::evpn

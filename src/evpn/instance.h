@@ -4,6 +4,7 @@
 // the RFC 7432 §15 winner, the flood list (remote VTEPs of type-3 routes) and the local MACs.
 // RFC 7432 §15.1 MAC mobility (sequence numbers, moves in both directions, duplicate detection:
 // N moves within M seconds freeze the MAC), §15.2 sticky (static) MACs.
+// IP-VRFs (one per L3 VNI): type-5 IP prefix origination and import (RFC 9136 §4.4.1).
 // Gaps: single-homed only (no ESI, no aliasing or mass withdraw, RFC 7432 §8); no proxy ARP/ND
 // state beyond the IPs of MAC/IP routes; duplicate IP detection (per IP, RFC 9161) is not done.
 //
@@ -25,6 +26,7 @@
 #include "bgp/rib/rib.h"
 #include "bgp/wire/evpn.h"
 #include "core/expected.h"
+#include "evpn/ip_vrf.h"
 #include "evpn/mac_vrf.h"
 
 namespace isthmus::evpn {
@@ -44,6 +46,7 @@ struct InstanceConfig {
   std::vector<MacVrf> mac_vrfs;
   std::optional<IpAddress> vtep;  // unset: not a VTEP (shows and imports, originates nothing)
   DuplicateDetection duplicate_detection;
+  std::vector<IpVrf> ip_vrfs;
 };
 
 // One remote VTEP's advertisement of a MAC: its MAC-only and MAC/IP routes taken together.
@@ -56,6 +59,23 @@ struct RemoteMac {
   bgp::PeerId peer = bgp::kLocalPeer;
   size_t routes = 0;
   bool operator==(const RemoteMac&) const = default;
+};
+
+// One remote VTEP's type-5 route for a prefix of an IP-VRF (RFC 9136 §4.4.1).
+struct RemotePrefix {
+  IpAddress vtep;
+  std::optional<MacAddress> router_mac;  // RFC 9135 §8.1 Router's MAC community
+  uint32_t label = 0;                    // the L3 VNI it sends with
+  bgp::RouteDistinguisher rd;
+  bgp::PeerId peer = bgp::kLocalPeer;
+  bool operator==(const RemotePrefix&) const = default;
+};
+
+// A prefix of an IP-VRF as `show evpn prefix` lists it.
+struct PrefixRow {
+  Prefix prefix;
+  bool local = false;                // originated here
+  std::vector<RemotePrefix> remote;  // sorted by VTEP
 };
 
 // A change of the remote MAC table as a dataplane should program it: the MACs whose winner is
@@ -87,6 +107,9 @@ struct Observer {
   std::function<void(uint32_t vni, const MacAddress&)> duplicate;
   // RFC 7432 §15.2: a MAC learned here is advertised as static (sticky) by `vtep`.
   std::function<void(uint32_t vni, const MacAddress&, const IpAddress& vtep)> sticky_conflict;
+  // The remote VTEPs of a prefix of an IP-VRF changed (empty: none left), sorted by VTEP.
+  std::function<void(uint32_t l3_vni, const Prefix&, const std::vector<RemotePrefix>&)>
+      remote_prefix;
 };
 
 struct Hooks {
@@ -165,6 +188,11 @@ class Instance {
   // were cleared.
   Expected<size_t> clear_duplicate(uint32_t vni, const std::optional<MacAddress>& mac);
 
+  // RFC 9136 §4.4.1: a prefix of the IP-VRF of `l3_vni` reachable through this VTEP, advertised
+  // as a type-5 route. False when it already was (or, for remove, was not).
+  Expected<bool> add_prefix(uint32_t l3_vni, const Prefix& prefix);
+  Expected<bool> remove_prefix(uint32_t l3_vni, const Prefix& prefix);
+
   // ---- Views ----
   const InstanceConfig& config() const { return config_; }
   const MacVrf* find_vrf(uint32_t vni) const;
@@ -174,6 +202,9 @@ class Instance {
   // Routes (best paths, any type, ours included) imported into the VNI.
   size_t route_count(uint32_t vni) const;
   const LocalMac* local_mac(uint32_t vni, const MacAddress& mac) const;
+  const IpVrf* find_ip_vrf(uint32_t l3_vni) const;
+  // Sorted by prefix.
+  Expected<std::vector<PrefixRow>> prefixes(uint32_t l3_vni) const;
 
  private:
   // One remote route (a key's best path) of a MAC.
@@ -195,6 +226,12 @@ class Instance {
     std::vector<IpAddress> flood;         // what the observer was told
     bool imet_originated = false;
   };
+  struct L3Vni {
+    IpVrf vrf;
+    std::map<Prefix, std::map<bgp::EvpnKey, RemotePrefix>> remote;
+    std::set<Prefix> local;
+    std::map<Prefix, std::vector<RemotePrefix>> told;  // what the observer was told
+  };
   struct Change {
     bgp::EvpnKey key;
     std::optional<bgp::EvpnRoute> route;  // unset: the key has no best path left
@@ -205,11 +242,16 @@ class Instance {
   struct Touched {
     std::set<std::pair<uint32_t, MacAddress>> macs;
     std::set<uint32_t> flood;
+    std::set<std::pair<uint32_t, Prefix>> prefixes;
   };
 
   Vni* find(uint32_t vni);
   const Vni* find(uint32_t vni) const;
   Expected<Vni*> vtep_vni(uint32_t vni);
+  Expected<L3Vni*> vtep_l3(uint32_t l3_vni);
+  const L3Vni* find_l3(uint32_t l3_vni) const;
+  std::vector<RemotePrefix> remote_prefixes(const L3Vni& v, const Prefix& prefix) const;
+  void update_prefix(L3Vni& v, const Prefix& prefix);
   Clock::time_point now() const;
 
   void apply(const Change& c, Touched& touched);
@@ -234,10 +276,13 @@ class Instance {
   Hooks hooks_;
   Observer observer_;
   std::map<uint32_t, Vni> vnis_;
+  std::map<uint32_t, L3Vni> l3_;
   // Where each imported key went: its VNIs, and its MAC for a type-2 route.
   struct KeyPlace {
     std::vector<uint32_t> vnis;
     std::optional<MacAddress> mac;
+    std::vector<uint32_t> l3_vnis;  // type 5
+    std::optional<Prefix> prefix;
   };
   std::map<bgp::EvpnKey, KeyPlace> key_vnis_;
   std::vector<Change> pending_;

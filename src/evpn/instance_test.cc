@@ -41,6 +41,7 @@ class InstanceTest : public ::testing::Test {
     InstanceConfig c;
     c.mac_vrfs.push_back(resolve(100, std::nullopt, {}, {}, 65000, kVtep, 1));
     c.mac_vrfs.push_back(resolve(200, std::nullopt, {}, {}, 65000, kVtep, 2));
+    c.ip_vrfs.push_back(resolve_ip_vrf(1000, std::nullopt, {}, {}, std::nullopt, 65000, kVtep, 3));
     if (vtep) c.vtep = kVtep;
     c.duplicate_detection = dd;
     Hooks h;
@@ -72,6 +73,12 @@ class InstanceTest : public ::testing::Test {
     o.sticky_conflict = [this](uint32_t vni, const MacAddress& m, const IpAddress& at) {
       events_.push_back("conflict " + std::to_string(vni) + " " + m.to_string() + " " +
                         at.to_string());
+    };
+    o.remote_prefix = [this](uint32_t vni, const Prefix& p, const std::vector<RemotePrefix>& r) {
+      std::string s = "prefix " + std::to_string(vni) + " " + p.to_string();
+      for (const auto& x : r)
+        s += " " + x.vtep.to_string() + (x.router_mac ? " " + x.router_mac->to_string() : "");
+      events_.push_back(s);
     };
     inst_ = std::make_unique<Instance>(rib_, std::move(c), std::move(h), std::move(o));
   }
@@ -552,6 +559,120 @@ TEST_F(InstanceTest, ObserverMayCallBack) {
   settle();
   EXPECT_EQ(moved, 1);
   EXPECT_EQ(ours(kMac), (MacMobility{false, 4}));
+}
+
+// ---- IP-VRFs: type-5 routes, RFC 9136 §4.4.1 (interface-less) ----
+
+TEST(IpVrf, ResolveAndRoute) {
+  const IpVrf v = resolve_ip_vrf(1000, std::nullopt, {}, {}, std::nullopt, 65000, kVtep, 3);
+  EXPECT_EQ(v.rd.to_string(), "198.18.0.254:3");
+  EXPECT_EQ(v.import_rts, std::vector{bgp::route_target_as2(65000, 1000)});
+  EXPECT_EQ(v.export_rts, v.import_rts);
+  EXPECT_EQ(v.router_mac, mac("02:00:c6:12:00:fe"));  // from the router ID
+  const IpVrf w = resolve_ip_vrf(1001, *bgp::RouteDistinguisher::parse("65000:1001"), {}, {},
+                                 mac("02:aa:00:00:00:01"), 65000, kVtep, 4);
+  EXPECT_EQ(w.rd.to_string(), "65000:1001");
+  EXPECT_EQ(w.router_mac, mac("02:aa:00:00:00:01"));
+
+  auto [route, attrs] = ip_prefix_route(v, kVtep, *Prefix::parse("100.64.10.0/24"));
+  const auto& p = std::get<bgp::EvpnIpPrefix>(route.route);
+  EXPECT_EQ(p.rd, v.rd);
+  EXPECT_TRUE(p.esi.is_zero());
+  EXPECT_EQ(p.ethernet_tag, 0u);
+  EXPECT_EQ(p.prefix, *Prefix::parse("100.64.10.0/24"));
+  EXPECT_EQ(p.gateway, ip("0.0.0.0"));
+  EXPECT_EQ(p.label, 1000u);
+  EXPECT_EQ(attrs.next_hop, kVtep);
+  EXPECT_EQ(attrs.ext_communities,
+            (std::vector{bgp::route_target_as2(65000, 1000), bgp::Encapsulation{}.encode(),
+                         bgp::RouterMac{v.router_mac}.encode()}));
+  auto [route6, attrs6] = ip_prefix_route(v, kVtep, *Prefix::parse("fd00:10::/64"));
+  EXPECT_EQ(std::get<bgp::EvpnIpPrefix>(route6.route).gateway, ip("::"));
+  EXPECT_EQ(attrs6.next_hop, kVtep);
+}
+
+TEST_F(InstanceTest, PrefixOrigination) {
+  const Prefix p = *Prefix::parse("100.64.10.0/24");
+  EXPECT_EQ(*inst_->add_prefix(1000, p), true);
+  EXPECT_EQ(*inst_->add_prefix(1000, p), false);  // already
+  EXPECT_EQ(*inst_->add_prefix(1000, *Prefix::parse("fd00:10::/64")), true);
+  EXPECT_EQ(rib_changes_, 2);
+  settle();
+  const auto key = bgp::evpn_key(ip_prefix_route(*inst_->find_ip_vrf(1000), kVtep, p).first);
+  size_t ours = 0;
+  rib_.for_each_evpn_route([&](std::span<const uint8_t> k, std::span<const bgp::PathView> ps) {
+    if (k[0] != 5) return;
+    ASSERT_EQ(ps.size(), 1u);
+    EXPECT_EQ(ps[0].peer, bgp::kLocalPeer);
+    if (std::equal(k.begin(), k.end(), key->bytes().begin(), key->bytes().end())) {
+      EXPECT_EQ(ps[0].attrs->evpn_nlri->label1, 1000u);
+      EXPECT_EQ(ps[0].attrs->next_hop, kVtep);
+    }
+    ++ours;
+  });
+  EXPECT_EQ(ours, 2u);
+  auto rows = inst_->prefixes(1000);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].prefix, p);
+  EXPECT_TRUE((*rows)[0].local);
+  EXPECT_TRUE((*rows)[0].remote.empty());  // our own route is not remote
+
+  EXPECT_EQ(*inst_->remove_prefix(1000, p), true);
+  EXPECT_EQ(*inst_->remove_prefix(1000, p), false);
+  settle();
+  ours = 0;
+  rib_.for_each_evpn_route([&](std::span<const uint8_t> k, std::span<const bgp::PathView> ps) {
+    if (k[0] == 5 && !ps.empty()) ++ours;
+  });
+  EXPECT_EQ(ours, 1u);
+
+  EXPECT_EQ(inst_->add_prefix(100, p).error().message,
+            "no IP-VRF for L3 VNI 100 (see show evpn ip-vrf)");
+  EXPECT_EQ(inst_->prefixes(7).error().message, "no IP-VRF for L3 VNI 7 (see show evpn ip-vrf)");
+  make(false);
+  EXPECT_EQ(inst_->add_prefix(1000, p).error().message,
+            "this speaker is not a VTEP (evpn.vtep is not set)");
+}
+
+TEST_F(InstanceTest, RemotePrefixesByRouteTarget) {
+  auto type5 = [&](bgp::PeerId peer, uint32_t rt, bool withdraw) {
+    bgp::EvpnIpPrefix r;
+    r.rd = bgp::RouteDistinguisher::ipv4(IpAddress::v4(0xc6120000 + peer), 9);
+    r.prefix = *Prefix::parse("100.64.20.0/24");
+    r.label = rt;
+    if (withdraw) {
+      rib_.withdraw_evpn(peer, std::vector{bgp::EvpnRoute{r}});
+      return;
+    }
+    PathAttributes a;
+    a.next_hop = IpAddress::v4(0xc6120000 + peer);
+    a.ext_communities = {bgp::route_target_as2(65000, rt), bgp::Encapsulation{}.encode(),
+                         bgp::RouterMac{mac("02:00:00:00:aa:0" + std::to_string(peer))}.encode()};
+    rib_.update_evpn(peer, std::vector{bgp::EvpnRoute{r}}, a);
+  };
+  type5(2, 1000, false);
+  type5(1, 1000, false);
+  type5(1, 2000, false);  // replaces peer 1's route (same key): RT 65000:2000 only
+  settle();
+  // Peer 1's route carries no RT of the IP-VRF: not imported.
+  EXPECT_EQ(take_events(), (std::vector<std::string>{
+                               "prefix 1000 100.64.20.0/24 198.18.0.2 02:00:00:00:aa:02",
+                           }));
+  type5(1, 1000, false);
+  settle();
+  EXPECT_EQ(take_events(),
+            (std::vector<std::string>{"prefix 1000 100.64.20.0/24 198.18.0.1 02:00:00:00:aa:01 "
+                                      "198.18.0.2 02:00:00:00:aa:02"}));
+  auto rows = inst_->prefixes(1000);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_FALSE((*rows)[0].local);
+  ASSERT_EQ((*rows)[0].remote.size(), 2u);
+  EXPECT_EQ((*rows)[0].remote[0].label, 1000u);
+  type5(1, 0, true);
+  type5(2, 0, true);
+  settle();
+  EXPECT_EQ(take_events(), (std::vector<std::string>{"prefix 1000 100.64.20.0/24"}));
+  EXPECT_TRUE(inst_->prefixes(1000)->empty());
 }
 
 }  // namespace
