@@ -108,6 +108,11 @@ evpn::InstanceConfig build_evpn_config(const config::Config& cfg) {
   const auto& d = cfg.evpn.duplicate_detection;
   c.duplicate_detection = {
       .enabled = d.enabled, .max_moves = d.max_moves, .window = std::chrono::seconds(d.window)};
+  // RD numbers continue after the MAC-VRFs'.
+  auto index = static_cast<uint16_t>(cfg.evpn.vnis.size());
+  for (const auto& v : cfg.evpn.ip_vrfs)
+    c.ip_vrfs.push_back(evpn::resolve_ip_vrf(v.vni, v.rd, v.import_rts, v.export_rts, v.router_mac,
+                                             cfg.bgp.asn, cfg.bgp.router_id, ++index));
   return c;
 }
 

@@ -257,7 +257,8 @@ nlohmann::json show_evpn_ip_vrf(const evpn::Instance& evpn) {
     nlohmann::json j = vrf_json(evpn::MacVrf{v.vni, v.rd, v.import_rts, v.export_rts});
     j["router_mac"] = v.router_mac.to_string();
     size_t local = 0, remote = 0;
-    for (const auto& r : *evpn.prefixes(v.vni)) {
+    const auto rows = evpn.prefixes(v.vni);
+    for (const auto& r : *rows) {
       if (r.local) ++local;
       if (!r.remote.empty()) ++remote;
     }
