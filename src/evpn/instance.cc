@@ -97,6 +97,7 @@ const IpVrf* Instance::find_ip_vrf(uint32_t l3_vni) const {
 
 void Instance::best_evpn_changed(std::span<const uint8_t> key, const bgp::Path* best) {
   // Inside Rib::flush(): copy what is needed and leave.
+  if (vnis_.empty() && l3_.empty()) return;  // a plain route reflector: nothing to keep
   const bool has_best = best && best->attrs;
   const auto route = bgp::evpn_route(
       key, has_best ? best->attrs->evpn_nlri.value_or(bgp::EvpnNlriData{}) : bgp::EvpnNlriData{});
