@@ -503,6 +503,8 @@ Expected<LocalMacResult> Instance::add_local_mac(uint32_t vni, const MacAddress&
       if (!remote.empty() && !l.duplicate && !record_move(v, mac, l)) {
         l.sequence = takeover_sequence(remote, l);
         res.note = "taken over from " + remote.front().vtep.to_string();
+        log::info("evpn: {} learned here, taken over from {} with sequence {}", mac_text(vni, mac),
+                  remote.front().vtep.to_string(), l.sequence);
       }
     }
   }

@@ -163,6 +163,10 @@ class Instance {
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
 
+  // The node agent, which starts after the Instance: from now on it hears every change; the
+  // state so far it reads with macs(), flood_list() and prefixes().
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
   // ---- Feeding (the Rib's RibConfig::best_evpn_changed) ----
   void best_evpn_changed(std::span<const uint8_t> key, const bgp::Path* best);
   // Applies what best_evpn_changed() queued. Call outside Rib::flush().

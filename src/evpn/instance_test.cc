@@ -540,6 +540,22 @@ TEST_F(InstanceTest, RemoteStickyMacIsAConflict) {
   EXPECT_EQ(take_events().front(), "conflict 100 02:00:00:00:00:01 198.18.0.2");
 }
 
+// An observer set later hears what changes from then on.
+TEST_F(InstanceTest, ObserverSetLater) {
+  advertise(1, kMac, std::nullopt);
+  settle();
+  take_events();
+  std::vector<std::string> seen;
+  Observer o;
+  o.remote_mac = [&](const MacEvent& e) { seen.push_back(e.mac.to_string()); };
+  inst_->set_observer(std::move(o));
+  advertise(1, mac("02:00:00:00:00:02"), std::nullopt);
+  settle();
+  EXPECT_EQ(seen, std::vector<std::string>{"02:00:00:00:00:02"});
+  EXPECT_TRUE(events_.empty());  // the old observer is gone
+  EXPECT_EQ(inst_->macs(100)->size(), 2u);
+}
+
 // The observer may call back into the Instance: the agent learns the MAC again right away.
 TEST_F(InstanceTest, ObserverMayCallBack) {
   InstanceConfig c;
