@@ -61,6 +61,10 @@
 #   EVPN    lab_vxlan_bridge I VNI LOCAL              br<VNI> + vxlan<VNI> (local LOCAL) + port vm<VNI>
 #           lab_fdb_has I DEV MAC DST                 host I's bridge FDB: MAC on DEV towards DST
 #           lab_frr_evpn_vtep_conf ID                 bgpd.conf of an iBGP EVPN VTEP 198.18.0.ID
+#           lab_workload N VNI M MAC ADDR/LEN         move host N's vm<VNI>p into host M (lab_host)
+#                                                     as a workload with MAC and ADDR
+#           lab_send_garp I DEV                       one gratuitous ARP from DEV in host I (the
+#                                                     bridge behind DEV learns DEV's MAC)
 #           lab_isthmus_route NAME AFI PREFIX         print the route's JSON ({} if absent)
 #
 # A process registered with lab_critical NAME (every daemon started here is) is checked on every
@@ -771,4 +775,39 @@ router bgp 65000
   advertise-all-vni
  exit-address-family
 CONF
+}
+
+# lab_workload N VNI M MAC ADDR/LEN: the workload end vm<VNI>p of host N's lab_vxlan_bridge moves
+# into host M (made with lab_host M), with MAC and ADDR, up: a host behind N's bridge. IPv6 is
+# off on it, so that it sends nothing by itself (router solicitations, MLD reports) and the
+# bridge learns its MAC only from what the test sends (lab_send_garp).
+lab_workload() {
+  local n=$1 vni=$2 m=$3 mac=$4 addr=$5 ns
+  ns=$(lab_ns "${m}")
+  ip -n "$(lab_ns "${n}")" link set "vm${vni}p" netns "${ns}"
+  ip netns exec "${ns}" sysctl -qw "net.ipv6.conf.vm${vni}p.disable_ipv6=1"
+  ip -n "${ns}" link set "vm${vni}p" address "${mac}"
+  ip -n "${ns}" addr add "${addr}" dev "vm${vni}p"
+  ip -n "${ns}" link set "vm${vni}p" up
+}
+
+# lab_send_garp I DEV: one gratuitous ARP (RFC 5227 §3 announcement: broadcast, sender and target
+# the first IPv4 address of DEV) from DEV in host I, sent at once through a packet socket. The
+# bridge at the other end learns DEV's MAC on its port, as it would from any traffic.
+lab_send_garp() {
+  local i=$1 dev=$2 addr
+  addr=$(ip -n "$(lab_ns "${i}")" -4 -o addr show dev "${dev}" | awk '{ split($4, a, "/"); print a[1]; exit }')
+  [[ -n ${addr} ]] || lab_fail "lab_send_garp: ${dev} in host ${i} has no IPv4 address"
+  lab_exec "${i}" python3 - "${dev}" "${addr}" <<'PY' || lab_fail "lab_send_garp: could not send from ${dev} in host ${i}"
+import socket, sys
+dev, addr = sys.argv[1], sys.argv[2]
+with open(f"/sys/class/net/{dev}/address") as f:
+    mac = bytes.fromhex(f.read().strip().replace(":", ""))
+ip = socket.inet_aton(addr)
+arp = b"\x00\x01\x08\x00\x06\x04\x00\x01" + mac + ip + b"\x00" * 6 + ip
+frame = b"\xff" * 6 + mac + b"\x08\x06" + arp
+with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+    s.bind((dev, 0))
+    s.send(frame)
+PY
 }

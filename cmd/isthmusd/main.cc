@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "bgp/speaker/speaker.h"
@@ -61,20 +62,22 @@ int run(const std::string& path) {
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
   EventLoop loop;
-  const daemon::EvpnContext evpn_ctx{daemon::build_mac_vrfs(*cfg), cfg->evpn.vtep};
+  // The EVPN service outlives the speaker (declared first): the RIB calls into it.
+  evpn::Instance* evpn_ptr = nullptr;
+  std::unique_ptr<evpn::Instance> evpn_service;
   bgp::Speaker speaker(loop, std::move(speaker_config));
-  if (evpn_ctx.vtep) {
-    // A VTEP: join the flood list of every VNI (RFC 7432 §11).
-    for (const auto& vrf : evpn_ctx.mac_vrfs) {
-      auto [route, attrs] = evpn::imet_route(vrf, *evpn_ctx.vtep);
-      speaker.rib().originate_evpn(route, attrs);
-    }
-  }
-  // RFC 4684: the route targets the MAC-VRFs import, for peers that constrain what they send us.
-  for (const auto& m : evpn::rt_memberships(evpn_ctx.mac_vrfs, cfg->bgp.asn))
+  evpn_service = std::make_unique<evpn::Instance>(speaker.rib(), daemon::build_evpn_config(*cfg),
+                                                  daemon::evpn_hooks(speaker, evpn_ptr));
+  evpn_ptr = evpn_service.get();
+  daemon::attach_evpn(speaker, *evpn_service);
+  // A VTEP joins the flood list of every VNI (RFC 7432 §11).
+  evpn_service->start();
+  // RFC 4684: the route targets the MAC-VRFs and IP-VRFs import, for peers that constrain what
+  // they send us.
+  for (const auto& m : evpn::rt_memberships(evpn_service->config(), cfg->bgp.asn))
     speaker.rib().originate_rtc(m, evpn::rt_membership_attributes());
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
-    return daemon::run_command(speaker, evpn_ctx, args);
+    return daemon::run_command(speaker, *evpn_service, args);
   });
   if (auto r = control.listen(cfg->control_socket); !r) {
     log::error("{}", r.error().message);

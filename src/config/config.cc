@@ -248,7 +248,9 @@ class Parser {
   void neighbor_range(const YAML::Node& n, const std::string& path);
   void originate(const YAML::Node& n, const std::string& path);
   void evpn(const YAML::Node& n, const std::string& path);
+  void duplicate_detection(const YAML::Node& n, const std::string& path);
   void mac_vrf(const YAML::Node& n, const std::string& path);
+  void ip_vrf(const YAML::Node& n, const std::string& path);
   std::vector<bgp::ExtCommunity> route_targets(const YAML::Node& n, const std::string& path);
   void prefix_lists(const YAML::Node& n, const std::string& path);
   void community_lists(const YAML::Node& n, const std::string& path);
@@ -713,6 +715,37 @@ void Parser::evpn(const YAML::Node& n, const std::string& path) {
                 if (!expect_list(v, p)) return;
                 for (size_t i = 0; i < v.size(); ++i) mac_vrf(v[i], index_path(p, i));
               }},
+             {"duplicate_detection", [&](auto& v, auto& p) { duplicate_detection(v, p); }},
+             {"ip_vrfs",
+              [&](auto& v, auto& p) {
+                if (!expect_list(v, p)) return;
+                for (size_t i = 0; i < v.size(); ++i) ip_vrf(v[i], index_path(p, i));
+              }},
+         });
+}
+
+void Parser::duplicate_detection(const YAML::Node& n, const std::string& path) {
+  auto& d = cfg_.evpn.duplicate_detection;
+  if (n.IsScalar()) {  // duplicate_detection: false
+    if (auto on = boolean(n, path)) d.enabled = *on;
+    return;
+  }
+  fields(n, path,
+         {
+             {"enabled",
+              [&](auto& v, auto& p) {
+                if (auto b = boolean(v, p)) d.enabled = *b;
+              }},
+             {"max_moves",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 2, 1000, "a number of moves", "2..1000"))
+                  d.max_moves = static_cast<uint32_t>(*x);
+              }},
+             {"window",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 2, 1800, "a window in seconds", "2..1800 seconds"))
+                  d.window = static_cast<uint32_t>(*x);
+              }},
          });
 }
 
@@ -748,7 +781,70 @@ void Parser::mac_vrf(const YAML::Node& n, const std::string& path) {
       return;
     }
   }
+  for (const auto& other : cfg_.evpn.ip_vrfs) {
+    if (other.vni == m.vni) {
+      error(n["vni"], key_path(path, "vni"),
+            "VNI " + std::to_string(m.vni) + " is already the L3 VNI of an IP-VRF");
+      return;
+    }
+  }
   cfg_.evpn.vnis.push_back(std::move(m));
+}
+
+void Parser::ip_vrf(const YAML::Node& n, const std::string& path) {
+  IpVrf m;
+  bool vni_ok = false;
+  fields(n, path,
+         {
+             {"vni",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
+                  m.vni = static_cast<uint32_t>(*x);
+                  vni_ok = true;
+                }
+              }},
+             {"rd",
+              [&](auto& v, auto& p) {
+                auto t = text(v, p);
+                if (!t) return;
+                auto rd = bgp::RouteDistinguisher::parse(*t);
+                if (rd)
+                  m.rd = *rd;
+                else
+                  error(v, p, rd.error().message);
+              }},
+             {"import_rts", [&](auto& v, auto& p) { m.import_rts = route_targets(v, p); }},
+             {"export_rts", [&](auto& v, auto& p) { m.export_rts = route_targets(v, p); }},
+             {"router_mac",
+              [&](auto& v, auto& p) {
+                auto t = text(v, p);
+                if (!t) return;
+                auto mac = MacAddress::parse(*t);
+                if (!mac)
+                  error(v, p, mac.error().message);
+                else if (mac->bytes[0] & 1)
+                  error(v, p, mac->to_string() + " is a multicast address, not a router's MAC");
+                else if (*mac == MacAddress{})
+                  error(v, p, "00:00:00:00:00:00 is not a router's MAC");
+                else
+                  m.router_mac = *mac;
+              }},
+         });
+  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok) return;
+  for (const auto& other : cfg_.evpn.ip_vrfs) {
+    if (other.vni == m.vni) {
+      error(n["vni"], key_path(path, "vni"), "VNI " + std::to_string(m.vni) + " is listed twice");
+      return;
+    }
+  }
+  for (const auto& other : cfg_.evpn.vnis) {
+    if (other.vni == m.vni) {
+      error(n["vni"], key_path(path, "vni"),
+            "VNI " + std::to_string(m.vni) + " is already the VNI of a MAC-VRF (evpn.vnis)");
+      return;
+    }
+  }
+  cfg_.evpn.ip_vrfs.push_back(std::move(m));
 }
 
 std::vector<bgp::ExtCommunity> Parser::route_targets(const YAML::Node& n, const std::string& path) {

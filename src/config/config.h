@@ -118,11 +118,32 @@ struct MacVrf {
   std::vector<bgp::ExtCommunity> export_rts;  // empty: derived
 };
 
+// An IP-VRF (RFC 9136 §4.4.1 interface-less model) for one L3 VNI: type-5 routes. RD and route
+// targets derived as for MAC-VRFs (the RD's number continues after the MAC-VRFs'); the Router's
+// MAC (RFC 9135 §8.1) defaults to 02:00:<router_id>.
+struct IpVrf {
+  uint32_t vni = 0;  // 1..16777215, not also an L2 VNI
+  std::optional<bgp::RouteDistinguisher> rd;
+  std::vector<bgp::ExtCommunity> import_rts;  // empty: derived
+  std::vector<bgp::ExtCommunity> export_rts;  // empty: derived
+  std::optional<MacAddress> router_mac;
+};
+
+// RFC 7432 §15.1 duplicate MAC detection: a MAC that moves max_moves times within window
+// seconds is frozen until cleared. The ranges are FRR's (2..1000 moves, 2..1800 s).
+struct DuplicateDetection {
+  bool enabled = true;
+  uint32_t max_moves = 5;
+  uint32_t window = 180;  // seconds
+};
+
 struct Evpn {
   // This speaker's VTEP address. Set: it is a VTEP and joins every VNI's flood list (originates
   // a type-3 route per VNI). Unset: it only reflects and shows EVPN routes.
   std::optional<IpAddress> vtep;
   std::vector<MacVrf> vnis;
+  DuplicateDetection duplicate_detection;
+  std::vector<IpVrf> ip_vrfs;
 };
 
 struct Config {

@@ -738,6 +738,70 @@ TEST(Config, EvpnVtep) {
             "config.yaml:4: evpn.vtep: 0.0.0.0 is not a VTEP address");
 }
 
+TEST(Config, EvpnDuplicateDetection) {
+  Config c = parse_ok(std::string(kBgpOnly) + "evpn: { vnis: [{ vni: 100 }] }\n");
+  EXPECT_TRUE(c.evpn.duplicate_detection.enabled);  // RFC 7432 §15.1 defaults
+  EXPECT_EQ(c.evpn.duplicate_detection.max_moves, 5u);
+  EXPECT_EQ(c.evpn.duplicate_detection.window, 180u);
+  c = parse_ok(std::string(kBgpOnly) +
+               "evpn: { duplicate_detection: { max_moves: 3, window: 30 } }\n");
+  EXPECT_TRUE(c.evpn.duplicate_detection.enabled);
+  EXPECT_EQ(c.evpn.duplicate_detection.max_moves, 3u);
+  EXPECT_EQ(c.evpn.duplicate_detection.window, 30u);
+  c = parse_ok(std::string(kBgpOnly) + "evpn: { duplicate_detection: false }\n");
+  EXPECT_FALSE(c.evpn.duplicate_detection.enabled);
+  c = parse_ok(std::string(kBgpOnly) + "evpn: { duplicate_detection: { enabled: false } }\n");
+  EXPECT_FALSE(c.evpn.duplicate_detection.enabled);
+}
+
+TEST(ConfigError, EvpnDuplicateDetection) {
+  EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
+  duplicate_detection: { max_moves: 1, window: 3600, enabled: maybe, moves: 2 }
+)"),
+            "config.yaml:5: evpn.duplicate_detection.max_moves: 1 is not a number of moves "
+            "(expected 2..1000)\n"
+            "config.yaml:5: evpn.duplicate_detection.window: 3600 is not a window in seconds "
+            "(expected 2..1800 seconds)\n"
+            "config.yaml:5: evpn.duplicate_detection.enabled: \"maybe\" is not true or false\n"
+            "config.yaml:5: evpn.duplicate_detection.moves: unknown key (expected one of: "
+            "enabled, max_moves, window)");
+}
+
+TEST(Config, EvpnIpVrfs) {
+  Config c = parse_ok(std::string(kBgpOnly) + R"(evpn:
+  vnis: [{ vni: 100 }]
+  ip_vrfs:
+    - { vni: 1000 }
+    - { vni: 1001, rd: "65000:1001", import_rts: ["65000:1001"], router_mac: "02:aa:00:00:00:01" }
+)");
+  ASSERT_EQ(c.evpn.ip_vrfs.size(), 2u);
+  EXPECT_EQ(c.evpn.ip_vrfs[0].vni, 1000u);
+  EXPECT_FALSE(c.evpn.ip_vrfs[0].router_mac.has_value());
+  EXPECT_EQ(c.evpn.ip_vrfs[1].rd->to_string(), "65000:1001");
+  EXPECT_EQ(c.evpn.ip_vrfs[1].import_rts, std::vector{bgp::route_target_as2(65000, 1001)});
+  EXPECT_EQ(c.evpn.ip_vrfs[1].router_mac->to_string(), "02:aa:00:00:00:01");
+}
+
+TEST(ConfigError, EvpnIpVrfs) {
+  EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
+  vnis: [{ vni: 100 }]
+  ip_vrfs:
+    - { vni: 100 }
+    - { vni: 1000, router_mac: "01:00:5e:00:00:01" }
+    - { vni: 1000 }
+    - { vni: 1002, router_mac: "nope" }
+)"),
+            "config.yaml:7: evpn.ip_vrfs[0].vni: VNI 100 is already the VNI of a MAC-VRF "
+            "(evpn.vnis)\n"
+            "config.yaml:8: evpn.ip_vrfs[1].router_mac: 01:00:5e:00:00:01 is a multicast "
+            "address, not a router's MAC\n"
+            "config.yaml:9: evpn.ip_vrfs[2].vni: VNI 1000 is listed twice\n"
+            "config.yaml:10: evpn.ip_vrfs[3].router_mac: \"nope\" is not a valid MAC address "
+            "(expected aa:bb:cc:dd:ee:ff)");
+  EXPECT_EQ(errors(std::string(kBgpOnly) + "evpn: { ip_vrfs: [{ vni: 7 }], vnis: [{ vni: 7 }] }\n"),
+            "config.yaml:4: evpn.vnis[0].vni: VNI 7 is already the L3 VNI of an IP-VRF");
+}
+
 TEST(ConfigError, EvpnMacVrfs) {
   EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
   vnis:

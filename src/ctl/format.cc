@@ -176,35 +176,92 @@ std::string format_rtc_routes(const json& j) {
 }
 
 std::string format_evpn_vni(const json& j) {
-  std::string out = fmt::format("{:>8}  {:<22} {:>6} {:>7}  {:<30} {}\n", "VNI", "RD", "MACs",
-                                "Routes", "Import RTs", "Remote VTEPs");
+  std::string out = fmt::format("{:>8}  {:<22} {:>6} {:>6} {:>5} {:>7}  {:<30} {}\n", "VNI", "RD",
+                                "MACs", "Local", "Dups", "Routes", "Import RTs", "Remote VTEPs");
   for (auto& v : j) {
     std::string rts, vteps;
     for (auto& r : v.value("import_rts", json::array()))
       rts += (rts.empty() ? "" : " ") + r.get<std::string>();
     for (auto& a : v.value("remote_vteps", json::array()))
       vteps += (vteps.empty() ? "" : " ") + a.get<std::string>();
-    out += fmt::format("{:>8}  {:<22} {:>6} {:>7}  {:<30} {}\n", str(v, "vni"), str(v, "rd"),
-                       str(v, "macs"), str(v, "routes"), rts, vteps);
+    out += fmt::format("{:>8}  {:<22} {:>6} {:>6} {:>5} {:>7}  {:<30} {}\n", str(v, "vni"),
+                       str(v, "rd"), str(v, "macs"), str(v, "local_macs"), str(v, "duplicate_macs"),
+                       str(v, "routes"), rts, vteps);
   }
   return out;
 }
 
 std::string format_evpn_mac(const json& j) {
-  std::string out = fmt::format("VNI {} (RD {})\nFlags: S sticky\n\n", str(j, "vni"), str(j, "rd"));
-  out += fmt::format("{:<17} {:<39} {:>8} {:<5} {:<39} {}\n", "MAC", "VTEP", "Sequence", "Flags",
-                     "IPs", "Advertisements");
+  std::string out = fmt::format(
+      "VNI {} (RD {})\nFlags: L local, S sticky (static), D duplicate (frozen), C conflict (static "
+      "elsewhere)\n\n",
+      str(j, "vni"), str(j, "rd"));
+  out += fmt::format("{:<17} {:<39} {:>8} {:<5} {:<39} {:>4}  {}\n", "MAC", "VTEP", "Sequence",
+                     "Flags", "IPs", "Advs", "Here");
   size_t n = 0;
   for (auto& m : j.value("macs", json::array())) {
     std::string ips;
     for (auto& a : m.value("ips", json::array()))
       ips += (ips.empty() ? "" : " ") + a.get<std::string>();
-    out += fmt::format("{:<17} {:<39} {:>8} {:<5} {:<39} {}\n", str(m, "mac"), str(m, "vtep"),
-                       str(m, "sequence"), m.value("sticky", false) ? "S" : "", ips,
-                       str(m, "advertisements"));
+    std::string flags;
+    for (auto& f : m.value("flags", json::array())) {
+      const std::string name = f.get<std::string>();
+      flags += name == "local"       ? "L"
+               : name == "sticky"    ? "S"
+               : name == "duplicate" ? "D"
+               : name == "conflict"  ? "C"
+                                     : "?";
+    }
+    // This VTEP's own state of the MAC, when it has one.
+    std::string here = "-";
+    if (m.contains("local_mac")) {
+      const json& l = m["local_mac"];
+      here =
+          fmt::format("{} seq {}{} moves {}", str(l, "state"), str(l, "sequence"),
+                      l.value("advertised", false) ? " advertised" : " withdrawn", str(l, "moves"));
+    }
+    out += fmt::format("{:<17} {:<39} {:>8} {:<5} {:<39} {:>4}  {}\n", str(m, "mac"),
+                       m.value("local", false) ? "local" : str(m, "vtep"), str(m, "sequence"),
+                       flags, ips, str(m, "advertisements"), here);
     ++n;
   }
   out += fmt::format("\nDisplayed {} MACs\n", n);
+  return out;
+}
+
+std::string format_evpn_ip_vrf(const json& j) {
+  std::string out = fmt::format("{:>8}  {:<22} {:<17} {:>6} {:>7}  {}\n", "L3 VNI", "RD",
+                                "Router MAC", "Local", "Remote", "Import RTs");
+  for (auto& v : j) {
+    std::string rts;
+    for (auto& r : v.value("import_rts", json::array()))
+      rts += (rts.empty() ? "" : " ") + r.get<std::string>();
+    out +=
+        fmt::format("{:>8}  {:<22} {:<17} {:>6} {:>7}  {}\n", str(v, "vni"), str(v, "rd"),
+                    str(v, "router_mac"), str(v, "local_prefixes"), str(v, "remote_prefixes"), rts);
+  }
+  return out;
+}
+
+std::string format_evpn_prefix(const json& j) {
+  std::string out = fmt::format("L3 VNI {} (RD {}, Router MAC {})\n\n", str(j, "vni"), str(j, "rd"),
+                                str(j, "router_mac"));
+  out += fmt::format("{:<43} {:<39} {}\n", "Prefix", "VTEP", "Router MAC");
+  size_t n = 0;
+  for (auto& p : j.value("prefixes", json::array())) {
+    bool first = true;
+    if (p.value("local", false)) {
+      out += fmt::format("{:<43} {:<39} {}\n", str(p, "prefix"), "local", str(j, "router_mac"));
+      first = false;
+    }
+    for (auto& r : p.value("remote", json::array())) {
+      out += fmt::format("{:<43} {:<39} {}\n", first ? str(p, "prefix") : "", str(r, "vtep"),
+                         str(r, "router_mac"));
+      first = false;
+    }
+    ++n;
+  }
+  out += fmt::format("\nDisplayed {} prefixes\n", n);
   return out;
 }
 
@@ -229,6 +286,8 @@ std::string format_text(const std::vector<std::string>& args, const json& result
   if (is({"show", "bgp", "ipv4", "rtc"})) return format_rtc_routes(result);
   if (is({"show", "evpn", "vni"})) return format_evpn_vni(result);
   if (is({"show", "evpn", "mac"})) return format_evpn_mac(result);
+  if (is({"show", "evpn", "ip-vrf"})) return format_evpn_ip_vrf(result);
+  if (is({"show", "evpn", "prefix"})) return format_evpn_prefix(result);
   if (is({"show", "bgp"})) return format_bgp_routes(result);
   if (result.is_string()) return result.get<std::string>() + "\n";
   return result.dump(2) + "\n";

@@ -102,4 +102,37 @@ std::vector<evpn::MacVrf> build_mac_vrfs(const config::Config& cfg) {
   return out;
 }
 
+evpn::InstanceConfig build_evpn_config(const config::Config& cfg) {
+  evpn::InstanceConfig c;
+  c.mac_vrfs = build_mac_vrfs(cfg);
+  c.vtep = cfg.evpn.vtep;
+  const auto& d = cfg.evpn.duplicate_detection;
+  c.duplicate_detection = {
+      .enabled = d.enabled, .max_moves = d.max_moves, .window = std::chrono::seconds(d.window)};
+  // RD numbers continue after the MAC-VRFs'.
+  auto index = static_cast<uint16_t>(cfg.evpn.vnis.size());
+  for (const auto& v : cfg.evpn.ip_vrfs)
+    c.ip_vrfs.push_back(evpn::resolve_ip_vrf(v.vni, v.rd, v.import_rts, v.export_rts, v.router_mac,
+                                             cfg.bgp.asn, cfg.bgp.router_id, ++index));
+  return c;
+}
+
+evpn::Hooks evpn_hooks(bgp::Speaker& speaker, evpn::Instance*& instance) {
+  evpn::Hooks h;
+  h.wake = [&speaker, &instance] {
+    // Called from inside Rib::flush(): the work runs on the loop afterwards.
+    speaker.loop().post([&instance] {
+      if (instance) instance->run_pending();
+    });
+  };
+  h.rib_changed = [&speaker] { speaker.request_flush(); };
+  return h;
+}
+
+void attach_evpn(bgp::Speaker& speaker, evpn::Instance& evpn) {
+  speaker.rib().set_best_evpn_changed([&evpn](std::span<const uint8_t> key, const bgp::Path* best) {
+    evpn.best_evpn_changed(key, best);
+  });
+}
+
 }  // namespace isthmus::daemon

@@ -4,9 +4,10 @@
 
 #include "bgp/policy/policy.h"
 #include "bgp/speaker/config.h"
+#include "bgp/speaker/speaker.h"
 #include "config/config.h"
 #include "core/expected.h"
-#include "evpn/mac_vrf.h"
+#include "evpn/instance.h"
 
 namespace isthmus::daemon {
 
@@ -15,5 +16,17 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
 
 // The MAC-VRFs of `evpn.vnis`, with RDs and route targets derived where the config leaves them.
 std::vector<evpn::MacVrf> build_mac_vrfs(const config::Config& cfg);
+
+// The EVPN service's configuration: MAC-VRFs, VTEP, duplicate MAC detection.
+evpn::InstanceConfig build_evpn_config(const config::Config& cfg);
+
+// Feeds `evpn` from the speaker's Loc-RIB (best_evpn_changed) and lets it run its deferred work
+// on the speaker's event loop and ask for RIB flushes. Call before the speaker starts; the
+// Instance must outlive the speaker's RIB callbacks (destroy the speaker first).
+void attach_evpn(bgp::Speaker& speaker, evpn::Instance& evpn);
+// The Hooks that attach_evpn() expects the Instance to be built with: `wake` posts run_pending()
+// to the loop (once per batch), `rib_changed` requests a speaker flush. `instance` is filled in
+// by the caller once the Instance exists.
+evpn::Hooks evpn_hooks(bgp::Speaker& speaker, evpn::Instance*& instance);
 
 }  // namespace isthmus::daemon

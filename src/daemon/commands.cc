@@ -81,104 +81,247 @@ nlohmann::json vrf_json(const evpn::MacVrf& m) {
   return j;
 }
 
-// The MAC-VRF of the VNI named by `text`, or a message saying why there is none.
-Expected<const evpn::MacVrf*> find_vrf(const std::vector<evpn::MacVrf>& mac_vrfs,
-                                       const std::string& text) {
+// The VNI named by `text`, or a message saying why it is none.
+Expected<uint32_t> parse_vni(const std::string& text) {
   uint32_t vni = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), vni);
   if (ec != std::errc() || end != text.data() + text.size())
     return fail("vni: \"" + text + "\" is not a number");
-  auto it = std::find_if(mac_vrfs.begin(), mac_vrfs.end(),
-                         [&](const evpn::MacVrf& m) { return m.vni == vni; });
-  if (it == mac_vrfs.end())
-    return fail("no EVPN instance for VNI " + text + " (see show evpn vni)");
-  return &*it;
+  return vni;
 }
 
-// show evpn vni: each MAC-VRF with what the Loc-RIB holds for it.
-nlohmann::json show_evpn_vni(const bgp::Speaker& speaker,
-                             const std::vector<evpn::MacVrf>& mac_vrfs) {
+// The MAC-VRF of the VNI named by `text`, or a message saying why there is none.
+Expected<const evpn::MacVrf*> find_vrf(const evpn::Instance& evpn, const std::string& text) {
+  auto vni = parse_vni(text);
+  if (!vni) return unexpected(vni.error());
+  const evpn::MacVrf* vrf = evpn.find_vrf(*vni);
+  if (!vrf) return fail("no EVPN instance for VNI " + text + " (see show evpn vni)");
+  return vrf;
+}
+
+const char* state_name(evpn::LocalMac::State s) {
+  switch (s) {
+    case evpn::LocalMac::State::Local:
+      return "local";
+    case evpn::LocalMac::State::MovedAway:
+      return "moved-away";
+    case evpn::LocalMac::State::Conflict:
+      return "conflict";
+  }
+  return "?";
+}
+
+nlohmann::json ips_json(const std::vector<IpAddress>& ips) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& ip : ips) a.push_back(ip.to_string());
+  return a;
+}
+
+// show evpn vni: each MAC-VRF with what the EVPN service holds for it.
+nlohmann::json show_evpn_vni(const evpn::Instance& evpn) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& m : mac_vrfs) {
-    const evpn::VrfView v = evpn::view(speaker.rib(), m);
+  for (const auto& m : evpn.config().mac_vrfs) {
     nlohmann::json j = vrf_json(m);
-    j["macs"] = v.macs.size();
-    j["routes"] = v.routes;
-    nlohmann::json vteps = nlohmann::json::array();
-    for (const auto& a : v.flood_vteps) vteps.push_back(a.to_string());
-    j["remote_vteps"] = std::move(vteps);
+    size_t local = 0, duplicates = 0;
+    const auto rows = evpn.macs(m.vni);
+    for (const auto& r : *rows) {
+      if (r.local_mac && r.local_mac->state == evpn::LocalMac::State::Local) ++local;
+      if (r.local_mac && r.local_mac->duplicate) ++duplicates;
+    }
+    j["macs"] = rows->size();
+    j["local_macs"] = local;
+    j["duplicate_macs"] = duplicates;
+    j["routes"] = evpn.route_count(m.vni);
+    j["remote_vteps"] = ips_json(*evpn.flood_list(m.vni));
     out.push_back(std::move(j));
   }
   return out;
 }
 
-// show evpn mac vni V: the MACs of one MAC-VRF, each at the VTEP that wins (RFC 7432 §15).
-Expected<nlohmann::json> show_evpn_mac(const bgp::Speaker& speaker,
-                                       const std::vector<evpn::MacVrf>& mac_vrfs,
+// show evpn mac vni V: the MACs of one MAC-VRF, each at the VTEP that wins (RFC 7432 §15), with
+// this VTEP's own state of the MAC when it has one.
+Expected<nlohmann::json> show_evpn_mac(const bgp::Speaker& speaker, const evpn::Instance& evpn,
                                        const std::vector<std::string>& args) {
   if (args.size() != 5 || args[3] != "vni") return fail("expected: show evpn mac vni VNI");
-  auto vrf = find_vrf(mac_vrfs, args[4]);
+  auto vrf = find_vrf(evpn, args[4]);
   if (!vrf) return fail(vrf.error().message);
-  const evpn::VrfView v = evpn::view(speaker.rib(), **vrf);
+  const auto rows = evpn.macs((*vrf)->vni);
   nlohmann::json j = vrf_json(**vrf);
   nlohmann::json macs = nlohmann::json::array();
-  for (const auto& e : v.macs) {
-    nlohmann::json ips = nlohmann::json::array();
-    for (const auto& a : e.ips) ips.push_back(a.to_string());
-    macs.push_back({{"mac", e.best.mac.to_string()},
-                    {"ips", std::move(ips)},
-                    {"vtep", e.best.vtep.to_string()},
-                    {"sequence", e.best.sequence},
-                    {"sticky", e.best.sticky},
-                    {"rd", e.best.rd.to_string()},
-                    {"from", bgp::peer_name(speaker, e.best.peer)},
-                    {"advertisements", e.advertisements}});
+  for (const auto& r : *rows) {
+    nlohmann::json flags = nlohmann::json::array();
+    if (r.local) flags.push_back("local");
+    if (r.winner.sticky) flags.push_back("sticky");
+    const evpn::LocalMac* l = r.local_mac;
+    if (l && l->duplicate) flags.push_back("duplicate");
+    if (l && l->conflict) flags.push_back("conflict");
+    nlohmann::json m{
+        {"mac", r.mac.to_string()},          {"ips", ips_json(r.winner.ips)},
+        {"vtep", r.winner.vtep.to_string()}, {"local", r.local},
+        {"sequence", r.winner.sequence},     {"sticky", r.winner.sticky},
+        {"duplicate", l && l->duplicate},    {"flags", std::move(flags)},
+        {"rd", r.winner.rd.to_string()},     {"from", bgp::peer_name(speaker, r.winner.peer)},
+        {"advertisements", r.advertisements}};
+    if (l) {
+      std::vector<IpAddress> ips;
+      for (const auto& a : l->routes)
+        if (a) ips.push_back(*a);
+      m["local_mac"] = {{"state", state_name(l->state)},
+                        {"advertised", !l->in_rib.empty()},
+                        {"sequence", l->in_rib.empty() ? l->sequence : l->rib_sequence},
+                        {"sticky", l->sticky},
+                        {"duplicate", l->duplicate},
+                        {"conflict", l->conflict},
+                        {"moves", l->moves.size()},
+                        {"ips", ips_json(ips)}};
+    }
+    macs.push_back(std::move(m));
   }
   j["macs"] = std::move(macs);
   return j;
 }
 
-// evpn mac add|del VNI MAC [IP]: a MAC (and IP) local to this VTEP, advertised as a type-2 route
-// (withdrawn by del). Until the node agent learns MACs from the kernel, this is how they are
-// originated; a MAC another VTEP advertises is taken over with the next sequence number
-// (RFC 7432 §15.1).
-Expected<nlohmann::json> evpn_mac_command(bgp::Speaker& speaker, const EvpnContext& ctx,
+// evpn mac add|del VNI MAC [IP] [sticky]: a MAC (and IP) local to this VTEP, advertised as a
+// type-2 route (withdrawn by del; del without IP withdraws every route of the MAC). Until the
+// node agent learns MACs from the kernel, this is how they are originated; a MAC another VTEP
+// advertises is taken over with the next sequence number (RFC 7432 §15.1); sticky advertises it
+// as static (RFC 7432 §15.2).
+Expected<nlohmann::json> evpn_mac_command(evpn::Instance& evpn,
                                           const std::vector<std::string>& args) {
-  if (args.size() < 5 || args.size() > 6 || (args[2] != "add" && args[2] != "del"))
-    return fail("expected: evpn mac add|del VNI MAC [IP]");
-  if (!ctx.vtep) return fail("this speaker is not a VTEP (evpn.vtep is not set)");
-  auto found = find_vrf(ctx.mac_vrfs, args[3]);
-  if (!found) return fail(found.error().message);
-  const evpn::MacVrf* vrf = *found;
+  constexpr const char* kUsage = "expected: evpn mac add|del VNI MAC [IP] [sticky]";
+  if (args.size() < 5 || args.size() > 7 || (args[2] != "add" && args[2] != "del"))
+    return fail(kUsage);
+  const bool add = args[2] == "add";
+  auto vni = parse_vni(args[3]);
+  if (!vni) return unexpected(vni.error());
   auto mac = MacAddress::parse(args[4]);
   if (!mac) return fail("MAC address: " + mac.error().message);
   std::optional<IpAddress> ip;
-  if (args.size() == 6) {
-    auto a = IpAddress::parse(args[5]);
-    if (!a) return fail(a.error().message);
-    ip = *a;
+  bool sticky = false;
+  for (size_t i = 5; i < args.size(); ++i) {
+    if (args[i] == "sticky" && add && !sticky) {
+      sticky = true;
+    } else if (i == 5) {
+      auto a = IpAddress::parse(args[i]);
+      if (!a) return fail(a.error().message);
+      ip = *a;
+    } else {
+      return fail(kUsage);
+    }
   }
   const std::string what =
       "VNI " + args[3] + ": " + mac->to_string() + (ip ? " " + ip->to_string() : "");
-  if (args[2] == "del") {
-    auto [route, attrs] = evpn::mac_route(*vrf, *ctx.vtep, *mac, ip, 0);
-    speaker.rib().withdraw_originated_evpn(route);
-    speaker.request_flush();
-    return nlohmann::json(what + " no longer advertised");
+  if (!add) {
+    auto r = evpn.remove_local_mac(*vni, *mac, ip);
+    if (!r) return unexpected(r.error());
+    return nlohmann::json(what + (*r ? " no longer advertised" : " was not a local MAC"));
   }
-  const uint32_t seq = evpn::local_sequence(speaker.rib(), *vrf, *mac);
-  auto [route, attrs] = evpn::mac_route(*vrf, *ctx.vtep, *mac, ip, seq);
-  speaker.rib().originate_evpn(route, attrs);
-  speaker.request_flush();
-  return nlohmann::json(what + " advertised from " + ctx.vtep->to_string() + " (sequence " +
-                        std::to_string(seq) + ")");
+  auto r = evpn.add_local_mac(*vni, *mac, ip, sticky);
+  if (!r) return unexpected(r.error());
+  if (!r->advertised) return nlohmann::json(what + " is local but not advertised: " + r->note);
+  std::string s = what + " advertised from " + evpn.config().vtep->to_string() + " (sequence " +
+                  std::to_string(r->sequence) + (sticky ? ", sticky" : "") + ")";
+  if (!r->note.empty()) s += ": " + r->note;
+  return nlohmann::json(s);
+}
+
+// clear evpn dup-addr vni V [mac M]: unfreezes duplicate MACs (RFC 7432 §15.1 "until a
+// corrective action is taken").
+Expected<nlohmann::json> clear_evpn_dup_addr(evpn::Instance& evpn,
+                                             const std::vector<std::string>& args) {
+  constexpr const char* kUsage = "expected: clear evpn dup-addr vni VNI [mac MAC]";
+  if ((args.size() != 5 && args.size() != 7) || args[3] != "vni" ||
+      (args.size() == 7 && args[5] != "mac"))
+    return fail(kUsage);
+  auto vni = parse_vni(args[4]);
+  if (!vni) return unexpected(vni.error());
+  std::optional<MacAddress> mac;
+  if (args.size() == 7) {
+    auto m = MacAddress::parse(args[6]);
+    if (!m) return fail("MAC address: " + m.error().message);
+    mac = *m;
+  }
+  auto n = evpn.clear_duplicate(*vni, mac);
+  if (!n) return unexpected(n.error());
+  if (mac)
+    return nlohmann::json("VNI " + args[4] + ": " + mac->to_string() +
+                          (*n ? " is no longer a duplicate" : " was not a duplicate"));
+  return nlohmann::json("VNI " + args[4] + ": " + std::to_string(*n) + " duplicate MAC" +
+                        (*n == 1 ? "" : "s") + " cleared");
+}
+
+// show evpn ip-vrf: each IP-VRF (evpn.ip_vrfs) with its Router's MAC and prefix counts.
+nlohmann::json show_evpn_ip_vrf(const evpn::Instance& evpn) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& v : evpn.config().ip_vrfs) {
+    nlohmann::json j = vrf_json(evpn::MacVrf{v.vni, v.rd, v.import_rts, v.export_rts});
+    j["router_mac"] = v.router_mac.to_string();
+    size_t local = 0, remote = 0;
+    const auto rows = evpn.prefixes(v.vni);
+    for (const auto& r : *rows) {
+      if (r.local) ++local;
+      if (!r.remote.empty()) ++remote;
+    }
+    j["local_prefixes"] = local;
+    j["remote_prefixes"] = remote;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// show evpn prefix vni L3VNI: the prefixes of an IP-VRF, ours and each remote VTEP's.
+Expected<nlohmann::json> show_evpn_prefix(const bgp::Speaker& speaker, const evpn::Instance& evpn,
+                                          const std::vector<std::string>& args) {
+  if (args.size() != 5 || args[3] != "vni") return fail("expected: show evpn prefix vni L3VNI");
+  auto vni = parse_vni(args[4]);
+  if (!vni) return unexpected(vni.error());
+  auto rows = evpn.prefixes(*vni);
+  if (!rows) return unexpected(rows.error());
+  const evpn::IpVrf& v = *evpn.find_ip_vrf(*vni);
+  nlohmann::json j = vrf_json(evpn::MacVrf{v.vni, v.rd, v.import_rts, v.export_rts});
+  j["router_mac"] = v.router_mac.to_string();
+  nlohmann::json prefixes = nlohmann::json::array();
+  for (const auto& r : *rows) {
+    nlohmann::json remote = nlohmann::json::array();
+    for (const auto& p : r.remote)
+      remote.push_back({{"vtep", p.vtep.to_string()},
+                        {"router_mac", p.router_mac ? p.router_mac->to_string() : ""},
+                        {"vni", p.label},
+                        {"rd", p.rd.to_string()},
+                        {"from", bgp::peer_name(speaker, p.peer)}});
+    prefixes.push_back(
+        {{"prefix", r.prefix.to_string()}, {"local", r.local}, {"remote", std::move(remote)}});
+  }
+  j["prefixes"] = std::move(prefixes);
+  return j;
+}
+
+// evpn prefix add|del L3VNI PREFIX: a prefix of the IP-VRF reachable through this VTEP, advertised
+// as a type-5 route (RFC 9136 §4.4.1), or withdrawn.
+Expected<nlohmann::json> evpn_prefix_command(evpn::Instance& evpn,
+                                             const std::vector<std::string>& args) {
+  if (args.size() != 5 || (args[2] != "add" && args[2] != "del"))
+    return fail("expected: evpn prefix add|del L3VNI PREFIX");
+  auto vni = parse_vni(args[3]);
+  if (!vni) return unexpected(vni.error());
+  auto prefix = Prefix::parse(args[4]);
+  if (!prefix) return unexpected(prefix.error());
+  const std::string what = "L3 VNI " + args[3] + ": " + prefix->to_string();
+  if (args[2] == "del") {
+    auto r = evpn.remove_prefix(*vni, *prefix);
+    if (!r) return unexpected(r.error());
+    return nlohmann::json(what + (*r ? " no longer advertised" : " was not advertised"));
+  }
+  auto r = evpn.add_prefix(*vni, *prefix);
+  if (!r) return unexpected(r.error());
+  return nlohmann::json(what + (*r ? " advertised from " : " was already advertised from ") +
+                        evpn.config().vtep->to_string());
 }
 
 }  // namespace
 
-Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const EvpnContext& evpn,
+Expected<nlohmann::json> run_command(bgp::Speaker& speaker, evpn::Instance& evpn,
                                      const std::vector<std::string>& args) {
-  const auto& mac_vrfs = evpn.mac_vrfs;
   auto is = [&](std::initializer_list<const char*> words) {
     if (args.size() < words.size()) return false;
     size_t i = 0;
@@ -206,9 +349,13 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const EvpnContext& e
     return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 4);
   if (is({"show", "bgp", "l2vpn", "evpn"})) return show_bgp_evpn(speaker, args);
   if (is({"show", "bgp", "ipv4", "rtc"}) && args.size() == 4) return bgp::show_rtc_routes(speaker);
-  if (is({"show", "evpn", "vni"}) && args.size() == 3) return show_evpn_vni(speaker, mac_vrfs);
-  if (is({"show", "evpn", "mac"})) return show_evpn_mac(speaker, mac_vrfs, args);
-  if (is({"evpn", "mac"})) return evpn_mac_command(speaker, evpn, args);
+  if (is({"show", "evpn", "vni"}) && args.size() == 3) return show_evpn_vni(evpn);
+  if (is({"show", "evpn", "mac"})) return show_evpn_mac(speaker, evpn, args);
+  if (is({"evpn", "mac"})) return evpn_mac_command(evpn, args);
+  if (is({"clear", "evpn", "dup-addr"})) return clear_evpn_dup_addr(evpn, args);
+  if (is({"show", "evpn", "ip-vrf"}) && args.size() == 3) return show_evpn_ip_vrf(evpn);
+  if (is({"show", "evpn", "prefix"})) return show_evpn_prefix(speaker, evpn, args);
+  if (is({"evpn", "prefix"})) return evpn_prefix_command(evpn, args);
   if (is({"show", "bgp", "ipv4"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 3);
   if (is({"show", "bgp", "ipv6"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 3);
   if (is({"clear", "bgp", "neighbor"}) && args.size() >= 4) {
@@ -247,8 +394,9 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const EvpnContext& e
       "unknown command \"" + joined(args) +
       "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
       "[PREFIX] | show bgp l2vpn evpn [route-type N] [vni V] | show evpn vni | show evpn mac "
-      "vni V | evpn mac add|del VNI MAC [IP] | clear bgp neighbor ADDR "
-      "[hard | graceful | soft [in|out]]");
+      "vni V | evpn mac add|del VNI MAC [IP] [sticky] | clear bgp neighbor ADDR "
+      "[hard | graceful | soft [in|out]] | clear evpn dup-addr vni V [mac M] | show evpn ip-vrf | "
+      "show evpn prefix vni L3VNI | evpn prefix add|del L3VNI PREFIX");
 }
 
 }  // namespace isthmus::daemon

@@ -7,17 +7,12 @@
 
 #include "bgp/speaker/speaker.h"
 #include "core/expected.h"
-#include "evpn/mac_vrf.h"
+#include "evpn/instance.h"
 
 namespace isthmus::daemon {
 
-// The configured EVPN instances (build_mac_vrfs()) and this speaker's VTEP address, if it is one.
-struct EvpnContext {
-  std::vector<evpn::MacVrf> mac_vrfs;
-  std::optional<IpAddress> vtep;
-};
-
-Expected<nlohmann::json> run_command(bgp::Speaker& speaker, const EvpnContext& evpn,
+// `evpn`: the EVPN service (its MAC-VRFs, tables and origination).
+Expected<nlohmann::json> run_command(bgp::Speaker& speaker, evpn::Instance& evpn,
                                      const std::vector<std::string>& args);
 
 }  // namespace isthmus::daemon

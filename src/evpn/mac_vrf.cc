@@ -2,7 +2,6 @@
 #include "evpn/mac_vrf.h"
 
 #include <algorithm>
-#include <map>
 
 #include "bgp/wire/ext_community.h"
 
@@ -36,59 +35,6 @@ bool wins(const MacAdvertisement& a, const MacAdvertisement& b) {
   return a.vtep < b.vtep;
 }
 
-VrfView view(const bgp::Rib& rib, const MacVrf& vrf) {
-  VrfView v;
-  std::map<MacAddress, MacEntry> macs;
-  std::vector<IpAddress> flood;
-  rib.for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const bgp::PathView> paths) {
-    for (const auto& p : paths) {
-      if (!p.best || !p.attrs || !imports(vrf, *p.attrs)) continue;
-      ++v.routes;
-      const auto route = bgp::evpn_route(key, p.attrs->evpn_nlri.value_or(bgp::EvpnNlriData{}));
-      if (!route) continue;
-      if (std::holds_alternative<bgp::EvpnImet>(route->route)) {
-        // The flood list: other VTEPs (our own type-3 route is how we join theirs).
-        if (p.peer != bgp::kLocalPeer)
-          flood.push_back(std::get<bgp::EvpnImet>(route->route).originator);
-        continue;
-      }
-      const auto* m = std::get_if<bgp::EvpnMacIp>(&route->route);
-      if (!m) continue;
-      MacAdvertisement a;
-      a.mac = m->mac;
-      a.ip = m->ip;
-      a.vtep = p.attrs->next_hop;
-      a.rd = m->rd;
-      a.peer = p.peer;
-      for (const auto& c : p.attrs->ext_communities) {
-        if (auto mm = bgp::MacMobility::decode(c)) {
-          a.sequence = mm->sequence;
-          a.sticky = mm->sticky;
-        }
-      }
-      auto [it, fresh] = macs.try_emplace(a.mac);
-      MacEntry& e = it->second;
-      ++e.advertisements;
-      // A MAC-only and a MAC/IP route of the same VTEP are one advertisement of the MAC; the
-      // IPs come from the MAC/IP routes of the winning VTEP.
-      if (fresh || wins(a, e.best)) {
-        if (!fresh && e.best.vtep != a.vtep) e.ips.clear();
-        e.best = a;
-      }
-      if (a.ip && a.vtep == e.best.vtep) e.ips.push_back(*a.ip);
-    }
-  });
-  for (auto& [mac, e] : macs) {
-    std::sort(e.ips.begin(), e.ips.end());
-    e.ips.erase(std::unique(e.ips.begin(), e.ips.end()), e.ips.end());
-    v.macs.push_back(std::move(e));
-  }
-  std::sort(flood.begin(), flood.end());
-  flood.erase(std::unique(flood.begin(), flood.end()), flood.end());
-  v.flood_vteps = std::move(flood);
-  return v;
-}
-
 std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf,
                                                           const IpAddress& vtep) {
   bgp::EvpnImet r;
@@ -107,7 +53,7 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf,
 std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpAddress& vtep,
                                                          const MacAddress& mac,
                                                          const std::optional<IpAddress>& ip,
-                                                         uint32_t sequence) {
+                                                         uint32_t sequence, bool sticky) {
   bgp::EvpnMacIp r;
   r.rd = vrf.rd;
   r.mac = mac;
@@ -118,42 +64,9 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, cons
   a.next_hop = vtep;
   a.ext_communities = vrf.export_rts;
   a.ext_communities.push_back(bgp::Encapsulation{}.encode());
-  if (sequence > 0) a.ext_communities.push_back(bgp::MacMobility{false, sequence}.encode());
+  if (sequence > 0 || sticky)
+    a.ext_communities.push_back(bgp::MacMobility{sticky, sequence}.encode());
   return {bgp::EvpnRoute{r}, std::move(a)};
-}
-
-uint32_t local_sequence(const bgp::Rib& rib, const MacVrf& vrf, const MacAddress& mac) {
-  std::optional<uint32_t> highest;
-  rib.for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const bgp::PathView> paths) {
-    for (const auto& p : paths) {
-      if (!p.best || !p.attrs || p.peer == bgp::kLocalPeer || !imports(vrf, *p.attrs)) continue;
-      const auto route = bgp::evpn_route(key, p.attrs->evpn_nlri.value_or(bgp::EvpnNlriData{}));
-      const auto* m = route ? std::get_if<bgp::EvpnMacIp>(&route->route) : nullptr;
-      if (!m || m->mac != mac) continue;
-      uint32_t seq = 0;
-      for (const auto& c : p.attrs->ext_communities)
-        if (auto mm = bgp::MacMobility::decode(c)) seq = mm->sequence;
-      highest = std::max(highest.value_or(0), seq);
-    }
-  });
-  return highest ? *highest + 1 : 0;
-}
-
-std::vector<bgp::RtMembership> rt_memberships(std::span<const MacVrf> vrfs, uint32_t asn) {
-  std::vector<bgp::RtMembership> out;
-  for (const MacVrf& vrf : vrfs)
-    for (const bgp::ExtCommunity& rt : vrf.import_rts)
-      out.push_back(bgp::RtMembership::of(asn, rt.bytes));
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
-bgp::PathAttributes rt_membership_attributes() {
-  bgp::PathAttributes a;
-  a.origin = bgp::Origin::Igp;
-  a.next_hop = IpAddress::v4(0);  // this speaker, per peer
-  return a;
 }
 
 }  // namespace isthmus::evpn

@@ -1,10 +1,10 @@
 // MAC-VRFs (EVPN instances, VLAN-based service, RFC 7432 §6.1): one per VNI, with its RD and
-// import/export route targets, and what the Loc-RIB holds for it. A route belongs to a MAC-VRF
-// when it carries one of the MAC-VRF's import route targets (RFC 7432 §9.2.1); a MAC advertised
-// by several VTEPs (a move in progress, or a duplicate) resolves as RFC 7432 §15 says.
+// import/export route targets. A route belongs to a MAC-VRF when it carries one of the MAC-VRF's
+// import route targets (RFC 7432 §9.2.1); a MAC advertised by several VTEPs (a move in progress,
+// or a duplicate) resolves as RFC 7432 §15 says (wins()).
 //
-// Today the views are computed from the Loc-RIB on request (for `show`); the agent's incremental
-// MAC table (best_evpn_changed) and local origination come with the node agent.
+// The tables (remote MACs, flood lists, local MACs) are evpn::Instance's (instance.h), fed
+// incrementally from the Loc-RIB; this file has the per-VRF values and route builders.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <span>
 #include <vector>
 
-#include "bgp/rib/rib.h"
+#include "bgp/rib/peer.h"
 #include "bgp/wire/evpn.h"
 #include "bgp/wire/types.h"
 #include "core/ip.h"
@@ -52,23 +52,6 @@ struct MacAdvertisement {
 // the lower VTEP address.
 bool wins(const MacAdvertisement& a, const MacAdvertisement& b);
 
-// A MAC of a MAC-VRF: the winning advertisement, its IP addresses (from every MAC/IP route of the
-// winning VTEP), and how many advertisements there are in all.
-struct MacEntry {
-  MacAdvertisement best;
-  std::vector<IpAddress> ips;
-  size_t advertisements = 0;
-};
-
-struct VrfView {
-  std::vector<MacEntry> macs;          // sorted by MAC
-  std::vector<IpAddress> flood_vteps;  // remote VTEPs of type-3 routes: the flood list, sorted
-  size_t routes = 0;                   // best paths imported, of any type
-};
-
-// The MAC-VRF as the Loc-RIB has it now.
-VrfView view(const bgp::Rib& rib, const MacVrf& vrf);
-
 // The Inclusive Multicast Ethernet Tag route (type 3, RFC 7432 §7.3, §11) by which a VTEP joins
 // the VNI's flood list: RD of the MAC-VRF, Ethernet Tag 0 (VLAN-based service), originator and
 // next hop the VTEP; the export route targets, the VXLAN encapsulation community (RFC 8365
@@ -78,20 +61,10 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf, con
 // The MAC/IP advertisement route (type 2, RFC 7432 §7.2) of a MAC (and IP) that is local to this
 // VTEP: RD of the MAC-VRF, single-homed (ESI 0), Ethernet Tag 0, label = VNI; next hop the VTEP,
 // the export route targets and the encapsulation community, and MAC Mobility with `sequence`
-// when it is not 0 (RFC 7432 §7.7).
+// and the sticky (static) flag when either is set (RFC 7432 §7.7, §15.2).
 std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpAddress& vtep,
                                                          const MacAddress& mac,
                                                          const std::optional<IpAddress>& ip,
-                                                         uint32_t sequence);
-
-// RFC 7432 §15.1: the sequence number to advertise a MAC learned locally with: one more than the
-// highest any other VTEP advertises for it in the MAC-VRF, 0 when no other VTEP has it.
-uint32_t local_sequence(const bgp::Rib& rib, const MacVrf& vrf, const MacAddress& mac);
-
-// RFC 4684 §4: one route target membership per distinct import route target of the MAC-VRFs, with
-// our AS as origin AS, in order; and the attributes to originate them with (ORIGIN IGP, the next
-// hop filled per peer).
-std::vector<bgp::RtMembership> rt_memberships(std::span<const MacVrf> vrfs, uint32_t asn);
-bgp::PathAttributes rt_membership_attributes();
+                                                         uint32_t sequence, bool sticky = false);
 
 }  // namespace isthmus::evpn

@@ -182,6 +182,13 @@ class Rib {
   std::optional<PeerCounters> counters(PeerId peer) const;
   RibStats stats() const;
   const RibConfig& config() const { return config_; }
+  // The Loc-RIB consumer of EVPN routes (RibConfig::best_evpn_changed), for a consumer made after
+  // the Rib (the EVPN service of the daemon). Set it before the first flush() that matters: it
+  // sees changes from then on.
+  void set_best_evpn_changed(
+      std::function<void(std::span<const uint8_t> key, const Path* best)> fn) {
+    config_.best_evpn_changed = std::move(fn);
+  }
 
  private:
   // RFC 4724 §4.2: the routes of one family whose path from a restarting peer is stale. A

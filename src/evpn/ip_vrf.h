@@ -1,0 +1,45 @@
+// IP-VRFs for EVPN IP prefix routes (type 5, RFC 9136) in the interface-less model (RFC 9136
+// §4.4.1): one per L3 VNI, RD and route targets derived like the MAC-VRFs', the Router's MAC
+// extended community (RFC 9135 §8.1) saying which inner destination MAC to use towards this
+// VTEP, and the L3 VNI as label. Gaps: no gateway-address or interface-ful models (RFC 9136
+// §4.4.2-4.4.3), no ESI (single-homed only).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "bgp/wire/evpn.h"
+#include "bgp/wire/types.h"
+#include "core/ip.h"
+
+namespace isthmus::evpn {
+
+struct IpVrf {
+  uint32_t vni = 0;  // the L3 VNI
+  bgp::RouteDistinguisher rd;
+  std::vector<bgp::ExtCommunity> import_rts;
+  std::vector<bgp::ExtCommunity> export_rts;
+  MacAddress router_mac;
+};
+
+// What the configuration leaves unset, derived as for MAC-VRFs: RD <router_id>:<index> (type 1,
+// RFC 7432 §7.9), route targets <asn>:<vni> (RFC 8365 §5.1.2.1), and the Router's MAC
+// 02:00:<router_id> (locally administered, unicast, unique per router).
+IpVrf resolve_ip_vrf(uint32_t vni, const std::optional<bgp::RouteDistinguisher>& rd,
+                     std::span<const bgp::ExtCommunity> import_rts,
+                     std::span<const bgp::ExtCommunity> export_rts,
+                     const std::optional<MacAddress>& router_mac, uint32_t asn,
+                     const IpAddress& router_id, uint16_t index);
+
+// RFC 9136 §3.1, §4.4.1: the IP Prefix route of `prefix` in the IP-VRF, from this VTEP: RD of the
+// IP-VRF, ESI 0, Ethernet Tag 0, gateway 0 (of the prefix's family), label = L3 VNI; next hop
+// the VTEP, the export route targets, the VXLAN encapsulation community (RFC 8365 §5.1.3) and
+// the Router's MAC.
+std::pair<bgp::EvpnRoute, bgp::PathAttributes> ip_prefix_route(const IpVrf& vrf,
+                                                               const IpAddress& vtep,
+                                                               const Prefix& prefix);
+
+}  // namespace isthmus::evpn
