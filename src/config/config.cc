@@ -137,6 +137,11 @@ class Parser {
   }
   // Hands each key of a mapping to its field's handler; unknown and repeated keys are errors.
   void fields(const YAML::Node& map, const std::string& path, const std::vector<Field>& known);
+  // The keys MAC-VRFs and IP-VRFs share: vni, rd, import_rts, export_rts.
+  template <typename Vrf>
+  std::vector<Field> vrf_fields(Vrf& m, bool& vni_ok);
+  // Reports a VNI that a MAC-VRF or IP-VRF (`l3`) already has; true when it is taken.
+  bool vni_taken(const YAML::Node& n, const std::string& path, uint32_t vni, bool l3);
   // Reports every key of `required` that `map` lacks.
   bool require(const YAML::Node& map, const std::string& path,
                std::initializer_list<std::string_view> required) {
@@ -749,101 +754,76 @@ void Parser::duplicate_detection(const YAML::Node& n, const std::string& path) {
          });
 }
 
+template <typename Vrf>
+std::vector<Parser::Field> Parser::vrf_fields(Vrf& m, bool& vni_ok) {
+  return {
+      {"vni",
+       [&](auto& v, auto& p) {
+         if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
+           m.vni = static_cast<uint32_t>(*x);
+           vni_ok = true;
+         }
+       }},
+      {"rd",
+       [&](auto& v, auto& p) {
+         auto t = text(v, p);
+         if (!t) return;
+         auto rd = bgp::RouteDistinguisher::parse(*t);
+         if (rd)
+           m.rd = *rd;
+         else
+           error(v, p, rd.error().message);
+       }},
+      {"import_rts", [&](auto& v, auto& p) { m.import_rts = route_targets(v, p); }},
+      {"export_rts", [&](auto& v, auto& p) { m.export_rts = route_targets(v, p); }},
+  };
+}
+
+bool Parser::vni_taken(const YAML::Node& n, const std::string& path, uint32_t vni, bool l3) {
+  auto in = [&](const auto& list) {
+    return std::any_of(list.begin(), list.end(), [&](const auto& o) { return o.vni == vni; });
+  };
+  const bool same = l3 ? in(cfg_.evpn.ip_vrfs) : in(cfg_.evpn.vnis);
+  const bool other = l3 ? in(cfg_.evpn.vnis) : in(cfg_.evpn.ip_vrfs);
+  if (!same && !other) return false;
+  const std::string v = "VNI " + std::to_string(vni);
+  error(n["vni"], key_path(path, "vni"),
+        same ? v + " is listed twice"
+        : l3 ? v + " is already the VNI of a MAC-VRF (evpn.vnis)"
+             : v + " is already the L3 VNI of an IP-VRF");
+  return true;
+}
+
 void Parser::mac_vrf(const YAML::Node& n, const std::string& path) {
   MacVrf m;
   bool vni_ok = false;
-  fields(n, path,
-         {
-             {"vni",
-              [&](auto& v, auto& p) {
-                if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
-                  m.vni = static_cast<uint32_t>(*x);
-                  vni_ok = true;
-                }
-              }},
-             {"rd",
-              [&](auto& v, auto& p) {
-                auto t = text(v, p);
-                if (!t) return;
-                auto rd = bgp::RouteDistinguisher::parse(*t);
-                if (rd)
-                  m.rd = *rd;
-                else
-                  error(v, p, rd.error().message);
-              }},
-             {"import_rts", [&](auto& v, auto& p) { m.import_rts = route_targets(v, p); }},
-             {"export_rts", [&](auto& v, auto& p) { m.export_rts = route_targets(v, p); }},
-         });
-  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok) return;
-  for (const auto& other : cfg_.evpn.vnis) {
-    if (other.vni == m.vni) {
-      error(n["vni"], key_path(path, "vni"), "VNI " + std::to_string(m.vni) + " is listed twice");
-      return;
-    }
-  }
-  for (const auto& other : cfg_.evpn.ip_vrfs) {
-    if (other.vni == m.vni) {
-      error(n["vni"], key_path(path, "vni"),
-            "VNI " + std::to_string(m.vni) + " is already the L3 VNI of an IP-VRF");
-      return;
-    }
-  }
+  fields(n, path, vrf_fields(m, vni_ok));
+  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok || vni_taken(n, path, m.vni, false))
+    return;
   cfg_.evpn.vnis.push_back(std::move(m));
 }
 
 void Parser::ip_vrf(const YAML::Node& n, const std::string& path) {
   IpVrf m;
   bool vni_ok = false;
-  fields(n, path,
-         {
-             {"vni",
-              [&](auto& v, auto& p) {
-                if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
-                  m.vni = static_cast<uint32_t>(*x);
-                  vni_ok = true;
-                }
-              }},
-             {"rd",
-              [&](auto& v, auto& p) {
-                auto t = text(v, p);
-                if (!t) return;
-                auto rd = bgp::RouteDistinguisher::parse(*t);
-                if (rd)
-                  m.rd = *rd;
-                else
-                  error(v, p, rd.error().message);
-              }},
-             {"import_rts", [&](auto& v, auto& p) { m.import_rts = route_targets(v, p); }},
-             {"export_rts", [&](auto& v, auto& p) { m.export_rts = route_targets(v, p); }},
-             {"router_mac",
-              [&](auto& v, auto& p) {
-                auto t = text(v, p);
-                if (!t) return;
-                auto mac = MacAddress::parse(*t);
-                if (!mac)
-                  error(v, p, mac.error().message);
-                else if (mac->bytes[0] & 1)
-                  error(v, p, mac->to_string() + " is a multicast address, not a router's MAC");
-                else if (*mac == MacAddress{})
-                  error(v, p, "00:00:00:00:00:00 is not a router's MAC");
-                else
-                  m.router_mac = *mac;
-              }},
-         });
-  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok) return;
-  for (const auto& other : cfg_.evpn.ip_vrfs) {
-    if (other.vni == m.vni) {
-      error(n["vni"], key_path(path, "vni"), "VNI " + std::to_string(m.vni) + " is listed twice");
-      return;
-    }
-  }
-  for (const auto& other : cfg_.evpn.vnis) {
-    if (other.vni == m.vni) {
-      error(n["vni"], key_path(path, "vni"),
-            "VNI " + std::to_string(m.vni) + " is already the VNI of a MAC-VRF (evpn.vnis)");
-      return;
-    }
-  }
+  std::vector<Field> known = vrf_fields(m, vni_ok);
+  known.push_back({"router_mac", [&](auto& v, auto& p) {
+                     auto t = text(v, p);
+                     if (!t) return;
+                     auto mac = MacAddress::parse(*t);
+                     if (!mac)
+                       error(v, p, mac.error().message);
+                     else if (mac->bytes[0] & 1)
+                       error(v, p,
+                             mac->to_string() + " is a multicast address, not a router's MAC");
+                     else if (*mac == MacAddress{})
+                       error(v, p, "00:00:00:00:00:00 is not a router's MAC");
+                     else
+                       m.router_mac = *mac;
+                   }});
+  fields(n, path, known);
+  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok || vni_taken(n, path, m.vni, true))
+    return;
   cfg_.evpn.ip_vrfs.push_back(std::move(m));
 }
 
