@@ -1,0 +1,74 @@
+// The node agent (issue 4): the virtual networks of this host on the kernel's own dataplane. It
+// keeps the kernel as EVPN says (remote MACs, flood lists, suppression entries, through the
+// reconciler) and tells EVPN what the kernel learns (a workload's MAC on a bridge port, its IP
+// in the bridge's neighbour table), so that local workloads are advertised as type-2 routes and
+// withdrawn when they leave.
+//
+// Single-threaded like the rest of the daemon: the owner feeds it kernel events (Monitor) and
+// runs reconcile() when `dirty()` (the EVPN observer marks it), on the event loop.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/reconciler.h"
+#include "evpn/instance.h"
+#include "kernel/kernel.h"
+
+namespace isthmus::agent {
+
+struct Network {
+  std::string name;
+  uint32_t vni = 0;
+  std::optional<GatewayAddress> gateway = {};   // IPv4 anycast gateway with its subnet length
+  std::optional<GatewayAddress> gateway6 = {};  // IPv6
+};
+
+struct AgentConfig {
+  IpAddress vtep = {};
+  uint32_t overlay_mtu = 1450;
+  // The anycast gateway's MAC: the same on every node's bridges (locally administered).
+  MacAddress gateway_mac = MacAddress{{0x02, 0x00, 0x5e, 0x00, 0x00, 0x01}};
+  std::vector<Network> networks = {};
+};
+
+class Agent {
+ public:
+  Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config);
+
+  // What EVPN's changes make of the kernel state: a reconcile is due.
+  evpn::Observer observer();
+  bool dirty() const { return dirty_; }
+
+  // The kernel state the networks need now: configuration + what EVPN knows of remote VTEPs.
+  DesiredState desired() const;
+  ReconcileResult reconcile();
+
+  // A kernel event: local learning. MACs the bridge learns on a port of a network's bridge
+  // (not the VXLAN port) become local MACs of its VNI; a neighbour of the bridge (a workload's
+  // IP, learned when it speaks to the gateway) adds the MAC+IP route. Links and entries that are
+  // ours and go missing make the agent dirty.
+  void on_event(const kernel::Event& event);
+  // Reads the kernel's FDB and neighbours and learns what is there (start, and after the
+  // monitor lost events).
+  Expected<void> learn_all();
+
+  const AgentConfig& config() const { return config_; }
+
+ private:
+  std::optional<uint32_t> vni_of_bridge(int ifindex);
+  void learn_mac(uint32_t vni, const MacAddress& mac, const std::optional<IpAddress>& ip,
+                 bool removed);
+
+  kernel::Kernel& kernel_;
+  evpn::Instance& evpn_;
+  AgentConfig config_;
+  bool dirty_ = true;
+  std::map<int, uint32_t> bridges_;  // ifindex -> VNI, refreshed by reconcile()
+  std::map<int, int> vxlan_ports_;   // VXLAN device ifindex -> its bridge
+};
+
+}  // namespace isthmus::agent

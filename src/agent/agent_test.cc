@@ -1,0 +1,180 @@
+// The agent between EVPN and the (fake) kernel: remote routes become FDB and neighbour entries,
+// a workload the bridge learns becomes local type-2 routes, and leaves again.
+#include "agent/agent.h"
+
+#include <gtest/gtest.h>
+#include <linux/neighbour.h>
+
+#include <memory>
+#include <set>
+
+#include "bgp/wire/ext_community.h"
+#include "kernel/fake_kernel.h"
+
+namespace isthmus::agent {
+namespace {
+
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+MacAddress mac(const char* s) { return *MacAddress::parse(s); }
+const IpAddress kVtep = ip("198.18.0.1");
+const IpAddress kRemote = ip("198.18.0.2");
+
+class AgentTest : public ::testing::Test {
+ protected:
+  AgentTest() {
+    bgp::RibConfig rc;
+    rc.local_as = 65000;
+    rc.router_id = kVtep.v4_host_order();
+    rc.best_evpn_changed = [this](std::span<const uint8_t> key, const bgp::Path* best) {
+      evpn_->best_evpn_changed(key, best);
+    };
+    rib_ = std::make_unique<bgp::Rib>(rc);
+    bgp::PeerInfo p;
+    p.id = 1;
+    p.address = kRemote;
+    p.remote_as = 65000;
+    p.router_id = kRemote.v4_host_order();
+    p.ibgp = true;
+    p.local_address = kVtep;
+    p.families = {bgp::kL2vpnEvpn};
+    rib_->peer_up(p);
+    evpn::InstanceConfig ic;
+    ic.mac_vrfs.push_back(evpn::resolve(100, std::nullopt, {}, {}, 65000, kVtep, 1));
+    ic.vtep = kVtep;
+    evpn_ = std::make_unique<evpn::Instance>(*rib_, std::move(ic), evpn::Hooks{});
+    AgentConfig ac;
+    ac.vtep = kVtep;
+    ac.networks.push_back({"blue", 100, GatewayAddress{ip("100.64.1.1"), 24}, std::nullopt});
+    agent_ = std::make_unique<Agent>(kernel_, *evpn_, ac);
+    evpn_->set_observer(agent_->observer());
+  }
+
+  void settle() {
+    for (int i = 0; i < 10 && (i == 0 || evpn_->has_pending()); ++i) {
+      rib_->flush();
+      evpn_->run_pending();
+    }
+    rib_->flush();
+  }
+
+  // The remote VTEP's routes: IMET and a MAC+IP of VNI 100.
+  void remote_routes() {
+    bgp::PathAttributes a;
+    a.next_hop = kRemote;
+    a.local_pref = 100;
+    a.ext_communities.push_back(bgp::route_target_as2(65000, 100));
+    bgp::EvpnImet imet;
+    imet.rd = bgp::RouteDistinguisher::ipv4(kRemote, 1);
+    imet.originator = kRemote;
+    bgp::EvpnMacIp m;
+    m.rd = imet.rd;
+    m.mac = mac("02:00:00:00:02:01");
+    m.ip = ip("100.64.1.21");
+    m.label1 = 100;
+    rib_->update_evpn(1, std::vector{bgp::EvpnRoute{imet}, bgp::EvpnRoute{m}}, a);
+  }
+
+  // Our own type-2 routes in the Loc-RIB, as "MAC[ IP]".
+  std::set<std::string> ours() {
+    std::set<std::string> out;
+    rib_->for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const bgp::PathView> ps) {
+      for (const auto& p : ps) {
+        if (p.peer != bgp::kLocalPeer || !p.attrs) continue;
+        auto r = bgp::evpn_route(key, p.attrs->evpn_nlri.value_or(bgp::EvpnNlriData{}));
+        if (const auto* m = r ? std::get_if<bgp::EvpnMacIp>(&r->route) : nullptr)
+          out.insert(m->mac.to_string() + (m->ip ? " " + m->ip->to_string() : ""));
+      }
+    });
+    return out;
+  }
+
+  kernel::FakeKernel kernel_;
+  std::unique_ptr<bgp::Rib> rib_;
+  std::unique_ptr<evpn::Instance> evpn_;
+  std::unique_ptr<Agent> agent_;
+};
+
+TEST_F(AgentTest, RemoteRoutesBecomeKernelState) {
+  EXPECT_TRUE(agent_->dirty());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_FALSE(agent_->dirty());
+  remote_routes();
+  settle();
+  EXPECT_TRUE(agent_->dirty());  // the observer heard the flood list and the MAC
+  ASSERT_TRUE(agent_->reconcile().ok());
+  const auto links = *kernel_.links();
+  int vx = 0, br = 0;
+  for (const auto& l : links) {
+    if (l.name == "vxlan100") vx = l.index;
+    if (l.name == "br100") br = l.index;
+  }
+  ASSERT_NE(vx, 0);
+  std::set<std::string> fdb;
+  for (const auto& e : *kernel_.fdb())
+    if (e.ifindex == vx) fdb.insert(e.mac.to_string() + " " + e.dst->to_string());
+  EXPECT_EQ(
+      fdb, (std::set<std::string>{"00:00:00:00:00:00 198.18.0.2", "02:00:00:00:02:01 198.18.0.2"}));
+  const auto ns = *kernel_.neighbours();
+  ASSERT_EQ(ns.size(), 1u);
+  EXPECT_EQ(ns[0].ifindex, br);
+  EXPECT_EQ(ns[0].ip, ip("100.64.1.21"));
+  EXPECT_TRUE(ns[0].extern_learned);
+
+  // The remote VTEP withdraws: the kernel forgets.
+  rib_->peer_down(1);
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  for (const auto& e : *kernel_.fdb()) EXPECT_NE(e.ifindex, vx);
+  EXPECT_TRUE(kernel_.neighbours()->empty());
+}
+
+TEST_F(AgentTest, LocalWorkloadsAreAdvertisedAndWithdrawn) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  int br = 0;
+  for (const auto& l : *kernel_.links())
+    if (l.name == "br100") br = l.index;
+  // A workload's veth on br100; the bridge learns its MAC from its first frame.
+  auto veth = kernel_.add_link({.name = "veth-w1", .kind = "veth", .veth_peer = "eth-w1"});
+  ASSERT_TRUE(veth.has_value());
+  ASSERT_TRUE(kernel_.set_link(veth->index, {.master = br}).has_value());
+  const MacAddress w1 = mac("02:00:00:00:01:07");
+  kernel_.learn(veth->index, w1);
+  agent_->on_event(kernel::FdbEvent{false, kernel_.fdb()->back()});
+  // Its ARP for the gateway: the bridge's neighbour table has its IP.
+  const kernel::Neighbour n{br, ip("100.64.1.7"), w1, NUD_REACHABLE, false};
+  agent_->on_event(kernel::NeighbourEvent{false, n});
+  settle();
+  EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:07", "02:00:00:00:01:07 100.64.1.7"}));
+  // Gateway MAC, multicast and the VXLAN port's entries are not workloads.
+  agent_->on_event(kernel::FdbEvent{false, {veth->index, mac("01:00:5e:00:00:01"), {}, br}});
+  agent_->on_event(kernel::FdbEvent{false, {veth->index, agent_->config().gateway_mac, {}, br}});
+  settle();
+  EXPECT_EQ(ours().size(), 2u);
+
+  // It leaves: the IP first (the neighbour fails), then the MAC ages out.
+  agent_->on_event(kernel::NeighbourEvent{false, {br, ip("100.64.1.7"), w1, NUD_FAILED, false}});
+  settle();
+  EXPECT_EQ(ours(), std::set<std::string>{"02:00:00:00:01:07"});
+  agent_->on_event(kernel::FdbEvent{true, {veth->index, w1, {}, br}});
+  settle();
+  EXPECT_TRUE(ours().empty());
+}
+
+TEST_F(AgentTest, LearnAllPicksUpWhatIsThereAtStart) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  int br = 0;
+  for (const auto& l : *kernel_.links())
+    if (l.name == "br100") br = l.index;
+  auto veth = kernel_.add_link({.name = "veth-w2", .kind = "veth", .veth_peer = "eth-w2"});
+  ASSERT_TRUE(kernel_.set_link(veth->index, {.master = br}).has_value());
+  kernel_.learn(veth->index, mac("02:00:00:00:01:08"));
+  ASSERT_TRUE(
+      kernel_.replace_neighbour({br, ip("100.64.1.8"), mac("02:00:00:00:01:08"), NUD_REACHABLE})
+          .has_value());
+  ASSERT_TRUE(agent_->learn_all().has_value());
+  settle();
+  EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:08", "02:00:00:00:01:08 100.64.1.8"}));
+}
+
+}  // namespace
+}  // namespace isthmus::agent
