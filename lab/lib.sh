@@ -791,6 +791,25 @@ lab_workload() {
   ip -n "${ns}" link set "vm${vni}p" up
 }
 
+# lab_attach_workload N VNI W ADDR4/LEN [ADDR6/LEN]: a workload namespace W ("w1", ...) with eth0 on
+# host N's bridge br<VNI> (a veth, as a CNI plugin makes it), its addresses, default routes via
+# the network's first address (the anycast gateway).
+lab_attach_workload() {
+  local n=$1 vni=$2 w=$3 a4=$4 a6=${5:-} ns host
+  ns=$(lab_ns "${w}")
+  host=$(lab_ns "${n}")
+  lab_new_ns "${ns}"
+  ip -n "${host}" link add "veth-${w}" type veth peer name eth0 netns "${ns}"
+  ip -n "${host}" link set "veth-${w}" master "br${vni}" up
+  ip -n "${ns}" link set eth0 up
+  ip -n "${ns}" addr add "${a4}" dev eth0
+  ip -n "${ns}" route add default via "$(python3 -c "import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1], strict=False).hosts()))" "${a4}")"
+  if [[ -n ${a6} ]]; then
+    ip -n "${ns}" addr add "${a6}" dev eth0 nodad
+    ip -n "${ns}" -6 route add default via "$(python3 -c "import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1], strict=False).hosts()))" "${a6}")"
+  fi
+}
+
 # lab_send_garp I DEV: one gratuitous ARP (RFC 5227 §3 announcement: broadcast, sender and target
 # the first IPv4 address of DEV) from DEV in host I, sent at once through a packet socket. The
 # bridge at the other end learns DEV's MAC on its port, as it would from any traffic.

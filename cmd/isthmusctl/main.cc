@@ -31,6 +31,8 @@ void usage(FILE* to) {
                "  evpn mac add|del VNI MAC [IP] [sticky]\n"
                "  evpn prefix add|del L3VNI PREFIX\n"
                "  clear evpn dup-addr vni VNI [mac MAC]\n"
+               "  show network\n"
+               "  show kernel fdb vni VNI\n"
                "  clear bgp neighbor ADDRESS [hard | graceful | soft [in|out]]\n"
                "\n"
                "options:\n"

@@ -1,5 +1,6 @@
 // isthmusd: the Isthmus daemon. Reads the YAML configuration and runs the roles it names on one
 // event loop (today: the BGP speaker / route reflector), with a control socket for isthmusctl.
+#include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -7,7 +8,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "bgp/speaker/speaker.h"
@@ -15,8 +18,10 @@
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "ctl/control.h"
+#include "daemon/agent_setup.h"
 #include "daemon/build.h"
 #include "daemon/commands.h"
+#include "kernel/netlink_kernel.h"
 
 using namespace isthmus;
 
@@ -61,6 +66,24 @@ int run(const std::string& path) {
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
+  // The node agent: the kernel and what the configuration leaves to be found on this host.
+  std::unique_ptr<kernel::NetlinkKernel> kernel;
+  agent::AgentConfig agent_config;
+  if (cfg->agent) {
+    auto k = kernel::NetlinkKernel::open();
+    if (!k) {
+      log::error("agent: {}", k.error().message);
+      return 1;
+    }
+    kernel = std::move(*k);
+    auto ac = daemon::prepare_agent(*cfg, *kernel);
+    if (!ac) {
+      log::error("agent: {}", ac.error().message);
+      return 1;
+    }
+    agent_config = std::move(*ac);
+  }
+
   EventLoop loop;
   // The EVPN service outlives the speaker (declared first): the RIB calls into it.
   evpn::Instance* evpn_ptr = nullptr;
@@ -76,7 +99,56 @@ int run(const std::string& path) {
   // they send us.
   for (const auto& m : evpn::rt_memberships(evpn_service->config(), cfg->bgp.asn))
     speaker.rib().originate_rtc(m, evpn::rt_membership_attributes());
+  // The agent: the kernel follows EVPN, EVPN hears what the kernel learns. A reconcile runs
+  // once per loop turn in which something changed, and every second while one failed.
+  std::unique_ptr<agent::Agent> node_agent;
+  std::optional<kernel::Monitor> monitor;
+  bool reconcile_posted = false;
+  std::function<void()> schedule_reconcile = [&] {
+    if (reconcile_posted || !node_agent) return;
+    reconcile_posted = true;
+    loop.post([&] {
+      reconcile_posted = false;
+      node_agent->reconcile();
+    });
+  };
+  // Retries a reconcile that failed (the agent stays dirty), once a second.
+  std::function<void()> retry = [&] {
+    if (node_agent->dirty()) schedule_reconcile();
+    loop.add_timer(std::chrono::seconds(1), retry);
+  };
+  if (kernel) {
+    node_agent = std::make_unique<agent::Agent>(*kernel, *evpn_service, agent_config);
+    evpn_service->set_observer(node_agent->observer());
+    node_agent->set_wake(schedule_reconcile);
+    auto m = kernel::Monitor::open();
+    if (!m) {
+      log::error("agent: {}", m.error().message);
+      return 1;
+    }
+    monitor = std::move(*m);
+    auto r = node_agent->reconcile();
+    log::info("agent: VTEP {}, overlay MTU {}, {} networks; {} kernel changes at start{}",
+              agent_config.vtep.to_string(), agent_config.overlay_mtu, agent_config.networks.size(),
+              r.changes, r.ok() ? "" : fmt::format(", {} failed", r.errors.size()));
+    if (auto l = node_agent->learn_all(); !l) log::warn("agent: {}", l.error().message);
+    loop.add_fd(monitor->fd(), EPOLLIN, [&](uint32_t) {
+      auto ok =
+          monitor->read([&](const kernel::Event& e) { node_agent->on_event(e); },
+                        [](const Error& e) { log::warn("agent: kernel event: {}", e.message); });
+      if (!ok) {
+        log::warn("agent: {}", ok.error().message);
+      } else if (!*ok) {
+        log::warn("agent: kernel events were lost: reading the kernel's state again");
+        if (auto l = node_agent->learn_all(); !l) log::warn("agent: {}", l.error().message);
+        schedule_reconcile();
+      }
+    });
+    loop.add_timer(std::chrono::seconds(1), retry);
+  }
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
+    if (node_agent)
+      if (auto r = daemon::agent_command(*node_agent, *kernel, args)) return std::move(*r);
     return daemon::run_command(speaker, *evpn_service, args);
   });
   if (auto r = control.listen(cfg->control_socket); !r) {
@@ -99,6 +171,9 @@ int run(const std::string& path) {
     loop.add_timer(std::chrono::milliseconds(200), [&] { loop.stop(); });
   });
   loop.run();
+  // The kernel state stays as it is: forwarding goes on while the agent is away (a restart
+  // adopts it).
+  if (monitor) loop.remove_fd(monitor->fd());
   loop.remove_fd(sfd);
   ::close(sfd);
   log::info("isthmusd: stopped");

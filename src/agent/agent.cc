@@ -11,13 +11,13 @@ Agent::Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config)
 
 evpn::Observer Agent::observer() {
   evpn::Observer o;
-  o.remote_mac = [this](const evpn::MacEvent&) { dirty_ = true; };
-  o.flood_list = [this](uint32_t, const std::vector<IpAddress>&) { dirty_ = true; };
+  o.remote_mac = [this](const evpn::MacEvent&) { mark_dirty(); };
+  o.flood_list = [this](uint32_t, const std::vector<IpAddress>&) { mark_dirty(); };
   o.local_mac_moved = [this](uint32_t vni, const MacAddress& mac, const IpAddress& vtep,
                              uint32_t sequence) {
     log::info("agent: network {}: {} moved to VTEP {} (sequence {})", vni, mac.to_string(),
               vtep.to_string(), sequence);
-    dirty_ = true;
+    mark_dirty();
   };
   return o;
 }
@@ -94,7 +94,7 @@ void Agent::on_event(const kernel::Event& event) {
     const kernel::FdbEntry& e = f->entry;
     if (e.self || e.state & NUD_PERMANENT) {
       // Our own entries on the VXLAN device: one that goes away under us is put back.
-      if (f->removed && vxlan_ports_.contains(e.ifindex)) dirty_ = true;
+      if (f->removed && vxlan_ports_.contains(e.ifindex)) mark_dirty();
       return;
     }
     if (vxlan_ports_.contains(e.ifindex)) return;  // learned from the overlay: not local
@@ -108,7 +108,7 @@ void Agent::on_event(const kernel::Event& event) {
     auto vni = vni_of_bridge(x.ifindex);
     if (!vni) return;
     if (x.extern_learned) {
-      if (n->removed) dirty_ = true;  // ours (a remote binding): put it back if still wanted
+      if (n->removed) mark_dirty();  // ours (a remote binding): put it back if still wanted
       return;
     }
     if (x.ip.is_link_local() || !x.mac) return;
@@ -118,7 +118,7 @@ void Agent::on_event(const kernel::Event& event) {
   }
   if (const auto* l = std::get_if<kernel::LinkEvent>(&event)) {
     if (l->removed && (bridges_.contains(l->link.index) || vxlan_ports_.contains(l->link.index)))
-      dirty_ = true;
+      mark_dirty();
   }
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,6 +43,8 @@ class Agent {
   // What EVPN's changes make of the kernel state: a reconcile is due.
   evpn::Observer observer();
   bool dirty() const { return dirty_; }
+  // Called when the agent becomes dirty (the owner schedules reconcile() on its loop).
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
 
   // The kernel state the networks need now: configuration + what EVPN knows of remote VTEPs.
   DesiredState desired() const;
@@ -62,6 +65,11 @@ class Agent {
   std::optional<uint32_t> vni_of_bridge(int ifindex);
   void learn_mac(uint32_t vni, const MacAddress& mac, const std::optional<IpAddress>& ip,
                  bool removed);
+  void mark_dirty() {
+    dirty_ = true;
+    if (wake_) wake_();
+  }
+  std::function<void()> wake_;
 
   kernel::Kernel& kernel_;
   evpn::Instance& evpn_;

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <climits>
 #include <cstring>
@@ -137,6 +138,9 @@ class Parser {
   }
   // Hands each key of a mapping to its field's handler; unknown and repeated keys are errors.
   void fields(const YAML::Node& map, const std::string& path, const std::vector<Field>& known);
+  void agent(const YAML::Node& n, const std::string& path);
+  void network(const YAML::Node& n, const std::string& path);
+  std::optional<Prefix> subnet(const YAML::Node& n, const std::string& path, bool v6);
   // The keys MAC-VRFs and IP-VRFs share: vni, rd, import_rts, export_rts.
   template <typename Vrf>
   std::vector<Field> vrf_fields(Vrf& m, bool& vni_ok);
@@ -426,6 +430,12 @@ void Parser::top(const YAML::Node& root) {
               }},
              {"bgp", [&](auto& n, auto& p) { bgp(n, p); }},
              {"evpn", [&](auto& n, auto& p) { evpn(n, p); }},
+             {"agent", [&](auto& n, auto& p) { agent(n, p); }},
+             {"networks",
+              [&](auto& n, auto& p) {
+                if (!expect_list(n, p)) return;
+                for (size_t i = 0; i < n.size(); ++i) network(n[i], index_path(p, i));
+              }},
              {"prefix_lists", [&](auto& n, auto& p) { prefix_lists(n, p); }},
              {"community_lists", [&](auto& n, auto& p) { community_lists(n, p); }},
              {"policies", [&](auto& n, auto& p) { policies(n, p); }},
@@ -433,6 +443,16 @@ void Parser::top(const YAML::Node& root) {
   if (!root["bgp"]) {
     error(root, "", "missing required key \"bgp\" (there is nothing else to run yet)");
     return;
+  }
+  if (root["networks"] && !root["agent"] && !cfg_.networks.empty())
+    error(root["networks"], "networks",
+          "networks need an agent: section (the node agent puts them in the kernel)");
+  for (const auto& net : cfg_.networks) {
+    for (const auto& l3 : cfg_.evpn.ip_vrfs)
+      if (l3.vni == net.vni)
+        error(root["networks"], "networks",
+              "network " + net.name + ": VNI " + std::to_string(net.vni) +
+                  " is the L3 VNI of an IP-VRF (evpn.ip_vrfs)");
   }
   check_references();
 }
@@ -703,6 +723,136 @@ void Parser::neighbor_range(const YAML::Node& n, const std::string& path) {
 }
 
 // ---- evpn: ----------------------------------------------------------------------------------
+
+// ---- agent: and networks: ----------------------------------------------------------------------
+
+void Parser::agent(const YAML::Node& n, const std::string& path) {
+  Agent a;
+  fields(n, path,
+         {
+             {"vtep",
+              [&](auto& v, auto& p) {
+                fields(v, p,
+                       {
+                           {"address",
+                            [&](auto& x, auto& q) {
+                              auto addr = address(x, q);
+                              if (addr && (addr->is_unspecified() || addr->is_link_local()))
+                                error(x, q, addr->to_string() + " is not a VTEP address");
+                              else if (addr)
+                                a.vtep = *addr;
+                            }},
+                           {"interface",
+                            [&](auto& x, auto& q) {
+                              auto t = text(x, q);
+                              if (t && (t->empty() || t->size() > 15))
+                                error(x, q, "an interface name is 1..15 characters long");
+                              else if (t)
+                                a.vtep_interface = *t;
+                            }},
+                       });
+              }},
+             {"api_socket",
+              [&](auto& v, auto& p) {
+                if (auto s = text(v, p)) {
+                  if (s->empty() || s->size() > 107)
+                    error(v, p, "a unix socket path must be 1..107 characters long");
+                  else
+                    a.api_socket = *s;
+                }
+              }},
+             {"gateway_mac",
+              [&](auto& v, auto& p) {
+                auto t = text(v, p);
+                if (!t) return;
+                auto m = MacAddress::parse(*t);
+                if (!m)
+                  error(v, p, m.error().message);
+                else if ((m->bytes[0] & 1) != 0 || *m == MacAddress{})
+                  error(v, p, m->to_string() + " is not a unicast MAC address");
+                else
+                  a.gateway_mac = *m;
+              }},
+         });
+  cfg_.agent = a;
+}
+
+void Parser::network(const YAML::Node& n, const std::string& path) {
+  Network net;
+  bool vni_ok = false;
+  fields(n, path,
+         {
+             {"name",
+              [&](auto& v, auto& p) {
+                auto t = text(v, p);
+                if (!t) return;
+                const bool ok =
+                    !t->empty() && t->size() <= 15 && std::all_of(t->begin(), t->end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                    });
+                if (!ok)
+                  error(v, p, show(v) + " is not a network name (1..15 letters, digits, - or _)");
+                else
+                  net.name = *t;
+              }},
+             {"vni",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
+                  net.vni = static_cast<uint32_t>(*x);
+                  vni_ok = true;
+                }
+              }},
+             {"subnet", [&](auto& v, auto& p) { net.subnet = subnet(v, p, false); }},
+             {"gateway", [&](auto& v, auto& p) { net.gateway = address(v, p); }},
+             {"subnet6", [&](auto& v, auto& p) { net.subnet6 = subnet(v, p, true); }},
+             {"gateway6", [&](auto& v, auto& p) { net.gateway6 = address(v, p); }},
+         });
+  if (!n.IsMap() || !require(n, path, {"name", "vni"}) || !vni_ok || net.name.empty()) return;
+  // A gateway belongs inside its subnet, and is not the subnet's own (network) address.
+  auto gateway = [&](const char* key, const std::optional<Prefix>& sub,
+                     std::optional<IpAddress>& gw) {
+    if (!sub) {
+      if (gw) error(n[key], key_path(path, key), std::string(key) + " without its subnet");
+      gw.reset();
+      return;
+    }
+    if (!gw) {
+      auto bytes = sub->address().bytes();
+      bytes[sub->address().size() - 1] |= 1;
+      gw = sub->address().is_v4()
+               ? IpAddress::v4(std::array<uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]})
+               : IpAddress::v6(bytes);
+      return;
+    }
+    if (gw->is_v4() != sub->address().is_v4() || !sub->contains(*gw) || *gw == sub->address())
+      error(n[key], key_path(path, key),
+            gw->to_string() + " is not an address of " + sub->to_string());
+  };
+  gateway("gateway", net.subnet, net.gateway);
+  gateway("gateway6", net.subnet6, net.gateway6);
+  for (const auto& other : cfg_.networks) {
+    if (other.name == net.name)
+      error(n["name"], key_path(path, "name"), "network " + net.name + " is listed twice");
+    else if (other.vni == net.vni)
+      error(n["vni"], key_path(path, "vni"),
+            "VNI " + std::to_string(net.vni) + " is already network " + other.name + "'s");
+  }
+  cfg_.networks.push_back(std::move(net));
+}
+
+std::optional<Prefix> Parser::subnet(const YAML::Node& n, const std::string& path, bool v6) {
+  auto p = prefix(n, path);
+  if (!p) return std::nullopt;
+  if (p->address().is_v4() == v6) {
+    error(n, path, p->to_string() + (v6 ? " is not an IPv6 subnet" : " is not an IPv4 subnet"));
+    return std::nullopt;
+  }
+  if (p->length() > (v6 ? 126 : 30)) {
+    error(n, path, p->to_string() + " has no room for a gateway and workloads");
+    return std::nullopt;
+  }
+  return p;
+}
 
 void Parser::evpn(const YAML::Node& n, const std::string& path) {
   fields(n, path,

@@ -146,12 +146,36 @@ struct Evpn {
   std::vector<IpVrf> ip_vrfs;
 };
 
+// The node agent (issue 4): this host's VTEP and the local API the CNI plugin talks to.
+struct Agent {
+  // The VTEP address; unset: the first IPv4 address of `vtep_interface`, or of the interface of
+  // the default route when that is unset too (found at start).
+  std::optional<IpAddress> vtep;
+  std::string vtep_interface;
+  std::string api_socket = "/run/isthmus/agent.sock";
+  // The anycast gateway's MAC on every bridge (the same on every node).
+  MacAddress gateway_mac = MacAddress{{0x02, 0x00, 0x5e, 0x00, 0x00, 0x01}};
+};
+
+// A virtual network: an L2 VNI with its subnets and anycast gateways. Its MAC-VRF is the
+// `evpn.vnis` entry of the same VNI, or one derived like an entry without RD and route targets.
+struct Network {
+  std::string name;  // 1..15 characters: letters, digits, '-', '_'
+  uint32_t vni = 0;  // 1..16777215
+  std::optional<Prefix> subnet;
+  std::optional<IpAddress> gateway;  // inside subnet; default: its first address
+  std::optional<Prefix> subnet6;
+  std::optional<IpAddress> gateway6;  // inside subnet6; default: its first address
+};
+
 struct Config {
   std::string source;  // file name (or the name given to parse_config), for messages
   std::string control_socket = "/run/isthmus/isthmusd.sock";  // isthmusctl's unix socket
   log::Level log_level = log::Level::Info;
   Bgp bgp;
   Evpn evpn;
+  std::optional<Agent> agent;
+  std::vector<Network> networks;
   // prefix_lists:, community_lists: and policies: (top level). Compile with
   // bgp::policy::compile(policy, bgp.asn); config checking guarantees that this succeeds.
   bgp::policy::Definitions policy;

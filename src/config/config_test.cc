@@ -398,7 +398,7 @@ TEST(ConfigError, UnknownKeysWithSuggestions) {
             "config.yaml:5: bgp.neighbors[0]: missing required key \"remote_as\"");
   EXPECT_EQ(errors("colour: blue\n" + with_bgp("")),
             "config.yaml:1: colour: unknown key (expected one of: control_socket, log_level, bgp, "
-            "evpn, prefix_lists, community_lists, policies)");
+            "evpn, agent, networks, prefix_lists, community_lists, policies)");
 }
 
 TEST(ConfigError, UnknownFamily) {
@@ -902,6 +902,57 @@ TEST(ConfigError, EvpnPolicyTerms) {
             "config.yaml:12: policies.p[3].match.route_target: an empty list (give at least one "
             "route target)\n"
             "config.yaml:14: policies.p[4].match.route_target: expected a list, got a mapping");
+}
+
+TEST(Config, AgentAndNetworksAsTheIssueWritesThem) {
+  Config c = parse_ok(R"(control_socket: /run/isthmus/isthmusd.sock
+agent:
+  vtep: { address: 198.18.0.1 }
+  api_socket: /run/isthmus/agent.sock
+networks:
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, gateway: 100.64.1.1, subnet6: "fd00:64:1::/64", gateway6: "fd00:64:1::1" }
+  - { name: red,  vni: 200, subnet: 100.64.2.0/24 }
+bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+  neighbors:
+    - { address: 198.18.0.254, remote_as: 65000, families: [l2vpn-evpn] }
+)");
+  ASSERT_TRUE(c.agent.has_value());
+  EXPECT_EQ(c.agent->vtep, A("198.18.0.1"));
+  EXPECT_EQ(c.agent->api_socket, "/run/isthmus/agent.sock");
+  ASSERT_EQ(c.networks.size(), 2u);
+  EXPECT_EQ(c.networks[0].name, "blue");
+  EXPECT_EQ(c.networks[0].gateway6, A("fd00:64:1::1"));
+  EXPECT_EQ(c.networks[1].gateway, A("100.64.2.1"));  // the subnet's first address
+  EXPECT_FALSE(c.networks[1].subnet6.has_value());
+}
+
+TEST(ConfigError, AgentAndNetworks) {
+  EXPECT_EQ(errors("networks:\n  - { name: blue, vni: 100 }\n" + with_bgp("")),
+            "config.yaml:2: networks: networks need an agent: section (the node agent puts them "
+            "in the kernel)");
+  const std::string agent = "agent: {}\n";
+  EXPECT_EQ(errors(agent +
+                   "networks:\n  - { name: blue, vni: 100, subnet: 100.64.1.0/24, "
+                   "gateway: 100.64.2.1 }\n" +
+                   with_bgp("")),
+            "config.yaml:3: networks[0].gateway: 100.64.2.1 is not an address of 100.64.1.0/24");
+  EXPECT_EQ(errors(agent + "networks:\n  - { name: blue, vni: 100, gateway6: \"fd00::1\" }\n" +
+                   with_bgp("")),
+            "config.yaml:3: networks[0].gateway6: gateway6 without its subnet");
+  EXPECT_EQ(errors(agent + "networks:\n  - { name: blue, vni: 100, subnet: \"fd00:64::/64\" }\n" +
+                   with_bgp("")),
+            "config.yaml:3: networks[0].subnet: fd00:64::/64 is not an IPv4 subnet");
+  EXPECT_EQ(
+      errors(agent + "networks:\n  - { name: blue, vni: 100 }\n  - { name: red, vni: 100 }\n" +
+             with_bgp("")),
+      "config.yaml:4: networks[1].vni: VNI 100 is already network blue's");
+  EXPECT_EQ(errors(agent + "networks:\n  - { name: \"bad name\", vni: 100 }\n" + with_bgp("")),
+            "config.yaml:3: networks[0].name: \"bad name\" is not a network name (1..15 letters, "
+            "digits, - or _)");
+  EXPECT_EQ(errors("agent: { vtep: { address: \"::\" } }\n" + with_bgp("")),
+            "config.yaml:1: agent.vtep.address: :: is not a VTEP address");
 }
 
 }  // namespace

@@ -1,0 +1,27 @@
+// The node agent's side of the daemon: its configuration resolved against the host (the VTEP
+// address and the underlay MTU, detected where the YAML leaves them out), the networks' MAC-VRFs,
+// and its show commands.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "agent/agent.h"
+#include "config/config.h"
+#include "core/expected.h"
+#include "kernel/kernel.h"
+
+namespace isthmus::daemon {
+
+// Resolves `cfg.agent` on this host and makes the EVPN configuration follow it: the VTEP
+// becomes evpn.vtep (unless set), each network's VNI gets a MAC-VRF (derived RD and route
+// targets) unless evpn.vnis has one. Fails with a precise reason (no such interface, the VTEP
+// address is not on this host, no default route to detect it from).
+Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& kernel);
+
+// `show network`, `show kernel fdb vni V`; nullopt: not an agent command.
+std::optional<Expected<nlohmann::json>> agent_command(agent::Agent& agent, kernel::Kernel& kernel,
+                                                      const std::vector<std::string>& args);
+
+}  // namespace isthmus::daemon

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The node agent end to end on two hosts: isthmusd agents (h2, h3) peer with an isthmusd route
+# reflector (h1); each puts network blue (VNI 100) into its kernel, learns the workload attached
+# to br100 and advertises it; the other installs it; the workloads ping each other over VXLAN,
+# IPv4 and IPv6, and through the anycast gateway.
+#   h1 isthmusd RR 198.18.0.1        h2 agent 198.18.0.2 + workload w2 100.64.1.12
+#                                    h3 agent 198.18.0.3 + workload w3 100.64.1.13
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "${HERE}/../../lab/lib.sh"
+
+lab_init
+lab_require_isthmus
+lab_underlay 3
+
+agent_conf() { # agent_conf ID
+  cat <<YAML
+control_socket: $(lab_isthmus_sock "agent$1")
+agent:
+  vtep: { address: 198.18.0.$1 }
+networks:
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, gateway: 100.64.1.1, subnet6: "fd00:64:1::/64", gateway6: "fd00:64:1::1" }
+bgp:
+  asn: 65000
+  router_id: 198.18.0.$1
+  listen: { address: 198.18.0.$1, port: 179 }
+  hold_time: 9
+  connect_retry: 1
+  neighbors:
+    - { address: 198.18.0.1, remote_as: 65000, families: [l2vpn-evpn] }
+YAML
+}
+lab_isthmusd_start 1 rr "$(cat <<YAML
+control_socket: $(lab_isthmus_sock rr)
+bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+  listen: { address: 198.18.0.1, port: 179 }
+  hold_time: 9
+  connect_retry: 1
+  neighbors:
+    - { address: 198.18.0.2, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
+    - { address: 198.18.0.3, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
+YAML
+)"
+lab_isthmusd_start 2 agent2 "$(agent_conf 2)"
+lab_isthmusd_start 3 agent3 "$(agent_conf 3)"
+for peer in 198.18.0.2 198.18.0.3; do
+  lab_wait_for 60 "rr: ${peer} Established" lab_isthmus_established rr "${peer}"
+done
+
+# The agents made the network: bridge with the anycast gateway, VXLAN port, overlay MTU.
+for i in 2 3; do
+  lab_exec "${i}" ip -d link show vxlan100 | grep -q "vxlan id 100 local 198.18.0.${i} .*nolearning" ||
+    lab_fail "host ${i}: vxlan100 is not as the agent should make it: $(lab_exec "${i}" ip -d link show vxlan100)"
+  lab_exec "${i}" ip -d link show vxlan100 | grep -q "neigh_suppress on" ||
+    lab_fail "host ${i}: vxlan100 lacks neigh_suppress"
+  lab_exec "${i}" ip -d link show vxlan100 | grep -q "learning off" ||
+    lab_fail "host ${i}: vxlan100 port learning is on"
+  lab_exec "${i}" ip addr show br100 | grep -q "inet 100.64.1.1/24" || lab_fail "host ${i}: no gateway on br100"
+  lab_exec "${i}" ip link show br100 | grep -q "mtu 8950" || lab_fail "host ${i}: br100 MTU is not 9000 - 50"
+done
+lab_isthmusctl agent2 show network -o json | lab_check_json "j[0]['name'] == 'blue' and j[0]['vni'] == 100 and j[0]['up'] and j[0]['mtu'] == 8950" ||
+  lab_fail "show network: $(lab_isthmusctl agent2 show network -o json)"
+flood_has() { lab_fdb_has "$1" vxlan100 00:00:00:00:00:00 "$2"; }
+lab_wait_for 30 "host 2 floods to 198.18.0.3" flood_has 2 198.18.0.3
+lab_wait_for 30 "host 3 floods to 198.18.0.2" flood_has 3 198.18.0.2
+lab_log "agents: br100/vxlan100 with gateway, suppression and MTU 8950; flood lists from each other's IMET routes"
+
+# Workloads: the bridges learn them, the agents advertise them, the other side installs them.
+lab_attach_workload 2 100 w2 100.64.1.12/24 fd00:64:1::12/64
+lab_attach_workload 3 100 w3 100.64.1.13/24 fd00:64:1::13/64
+w() { ip netns exec "$(lab_ns "$1")" "${@:2}"; }
+# Each workload speaks to its gateway first (as it would for any off-link traffic).
+w w2 ping -c1 -W2 100.64.1.1 >/dev/null || lab_fail "w2 cannot reach its anycast gateway"
+w w3 ping -c1 -W2 100.64.1.1 >/dev/null || lab_fail "w3 cannot reach its anycast gateway"
+mac_w3=$(w w3 cat /sys/class/net/eth0/address)
+mac_w2=$(w w2 cat /sys/class/net/eth0/address)
+lab_wait_for 30 "host 2 has w3's MAC at VTEP 198.18.0.3" lab_fdb_has 2 vxlan100 "${mac_w3}" 198.18.0.3
+lab_wait_for 30 "host 3 has w2's MAC at VTEP 198.18.0.2" lab_fdb_has 3 vxlan100 "${mac_w2}" 198.18.0.2
+neigh_has() { lab_exec "$1" ip neigh show dev br100 | grep -q "^$2 lladdr $3 .*extern_learn"; }
+lab_wait_for 30 "host 2 has w3's IP for ARP suppression" neigh_has 2 100.64.1.13 "${mac_w3}"
+lab_isthmusctl agent2 show kernel fdb vni 100 -o json | lab_check_json "
+any(e['mac'] == '${mac_w3}' and e.get('vtep') == '198.18.0.3' for e in j)" ||
+  lab_fail "show kernel fdb vni 100: $(lab_isthmusctl agent2 show kernel fdb vni 100 -o json)"
+lab_log "workloads learned and advertised; the other host installed MAC, VTEP and IP"
+
+ping_ok() { w "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
+lab_wait_for 30 "w2 pings w3 over VXLAN (IPv4)" ping_ok w2 100.64.1.13
+lab_wait_for 30 "w3 pings w2 (IPv4)" ping_ok w3 100.64.1.12
+w w3 ping -6 -c1 -W2 fd00:64:1::1 >/dev/null 2>&1 || true  # its IPv6 neighbour entry at host 3
+w w2 ping -6 -c1 -W2 fd00:64:1::1 >/dev/null 2>&1 || true
+lab_wait_for 30 "w2 pings w3 (IPv6)" ping_ok w2 fd00:64:1::13
+# 1472 bytes of ICMP data with DF: a full 1500-byte frame crosses the overlay unfragmented.
+w w2 ping -c1 -W2 -M do -s 1472 100.64.1.13 >/dev/null || lab_fail "a 1500-byte DF packet does not cross"
+lab_log "w2 and w3 reach each other over VXLAN, IPv4 and IPv6, 1500-byte frames with DF"
+lab_log "PASS"
