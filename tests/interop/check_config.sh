@@ -136,7 +136,7 @@ expect_invalid unknown-key "${BGP}  neighbours:
 
 expect_invalid unknown-family "${BGP}  neighbors:
     - { address: 198.18.0.2, remote_as: 65000, families: [ipv4-unicast, ipv4-multicast, ipv4-unicast] }
-" 'config.yaml:5: bgp.neighbors[0].families[1]: "ipv4-multicast" is not a supported address family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn)
+" 'config.yaml:5: bgp.neighbors[0].families[1]: "ipv4-multicast" is not a supported address family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn, ipv4-rtc)
 config.yaml:5: bgp.neighbors[0].families[2]: "ipv4-unicast" is listed twice'
 
 expect_invalid prefix-host-bits "${BGP}  originate:
@@ -210,7 +210,7 @@ expect_invalid many-errors 'bgp:
 ' 'config.yaml:2: bgp.asn: "abc" is not an AS number (expected 1..4294967295)
 config.yaml:3: bgp.router_id: "x" is not an IPv4 address (a BGP identifier is 32 bits, RFC 6286)
 config.yaml:5: bgp.neighbors[0].remote_as: 0 is not an AS number (expected 1..4294967295)
-config.yaml:6: bgp.neighbors[1].families[0]: "foo" is not a supported address family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn)'
+config.yaml:6: bgp.neighbors[1].families[0]: "foo" is not a supported address family (expected one of: ipv4-unicast, ipv6-unicast, l2vpn-evpn, ipv4-rtc)'
 
 expect_invalid yaml-syntax $'bgp:\n  asn: [65000\n' \
   'config.yaml:3:1: not valid YAML: end of sequence flow not found'
