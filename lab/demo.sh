@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The Isthmus demo: isthmusd as a BGP route reflector for FRR and BIRD, in network namespaces.
+# The Isthmus demo: three hosts whose isthmusd node agents put two virtual networks into the
+# kernel (bridge + VXLAN, EVPN with a route reflector), workloads on them, and a bare-metal
+# server behind an FRR 8.4 top-of-rack switch (an EVPN VTEP) on the same network.
 #
-#   h1 isthmusd  AS 65000, route reflector, originates 100.64.1.0/24, fd00:64:1::/48
-#   h2 FRR 8.4   AS 65000, client over one IPv4 session (both families), 100.64.2.0/24, fd00:64:2::/48
-#   h3 BIRD 2    AS 65000, client over an IPv4 and an IPv6 session, 100.64.3.0/24, fd00:64:3::/48
+#   h1  198.18.0.1  isthmusd   route reflector (AS 65000)
+#   h2  198.18.0.2  isthmusd   agent: blue (VNI 100)             workload w2  100.64.1.12  fd00:64:1::12
+#   h3  198.18.0.3  isthmusd   agent: blue, red (VNI 200)        workloads w3 100.64.1.13, r3 100.64.2.13
+#   h4  198.18.0.4  isthmusd   agent: red                        workload r4  100.64.2.14  fd00:64:2::14
+#   h5  198.18.0.5  FRR 8.4    ToR VTEP for VNI 100              bare metal bm 100.64.1.50
 #
 # Usage: sudo lab/demo.sh [--keep] [BUILD_DIR]     (BUILD_DIR defaults to build/)
 #   --keep  leave the lab running until Enter is pressed, to try the commands it prints
-# Exits 0 when every router has every prefix and the reflected routes carry ORIGINATOR_ID and
-# CLUSTER_LIST. Everything it creates (namespaces il<pid>x<n>-*, files in /tmp/il<pid>x<n>.*)
-# is removed at the end, also on failure or Ctrl-C.
+# Exits 0 when every workload reaches the others of its network (IPv4 and IPv6) and the bare
+# metal server reaches the blue workloads. Everything it creates (namespaces il<pid>x<n>-*, files
+# in /tmp/il<pid>x<n>.*) is removed at the end, also on failure or Ctrl-C.
+# lab/demo_bgp.sh is the earlier demo: isthmusd as a route reflector for FRR and BIRD.
 set -euo pipefail
 DEMO_DIR=$(cd "$(dirname "$0")" && pwd)
 
@@ -19,7 +24,7 @@ for a in "$@"; do
   case ${a} in
     --keep) keep=1 ;;
     -h | --help)
-      sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     -*) echo "demo: unknown option ${a} (try --help)" >&2; exit 2 ;;
@@ -33,8 +38,7 @@ for b in "${ISTHMUSD}" "${ISTHMUSCTL}"; do
 done
 
 source "${DEMO_DIR}/lib.sh"
-# The lab's progress lines go to a file; the demo prints its own summary. Failures still print
-# everything (lab_fail writes to stderr).
+# The lab's progress lines go to a file; the demo prints its own summary.
 lab_log() {
   [[ -n ${LAB_DIR:-} && -d ${LAB_DIR} ]] && printf '%s %s\n' "$(date +%T.%3N)" "$*" >>"${LAB_DIR}/progress.log"
   return 0
@@ -44,155 +48,125 @@ bold=$'\e[1m' dim=$'\e[2m' green=$'\e[32m' off=$'\e[0m'
 [[ -t 1 ]] || bold="" dim="" green="" off=""
 step() { printf '%s==>%s %s' "${bold}" "${off}" "$1"; }
 done_() { printf ' %s%s%s\n' "${green}" "${1:-done}" "${off}"; }
-show() { # show TITLE CMD...: print a shell-like prompt with TITLE, then the output, indented
+show() { # show TITLE CMD...
   printf '\n%s$ %s%s\n' "${bold}" "$1" "${off}"
   shift
   "$@" 2>&1 | sed 's/^/  /'
 }
-elapsed() { awk -v t0="$1" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f s", t1 - t0 }'; }
 
 lab_init
 lab_require_isthmus
+sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+echo
 
-cat <<EOF
-${bold}Isthmus demo${off}: isthmusd as an iBGP route reflector (RFC 4456) for FRR and BIRD
-  h1  198.18.0.1  fd00:18::1  isthmusd  route reflector, AS 65000   100.64.1.0/24  fd00:64:1::/48
-  h2  198.18.0.2  fd00:18::2  FRR 8.4   client                      100.64.2.0/24  fd00:64:2::/48
-  h3  198.18.0.3  fd00:18::3  BIRD 2    client                      100.64.3.0/24  fd00:64:3::/48
-
-EOF
-
-t0=$(date +%s.%N)
-step "building the lab: 3 hosts on one switch (namespaces ${LAB_PREFIX}-*) ..."
-lab_underlay 3
+step "underlay: 5 hosts on one switch (198.18.0.0/24, MTU 9000) ..."
+lab_underlay 5
 done_
 
-step "starting FRR on h2, BIRD on h3, isthmusd on h1 ..."
-lab_frr_start 2 frr "$(cat <<CONF
-frr defaults datacenter
-hostname frr
-log stdout informational
-router bgp 65000
- bgp router-id 198.18.0.2
- no bgp default ipv4-unicast
- no bgp network import-check
- bgp graceful-restart-disable
- neighbor 198.18.0.1 remote-as 65000
- neighbor 198.18.0.1 description isthmusd route reflector
- neighbor 198.18.0.1 timers connect 1
- address-family ipv4 unicast
-  network 100.64.2.0/24
-  neighbor 198.18.0.1 activate
- exit-address-family
- address-family ipv6 unicast
-  network fd00:64:2::/48
-  neighbor 198.18.0.1 activate
- exit-address-family
-CONF
-)"
-lab_bird_start 3 bird "$(cat <<CONF
-router id 198.18.0.3;
-protocol device { scan time 1; }
-protocol direct { ipv4; ipv6; interface "eth0"; }
-protocol static s4 { ipv4; route 100.64.3.0/24 blackhole; }
-protocol static s6 { ipv6; route fd00:64:3::/48 blackhole; }
-template bgp reflector {
-  local as 65000;
-  hold time 9;
-  connect retry time 1;
-  error wait time 1, 5;
+step "isthmusd route reflector on h1, agents on h2-h4 ..."
+networks() { # networks NAME...: the networks: section with these of blue and red
+  echo "networks:"
+  for n in "$@"; do
+    case ${n} in
+      blue) echo '  - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: "fd00:64:1::/64" }' ;;
+      red) echo '  - { name: red, vni: 200, subnet: 100.64.2.0/24, subnet6: "fd00:64:2::/64" }' ;;
+    esac
+  done
 }
-protocol bgp rr4 from reflector {
-  description "isthmusd route reflector (IPv4)";
-  local 198.18.0.3;
-  neighbor 198.18.0.1 as 65000;
-  ipv4 { import all; export where source = RTS_STATIC; };
-}
-protocol bgp rr6 from reflector {
-  description "isthmusd route reflector (IPv6)";
-  local fd00:18::3;
-  neighbor fd00:18::1 as 65000;
-  ipv6 { import all; export where source = RTS_STATIC; };
-}
-CONF
-)"
-sock=$(lab_isthmus_sock isthmusd)
-lab_isthmusd_start 1 isthmusd "$(cat <<YAML
-control_socket: ${sock}
+agent_conf() { # agent_conf ID NETWORK...
+  local i=$1
+  shift
+  cat <<YAML
+control_socket: $(lab_isthmus_sock "agent${i}")
+agent:
+  vtep: { address: 198.18.0.${i} }
+$(networks "$@")
 bgp:
   asn: 65000
-  router_id: 198.18.0.1
-  listen: { port: 179 }
+  router_id: 198.18.0.${i}
+  listen: { address: 198.18.0.${i}, port: 179 }
   hold_time: 9
   connect_retry: 1
   neighbors:
-    - { address: 198.18.0.2, remote_as: 65000, route_reflector_client: true, description: "FRR (h2)", families: [ipv4-unicast, ipv6-unicast] }
-    - { address: 198.18.0.3, remote_as: 65000, route_reflector_client: true, description: "BIRD (h3), IPv4", families: [ipv4-unicast] }
-    - { address: "fd00:18::3", remote_as: 65000, route_reflector_client: true, description: "BIRD (h3), IPv6", families: [ipv6-unicast] }
-  originate:
-    - { prefix: 100.64.1.0/24 }
-    - { prefix: "fd00:64:1::/48" }
+    - { address: 198.18.0.1, remote_as: 65000, families: [l2vpn-evpn] }
+YAML
+}
+client() { echo "    - { address: 198.18.0.$1, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }"; }
+lab_isthmusd_start 1 rr "$(cat <<YAML
+control_socket: $(lab_isthmus_sock rr)
+bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+  listen: { address: 198.18.0.1, port: 179 }
+  hold_time: 9
+  connect_retry: 1
+  neighbors:
+$(client 2)
+$(client 3)
+$(client 4)
+$(client 5)
+evpn:
+  vnis: [{ vni: 100 }, { vni: 200 }]
 YAML
 )"
+lab_isthmusd_start 2 agent2 "$(agent_conf 2 blue)"
+lab_isthmusd_start 3 agent3 "$(agent_conf 3 blue red)"
+lab_isthmusd_start 4 agent4 "$(agent_conf 4 red)"
+for i in 2 3 4; do lab_wait_for 60 "rr: 198.18.0.${i} Established" lab_isthmus_established rr "198.18.0.${i}"; done
 done_
 
-step "waiting for the BGP sessions ..."
-t1=$(date +%s.%N)
-for n in 198.18.0.2 198.18.0.3 fd00:18::3; do
-  lab_wait_for 60 "isthmusd: ${n} Established" lab_isthmus_established isthmusd "${n}"
+step "FRR ToR VTEP on h5 (VNI 100) with a bare-metal server behind it ..."
+lab_vxlan_bridge 5 100 198.18.0.5
+lab_frr_start 5 tor "$(lab_frr_evpn_vtep_conf 5)"
+lab_new_ns "$(lab_ns bm)"
+lab_workload 5 100 bm 02:00:00:00:05:50 100.64.1.50/24
+ip -n "$(lab_ns bm)" route add default via 100.64.1.1
+lab_wait_for 60 "rr: 198.18.0.5 (FRR) Established" lab_isthmus_established rr 198.18.0.5
+done_
+
+step "workloads: w2 (h2) and w3 (h3) on blue, r3 (h3) and r4 (h4) on red ..."
+lab_attach_workload 2 100 w2 100.64.1.12/24 fd00:64:1::12/64
+lab_attach_workload 3 100 w3 100.64.1.13/24 fd00:64:1::13/64
+lab_attach_workload 3 200 r3 100.64.2.13/24 fd00:64:2::13/64
+lab_attach_workload 4 200 r4 100.64.2.14/24 fd00:64:2::14/64
+w() { ip netns exec "$(lab_ns "$1")" "${@:2}"; }
+# Each says hello to its anycast gateway (as any workload does for off-link traffic): the
+# bridge learns its MAC and IP, the agent advertises them.
+for x in w2:100.64.1.1 w3:100.64.1.1 r3:100.64.2.1 r4:100.64.2.1 bm:100.64.1.1; do
+  w "${x%%:*}" ping -c1 -W2 "${x#*:}" >/dev/null 2>&1 || true
 done
-lab_wait_for 60 "FRR: session up" lab_frr_established frr 198.18.0.1
-lab_wait_for 60 "BIRD: rr4 up" lab_bird_established bird rr4
-lab_wait_for 60 "BIRD: rr6 up" lab_bird_established bird rr6
-done_ "3 sessions Established ($(elapsed "${t1}"))"
+done_
 
-step "waiting until every router has all 6 prefixes ..."
-t1=$(date +%s.%N)
-frr_has() { lab_vtysh frr "show bgp $1 unicast $2 json" | lab_check_json "any(p.get('valid') for p in j.get('paths', []))"; }
-# BIRD marks a route whose next hop does not resolve as unreachable: require a usable one.
-bird_has() { lab_birdc bird show route for "$1" all | grep -qE "^$1 +unicast.*\[rr[46] "; }
-for p in 100.64.2.0/24 100.64.3.0/24; do lab_wait_for 60 "isthmusd has ${p}" lab_isthmus_has_route isthmusd ipv4 "${p}"; done
-for p in fd00:64:2::/48 fd00:64:3::/48; do lab_wait_for 60 "isthmusd has ${p}" lab_isthmus_has_route isthmusd ipv6 "${p}"; done
-for p in 100.64.1.0/24 100.64.3.0/24; do lab_wait_for 60 "FRR has ${p}" frr_has ipv4 "${p}"; done
-for p in fd00:64:1::/48 fd00:64:3::/48; do lab_wait_for 60 "FRR has ${p}" frr_has ipv6 "${p}"; done
-for p in 100.64.1.0/24 100.64.2.0/24 fd00:64:1::/48 fd00:64:2::/48; do lab_wait_for 60 "BIRD has ${p}" bird_has "${p}"; done
-done_ "converged ($(elapsed "${t1}"); $(elapsed "${t0}") since the start)"
+step "reachability over VXLAN ..."
+ping_ok() { w "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
+for pair in w2:100.64.1.13 w3:100.64.1.12 w2:fd00:64:1::13 r3:100.64.2.14 r4:100.64.2.13 \
+  r4:fd00:64:2::13 bm:100.64.1.12 bm:100.64.1.13 w2:100.64.1.50; do
+  lab_wait_for 30 "${pair%%:*} reaches ${pair#*:}" ping_ok "${pair%%:*}" "${pair#*:}"
+done
+# Networks are apart: blue does not reach red's addresses.
+if ping_ok w2 100.64.2.14; then lab_fail "w2 (blue) reaches r4 (red)"; fi
+done_ "9 paths up, blue and red apart"
 
-# The proof of reflection, checked before it is shown.
-j=$(lab_vtysh frr "show bgp ipv4 unicast 100.64.3.0/24 json")
-[[ $(lab_json "j['paths'][0].get('originatorId')" <<<"${j}") == 198.18.0.3 &&
-   $(lab_json "(j['paths'][0].get('clusterList') or {}).get('list')" <<<"${j}") == '["198.18.0.1"]' ]] ||
-  lab_fail "FRR: 100.64.3.0/24 lacks ORIGINATOR_ID 198.18.0.3 / CLUSTER_LIST 198.18.0.1: ${j}"
-b=$(lab_birdc bird show route for 100.64.2.0/24 all)
-if ! grep -q "BGP.originator_id: 198.18.0.2" <<<"${b}" || ! grep -q "BGP.cluster_list: 198.18.0.1" <<<"${b}"; then
-  lab_fail "BIRD: 100.64.2.0/24 lacks ORIGINATOR_ID / CLUSTER_LIST:"$'\n'"${b}"
-fi
-
-printf '\n%sisthmusd'"'"'s view%s (h1)\n' "${bold}" "${off}"
-show "isthmusctl show bgp summary" lab_isthmusctl isthmusd show bgp summary
-show "isthmusctl show bgp ipv4 unicast" lab_isthmusctl isthmusd show bgp ipv4 unicast
-show "isthmusctl show bgp ipv6 unicast" lab_isthmusctl isthmusd show bgp ipv6 unicast
-show "isthmusctl show bgp neighbor 198.18.0.2" lab_isthmusctl isthmusd show bgp neighbor 198.18.0.2
-
-printf '\n%sThe clients'"'"' view%s: BIRD'"'"'s prefix at FRR and FRR'"'"'s at BIRD, reflected by isthmusd\n' "${bold}" "${off}"
-printf '%s(ORIGINATOR_ID = the client that announced it, CLUSTER_LIST = the reflector'"'"'s cluster id, next hop unchanged)%s\n' "${dim}" "${off}"
-show "vtysh -c 'show bgp ipv4 unicast 100.64.3.0/24'      (FRR, h2)" lab_vtysh frr "show bgp ipv4 unicast 100.64.3.0/24"
-show "birdc show route for 100.64.2.0/24 all              (BIRD, h3)" \
-  bash -c 'lab_birdc() { ip netns exec "$1" birdc -s "$2" show route for 100.64.2.0/24 all; }; lab_birdc "$@" | grep -vE "^BIRD |^Table |BGP\.(origin|local_pref|as_path):"' _ "$(lab_ns 3)" "${LAB_DIR}/bird.ctl"
+printf '\n%sWhat the agents did%s\n' "${bold}" "${off}"
+show "isthmusctl show network                 (h3)" lab_isthmusctl agent3 show network
+show "isthmusctl show evpn mac vni 100        (h2)" lab_isthmusctl agent2 show evpn mac vni 100
+show "isthmusctl show kernel fdb vni 100      (h2)" lab_isthmusctl agent2 show kernel fdb vni 100
+show "bridge fdb show dev vxlan100            (h2)" lab_exec 2 bridge fdb show dev vxlan100
+show "ip neigh show dev br100                 (h2)" lab_exec 2 ip neigh show dev br100
+show "vtysh -c 'show evpn mac vni 100'        (FRR ToR, h5)" lab_vtysh tor "show evpn mac vni 100"
 
 commands() {
   cat <<EOF
 
 ${bold}Commands to look around${off} (as root):
-  ${ISTHMUSCTL} --socket ${sock} show bgp summary
-  ${ISTHMUSCTL} --socket ${sock} show bgp ipv6 unicast fd00:64:3::/48
-  ${ISTHMUSCTL} --socket ${sock} -o json show bgp neighbor fd00:18::3
-  ip netns exec $(lab_ns 2) vtysh --vty_socket ${LAB_DIR}/frr -c 'show bgp ipv6 unicast'
-  ip netns exec $(lab_ns 3) birdc -s ${LAB_DIR}/bird.ctl show protocols all rr6
-  configs and logs: ${LAB_DIR}/ (isthmusd.yaml, isthmusd.log, frr/bgpd.conf, bird.conf)
+  ${ISTHMUSCTL} --socket $(lab_isthmus_sock agent3) show network
+  ${ISTHMUSCTL} --socket $(lab_isthmus_sock agent3) show evpn mac vni 200
+  ${ISTHMUSCTL} --socket $(lab_isthmus_sock rr) show bgp l2vpn evpn
+  ip netns exec $(lab_ns w2) ping 100.64.1.50
+  ip netns exec $(lab_ns 5) vtysh --vty_socket ${LAB_DIR}/tor -c 'show bgp l2vpn evpn'
+  configs and logs: ${LAB_DIR}/ (rr.yaml, agent2.yaml, agent2.log, tor/bgpd.conf)
 EOF
 }
-
 commands
 if [[ ${keep} == 1 ]]; then
   printf '\nThe lab keeps running. Press Enter to tear it down. '
@@ -203,4 +177,4 @@ step "tearing down (processes, namespaces, ${LAB_DIR}) ..."
 lab_cleanup
 done_
 [[ ${keep} == 1 ]] || printf '%s(run with --keep to keep the lab until Enter is pressed and try the commands above)%s\n' "${dim}" "${off}"
-echo "${green}Demo finished: isthmusd reflected every route between FRR and BIRD.${off}"
+echo "${green}Demo finished: workloads on three hosts and a bare-metal server behind FRR reach each other over EVPN/VXLAN.${off}"

@@ -175,6 +175,34 @@ std::string format_rtc_routes(const json& j) {
   return out;
 }
 
+std::string format_networks(const json& j) {
+  std::string out =
+      fmt::format("{:<16} {:>8}  {:<20} {:<24} {:>5} {:<4} {:>7} {:>6}  {}\n", "Network", "VNI",
+                  "Gateway", "Gateway6", "MTU", "Up", "MACs", "IPs", "Flood list");
+  for (auto& n : j) {
+    std::string flood;
+    for (auto& v : n.value("flood", json::array()))
+      flood += (flood.empty() ? "" : " ") + v.get<std::string>();
+    out += fmt::format("{:<16} {:>8}  {:<20} {:<24} {:>5} {:<4} {:>7} {:>6}  {}\n", str(n, "name"),
+                       str(n, "vni"), str(n, "gateway"), str(n, "gateway6"), str(n, "mtu"),
+                       n.value("up", false) ? "yes" : "no", str(n, "remote_macs"),
+                       str(n, "remote_ips"), flood);
+  }
+  return out;
+}
+
+std::string format_kernel_fdb(const json& j) {
+  std::string out = fmt::format("{:<18} {:<16} {:<39} {}\n", "MAC", "Device", "VTEP", "Flags");
+  for (auto& e : j) {
+    std::string flags = e.value("self", false) ? "self" : "learned";
+    if (e.value("extern_learned", false)) flags += " extern_learn";
+    if (e.value("state", 0) & 0x80) flags += " permanent";
+    out += fmt::format("{:<18} {:<16} {:<39} {}\n", str(e, "mac"), str(e, "device"), str(e, "vtep"),
+                       flags);
+  }
+  return out;
+}
+
 std::string format_evpn_vni(const json& j) {
   std::string out = fmt::format("{:>8}  {:<22} {:>6} {:>6} {:>5} {:>7}  {:<30} {}\n", "VNI", "RD",
                                 "MACs", "Local", "Dups", "Routes", "Import RTs", "Remote VTEPs");
@@ -285,6 +313,8 @@ std::string format_text(const std::vector<std::string>& args, const json& result
   if (is({"show", "bgp", "l2vpn", "evpn"})) return format_evpn_routes(result);
   if (is({"show", "bgp", "ipv4", "rtc"})) return format_rtc_routes(result);
   if (is({"show", "evpn", "vni"})) return format_evpn_vni(result);
+  if (is({"show", "network"})) return format_networks(result);
+  if (is({"show", "kernel", "fdb"})) return format_kernel_fdb(result);
   if (is({"show", "evpn", "mac"})) return format_evpn_mac(result);
   if (is({"show", "evpn", "ip-vrf"})) return format_evpn_ip_vrf(result);
   if (is({"show", "evpn", "prefix"})) return format_evpn_prefix(result);
