@@ -111,9 +111,11 @@ TEST_F(AgentTest, RemoteRoutesBecomeKernelState) {
   ASSERT_NE(vx, 0);
   std::set<std::string> fdb;
   for (const auto& e : *kernel_.fdb())
-    if (e.ifindex == vx) fdb.insert(e.mac.to_string() + " " + e.dst->to_string());
-  EXPECT_EQ(
-      fdb, (std::set<std::string>{"00:00:00:00:00:00 198.18.0.2", "02:00:00:00:02:01 198.18.0.2"}));
+    if (e.ifindex == vx)
+      fdb.insert(e.mac.to_string() + (e.dst ? " " + e.dst->to_string() : " bridge"));
+  EXPECT_EQ(fdb,
+            (std::set<std::string>{"00:00:00:00:00:00 198.18.0.2", "02:00:00:00:02:01 198.18.0.2",
+                                   "02:00:00:00:02:01 bridge"}));
   const auto ns = *kernel_.neighbours();
   ASSERT_EQ(ns.size(), 1u);
   EXPECT_EQ(ns[0].ifindex, br);

@@ -174,8 +174,14 @@ class Run {
     const MacAddress zero{};
     std::set<IpAddress> flood_have;
     std::map<MacAddress, std::vector<IpAddress>> macs_have;
+    std::set<MacAddress> bridge_have;  // the bridge's own entries for remote MACs (see below)
     for (const FdbEntry& e : have) {
-      if (e.ifindex != vxlan || !e.self || !e.dst) continue;
+      if (e.ifindex != vxlan) continue;
+      if (!e.self) {
+        if (e.extern_learned) bridge_have.insert(e.mac);
+        continue;
+      }
+      if (!e.dst) continue;
       if (e.mac == zero)
         flood_have.insert(*e.dst);
       else
@@ -203,6 +209,14 @@ class Run {
       for (const IpAddress& d : dsts)
         done(k_.delete_fdb({.ifindex = vxlan, .mac = mac, .dst = d, .self = true}));
     }
+    // The bridge must know that a remote MAC is behind the VXLAN port too (its learning is off
+    // there): ARP/ND suppression answers only for a neighbour whose MAC the bridge's FDB has on a
+    // suppressing port, and known unicast is not flooded to the local ports.
+    for (const auto& [mac, vtep] : macs_want)
+      if (!bridge_have.contains(mac))
+        done(k_.add_fdb({.ifindex = vxlan, .mac = mac, .extern_learned = true}, false));
+    for (const MacAddress& mac : bridge_have)
+      if (!macs_want.contains(mac)) done(k_.delete_fdb({.ifindex = vxlan, .mac = mac}));
   }
 
   void sync_neighbours(const NetworkState& n, int bridge,

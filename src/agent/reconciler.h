@@ -5,7 +5,8 @@
 //   vxlanV   VXLAN device (VNI V, our VTEP, learning off) as a port of brV with learning off and
 //            neighbour suppression on (ARP/ND answered from brV's neighbour table)
 //   FDB      on vxlanV: 00:00:00:00:00:00 to every remote VTEP of the VNI (ingress replication,
-//            from type-3 routes); each remote MAC to its VTEP (type-2 routes), externally learned
+//            from type-3 routes); each remote MAC to its VTEP (type-2 routes), externally learned,
+//            and in brV's FDB on the vxlanV port (so that suppression and unicast find it)
 //   neighbours on brV: each remote MAC+IP (type-2), externally learned, for suppression
 // The links the agent creates carry the alias "isthmus:V"; such a link whose network is no
 // longer wanted is deleted with everything on it, and nothing else is. A link of the right name

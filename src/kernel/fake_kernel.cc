@@ -258,14 +258,16 @@ Expected<void> FakeKernel::add_fdb(const FdbEntry& e, bool append) {
   if (!e.self && !(*l)->port)
     return fail(fmt::format("RTM_NEWNEIGH fdb {} on {}: Invalid argument (not a bridge port)",
                             e.mac.to_string(), (*l)->name));
-  auto same_mac = [&](const FdbEntry& o) { return o.ifindex == e.ifindex && o.mac == e.mac; };
+  auto same_mac = [&](const FdbEntry& o) {
+    return o.ifindex == e.ifindex && o.mac == e.mac && o.self == e.self;
+  };
   if (append && std::any_of(fdb_.begin(), fdb_.end(),
                             [&](const FdbEntry& o) { return same_mac(o) && o.dst == e.dst; }))
     return fail(
         fmt::format("RTM_NEWNEIGH fdb {} on {}: File exists", e.mac.to_string(), (*l)->name));
-  if (auto ok =
-          change(fmt::format("add_fdb {} {}{}{}", (*l)->name, e.mac.to_string(),
-                             e.dst ? " dst " + e.dst->to_string() : "", append ? " append" : ""));
+  if (auto ok = change(fmt::format("add_fdb {} {}{}{}{}", (*l)->name, e.mac.to_string(),
+                                   e.dst ? " dst " + e.dst->to_string() : "",
+                                   e.self ? "" : " master", append ? " append" : ""));
       !ok)
     return ok;
   FdbEntry stored = e;
@@ -278,13 +280,15 @@ Expected<void> FakeKernel::add_fdb(const FdbEntry& e, bool append) {
 
 Expected<void> FakeKernel::delete_fdb(const FdbEntry& e) {
   auto it = std::find_if(fdb_.begin(), fdb_.end(), [&](const FdbEntry& o) {
-    return o.ifindex == e.ifindex && o.mac == e.mac && (!e.dst || o.dst == e.dst);
+    return o.ifindex == e.ifindex && o.mac == e.mac && o.self == e.self &&
+           (!e.dst || o.dst == e.dst);
   });
   if (it == fdb_.end())
     return fail(fmt::format("RTM_DELNEIGH fdb {} on link {}: No such file or directory",
                             e.mac.to_string(), e.ifindex));
-  if (auto ok = change(fmt::format("delete_fdb {} {}{}", e.ifindex, e.mac.to_string(),
-                                   e.dst ? " dst " + e.dst->to_string() : ""));
+  if (auto ok =
+          change(fmt::format("delete_fdb {} {}{}{}", e.ifindex, e.mac.to_string(),
+                             e.dst ? " dst " + e.dst->to_string() : "", e.self ? "" : " master"));
       !ok)
     return ok;
   fdb_.erase(it);

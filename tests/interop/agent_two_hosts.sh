@@ -49,16 +49,21 @@ for peer in 198.18.0.2 198.18.0.3; do
   lab_wait_for 60 "rr: ${peer} Established" lab_isthmus_established rr "${peer}"
 done
 
-# The agents made the network: bridge with the anycast gateway, VXLAN port, overlay MTU.
+# The agents made the network: bridge with the anycast gateway, VXLAN port, overlay MTU. (Output
+# is read whole before grep: with pipefail, `cmd | grep -q` fails when grep exits first.)
+shows() { # shows PATTERN CMD...: CMD's output has PATTERN
+  local out
+  out=$("${@:2}")
+  grep -q -- "$1" <<<"${out}"
+}
 for i in 2 3; do
-  lab_exec "${i}" ip -d link show vxlan100 | grep -q "vxlan id 100 local 198.18.0.${i} .*nolearning" ||
+  shows "vxlan id 100 local 198.18.0.${i} .*nolearning" lab_exec "${i}" ip -d link show vxlan100 ||
     lab_fail "host ${i}: vxlan100 is not as the agent should make it: $(lab_exec "${i}" ip -d link show vxlan100)"
-  lab_exec "${i}" ip -d link show vxlan100 | grep -q "neigh_suppress on" ||
-    lab_fail "host ${i}: vxlan100 lacks neigh_suppress"
-  lab_exec "${i}" ip -d link show vxlan100 | grep -q "learning off" ||
-    lab_fail "host ${i}: vxlan100 port learning is on"
-  lab_exec "${i}" ip addr show br100 | grep -q "inet 100.64.1.1/24" || lab_fail "host ${i}: no gateway on br100"
-  lab_exec "${i}" ip link show br100 | grep -q "mtu 8950" || lab_fail "host ${i}: br100 MTU is not 9000 - 50"
+  shows "neigh_suppress on" lab_exec "${i}" ip -d link show vxlan100 || lab_fail "host ${i}: vxlan100 lacks neigh_suppress"
+  shows "learning off" lab_exec "${i}" ip -d link show vxlan100 || lab_fail "host ${i}: vxlan100 port learning is on"
+  shows "inet 100.64.1.1/24" lab_exec "${i}" ip addr show br100 ||
+    lab_fail "host ${i}: no gateway on br100: $(lab_exec "${i}" ip addr show br100)"
+  shows "mtu 8950" lab_exec "${i}" ip link show br100 || lab_fail "host ${i}: br100 MTU is not 9000 - 50"
 done
 lab_isthmusctl agent2 show network -o json | lab_check_json "j[0]['name'] == 'blue' and j[0]['vni'] == 100 and j[0]['up'] and j[0]['mtu'] == 8950" ||
   lab_fail "show network: $(lab_isthmusctl agent2 show network -o json)"
@@ -78,7 +83,7 @@ mac_w3=$(w w3 cat /sys/class/net/eth0/address)
 mac_w2=$(w w2 cat /sys/class/net/eth0/address)
 lab_wait_for 30 "host 2 has w3's MAC at VTEP 198.18.0.3" lab_fdb_has 2 vxlan100 "${mac_w3}" 198.18.0.3
 lab_wait_for 30 "host 3 has w2's MAC at VTEP 198.18.0.2" lab_fdb_has 3 vxlan100 "${mac_w2}" 198.18.0.2
-neigh_has() { lab_exec "$1" ip neigh show dev br100 | grep -q "^$2 lladdr $3 .*extern_learn"; }
+neigh_has() { shows "^$2 lladdr $3 .*extern_learn" lab_exec "$1" ip neigh show dev br100; }
 lab_wait_for 30 "host 2 has w3's IP for ARP suppression" neigh_has 2 100.64.1.13 "${mac_w3}"
 lab_isthmusctl agent2 show kernel fdb vni 100 -o json | lab_check_json "
 any(e['mac'] == '${mac_w3}' and e.get('vtep') == '198.18.0.3' for e in j)" ||
@@ -94,4 +99,40 @@ lab_wait_for 30 "w2 pings w3 (IPv6)" ping_ok w2 fd00:64:1::13
 # 1472 bytes of ICMP data with DF: a full 1500-byte frame crosses the overlay unfragmented.
 w w2 ping -c1 -W2 -M do -s 1472 100.64.1.13 >/dev/null || lab_fail "a 1500-byte DF packet does not cross"
 lab_log "w2 and w3 reach each other over VXLAN, IPv4 and IPv6, 1500-byte frames with DF"
+
+# ARP suppression: w2 forgets w3's MAC and asks again; host 2's bridge answers from the entry the
+# agent installed, and no ARP request crosses the VXLAN port (a capture on vxlan100 at host 2).
+lab_exec 2 timeout 5 tcpdump -n -i vxlan100 -c 50 arp >"${LAB_DIR}/arp.txt" 2>/dev/null &
+capture=$!
+sleep 1  # tcpdump attaches (nothing is asserted on this wait)
+w w2 ip neigh flush dev eth0
+w w2 ping -c1 -W2 100.64.1.13 >/dev/null || lab_fail "w2 cannot reach w3 after flushing its ARP cache"
+shows "${mac_w3}" w w2 ip neigh show 100.64.1.13 || lab_fail "w2 did not learn w3's MAC again"
+# The capture works: a request for an address nobody has does cross (flooded to the VTEPs).
+w w2 ping -c1 -W1 100.64.1.99 >/dev/null 2>&1 || true
+wait "${capture}" || true
+grep -q "Request who-has 100.64.1.99" "${LAB_DIR}/arp.txt" ||
+  lab_fail "the capture on vxlan100 saw no flooded ARP request: $(cat "${LAB_DIR}/arp.txt")"
+if grep -q "Request who-has 100.64.1.13" "${LAB_DIR}/arp.txt"; then
+  lab_fail "an ARP request for 100.64.1.13 crossed vxlan100: $(cat "${LAB_DIR}/arp.txt")"
+fi
+lab_log "ARP suppression: w2 resolved w3 without an ARP request crossing the overlay"
+
+# Deleting the network (agent 3 restarted without it) leaves nothing of it behind at host 3,
+# and host 2 forgets host 3's VTEP and workload.
+sed -i '/^networks:/,/^bgp:/{/^networks:/d;/^  - /d}' "${LAB_DIR}/agent3.yaml"
+grep -q "name: blue" "${LAB_DIR}/agent3.yaml" && lab_fail "the test could not remove blue from agent3.yaml"
+lab_isthmusd_restart agent3
+lab_wait_for 60 "rr: 198.18.0.3 Established again" lab_isthmus_established rr 198.18.0.3
+gone() { ! lab_exec 3 ip link show "$1" >/dev/null 2>&1; }
+lab_wait_for 30 "host 3: br100 is gone" gone br100
+lab_wait_for 30 "host 3: vxlan100 is gone" gone vxlan100
+shows "dst 198.18" lab_exec 3 bridge fdb show && lab_fail "host 3 keeps FDB entries: $(lab_exec 3 bridge fdb show)"
+shows extern_learn lab_exec 3 ip neigh show && lab_fail "host 3 keeps neighbours: $(lab_exec 3 ip neigh show)"
+shows "100.64.1" lab_exec 3 ip route show && lab_fail "host 3 keeps a route: $(lab_exec 3 ip route show)"
+no_flood() { ! lab_fdb_has 2 vxlan100 00:00:00:00:00:00 198.18.0.3; }
+lab_wait_for 30 "host 2 no longer floods to 198.18.0.3" no_flood
+no_w3() { ! lab_fdb_has 2 vxlan100 "${mac_w3}" 198.18.0.3; }
+lab_wait_for 30 "host 2 forgot w3's MAC" no_w3
+lab_log "network deleted at host 3: no link, FDB entry, neighbour or route left; host 2 forgot it"
 lab_log "PASS"
