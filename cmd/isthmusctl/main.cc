@@ -32,6 +32,7 @@ void usage(FILE* to) {
                "  evpn prefix add|del L3VNI PREFIX\n"
                "  clear evpn dup-addr vni VNI [mac MAC]\n"
                "  show network\n"
+               "  show endpoint\n"
                "  show kernel fdb vni VNI\n"
                "  clear bgp neighbor ADDRESS [hard | graceful | soft [in|out]]\n"
                "\n"

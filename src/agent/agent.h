@@ -60,6 +60,7 @@ class Agent {
   Expected<void> learn_all();
 
   const AgentConfig& config() const { return config_; }
+  const evpn::Instance& evpn() const { return evpn_; }
 
  private:
   std::optional<uint32_t> vni_of_bridge(int ifindex);

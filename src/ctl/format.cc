@@ -191,6 +191,20 @@ std::string format_networks(const json& j) {
   return out;
 }
 
+std::string format_endpoints(const json& j) {
+  std::string out = fmt::format("{:<16} {:>8}  {:<18} {:<16} {:<11} {:>4}  {}\n", "Network", "VNI",
+                                "MAC", "Port", "State", "Seq", "IPs");
+  for (auto& e : j) {
+    std::string ips;
+    for (auto& ip : e.value("ips", json::array()))
+      ips += (ips.empty() ? "" : " ") + ip.get<std::string>();
+    out += fmt::format("{:<16} {:>8}  {:<18} {:<16} {:<11} {:>4}  {}\n", str(e, "network"),
+                       str(e, "vni"), str(e, "mac"), str(e, "port"), str(e, "state"),
+                       str(e, "sequence"), ips);
+  }
+  return out;
+}
+
 std::string format_kernel_fdb(const json& j) {
   std::string out = fmt::format("{:<18} {:<16} {:<39} {}\n", "MAC", "Device", "VTEP", "Flags");
   for (auto& e : j) {
@@ -314,6 +328,7 @@ std::string format_text(const std::vector<std::string>& args, const json& result
   if (is({"show", "bgp", "ipv4", "rtc"})) return format_rtc_routes(result);
   if (is({"show", "evpn", "vni"})) return format_evpn_vni(result);
   if (is({"show", "network"})) return format_networks(result);
+  if (is({"show", "endpoint"})) return format_endpoints(result);
   if (is({"show", "kernel", "fdb"})) return format_kernel_fdb(result);
   if (is({"show", "evpn", "mac"})) return format_evpn_mac(result);
   if (is({"show", "evpn", "ip-vrf"})) return format_evpn_ip_vrf(result);

@@ -131,6 +131,50 @@ std::optional<Expected<nlohmann::json>> agent_command(agent::Agent& agent, kerne
     }
     return Expected<json>(std::move(out));
   }
+  if (args.size() == 2 && args[0] == "show" && args[1] == "endpoint") {
+    // The workloads of this host: the local MACs of every network, with their IPs and the
+    // bridge port the kernel learned them on.
+    auto links = kernel.links();
+    auto fdb = kernel.fdb();
+    if (!links) return Expected<json>(unexpected(std::move(links.error())));
+    if (!fdb) return Expected<json>(unexpected(std::move(fdb.error())));
+    std::map<int, std::string> names;
+    std::map<std::string, int> index;
+    for (const auto& l : *links) {
+      names[l.index] = l.name;
+      index[l.name] = l.index;
+    }
+    json out = json::array();
+    for (const auto& n : agent.config().networks) {
+      auto rows = agent.evpn().macs(n.vni);
+      if (!rows) continue;
+      const auto br = index.find(agent::bridge_name(n.vni));
+      for (const auto& row : *rows) {
+        const evpn::LocalMac* m = row.local_mac;
+        if (!m) continue;
+        json j;
+        j["network"] = n.name;
+        j["vni"] = n.vni;
+        j["mac"] = row.mac.to_string();
+        json ips = json::array();
+        for (const auto& ip : m->routes)
+          if (ip) ips.push_back(ip->to_string());
+        j["ips"] = std::move(ips);
+        j["state"] = m->state == evpn::LocalMac::State::Local       ? "local"
+                     : m->state == evpn::LocalMac::State::MovedAway ? "moved-away"
+                                                                    : "conflict";
+        j["sequence"] = m->sequence;
+        j["advertised"] = !m->in_rib.empty();
+        if (m->duplicate) j["duplicate"] = true;
+        if (br != index.end())
+          for (const auto& e : *fdb)
+            if (!e.self && e.master == br->second && e.mac == row.mac && names.count(e.ifindex))
+              j["port"] = names[e.ifindex];
+        out.push_back(std::move(j));
+      }
+    }
+    return Expected<json>(std::move(out));
+  }
   if (args.size() >= 2 && args[0] == "show" && args[1] == "kernel") {
     if (args.size() != 5 || args[2] != "fdb" || args[3] != "vni")
       return Expected<json>(fail("expected: show kernel fdb vni VNI"));

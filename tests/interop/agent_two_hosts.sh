@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# The node agent end to end on two hosts: isthmusd agents (h2, h3) peer with an isthmusd route
-# reflector (h1); each puts network blue (VNI 100) into its kernel, learns the workload attached
-# to br100 and advertises it; the other installs it; the workloads ping each other over VXLAN,
-# IPv4 and IPv6, and through the anycast gateway.
+# The node agent end to end: isthmusd agents (h2, h3, h4) peer with an isthmusd route reflector
+# (h1); each puts network blue (VNI 100) into its kernel, learns the workload attached to br100
+# and advertises it; the others install it; the workloads ping each other over VXLAN, IPv4 and
+# IPv6; ARP suppression; a workload moves from h3 to h4; the network is deleted at h3.
 #   h1 isthmusd RR 198.18.0.1        h2 agent 198.18.0.2 + workload w2 100.64.1.12
-#                                    h3 agent 198.18.0.3 + workload w3 100.64.1.13
+#                                    h3 agent 198.18.0.3 + workload w3 100.64.1.13 (moves to h4)
+#                                    h4 agent 198.18.0.4
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
 
 lab_init
 lab_require_isthmus
-lab_underlay 3
+lab_underlay 4
 
 agent_conf() { # agent_conf ID
   cat <<YAML
@@ -41,11 +42,13 @@ bgp:
   neighbors:
     - { address: 198.18.0.2, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
     - { address: 198.18.0.3, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
+    - { address: 198.18.0.4, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
 YAML
 )"
 lab_isthmusd_start 2 agent2 "$(agent_conf 2)"
 lab_isthmusd_start 3 agent3 "$(agent_conf 3)"
-for peer in 198.18.0.2 198.18.0.3; do
+lab_isthmusd_start 4 agent4 "$(agent_conf 4)"
+for peer in 198.18.0.2 198.18.0.3 198.18.0.4; do
   lab_wait_for 60 "rr: ${peer} Established" lab_isthmus_established rr "${peer}"
 done
 
@@ -88,6 +91,9 @@ lab_wait_for 30 "host 2 has w3's IP for ARP suppression" neigh_has 2 100.64.1.13
 lab_isthmusctl agent2 show kernel fdb vni 100 -o json | lab_check_json "
 any(e['mac'] == '${mac_w3}' and e.get('vtep') == '198.18.0.3' for e in j)" ||
   lab_fail "show kernel fdb vni 100: $(lab_isthmusctl agent2 show kernel fdb vni 100 -o json)"
+lab_isthmusctl agent2 show endpoint -o json | lab_check_json "
+[(e['network'], e['mac'], e['ips'], e['port'], e['state']) for e in j] == [('blue', '${mac_w2}', ['100.64.1.12'], 'veth-w2', 'local')]" ||
+  lab_fail "show endpoint: $(lab_isthmusctl agent2 show endpoint -o json)"
 lab_log "workloads learned and advertised; the other host installed MAC, VTEP and IP"
 
 ping_ok() { w "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
@@ -118,6 +124,23 @@ if grep -q "Request who-has 100.64.1.13" "${LAB_DIR}/arp.txt"; then
 fi
 lab_log "ARP suppression: w2 resolved w3 without an ARP request crossing the overlay"
 
+# A workload moves: w3 leaves host 3 (its namespace and veth go, the bridge forgets its MAC) and
+# comes up on host 4 with the same MAC and addresses. Everyone finds it there (RFC 7432 §15),
+# and no FDB entry points at host 3 any more.
+ip netns delete "$(lab_ns w3)"
+lab_attach_workload 4 100 w3m 100.64.1.13/24 fd00:64:1::13/64
+ip -n "$(lab_ns w3m)" link set eth0 address "${mac_w3}"
+w w3m ping -c1 -W2 100.64.1.1 >/dev/null 2>&1 || true
+lab_wait_for 30 "host 2 has w3's MAC at its new VTEP 198.18.0.4" lab_fdb_has 2 vxlan100 "${mac_w3}" 198.18.0.4
+lab_wait_for 30 "host 3 has w3's MAC at 198.18.0.4" lab_fdb_has 3 vxlan100 "${mac_w3}" 198.18.0.4
+at_old() { lab_fdb_has "$1" vxlan100 "${mac_w3}" 198.18.0.3; }
+lab_never 2 "host 2 points w3's MAC at 198.18.0.3" at_old 2
+lab_wait_for 30 "w2 reaches w3 at its new place" ping_ok w2 100.64.1.13
+lab_isthmusctl agent2 show evpn mac vni 100 -o json | lab_check_json "
+[m['vtep'] for m in j['macs'] if m['mac'] == '${mac_w3}'] == ['198.18.0.4']" ||
+  lab_fail "show evpn mac vni 100 at host 2: $(lab_isthmusctl agent2 show evpn mac vni 100 -o json)"
+lab_log "w3 moved from host 3 to host 4: found there by host 2 and host 3, nothing points at host 3"
+
 # Deleting the network (agent 3 restarted without it) leaves nothing of it behind at host 3,
 # and host 2 forgets host 3's VTEP and workload.
 sed -i '/^networks:/,/^bgp:/{/^networks:/d;/^  - /d}' "${LAB_DIR}/agent3.yaml"
@@ -132,7 +155,5 @@ shows extern_learn lab_exec 3 ip neigh show && lab_fail "host 3 keeps neighbours
 shows "100.64.1" lab_exec 3 ip route show && lab_fail "host 3 keeps a route: $(lab_exec 3 ip route show)"
 no_flood() { ! lab_fdb_has 2 vxlan100 00:00:00:00:00:00 198.18.0.3; }
 lab_wait_for 30 "host 2 no longer floods to 198.18.0.3" no_flood
-no_w3() { ! lab_fdb_has 2 vxlan100 "${mac_w3}" 198.18.0.3; }
-lab_wait_for 30 "host 2 forgot w3's MAC" no_w3
-lab_log "network deleted at host 3: no link, FDB entry, neighbour or route left; host 2 forgot it"
+lab_log "network deleted at host 3: no link, FDB entry, neighbour or route left; host 2 forgot its VTEP"
 lab_log "PASS"
