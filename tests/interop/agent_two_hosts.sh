@@ -6,9 +6,16 @@
 #   h1 isthmusd RR 198.18.0.1        h2 agent 198.18.0.2 + workload w2 100.64.1.12
 #                                    h3 agent 198.18.0.3 + workload w3 100.64.1.13 (moves to h4)
 #                                    h4 agent 198.18.0.4
+# Usage: agent_two_hosts.sh [4|6]: the VTEPs (the VXLAN underlay) on IPv4 (198.18.0.N) or IPv6
+# (fd00:18::N); the BGP sessions are IPv4 either way.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
+
+underlay=${1:-4}
+vtep() { if [[ ${underlay} == 6 ]]; then echo "fd00:18::$1"; else echo "198.18.0.$1"; fi; }
+# RFC 7348: 50 octets of VXLAN over IPv4, 70 over IPv6, under the lab's underlay MTU of 9000.
+mtu=$([[ ${underlay} == 6 ]] && echo 8930 || echo 8950)
 
 lab_init
 lab_require_isthmus
@@ -18,7 +25,7 @@ agent_conf() { # agent_conf ID
   cat <<YAML
 control_socket: $(lab_isthmus_sock "agent$1")
 agent:
-  vtep: { address: 198.18.0.$1 }
+  vtep: { address: "$(vtep "$1")" }
 networks:
   - { name: blue, vni: 100, subnet: 100.64.1.0/24, gateway: 100.64.1.1, subnet6: "fd00:64:1::/64", gateway6: "fd00:64:1::1" }
 bgp:
@@ -60,20 +67,20 @@ shows() { # shows PATTERN CMD...: CMD's output has PATTERN
   grep -q -- "$1" <<<"${out}"
 }
 for i in 2 3; do
-  shows "vxlan id 100 local 198.18.0.${i} .*nolearning" lab_exec "${i}" ip -d link show vxlan100 ||
+  shows "vxlan id 100 local $(vtep "${i}") .*nolearning" lab_exec "${i}" ip -d link show vxlan100 ||
     lab_fail "host ${i}: vxlan100 is not as the agent should make it: $(lab_exec "${i}" ip -d link show vxlan100)"
   shows "neigh_suppress on" lab_exec "${i}" ip -d link show vxlan100 || lab_fail "host ${i}: vxlan100 lacks neigh_suppress"
   shows "learning off" lab_exec "${i}" ip -d link show vxlan100 || lab_fail "host ${i}: vxlan100 port learning is on"
   shows "inet 100.64.1.1/24" lab_exec "${i}" ip addr show br100 ||
     lab_fail "host ${i}: no gateway on br100: $(lab_exec "${i}" ip addr show br100)"
-  shows "mtu 8950" lab_exec "${i}" ip link show br100 || lab_fail "host ${i}: br100 MTU is not 9000 - 50"
+  shows "mtu ${mtu}" lab_exec "${i}" ip link show br100 || lab_fail "host ${i}: br100 MTU is not ${mtu}"
 done
-lab_isthmusctl agent2 show network -o json | lab_check_json "j[0]['name'] == 'blue' and j[0]['vni'] == 100 and j[0]['up'] and j[0]['mtu'] == 8950" ||
+lab_isthmusctl agent2 show network -o json | lab_check_json "j[0]['name'] == 'blue' and j[0]['vni'] == 100 and j[0]['up'] and j[0]['mtu'] == ${mtu}" ||
   lab_fail "show network: $(lab_isthmusctl agent2 show network -o json)"
 flood_has() { lab_fdb_has "$1" vxlan100 00:00:00:00:00:00 "$2"; }
-lab_wait_for 30 "host 2 floods to 198.18.0.3" flood_has 2 198.18.0.3
-lab_wait_for 30 "host 3 floods to 198.18.0.2" flood_has 3 198.18.0.2
-lab_log "agents: br100/vxlan100 with gateway, suppression and MTU 8950; flood lists from each other's IMET routes"
+lab_wait_for 30 "host 2 floods to $(vtep 3)" flood_has 2 "$(vtep 3)"
+lab_wait_for 30 "host 3 floods to $(vtep 2)" flood_has 3 "$(vtep 2)"
+lab_log "agents: br100/vxlan100 with gateway, suppression and MTU ${mtu}; flood lists from each other's IMET routes"
 
 # Workloads: the bridges learn them, the agents advertise them, the other side installs them.
 lab_attach_workload 2 100 w2 100.64.1.12/24 fd00:64:1::12/64
@@ -84,12 +91,12 @@ w w2 ping -c1 -W2 100.64.1.1 >/dev/null || lab_fail "w2 cannot reach its anycast
 w w3 ping -c1 -W2 100.64.1.1 >/dev/null || lab_fail "w3 cannot reach its anycast gateway"
 mac_w3=$(w w3 cat /sys/class/net/eth0/address)
 mac_w2=$(w w2 cat /sys/class/net/eth0/address)
-lab_wait_for 30 "host 2 has w3's MAC at VTEP 198.18.0.3" lab_fdb_has 2 vxlan100 "${mac_w3}" 198.18.0.3
-lab_wait_for 30 "host 3 has w2's MAC at VTEP 198.18.0.2" lab_fdb_has 3 vxlan100 "${mac_w2}" 198.18.0.2
+lab_wait_for 30 "host 2 has w3's MAC at VTEP $(vtep 3)" lab_fdb_has 2 vxlan100 "${mac_w3}" "$(vtep 3)"
+lab_wait_for 30 "host 3 has w2's MAC at VTEP $(vtep 2)" lab_fdb_has 3 vxlan100 "${mac_w2}" "$(vtep 2)"
 neigh_has() { shows "^$2 lladdr $3 .*extern_learn" lab_exec "$1" ip neigh show dev br100; }
 lab_wait_for 30 "host 2 has w3's IP for ARP suppression" neigh_has 2 100.64.1.13 "${mac_w3}"
 lab_isthmusctl agent2 show kernel fdb vni 100 -o json | lab_check_json "
-any(e['mac'] == '${mac_w3}' and e.get('vtep') == '198.18.0.3' for e in j)" ||
+any(e['mac'] == '${mac_w3}' and e.get('vtep') == '$(vtep 3)' for e in j)" ||
   lab_fail "show kernel fdb vni 100: $(lab_isthmusctl agent2 show kernel fdb vni 100 -o json)"
 lab_isthmusctl agent2 show endpoint -o json | lab_check_json "
 [(e['network'], e['mac'], e['ips'], e['port'], e['state']) for e in j] == [('blue', '${mac_w2}', ['100.64.1.12'], 'veth-w2', 'local')]" ||
@@ -131,13 +138,13 @@ ip netns delete "$(lab_ns w3)"
 lab_attach_workload 4 100 w3m 100.64.1.13/24 fd00:64:1::13/64
 ip -n "$(lab_ns w3m)" link set eth0 address "${mac_w3}"
 w w3m ping -c1 -W2 100.64.1.1 >/dev/null 2>&1 || true
-lab_wait_for 30 "host 2 has w3's MAC at its new VTEP 198.18.0.4" lab_fdb_has 2 vxlan100 "${mac_w3}" 198.18.0.4
-lab_wait_for 30 "host 3 has w3's MAC at 198.18.0.4" lab_fdb_has 3 vxlan100 "${mac_w3}" 198.18.0.4
-at_old() { lab_fdb_has "$1" vxlan100 "${mac_w3}" 198.18.0.3; }
-lab_never 2 "host 2 points w3's MAC at 198.18.0.3" at_old 2
+lab_wait_for 30 "host 2 has w3's MAC at its new VTEP $(vtep 4)" lab_fdb_has 2 vxlan100 "${mac_w3}" "$(vtep 4)"
+lab_wait_for 30 "host 3 has w3's MAC at $(vtep 4)" lab_fdb_has 3 vxlan100 "${mac_w3}" "$(vtep 4)"
+at_old() { lab_fdb_has "$1" vxlan100 "${mac_w3}" "$(vtep 3)"; }
+lab_never 2 "host 2 points w3's MAC at $(vtep 3)" at_old 2
 lab_wait_for 30 "w2 reaches w3 at its new place" ping_ok w2 100.64.1.13
 lab_isthmusctl agent2 show evpn mac vni 100 -o json | lab_check_json "
-[m['vtep'] for m in j['macs'] if m['mac'] == '${mac_w3}'] == ['198.18.0.4']" ||
+[m['vtep'] for m in j['macs'] if m['mac'] == '${mac_w3}'] == ['$(vtep 4)']" ||
   lab_fail "show evpn mac vni 100 at host 2: $(lab_isthmusctl agent2 show evpn mac vni 100 -o json)"
 lab_log "w3 moved from host 3 to host 4: found there by host 2 and host 3, nothing points at host 3"
 
@@ -150,10 +157,10 @@ lab_wait_for 60 "rr: 198.18.0.3 Established again" lab_isthmus_established rr 19
 gone() { ! lab_exec 3 ip link show "$1" >/dev/null 2>&1; }
 lab_wait_for 30 "host 3: br100 is gone" gone br100
 lab_wait_for 30 "host 3: vxlan100 is gone" gone vxlan100
-shows "dst 198.18" lab_exec 3 bridge fdb show && lab_fail "host 3 keeps FDB entries: $(lab_exec 3 bridge fdb show)"
+shows "dst $(vtep 1 | sed 's/1$//')" lab_exec 3 bridge fdb show && lab_fail "host 3 keeps FDB entries: $(lab_exec 3 bridge fdb show)"
 shows extern_learn lab_exec 3 ip neigh show && lab_fail "host 3 keeps neighbours: $(lab_exec 3 ip neigh show)"
 shows "100.64.1" lab_exec 3 ip route show && lab_fail "host 3 keeps a route: $(lab_exec 3 ip route show)"
-no_flood() { ! lab_fdb_has 2 vxlan100 00:00:00:00:00:00 198.18.0.3; }
-lab_wait_for 30 "host 2 no longer floods to 198.18.0.3" no_flood
+no_flood() { ! lab_fdb_has 2 vxlan100 00:00:00:00:00:00 "$(vtep 3)"; }
+lab_wait_for 30 "host 2 no longer floods to $(vtep 3)" no_flood
 lab_log "network deleted at host 3: no link, FDB entry, neighbour or route left; host 2 forgot its VTEP"
 lab_log "PASS"
