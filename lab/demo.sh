@@ -18,44 +18,8 @@
 set -euo pipefail
 DEMO_DIR=$(cd "$(dirname "$0")" && pwd)
 
-keep=0
-build=""
-for a in "$@"; do
-  case ${a} in
-    --keep) keep=1 ;;
-    -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    -*) echo "demo: unknown option ${a} (try --help)" >&2; exit 2 ;;
-    *) build=${a} ;;
-  esac
-done
-build=$(realpath -m "${build:-${DEMO_DIR}/../build}")
-export ISTHMUSD=${build}/bin/isthmusd ISTHMUSCTL=${build}/bin/isthmusctl
-for b in "${ISTHMUSD}" "${ISTHMUSCTL}"; do
-  [[ -x ${b} ]] || { echo "demo: ${b} not found; build first: cmake --build ${build} --target isthmusd isthmusctl" >&2; exit 1; }
-done
-
-source "${DEMO_DIR}/lib.sh"
-# The lab's progress lines go to a file; the demo prints its own summary.
-lab_log() {
-  [[ -n ${LAB_DIR:-} && -d ${LAB_DIR} ]] && printf '%s %s\n' "$(date +%T.%3N)" "$*" >>"${LAB_DIR}/progress.log"
-  return 0
-}
-
-bold=$'\e[1m' dim=$'\e[2m' green=$'\e[32m' off=$'\e[0m'
-[[ -t 1 ]] || bold="" dim="" green="" off=""
-step() { printf '%s==>%s %s' "${bold}" "${off}" "$1"; }
-done_() { printf ' %s%s%s\n' "${green}" "${1:-done}" "${off}"; }
-show() { # show TITLE CMD...
-  printf '\n%s$ %s%s\n' "${bold}" "$1" "${off}"
-  shift
-  "$@" 2>&1 | sed 's/^/  /'
-}
-
-lab_init
-lab_require_isthmus
+DEMO_HELP_END=17
+source "${DEMO_DIR}/demo_common.sh"
 sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 echo
 

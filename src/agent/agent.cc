@@ -50,19 +50,13 @@ ReconcileResult Agent::reconcile() {
   ReconcileResult r = agent::reconcile(kernel_, desired());
   for (const auto& e : r.errors) log::warn("agent: {}", e);
   if (!r.ok()) dirty_ = true;  // try again on the next round
-  // Which bridge is which network now (indexes change when a link is made again).
+  // Which bridge is which network now (indexes change when a link is made again), as the
+  // reconciler found or made them: no second read of the kernel's links.
   bridges_.clear();
   vxlan_ports_.clear();
-  if (auto links = kernel_.links()) {
-    std::map<std::string, int> by_name;
-    for (const auto& l : *links) by_name[l.name] = l.index;
-    for (const Network& n : config_.networks) {
-      auto br = by_name.find(bridge_name(n.vni));
-      auto vx = by_name.find(vxlan_name(n.vni));
-      if (br == by_name.end()) continue;
-      bridges_[br->second] = n.vni;
-      if (vx != by_name.end()) vxlan_ports_[vx->second] = br->second;
-    }
+  for (const NetworkDevices& d : r.devices) {
+    bridges_[d.bridge] = d.vni;
+    if (d.vxlan != 0) vxlan_ports_[d.vxlan] = d.bridge;
   }
   return r;
 }

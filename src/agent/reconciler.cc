@@ -44,6 +44,7 @@ class Run {
       const int br = ensure_bridge(n);
       if (br == 0) continue;
       const int vx = ensure_vxlan(n, br);
+      result_.devices.push_back({n.vni, br, vx});
       if (vx == 0) continue;
       ready.push_back({&n, br, vx});
     }

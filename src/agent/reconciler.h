@@ -62,9 +62,17 @@ std::string owner_alias(uint32_t vni);
 // RFC 7348 §5 overhead: outer Ethernet 14 + IP (20 or 40) + UDP 8 + VXLAN 8 = 50 or 70 octets.
 uint32_t overlay_mtu(uint32_t underlay_mtu, bool ipv6_underlay);
 
+// A network's devices as the kernel has them after a run (0: not there).
+struct NetworkDevices {
+  uint32_t vni = 0;
+  int bridge = 0;
+  int vxlan = 0;
+};
+
 struct ReconcileResult {
-  size_t changes = 0;               // kernel changes made
-  std::vector<std::string> errors;  // what could not be done (the next run tries again)
+  size_t changes = 0;                   // kernel changes made
+  std::vector<std::string> errors;      // what could not be done (the next run tries again)
+  std::vector<NetworkDevices> devices;  // the networks whose bridge exists
   bool ok() const { return errors.empty(); }
 };
 
