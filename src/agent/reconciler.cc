@@ -28,7 +28,7 @@ constexpr kernel::BridgePortInfo kVxlanPort{.learning = false, .neigh_suppress =
 // One reconcile run: counts changes, collects errors, goes on after each.
 class Run {
  public:
-  Run(kernel::Kernel& k, const DesiredState& d) : k_(k), d_(d) {}
+  Run(kernel::Kernel& k, const DesiredState& d, const ReconcileOptions& o) : k_(k), d_(d), o_(o) {}
 
   ReconcileResult go() {
     auto links = k_.links();
@@ -193,7 +193,7 @@ class Run {
       if (!flood_have.contains(v))
         done(k_.add_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}, true));
     for (const IpAddress& v : flood_have)
-      if (!flood_want.contains(v))
+      if (!flood_want.contains(v) && !o_.keep_remote_entries)
         done(k_.delete_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}));
 
     std::map<MacAddress, IpAddress> macs_want;
@@ -206,7 +206,7 @@ class Run {
           false));
     }
     for (const auto& [mac, dsts] : macs_have) {
-      if (macs_want.contains(mac)) continue;
+      if (macs_want.contains(mac) || o_.keep_remote_entries) continue;
       for (const IpAddress& d : dsts)
         done(k_.delete_fdb({.ifindex = vxlan, .mac = mac, .dst = d, .self = true}));
     }
@@ -217,7 +217,8 @@ class Run {
       if (!bridge_have.contains(mac))
         done(k_.add_fdb({.ifindex = vxlan, .mac = mac, .extern_learned = true}, false));
     for (const MacAddress& mac : bridge_have)
-      if (!macs_want.contains(mac)) done(k_.delete_fdb({.ifindex = vxlan, .mac = mac}));
+      if (!macs_want.contains(mac) && !o_.keep_remote_entries)
+        done(k_.delete_fdb({.ifindex = vxlan, .mac = mac}));
   }
 
   void sync_neighbours(const NetworkState& n, int bridge,
@@ -234,7 +235,8 @@ class Run {
     }
     // Only ours go: the kernel's own entries for local workloads stay.
     for (const auto& [ip, x] : by_ip)
-      if (x->extern_learned && !wanted.contains(ip)) done(k_.delete_neighbour(*x));
+      if (x->extern_learned && !wanted.contains(ip) && !o_.keep_remote_entries)
+        done(k_.delete_neighbour(*x));
   }
 
   void remove_unwanted() {
@@ -253,14 +255,16 @@ class Run {
 
   kernel::Kernel& k_;
   const DesiredState& d_;
+  const ReconcileOptions& o_;
   std::map<std::string, Link> by_name_;
   ReconcileResult result_;
 };
 
 }  // namespace
 
-ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired) {
-  return Run(k, desired).go();
+ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
+                          const ReconcileOptions& options) {
+  return Run(k, desired, options).go();
 }
 
 }  // namespace isthmus::agent

@@ -76,6 +76,15 @@ struct ReconcileResult {
   bool ok() const { return errors.empty(); }
 };
 
-ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired);
+struct ReconcileOptions {
+  // Add and correct, never remove, what EVPN put there: the flood list, remote MACs and their
+  // neighbour entries. While isthmusd restarts (RFC 4724 §4.1) the desired state lacks the
+  // remote routes until the peers have sent them again; their kernel entries keep forwarding
+  // until then. Links, addresses and removed networks are handled as always.
+  bool keep_remote_entries = false;
+};
+
+ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
+                          const ReconcileOptions& options = {});
 
 }  // namespace isthmus::agent
