@@ -4,7 +4,7 @@
 # (IPv4 and IPv6), blue and red apart, status/ctl/exec, detach, `lab down`; then nothing of the
 # lab is left: no namespace with its prefix, no process it started, no file.
 # The lab is named after this run (t<pid>); the EXIT trap takes it down also when a check fails.
-# Labs of earlier runs of this test whose shell is gone (kill -9) are removed first.
+# Labs of earlier runs whose shell is gone (kill -9) are removed first (lab down --stale).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 LAB=${HERE}/../../lab/lab
@@ -28,18 +28,13 @@ if [[ ${EUID} -ne 0 ]]; then
   echo "lab_tool.sh: must run as root" >&2
   exit 1
 fi
-for d in "${ISTHMUS_LAB_ROOT}"/t*/; do
-  [[ -d ${d} ]] || continue
-  old=$(basename "${d}")
-  [[ ${old} =~ ^t([0-9]+)$ && ! -d /proc/${BASH_REMATCH[1]} ]] || continue
-  "${LAB}" --name "${old}" down >&2 || true
-done
+"${LAB}" down --stale
 trap 'rc=$?; "${LAB}" --name "${name}" down >/dev/null 2>&1 || true; exit ${rc}' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 t0=${SECONDS}
-lab up --hosts 3 --host-networks 2=blue,3=blue+red,4=red || fail "lab up --hosts 3"
+lab up --owner $$ --hosts 3 --host-networks 2=blue,3=blue+red,4=red || fail "lab up --hosts 3"
 log "lab up took $((SECONDS - t0)) s"
 lab up --hosts 3 2>/dev/null && fail "a second lab up of the same name succeeded"
 pids=$(awk '{print $1}' "${ISTHMUS_LAB_ROOT}/${name}/pids")
