@@ -151,8 +151,8 @@ TEST_F(AgentVtepTest, DefaultRouteIpv4) {
   add_address(eth0, "198.18.0.2", 24);
   add_address(eth0, "fd00:18::2", 64);
   add_address(eth1, "198.18.1.2", 24);
+  add_default_route(eth0, "198.18.0.254", 100);  // the lower metric wins, not the last one
   add_default_route(eth1, "198.18.1.254", 200);
-  add_default_route(eth0, "198.18.0.254", 100);  // the lower metric wins
   add_default_route(eth1, "fd00:18:1::fe");
   auto ac = prepare("");
   ASSERT_TRUE(ac.has_value()) << ac.error().message;
