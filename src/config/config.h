@@ -148,8 +148,8 @@ struct Evpn {
 
 // The node agent (issue 4): this host's VTEP and the local API the CNI plugin talks to.
 struct Agent {
-  // The VTEP address; unset: the first IPv4 address of `vtep_interface`, or of the interface of
-  // the default route when that is unset too (found at start).
+  // The VTEP address; unset: the first address (IPv4 first) of `vtep_interface`, or of the
+  // interface of the default route when that is unset too (found at start; see prepare_agent).
   std::optional<IpAddress> vtep;
   std::string vtep_interface;
   std::string api_socket = "/run/isthmus/agent.sock";
