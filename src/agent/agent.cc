@@ -25,9 +25,17 @@ evpn::Observer Agent::observer() {
 DesiredState Agent::desired() const {
   DesiredState d;
   d.vtep = config_.vtep;
+  // A VRF's table: kTableBase + the smallest VNI of its networks here (stable, no collision).
+  std::map<std::string, uint32_t> tables;
+  for (const Network& n : config_.networks) {
+    const std::string& vrf = n.vrf.empty() ? n.name : n.vrf;
+    auto [it, fresh] = tables.emplace(vrf, kTableBase + n.vni);
+    if (!fresh) it->second = std::min(it->second, kTableBase + n.vni);
+  }
   for (const Network& n : config_.networks) {
     NetworkState s;
     s.vni = n.vni;
+    s.table = tables[n.vrf.empty() ? n.name : n.vrf];
     s.mtu = config_.overlay_mtu;
     s.gateway_mac = config_.gateway_mac;
     if (n.gateway) s.gateways.push_back(*n.gateway);

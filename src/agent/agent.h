@@ -27,6 +27,9 @@ struct Network {
   uint32_t vni = 0;
   std::optional<GatewayAddress> gateway = {};   // IPv4 anycast gateway with its subnet length
   std::optional<GatewayAddress> gateway6 = {};  // IPv6
+  // Networks of the same VRF are routed to each other at the anycast gateway; empty: the
+  // network's name (a VRF of its own).
+  std::string vrf = {};
 };
 
 struct AgentConfig {

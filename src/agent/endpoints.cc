@@ -89,6 +89,15 @@ NetnsOpener real_netns() {
       Expected<std::vector<kernel::Route>> routes(uint32_t t) override { return k().routes(t); }
       Expected<void> replace_route(const kernel::Route& r) override { return k().replace_route(r); }
       Expected<void> delete_route(const kernel::Route& r) override { return k().delete_route(r); }
+      Expected<std::vector<kernel::Rule>> rules() override { return k().rules(); }
+      Expected<void> add_rule(const kernel::Rule& r) override { return k().add_rule(r); }
+      Expected<void> delete_rule(const kernel::Rule& r) override { return k().delete_rule(r); }
+      Expected<std::string> sysctl(const std::string& key) override {
+        return fail("sysctl " + key + ": not in a container's namespace");
+      }
+      Expected<void> set_sysctl(const std::string& key, const std::string&) override {
+        return fail("sysctl " + key + ": not in a container's namespace");
+      }
       Expected<std::vector<kernel::Neighbour>> neighbours() override { return k().neighbours(); }
       Expected<void> replace_neighbour(const kernel::Neighbour& n) override {
         return k().replace_neighbour(n);

@@ -63,6 +63,7 @@ class Run {
         sync_neighbours(*dv.n, dv.bridge, *neighbours);
       }
     }
+    sync_routing(result_.devices);
     remove_unwanted();
     return std::move(result_);
   }
@@ -237,6 +238,77 @@ class Run {
     for (const auto& [ip, x] : by_ip)
       if (x->extern_learned && !wanted.contains(ip) && !o_.keep_remote_entries)
         done(k_.delete_neighbour(*x));
+  }
+
+  // Forwarding on the bridges of routed networks, a rule per bridge and family into its VRF's
+  // table, the table's routes; rules and routes of ours that are not wanted go.
+  void sync_routing(const std::vector<NetworkDevices>& devices) {
+    std::map<uint32_t, int> bridge;  // VNI -> bridge index
+    for (const NetworkDevices& d : devices) bridge[d.vni] = d.bridge;
+    std::vector<kernel::Rule> rules_want;
+    std::map<uint32_t, std::vector<kernel::Route>> routes_want;  // table -> routes
+    bool ipv6 = false;
+    for (const NetworkState& n : d_.networks) {
+      auto br = bridge.find(n.vni);
+      if (n.table == 0 || br == bridge.end()) continue;
+      auto& routes = routes_want[n.table];
+      for (const GatewayAddress& g : n.gateways) {
+        const IpFamily f = g.ip.family();
+        rules_want.push_back({f, kRulePriority, bridge_name(n.vni), n.table});
+        routes.push_back({.dst = Prefix(g.ip, g.length),
+                          .oif = br->second,
+                          .table = n.table,
+                          .protocol = kRouteProtocol});
+        const Prefix any(f == IpFamily::V4 ? IpAddress::v4(0u) : IpAddress::v6({}), 0);
+        if (std::none_of(routes.begin(), routes.end(),
+                         [&](const kernel::Route& r) { return r.unreachable && r.dst == any; }))
+          routes.push_back(
+              {.dst = any, .table = n.table, .protocol = kRouteProtocol, .unreachable = true});
+        if (f == IpFamily::V4) {
+          ensure_sysctl("net/ipv4/conf/" + bridge_name(n.vni) + "/forwarding");
+        } else {
+          ipv6 = true;
+        }
+      }
+    }
+    // IPv6 forwards only when it does for all interfaces (the kernel has no per-device switch).
+    if (ipv6) ensure_sysctl("net/ipv6/conf/all/forwarding");
+
+    auto rules = k_.rules();
+    if (!rules) return error(rules.error().message);
+    std::set<uint32_t> tables;
+    for (const auto& [t, r] : routes_want) tables.insert(t);
+    for (const kernel::Rule& r : *rules) {
+      if (r.priority != kRulePriority || r.table < kTableBase) continue;
+      tables.insert(r.table);
+      if (std::find(rules_want.begin(), rules_want.end(), r) == rules_want.end())
+        done(k_.delete_rule(r));
+    }
+    for (const kernel::Rule& r : rules_want)
+      if (std::find(rules->begin(), rules->end(), r) == rules->end()) done(k_.add_rule(r));
+    for (uint32_t t : tables) {
+      auto have = k_.routes(t);
+      if (!have) return error(have.error().message);
+      const auto& want = routes_want[t];
+      // As the kernel shows them: IPv6 routes get a metric, an unreachable one the loopback.
+      auto same = [](const kernel::Route& w, const kernel::Route& h) {
+        return w.dst == h.dst && w.unreachable == h.unreachable && w.gateway == h.gateway &&
+               w.protocol == h.protocol && (w.unreachable || w.oif == h.oif);
+      };
+      auto in = [&](const std::vector<kernel::Route>& v, const kernel::Route& r) {
+        return std::any_of(v.begin(), v.end(), [&](const auto& x) { return same(r, x); });
+      };
+      for (const kernel::Route& r : want)
+        if (!in(*have, r)) done(k_.replace_route(r));
+      for (const kernel::Route& r : *have)
+        if (r.protocol == kRouteProtocol && !in(want, r)) done(k_.delete_route(r));
+    }
+  }
+
+  void ensure_sysctl(const std::string& key) {
+    auto v = k_.sysctl(key);
+    if (v && *v == "1") return;
+    done(k_.set_sysctl(key, "1"));
   }
 
   void remove_unwanted() {

@@ -47,6 +47,11 @@ struct NetworkState {
   std::vector<IpAddress> flood = {};  // remote VTEPs of the VNI
   std::vector<RemoteMac> macs = {};   // remote MACs
   std::vector<RemoteIp> ips = {};     // remote MAC+IP bindings
+  // Routing at the anycast gateway (asymmetric IRB): the bridge forwards, and what comes in on
+  // it is looked up in `table`, which holds the subnets of every network of its VRF (on this
+  // node) and an unreachable default: networks of one VRF reach each other at the workload's
+  // own node, other VRFs and the underlay stay out of reach. 0: no routing.
+  uint32_t table = 0;
 };
 
 struct DesiredState {
@@ -58,6 +63,12 @@ struct DesiredState {
 std::string bridge_name(uint32_t vni);
 std::string vxlan_name(uint32_t vni);
 std::string owner_alias(uint32_t vni);
+
+// The routing of the networks' VRFs: one table per VRF (kTableBase + the smallest VNI of its
+// networks), one rule per bridge and family at kRulePriority, routes marked kRouteProtocol.
+inline constexpr uint32_t kTableBase = 0x49000000;
+inline constexpr uint32_t kRulePriority = 20000;
+inline constexpr uint8_t kRouteProtocol = 77;  // RTPROT_ value of the agent's routes
 
 // RFC 7348 §5 overhead: outer Ethernet 14 + IP (20 or 40) + UDP 8 + VXLAN 8 = 50 or 70 octets.
 uint32_t overlay_mtu(uint32_t underlay_mtu, bool ipv6_underlay);

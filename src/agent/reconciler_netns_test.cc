@@ -41,6 +41,7 @@ TEST(ReconcilerOnTheKernel, BuildAdoptRemove) {
   red.gateways = {{ip("100.64.2.1"), 24}};
   red.ips = {};
   d.networks = {blue, red};
+  d.networks[0].table = d.networks[1].table = kTableBase + 100;  // one VRF
 
   auto first = reconcile(k, d);
   ASSERT_TRUE(first.ok()) << first.errors.front();
@@ -48,6 +49,23 @@ TEST(ReconcilerOnTheKernel, BuildAdoptRemove) {
   auto again = reconcile(k, d);
   ASSERT_TRUE(again.ok()) << again.errors.front();
   EXPECT_EQ(again.changes, 0u) << "a second run (or a restarted agent) must change nothing";
+  // The VRF's routing as the kernel has it: rules, table, forwarding.
+  auto rules = *k.rules();
+  EXPECT_EQ(std::count_if(rules.begin(), rules.end(),
+                          [](const auto& r) { return r.table == kTableBase + 100; }),
+            3);
+  auto table = *k.routes(kTableBase + 100);
+  auto has = [&](const char* dst, bool unreachable) {
+    return std::any_of(table.begin(), table.end(), [&](const auto& r) {
+      return r.dst == *Prefix::parse(dst) && r.unreachable == unreachable;
+    });
+  };
+  EXPECT_TRUE(has("100.64.1.0/24", false));
+  EXPECT_TRUE(has("100.64.2.0/24", false));
+  EXPECT_TRUE(has("fd00:64:1::/64", false));
+  EXPECT_TRUE(has("0.0.0.0/0", true));
+  EXPECT_TRUE(has("::/0", true));
+  EXPECT_EQ(*k.sysctl("net/ipv4/conf/br100/forwarding"), "1");
 
   // A move is one change here too.
   d.networks[0].macs[0].vtep = ip("198.18.0.3");
@@ -67,6 +85,10 @@ TEST(ReconcilerOnTheKernel, BuildAdoptRemove) {
                            [](const auto& n) { return n.extern_learned; }));
   const auto addresses = *k.addresses();
   for (const auto& a : addresses) EXPECT_EQ(a.ifindex, lo->index) << a.to_string();
+  const auto rules_left = *k.rules();
+  EXPECT_TRUE(std::none_of(rules_left.begin(), rules_left.end(),
+                           [](const auto& r) { return r.table >= kTableBase; }));
+  EXPECT_TRUE(k.routes(kTableBase + 100)->empty());
 }
 
 }  // namespace

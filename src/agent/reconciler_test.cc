@@ -144,6 +144,68 @@ TEST(Reconciler, ARestartKeepsRemoteEntriesUntilTheRoutesAreBack) {
   EXPECT_FALSE(find(*k.links(), "br200"));
 }
 
+TEST(Reconciler, RoutesBetweenTheNetworksOfAVrf) {
+  FakeKernel k;
+  DesiredState d = two_networks();
+  NetworkState green = d.networks[1];  // red's twin, in blue's VRF
+  green.vni = 300;
+  green.gateways = {{ip("100.64.3.1"), 24}};
+  d.networks[0].table = kTableBase + 100;
+  green.table = kTableBase + 100;
+  d.networks[1].table = kTableBase + 200;  // red: a VRF of its own
+  d.networks.push_back(green);
+  ASSERT_TRUE(reconcile(k, d).ok());
+  const auto links = *k.links();
+  const int br100 = find(links, "br100")->index;
+  const int br300 = find(links, "br300")->index;
+  // One rule per bridge and family into its VRF's table.
+  auto rules = *k.rules();
+  std::sort(rules.begin(), rules.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.iif, a.family) < std::tie(b.iif, b.family);
+  });
+  EXPECT_EQ(rules, (std::vector<kernel::Rule>{
+                       {IpFamily::V4, kRulePriority, "br100", kTableBase + 100},
+                       {IpFamily::V6, kRulePriority, "br100", kTableBase + 100},
+                       {IpFamily::V4, kRulePriority, "br200", kTableBase + 200},
+                       {IpFamily::V4, kRulePriority, "br300", kTableBase + 100},
+                   }));
+  // Blue's table: blue's and green's subnets, unreachable defaults; red's: its own.
+  auto table = *k.routes(kTableBase + 100);
+  auto has = [&](const std::vector<kernel::Route>& t, const char* dst, int oif, bool unreachable) {
+    return std::any_of(t.begin(), t.end(), [&](const auto& r) {
+      return r.dst == *Prefix::parse(dst) && r.oif == oif && r.unreachable == unreachable;
+    });
+  };
+  EXPECT_EQ(table.size(), 5u);
+  EXPECT_TRUE(has(table, "100.64.1.0/24", br100, false));
+  EXPECT_TRUE(has(table, "fd00:64:1::/64", br100, false));
+  EXPECT_TRUE(has(table, "100.64.3.0/24", br300, false));
+  EXPECT_TRUE(has(table, "0.0.0.0/0", 0, true));
+  EXPECT_TRUE(has(table, "::/0", 0, true));
+  table = *k.routes(kTableBase + 200);
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_FALSE(has(table, "100.64.1.0/24", br100, false));
+  // The bridges forward; IPv6 forwards globally.
+  EXPECT_EQ(*k.sysctl("net/ipv4/conf/br100/forwarding"), "1");
+  EXPECT_EQ(*k.sysctl("net/ipv4/conf/br300/forwarding"), "1");
+  EXPECT_EQ(*k.sysctl("net/ipv6/conf/all/forwarding"), "1");
+  // Nothing to do the second time.
+  k.clear_changes();
+  ASSERT_TRUE(reconcile(k, d).ok());
+  EXPECT_TRUE(k.changes().empty()) << k.changes().front();
+  // Green leaves the VRF (its own now): its rule moves, blue's table loses its subnet.
+  d.networks[2].table = kTableBase + 300;
+  ASSERT_TRUE(reconcile(k, d).ok());
+  EXPECT_FALSE(has(*k.routes(kTableBase + 100), "100.64.3.0/24", br300, false));
+  EXPECT_TRUE(has(*k.routes(kTableBase + 300), "100.64.3.0/24", br300, false));
+  // No routing at all: no rule, no route of ours is left.
+  for (auto& n : d.networks) n.table = 0;
+  ASSERT_TRUE(reconcile(k, d).ok());
+  EXPECT_TRUE(k.rules()->empty());
+  for (uint32_t t : {kTableBase + 100, kTableBase + 200, kTableBase + 300})
+    EXPECT_TRUE(k.routes(t)->empty()) << t;
+}
+
 TEST(Reconciler, ARemovedNetworkGoesAndNothingElse) {
   FakeKernel k;
   auto foreign = k.add_link({.name = "br999", .kind = "bridge"});  // not ours

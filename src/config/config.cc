@@ -832,8 +832,22 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
                 pool6_given = true;
                 net.pool6 = pool(v, p);
               }},
+             {"vrf",
+              [&](auto& v, auto& p) {
+                auto t = text(v, p);
+                if (!t) return;
+                const bool ok =
+                    !t->empty() && t->size() <= 15 && std::all_of(t->begin(), t->end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                    });
+                if (!ok)
+                  error(v, p, show(v) + " is not a VRF name (1..15 letters, digits, - or _)");
+                else
+                  net.vrf = *t;
+              }},
          });
   if (!n.IsMap() || !require(n, path, {"name", "vni"}) || !vni_ok || net.name.empty()) return;
+  if (net.vrf.empty()) net.vrf = net.name;
   // A gateway belongs inside its subnet, and is not the subnet's own (network) address.
   auto gateway = [&](const char* key, const std::optional<Prefix>& sub,
                      std::optional<IpAddress>& gw) {

@@ -177,6 +177,10 @@ struct Network {
   // the subnet is absent.
   std::vector<Prefix> pool;
   std::vector<Prefix> pool6;
+  // The routing domain at the anycast gateway: networks with the same `vrf` reach each other
+  // (routed at the workload's own node); networks of other VRFs do not. Default: the network's
+  // own name (a VRF of its own). Same syntax as a network name.
+  std::string vrf;
 };
 
 struct Config {

@@ -218,6 +218,37 @@ Expected<void> FakeKernel::delete_route(const Route& r) {
   return {};
 }
 
+Expected<std::vector<Rule>> FakeKernel::rules() { return rules_; }
+
+Expected<void> FakeKernel::add_rule(const Rule& r) {
+  if (std::find(rules_.begin(), rules_.end(), r) != rules_.end())
+    return fail(fmt::format("RTM_NEWRULE iif {} table {}: File exists", r.iif, r.table));
+  if (auto ok = change(fmt::format("add_rule iif {} table {}", r.iif, r.table)); !ok) return ok;
+  rules_.push_back(r);
+  return {};
+}
+
+Expected<void> FakeKernel::delete_rule(const Rule& r) {
+  auto it = std::find(rules_.begin(), rules_.end(), r);
+  if (it == rules_.end())
+    return fail(
+        fmt::format("RTM_DELRULE iif {} table {}: No such file or directory", r.iif, r.table));
+  if (auto ok = change(fmt::format("delete_rule iif {} table {}", r.iif, r.table)); !ok) return ok;
+  rules_.erase(it);
+  return {};
+}
+
+Expected<std::string> FakeKernel::sysctl(const std::string& key) {
+  auto it = sysctls_.find(key);
+  return it == sysctls_.end() ? std::string("0") : it->second;
+}
+
+Expected<void> FakeKernel::set_sysctl(const std::string& key, const std::string& value) {
+  if (auto ok = change("sysctl " + key + "=" + value); !ok) return ok;
+  sysctls_[key] = value;
+  return {};
+}
+
 Expected<std::vector<Neighbour>> FakeKernel::neighbours() { return neighbours_; }
 
 Expected<void> FakeKernel::replace_neighbour(const Neighbour& n) {

@@ -5,6 +5,7 @@
 // Tests can make the next matching change fail, and read the log of changes made.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ class FakeKernel final : public Kernel {
   Expected<std::vector<Route>> routes(uint32_t table) override;
   Expected<void> replace_route(const Route& r) override;
   Expected<void> delete_route(const Route& r) override;
+  Expected<std::vector<Rule>> rules() override;
+  Expected<void> add_rule(const Rule& r) override;
+  Expected<void> delete_rule(const Rule& r) override;
+  Expected<std::string> sysctl(const std::string& key) override;
+  Expected<void> set_sysctl(const std::string& key, const std::string& value) override;
   Expected<std::vector<Neighbour>> neighbours() override;
   Expected<void> replace_neighbour(const Neighbour& n) override;
   Expected<void> delete_neighbour(const Neighbour& n) override;
@@ -50,6 +56,8 @@ class FakeKernel final : public Kernel {
   std::vector<Link> links_;
   std::vector<Address> addresses_;
   std::vector<Route> routes_;
+  std::vector<Rule> rules_;
+  std::map<std::string, std::string> sysctls_;  // written ones; others read as "0"
   std::vector<Neighbour> neighbours_;
   std::vector<FdbEntry> fdb_;
   std::vector<std::pair<std::string, std::string>> failures_;

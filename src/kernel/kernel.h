@@ -37,6 +37,16 @@ class Kernel {
   virtual Expected<void> replace_route(const Route& r) = 0;
   virtual Expected<void> delete_route(const Route& r) = 0;
 
+  // Policy routing rules (both families); only those with an input interface are listed.
+  virtual Expected<std::vector<Rule>> rules() = 0;
+  virtual Expected<void> add_rule(const Rule& r) = 0;
+  virtual Expected<void> delete_rule(const Rule& r) = 0;
+
+  // A kernel setting of /proc/sys (`key` such as "net/ipv4/conf/br100/forwarding"), in the
+  // daemon's own network namespace.
+  virtual Expected<std::string> sysctl(const std::string& key) = 0;
+  virtual Expected<void> set_sysctl(const std::string& key, const std::string& value) = 0;
+
   // IPv4 ARP and IPv6 ND entries.
   virtual Expected<std::vector<Neighbour>> neighbours() = 0;
   virtual Expected<void> replace_neighbour(const Neighbour& n) = 0;

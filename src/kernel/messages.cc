@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -147,8 +148,8 @@ Message route_message(uint16_t type, uint16_t flags, const Route& r) {
   rtm->rtm_dst_len = r.dst.length();
   rtm->rtm_table = r.table < 256 ? static_cast<uint8_t>(r.table) : uint8_t{RT_TABLE_UNSPEC};
   rtm->rtm_protocol = r.protocol ? r.protocol : RTPROT_STATIC;
-  rtm->rtm_scope = r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
-  rtm->rtm_type = RTN_UNICAST;
+  rtm->rtm_scope = r.gateway || r.unreachable ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  rtm->rtm_type = r.unreachable ? RTN_UNREACHABLE : RTN_UNICAST;
   nlmsghdr* h = m.header();
   if (r.dst.length() > 0) put_address(h, RTA_DST, r.dst.address());
   if (r.gateway) put_address(h, RTA_GATEWAY, *r.gateway);
@@ -180,6 +181,23 @@ Message replace_route(const Route& r) {
   return route_message(RTM_NEWROUTE, kChange | NLM_F_CREATE | NLM_F_REPLACE, r);
 }
 Message del_route(const Route& r) { return route_message(RTM_DELROUTE, kChange, r); }
+
+Message rule_message(uint16_t type, uint16_t flags, const Rule& r) {
+  Message m(type, flags);
+  auto* h = extra<fib_rule_hdr>(m);
+  h->family = r.family == IpFamily::V4 ? AF_INET : AF_INET6;
+  h->action = FR_ACT_TO_TBL;
+  h->table = r.table < 256 ? static_cast<uint8_t>(r.table) : uint8_t{RT_TABLE_UNSPEC};
+  mnl_attr_put_u32(m.header(), FRA_PRIORITY, r.priority);
+  mnl_attr_put_u32(m.header(), FRA_TABLE, r.table);
+  if (!r.iif.empty()) mnl_attr_put_strz(m.header(), FRA_IIFNAME, r.iif.c_str());
+  return m;
+}
+
+Message add_rule(const Rule& r) {
+  return rule_message(RTM_NEWRULE, kChange | NLM_F_CREATE | NLM_F_EXCL, r);
+}
+Message del_rule(const Rule& r) { return rule_message(RTM_DELRULE, kChange, r); }
 
 Message replace_neighbour(const Neighbour& n) {
   Message m = neigh_message(RTM_NEWNEIGH, kChange | NLM_F_CREATE | NLM_F_REPLACE, family_of(n.ip),
@@ -412,10 +430,12 @@ Expected<Address> parse_address(std::span<const uint8_t> msg) {
 Expected<std::optional<Route>> parse_route(std::span<const uint8_t> msg) {
   TRY_ASSIGN(parts, split<rtmsg>(msg, "route message"));
   const auto& [rtm, a] = parts;
-  if (rtm.rtm_type != RTN_UNICAST || (rtm.rtm_family != AF_INET && rtm.rtm_family != AF_INET6))
+  if ((rtm.rtm_type != RTN_UNICAST && rtm.rtm_type != RTN_UNREACHABLE) ||
+      (rtm.rtm_family != AF_INET && rtm.rtm_family != AF_INET6))
     return std::optional<Route>{};
   Route r;
   TRY_ASSIGN(dst, a.address(RTA_DST, "RTA_DST"));
+  r.unreachable = rtm.rtm_type == RTN_UNREACHABLE;
   const IpAddress zero = rtm.rtm_family == AF_INET ? IpAddress::v4(0) : IpAddress::v6({});
   const IpAddress d = dst.value_or(zero);
   if (rtm.rtm_dst_len > (d.is_v4() ? 32 : 128) || d.is_v4() != (rtm.rtm_family == AF_INET))
@@ -432,6 +452,23 @@ Expected<std::optional<Route>> parse_route(std::span<const uint8_t> msg) {
   r.metric = metric.value_or(0);
   r.protocol = rtm.rtm_protocol;
   return std::optional<Route>(r);
+}
+
+Expected<std::optional<Rule>> parse_rule(std::span<const uint8_t> msg) {
+  TRY_ASSIGN(parts, split<fib_rule_hdr>(msg, "rule message"));
+  const auto& [h, a] = parts;
+  if (h.action != FR_ACT_TO_TBL || (h.family != AF_INET && h.family != AF_INET6))
+    return std::optional<Rule>{};
+  TRY_ASSIGN(iif, a.string(FRA_IIFNAME, "FRA_IIFNAME"));
+  if (!iif || iif->empty()) return std::optional<Rule>{};
+  Rule r;
+  r.family = h.family == AF_INET ? IpFamily::V4 : IpFamily::V6;
+  r.iif = *iif;
+  TRY_ASSIGN(prio, a.scalar<uint32_t>(FRA_PRIORITY, "FRA_PRIORITY"));
+  r.priority = prio.value_or(0);
+  TRY_ASSIGN(table, a.scalar<uint32_t>(FRA_TABLE, "FRA_TABLE"));
+  r.table = table.value_or(h.table);
+  return std::optional<Rule>(r);
 }
 
 Expected<Neighbour> parse_neighbour(std::span<const uint8_t> msg) {

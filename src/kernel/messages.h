@@ -36,6 +36,8 @@ Message del_link(int ifindex);
 Message new_address(const Address& a);
 Message del_address(const Address& a);
 Message replace_route(const Route& r);
+Message add_rule(const Rule& r);
+Message del_rule(const Rule& r);
 Message del_route(const Route& r);
 Message replace_neighbour(const Neighbour& n);
 Message del_neighbour(const Neighbour& n);
@@ -52,6 +54,8 @@ Message dump(uint16_t type, uint8_t family);
 Expected<Link> parse_link(std::span<const uint8_t> msg);
 Expected<Address> parse_address(std::span<const uint8_t> msg);
 Expected<std::optional<Route>> parse_route(std::span<const uint8_t> msg);
+// A rule with an input interface that looks up a table; nullopt for the others.
+Expected<std::optional<Rule>> parse_rule(std::span<const uint8_t> msg);
 // RTM_NEWNEIGH of AF_INET / AF_INET6.
 Expected<Neighbour> parse_neighbour(std::span<const uint8_t> msg);
 // RTM_NEWNEIGH of AF_BRIDGE.

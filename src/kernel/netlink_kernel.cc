@@ -297,6 +297,53 @@ Expected<void> NetlinkKernel::delete_route(const Route& r) {
   return sock_.request(m, "RTM_DELROUTE " + r.dst.to_string());
 }
 
+Expected<std::vector<Rule>> NetlinkKernel::rules() {
+  std::vector<Rule> out;
+  for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
+    auto v =
+        collect<Rule>(sock_, nl::dump(RTM_GETRULE, family), "RTM_GETRULE dump", nl::parse_rule);
+    if (!v) return unexpected(std::move(v.error()));
+    out.insert(out.end(), v->begin(), v->end());
+  }
+  return out;
+}
+
+Expected<void> NetlinkKernel::add_rule(const Rule& r) {
+  auto m = nl::add_rule(r);
+  return sock_.request(m, fmt::format("RTM_NEWRULE iif {} table {}", r.iif, r.table));
+}
+
+Expected<void> NetlinkKernel::delete_rule(const Rule& r) {
+  auto m = nl::del_rule(r);
+  return sock_.request(m, fmt::format("RTM_DELRULE iif {} table {}", r.iif, r.table));
+}
+
+Expected<std::string> NetlinkKernel::sysctl(const std::string& key) {
+  const std::string path = "/proc/sys/" + key;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("sysctl " + key + ": " + errno_text(errno));
+  char buf[256];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  const int e = errno;
+  ::close(fd);
+  if (n < 0) return fail("sysctl " + key + ": " + errno_text(e));
+  std::string v(buf, static_cast<size_t>(n));
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+  return v;
+}
+
+Expected<void> NetlinkKernel::set_sysctl(const std::string& key, const std::string& value) {
+  const std::string path = "/proc/sys/" + key;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail("sysctl " + key + ": " + errno_text(errno));
+  const ssize_t n = ::write(fd, value.data(), value.size());
+  const int e = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(value.size()))
+    return fail("sysctl " + key + "=" + value + ": " + errno_text(e));
+  return {};
+}
+
 Expected<std::vector<Neighbour>> NetlinkKernel::neighbours() {
   std::vector<Neighbour> out;
   for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {

@@ -59,6 +59,11 @@ class NetlinkKernel final : public Kernel {
   Expected<std::vector<Route>> routes(uint32_t table) override;
   Expected<void> replace_route(const Route& r) override;
   Expected<void> delete_route(const Route& r) override;
+  Expected<std::vector<Rule>> rules() override;
+  Expected<void> add_rule(const Rule& r) override;
+  Expected<void> delete_rule(const Rule& r) override;
+  Expected<std::string> sysctl(const std::string& key) override;
+  Expected<void> set_sysctl(const std::string& key, const std::string& value) override;
   Expected<std::vector<Neighbour>> neighbours() override;
   Expected<void> replace_neighbour(const Neighbour& n) override;
   Expected<void> delete_neighbour(const Neighbour& n) override;

@@ -63,6 +63,15 @@ struct LinkChange {
   std::optional<std::string> alias = {};
 };
 
+// A policy routing rule (`ip rule`): packets that came in on `iif` are looked up in `table`.
+struct Rule {
+  IpFamily family = IpFamily::V4;
+  uint32_t priority = 0;
+  std::string iif = {};
+  uint32_t table = 0;
+  bool operator==(const Rule&) const = default;
+};
+
 // An address of an interface and the length of its subnet (100.64.1.1/24).
 struct Address {
   int ifindex = 0;
@@ -79,6 +88,7 @@ struct Route {
   uint32_t table = 254;  // RT_TABLE_MAIN
   uint8_t protocol = 0;  // RTPROT_*: who installed it
   uint32_t metric = 0;
+  bool unreachable = false;  // RTN_UNREACHABLE: the lookup ends here with "no route to host"
   bool operator==(const Route&) const = default;
 };
 

@@ -2,7 +2,9 @@
 # The node agent end to end: isthmusd agents (h2, h3, h4) peer with an isthmusd route reflector
 # (h1); each puts network blue (VNI 100) into its kernel, learns the workload attached to br100
 # and advertises it; the others install it; the workloads ping each other over VXLAN, IPv4 and
-# IPv6; ARP suppression; a workload moves from h3 to h4; the network is deleted at h3.
+# IPv6; ARP suppression; routing at the anycast gateway between the networks of a VRF (blue and
+# green) but not into another (red); a workload moves from h3 to h4; the networks are deleted at
+# h3.
 #   h1 isthmusd RR 198.18.0.1        h2 agent 198.18.0.2 + workload w2 100.64.1.12
 #                                    h3 agent 198.18.0.3 + workload w3 100.64.1.13 (moves to h4)
 #                                    h4 agent 198.18.0.4
@@ -29,7 +31,9 @@ agent:
   api_socket: ${LAB_DIR}/agent$1.api
   state_dir: ${LAB_DIR}/agent$1.state
 networks:
-  - { name: blue, vni: 100, subnet: 100.64.1.0/24, gateway: 100.64.1.1, subnet6: "fd00:64:1::/64", gateway6: "fd00:64:1::1" }
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, gateway: 100.64.1.1, subnet6: "fd00:64:1::/64", gateway6: "fd00:64:1::1", vrf: tenant1 }
+  - { name: green, vni: 300, subnet: 100.64.3.0/24, subnet6: "fd00:64:3::/64", vrf: tenant1 }
+  - { name: red, vni: 200, subnet: 100.64.2.0/24 }
 bgp:
   asn: 65000
   router_id: 198.18.0.$1
@@ -133,6 +137,25 @@ if grep -q "Request who-has 100.64.1.13" "${LAB_DIR}/arp.txt"; then
 fi
 lab_log "ARP suppression: w2 resolved w3 without an ARP request crossing the overlay"
 
+# Routing at the anycast gateway (asymmetric IRB): blue and green are one VRF, red is alone.
+# w2 (blue, host 2) reaches g3 (green, host 3): routed by host 2 into br300, bridged over VXLAN to
+# host 3; the answer is routed by host 3 into br100. r3 (red, host 3) stays out of reach.
+lab_attach_workload 3 300 g3 100.64.3.13/24 fd00:64:3::13/64
+lab_attach_workload 3 200 r3 100.64.2.13/24
+w g3 ping -c1 -W2 100.64.3.1 >/dev/null || lab_fail "g3 cannot reach its gateway"
+w r3 ping -c1 -W2 100.64.2.1 >/dev/null || lab_fail "r3 cannot reach its gateway"
+w g3 ping -6 -c1 -W2 fd00:64:3::1 >/dev/null 2>&1 || true
+lab_wait_for 30 "host 2 has g3's IP (green)" shows "^100.64.3.13 lladdr .*extern_learn" lab_exec 2 ip neigh show dev br300
+lab_wait_for 30 "w2 (blue) pings g3 (green) on host 3" ping_ok w2 100.64.3.13
+lab_wait_for 30 "w2 pings g3 over IPv6" ping_ok w2 fd00:64:3::13
+ttl=$(w w2 ping -c1 -W2 100.64.3.13 | sed -n 's/.*ttl=\([0-9]*\).*/\1/p')
+[[ ${ttl} == 63 ]] || lab_fail "w2 -> g3 is not routed once (ttl ${ttl}, want 63)"
+lab_wait_for 30 "host 2 has r3's IP (red)" shows "^100.64.2.13 lladdr .*extern_learn" lab_exec 2 ip neigh show dev br200
+if w w2 ping -c2 -W1 100.64.2.13 >/dev/null 2>&1; then lab_fail "w2 (blue) reaches r3 (red, another VRF)"; fi
+if w r3 ping -c2 -W1 100.64.1.12 >/dev/null 2>&1; then lab_fail "r3 (red) reaches w2 (blue)"; fi
+shows "iif br100 lookup" lab_exec 2 ip rule show || lab_fail "host 2 has no rule for br100: $(lab_exec 2 ip rule show)"
+lab_log "routing at the anycast gateway: blue reaches green (IPv4 and IPv6, one hop), red stays apart"
+
 # A workload moves: w3 leaves host 3 (its namespace and veth go, the bridge forgets its MAC) and
 # comes up on host 4 with the same MAC and addresses. Everyone finds it there (RFC 7432 §15),
 # and no FDB entry points at host 3 any more.
@@ -161,7 +184,11 @@ lab_wait_for 30 "host 3: br100 is gone" gone br100
 lab_wait_for 30 "host 3: vxlan100 is gone" gone vxlan100
 shows "dst $(vtep 1 | sed 's/1$//')" lab_exec 3 bridge fdb show && lab_fail "host 3 keeps FDB entries: $(lab_exec 3 bridge fdb show)"
 shows extern_learn lab_exec 3 ip neigh show && lab_fail "host 3 keeps neighbours: $(lab_exec 3 ip neigh show)"
-shows "100.64.1" lab_exec 3 ip route show && lab_fail "host 3 keeps a route: $(lab_exec 3 ip route show)"
+shows "100.64" lab_exec 3 ip route show table all && lab_fail "host 3 keeps a route: $(lab_exec 3 ip route show table all)"
+shows "iif br" lab_exec 3 ip rule show && lab_fail "host 3 keeps a rule: $(lab_exec 3 ip rule show)"
+shows "iif br" lab_exec 3 ip -6 rule show && lab_fail "host 3 keeps an IPv6 rule: $(lab_exec 3 ip -6 rule show)"
+shows "unreachable" lab_exec 3 ip -6 route show table all && lab_fail "host 3 keeps an unreachable route"
+for l in br200 br300 vxlan200 vxlan300; do gone "${l}" || lab_fail "host 3: ${l} is still there"; done
 no_flood() { ! lab_fdb_has 2 vxlan100 00:00:00:00:00:00 "$(vtep 3)"; }
 lab_wait_for 30 "host 2 no longer floods to $(vtep 3)" no_flood
 lab_log "network deleted at host 3: no link, FDB entry, neighbour or route left; host 2 forgot its VTEP"
