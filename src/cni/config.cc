@@ -329,10 +329,17 @@ Expected<NetConf, CniError> parse_netconf(std::string_view stdin_text) {
     }
   }
 
-  auto valid = opt_array(j, "cni.dev/valid-attachments", "");
+  // CNI spec 1.1.0 §2 GC; libcni also sends the list as "cni.dev/attachments", the name of an
+  // earlier draft, which is read when the other is absent.
+  std::string where = "cni.dev/valid-attachments";
+  auto valid = opt_array(j, where, "");
   if (!valid) return unexpected(valid.error());
+  if (!*valid) {
+    where = "cni.dev/attachments";
+    valid = opt_array(j, where, "");
+    if (!valid) return unexpected(valid.error());
+  }
   if (*valid) {
-    std::string where = "cni.dev/valid-attachments";
     for (size_t i = 0; i < (*valid)->size(); ++i) {
       const json& o = (**valid)[i];
       auto p = json_path(where, i);

@@ -79,7 +79,8 @@ struct NetConf {
   // Static requests from the config: runtimeConfig first, then args.cni.
   std::optional<std::vector<std::string>> ips = {};
   std::optional<std::string> mac = {};
-  // GC: cni.dev/valid-attachments (absent = none valid: libcni leaves an empty list out).
+  // GC: cni.dev/valid-attachments (or the draft's cni.dev/attachments). Absent or null means none
+  // is valid: libcni sends null, or nothing, for an empty list.
   std::vector<ValidAttachment> valid_attachments = {};
 };
 

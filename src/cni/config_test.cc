@@ -199,6 +199,14 @@ TEST(NetConf, ValidAttachments) {
   EXPECT_EQ(c->valid_attachments, (std::vector<ValidAttachment>{{"a", "eth0"}, {"b", "net1"}}));
 }
 
+TEST(NetConf, ValidAttachmentsUnderTheDraftName) {
+  auto c = parse_netconf(R"({"cniVersion": "1.1.0", "name": "blue",
+      "cni.dev/valid-attachments": null,
+      "cni.dev/attachments": [{"containerID": "a", "ifname": "eth0"}]})");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->valid_attachments, (std::vector<ValidAttachment>{{"a", "eth0"}}));
+}
+
 TEST(NetConf, ErrorVersion) {
   EXPECT_EQ(error_version_of(R"({"cniVersion": "0.4.0"})"), "0.4.0");
   EXPECT_EQ(error_version_of(R"({"cniVersion": "9.9.9"})"), "1.1.0");
