@@ -329,7 +329,8 @@ Expected<void, ApiError> Endpoints::del(const ipam::Key& key) {
   return {};
 }
 
-Expected<void, ApiError> Endpoints::check(const ipam::Key& key, const std::string& netns) {
+Expected<void, ApiError> Endpoints::check(const ipam::Key& key, const std::string& netns,
+                                          const nlohmann::json& prev_result) {
   const ipam::Record* r = ipam_.find(key);
   if (!r)
     return api_error(3,
@@ -341,15 +342,34 @@ Expected<void, ApiError> Endpoints::check(const ipam::Key& key, const std::strin
   auto links = host_.links();
   if (!links) return api_error(5, links.error().message);
   const kernel::Link* host = by_name(*links, r->host_ifname);
-  if (!host) return api_error(5, "the host end " + r->host_ifname + " is missing");
+  if (!host) return api_error(102, "the host end " + r->host_ifname + " is missing");
   if (host->master != *br)
-    return api_error(5, r->host_ifname + " is not a port of " + bridge_name(n->vni));
+    return api_error(102, r->host_ifname + " is not a port of " + bridge_name(n->vni));
+  // The runtime's result: an address it says our interface has that the attachment does not.
+  if (prev_result.is_object() && prev_result.contains("ips") && prev_result["ips"].is_array()) {
+    const auto& ifs = prev_result.value("interfaces", nlohmann::json::array());
+    for (const auto& x : prev_result["ips"]) {
+      if (!x.is_object() || !x.contains("address") || !x["address"].is_string()) continue;
+      if (x.contains("interface") && x["interface"].is_number_unsigned()) {
+        const size_t idx = x["interface"].get<size_t>();
+        if (idx >= ifs.size() || !ifs[idx].is_object() ||
+            ifs[idx].value("name", std::string()) != key.ifname)
+          continue;  // another plugin's interface
+      }
+      std::string text = x["address"].get<std::string>();
+      if (auto slash = text.find('/'); slash != std::string::npos) text.resize(slash);
+      auto a = IpAddress::parse(text);
+      if (a && std::find(r->ips.begin(), r->ips.end(), *a) == r->ips.end())
+        return api_error(102, "the result has " + a->to_string() + ", which " + key.ifname +
+                                  " of this attachment does not");
+    }
+  }
   if (r->kind == ipam::Kind::Tap) return {};
   auto ns = netns_(netns.empty() ? r->netns : netns);
   if (!ns) return api_error(5, ns.error().message);
   auto done = [&](std::optional<std::string> why) -> Expected<void, ApiError> {
     ns->close();
-    if (why) return api_error(5, *why);
+    if (why) return api_error(102, *why);
     return {};
   };
   auto inner_links = ns->kernel->links();
@@ -468,7 +488,7 @@ nlohmann::json Endpoints::handle(const nlohmann::json& req) {
     return d ? ok(nlohmann::json::object()) : error(d.error().code, d.error().message);
   }
   if (op == "check") {
-    auto c = check(key, netns);
+    auto c = check(key, netns, req.value("prev_result", nlohmann::json()));
     return c ? ok(nlohmann::json::object()) : error(c.error().code, c.error().message);
   }
   if (op != "add")

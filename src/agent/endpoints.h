@@ -60,8 +60,10 @@ class Endpoints {
   // The CNI 1.0.0-shaped result of docs/agent-api.md.
   Expected<nlohmann::json, ApiError> add(const EndpointRequest& request);
   Expected<void, ApiError> del(const ipam::Key& key);
-  // What differs between the attachment's record and the kernel (in its namespace); none: ok.
-  Expected<void, ApiError> check(const ipam::Key& key, const std::string& netns);
+  // What differs between the attachment's record and the kernel (in its namespace) or the
+  // runtime's result (`prev_result`, may be null): code 102; an unknown attachment: 3.
+  Expected<void, ApiError> check(const ipam::Key& key, const std::string& netns,
+                                 const nlohmann::json& prev_result = nullptr);
   Expected<std::vector<ipam::Record>, ApiError> gc(
       const std::string& network, const std::set<std::pair<std::string, std::string>>& valid);
   // Whether an add to `network` can succeed now (docs/agent-api.md `status`).
