@@ -121,7 +121,8 @@ int run(const std::string& path) {
     node_agent = std::make_unique<agent::Agent>(*kernel, *evpn_service, agent_config);
     evpn_service->set_observer(node_agent->observer());
     node_agent->set_wake(schedule_reconcile);
-    auto m = kernel::Monitor::open();
+    // The echoes of our own FDB and neighbour entries are not wanted (their removals are).
+    auto m = kernel::Monitor::open(/*ignore_extern_adds=*/true);
     if (!m) {
       log::error("agent: {}", m.error().message);
       return 1;
@@ -141,7 +142,7 @@ int run(const std::string& path) {
       } else if (!*ok) {
         log::warn("agent: kernel events were lost: reading the kernel's state again");
         if (auto l = node_agent->learn_all(); !l) log::warn("agent: {}", l.error().message);
-        schedule_reconcile();
+        node_agent->request_full();
       }
     });
     loop.add_timer(std::chrono::seconds(1), retry);
