@@ -78,7 +78,7 @@ start_vtep() {
     - { address: ${p}, remote_as: 65000, families: [l2vpn-evpn] }"
       done
       lab_isthmusd_start "${i}" "${name}" "control_socket: $(lab_isthmus_sock "${name}")
-log_level: warn
+log_level: ${ISTHMUS_LOG_LEVEL:-warn}
 agent:
   vtep: { address: \"198.18.0.${i}\" }
 networks:

@@ -1,7 +1,7 @@
 # What the demos share (sourced by lab/demo.sh and lab/demo_bgp.sh, which set DEMO_DIR and
 # DEMO_HELP_END, the last line of their header comment): options (--keep, --help, BUILD_DIR),
 # the binaries, lab/lib.sh with its progress lines in a file, the output helpers, and the start
-# of the lab run. Uses the script's own arguments.
+# of the lab run (unless DEMO_LAB_TOOL=1). Uses the script's own arguments.
 keep=0
 build=""
 for a in "$@"; do
@@ -40,5 +40,8 @@ show() { # show TITLE CMD...: print a shell-like prompt with TITLE, then the out
 }
 elapsed() { awk -v t0="$1" -v t1="$(date +%s.%N)" 'BEGIN { printf "%.1f s", t1 - t0 }'; }
 
-lab_init
-lab_require_isthmus
+# lab/demo.sh builds its lab with lab/lab (DEMO_LAB_TOOL=1); the others start a lab run here.
+if [[ ${DEMO_LAB_TOOL:-0} != 1 ]]; then
+  lab_init
+  lab_require_isthmus
+fi

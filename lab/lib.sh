@@ -757,7 +757,9 @@ lab_vxlan_bridge() {
 
 # lab_fdb_has N DEV MAC DST: host N's bridge FDB has MAC on DEV towards VTEP DST.
 lab_fdb_has() {
-  lab_exec "$1" bridge fdb show dev "$2" | grep -q "^$3 dst $4 "
+  local out # read whole: with pipefail, `bridge ... | grep -q` fails when grep exits first
+  out=$(lab_exec "$1" bridge fdb show dev "$2") || return 1
+  grep -q "^$3 dst $4 " <<<"${out}"
 }
 
 # lab_frr_evpn_vtep_conf ID: FRR config of an iBGP (AS 65000) EVPN VTEP 198.18.0.ID that peers

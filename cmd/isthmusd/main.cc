@@ -82,6 +82,15 @@ int run(const std::string& path) {
       return 1;
     }
     agent_config = std::move(*ac);
+    // RFC 4724 §4.1: the kernel keeps the EVPN forwarding state while isthmusd is away, and
+    // says whether it did this time.
+    auto kept = agent::forwarding_state_present(*kernel, agent_config);
+    if (!kept) {
+      log::error("agent: {}", kept.error().message);
+      return 1;
+    }
+    speaker_config.forwarding.families = {bgp::kL2vpnEvpn};
+    speaker_config.forwarding.preserved = *kept;
   }
 
   EventLoop loop;
@@ -121,6 +130,9 @@ int run(const std::string& path) {
     node_agent = std::make_unique<agent::Agent>(*kernel, *evpn_service, agent_config);
     evpn_service->set_observer(node_agent->observer());
     node_agent->set_wake(schedule_reconcile);
+    // Remote entries from before the restart stay until the peers have sent their routes again.
+    node_agent->begin_restart();
+    speaker.set_on_routes_complete([&](const std::string& why) { node_agent->end_restart(why); });
     // The echoes of our own FDB and neighbour entries are not wanted (their removals are).
     auto m = kernel::Monitor::open(/*ignore_extern_adds=*/true);
     if (!m) {
@@ -167,7 +179,9 @@ int run(const std::string& path) {
     signalfd_siginfo si;
     if (::read(sfd, &si, sizeof si) != sizeof si) return;
     log::info("isthmusd: signal {}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
-    speaker.shutdown("isthmusd is shutting down");
+    // An agent's kernel state stays and forwards: its peers keep our routes meanwhile.
+    if (node_agent) node_agent->stop();
+    speaker.shutdown("isthmusd is shutting down", node_agent != nullptr);
     // Let the Cease NOTIFICATIONs drain before the sockets close.
     loop.add_timer(std::chrono::milliseconds(200), [&] { loop.stop(); });
   });

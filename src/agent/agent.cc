@@ -59,10 +59,33 @@ DesiredState Agent::desired() const {
   return d;
 }
 
+Expected<bool> forwarding_state_present(kernel::Kernel& kernel, const AgentConfig& config) {
+  auto links = kernel.links();
+  if (!links) return unexpected(std::move(links.error()));
+  for (const kernel::Link& l : *links)
+    for (const Network& n : config.networks)
+      if (l.kind == "vxlan" && l.name == vxlan_name(n.vni) && l.alias == owner_alias(n.vni))
+        return true;
+  return false;
+}
+
+void Agent::end_restart(const std::string& why) {
+  if (!restarting_) return;
+  restarting_ = false;
+  restart_ended_ = why;
+  request_full();  // the full run is the one that finds and removes what is stale
+}
+
 ReconcileResult Agent::reconcile() {
   dirty_ = false;
+  if (stopped_) return {};
   ReconcileResult r = full_ ? reconcile_full() : reconcile_changes();
   for (const auto& e : r.errors) log::warn("agent: {}", e);
+  if (!restart_ended_.empty()) {
+    log::info("agent: routes complete ({}): {} kernel changes (stale remote entries removed)",
+              restart_ended_, r.changes);
+    restart_ended_.clear();
+  }
   if (!r.ok()) {  // try again on the next round, in full: what the kernel has is not known
     full_ = true;
     dirty_ = true;
@@ -75,7 +98,7 @@ ReconcileResult Agent::reconcile_full() {
   pending_macs_.clear();
   pending_flood_.clear();
   const DesiredState d = desired();
-  ReconcileResult r = agent::reconcile(kernel_, d);
+  ReconcileResult r = agent::reconcile(kernel_, d, {.keep_remote_entries = restarting_});
   // Which bridge is which network now (indexes change when a link is made again), as the
   // reconciler found or made them: no second read of the kernel's links.
   bridges_.clear();
@@ -146,7 +169,7 @@ ReconcileResult Agent::reconcile_changes() {
   }
   pending_macs_.clear();
   pending_flood_.clear();
-  ReconcileResult r = apply_changes(kernel_, changes);
+  ReconcileResult r = apply_changes(kernel_, changes, {.keep_remote_entries = restarting_});
   for (const auto& [vni, dv] : devices_) r.devices.push_back(dv);
   return r;
 }
@@ -174,16 +197,19 @@ bool Agent::wanted_neighbour(const kernel::Neighbour& n) const {
   return o != p->second.ip_owner.end() && (!n.mac || o->second == *n.mac);
 }
 
+bool Agent::workload_mac(const MacAddress& mac) const {
+  return mac != config_.gateway_mac && (mac.bytes[0] & 1) == 0 && mac != MacAddress{};
+}
+
 std::optional<uint32_t> Agent::vni_of_bridge(int ifindex) {
   auto it = bridges_.find(ifindex);
   if (it == bridges_.end()) return std::nullopt;
   return it->second;
 }
 
-void Agent::learn_mac(uint32_t vni, const MacAddress& mac, const std::optional<IpAddress>& ip,
-                      bool removed) {
-  if (mac == config_.gateway_mac || (mac.bytes[0] & 1) != 0 || mac == MacAddress{}) return;
-  if (removed) {
+void Agent::advertise(uint32_t vni, const MacAddress& mac, const std::optional<IpAddress>& ip,
+                      bool withdraw) {
+  if (withdraw) {
     auto r = evpn_.remove_local_mac(vni, mac, ip);
     if (!r) log::warn("agent: network {}: {}", vni, r.error().message);
     return;
@@ -194,6 +220,39 @@ void Agent::learn_mac(uint32_t vni, const MacAddress& mac, const std::optional<I
   else if (!r->note.empty())
     log::info("agent: network {}: {}{}: {}", vni, mac.to_string(), ip ? " " + ip->to_string() : "",
               r->note);
+}
+
+void Agent::port_mac(uint32_t vni, const MacAddress& mac, bool removed) {
+  auto it = local_.find({vni, mac});
+  if (removed) {
+    if (it == local_.end() || !it->second.on_port) return;
+    it->second.on_port = false;
+    advertise(vni, mac, std::nullopt, true);  // the MAC and every MAC+IP of it
+    if (it->second.ips.empty()) local_.erase(it);
+    return;
+  }
+  if (it == local_.end()) it = local_.emplace(std::pair{vni, mac}, Binding{}).first;
+  if (it->second.on_port) return;
+  it->second.on_port = true;
+  advertise(vni, mac, std::nullopt, false);
+  for (const IpAddress& ip : it->second.ips) advertise(vni, mac, ip, false);
+}
+
+void Agent::neighbour_ip(uint32_t vni, const MacAddress& mac, const IpAddress& ip, bool removed) {
+  // The IP's earlier MAC (a workload's address taken over by another) loses it first.
+  auto owner = ip_owner_.find({vni, ip});
+  if (owner != ip_owner_.end() && (removed || owner->second != mac)) {
+    auto b = local_.find({vni, owner->second});
+    if (b != local_.end() && b->second.ips.erase(ip)) {
+      if (b->second.on_port) advertise(vni, owner->second, ip, true);
+      if (!b->second.on_port && b->second.ips.empty()) local_.erase(b);
+    }
+    ip_owner_.erase(owner);
+  }
+  if (removed) return;
+  ip_owner_[{vni, ip}] = mac;
+  Binding& b = local_[{vni, mac}];
+  if (b.ips.insert(ip).second && b.on_port) advertise(vni, mac, ip, false);
 }
 
 void Agent::on_event(const kernel::Event& event) {
@@ -207,8 +266,8 @@ void Agent::on_event(const kernel::Event& event) {
     }
     if (vxlan_ports_.contains(e.ifindex)) return;  // learned from the overlay: not local
     auto vni = vni_of_bridge(e.master);
-    if (!vni) return;
-    learn_mac(*vni, e.mac, std::nullopt, f->removed);
+    if (!vni || !workload_mac(e.mac)) return;
+    port_mac(*vni, e.mac, f->removed);
     return;
   }
   if (const auto* n = std::get_if<kernel::NeighbourEvent>(&event)) {
@@ -220,9 +279,9 @@ void Agent::on_event(const kernel::Event& event) {
       if (n->removed && wanted_neighbour(x)) request_full();
       return;
     }
-    if (x.ip.is_link_local() || !x.mac) return;
+    if (x.ip.is_link_local() || !x.mac || !workload_mac(*x.mac)) return;
     const bool gone = n->removed || (x.state & (NUD_FAILED | NUD_INCOMPLETE)) != 0;
-    learn_mac(*vni, *x.mac, x.ip, gone);
+    neighbour_ip(*vni, *x.mac, x.ip, gone);
     return;
   }
   if (const auto* l = std::get_if<kernel::LinkEvent>(&event)) {

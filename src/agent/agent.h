@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ struct AgentConfig {
   std::vector<Network> networks = {};
 };
 
+// Whether the kernel holds forwarding state of ours from before this start: the VXLAN device
+// of a configured network, made by an earlier isthmusd (its alias says so).
+Expected<bool> forwarding_state_present(kernel::Kernel& kernel, const AgentConfig& config);
+
 class Agent {
  public:
   Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config);
@@ -63,6 +68,17 @@ class Agent {
   }
   bool full_due() const { return full_; }
 
+  // Graceful restart (RFC 4724 §4.1): from start until BGP has the routes again, reconcile adds
+  // and corrects remote entries but removes none, so that what the kernel kept from before the
+  // restart goes on forwarding. end_restart() (the speaker's routes are complete) lets the next
+  // reconcile remove what is stale.
+  void begin_restart() { restarting_ = true; }
+  void end_restart(const std::string& why);
+  bool restarting() const { return restarting_; }
+  // isthmusd is exiting: from now on the kernel is left as it is. The sessions going down
+  // withdraw every remote route; the forwarding state must not follow them.
+  void stop() { stopped_ = true; }
+
   // A kernel event: local learning. MACs the bridge learns on a port of a network's bridge
   // (not the VXLAN port) become local MACs of its VNI; a neighbour of the bridge (a workload's
   // IP, learned when it speaks to the gateway) adds the MAC+IP route. Links and entries that are
@@ -77,8 +93,14 @@ class Agent {
 
  private:
   std::optional<uint32_t> vni_of_bridge(int ifindex);
-  void learn_mac(uint32_t vni, const MacAddress& mac, const std::optional<IpAddress>& ip,
-                 bool removed);
+  // Not the gateway's, not multicast or broadcast, not zero.
+  bool workload_mac(const MacAddress& mac) const;
+  // A MAC the bridge learned on (or forgot from) a workload's port.
+  void port_mac(uint32_t vni, const MacAddress& mac, bool removed);
+  // An IP of the bridge's neighbour table: a MAC+IP route while its MAC is on a local port.
+  void neighbour_ip(uint32_t vni, const MacAddress& mac, const IpAddress& ip, bool removed);
+  void advertise(uint32_t vni, const MacAddress& mac, const std::optional<IpAddress>& ip,
+                 bool withdraw);
   void mark_dirty() {
     dirty_ = true;
     if (wake_) wake_();
@@ -101,7 +123,10 @@ class Agent {
   evpn::Instance& evpn_;
   AgentConfig config_;
   bool dirty_ = true;
-  bool full_ = true;                            // the next reconcile is a full one
+  bool full_ = true;  // the next reconcile is a full one
+  bool restarting_ = false;
+  bool stopped_ = false;
+  std::string restart_ended_;                   // why, until the reconcile after it has run
   std::map<int, uint32_t> bridges_;             // ifindex -> VNI, refreshed by reconcile()
   std::map<int, int> vxlan_ports_;              // VXLAN device ifindex -> its bridge
   std::map<uint32_t, NetworkDevices> devices_;  // VNI -> its devices, from the full reconcile
@@ -110,6 +135,15 @@ class Agent {
   // the flood lists.
   std::map<uint32_t, std::map<MacAddress, std::optional<MacTarget>>> pending_macs_;
   std::map<uint32_t, std::vector<IpAddress>> pending_flood_;
+  // What the bridges know of local workloads. A neighbour entry outlives its MAC on the port
+  // (the bridge forgets the MAC at once, the neighbour table only after failed probes), so a
+  // MAC+IP is advertised only while its MAC is on a port, and again when the MAC comes back.
+  struct Binding {
+    bool on_port = false;
+    std::set<IpAddress> ips;
+  };
+  std::map<std::pair<uint32_t, MacAddress>, Binding> local_;
+  std::map<std::pair<uint32_t, IpAddress>, MacAddress> ip_owner_;
 };
 
 }  // namespace isthmus::agent

@@ -122,6 +122,23 @@ TEST_F(AgentTest, RemoteRoutesBecomeKernelState) {
   EXPECT_EQ(ns[0].ip, ip("100.64.1.21"));
   EXPECT_TRUE(ns[0].extern_learned);
 
+  // isthmusd exits: its sessions go down, the kernel keeps everything.
+  agent_->stop();
+  rib_->peer_down(1);
+  settle();
+  EXPECT_EQ(agent_->reconcile().changes, 0u);
+  EXPECT_EQ(kernel_.neighbours()->size(), 1u);
+}
+
+TEST_F(AgentTest, WithdrawnRoutesLeaveTheKernel) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  int vx = 0;
+  for (const auto& l : *kernel_.links())
+    if (l.name == "vxlan100") vx = l.index;
+  ASSERT_NE(vx, 0);
   // The remote VTEP withdraws: the kernel forgets.
   rib_->peer_down(1);
   settle();
@@ -209,6 +226,71 @@ TEST_F(AgentTest, AFailedIncrementalChangeIsRetriedInFull) {
   EXPECT_EQ(kernel_.changes(), std::vector<std::string>{"replace_neighbour br100 100.64.1.21"});
 }
 
+TEST_F(AgentTest, ARestartKeepsTheKernelStateUntilTheRoutesAreComplete) {
+  auto present = forwarding_state_present(kernel_, agent_->config());
+  ASSERT_TRUE(present.has_value());
+  EXPECT_FALSE(*present);
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  present = forwarding_state_present(kernel_, agent_->config());
+  ASSERT_TRUE(present.has_value());
+  EXPECT_TRUE(*present);
+  const size_t fdb = kernel_.fdb()->size();
+
+  // A new isthmusd on the same kernel: the old one's entries are there, the routes are not yet.
+  bgp::RibConfig rc;
+  rc.local_as = 65000;
+  rc.router_id = kVtep.v4_host_order();
+  bgp::Rib rib(rc);
+  evpn::InstanceConfig ic;
+  ic.mac_vrfs.push_back(evpn::resolve(100, std::nullopt, {}, {}, 65000, kVtep, 1));
+  ic.vtep = kVtep;
+  evpn::Instance evpn(rib, std::move(ic), evpn::Hooks{});
+  Agent again(kernel_, evpn, agent_->config());
+  again.begin_restart();
+  kernel_.clear_changes();
+  auto r = again.reconcile();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.changes, 0u);
+  EXPECT_EQ(kernel_.fdb()->size(), fdb);
+  EXPECT_EQ(kernel_.neighbours()->size(), 1u);
+  EXPECT_FALSE(again.dirty());
+  // The routes are complete and these did not come back: they go.
+  again.end_restart("End-of-RIB from every peer");
+  EXPECT_TRUE(again.dirty());
+  r = again.reconcile();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.changes, 4u);  // flood entry, MAC in the VXLAN and the bridge FDB, neighbour
+  EXPECT_TRUE(kernel_.neighbours()->empty());
+}
+
+// While restarting, the incremental path adds but does not remove either; the full reconcile
+// at the end of the restart does.
+TEST_F(AgentTest, DuringARestartIncrementalChangesOnlyAdd) {
+  agent_->begin_restart();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_FALSE(agent_->full_due());
+  EXPECT_EQ(kernel_.neighbours()->size(), 1u);
+  const size_t fdb = kernel_.fdb()->size();
+  rib_->peer_down(1);
+  settle();
+  kernel_.clear_changes();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_TRUE(kernel_.changes().empty());
+  EXPECT_EQ(kernel_.fdb()->size(), fdb);
+  agent_->end_restart("End-of-RIB from every peer");
+  EXPECT_TRUE(agent_->full_due());
+  auto r = agent_->reconcile();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.changes, 4u);
+  EXPECT_TRUE(kernel_.neighbours()->empty());
+}
+
 TEST_F(AgentTest, LocalWorkloadsAreAdvertisedAndWithdrawn) {
   ASSERT_TRUE(agent_->reconcile().ok());
   int br = 0;
@@ -239,6 +321,44 @@ TEST_F(AgentTest, LocalWorkloadsAreAdvertisedAndWithdrawn) {
   agent_->on_event(kernel::FdbEvent{true, {veth->index, w1, {}, br}});
   settle();
   EXPECT_TRUE(ours().empty());
+}
+
+TEST_F(AgentTest, AnIpIsAdvertisedOnlyWhileItsMacIsOnAPort) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  int br = 0;
+  for (const auto& l : *kernel_.links())
+    if (l.name == "br100") br = l.index;
+  auto veth = kernel_.add_link({.name = "veth-w3", .kind = "veth", .veth_peer = "eth-w3"});
+  ASSERT_TRUE(kernel_.set_link(veth->index, {.master = br}).has_value());
+  const MacAddress w3 = mac("02:00:00:00:01:09");
+  const MacAddress elsewhere = mac("02:00:00:00:09:09");
+  // A neighbour whose MAC is on no local port (behind the VXLAN port, say) is not ours.
+  agent_->on_event(kernel::NeighbourEvent{false, {br, ip("100.64.1.99"), elsewhere, NUD_STALE}});
+  settle();
+  EXPECT_TRUE(ours().empty());
+  agent_->on_event(kernel::NeighbourEvent{false, {br, ip("100.64.1.9"), w3, NUD_REACHABLE}});
+  settle();
+  EXPECT_TRUE(ours().empty());  // the neighbour came first: nothing until the MAC is on a port
+  agent_->on_event(kernel::FdbEvent{false, {veth->index, w3, {}, br}});
+  settle();
+  EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:09", "02:00:00:00:01:09 100.64.1.9"}));
+  // The workload's veth goes: the bridge forgets the MAC, the neighbour entry lingers and
+  // changes state; both routes are withdrawn and stay so.
+  agent_->on_event(kernel::FdbEvent{true, {veth->index, w3, {}, br}});
+  agent_->on_event(kernel::NeighbourEvent{false, {br, ip("100.64.1.9"), w3, NUD_STALE}});
+  settle();
+  EXPECT_TRUE(ours().empty());
+  // It comes back with the same MAC: its IP comes back with it.
+  agent_->on_event(kernel::FdbEvent{false, {veth->index, w3, {}, br}});
+  settle();
+  EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:09", "02:00:00:00:01:09 100.64.1.9"}));
+  // Its IP moves to another local MAC: withdrawn from the first.
+  const MacAddress w4 = mac("02:00:00:00:01:0a");
+  agent_->on_event(kernel::FdbEvent{false, {veth->index, w4, {}, br}});
+  agent_->on_event(kernel::NeighbourEvent{false, {br, ip("100.64.1.9"), w4, NUD_REACHABLE}});
+  settle();
+  EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:09", "02:00:00:00:01:0a",
+                                           "02:00:00:00:01:0a 100.64.1.9"}));
 }
 
 TEST_F(AgentTest, LearnAllPicksUpWhatIsThereAtStart) {

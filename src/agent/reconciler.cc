@@ -29,7 +29,7 @@ constexpr kernel::BridgePortInfo kVxlanPort{.learning = false, .neigh_suppress =
 // One reconcile run: counts changes, collects errors, goes on after each.
 class Run {
  public:
-  Run(kernel::Kernel& k, const DesiredState& d) : k_(k), d_(d) {}
+  Run(kernel::Kernel& k, const DesiredState& d, const ReconcileOptions& o) : k_(k), d_(d), o_(o) {}
 
   ReconcileResult go() {
     auto links = k_.links();
@@ -203,7 +203,7 @@ class Run {
       if (!flood_have.contains(v))
         queue(EntryChange::add_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}, true));
     for (const IpAddress& v : flood_have)
-      if (!flood_want.contains(v))
+      if (!flood_want.contains(v) && !o_.keep_remote_entries)
         queue(EntryChange::delete_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}));
 
     std::map<MacAddress, IpAddress> macs_want;
@@ -216,7 +216,7 @@ class Run {
           false));
     }
     for (const auto& [mac, dsts] : macs_have) {
-      if (macs_want.contains(mac)) continue;
+      if (macs_want.contains(mac) || o_.keep_remote_entries) continue;
       for (const IpAddress& d : dsts)
         queue(EntryChange::delete_fdb({.ifindex = vxlan, .mac = mac, .dst = d, .self = true}));
     }
@@ -227,7 +227,8 @@ class Run {
       if (!bridge_have.contains(mac))
         queue(EntryChange::add_fdb({.ifindex = vxlan, .mac = mac, .extern_learned = true}, false));
     for (const MacAddress& mac : bridge_have)
-      if (!macs_want.contains(mac)) queue(EntryChange::delete_fdb({.ifindex = vxlan, .mac = mac}));
+      if (!macs_want.contains(mac) && !o_.keep_remote_entries)
+        queue(EntryChange::delete_fdb({.ifindex = vxlan, .mac = mac}));
   }
 
   void sync_neighbours(const NetworkState& n, int bridge,
@@ -244,7 +245,8 @@ class Run {
     }
     // Only ours go: the kernel's own entries for local workloads stay.
     for (const auto& [ip, x] : by_ip)
-      if (x->extern_learned && !wanted.contains(ip)) queue(EntryChange::delete_neighbour(*x));
+      if (x->extern_learned && !wanted.contains(ip) && !o_.keep_remote_entries)
+        queue(EntryChange::delete_neighbour(*x));
   }
 
   void remove_unwanted() {
@@ -263,6 +265,7 @@ class Run {
 
   kernel::Kernel& k_;
   const DesiredState& d_;
+  const ReconcileOptions& o_;
   std::map<std::string, Link> by_name_;
   std::vector<kernel::EntryChange> batch_;
   ReconcileResult result_;
@@ -270,11 +273,13 @@ class Run {
 
 }  // namespace
 
-ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired) {
-  return Run(k, desired).go();
+ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
+                          const ReconcileOptions& options) {
+  return Run(k, desired, options).go();
 }
 
-ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges> changes) {
+ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges> changes,
+                              const ReconcileOptions& options) {
   const MacAddress zero{};
   std::vector<EntryChange> batch;
   auto contains = [](const std::vector<IpAddress>& v, const IpAddress& a) {
@@ -283,6 +288,7 @@ ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges>
   // What goes first, everywhere: an IP that moves to another MAC in the same batch is deleted
   // from the old one before it is bound to the new one.
   for (const NetworkChanges& n : changes) {
+    if (options.keep_remote_entries) break;
     if (n.flood)
       for (const IpAddress& v : n.flood->before)
         if (!contains(n.flood->after, v))

@@ -78,10 +78,19 @@ struct ReconcileResult {
   bool ok() const { return errors.empty(); }
 };
 
+struct ReconcileOptions {
+  // Add and correct, never remove, what EVPN put there: the flood list, remote MACs and their
+  // neighbour entries. While isthmusd restarts (RFC 4724 §4.1) the desired state lacks the
+  // remote routes until the peers have sent them again; their kernel entries keep forwarding
+  // until then. Links, addresses and removed networks are handled as always.
+  bool keep_remote_entries = false;
+};
+
 // The full run: reads the kernel's links, addresses, FDB and neighbours and changes only what
 // differs from `desired` (start-up, drift repair, retries). FDB and neighbour changes are sent
 // in batches (Kernel::apply).
-ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired);
+ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
+                          const ReconcileOptions& options = {});
 
 // ---- Incremental changes (the agent's steady state) ----
 // A remote MAC as the kernel has it: its VTEP and the IPs bound to it.
@@ -115,6 +124,9 @@ struct NetworkChanges {
 // when a change fails, the errors say so and a full reconcile() repairs. Given a kernel that
 // reconcile() made for state S and the changes from S to S', it leaves the kernel as
 // reconcile() would for S'.
-ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges> changes);
+// With keep_remote_entries (a restart) it only adds and corrects: removals wait for the full
+// reconcile after the restart.
+ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges> changes,
+                              const ReconcileOptions& options = {});
 
 }  // namespace isthmus::agent

@@ -114,6 +114,40 @@ TEST(Reconciler, MovesAndWithdrawalsAreOneChangeEach) {
                          }));
 }
 
+TEST(Reconciler, ARestartKeepsRemoteEntriesUntilTheRoutesAreBack) {
+  FakeKernel k;
+  DesiredState before = two_networks();
+  ASSERT_TRUE(reconcile(k, before).ok());
+  const size_t fdb = k.fdb()->size();
+  const size_t neighbours = k.neighbours()->size();
+  // isthmusd restarted: the routes have not come back yet, one already has and moved.
+  DesiredState now = two_networks();
+  for (NetworkState& n : now.networks) {
+    n.flood.clear();
+    n.macs.clear();
+    n.ips.clear();
+  }
+  now.networks[0].macs = {{mac("02:00:00:00:02:01"), ip("198.18.0.3")}};
+  k.clear_changes();
+  auto r = reconcile(k, now, {.keep_remote_entries = true});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(k.changes(), (std::vector<std::string>{
+                             "add_fdb vxlan100 02:00:00:00:02:01 dst 198.18.0.3",
+                         }));
+  EXPECT_EQ(k.fdb()->size(), fdb);
+  EXPECT_EQ(k.neighbours()->size(), neighbours);
+  // The routes are complete: what did not come back goes.
+  k.clear_changes();
+  r = reconcile(k, now);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.changes, 7u);  // 3 flood entries, 1 MAC twice (VXLAN and bridge FDB), 2 neighbours
+  EXPECT_EQ(k.neighbours()->size(), 0u);
+  // A network removed while restarting goes all the same.
+  now.networks.pop_back();
+  ASSERT_TRUE(reconcile(k, now, {.keep_remote_entries = true}).ok());
+  EXPECT_FALSE(find(*k.links(), "br200"));
+}
+
 TEST(Reconciler, ARemovedNetworkGoesAndNothingElse) {
   FakeKernel k;
   auto foreign = k.add_link({.name = "br999", .kind = "bridge"});  // not ours

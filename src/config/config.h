@@ -24,9 +24,9 @@ namespace isthmus::config {
 struct GracefulRestart {
   // Advertise the capability (with the N bit) and keep a restarting neighbor's routes as stale.
   bool enabled = true;
-  // The Restart Time of our capability, seconds, 0..4095 (12 bits, RFC 4724 §3). We advertise
-  // no address families (we preserve no forwarding state), so a neighbor keeps none of our
-  // routes however long this is.
+  // The Restart Time of our capability, seconds, 0..4095 (12 bits, RFC 4724 §3). Only a node
+  // agent lists a family (l2vpn-evpn, whose forwarding state the kernel keeps while isthmusd
+  // restarts); without one a neighbor keeps none of our routes however long this is.
   uint16_t restart_time = 120;
   // Once the neighbor is back, how long its stale routes wait for its End-of-RIB, seconds,
   // 1..65535 (RFC 4724 §4.2, "a (configurable) timer").
@@ -148,8 +148,8 @@ struct Evpn {
 
 // The node agent (issue 4): this host's VTEP and the local API the CNI plugin talks to.
 struct Agent {
-  // The VTEP address; unset: the first IPv4 address of `vtep_interface`, or of the interface of
-  // the default route when that is unset too (found at start).
+  // The VTEP address; unset: the first address (IPv4 first) of `vtep_interface`, or of the
+  // interface of the default route when that is unset too (found at start; see prepare_agent).
   std::optional<IpAddress> vtep;
   std::string vtep_interface;
   std::string api_socket = "/run/isthmus/agent.sock";

@@ -12,60 +12,117 @@ namespace isthmus::daemon {
 
 namespace {
 
-// The host's address to use as VTEP, and the MTU of the link it is on.
+// The host's address to use as VTEP, and the MTU of the link its tunnels leave through.
 struct Vtep {
   IpAddress address;
-  uint32_t mtu = 0;
+  uint32_t mtu = 0;  // 0: unknown
 };
+
+bool is_loopback(const IpAddress& ip) {
+  return ip.is_v4() ? ip.bytes()[0] == 127 : ip == *IpAddress::parse("::1");
+}
+
+// A link no packet leaves through: a VTEP address there (as routed fabrics have it, on `lo` or a
+// dummy device) says nothing about the underlay's MTU.
+bool is_virtual_source(const kernel::Link& l) { return l.name == "lo" || l.kind == "dummy"; }
+
+// The main table's default route of one family with the lowest metric and an outgoing interface
+// (a multipath route has none: it does not name one underlay link).
+std::optional<kernel::Route> default_route(const std::vector<kernel::Route>& routes, bool v4) {
+  std::optional<kernel::Route> best;
+  for (const auto& r : routes)
+    if (r.dst.length() == 0 && r.dst.address().is_v4() == v4 && r.oif &&
+        (!best || r.metric < best->metric))
+      best = r;
+  return best;
+}
 
 Expected<Vtep> find_vtep(const config::Agent& a, kernel::Kernel& k) {
   auto links = k.links();
   if (!links) return unexpected(std::move(links.error()));
   auto addresses = k.addresses();
   if (!addresses) return unexpected(std::move(addresses.error()));
-  auto link_mtu = [&](int ifindex) -> uint32_t {
+  auto routes = k.routes(254);
+  if (!routes) return unexpected(std::move(routes.error()));
+  auto link = [&](int ifindex) -> const kernel::Link* {
     for (const auto& l : *links)
-      if (l.index == ifindex) return l.mtu;
-    return 0;
+      if (l.index == ifindex) return &l;
+    return nullptr;
   };
-  auto first_address = [&](int ifindex) -> std::optional<IpAddress> {
+  auto link_name = [&](int ifindex) {
+    const kernel::Link* l = link(ifindex);
+    return l ? l->name : "link " + std::to_string(ifindex);
+  };
+  auto usable = [](const kernel::Address& x) {
+    return !x.ip.is_link_local() && !is_loopback(x.ip);
+  };
+  // The first usable address of the link of that family; either family (IPv4 first) if unset.
+  auto first_address = [&](int ifindex, std::optional<bool> v4) -> std::optional<IpAddress> {
     std::optional<IpAddress> v6;
     for (const auto& x : *addresses) {
-      const bool loopback =
-          x.ip.is_v4() ? x.ip.bytes()[0] == 127 : x.ip == *IpAddress::parse("::1");
-      if (x.ifindex != ifindex || x.ip.is_link_local() || loopback) continue;
-      if (x.ip.is_v4()) return x.ip;
-      if (!v6) v6 = x.ip;
+      if (x.ifindex != ifindex || !usable(x)) continue;
+      if (x.ip.is_v4() && v4 != false) return x.ip;
+      if (!x.ip.is_v4() && v4 != true && !v6) v6 = x.ip;
     }
     return v6;
   };
+  // The underlay MTU for a VTEP on this link: its own, or for a loopback/dummy VTEP that of the
+  // default route's interface of the VTEP's family (unknown without one).
+  auto underlay_mtu = [&](int ifindex, const IpAddress& vtep) -> uint32_t {
+    const kernel::Link* l = link(ifindex);
+    if (l && !is_virtual_source(*l)) return l->mtu;
+    auto r = default_route(*routes, vtep.is_v4());
+    const kernel::Link* out = r ? link(r->oif) : nullptr;
+    return out ? out->mtu : 0;
+  };
+
   if (a.vtep) {
-    for (const auto& x : *addresses)
-      if (x.ip == *a.vtep) return Vtep{x.ip, link_mtu(x.ifindex)};
+    std::string have;
+    for (const auto& x : *addresses) {
+      if (x.ip == *a.vtep) return Vtep{x.ip, underlay_mtu(x.ifindex, x.ip)};
+      if (usable(x))
+        have += (have.empty() ? "" : ", ") + x.ip.to_string() + " on " + link_name(x.ifindex);
+    }
     return fail("agent.vtep.address " + a.vtep->to_string() +
-                " is not an address of this host's interfaces");
+                " is not an address of this host's interfaces (" +
+                (have.empty() ? "it has none but loopback and link-local ones" : "it has " + have) +
+                "): add it to the underlay interface, or set agent.vtep.address to one of them");
   }
-  int ifindex = 0;
-  std::string from;
   if (!a.vtep_interface.empty()) {
-    for (const auto& l : *links)
-      if (l.name == a.vtep_interface) ifindex = l.index;
-    if (ifindex == 0) return fail("agent.vtep.interface: no interface " + a.vtep_interface);
-    from = "interface " + a.vtep_interface;
-  } else {
-    auto routes = k.routes(254);
-    if (!routes) return unexpected(std::move(routes.error()));
-    for (const auto& r : *routes)
-      if (r.dst.length() == 0 && r.dst.address().is_v4() && r.oif) ifindex = r.oif;
-    if (ifindex == 0)
-      return fail(
-          "agent.vtep: no address or interface given and no IPv4 default route to find "
-          "the underlay interface from");
-    from = "the default route's interface";
+    const kernel::Link* l = nullptr;
+    for (const auto& x : *links)
+      if (x.name == a.vtep_interface) l = &x;
+    if (!l) {
+      std::string names;
+      for (const auto& x : *links) names += (names.empty() ? "" : ", ") + x.name;
+      return fail("agent.vtep.interface: this host has no interface \"" + a.vtep_interface +
+                  "\" (it has " + names + ")");
+    }
+    auto addr = first_address(l->index, std::nullopt);
+    if (!addr)
+      return fail("agent.vtep.interface " + a.vtep_interface +
+                  " has no IPv4 or IPv6 address to use as VTEP (loopback and link-local ones do "
+                  "not count): add one, or set agent.vtep.address");
+    return Vtep{*addr, underlay_mtu(l->index, *addr)};
   }
-  auto addr = first_address(ifindex);
-  if (!addr) return fail("agent.vtep: " + from + " has no address to use as VTEP");
-  return Vtep{*addr, link_mtu(ifindex)};
+  // RFC 7348 §4: the VTEP address is the tunnels' outer source address; without configuration
+  // it is the address of the interface the default route leaves through, IPv4 first.
+  for (bool v4 : {true, false}) {
+    auto r = default_route(*routes, v4);
+    if (!r) continue;
+    const char* family = v4 ? "IPv4" : "IPv6";
+    auto addr = first_address(r->oif, v4);
+    if (!addr)
+      return fail(fmt::format(
+          "agent.vtep: the {} default route's interface {} has no {} address to use as VTEP: "
+          "add one, or set agent.vtep.address or agent.vtep.interface",
+          family, link_name(r->oif), family));
+    return Vtep{*addr, underlay_mtu(r->oif, *addr)};
+  }
+  return fail(
+      "agent.vtep: no address or interface given, and no default route (IPv4 or IPv6) in the "
+      "main table to find the underlay interface from: set agent.vtep.address or "
+      "agent.vtep.interface");
 }
 
 }  // namespace

@@ -18,6 +18,13 @@ namespace isthmus::daemon {
 // becomes evpn.vtep (unless set), each network's VNI gets a MAC-VRF (derived RD and route
 // targets) unless evpn.vnis has one. Fails with a precise reason (no such interface, the VTEP
 // address is not on this host, no default route to detect it from).
+//
+// The VTEP: agent.vtep.address if this host has it; else the first address of
+// agent.vtep.interface (IPv4 first, then IPv6; never loopback or link-local); else the first
+// address of the default route's interface, of the route's family (the IPv4 default route
+// first, the lowest metric). The overlay MTU is the underlay link's MTU less the VXLAN overhead
+// (50 octets over IPv4, 70 over IPv6); the underlay link is the VTEP's, or for a VTEP on `lo`
+// or a dummy device the default route's (of the VTEP's family); 1500 when unknown.
 Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& kernel);
 
 // `show network`, `show kernel fdb vni V`; nullopt: not an agent command.

@@ -62,6 +62,17 @@ struct Origination {
   PathAttributes attrs;
 };
 
+// RFC 4724 §4.1, the restarting speaker: the families whose forwarding state outlives isthmusd
+// (the node agent leaves its kernel entries in place when it stops) and whether this start found
+// it. Listed in our Graceful Restart Capability to every peer that negotiates them.
+struct ForwardingState {
+  std::vector<Family> families;
+  bool preserved = false;  // this start found it: F bit, and the R bit until the restart is over
+  // The longest wait for every peer's End-of-RIB before the routes are taken as complete and
+  // stale forwarding state goes (§4.1 "Selection_Deferral_Timer"), seconds.
+  uint16_t selection_deferral_time = 360;
+};
+
 struct SpeakerConfig {
   uint32_t asn = 0;
   uint32_t router_id = 0;               // host order
@@ -70,6 +81,7 @@ struct SpeakerConfig {
   std::vector<PeerConfig> peers;
   std::vector<NeighborRange> ranges;
   std::vector<Origination> originate;
+  ForwardingState forwarding;
 };
 
 }  // namespace isthmus::bgp

@@ -5,13 +5,21 @@
 
 namespace isthmus::bgp::gr {
 
-std::optional<GracefulRestartCapability> local_capability(const GracefulRestartConfig& config) {
+std::optional<GracefulRestartCapability> local_capability(const GracefulRestartConfig& config,
+                                                          const OwnRestart& own) {
   if (!config.helper) return std::nullopt;
   GracefulRestartCapability c;
-  c.restarting = false;
+  c.restarting = own.restarting;
   c.notification = true;
   c.restart_time = std::min<uint16_t>(config.restart_time, 0x0fff);
+  for (Family f : own.families) c.families.push_back({f, own.forwarding_preserved});
   return c;
+}
+
+std::string family_names(std::span<const Family> families) {
+  std::string s;
+  for (auto f : families) s += (s.empty() ? "" : ",") + f.name();
+  return s;
 }
 
 bool notification_negotiated(const Capabilities& ours, const Capabilities& theirs) {

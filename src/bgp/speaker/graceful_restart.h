@@ -10,6 +10,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,23 @@
 
 namespace isthmus::bgp::gr {
 
-// Our Graceful Restart Capability: none when the helper is off; otherwise the configured
-// Restart Time, the N bit (RFC 8538 §2) and no address families, since we preserve no
-// forwarding state across a restart of our own (RFC 4724 §3: a helper-only speaker).
-std::optional<GracefulRestartCapability> local_capability(const GracefulRestartConfig& config);
+// What our OPEN says of our own restart (RFC 4724 §3): the families whose forwarding state
+// outlives isthmusd (none: a helper-only speaker), whether it was kept this time (F bit), and
+// whether we are restarting now (R bit).
+struct OwnRestart {
+  std::vector<Family> families;
+  bool forwarding_preserved = false;
+  bool restarting = false;
+};
+
+// Our Graceful Restart Capability: none when graceful restart is off for the session; otherwise
+// the configured Restart Time, the N bit (RFC 8538 §2), the R bit and one entry per family of
+// `own` (with its F bit).
+std::optional<GracefulRestartCapability> local_capability(const GracefulRestartConfig& config,
+                                                          const OwnRestart& own = {});
+
+// "l2vpn-evpn,ipv4-rtc", for logs.
+std::string family_names(std::span<const Family> families);
 
 // RFC 8538 §2: the N bit is in both OPENs.
 bool notification_negotiated(const Capabilities& ours, const Capabilities& theirs);

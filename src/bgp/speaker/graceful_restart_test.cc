@@ -44,6 +44,35 @@ TEST(GracefulRestartCapability, OursIsHelperOnlyWithTheNBit) {
   EXPECT_EQ(local_capability({})->restart_time, 120);  // the default
 }
 
+TEST(GracefulRestartCapability, OursWithPreservedForwardingState) {
+  // RFC 4724 §3: the families whose forwarding state outlives a restart, with the F bit when it
+  // did, and the R bit while restarting.
+  OwnRestart own{{kL2vpnEvpn}, true, true};
+  auto c = local_capability({}, own);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(c->restarting);
+  EXPECT_TRUE(c->notification);
+  ASSERT_EQ(c->families.size(), 1u);
+  EXPECT_EQ(c->families[0].family, kL2vpnEvpn);
+  EXPECT_TRUE(c->families[0].forwarding_preserved);
+  // A fresh start: the family is listed, without the F bit, and no R bit.
+  c = local_capability({}, {{kL2vpnEvpn}, false, false});
+  EXPECT_FALSE(c->restarting);
+  EXPECT_FALSE(c->families[0].forwarding_preserved);
+  // Graceful restart off for the session: no capability at all.
+  EXPECT_FALSE(local_capability({.helper = false}, own).has_value());
+  // On the wire: flags R=1 N=1, Restart Time 120, then AFI 25 SAFI 70 with F (0x80).
+  Open o;
+  o.my_as = 65000;
+  o.hold_time = 90;
+  o.bgp_id = 0xc6120001;
+  o.caps.graceful_restart = local_capability({}, own);
+  std::vector<uint8_t> bytes;
+  encode_open(o, bytes);
+  const std::vector<uint8_t> cap = {64, 6, 0xc0, 120, 0, 25, 70, 0x80};
+  EXPECT_NE(std::search(bytes.begin(), bytes.end(), cap.begin(), cap.end()), bytes.end());
+}
+
 TEST(GracefulRestartCapability, OnTheWire) {
   // RFC 4724 §3 / RFC 8538 §2: code 64, length 2, flags R=0 N=1 then 12 bits of Restart Time.
   Open o;

@@ -40,12 +40,6 @@ constexpr size_t kReadChunk = 256 * 1024;
 constexpr size_t kMaxReadPerEvent = 4 * 1024 * 1024;  // fairness between peers
 constexpr size_t kOutputHighWater = 1024 * 1024;      // pull from the RIB below this
 
-std::string family_names(std::span<const Family> families) {
-  std::string s;
-  for (auto f : families) s += (s.empty() ? "" : ",") + f.name();
-  return s;
-}
-
 }  // namespace
 
 Peer::Peer(Speaker& speaker, PeerConfig config, uint32_t id, bool dynamic)
@@ -95,9 +89,10 @@ session::LocalConfig Peer::local_config() const {
   caps.route_refresh = true;
   caps.four_octet_as = c.local_as;
   caps.extended_message = true;
-  // RFC 4724 §3: a helper-only speaker advertises the capability with no address families;
-  // RFC 8538 §2: with the N bit.
-  caps.graceful_restart = gr::local_capability(config_.graceful_restart);
+  // RFC 4724 §3: the families whose forwarding state we keep across a restart of ours (none for
+  // a helper-only speaker), the R bit while we restart; RFC 8538 §2: the N bit.
+  caps.graceful_restart =
+      gr::local_capability(config_.graceful_restart, speaker_.own_restart(config_.families));
   return c;
 }
 
@@ -230,6 +225,22 @@ void Peer::connect() {
   speaker_.loop().add_fd(raw->fd.get(), EPOLLOUT, [this, raw](uint32_t ev) { on_io(raw, ev); });
   // RFC 4271 §8: the ConnectRetry timer bounds the attempt.
   schedule_connect(std::chrono::seconds(config_.connect_retry));
+}
+
+void Peer::stop_graceful(const std::string& reason) {
+  Connection* c = established_;
+  if (!c || !c->fsm.negotiated() || !c->fsm.negotiated()->remote_open.caps.graceful_restart) {
+    stop(cease::kAdministrativeShutdown, reason);
+    return;
+  }
+  // RFC 4724 §4.2: the end of the TCP connection keeps our routes at every helper. No
+  // NOTIFICATION: RFC 8538 would allow a graceful Administrative Reset, but FRR (its default
+  // `bgp hard-administrative-reset`) takes a received one as a Hard Reset and drops the routes.
+  running_ = false;
+  speaker_.loop().cancel_timer(connect_timer_);
+  idle_state_ = State::Idle;
+  if (Connection* o = other(c)) close(o, "stopped", false);
+  if (alive(c)) close(c, "stopped: " + reason + " (graceful restart: no NOTIFICATION)", true);
 }
 
 void Peer::accept(Fd fd, const SocketAddress& remote) {
@@ -511,6 +522,7 @@ void Peer::resolve_collision(Connection* c) {
 void Peer::on_established(Connection* c, const session::Negotiated& n) {
   if (Connection* o = other(c)) close(o, "connection collision: the other connection won", false);
   established_ = c;
+  eor_received_.clear();
   c->codec.four_octet_as = n.four_octet_as;
   c->codec.extended_message = n.extended_message;
   established_at_ = speaker_.loop().now();
@@ -665,7 +677,7 @@ void Peer::start_graceful_restart(std::vector<Family> families, uint16_t restart
   if (stale_families_.empty()) return;
   log::info("bgp: neighbor {}: graceful restart: {} routes of {} kept as stale for up to {}s",
             config_.address.to_string(), speaker_.rib().stale_count(id_),
-            family_names(stale_families_), restart_time);
+            gr::family_names(stale_families_), restart_time);
   // "If the session does not get re-established within the "Restart Time" that the peer
   // advertised previously, the Receiving Speaker MUST delete all the stale routes".
   restart_timer_ = loop.add_timer(std::chrono::seconds(restart_time), [this, restart_time] {
@@ -713,8 +725,8 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
   log::info(
       "bgp: neighbor {}: graceful restart: {} stale routes of {} wait for End-of-RIB "
       "(up to {}s)",
-      config_.address.to_string(), speaker_.rib().stale_count(id_), family_names(stale_families_),
-      stale_time.count());
+      config_.address.to_string(), speaker_.rib().stale_count(id_),
+      gr::family_names(stale_families_), stale_time.count());
   stale_timer_ = loop.add_timer(stale_time, [this, stale_time] {
     stale_timer_ = 0;
     purge_stale("no End-of-RIB within " + std::to_string(stale_time.count()) + "s");
@@ -722,6 +734,8 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
 }
 
 void Peer::end_of_rib(Family family) {
+  if (!end_of_rib_received(family)) eor_received_.push_back(family);
+  speaker_.on_end_of_rib();
   if (family == kIpv4RouteTarget) {
     speaker_.loop().cancel_timer(rtc_eor_timer_);
     rtc_eor_timer_ = 0;
@@ -749,7 +763,7 @@ void Peer::end_of_rib(Family family) {
 void Peer::purge_stale(const std::string& why) {
   const size_t gone = speaker_.rib().purge_stale(id_);
   log::info("bgp: neighbor {}: graceful restart: {}, {} stale routes of {} removed",
-            config_.address.to_string(), why, gone, family_names(stale_families_));
+            config_.address.to_string(), why, gone, gr::family_names(stale_families_));
   stale_families_.clear();
   speaker_.request_flush();
   // A dynamic neighbor that did not come back in time is gone with its routes.

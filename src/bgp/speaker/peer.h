@@ -6,6 +6,7 @@
 // are in graceful_restart.h.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -42,6 +43,9 @@ class Peer {
   void start();
   // Administrative stop: Cease with the RFC 9003 reason to an open session.
   void stop(uint8_t cease_subcode, const std::string& reason);
+  // A stop after which the peer keeps our routes as stale (see Speaker::shutdown): the
+  // connection closes without a NOTIFICATION.
+  void stop_graceful(const std::string& reason);
   void accept(Fd fd, const SocketAddress& remote);
   // `clear bgp neighbor`: reset (Cease/Administrative Reset, then reconnect), or soft: ask the
   // peer to re-send its routes (ROUTE-REFRESH, RFC 2918) / re-send ours. A `hard` reset is sent
@@ -71,6 +75,10 @@ class Peer {
   bool finished() const { return finished_; }
   // RFC 4724 §4.2: the families whose routes the RIB keeps as stale for this peer.
   const std::vector<Family>& stale_families() const { return stale_families_; }
+  // The peer has sent End-of-RIB for the family on the current session.
+  bool end_of_rib_received(Family f) const {
+    return std::find(eor_received_.begin(), eor_received_.end(), f) != eor_received_.end();
+  }
   // RFC 2545 §3: our link-local address sent with IPv6 next hops on the current session (set by
   // the speaker when the session is established).
   const std::optional<IpAddress>& local_link_local() const { return local_link_local_; }
@@ -138,6 +146,7 @@ class Peer {
   // neighbor X` is, `clear bgp neighbor X graceful` is not).
   bool hard_admin_reset_ = true;
   SessionCounters counters_;
+  std::vector<Family> eor_received_;  // on the current session
   std::string last_error_, last_sent_, last_received_;
   TimePoint established_at_{};
   std::optional<IpAddress> local_link_local_;

@@ -8,11 +8,14 @@ namespace isthmus::bgp {
 
 Speaker::Speaker(EventLoop& loop, SpeakerConfig config) : loop_(loop), config_(std::move(config)) {
   if (config_.cluster_id == 0) config_.cluster_id = config_.router_id;
+  routes_complete_ = config_.forwarding.families.empty();
+  forwarding_preserved_ = config_.forwarding.preserved;
   rib_ = std::make_unique<Rib>(
       RibConfig{config_.asn, config_.router_id, config_.cluster_id, nullptr, {}, {}});
 }
 
 Speaker::~Speaker() {
+  loop_.cancel_timer(deferral_timer_);
   if (listen_fd_) loop_.remove_fd(listen_fd_.get());
   peers_.clear();
 }
@@ -42,13 +45,76 @@ Expected<void> Speaker::start() {
     uint32_t id = next_peer_id_++;
     peers_.emplace(id, std::make_unique<Peer>(*this, p, id, false));
   }
+  if (!routes_complete_) {
+    const auto wait = std::chrono::seconds(config_.forwarding.selection_deferral_time);
+    log::info(
+        "bgp: {}: forwarding state of {} {}; its stale entries go after End-of-RIB from "
+        "every peer (up to {}s)",
+        forwarding_preserved_ ? "restarting" : "starting",
+        gr::family_names(config_.forwarding.families),
+        forwarding_preserved_ ? "preserved" : "not preserved", wait.count());
+    deferral_timer_ = loop_.add_timer(wait, [this, wait] {
+      deferral_timer_ = 0;
+      finish_routes("selection deferral timer of " + std::to_string(wait.count()) + "s expired");
+    });
+  }
   for (auto& [id, peer] : peers_) peer->start();
+  check_routes_complete();
   request_flush();
   return {};
 }
 
-void Speaker::shutdown(const std::string& reason) {
-  for (auto& [id, peer] : peers_) peer->stop(cease::kAdministrativeShutdown, reason);
+void Speaker::shutdown(const std::string& reason, bool graceful) {
+  for (auto& [id, peer] : peers_) {
+    if (graceful)
+      peer->stop_graceful(reason);
+    else
+      peer->stop(cease::kAdministrativeShutdown, reason);
+  }
+}
+
+gr::OwnRestart Speaker::own_restart(const std::vector<Family>& families) const {
+  gr::OwnRestart own;
+  for (Family f : config_.forwarding.families)
+    if (std::find(families.begin(), families.end(), f) != families.end()) own.families.push_back(f);
+  own.forwarding_preserved = forwarding_preserved_;
+  own.restarting = config_.forwarding.preserved && !routes_complete_;
+  return own;
+}
+
+void Speaker::on_end_of_rib() { check_routes_complete(); }
+
+void Speaker::check_routes_complete() {
+  if (routes_complete_) return;
+  for (const auto& [id, peer] : peers_) {
+    const PeerConfig& pc = peer->config();
+    if (peer->dynamic() || pc.shutdown) continue;
+    for (Family f : config_.forwarding.families) {
+      if (std::find(pc.families.begin(), pc.families.end(), f) == pc.families.end()) continue;
+      const session::Negotiated* n = peer->negotiated();
+      if (!n) return;  // not up yet: wait for it, up to the deferral timer
+      // "excluding the ones with the "Restart State" bit set in the received capability and
+      // excluding the ones that do not advertise the graceful restart capability"
+      const auto& theirs = n->remote_open.caps.graceful_restart;
+      if (!theirs || theirs->restarting) continue;
+      if (std::find(n->families.begin(), n->families.end(), f) == n->families.end()) continue;
+      if (!peer->end_of_rib_received(f)) return;
+    }
+  }
+  finish_routes("End-of-RIB from every peer");
+}
+
+void Speaker::finish_routes(std::string why) {
+  if (routes_complete_) return;
+  routes_complete_ = true;
+  forwarding_preserved_ = true;  // from now on the forwarding state is ours, whatever happens
+  loop_.cancel_timer(deferral_timer_);
+  deferral_timer_ = 0;
+  log::info("bgp: routes of {} complete: {}", gr::family_names(config_.forwarding.families), why);
+  // The callback runs after the flush that brings the last routes into the RIB and its
+  // listeners (EVPN).
+  routes_complete_why_ = std::move(why);
+  request_flush();
 }
 
 Peer* Speaker::find_peer(const IpAddress& address) const {
@@ -96,6 +162,7 @@ void Speaker::on_accept() {
 }
 
 void Speaker::on_established(Peer& peer, const session::Negotiated& n, const SocketAddress& local) {
+  loop_.post([this] { check_routes_complete(); });  // a peer that sends no End-of-RIB counts
   const auto& pc = peer.config();
   PeerInfo info;
   info.id = peer.id();
@@ -148,6 +215,13 @@ void Speaker::flush() {
   rib_->flush();
   for (auto& [id, peer] : peers_) peer->pump_output();
   reap_finished();
+  if (!routes_complete_why_.empty()) {
+    // After what this flush handed to the RIB's listeners (they post their work first).
+    loop_.post([this, why = std::move(routes_complete_why_)] {
+      if (on_routes_complete_) on_routes_complete_(why);
+    });
+    routes_complete_why_.clear();
+  }
 }
 
 void Speaker::reap_finished() {

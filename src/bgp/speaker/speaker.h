@@ -9,6 +9,7 @@
 
 #include "bgp/rib/rib.h"
 #include "bgp/speaker/config.h"
+#include "bgp/speaker/graceful_restart.h"
 #include "bgp/speaker/peer.h"
 #include "core/event_loop.h"
 
@@ -21,8 +22,11 @@ class Speaker {
 
   // Opens the listening socket and starts every configured session.
   Expected<void> start();
-  // Cease to every session (RFC 9003 reason), for a clean daemon exit.
-  void shutdown(const std::string& reason);
+  // Cease to every session (RFC 9003 reason), for a clean daemon exit. `graceful`: the exit of
+  // a speaker whose forwarding state stays (config().forwarding): peers keep our routes as stale
+  // for our Restart Time (RFC 4724 §4.2): the connections close without a NOTIFICATION to
+  // every peer that negotiated graceful restart.
+  void shutdown(const std::string& reason, bool graceful = false);
 
   EventLoop& loop() { return loop_; }
   Rib& rib() { return *rib_; }
@@ -38,10 +42,28 @@ class Speaker {
   // Runs the RIB's decision process and sends what it produced, once per batch of input.
   void request_flush();
 
+  // RFC 4724 §4.1, our own restart. For the families of config().forwarding, the routes are
+  // complete once every peer that negotiates them has sent its End-of-RIB (peers without
+  // graceful restart or restarting themselves excepted) or the selection deferral timer
+  // expired. Until then the owner of the forwarding state adds to it but removes nothing, and
+  // our OPENs carry the R bit if this start found the state preserved.
+  bool routes_complete() const { return routes_complete_; }
+  // Called once, on the loop after the flush that took the last End-of-RIB into the RIB.
+  void set_on_routes_complete(std::function<void(const std::string& why)> f) {
+    on_routes_complete_ = std::move(f);
+  }
+  // What our Graceful Restart Capability says of our own restart to a peer negotiating
+  // `families`.
+  gr::OwnRestart own_restart(const std::vector<Family>& families) const;
+  // Called by peers: an End-of-RIB arrived.
+  void on_end_of_rib();
+
  private:
   void on_accept();
   void flush();
   void reap_finished();
+  void check_routes_complete();
+  void finish_routes(std::string why);
 
   EventLoop& loop_;
   SpeakerConfig config_;
@@ -50,6 +72,11 @@ class Speaker {
   std::map<uint32_t, std::unique_ptr<Peer>> peers_;
   uint32_t next_peer_id_ = 1;
   bool flush_pending_ = false;
+  bool routes_complete_ = true;        // see routes_complete()
+  bool forwarding_preserved_ = false;  // our F bit
+  std::string routes_complete_why_;    // set when complete, until the callback has run
+  std::function<void(const std::string&)> on_routes_complete_;
+  EventLoop::TimerId deferral_timer_ = 0;
 };
 
 }  // namespace isthmus::bgp
