@@ -171,6 +171,11 @@ program_one() {  # KIND N
     lab_log "${kind}: timed out; kernel holds $(lab_exec 2 bridge fdb show dev vxlan100 | grep -c ' dst ' || true) vxlan100 entries, $(lab_exec 2 ip neigh show dev br100 | wc -l) neighbours"
   fi
   echo "program ${kind} ${n} ${secs} ${cpu}" | tee -a "${results}"
+  if ((n <= 10000)); then  # what the VTEP made of the routes (a dump: after the measurement)
+    local fdb
+    fdb=$(lab_exec 2 bridge fdb show dev vxlan100)
+    lab_log "${kind}: vxlan100 holds $(grep -c ' dst ' <<<"${fdb}" || true) entries with a VTEP and $(grep -c ' master br100' <<<"${fdb}" || true) bridge entries; br100 $(lab_exec 2 ip neigh show dev br100 | wc -l) neighbours"
+  fi
   stop_all "dut-${kind}" sender watch
 }
 
@@ -223,9 +228,9 @@ PY
   local reach=no
   ip netns exec "$(lab_ns "${kind:0:1}b")" ping -c1 -W2 "${ip}" >/dev/null 2>&1 && reach=yes
   python3 - "${lat}" "${kind}" "${reach}" <<'PY' | tee -a "${results}"
-import sys
+import math, sys
 v = sorted(float(x) for x in open(sys.argv[1]))
-pct = lambda p: v[min(len(v) - 1, int(round(p / 100 * len(v) + 0.5)) - 1)]
+pct = lambda p: v[max(0, math.ceil(p / 100 * len(v)) - 1)]  # nearest rank
 print(f"reach {sys.argv[2]} {len(v)} {pct(50):.1f} {pct(99):.1f} {v[-1]:.1f} {sys.argv[3]}")
 PY
   for w in $(seq 1 "${workloads}"); do ip netns delete "$(lab_ns "${kind:0:1}w${w}")" 2>/dev/null || true; done
