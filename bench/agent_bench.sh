@@ -3,7 +3,11 @@
 # VTEP with advertise-all-vni) in the same run.
 #
 #   bench/agent_bench.sh [--macs N[,N...]] [--workloads W] [--vteps isthmusd,frr]
-#                        [--only program|reach] [BUILD_DIR]
+#                        [--only program|reach] [--timeout SECONDS] [BUILD_DIR]
+#
+# Defaults: --macs 10000,100000 --workloads 100, both VTEPs, both benchmarks, 300 s per
+# programming run. PERF_OUT=FILE: a `perf record -g` profile of the VTEP under test during each
+# programming run (FILE.<vtep>.<N>). ISTHMUS_LOG_LEVEL=info: isthmusd's log (default warn).
 #
 # program: remote MACs into the kernel. bgp_blast (h1, 198.18.0.1) peers over iBGP (AS 65000)
 #   with the VTEP under test (h2, 198.18.0.2) and sends, for VNI 100, one IMET route per remote
