@@ -1,9 +1,11 @@
 // The kernel's forwarding state as the agent sees it: read everything of a kind, change one
-// object. Two implementations: NetlinkKernel (rtnetlink, the real thing) and FakeKernel (an
-// in-memory model with the kernel's rules, for the reconciler's unit tests).
+// object or a batch of FDB and neighbour changes. Two implementations: NetlinkKernel (rtnetlink,
+// the real thing) and FakeKernel (an in-memory model with the kernel's rules, for the
+// reconciler's unit tests).
 //
-// Every change is acknowledged before it returns; a failure names the operation, the object and
-// the kernel's reason ("RTM_NEWLINK vxlan100: File exists").
+// Every change (every change of a batch) is known to be made or not before the call returns; a
+// failure names the operation, the object and the kernel's reason ("RTM_NEWLINK vxlan100: File
+// exists").
 #pragma once
 
 #include <cstdint>
