@@ -112,6 +112,10 @@ int run(const std::string& path) {
   // once per loop turn in which something changed, and every second while one failed.
   std::unique_ptr<agent::Agent> node_agent;
   std::optional<kernel::Monitor> monitor;
+  // The endpoint service and its API socket (docs/agent-api.md), with IPAM's state file.
+  std::optional<agent::ipam::Ipam> ipam;
+  std::unique_ptr<agent::Endpoints> endpoints;
+  std::unique_ptr<ctl::ControlServer> api;
   bool reconcile_posted = false;
   std::function<void()> schedule_reconcile = [&] {
     if (reconcile_posted || !node_agent) return;
@@ -145,6 +149,30 @@ int run(const std::string& path) {
               agent_config.vtep.to_string(), agent_config.overlay_mtu, agent_config.networks.size(),
               r.changes, r.ok() ? "" : fmt::format(", {} failed", r.errors.size()));
     if (auto l = node_agent->learn_all(); !l) log::warn("agent: {}", l.error().message);
+    auto opened = agent::ipam::Ipam::open(
+        cfg->agent->state_dir + "/" + std::string(agent::ipam::kStateFileName),
+        daemon::ipam_networks(*cfg));
+    if (!opened) {
+      log::error("agent: {}", opened.error().message);
+      return 1;
+    }
+    ipam.emplace(std::move(*opened));
+    for (const auto& key : ipam->stale())
+      log::warn(
+          "agent: endpoint {} {} of network {}: not configured here any more (del or gc removes "
+          "it)",
+          key.container_id, key.ifname, key.network);
+    endpoints = std::make_unique<agent::Endpoints>(*kernel, *ipam, node_agent->config(),
+                                                   agent::real_netns());
+    endpoints->set_ready(true);
+    api = std::make_unique<ctl::ControlServer>(
+        loop, ctl::RawHandler([&](const nlohmann::json& req) { return endpoints->handle(req); }));
+    if (auto listening = api->listen(cfg->agent->api_socket); !listening) {
+      log::error("agent: API socket: {}", listening.error().message);
+      return 1;
+    }
+    log::info("agent: endpoint API on {}, {} endpoints in {}", cfg->agent->api_socket,
+              ipam->records().size(), ipam->path());
     loop.add_fd(monitor->fd(), EPOLLIN, [&](uint32_t) {
       auto ok =
           monitor->read([&](const kernel::Event& e) { node_agent->on_event(e); },
@@ -161,7 +189,8 @@ int run(const std::string& path) {
   }
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
     if (node_agent)
-      if (auto r = daemon::agent_command(*node_agent, *kernel, args)) return std::move(*r);
+      if (auto r = daemon::agent_command(*node_agent, *kernel, endpoints.get(), args))
+        return std::move(*r);
     return daemon::run_command(speaker, *evpn_service, args);
   });
   if (auto r = control.listen(cfg->control_socket); !r) {

@@ -141,6 +141,12 @@ class Parser {
   void agent(const YAML::Node& n, const std::string& path);
   void network(const YAML::Node& n, const std::string& path);
   std::optional<Prefix> subnet(const YAML::Node& n, const std::string& path, bool v6);
+  std::vector<Prefix> pool(const YAML::Node& n, const std::string& path);
+  // After the subnet and gateway: checks `pool` (or `pool6`) against them, or defaults it to
+  // the whole subnet when not `given`.
+  void check_pool(const YAML::Node& n, const std::string& path, const char* key,
+                  const std::optional<Prefix>& sub, const std::optional<IpAddress>& gw,
+                  std::vector<Prefix>& pool, bool given);
   // The keys MAC-VRFs and IP-VRFs share: vni, rd, import_rts, export_rts.
   template <typename Vrf>
   std::vector<Field> vrf_fields(Vrf& m, bool& vni_ok);
@@ -761,6 +767,15 @@ void Parser::agent(const YAML::Node& n, const std::string& path) {
                     a.api_socket = *s;
                 }
               }},
+             {"state_dir",
+              [&](auto& v, auto& p) {
+                if (auto s = text(v, p)) {
+                  if (s->empty() || s->front() != '/' || s->size() > 4000)
+                    error(v, p, show(v) + " is not an absolute directory path");
+                  else
+                    a.state_dir = *s;
+                }
+              }},
              {"gateway_mac",
               [&](auto& v, auto& p) {
                 auto t = text(v, p);
@@ -780,6 +795,7 @@ void Parser::agent(const YAML::Node& n, const std::string& path) {
 void Parser::network(const YAML::Node& n, const std::string& path) {
   Network net;
   bool vni_ok = false;
+  bool pool_given = false, pool6_given = false;
   fields(n, path,
          {
              {"name",
@@ -806,6 +822,16 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
              {"gateway", [&](auto& v, auto& p) { net.gateway = address(v, p); }},
              {"subnet6", [&](auto& v, auto& p) { net.subnet6 = subnet(v, p, true); }},
              {"gateway6", [&](auto& v, auto& p) { net.gateway6 = address(v, p); }},
+             {"pool",
+              [&](auto& v, auto& p) {
+                pool_given = true;
+                net.pool = pool(v, p);
+              }},
+             {"pool6",
+              [&](auto& v, auto& p) {
+                pool6_given = true;
+                net.pool6 = pool(v, p);
+              }},
          });
   if (!n.IsMap() || !require(n, path, {"name", "vni"}) || !vni_ok || net.name.empty()) return;
   // A gateway belongs inside its subnet, and is not the subnet's own (network) address.
@@ -830,6 +856,17 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
   };
   gateway("gateway", net.subnet, net.gateway);
   gateway("gateway6", net.subnet6, net.gateway6);
+  check_pool(n, path, "pool", net.subnet, net.gateway, net.pool, pool_given);
+  check_pool(n, path, "pool6", net.subnet6, net.gateway6, net.pool6, pool6_given);
+  std::vector<std::string> missing;
+  if (net.subnet && !pool_given) missing.push_back("pool");
+  if (net.subnet6 && !pool6_given) missing.push_back("pool6");
+  if (!missing.empty())
+    warn(n, path,
+         "network " + net.name + " has no " + join(missing, " or ") +
+             ": this node hands out addresses from the whole subnet; when the network spans "
+             "several nodes, give each node a pool of its own (disjoint blocks of the subnet), "
+             "or they hand out the same addresses");
   for (const auto& other : cfg_.networks) {
     if (other.name == net.name)
       error(n["name"], key_path(path, "name"), "network " + net.name + " is listed twice");
@@ -838,6 +875,78 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
             "VNI " + std::to_string(net.vni) + " is already network " + other.name + "'s");
   }
   cfg_.networks.push_back(std::move(net));
+}
+
+std::vector<Prefix> Parser::pool(const YAML::Node& n, const std::string& path) {
+  std::vector<Prefix> out;
+  for_each_item(n, path, "prefix", [&](const YAML::Node& v, const std::string& p) {
+    if (auto x = prefix(v, p)) out.push_back(*x);
+  });
+  return out;
+}
+
+// Addresses of `subnet` that are never handed out: the network address (IPv6: the
+// subnet-router anycast address, RFC 4291 §2.6.1), the IPv4 broadcast address and the gateway.
+static bool reserved_address(const Prefix& subnet, const IpAddress& gateway, const IpAddress& a) {
+  if (a == subnet.address() || a == gateway) return true;
+  if (!a.is_v4()) return false;
+  const uint32_t host = subnet.length() >= 32 ? 0 : (uint32_t{0xffffffff} >> subnet.length());
+  return a.v4_host_order() == (subnet.address().v4_host_order() | host);
+}
+
+void Parser::check_pool(const YAML::Node& n, const std::string& path, const char* key,
+                        const std::optional<Prefix>& sub, const std::optional<IpAddress>& gw,
+                        std::vector<Prefix>& pool, bool given) {
+  const std::string p = key_path(path, key);
+  const bool v6 = std::string_view(key) == "pool6";
+  if (!sub) {
+    if (given) error(n[key], p, std::string(key) + (v6 ? " without subnet6" : " without subnet"));
+    pool.clear();
+    return;
+  }
+  if (!given) {
+    pool = {*sub};
+    return;
+  }
+  const YAML::Node list = n[key];
+  std::vector<Prefix> ok;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const Prefix& b = pool[i];
+    const YAML::Node at = list.IsSequence() && i < list.size() ? list[i] : list;
+    const std::string where = list.IsSequence() ? index_path(p, i) : p;
+    if (b.address().is_v4() == v6) {
+      error(at, where, b.to_string() + (v6 ? " is not an IPv6 prefix" : " is not an IPv4 prefix"));
+      continue;
+    }
+    if (!sub->contains(b)) {
+      error(at, where, b.to_string() + " is not inside the subnet " + sub->to_string());
+      continue;
+    }
+    // A block of at most 4 addresses may hold nothing but reserved ones.
+    bool usable = b.max_length() - b.length() > 2;
+    for (uint32_t k = 0; !usable && k < (1u << (b.max_length() - b.length())); ++k) {
+      auto bytes = b.address().bytes();
+      bytes[b.address().size() - 1] = static_cast<uint8_t>(bytes[b.address().size() - 1] + k);
+      IpAddress a =
+          v6 ? IpAddress::v6(bytes)
+             : IpAddress::v4(std::array<uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]});
+      usable = !reserved_address(*sub, gw.value_or(sub->address()), a);
+    }
+    if (!usable) {
+      error(at, where,
+            b.to_string() + " holds only reserved addresses (network, broadcast, gateway)");
+      continue;
+    }
+    bool overlaps = false;
+    for (const auto& o : ok)
+      if (o.contains(b) || b.contains(o)) {
+        error(at, where, b.to_string() + " overlaps " + o.to_string() + " of the same pool");
+        overlaps = true;
+        break;
+      }
+    if (!overlaps) ok.push_back(b);
+  }
+  pool = std::move(ok);
 }
 
 std::optional<Prefix> Parser::subnet(const YAML::Node& n, const std::string& path, bool v6) {

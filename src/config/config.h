@@ -153,6 +153,9 @@ struct Agent {
   std::optional<IpAddress> vtep;
   std::string vtep_interface;
   std::string api_socket = "/run/isthmus/agent.sock";
+  // Where the agent keeps its state across restarts: `endpoints.json` (the attachments and their
+  // addresses, see agent/ipam.h). An absolute path; created when missing.
+  std::string state_dir = "/var/lib/isthmus";
   // The anycast gateway's MAC on every bridge (the same on every node).
   MacAddress gateway_mac = MacAddress{{0x02, 0x00, 0x5e, 0x00, 0x00, 0x01}};
 };
@@ -166,6 +169,14 @@ struct Network {
   std::optional<IpAddress> gateway;  // inside subnet; default: its first address
   std::optional<Prefix> subnet6;
   std::optional<IpAddress> gateway6;  // inside subnet6; default: its first address
+  // This node's blocks of the subnets (`pool`, `pool6`: one prefix or a list): the node hands
+  // out addresses only from these, so nodes with disjoint pools never hand out the same address.
+  // Each inside its subnet, of its family, not overlapping another, with at least one address
+  // that is not reserved (network, broadcast, gateway). Default: the whole subnet (then a
+  // warning: several nodes with the whole subnet each hand out the same addresses). Empty when
+  // the subnet is absent.
+  std::vector<Prefix> pool;
+  std::vector<Prefix> pool6;
 };
 
 struct Config {

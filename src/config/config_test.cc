@@ -928,6 +928,93 @@ bgp:
   EXPECT_FALSE(c.networks[1].subnet6.has_value());
 }
 
+TEST(Config, PoolsAndStateDir) {
+  Config c = parse_ok(R"(agent:
+  state_dir: /srv/isthmus
+networks:
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, pool: 100.64.1.64/26,
+      subnet6: "fd00:64:1::/64", pool6: ["fd00:64:1::1:0/112", "fd00:64:1::2:0/112"] }
+  - { name: red, vni: 200, subnet: 100.64.2.0/24, pool: [100.64.2.0/25] }
+  - { name: green, vni: 300 }
+bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+)");
+  ASSERT_TRUE(c.agent.has_value());
+  EXPECT_EQ(c.agent->state_dir, "/srv/isthmus");
+  ASSERT_EQ(c.networks.size(), 3u);
+  EXPECT_EQ(c.networks[0].pool, std::vector<Prefix>{P("100.64.1.64/26")});
+  EXPECT_EQ(c.networks[0].pool6,
+            (std::vector<Prefix>{P("fd00:64:1::1:0/112"), P("fd00:64:1::2:0/112")}));
+  EXPECT_EQ(c.networks[1].pool, std::vector<Prefix>{P("100.64.2.0/25")});
+  EXPECT_TRUE(c.networks[1].pool6.empty());
+  EXPECT_TRUE(c.networks[2].pool.empty());
+  EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+}
+
+TEST(Config, PoolDefaultsToTheSubnetWithAWarning) {
+  Config c = parse_ok(
+      "agent: {}\nnetworks:\n"
+      "  - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: \"fd00::/64\" }\n"
+      "  - { name: red, vni: 200, subnet: 100.64.2.0/24, pool: 100.64.2.0/25, "
+      "subnet6: \"fd00:1::/64\" }\n" +
+      with_bgp(""));
+  EXPECT_EQ(c.agent->state_dir, "/var/lib/isthmus");
+  EXPECT_EQ(c.networks[0].pool, std::vector<Prefix>{P("100.64.1.0/24")});
+  EXPECT_EQ(c.networks[0].pool6, std::vector<Prefix>{P("fd00::/64")});
+  EXPECT_EQ(c.warnings,
+            (std::vector<std::string>{
+                "config.yaml:3: networks[0]: network blue has no pool or pool6: this node hands "
+                "out addresses from the whole subnet; when the network spans several nodes, give "
+                "each node a pool of its own (disjoint blocks of the subnet), or they hand out "
+                "the same addresses",
+                "config.yaml:4: networks[1]: network red has no pool6: this node hands out "
+                "addresses from the whole subnet; when the network spans several nodes, give each "
+                "node a pool of its own (disjoint blocks of the subnet), or they hand out the "
+                "same addresses"}));
+}
+
+TEST(ConfigError, Pools) {
+  const std::string agent = "agent: {}\nnetworks:\n";
+  auto net = [&](std::string_view fields) {
+    return errors(agent + "  - { name: blue, vni: 100, " + std::string(fields) + " }\n" +
+                  with_bgp(""));
+  };
+  EXPECT_EQ(net("subnet: 100.64.1.0/24, pool: 100.64.2.0/25"),
+            "config.yaml:3: networks[0].pool: 100.64.2.0/25 is not inside the subnet "
+            "100.64.1.0/24");
+  EXPECT_EQ(net("subnet: 100.64.1.0/24, pool: \"fd00::/64\""),
+            "config.yaml:3: networks[0].pool: fd00::/64 is not an IPv4 prefix");
+  EXPECT_EQ(net("subnet6: \"fd00::/64\", pool6: [\"fd00::/80\", 100.64.1.0/25]"),
+            "config.yaml:3: networks[0].pool6[1]: 100.64.1.0/25 is not an IPv6 prefix");
+  EXPECT_EQ(net("subnet: 100.64.1.0/24, pool: 100.64.1.1/32"),
+            "config.yaml:3: networks[0].pool: 100.64.1.1/32 holds only reserved addresses "
+            "(network, broadcast, gateway)");
+  EXPECT_EQ(net("subnet: 100.64.1.0/24, pool: 100.64.1.0/31"),
+            "config.yaml:3: networks[0].pool: 100.64.1.0/31 holds only reserved addresses "
+            "(network, broadcast, gateway)");
+  EXPECT_EQ(net("subnet6: \"fd00::/64\", gateway6: \"fd00::1\", pool6: \"fd00::/127\""),
+            "config.yaml:3: networks[0].pool6: fd00::/127 holds only reserved addresses "
+            "(network, broadcast, gateway)");
+  EXPECT_EQ(net("subnet: 100.64.1.0/24, pool: [100.64.1.0/25, 100.64.1.64/26]"),
+            "config.yaml:3: networks[0].pool[1]: 100.64.1.64/26 overlaps 100.64.1.0/25 of the "
+            "same pool");
+  EXPECT_EQ(net("pool: 100.64.1.0/25"), "config.yaml:3: networks[0].pool: pool without subnet");
+  EXPECT_EQ(net("subnet: 100.64.1.0/24, pool: []"),
+            "config.yaml:3: networks[0].pool: an empty list (give at least one prefix)");
+  EXPECT_EQ(net("subnet: 100.64.1.0/24, pool: 100.64.1.1/24"),
+            "config.yaml:3: networks[0].pool: \"100.64.1.1/24\" has host bits set (did you mean "
+            "100.64.1.0/24?)");
+  // A block of a few addresses is fine while one of them is not reserved.
+  Config c = parse_ok(agent +
+                      "  - { name: blue, vni: 100, subnet: 100.64.1.0/24, "
+                      "pool: [100.64.1.2/32, 100.64.1.3/32] }\n" +
+                      with_bgp(""));
+  EXPECT_EQ(c.networks.size(), 1u);
+  EXPECT_EQ(errors("agent: { state_dir: var/lib }\n" + with_bgp("")),
+            "config.yaml:1: agent.state_dir: \"var/lib\" is not an absolute directory path");
+}
+
 TEST(ConfigError, AgentAndNetworks) {
   EXPECT_EQ(errors("networks:\n  - { name: blue, vni: 100 }\n" + with_bgp("")),
             "config.yaml:2: networks: networks need an agent: section (the node agent puts them "

@@ -32,6 +32,9 @@ Expected<sockaddr_un> unix_address(const std::string& path) {
 ControlServer::ControlServer(EventLoop& loop, Handler handler)
     : loop_(loop), handler_(std::move(handler)) {}
 
+ControlServer::ControlServer(EventLoop& loop, RawHandler handler)
+    : loop_(loop), raw_handler_(std::move(handler)) {}
+
 ControlServer::~ControlServer() {
   for (auto& [fd, c] : clients_) {
     loop_.remove_fd(fd);
@@ -52,8 +55,11 @@ Expected<void> ControlServer::listen(const std::string& path) {
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   if (ec) return fail("control socket directory " + dir.string() + ": " + ec.message());
   // A socket file left by a daemon that died is replaced; a live daemon's is not.
-  if (auto probe = call(path, {"ping"}); probe)
-    return fail("control socket " + path + " is in use by a running daemon");
+  if (int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); probe >= 0) {
+    const bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&*addr), sizeof *addr) == 0;
+    ::close(probe);
+    if (live) return fail("socket " + path + " is in use by a running daemon");
+  }
   ::unlink(path.c_str());
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return fail(std::string("control socket: ") + std::strerror(errno));
@@ -82,6 +88,24 @@ void ControlServer::drop(int fd) {
   clients_.erase(fd);
 }
 
+nlohmann::json ControlServer::respond(const std::string& line) {
+  auto req = nlohmann::json::parse(line, nullptr, false);
+  if (raw_handler_) {
+    if (req.is_discarded() || !req.is_object())
+      return {{"ok", false}, {"code", 6}, {"error", "malformed request: not a JSON object"}};
+    return raw_handler_(req);
+  }
+  if (req.is_discarded() || !req.is_object() || !req.contains("args") || !req["args"].is_array())
+    return {{"ok", false}, {"error", "malformed request: expected {\"args\": [...]}"}};
+  std::vector<std::string> args;
+  for (auto& a : req["args"])
+    if (a.is_string()) args.push_back(a.get<std::string>());
+  if (args.size() == 1 && args[0] == "ping") return {{"ok", true}, {"result", "pong"}};
+  auto r = handler_(args);
+  if (!r) return {{"ok", false}, {"error", r.error().message}};
+  return {{"ok", true}, {"result", std::move(*r)}};
+}
+
 void ControlServer::on_client(int fd, uint32_t events) {
   auto& c = *clients_.at(fd);
   if (c.out.empty() && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
@@ -102,26 +126,7 @@ void ControlServer::on_client(int fd, uint32_t events) {
     }
     auto nl = c.in.find('\n');
     if (nl == std::string::npos) return;
-    nlohmann::json response;
-    auto req = nlohmann::json::parse(c.in.substr(0, nl), nullptr, false);
-    if (req.is_discarded() || !req.is_object() || !req.contains("args") ||
-        !req["args"].is_array()) {
-      response = {{"ok", false}, {"error", "malformed request: expected {\"args\": [...]}"}};
-    } else {
-      std::vector<std::string> args;
-      for (auto& a : req["args"])
-        if (a.is_string()) args.push_back(a.get<std::string>());
-      if (args.size() == 1 && args[0] == "ping") {
-        response = {{"ok", true}, {"result", "pong"}};
-      } else {
-        auto r = handler_(args);
-        if (r) {
-          response = {{"ok", true}, {"result", std::move(*r)}};
-        } else {
-          response = {{"ok", false}, {"error", r.error().message}};
-        }
-      }
-    }
+    nlohmann::json response = respond(c.in.substr(0, nl));
     c.out = response.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     c.out.push_back('\n');
     loop_.modify_fd(fd, EPOLLOUT);
@@ -137,8 +142,7 @@ void ControlServer::on_client(int fd, uint32_t events) {
   drop(fd);
 }
 
-Expected<nlohmann::json> call(const std::string& socket_path,
-                              const std::vector<std::string>& args) {
+Expected<nlohmann::json> request(const std::string& socket_path, const nlohmann::json& message) {
   auto addr = unix_address(socket_path);
   if (!addr) return unexpected(addr.error());
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -149,7 +153,7 @@ Expected<nlohmann::json> call(const std::string& socket_path,
     return fail("cannot reach isthmusd at " + socket_path + ": " + std::strerror(err) +
                 " (is the daemon running? see --socket)");
   }
-  std::string req = nlohmann::json{{"args", args}}.dump() + "\n";
+  std::string req = message.dump() + "\n";
   size_t off = 0;
   while (off < req.size()) {
     ssize_t n = ::write(fd, req.data() + off, req.size() - off);
@@ -169,8 +173,15 @@ Expected<nlohmann::json> call(const std::string& socket_path,
   ::close(fd);
   auto j = nlohmann::json::parse(resp, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("malformed response from isthmusd");
-  if (!j.value("ok", false)) return fail(j.value("error", std::string("unknown error")));
-  return j["result"];
+  return j;
+}
+
+Expected<nlohmann::json> call(const std::string& socket_path,
+                              const std::vector<std::string>& args) {
+  auto j = ctl::request(socket_path, nlohmann::json{{"args", args}});
+  if (!j) return j;
+  if (!j->value("ok", false)) return fail(j->value("error", std::string("unknown error")));
+  return (*j)["result"];
 }
 
 }  // namespace isthmus::ctl

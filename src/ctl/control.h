@@ -16,10 +16,15 @@
 namespace isthmus::ctl {
 
 using Handler = std::function<Expected<nlohmann::json>(const std::vector<std::string>& args)>;
+// A server of another protocol on the same framing (the agent's API, docs/agent-api.md): the
+// parsed request object in, the whole response object out. A request that is not a JSON object
+// is answered {"ok": false, "code": 6, "error": ...} without calling it.
+using RawHandler = std::function<nlohmann::json(const nlohmann::json& request)>;
 
 class ControlServer {
  public:
   ControlServer(EventLoop& loop, Handler handler);
+  ControlServer(EventLoop& loop, RawHandler handler);
   ~ControlServer();
   // Creates the socket (and its directory); an existing stale socket file is replaced.
   Expected<void> listen(const std::string& path);
@@ -35,8 +40,11 @@ class ControlServer {
   void on_client(int fd, uint32_t events);
   void drop(int fd);
 
+  nlohmann::json respond(const std::string& line);
+
   EventLoop& loop_;
   Handler handler_;
+  RawHandler raw_handler_;
   int listen_fd_ = -1;
   std::string path_;
   std::map<int, std::unique_ptr<Client>> clients_;
@@ -45,5 +53,9 @@ class ControlServer {
 // Client side (isthmusctl): sends the request and returns the "result", or the daemon's error,
 // or why the daemon could not be reached.
 Expected<nlohmann::json> call(const std::string& socket_path, const std::vector<std::string>& args);
+
+// One request object, the whole response object (or why the daemon could not be reached or
+// answered nothing that parses).
+Expected<nlohmann::json> request(const std::string& socket_path, const nlohmann::json& message);
 
 }  // namespace isthmus::ctl

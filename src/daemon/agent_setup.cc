@@ -153,9 +153,68 @@ Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& 
   return ac;
 }
 
+std::vector<agent::ipam::NetworkPools> ipam_networks(const config::Config& cfg) {
+  std::vector<agent::ipam::NetworkPools> out;
+  for (const config::Network& n : cfg.networks) {
+    agent::ipam::NetworkPools p;
+    p.name = n.name;
+    if (n.subnet && n.gateway)
+      p.v4 = agent::ipam::SubnetPool{*n.subnet, *n.gateway,
+                                     n.pool.empty() ? std::vector<Prefix>{*n.subnet} : n.pool};
+    if (n.subnet6 && n.gateway6)
+      p.v6 = agent::ipam::SubnetPool{*n.subnet6, *n.gateway6,
+                                     n.pool6.empty() ? std::vector<Prefix>{*n.subnet6} : n.pool6};
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+namespace {
+
+// `endpoint add --network N --tap NAME [--mac M] [--ip A]...`, `endpoint del --network N --tap
+// NAME`: a VM's tap device, through the same service as the CNI plugin's containers.
+Expected<nlohmann::json> endpoint_command(agent::Endpoints& endpoints,
+                                          const std::vector<std::string>& args) {
+  using nlohmann::json;
+  const std::string usage =
+      "usage: endpoint add --network NAME --tap NAME [--mac MAC] [--ip ADDRESS]... | endpoint "
+      "del --network NAME --tap NAME";
+  if (args.size() < 2 || (args[1] != "add" && args[1] != "del")) return fail(usage);
+  json req = {{"op", args[1]}, {"kind", "tap"}};
+  json ips = json::array();
+  for (size_t i = 2; i < args.size(); i += 2) {
+    if (i + 1 >= args.size()) return fail(args[i] + " needs a value; " + usage);
+    const std::string& v = args[i + 1];
+    if (args[i] == "--network") {
+      req["network"] = v;
+    } else if (args[i] == "--tap") {
+      req["container_id"] = v;
+      req["ifname"] = v;
+    } else if (args[i] == "--mac" && args[1] == "add") {
+      req["mac"] = v;
+    } else if (args[i] == "--ip" && args[1] == "add") {
+      ips.push_back(v);
+    } else {
+      return fail("unknown option " + args[i] + "; " + usage);
+    }
+  }
+  if (!req.contains("network") || !req.contains("ifname")) return fail(usage);
+  if (!ips.empty()) req["ips"] = ips;
+  json resp = endpoints.handle(req);
+  if (!resp.value("ok", false)) return fail(resp.value("error", std::string("failed")));
+  return resp["result"];
+}
+
+}  // namespace
+
 std::optional<Expected<nlohmann::json>> agent_command(agent::Agent& agent, kernel::Kernel& kernel,
+                                                      agent::Endpoints* endpoints,
                                                       const std::vector<std::string>& args) {
   using nlohmann::json;
+  if (!args.empty() && args[0] == "endpoint") {
+    if (!endpoints) return Expected<json>(fail("this daemon has no endpoint service"));
+    return endpoint_command(*endpoints, args);
+  }
   if (args.size() == 2 && args[0] == "show" && args[1] == "network") {
     json out = json::array();
     auto links = kernel.links();
@@ -227,6 +286,15 @@ std::optional<Expected<nlohmann::json>> agent_command(agent::Agent& agent, kerne
           for (const auto& e : *fdb)
             if (!e.self && e.master == br->second && e.mac == row.mac && names.count(e.ifindex))
               j["port"] = names[e.ifindex];
+        // The attachment the agent made for it (a container through CNI, a VM's tap).
+        if (endpoints)
+          for (const auto& [key, rec] : endpoints->records())
+            if (key.network == n.name && rec.mac == row.mac) {
+              j["container_id"] = key.container_id;
+              j["ifname"] = key.ifname;
+              j["kind"] = std::string(agent::ipam::kind_name(rec.kind));
+            }
+        j["node"] = agent.config().vtep.to_string();
         out.push_back(std::move(j));
       }
     }

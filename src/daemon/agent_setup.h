@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/endpoints.h"
+#include "agent/ipam.h"
 #include "config/config.h"
 #include "core/expected.h"
 #include "kernel/kernel.h"
@@ -27,8 +29,13 @@ namespace isthmus::daemon {
 // or a dummy device the default route's (of the VTEP's family); 1500 when unknown.
 Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& kernel);
 
-// `show network`, `show kernel fdb vni V`; nullopt: not an agent command.
+// IPAM's view of the configured networks: subnets, gateways and this node's pools.
+std::vector<agent::ipam::NetworkPools> ipam_networks(const config::Config& cfg);
+
+// `show network`, `show endpoint`, `show kernel fdb vni V`, `endpoint add|del ...`; nullopt:
+// not an agent command.
 std::optional<Expected<nlohmann::json>> agent_command(agent::Agent& agent, kernel::Kernel& kernel,
+                                                      agent::Endpoints* endpoints,
                                                       const std::vector<std::string>& args);
 
 }  // namespace isthmus::daemon

@@ -131,6 +131,10 @@ Message address_message(uint16_t type, uint16_t flags, const Address& a) {
   ifa->ifa_family = family_of(a.ip);
   ifa->ifa_prefixlen = a.length;
   ifa->ifa_index = static_cast<uint32_t>(a.ifindex);
+  // No duplicate address detection (RFC 4862 §5.4) for the addresses we assign: an anycast
+  // gateway is on every node's bridge by design, and a workload's address is unique by IPAM;
+  // both are usable at once instead of after a second of tentative state.
+  if (type == RTM_NEWADDR && !a.ip.is_v4()) ifa->ifa_flags = IFA_F_NODAD;
   put_address(m.header(), IFA_LOCAL, a.ip);
   put_address(m.header(), IFA_ADDRESS, a.ip);
   return m;

@@ -9,7 +9,9 @@
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -17,6 +19,8 @@
 #include <iterator>
 #include <optional>
 #include <vector>
+
+#include "core/bug.h"
 
 namespace isthmus::kernel {
 
@@ -258,6 +262,23 @@ Expected<bool> NetlinkSocket::drain(const std::function<void(std::span<const uin
 
 Expected<std::unique_ptr<NetlinkKernel>> NetlinkKernel::open() {
   auto s = NetlinkSocket::open();
+  if (!s) return unexpected(std::move(s.error()));
+  return std::unique_ptr<NetlinkKernel>(new NetlinkKernel(std::move(*s)));
+}
+
+Expected<std::unique_ptr<NetlinkKernel>> NetlinkKernel::open_in(int netns_fd) {
+  // A netlink socket belongs to the namespace of the thread that made it: make it there and
+  // come back.
+  const int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home < 0) return fail("cannot open our own network namespace: " + errno_text(errno));
+  if (::setns(netns_fd, CLONE_NEWNET) != 0) {
+    const int e = errno;
+    ::close(home);
+    return fail("cannot enter the network namespace: " + errno_text(e));
+  }
+  auto s = NetlinkSocket::open();
+  if (::setns(home, CLONE_NEWNET) != 0) PANIC("cannot return to the daemon's network namespace");
+  ::close(home);
   if (!s) return unexpected(std::move(s.error()));
   return std::unique_ptr<NetlinkKernel>(new NetlinkKernel(std::move(*s)));
 }

@@ -51,6 +51,9 @@ class NetlinkSocket {
 class NetlinkKernel final : public Kernel {
  public:
   static Expected<std::unique_ptr<NetlinkKernel>> open();
+  // rtnetlink of another network namespace (an fd of /proc/PID/ns/net or /var/run/netns/NAME):
+  // the socket is made there and stays bound to it.
+  static Expected<std::unique_ptr<NetlinkKernel>> open_in(int netns_fd);
 
   Expected<std::vector<Link>> links() override;
   Expected<Link> add_link(const LinkSpec& spec) override;

@@ -26,6 +26,8 @@ agent_conf() { # agent_conf ID
 control_socket: $(lab_isthmus_sock "agent$1")
 agent:
   vtep: { address: "$(vtep "$1")" }
+  api_socket: ${LAB_DIR}/agent$1.api
+  state_dir: ${LAB_DIR}/agent$1.state
 networks:
   - { name: blue, vni: 100, subnet: 100.64.1.0/24, gateway: 100.64.1.1, subnet6: "fd00:64:1::/64", gateway6: "fd00:64:1::1" }
 bgp:

@@ -1,0 +1,503 @@
+#include "agent/endpoints.h"
+
+#include <fmt/format.h>
+#include <linux/neighbour.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "kernel/netns.h"
+
+namespace isthmus::agent {
+
+namespace {
+
+constexpr const char* kAliasPrefix = "isthmus-ep:";
+
+Unexpected<ApiError> api_error(int code, std::string message) {
+  return unexpected(ApiError{code, std::move(message)});
+}
+
+// Linux interface names: 1..15 bytes, no '/', no whitespace, not "." or "..".
+std::optional<std::string> bad_ifname(const std::string& name) {
+  if (name.empty() || name.size() > 15) return "must have 1..15 characters";
+  if (name == "." || name == "..") return "must not be . or ..";
+  for (char c : name)
+    if (c == '/' || c == ':' || c <= ' ' || c == 0x7f) return "must not contain '/', ':' or spaces";
+  return std::nullopt;
+}
+
+const kernel::Link* by_name(const std::vector<kernel::Link>& links, const std::string& name) {
+  auto it = std::find_if(links.begin(), links.end(), [&](const auto& l) { return l.name == name; });
+  return it == links.end() ? nullptr : &*it;
+}
+
+IpAddress any_address(IpFamily f) {
+  return f == IpFamily::V4 ? IpAddress::v4(0u) : IpAddress::v6(std::array<uint8_t, 16>{});
+}
+
+// A locally administered unicast MAC for a VM whose MAC was not given: stable per attachment.
+MacAddress derived_mac(uint32_t hash) {
+  return MacAddress{{0x02, 0x49, static_cast<uint8_t>(hash >> 24), static_cast<uint8_t>(hash >> 16),
+                     static_cast<uint8_t>(hash >> 8), static_cast<uint8_t>(hash)}};
+}
+
+uint32_t fnv1a(const ipam::Key& k) {
+  uint32_t h = 2166136261u;
+  auto mix = [&](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 16777619u;
+    h = (h ^ 0u) * 16777619u;
+  };
+  mix(k.network);
+  mix(k.container_id);
+  mix(k.ifname);
+  return h;
+}
+
+std::string alias_of(const ipam::Key& k) {
+  return std::string(kAliasPrefix) + k.network + ":" + k.ifname + ":" + k.container_id;
+}
+
+}  // namespace
+
+NetnsOpener real_netns() {
+  return [](const std::string& path) -> Expected<NetnsHandle> {
+    auto ns = kernel::Netns::open(path);
+    if (!ns) return unexpected(std::move(ns.error()));
+    auto shared = std::make_shared<kernel::Netns>(std::move(*ns));
+    // The handle's kernel is the namespace's; it lives as long as the handle's close.
+    struct View final : kernel::Kernel {
+      std::shared_ptr<kernel::Netns> ns;
+      kernel::Kernel& k() { return ns->kernel(); }
+      Expected<std::vector<kernel::Link>> links() override { return k().links(); }
+      Expected<kernel::Link> add_link(const kernel::LinkSpec& s) override {
+        return k().add_link(s);
+      }
+      Expected<void> set_link(int i, const kernel::LinkChange& c) override {
+        return k().set_link(i, c);
+      }
+      Expected<void> set_bridge_port(int i, const kernel::BridgePortInfo& p) override {
+        return k().set_bridge_port(i, p);
+      }
+      Expected<void> delete_link(int i) override { return k().delete_link(i); }
+      Expected<std::vector<kernel::Address>> addresses() override { return k().addresses(); }
+      Expected<void> add_address(const kernel::Address& a) override { return k().add_address(a); }
+      Expected<void> delete_address(const kernel::Address& a) override {
+        return k().delete_address(a);
+      }
+      Expected<std::vector<kernel::Route>> routes(uint32_t t) override { return k().routes(t); }
+      Expected<void> replace_route(const kernel::Route& r) override { return k().replace_route(r); }
+      Expected<void> delete_route(const kernel::Route& r) override { return k().delete_route(r); }
+      Expected<std::vector<kernel::Neighbour>> neighbours() override { return k().neighbours(); }
+      Expected<void> replace_neighbour(const kernel::Neighbour& n) override {
+        return k().replace_neighbour(n);
+      }
+      Expected<void> delete_neighbour(const kernel::Neighbour& n) override {
+        return k().delete_neighbour(n);
+      }
+      Expected<std::vector<kernel::FdbEntry>> fdb() override { return k().fdb(); }
+      Expected<void> add_fdb(const kernel::FdbEntry& e, bool append) override {
+        return k().add_fdb(e, append);
+      }
+      Expected<void> delete_fdb(const kernel::FdbEntry& e) override { return k().delete_fdb(e); }
+      std::vector<kernel::ChangeError> apply(std::span<const kernel::EntryChange> c) override {
+        return k().apply(c);
+      }
+    };
+    auto view = std::make_unique<View>();
+    view->ns = shared;
+    NetnsHandle h;
+    h.fd = shared->fd();
+    h.kernel = std::move(view);
+    h.close = [shared] {};
+    return h;
+  };
+}
+
+Endpoints::Endpoints(kernel::Kernel& host, ipam::Ipam& ipam, const AgentConfig& config,
+                     NetnsOpener netns)
+    : host_(host), ipam_(ipam), config_(config), netns_(std::move(netns)) {}
+
+std::string Endpoints::host_ifname(const ipam::Key& key) {
+  return fmt::format("veth{:08x}", fnv1a(key));
+}
+
+const Network* Endpoints::network(const std::string& name) const {
+  for (const Network& n : config_.networks)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+Expected<int, ApiError> Endpoints::bridge_of(const Network& n) {
+  auto links = host_.links();
+  if (!links) return api_error(5, links.error().message);
+  const kernel::Link* br = by_name(*links, bridge_name(n.vni));
+  if (!br)
+    return api_error(11, "network " + n.name + ": " + bridge_name(n.vni) + " is not there yet");
+  return br->index;
+}
+
+nlohmann::json Endpoints::result(const ipam::Record& r, const Network& n, uint32_t mtu) const {
+  nlohmann::json interfaces = nlohmann::json::array();
+  const bool tap = r.kind == ipam::Kind::Tap;
+  nlohmann::json host = {{"name", r.host_ifname}};
+  if (tap && r.mac) host["mac"] = r.mac->to_string();
+  interfaces.push_back(host);
+  if (!tap) {
+    nlohmann::json inner = {{"name", r.key.ifname}, {"sandbox", r.netns}, {"mtu", mtu}};
+    if (r.mac) inner["mac"] = r.mac->to_string();
+    interfaces.push_back(inner);
+  }
+  const int index = tap ? 0 : 1;
+  nlohmann::json ips = nlohmann::json::array();
+  nlohmann::json routes = nlohmann::json::array();
+  for (const IpAddress& ip : r.ips) {
+    const auto& gw = ip.is_v4() ? n.gateway : n.gateway6;
+    if (!gw) continue;
+    ips.push_back({{"address", ip.to_string() + "/" + std::to_string(gw->length)},
+                   {"gateway", gw->ip.to_string()},
+                   {"interface", index}});
+    routes.push_back({{"dst", ip.is_v4() ? "0.0.0.0/0" : "::/0"}, {"gw", gw->ip.to_string()}});
+  }
+  return {{"cniVersion", "1.0.0"},
+          {"interfaces", interfaces},
+          {"ips", ips},
+          {"routes", routes},
+          {"dns", nlohmann::json::object()}};
+}
+
+void Endpoints::remove_kernel_state(const ipam::Record& r) {
+  auto links = host_.links();
+  if (!links) {
+    log::warn("agent: endpoint {}: {}", r.key.container_id, links.error().message);
+    return;
+  }
+  if (const Network* n = network(r.key.network)) {
+    if (const kernel::Link* br = by_name(*links, bridge_name(n->vni))) {
+      for (const IpAddress& ip : r.ips)
+        (void)host_.delete_neighbour({br->index, ip, r.mac, NUD_PERMANENT, false});
+    }
+  }
+  const kernel::Link* l = by_name(*links, r.host_ifname);
+  if (l && l->alias.starts_with(kAliasPrefix)) {
+    if (auto d = host_.delete_link(l->index); !d)
+      log::warn("agent: endpoint {}: {}", r.key.container_id, d.error().message);
+  }
+}
+
+Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
+  if (!ready_)
+    return api_error(11, "the agent is starting: its networks are not in the kernel yet");
+  const Network* n = network(req.key.network);
+  if (!n) {
+    std::string names;
+    for (const Network& x : config_.networks) names += (names.empty() ? "" : ", ") + x.name;
+    return api_error(7, "network \"" + req.key.network +
+                            "\" is not configured on this node (networks: " +
+                            (names.empty() ? "none" : names) + ")");
+  }
+  if (req.key.container_id.empty()) return api_error(4, "container_id is empty");
+  if (auto bad = bad_ifname(req.key.ifname))
+    return api_error(4, "ifname \"" + req.key.ifname + "\" " + *bad);
+  const bool tap = req.kind == ipam::Kind::Tap;
+  if (!tap && req.netns.empty()) return api_error(4, "netns is required for a veth attachment");
+  if (tap && !req.netns.empty()) return api_error(4, "a tap attachment has no netns");
+  auto br = bridge_of(*n);
+  if (!br) return unexpected(br.error());
+
+  ipam::Request ir;
+  ir.key = req.key;
+  ir.ips = req.ips;
+  ir.mac = req.mac;
+  ir.netns = req.netns;
+  ir.kind = req.kind;
+  ir.host_ifname = tap ? req.key.ifname : host_ifname(req.key);
+  auto alloc = ipam_.allocate(ir);
+  if (!alloc) return api_error(alloc.error().code, alloc.error().message);
+  ipam::Record rec = alloc->record;
+  const bool fresh = !alloc->existed;
+  const uint32_t mtu = config_.overlay_mtu;
+
+  auto links = host_.links();
+  if (!links) return api_error(5, links.error().message);
+  const kernel::Link* existing = by_name(*links, rec.host_ifname);
+  if (existing && !existing->alias.starts_with(kAliasPrefix)) {
+    if (fresh) (void)ipam_.release(rec.key);
+    return api_error(5, "a link named " + rec.host_ifname + " exists and is not the agent's");
+  }
+  // The same ADD again (a runtime's retry): the same result, when the kernel has it.
+  if (!fresh && existing && existing->master == *br && rec.mac) return result(rec, *n, mtu);
+
+  auto undo = [&](int code, std::string why) -> Unexpected<ApiError> {
+    remove_kernel_state(rec);
+    if (fresh) (void)ipam_.release(rec.key);
+    return api_error(code, std::move(why));
+  };
+  if (existing) remove_kernel_state(rec);  // a half-made attachment: made again
+
+  MacAddress mac{};
+  int port = 0;
+  if (tap) {
+    if (auto t = kernel::create_tap(rec.host_ifname); !t) return undo(5, t.error().message);
+    auto l = host_.links();
+    if (!l) return undo(5, l.error().message);
+    const kernel::Link* tl = by_name(*l, rec.host_ifname);
+    if (!tl) return undo(5, "tap " + rec.host_ifname + " vanished");
+    port = tl->index;
+    if (auto a = host_.set_link(port, {.alias = alias_of(rec.key)}); !a)
+      return undo(5, a.error().message);
+    mac = rec.mac ? *rec.mac : derived_mac(fnv1a(rec.key));
+  } else {
+    auto ns = netns_(req.netns);
+    if (!ns) return undo(5, ns.error().message);
+    auto made = host_.add_link({.name = rec.host_ifname,
+                                .kind = "veth",
+                                .mtu = mtu,
+                                .alias = alias_of(rec.key),
+                                .veth_peer = rec.key.ifname,
+                                .veth_peer_netns_fd = ns->fd});
+    if (!made) {
+      ns->close();
+      return undo(5, made.error().message);
+    }
+    port = made->index;
+    kernel::Kernel& k = *ns->kernel;
+    auto inner_links = k.links();
+    const kernel::Link* inner = inner_links ? by_name(*inner_links, rec.key.ifname) : nullptr;
+    if (!inner) {
+      ns->close();
+      return undo(5, "interface " + rec.key.ifname + " did not appear in " + req.netns);
+    }
+    kernel::LinkChange c;
+    c.mtu = mtu;
+    c.up = true;
+    if (rec.mac) c.mac = *rec.mac;
+    auto ok = k.set_link(inner->index, c);
+    for (const IpAddress& ip : rec.ips) {
+      if (!ok) break;
+      const auto& gw = ip.is_v4() ? n->gateway : n->gateway6;
+      if (!gw) continue;
+      ok = k.add_address({inner->index, ip, gw->length});
+      if (ok)
+        ok = k.replace_route(
+            {.dst = Prefix(any_address(ip.family()), 0), .gateway = gw->ip, .oif = inner->index});
+    }
+    if (!ok) {
+      ns->close();
+      return undo(5, "in " + req.netns + ": " + ok.error().message);
+    }
+    mac = rec.mac ? *rec.mac : inner->mac;
+    ns->close();
+  }
+  // The host end: a port of the network's bridge; the workload's MAC and IPs known to the bridge
+  // at once (the agent advertises them from these entries).
+  if (auto s = host_.set_link(port, {.up = true, .mtu = mtu, .master = *br}); !s)
+    return undo(5, s.error().message);
+  if (auto f = host_.add_fdb({.ifindex = port, .mac = mac, .master = *br}, false); !f)
+    return undo(5, f.error().message);
+  for (const IpAddress& ip : rec.ips)
+    if (auto r = host_.replace_neighbour({*br, ip, mac, NUD_PERMANENT, false}); !r)
+      return undo(5, r.error().message);
+  rec.mac = mac;
+  if (auto u = ipam_.update(rec); !u) return undo(u.error().code, u.error().message);
+  log::info("agent: endpoint {} {} on {}: {} {}", rec.key.container_id, rec.key.ifname,
+            rec.key.network, mac.to_string(), rec.ips.empty() ? "" : rec.ips[0].to_string());
+  return result(rec, *n, mtu);
+}
+
+Expected<void, ApiError> Endpoints::del(const ipam::Key& key) {
+  if (const ipam::Record* r = ipam_.find(key)) {
+    const ipam::Record copy = *r;
+    remove_kernel_state(copy);
+    auto gone = ipam_.release(key);
+    if (!gone) return api_error(gone.error().code, gone.error().message);
+    log::info("agent: endpoint {} {} on {} removed", key.container_id, key.ifname, key.network);
+    return {};
+  }
+  // Not ours on record: a host end left by an ADD that failed half-way still goes.
+  ipam::Record leftover;
+  leftover.key = key;
+  leftover.host_ifname = host_ifname(key);
+  remove_kernel_state(leftover);
+  return {};
+}
+
+Expected<void, ApiError> Endpoints::check(const ipam::Key& key, const std::string& netns) {
+  const ipam::Record* r = ipam_.find(key);
+  if (!r)
+    return api_error(3,
+                     "no attachment " + key.container_id + " " + key.ifname + " on " + key.network);
+  const Network* n = network(key.network);
+  if (!n) return api_error(7, "network \"" + key.network + "\" is not configured on this node");
+  auto br = bridge_of(*n);
+  if (!br) return unexpected(br.error());
+  auto links = host_.links();
+  if (!links) return api_error(5, links.error().message);
+  const kernel::Link* host = by_name(*links, r->host_ifname);
+  if (!host) return api_error(5, "the host end " + r->host_ifname + " is missing");
+  if (host->master != *br)
+    return api_error(5, r->host_ifname + " is not a port of " + bridge_name(n->vni));
+  if (r->kind == ipam::Kind::Tap) return {};
+  auto ns = netns_(netns.empty() ? r->netns : netns);
+  if (!ns) return api_error(5, ns.error().message);
+  auto done = [&](std::optional<std::string> why) -> Expected<void, ApiError> {
+    ns->close();
+    if (why) return api_error(5, *why);
+    return {};
+  };
+  auto inner_links = ns->kernel->links();
+  if (!inner_links) return done(inner_links.error().message);
+  const kernel::Link* inner = by_name(*inner_links, key.ifname);
+  if (!inner) return done("interface " + key.ifname + " is missing in the container");
+  if (r->mac && inner->mac != *r->mac)
+    return done(key.ifname + " has MAC " + inner->mac.to_string() + ", not " + r->mac->to_string());
+  if (inner->mtu != config_.overlay_mtu)
+    return done(key.ifname + " has MTU " + std::to_string(inner->mtu) + ", not " +
+                std::to_string(config_.overlay_mtu));
+  auto addrs = ns->kernel->addresses();
+  if (!addrs) return done(addrs.error().message);
+  auto routes = ns->kernel->routes(254);
+  if (!routes) return done(routes.error().message);
+  for (const IpAddress& ip : r->ips) {
+    const auto& gw = ip.is_v4() ? n->gateway : n->gateway6;
+    if (!gw) continue;
+    const kernel::Address want{inner->index, ip, gw->length};
+    if (std::find(addrs->begin(), addrs->end(), want) == addrs->end())
+      return done(key.ifname + " lacks its address " + want.to_string());
+    const bool has_default = std::any_of(routes->begin(), routes->end(), [&](const auto& rt) {
+      return rt.dst.length() == 0 && rt.dst.family() == ip.family() && rt.gateway == gw->ip;
+    });
+    if (!has_default) return done("no default route via " + gw->ip.to_string());
+  }
+  return done(std::nullopt);
+}
+
+Expected<std::vector<ipam::Record>, ApiError> Endpoints::gc(
+    const std::string& network_name, const std::set<std::pair<std::string, std::string>>& valid) {
+  auto removed = ipam_.gc(network_name, valid);
+  if (!removed) return api_error(removed.error().code, removed.error().message);
+  for (const ipam::Record& r : *removed) remove_kernel_state(r);
+  return std::move(*removed);
+}
+
+Expected<void, ApiError> Endpoints::status(const std::string& network_name) {
+  if (!ready_) return api_error(50, "the agent is starting");
+  const Network* n = network(network_name);
+  if (!n) return api_error(50, "network \"" + network_name + "\" is not configured on this node");
+  if (auto br = bridge_of(*n); !br) return api_error(50, br.error().message);
+  return {};
+}
+
+nlohmann::json Endpoints::list() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [key, r] : ipam_.records()) {
+    nlohmann::json ips = nlohmann::json::array();
+    for (const IpAddress& ip : r.ips) ips.push_back(ip.to_string());
+    out.push_back({{"network", key.network},
+                   {"container_id", key.container_id},
+                   {"ifname", key.ifname},
+                   {"kind", std::string(ipam::kind_name(r.kind))},
+                   {"netns", r.netns},
+                   {"host_ifname", r.host_ifname},
+                   {"mac", r.mac ? r.mac->to_string() : ""},
+                   {"ips", ips}});
+  }
+  return {{"endpoints", out}};
+}
+
+nlohmann::json Endpoints::handle(const nlohmann::json& req) {
+  auto error = [](int code, const std::string& message) {
+    return nlohmann::json{{"ok", false}, {"code", code}, {"error", message}};
+  };
+  auto ok = [](nlohmann::json result) {
+    return nlohmann::json{{"ok", true}, {"result", std::move(result)}};
+  };
+  auto str = [&](const char* field, bool required,
+                 std::string& out) -> std::optional<nlohmann::json> {
+    auto it = req.find(field);
+    if (it == req.end() || it->is_null()) {
+      if (required) return error(4, std::string("\"") + field + "\" is missing");
+      return std::nullopt;
+    }
+    if (!it->is_string()) return error(6, std::string("\"") + field + "\" must be a string");
+    out = it->get<std::string>();
+    return std::nullopt;
+  };
+  std::string op;
+  if (auto e = str("op", true, op)) return *e;
+  if (op == "version") return ok({{"api", 1}, {"isthmusd", "0.1.0"}});
+  if (op == "list") return ok(list());
+  ipam::Key key;
+  if (auto e = str("network", true, key.network)) return *e;
+  if (op == "status") {
+    auto s = status(key.network);
+    return s ? ok(nlohmann::json::object()) : error(s.error().code, s.error().message);
+  }
+  if (op == "gc") {
+    std::set<std::pair<std::string, std::string>> valid;
+    auto it = req.find("valid");
+    if (it != req.end() && !it->is_null()) {
+      if (!it->is_array()) return error(6, "\"valid\" must be an array");
+      for (const auto& v : *it) {
+        if (!v.is_object() || !v.contains("container_id") || !v["container_id"].is_string() ||
+            !v.contains("ifname") || !v["ifname"].is_string())
+          return error(6, "each of \"valid\" needs string container_id and ifname");
+        valid.emplace(v["container_id"].get<std::string>(), v["ifname"].get<std::string>());
+      }
+    }
+    auto removed = gc(key.network, valid);
+    if (!removed) return error(removed.error().code, removed.error().message);
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : *removed)
+      out.push_back({{"container_id", r.key.container_id}, {"ifname", r.key.ifname}});
+    return ok({{"removed", out}});
+  }
+  if (auto e = str("container_id", true, key.container_id)) return *e;
+  if (auto e = str("ifname", true, key.ifname)) return *e;
+  std::string netns;
+  if (auto e = str("netns", false, netns)) return *e;
+  if (op == "del") {
+    auto d = del(key);
+    return d ? ok(nlohmann::json::object()) : error(d.error().code, d.error().message);
+  }
+  if (op == "check") {
+    auto c = check(key, netns);
+    return c ? ok(nlohmann::json::object()) : error(c.error().code, c.error().message);
+  }
+  if (op != "add")
+    return error(4, "unknown op \"" + op + "\" (version, add, del, check, gc, status, list)");
+  EndpointRequest r;
+  r.key = key;
+  r.netns = netns;
+  std::string kind = "veth";
+  if (auto e = str("kind", false, kind)) return *e;
+  if (kind == "tap")
+    r.kind = ipam::Kind::Tap;
+  else if (kind != "veth")
+    return error(4, "kind \"" + kind + "\" is neither veth nor tap");
+  std::string mac;
+  if (auto e = str("mac", false, mac)) return *e;
+  if (!mac.empty()) {
+    auto m = MacAddress::parse(mac);
+    if (!m || (m->bytes[0] & 1))
+      return error(7, "mac \"" + mac + "\" is not a unicast MAC address");
+    r.mac = *m;
+  }
+  auto ips = req.find("ips");
+  if (ips != req.end() && !ips->is_null()) {
+    if (!ips->is_array()) return error(6, "\"ips\" must be an array of strings");
+    for (const auto& v : *ips) {
+      if (!v.is_string()) return error(6, "\"ips\" must be an array of strings");
+      std::string text = v.get<std::string>();
+      if (auto slash = text.find('/'); slash != std::string::npos) text.resize(slash);
+      auto ip = IpAddress::parse(text);
+      if (!ip) return error(7, "\"" + v.get<std::string>() + "\" is not an IP address");
+      r.ips.push_back(*ip);
+    }
+  }
+  auto a = add(r);
+  return a ? ok(std::move(*a)) : error(a.error().code, a.error().message);
+}
+
+}  // namespace isthmus::agent

@@ -1,0 +1,94 @@
+// The agent's endpoint service (issue 5, docs/agent-api.md): workloads attached to a network on
+// request, with everything the network gives them, and detached without a trace.
+//
+// add: addresses from IPAM (persisted first), then a veth pair whose one end is `ifname` inside
+// the container's namespace (MAC, overlay MTU, addresses, default routes via the anycast gateway)
+// and whose other end is a port of the network's bridge; or, for a VM, a tap device on the
+// bridge. The workload's MAC goes into the bridge's FDB on that port (static) and its IPs into
+// the bridge's neighbour table (permanent), so the agent advertises MAC and MAC+IP at once,
+// before the workload has sent a frame. Anything that fails undoes what the call did.
+// del: the host end goes (a veth takes its other end with it, wherever that is), the neighbour
+// entries go, the addresses are released; nothing to delete is not an error, and the container's
+// namespace is not needed.
+// Host ends are named from the attachment (veth + 8 hex digits of a hash of network, container
+// and ifname) and carry the alias "isthmus-ep:<network>:<ifname>:<container>" (cut to fit), so
+// that what is the agent's is known after a restart.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/agent.h"
+#include "agent/ipam.h"
+#include "kernel/kernel.h"
+
+namespace isthmus::agent {
+
+// An error of the API: a CNI error code (docs/agent-api.md) and what went wrong.
+struct ApiError {
+  int code = 0;
+  std::string message;
+};
+
+struct EndpointRequest {
+  ipam::Key key = {};
+  std::string netns = {};           // veth: the container's namespace path
+  std::vector<IpAddress> ips = {};  // static requests
+  std::optional<MacAddress> mac = {};
+  ipam::Kind kind = ipam::Kind::Veth;
+};
+
+// Opens another network namespace: its rtnetlink and the fd that moves a link into it.
+struct NetnsHandle {
+  std::unique_ptr<kernel::Kernel> kernel;
+  int fd = -1;
+  std::function<void()> close;  // releases fd
+};
+using NetnsOpener = std::function<Expected<NetnsHandle>(const std::string& path)>;
+// The real one (kernel::Netns).
+NetnsOpener real_netns();
+
+class Endpoints {
+ public:
+  Endpoints(kernel::Kernel& host, ipam::Ipam& ipam, const AgentConfig& config, NetnsOpener netns);
+
+  // The CNI 1.0.0-shaped result of docs/agent-api.md.
+  Expected<nlohmann::json, ApiError> add(const EndpointRequest& request);
+  Expected<void, ApiError> del(const ipam::Key& key);
+  // What differs between the attachment's record and the kernel (in its namespace); none: ok.
+  Expected<void, ApiError> check(const ipam::Key& key, const std::string& netns);
+  Expected<std::vector<ipam::Record>, ApiError> gc(
+      const std::string& network, const std::set<std::pair<std::string, std::string>>& valid);
+  // Whether an add to `network` can succeed now (docs/agent-api.md `status`).
+  Expected<void, ApiError> status(const std::string& network);
+
+  // docs/agent-api.md: the whole request/response of the API socket.
+  nlohmann::json handle(const nlohmann::json& request);
+  // `list` and `show endpoint`: every attachment.
+  nlohmann::json list() const;
+  const std::map<ipam::Key, ipam::Record>& records() const { return ipam_.records(); }
+
+  // Set once the agent's networks are in the kernel (the first reconcile ran).
+  void set_ready(bool ready) { ready_ = ready; }
+
+  static std::string host_ifname(const ipam::Key& key);
+
+ private:
+  const Network* network(const std::string& name) const;
+  Expected<int, ApiError> bridge_of(const Network& n);
+  nlohmann::json result(const ipam::Record& r, const Network& n, uint32_t mtu) const;
+  void remove_kernel_state(const ipam::Record& r);
+
+  kernel::Kernel& host_;
+  ipam::Ipam& ipam_;
+  const AgentConfig& config_;
+  NetnsOpener netns_;
+  bool ready_ = false;
+};
+
+}  // namespace isthmus::agent
