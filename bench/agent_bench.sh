@@ -85,6 +85,8 @@ start_vtep() {
 log_level: ${ISTHMUS_LOG_LEVEL:-warn}
 agent:
   vtep: { address: \"198.18.0.${i}\" }
+  api_socket: ${LAB_DIR}/${name}.api
+  state_dir: ${LAB_DIR}/${name}.state
 networks:
   - { name: blue, vni: 100, subnet: 100.64.1.0/24, gateway: 100.64.1.1 }
 bgp:
