@@ -14,6 +14,10 @@
 // {"event":"complete","t":..,"prefixes":N} the moment it holds N; then keeps the session up.
 // --family evpn: L2VPN EVPN instead of IPv4 unicast; the N routes are MAC/IP advertisements
 // (RFC 7432 §7.2, MAC+IPv4), attribute set k being VNI 100+k with its RD and route target.
+// --vni V --next-hops A,B,..: (EVPN, the node agent benchmark) every route in VNI V, as if
+// advertised by remote VTEPs A, B, ..: the routes dealt in runs over the next hops, each with RD
+// <next hop>:V and route target <asn>:V; first one IMET route (type 3, RFC 7432 §7.3, ingress
+// replication) per next hop, so that every VTEP is in the VNI's flood list.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,6 +52,8 @@ struct Options {
   size_t paths = 2000;
   std::string start_file;  // send: wait until this file exists
   bool evpn = false;       // --family evpn: EVPN type-2 routes instead of IPv4 prefixes
+  uint32_t vni = 0;        // --vni: all routes in this VNI (0: VNI 100+k per attribute set)
+  std::vector<std::string> next_hops;  // --next-hops: the remote VTEPs (with --vni)
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -253,7 +259,10 @@ PathAttributes attrs_of(const Options& o, size_t k) {
 // route target <asn>:<VNI>, VXLAN encapsulation.
 EvpnRoute evpn_route_of(const Options& o, size_t i, size_t k) {
   EvpnMacIp m;
-  m.rd = RouteDistinguisher::ipv4(IpAddress::v4(o.router_id), static_cast<uint16_t>(k));
+  m.rd = o.vni != 0
+             ? RouteDistinguisher::ipv4(*IpAddress::parse(o.next_hops[k]),
+                                        static_cast<uint16_t>(o.vni))
+             : RouteDistinguisher::ipv4(IpAddress::v4(o.router_id), static_cast<uint16_t>(k));
   m.mac.bytes = {0x02,
                  0x00,
                  static_cast<uint8_t>(i >> 24),
@@ -261,19 +270,31 @@ EvpnRoute evpn_route_of(const Options& o, size_t i, size_t k) {
                  static_cast<uint8_t>(i >> 8),
                  static_cast<uint8_t>(i)};
   m.ip = IpAddress::v4(0x64400000u + static_cast<uint32_t>(i));
-  m.label1 = static_cast<uint32_t>(100 + k);
+  m.label1 = o.vni != 0 ? o.vni : static_cast<uint32_t>(100 + k);
   return EvpnRoute{m};
 }
 
 PathAttributes evpn_attrs_of(const Options& o, size_t k) {
   PathAttributes a;
   a.origin = Origin::Igp;
-  a.next_hop = *IpAddress::parse(o.next_hop);
+  a.next_hop = *IpAddress::parse(o.vni != 0 ? o.next_hops[k] : o.next_hop);
   a.local_pref = 100;
-  a.ext_communities = {
-      route_target_as2(static_cast<uint16_t>(o.asn), static_cast<uint32_t>(100 + k)),
-      Encapsulation{}.encode()};
+  const uint32_t vni = o.vni != 0 ? o.vni : static_cast<uint32_t>(100 + k);
+  a.ext_communities = {route_target_as2(static_cast<uint16_t>(o.asn), vni),
+                       Encapsulation{}.encode()};
   return a;
+}
+
+// --vni: remote VTEP k's IMET route (RFC 7432 §7.3, §11.2: ingress replication to the VTEP).
+void encode_imet(const Options& o, size_t k, const CodecOptions& codec, std::vector<uint8_t>& out) {
+  const IpAddress vtep = *IpAddress::parse(o.next_hops[k]);
+  EvpnImet m;
+  m.rd = RouteDistinguisher::ipv4(vtep, static_cast<uint16_t>(o.vni));
+  m.originator = vtep;
+  PathAttributes a = evpn_attrs_of(o, k);
+  a.pmsi_tunnel = PmsiTunnel::ingress_replication(o.vni, vtep);
+  const std::vector<EvpnRoute> routes{EvpnRoute{m}};
+  encode_evpn_reach(a, routes, codec, out);
 }
 
 void run_send(const Options& o) {
@@ -282,11 +303,14 @@ void run_send(const Options& o) {
   while (!o.start_file.empty() && access(o.start_file.c_str(), F_OK) != 0) s.drain(10);
   double t0 = now();
   // Prefixes are dealt to paths in runs so that every UPDATE carries many prefixes.
-  size_t per_path = (o.prefixes + o.paths - 1) / o.paths;
+  const size_t paths = o.vni != 0 ? o.next_hops.size() : o.paths;
+  size_t per_path = (o.prefixes + paths - 1) / paths;
   std::vector<Prefix> batch;
   std::vector<EvpnRoute> evpn;
   std::vector<uint8_t> out;
-  for (size_t k = 0; k < o.paths; ++k) {
+  if (o.vni != 0)
+    for (size_t k = 0; k < paths; ++k) encode_imet(o, k, s.codec(), out);
+  for (size_t k = 0; k < paths; ++k) {
     batch.clear();
     evpn.clear();
     for (size_t i = k * per_path; i < std::min(o.prefixes, (k + 1) * per_path); ++i) {
@@ -357,7 +381,16 @@ int main(int argc, char** argv) {
       o.router_id = IpAddress::parse(next())->v4_host_order();
     else if (a == "--start-file")
       o.start_file = next();
-    else if (a == "--family") {
+    else if (a == "--vni")
+      o.vni = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--next-hops") {
+      const std::string v = next();
+      for (size_t at = 0; at <= v.size();) {
+        const size_t comma = std::min(v.find(',', at), v.size());
+        o.next_hops.push_back(v.substr(at, comma - at));
+        at = comma + 1;
+      }
+    } else if (a == "--family") {
       const std::string f = next();
       if (f != "evpn" && f != "ipv4") die("--family: ipv4 or evpn");
       o.evpn = f == "evpn";
@@ -365,6 +398,10 @@ int main(int argc, char** argv) {
       die("unknown option " + a);
   }
   if (o.connect.empty() == o.listen.empty()) die("give exactly one of --connect or --listen");
+  if (o.vni != 0 && (!o.evpn || o.next_hops.empty()))
+    die("--vni needs --family evpn and --next-hops");
+  for (const auto& n : o.next_hops)
+    if (!IpAddress::parse(n)) die("--next-hops: \"" + n + "\" is not an IP address");
   if (o.prefixes > (1u << 20)) die("at most 1048576 prefixes (the /30s of 100.64.0.0/10)");
   if (o.mode == "send")
     run_send(o);

@@ -137,7 +137,8 @@ int run(const std::string& path) {
     // Remote entries from before the restart stay until the peers have sent their routes again.
     node_agent->begin_restart();
     speaker.set_on_routes_complete([&](const std::string& why) { node_agent->end_restart(why); });
-    auto m = kernel::Monitor::open();
+    // The echoes of our own FDB and neighbour entries are not wanted (their removals are).
+    auto m = kernel::Monitor::open(/*ignore_extern_adds=*/true);
     if (!m) {
       log::error("agent: {}", m.error().message);
       return 1;
@@ -181,7 +182,7 @@ int run(const std::string& path) {
       } else if (!*ok) {
         log::warn("agent: kernel events were lost: reading the kernel's state again");
         if (auto l = node_agent->learn_all(); !l) log::warn("agent: {}", l.error().message);
-        schedule_reconcile();
+        node_agent->request_full();
       }
     });
     loop.add_timer(std::chrono::seconds(1), retry);

@@ -2,6 +2,8 @@
 
 #include <linux/neighbour.h>
 
+#include <algorithm>
+
 #include "core/log.h"
 
 namespace isthmus::agent {
@@ -11,8 +13,20 @@ Agent::Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config)
 
 evpn::Observer Agent::observer() {
   evpn::Observer o;
-  o.remote_mac = [this](const evpn::MacEvent&) { mark_dirty(); };
-  o.flood_list = [this](uint32_t, const std::vector<IpAddress>&) { mark_dirty(); };
+  o.remote_mac = [this](const evpn::MacEvent& e) {
+    if (!full_) {
+      auto& m = pending_macs_[e.vni][e.mac];
+      if (e.kind == evpn::MacEvent::Kind::Removed || !e.entry)
+        m.reset();
+      else
+        m = MacTarget{e.entry->vtep, e.entry->ips};
+    }
+    mark_dirty();
+  };
+  o.flood_list = [this](uint32_t vni, const std::vector<IpAddress>& vteps) {
+    if (!full_) pending_flood_[vni] = vteps;
+    mark_dirty();
+  };
   o.local_mac_moved = [this](uint32_t vni, const MacAddress& mac, const IpAddress& vtep,
                              uint32_t sequence) {
     log::info("agent: network {}: {} moved to VTEP {} (sequence {})", vni, mac.to_string(),
@@ -67,29 +81,128 @@ void Agent::end_restart(const std::string& why) {
   if (!restarting_) return;
   restarting_ = false;
   restart_ended_ = why;
-  mark_dirty();
+  request_full();  // the full run is the one that finds and removes what is stale
 }
 
 ReconcileResult Agent::reconcile() {
   dirty_ = false;
   if (stopped_) return {};
-  ReconcileResult r = agent::reconcile(kernel_, desired(), {.keep_remote_entries = restarting_});
+  ReconcileResult r = full_ ? reconcile_full() : reconcile_changes();
   for (const auto& e : r.errors) log::warn("agent: {}", e);
   if (!restart_ended_.empty()) {
     log::info("agent: routes complete ({}): {} kernel changes (stale remote entries removed)",
               restart_ended_, r.changes);
     restart_ended_.clear();
   }
-  if (!r.ok()) dirty_ = true;  // try again on the next round
+  if (!r.ok()) {  // try again on the next round, in full: what the kernel has is not known
+    full_ = true;
+    dirty_ = true;
+  }
+  return r;
+}
+
+ReconcileResult Agent::reconcile_full() {
+  full_ = false;
+  pending_macs_.clear();
+  pending_flood_.clear();
+  const DesiredState d = desired();
+  ReconcileResult r = agent::reconcile(kernel_, d, {.keep_remote_entries = restarting_});
   // Which bridge is which network now (indexes change when a link is made again), as the
   // reconciler found or made them: no second read of the kernel's links.
   bridges_.clear();
   vxlan_ports_.clear();
-  for (const NetworkDevices& d : r.devices) {
-    bridges_[d.bridge] = d.vni;
-    if (d.vxlan != 0) vxlan_ports_[d.vxlan] = d.bridge;
+  devices_.clear();
+  for (const NetworkDevices& dv : r.devices) {
+    bridges_[dv.bridge] = dv.vni;
+    if (dv.vxlan != 0) vxlan_ports_[dv.vxlan] = dv.bridge;
+    devices_[dv.vni] = dv;
+  }
+  // From now on the changes are made against what the kernel was brought to.
+  programmed_.clear();
+  for (const NetworkState& n : d.networks) {
+    Programmed& p = programmed_[n.vni];
+    p.flood = n.flood;
+    for (const RemoteMac& m : n.macs) p.macs[m.mac].vtep = m.vtep;
+    for (const RemoteIp& x : n.ips) {
+      p.macs[x.mac].ips.push_back(x.ip);
+      p.ip_owner[x.ip] = x.mac;
+    }
   }
   return r;
+}
+
+ReconcileResult Agent::reconcile_changes() {
+  std::vector<NetworkChanges> changes;
+  for (auto& [vni, macs] : pending_macs_) {
+    auto dv = devices_.find(vni);
+    if (dv == devices_.end() || dv->second.vxlan == 0) continue;  // not ours, or not there
+    Programmed& p = programmed_[vni];
+    NetworkChanges nc{.vni = vni, .bridge = dv->second.bridge, .vxlan = dv->second.vxlan};
+    for (auto& [mac, target] : macs) {
+      auto it = p.macs.find(mac);
+      std::optional<MacTarget> before;
+      if (it != p.macs.end()) before = it->second;
+      if (before == target) continue;
+      if (before) {
+        // An IP that another MAC took over since is that MAC's entry now: not deleted here.
+        std::erase_if(before->ips, [&](const IpAddress& ip) {
+          auto o = p.ip_owner.find(ip);
+          return o == p.ip_owner.end() || o->second != mac;
+        });
+        for (const IpAddress& ip : before->ips) p.ip_owner.erase(ip);
+      }
+      if (target) {
+        for (const IpAddress& ip : target->ips) p.ip_owner[ip] = mac;
+        p.macs[mac] = *target;
+      } else {
+        p.macs.erase(it);
+      }
+      nc.macs.push_back({mac, std::move(before), std::move(target)});
+    }
+    if (!nc.macs.empty()) changes.push_back(std::move(nc));
+  }
+  for (auto& [vni, vteps] : pending_flood_) {
+    auto dv = devices_.find(vni);
+    if (dv == devices_.end() || dv->second.vxlan == 0) continue;
+    Programmed& p = programmed_[vni];
+    if (p.flood == vteps) continue;
+    auto nc = std::find_if(changes.begin(), changes.end(),
+                           [&](const NetworkChanges& c) { return c.vni == vni; });
+    if (nc == changes.end())
+      nc = changes.insert(
+          changes.end(),
+          NetworkChanges{.vni = vni, .bridge = dv->second.bridge, .vxlan = dv->second.vxlan});
+    nc->flood = FloodChange{p.flood, vteps};
+    p.flood = vteps;
+  }
+  pending_macs_.clear();
+  pending_flood_.clear();
+  ReconcileResult r = apply_changes(kernel_, changes, {.keep_remote_entries = restarting_});
+  for (const auto& [vni, dv] : devices_) r.devices.push_back(dv);
+  return r;
+}
+
+bool Agent::wanted_fdb(const kernel::FdbEntry& e) const {
+  auto port = vxlan_ports_.find(e.ifindex);
+  if (port == vxlan_ports_.end()) return false;
+  auto br = bridges_.find(port->second);
+  if (br == bridges_.end()) return false;
+  auto p = programmed_.find(br->second);
+  if (p == programmed_.end() || !e.dst) return true;  // unknown: repair to be sure
+  if (e.mac == MacAddress{})
+    return std::find(p->second.flood.begin(), p->second.flood.end(), *e.dst) !=
+           p->second.flood.end();
+  auto m = p->second.macs.find(e.mac);
+  return m != p->second.macs.end() && m->second.vtep == *e.dst;
+}
+
+bool Agent::wanted_neighbour(const kernel::Neighbour& n) const {
+  auto br = bridges_.find(n.ifindex);
+  if (br == bridges_.end()) return false;
+  auto p = programmed_.find(br->second);
+  if (p == programmed_.end()) return true;
+  auto o = p->second.ip_owner.find(n.ip);
+  return o != p->second.ip_owner.end() && (!n.mac || o->second == *n.mac);
 }
 
 bool Agent::workload_mac(const MacAddress& mac) const {
@@ -154,8 +267,9 @@ void Agent::on_event(const kernel::Event& event) {
   if (const auto* f = std::get_if<kernel::FdbEvent>(&event)) {
     const kernel::FdbEntry& e = f->entry;
     if (e.self || e.state & NUD_PERMANENT) {
-      // Our own entries on the VXLAN device: one that goes away under us is put back.
-      if (f->removed && vxlan_ports_.contains(e.ifindex)) mark_dirty();
+      // Our own entries on the VXLAN device: one that goes away under us is put back (and one
+      // the agent removed itself is no drift).
+      if (f->removed && vxlan_ports_.contains(e.ifindex) && wanted_fdb(e)) request_full();
       return;
     }
     if (vxlan_ports_.contains(e.ifindex)) return;  // learned from the overlay: not local
@@ -169,7 +283,8 @@ void Agent::on_event(const kernel::Event& event) {
     auto vni = vni_of_bridge(x.ifindex);
     if (!vni) return;
     if (x.extern_learned) {
-      if (n->removed) mark_dirty();  // ours (a remote binding): put it back if still wanted
+      // Ours (a remote binding): put back if still wanted.
+      if (n->removed && wanted_neighbour(x)) request_full();
       return;
     }
     if (x.ip.is_link_local() || !x.mac || !workload_mac(*x.mac)) return;
@@ -179,7 +294,7 @@ void Agent::on_event(const kernel::Event& event) {
   }
   if (const auto* l = std::get_if<kernel::LinkEvent>(&event)) {
     if (l->removed && (bridges_.contains(l->link.index) || vxlan_ports_.contains(l->link.index)))
-      mark_dirty();
+      request_full();
   }
 }
 

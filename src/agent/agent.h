@@ -6,6 +6,13 @@
 //
 // Single-threaded like the rest of the daemon: the owner feeds it kernel events (Monitor) and
 // runs reconcile() when `dirty()` (the EVPN observer marks it), on the event loop.
+//
+// Two ways to bring the kernel in line. The full reconcile (agent::reconcile: everything EVPN
+// knows against a read of the kernel) runs at start, after a failure, when the kernel lost
+// something of ours (drift) and when its events were lost. Otherwise the EVPN observer's events
+// (per MAC, per flood list) are collected and applied as they are (agent::apply_changes), against
+// `programmed_`, what the kernel was last brought to: the cost of a change does not grow with
+// the number of MACs.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +64,12 @@ class Agent {
   // The kernel state the networks need now: configuration + what EVPN knows of remote VTEPs.
   DesiredState desired() const;
   ReconcileResult reconcile();
+  // The next reconcile() is a full one (the kernel may have changed behind the agent's back).
+  void request_full() {
+    full_ = true;
+    mark_dirty();
+  }
+  bool full_due() const { return full_; }
 
   // Graceful restart (RFC 4724 §4.1): from start until BGP has the routes again, reconcile adds
   // and corrects remote entries but removes none, so that what the kernel kept from before the
@@ -95,17 +108,36 @@ class Agent {
     dirty_ = true;
     if (wake_) wake_();
   }
+  ReconcileResult reconcile_full();
+  ReconcileResult reconcile_changes();
+  // What the kernel holds of ours for a VNI: after a full reconcile, the desired state; then
+  // kept by apply_changes().
+  struct Programmed {
+    std::map<MacAddress, MacTarget> macs;
+    std::map<IpAddress, MacAddress> ip_owner;  // which MAC a neighbour entry was made for
+    std::vector<IpAddress> flood;
+  };
+  // A removed kernel entry (an event) that the agent still wants there: drift.
+  bool wanted_fdb(const kernel::FdbEntry& e) const;
+  bool wanted_neighbour(const kernel::Neighbour& n) const;
   std::function<void()> wake_;
 
   kernel::Kernel& kernel_;
   evpn::Instance& evpn_;
   AgentConfig config_;
   bool dirty_ = true;
+  bool full_ = true;  // the next reconcile is a full one
   bool restarting_ = false;
   bool stopped_ = false;
-  std::string restart_ended_;        // why, until the reconcile after it has run
-  std::map<int, uint32_t> bridges_;  // ifindex -> VNI, refreshed by reconcile()
-  std::map<int, int> vxlan_ports_;   // VXLAN device ifindex -> its bridge
+  std::string restart_ended_;                   // why, until the reconcile after it has run
+  std::map<int, uint32_t> bridges_;             // ifindex -> VNI, refreshed by reconcile()
+  std::map<int, int> vxlan_ports_;              // VXLAN device ifindex -> its bridge
+  std::map<uint32_t, NetworkDevices> devices_;  // VNI -> its devices, from the full reconcile
+  std::map<uint32_t, Programmed> programmed_;
+  // EVPN's changes since the last reconcile: per VNI, per MAC what it is now (unset: gone), and
+  // the flood lists.
+  std::map<uint32_t, std::map<MacAddress, std::optional<MacTarget>>> pending_macs_;
+  std::map<uint32_t, std::vector<IpAddress>> pending_flood_;
   // What the bridges know of local workloads. A neighbour entry outlives its MAC on the port
   // (the bridge forgets the MAC at once, the neighbour table only after failed probes), so a
   // MAC+IP is advertised only while its MAC is on a port, and again when the MAC comes back.

@@ -147,6 +147,85 @@ TEST_F(AgentTest, WithdrawnRoutesLeaveTheKernel) {
   EXPECT_TRUE(kernel_.neighbours()->empty());
 }
 
+// After the first (full) reconcile, EVPN's changes are applied as they come, without reading
+// the kernel; the kernel ends up as a full reconcile would make it.
+TEST_F(AgentTest, ChangesAreAppliedIncrementallyAsAFullReconcileWould) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_FALSE(agent_->full_due());
+  remote_routes();
+  settle();
+  kernel_.clear_changes();
+  auto r = agent_->reconcile();
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(agent_->full_due());
+  // Exactly the entries, no read-modify of anything else.
+  EXPECT_EQ(kernel_.changes(), (std::vector<std::string>{
+                                   "add_fdb vxlan100 00:00:00:00:00:00 dst 198.18.0.2 append",
+                                   "add_fdb vxlan100 02:00:00:00:02:01 dst 198.18.0.2",
+                                   "add_fdb vxlan100 02:00:00:00:02:01 master",
+                                   "replace_neighbour br100 100.64.1.21",
+                               }));
+  // A fresh kernel reconciled in full to the same desired state holds the same entries.
+  kernel::FakeKernel fresh;
+  ASSERT_TRUE(reconcile(fresh, agent_->desired()).ok());
+  auto text = [](kernel::FakeKernel& k) {
+    std::multiset<std::string> out;
+    for (const auto& e : *k.fdb())
+      out.insert(e.mac.to_string() + (e.dst ? " " + e.dst->to_string() : " bridge") +
+                 (e.extern_learned ? " ext" : ""));
+    for (const auto& n : *k.neighbours())
+      out.insert(n.ip.to_string() + " " + (n.mac ? n.mac->to_string() : "-"));
+    return out;
+  };
+  EXPECT_EQ(text(kernel_), text(fresh));
+  // And a full reconcile of the agent's kernel has nothing to do.
+  kernel_.clear_changes();
+  EXPECT_EQ(reconcile(kernel_, agent_->desired()).changes, 0u);
+}
+
+// The kernel loses one of our entries (someone deleted it): a full reconcile puts it back. The
+// removals the agent made itself are no drift.
+TEST_F(AgentTest, DriftMakesAFullReconcileOwnRemovalsDoNot) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  const auto neighbours = *kernel_.neighbours();
+  ASSERT_EQ(neighbours.size(), 1u);
+  ASSERT_TRUE(kernel_.delete_neighbour(neighbours[0]).has_value());
+  agent_->on_event(kernel::NeighbourEvent{true, neighbours[0]});
+  EXPECT_TRUE(agent_->dirty());
+  EXPECT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(kernel_.neighbours()->size(), 1u);
+
+  // The remote VTEP withdraws: the agent removes the entries, and hears of the removals.
+  const auto fdb = *kernel_.fdb();
+  rib_->peer_down(1);
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_FALSE(agent_->full_due());
+  for (const auto& e : fdb) agent_->on_event(kernel::FdbEvent{true, e});
+  agent_->on_event(kernel::NeighbourEvent{true, neighbours[0]});
+  EXPECT_FALSE(agent_->full_due());
+  EXPECT_TRUE(kernel_.neighbours()->empty());
+}
+
+// A change that fails makes the next round a full one, which finishes the job.
+TEST_F(AgentTest, AFailedIncrementalChangeIsRetriedInFull) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  kernel_.fail_next("replace_neighbour", "No buffer space available");
+  auto r = agent_->reconcile();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(agent_->dirty());
+  EXPECT_TRUE(agent_->full_due());
+  kernel_.clear_changes();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(kernel_.changes(), std::vector<std::string>{"replace_neighbour br100 100.64.1.21"});
+}
+
 TEST_F(AgentTest, ARestartKeepsTheKernelStateUntilTheRoutesAreComplete) {
   auto present = forwarding_state_present(kernel_, agent_->config());
   ASSERT_TRUE(present.has_value());
@@ -184,6 +263,31 @@ TEST_F(AgentTest, ARestartKeepsTheKernelStateUntilTheRoutesAreComplete) {
   r = again.reconcile();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.changes, 4u);  // flood entry, MAC in the VXLAN and the bridge FDB, neighbour
+  EXPECT_TRUE(kernel_.neighbours()->empty());
+}
+
+// While restarting, the incremental path adds but does not remove either; the full reconcile
+// at the end of the restart does.
+TEST_F(AgentTest, DuringARestartIncrementalChangesOnlyAdd) {
+  agent_->begin_restart();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_FALSE(agent_->full_due());
+  EXPECT_EQ(kernel_.neighbours()->size(), 1u);
+  const size_t fdb = kernel_.fdb()->size();
+  rib_->peer_down(1);
+  settle();
+  kernel_.clear_changes();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_TRUE(kernel_.changes().empty());
+  EXPECT_EQ(kernel_.fdb()->size(), fdb);
+  agent_->end_restart("End-of-RIB from every peer");
+  EXPECT_TRUE(agent_->full_due());
+  auto r = agent_->reconcile();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.changes, 4u);
   EXPECT_TRUE(kernel_.neighbours()->empty());
 }
 

@@ -110,6 +110,9 @@ NetnsOpener real_netns() {
         return k().add_fdb(e, append);
       }
       Expected<void> delete_fdb(const kernel::FdbEntry& e) override { return k().delete_fdb(e); }
+      std::vector<kernel::ChangeError> apply(std::span<const kernel::EntryChange> c) override {
+        return k().apply(c);
+      }
     };
     auto view = std::make_unique<View>();
     view->ns = shared;

@@ -20,6 +20,7 @@ uint32_t overlay_mtu(uint32_t underlay_mtu, bool ipv6_underlay) {
 
 namespace {
 
+using kernel::EntryChange;
 using kernel::FdbEntry;
 using kernel::Link;
 
@@ -63,6 +64,7 @@ class Run {
         sync_neighbours(*dv.n, dv.bridge, *neighbours);
       }
     }
+    flush();  // the FDB and neighbour changes, many to a netlink message
     sync_routing(result_.devices);
     remove_unwanted();
     return std::move(result_);
@@ -74,6 +76,14 @@ class Run {
     return std::move(result_);
   }
   void error(std::string why) { result_.errors.push_back(std::move(why)); }
+  // FDB and neighbour changes wait in a batch for flush().
+  void queue(kernel::EntryChange c) { batch_.push_back(std::move(c)); }
+  void flush() {
+    auto failed = k_.apply(batch_);
+    result_.changes += batch_.size() - failed.size();
+    for (auto& f : failed) error(std::move(f.error.message));
+    batch_.clear();
+  }
   template <typename T>
   bool done(const Expected<T>& r) {
     if (!r) {
@@ -192,34 +202,34 @@ class Run {
     const std::set<IpAddress> flood_want(n.flood.begin(), n.flood.end());
     for (const IpAddress& v : flood_want)
       if (!flood_have.contains(v))
-        done(k_.add_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}, true));
+        queue(EntryChange::add_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}, true));
     for (const IpAddress& v : flood_have)
       if (!flood_want.contains(v) && !o_.keep_remote_entries)
-        done(k_.delete_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}));
+        queue(EntryChange::delete_fdb({.ifindex = vxlan, .mac = zero, .dst = v, .self = true}));
 
     std::map<MacAddress, IpAddress> macs_want;
     for (const RemoteMac& m : n.macs) macs_want[m.mac] = m.vtep;
     for (const auto& [mac, vtep] : macs_want) {
       auto h = macs_have.find(mac);
       if (h != macs_have.end() && h->second == std::vector<IpAddress>{vtep}) continue;
-      done(k_.add_fdb(
+      queue(EntryChange::add_fdb(
           {.ifindex = vxlan, .mac = mac, .dst = vtep, .self = true, .extern_learned = true},
           false));
     }
     for (const auto& [mac, dsts] : macs_have) {
       if (macs_want.contains(mac) || o_.keep_remote_entries) continue;
       for (const IpAddress& d : dsts)
-        done(k_.delete_fdb({.ifindex = vxlan, .mac = mac, .dst = d, .self = true}));
+        queue(EntryChange::delete_fdb({.ifindex = vxlan, .mac = mac, .dst = d, .self = true}));
     }
     // The bridge must know that a remote MAC is behind the VXLAN port too (its learning is off
     // there): ARP/ND suppression answers only for a neighbour whose MAC the bridge's FDB has on a
     // suppressing port, and known unicast is not flooded to the local ports.
     for (const auto& [mac, vtep] : macs_want)
       if (!bridge_have.contains(mac))
-        done(k_.add_fdb({.ifindex = vxlan, .mac = mac, .extern_learned = true}, false));
+        queue(EntryChange::add_fdb({.ifindex = vxlan, .mac = mac, .extern_learned = true}, false));
     for (const MacAddress& mac : bridge_have)
       if (!macs_want.contains(mac) && !o_.keep_remote_entries)
-        done(k_.delete_fdb({.ifindex = vxlan, .mac = mac}));
+        queue(EntryChange::delete_fdb({.ifindex = vxlan, .mac = mac}));
   }
 
   void sync_neighbours(const NetworkState& n, int bridge,
@@ -232,12 +242,12 @@ class Run {
       wanted.insert(r.ip);
       auto h = by_ip.find(r.ip);
       if (h != by_ip.end() && h->second->extern_learned && h->second->mac == r.mac) continue;
-      done(k_.replace_neighbour({bridge, r.ip, r.mac, 0, true}));
+      queue(EntryChange::replace_neighbour({bridge, r.ip, r.mac, 0, true}));
     }
     // Only ours go: the kernel's own entries for local workloads stay.
     for (const auto& [ip, x] : by_ip)
       if (x->extern_learned && !wanted.contains(ip) && !o_.keep_remote_entries)
-        done(k_.delete_neighbour(*x));
+        queue(EntryChange::delete_neighbour(*x));
   }
 
   // Forwarding on the bridges of routed networks, a rule per bridge and family into its VRF's
@@ -329,6 +339,7 @@ class Run {
   const DesiredState& d_;
   const ReconcileOptions& o_;
   std::map<std::string, Link> by_name_;
+  std::vector<kernel::EntryChange> batch_;
   ReconcileResult result_;
 };
 
@@ -337,6 +348,64 @@ class Run {
 ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
                           const ReconcileOptions& options) {
   return Run(k, desired, options).go();
+}
+
+ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges> changes,
+                              const ReconcileOptions& options) {
+  const MacAddress zero{};
+  std::vector<EntryChange> batch;
+  auto contains = [](const std::vector<IpAddress>& v, const IpAddress& a) {
+    return std::find(v.begin(), v.end(), a) != v.end();
+  };
+  // What goes first, everywhere: an IP that moves to another MAC in the same batch is deleted
+  // from the old one before it is bound to the new one.
+  for (const NetworkChanges& n : changes) {
+    if (options.keep_remote_entries) break;
+    if (n.flood)
+      for (const IpAddress& v : n.flood->before)
+        if (!contains(n.flood->after, v))
+          batch.push_back(
+              EntryChange::delete_fdb({.ifindex = n.vxlan, .mac = zero, .dst = v, .self = true}));
+    for (const MacChange& c : n.macs) {
+      if (!c.before) continue;
+      if (!c.after) {
+        batch.push_back(EntryChange::delete_fdb(
+            {.ifindex = n.vxlan, .mac = c.mac, .dst = c.before->vtep, .self = true}));
+        batch.push_back(EntryChange::delete_fdb({.ifindex = n.vxlan, .mac = c.mac}));
+      }
+      for (const IpAddress& ip : c.before->ips)
+        if (!c.after || !contains(c.after->ips, ip))
+          batch.push_back(EntryChange::delete_neighbour({n.bridge, ip, c.mac, 0, true}));
+    }
+  }
+  for (const NetworkChanges& n : changes) {
+    if (n.flood)
+      for (const IpAddress& v : n.flood->after)
+        if (!contains(n.flood->before, v))
+          batch.push_back(EntryChange::add_fdb(
+              {.ifindex = n.vxlan, .mac = zero, .dst = v, .self = true}, true));
+    for (const MacChange& c : n.macs) {
+      if (!c.after) continue;
+      if (!c.before || c.before->vtep != c.after->vtep)
+        batch.push_back(EntryChange::add_fdb({.ifindex = n.vxlan,
+                                              .mac = c.mac,
+                                              .dst = c.after->vtep,
+                                              .self = true,
+                                              .extern_learned = true},
+                                             false));
+      if (!c.before)  // the bridge's entry on the VXLAN port (see sync_fdb)
+        batch.push_back(EntryChange::add_fdb(
+            {.ifindex = n.vxlan, .mac = c.mac, .extern_learned = true}, false));
+      for (const IpAddress& ip : c.after->ips)
+        if (!c.before || !contains(c.before->ips, ip))
+          batch.push_back(EntryChange::replace_neighbour({n.bridge, ip, c.mac, 0, true}));
+    }
+  }
+  ReconcileResult r;
+  auto failed = k.apply(batch);
+  r.changes = batch.size() - failed.size();
+  for (auto& f : failed) r.errors.push_back(std::move(f.error.message));
+  return r;
 }
 
 }  // namespace isthmus::agent

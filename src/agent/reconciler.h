@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -95,7 +97,47 @@ struct ReconcileOptions {
   bool keep_remote_entries = false;
 };
 
+// The full run: reads the kernel's links, addresses, FDB and neighbours and changes only what
+// differs from `desired` (start-up, drift repair, retries). FDB and neighbour changes are sent
+// in batches (Kernel::apply).
 ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
                           const ReconcileOptions& options = {});
+
+// ---- Incremental changes (the agent's steady state) ----
+// A remote MAC as the kernel has it: its VTEP and the IPs bound to it.
+struct MacTarget {
+  IpAddress vtep = {};
+  std::vector<IpAddress> ips = {};
+  bool operator==(const MacTarget&) const = default;
+};
+// One MAC of a network: what the kernel has for it now (unset: nothing) and what it should have.
+struct MacChange {
+  MacAddress mac = {};
+  std::optional<MacTarget> before = {};
+  std::optional<MacTarget> after = {};
+};
+struct FloodChange {
+  std::vector<IpAddress> before = {};
+  std::vector<IpAddress> after = {};
+};
+// What changed in one network whose devices exist, since the kernel was brought in line with
+// it (by reconcile() or by apply_changes()).
+struct NetworkChanges {
+  uint32_t vni = 0;
+  int bridge = 0;
+  int vxlan = 0;
+  std::vector<MacChange> macs = {};
+  std::optional<FloodChange> flood = {};
+};
+
+// Makes exactly these changes, without reading the kernel: the cost is that of the changes,
+// not of the table. The caller vouches for `before` (it is what the kernel was brought to);
+// when a change fails, the errors say so and a full reconcile() repairs. Given a kernel that
+// reconcile() made for state S and the changes from S to S', it leaves the kernel as
+// reconcile() would for S'.
+// With keep_remote_entries (a restart) it only adds and corrects: removals wait for the full
+// reconcile after the restart.
+ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges> changes,
+                              const ReconcileOptions& options = {});
 
 }  // namespace isthmus::agent

@@ -3,9 +3,13 @@
 // touching anything else, survives a failed change, and repairs drift.
 #include "agent/reconciler.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "kernel/fake_kernel.h"
 
@@ -281,6 +285,132 @@ TEST(Reconciler, RepairsDriftAndLeavesForeignNamesAlone) {
   EXPECT_EQ(bad.errors[0],
             "network 300: br300 exists and is a veth link, not a bridge: left alone");
   EXPECT_EQ(k2.links()->size(), 3u);
+}
+
+// ---- Incremental changes (apply_changes) ----
+
+// The kernel's FDB and neighbours as comparable text.
+std::vector<std::string> entries(FakeKernel& k) {
+  std::vector<std::string> out;
+  for (const auto& e : *k.fdb())
+    out.push_back(fmt::format("fdb {} {} {} self={} ext={}", e.ifindex, e.mac.to_string(),
+                              e.dst ? e.dst->to_string() : "-", e.self, e.extern_learned));
+  for (const auto& n : *k.neighbours())
+    out.push_back(fmt::format("neigh {} {} {} ext={}", n.ifindex, n.ip.to_string(),
+                              n.mac ? n.mac->to_string() : "-", n.extern_learned));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// What changed between two states of a network, as the agent hands it to apply_changes().
+NetworkChanges changes_between(const NetworkState& a, const NetworkState& b, int bridge,
+                               int vxlan) {
+  auto targets = [](const NetworkState& n) {
+    std::map<MacAddress, MacTarget> t;
+    for (const auto& m : n.macs) t[m.mac].vtep = m.vtep;
+    for (const auto& x : n.ips) t[x.mac].ips.push_back(x.ip);
+    return t;
+  };
+  const auto ta = targets(a), tb = targets(b);
+  NetworkChanges c{.vni = a.vni, .bridge = bridge, .vxlan = vxlan};
+  std::set<MacAddress> all;
+  for (const auto& [m, t] : ta) all.insert(m);
+  for (const auto& [m, t] : tb) all.insert(m);
+  for (const MacAddress& m : all) {
+    MacChange mc{.mac = m};
+    if (auto it = ta.find(m); it != ta.end()) mc.before = it->second;
+    if (auto it = tb.find(m); it != tb.end()) mc.after = it->second;
+    if (mc.before != mc.after) c.macs.push_back(mc);
+  }
+  if (a.flood != b.flood) c.flood = FloodChange{a.flood, b.flood};
+  return c;
+}
+
+TEST(Reconciler, IncrementalChangesLeaveTheKernelAsAFullReconcileWould) {
+  const DesiredState s1 = two_networks();
+  DesiredState s2 = s1;
+  NetworkState& blue = s2.networks[0];
+  // 02:01 moves to VTEP 3 and loses its IPv6 binding; 03:01 is withdrawn; 04:01 appears at a new
+  // VTEP and takes over 100.64.1.21 from 02:01 (in the same batch); the flood list follows.
+  blue.macs = {{mac("02:00:00:00:02:01"), ip("198.18.0.3")},
+               {mac("02:00:00:00:04:01"), ip("198.18.0.4")}};
+  blue.ips = {{ip("100.64.1.21"), mac("02:00:00:00:04:01")},
+              {ip("100.64.1.41"), mac("02:00:00:00:04:01")}};
+  blue.flood = {ip("198.18.0.3"), ip("198.18.0.4")};
+  // red gains a MAC.
+  s2.networks[1].macs = {{mac("02:00:00:00:05:01"), ip("198.18.0.2")}};
+  s2.networks[1].ips = {{ip("100.64.2.51"), mac("02:00:00:00:05:01")}};
+
+  FakeKernel incremental;
+  auto r1 = reconcile(incremental, s1);
+  ASSERT_TRUE(r1.ok());
+  std::vector<NetworkChanges> changes;
+  for (size_t i = 0; i < s1.networks.size(); ++i)
+    changes.push_back(
+        changes_between(s1.networks[i], s2.networks[i], r1.devices[i].bridge, r1.devices[i].vxlan));
+  incremental.clear_changes();
+  auto r2 = apply_changes(incremental, changes);
+  ASSERT_TRUE(r2.ok()) << r2.errors.front();
+  EXPECT_EQ(r2.changes, incremental.changes().size());
+
+  FakeKernel full;
+  ASSERT_TRUE(reconcile(full, s2).ok());
+  EXPECT_EQ(entries(incremental), entries(full));
+  // And a full reconcile finds nothing left to do.
+  incremental.clear_changes();
+  auto again = reconcile(incremental, s2);
+  EXPECT_TRUE(again.ok());
+  EXPECT_EQ(again.changes, 0u) << fmt::format("{}", fmt::join(incremental.changes(), "; "));
+
+  // Back again: everything withdrawn but the networks.
+  DesiredState empty = s2;
+  for (auto& n : empty.networks) n.macs.clear(), n.ips.clear(), n.flood.clear();
+  changes.clear();
+  for (size_t i = 0; i < s2.networks.size(); ++i)
+    changes.push_back(changes_between(s2.networks[i], empty.networks[i], r1.devices[i].bridge,
+                                      r1.devices[i].vxlan));
+  ASSERT_TRUE(apply_changes(incremental, changes).ok());
+  EXPECT_TRUE(incremental.fdb()->empty());
+  EXPECT_TRUE(incremental.neighbours()->empty());
+}
+
+TEST(Reconciler, IncrementalChangesOnlyTouchWhatChanged) {
+  const DesiredState s1 = two_networks();
+  FakeKernel k;
+  auto r = reconcile(k, s1);
+  ASSERT_TRUE(r.ok());
+  k.clear_changes();
+  // One MAC moves: its VTEP entry is replaced, the bridge's entry and the neighbours stay.
+  NetworkChanges c{.vni = 100, .bridge = r.devices[0].bridge, .vxlan = r.devices[0].vxlan};
+  c.macs.push_back({mac("02:00:00:00:02:01"),
+                    MacTarget{ip("198.18.0.2"), {ip("100.64.1.21"), ip("fd00:64:1::21")}},
+                    MacTarget{ip("198.18.0.3"), {ip("100.64.1.21"), ip("fd00:64:1::21")}}});
+  ASSERT_TRUE(apply_changes(k, std::vector{c}).ok());
+  EXPECT_EQ(k.changes(),
+            std::vector<std::string>{"add_fdb vxlan100 02:00:00:00:02:01 dst 198.18.0.3"});
+}
+
+TEST(Reconciler, AFailedIncrementalChangeIsReportedAndTheRestIsDone) {
+  FakeKernel k;
+  auto r = reconcile(k, two_networks());
+  ASSERT_TRUE(r.ok());
+  NetworkChanges c{.vni = 100, .bridge = r.devices[0].bridge, .vxlan = r.devices[0].vxlan};
+  c.macs.push_back({mac("02:00:00:00:06:01"), std::nullopt, MacTarget{ip("198.18.0.2"), {}}});
+  c.macs.push_back({mac("02:00:00:00:07:01"), std::nullopt, MacTarget{ip("198.18.0.3"), {}}});
+  k.fail_next("add_fdb vxlan100 02:00:00:00:06:01 dst", "No buffer space available");
+  auto failed = apply_changes(k, std::vector{c});
+  ASSERT_EQ(failed.errors.size(), 1u);
+  EXPECT_EQ(failed.errors[0],
+            "add_fdb vxlan100 02:00:00:00:06:01 dst 198.18.0.2: No buffer space available");
+  EXPECT_EQ(failed.changes, 3u);  // 06:01's bridge entry, 07:01's two
+  // The full reconcile the agent falls back to finishes the job.
+  DesiredState d = two_networks();
+  d.networks[0].macs.push_back({mac("02:00:00:00:06:01"), ip("198.18.0.2")});
+  d.networks[0].macs.push_back({mac("02:00:00:00:07:01"), ip("198.18.0.3")});
+  k.clear_changes();
+  ASSERT_TRUE(reconcile(k, d).ok());
+  EXPECT_EQ(k.changes(),
+            std::vector<std::string>{"add_fdb vxlan100 02:00:00:00:06:01 dst 198.18.0.2"});
 }
 
 TEST(Reconciler, OverlayMtu) {

@@ -1,12 +1,15 @@
 // The kernel's forwarding state as the agent sees it: read everything of a kind, change one
-// object. Two implementations: NetlinkKernel (rtnetlink, the real thing) and FakeKernel (an
-// in-memory model with the kernel's rules, for the reconciler's unit tests).
+// object or a batch of FDB and neighbour changes. Two implementations: NetlinkKernel (rtnetlink,
+// the real thing) and FakeKernel (an in-memory model with the kernel's rules, for the
+// reconciler's unit tests).
 //
-// Every change is acknowledged before it returns; a failure names the operation, the object and
-// the kernel's reason ("RTM_NEWLINK vxlan100: File exists").
+// Every change (every change of a batch) is known to be made or not before the call returns; a
+// failure names the operation, the object and the kernel's reason ("RTM_NEWLINK vxlan100: File
+// exists").
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,28 @@
 #include "kernel/types.h"
 
 namespace isthmus::kernel {
+
+// One change of an FDB entry or a neighbour: what a reconcile makes by the thousand, for apply().
+struct EntryChange {
+  enum class Kind : uint8_t { AddFdb, AppendFdb, DeleteFdb, ReplaceNeighbour, DeleteNeighbour };
+  Kind kind = Kind::AddFdb;
+  FdbEntry fdb = {};         // the FDB kinds
+  Neighbour neighbour = {};  // the neighbour kinds
+  static EntryChange add_fdb(const FdbEntry& e, bool append) {
+    return {append ? Kind::AppendFdb : Kind::AddFdb, e, {}};
+  }
+  static EntryChange delete_fdb(const FdbEntry& e) { return {Kind::DeleteFdb, e, {}}; }
+  static EntryChange replace_neighbour(const Neighbour& n) {
+    return {Kind::ReplaceNeighbour, {}, n};
+  }
+  static EntryChange delete_neighbour(const Neighbour& n) { return {Kind::DeleteNeighbour, {}, n}; }
+};
+
+// A change apply() could not make: its index in the batch and why.
+struct ChangeError {
+  size_t index = 0;
+  Error error;
+};
 
 class Kernel {
  public:
@@ -58,6 +83,11 @@ class Kernel {
   // otherwise the entry replaces the one for its MAC.
   virtual Expected<void> add_fdb(const FdbEntry& e, bool append) = 0;
   virtual Expected<void> delete_fdb(const FdbEntry& e) = 0;
+
+  // Makes the changes in order, each as the method of its kind would, and returns the ones that
+  // failed (the others are made). This one calls those methods one by one; NetlinkKernel sends
+  // many per message and hears back only about failures.
+  virtual std::vector<ChangeError> apply(std::span<const EntryChange> changes);
 };
 
 }  // namespace isthmus::kernel

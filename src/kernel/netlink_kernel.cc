@@ -1,17 +1,23 @@
 #include "kernel/netlink_kernel.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <libmnl/libmnl.h>
+#include <linux/filter.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <iterator>
+#include <optional>
 #include <vector>
 
 #include "core/bug.h"
@@ -82,10 +88,11 @@ Expected<NetlinkSocket> NetlinkSocket::open(unsigned groups) {
   int on = 1;
   mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &on, sizeof on);
   mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &on, sizeof on);
+  // Room for the failures of a whole batch (send_batch), and for event bursts.
+  int size = groups != 0 ? 4 << 20 : 8 << 20;
+  setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
   if (groups != 0) {
     // Events come in bursts (a bridge going away takes its FDB with it): a large buffer.
-    int size = 4 << 20;
-    setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
     fcntl(mnl_socket_get_fd(nl), F_SETFL, fcntl(mnl_socket_get_fd(nl), F_GETFL) | O_NONBLOCK);
   }
   return NetlinkSocket(nl, mnl_socket_get_portid(nl));
@@ -144,6 +151,88 @@ Expected<void> NetlinkSocket::query(
     nl::Message& m, const std::string& what,
     const std::function<Expected<void>(std::span<const uint8_t>)>& fn) {
   return exchange(m, what, &fn);
+}
+
+Expected<void> NetlinkSocket::send_batch(size_t count,
+                                         const std::function<nl::Message(size_t)>& build,
+                                         const std::function<void(size_t, std::string)>& failed) {
+  // Well under the socket's send buffer (the kernel refuses a datagram larger than it).
+  constexpr size_t kDatagram = 56 * 1024;
+  std::vector<uint8_t> out;
+  out.reserve(kDatagram + 4096);
+  std::vector<uint8_t> buf(kReceiveBuffer);
+  size_t next = 0;
+  std::optional<nl::Message> m;  // made, not in a datagram yet
+  while (next < count) {
+    out.clear();
+    const size_t first = next;
+    const uint32_t first_seq = seq_ + 1;
+    while (next < count) {
+      if (!m) m.emplace(build(next));
+      nlmsghdr* h = m->header();
+      if (out.size() + NLMSG_ALIGN(h->nlmsg_len) > kDatagram) break;
+      h->nlmsg_flags = static_cast<uint16_t>(h->nlmsg_flags & ~NLM_F_ACK);
+      h->nlmsg_seq = ++seq_;
+      const auto* p = reinterpret_cast<const uint8_t*>(h);
+      out.insert(out.end(), p, p + h->nlmsg_len);
+      out.resize(out.size() + (NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len), 0);
+      m.reset();
+      ++next;
+    }
+    nlmsghdr barrier{};
+    barrier.nlmsg_len = sizeof barrier;
+    barrier.nlmsg_type = NLMSG_NOOP;
+    barrier.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    barrier.nlmsg_seq = ++seq_;
+    const auto* bp = reinterpret_cast<const uint8_t*>(&barrier);
+    out.insert(out.end(), bp, bp + sizeof barrier);
+    if (mnl_socket_sendto(nl_, out.data(), out.size()) < 0)
+      return fail(fmt::format("netlink send of {} changes: {}", next - first, errno_text(errno)));
+    bool lost = false;
+    for (bool done = false; !done;) {
+      if (lost) {  // the barrier's ACK may be lost too: do not wait for it forever
+        pollfd p{fd(), POLLIN, 0};
+        if (poll(&p, 1, 1000) <= 0) break;
+      }
+      const ssize_t n = recv(fd(), buf.data(), buf.size(), 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == ENOBUFS) {  // replies were dropped: which changes failed is unknown
+          lost = true;
+          continue;
+        }
+        return fail("netlink receive: " + errno_text(errno));
+      }
+      size_t at = 0;
+      const size_t len = static_cast<size_t>(n);
+      while (len - at >= sizeof(nlmsghdr)) {
+        nlmsghdr h;
+        std::memcpy(&h, buf.data() + at, sizeof h);
+        if (h.nlmsg_len < sizeof(nlmsghdr) || h.nlmsg_len > len - at) break;
+        auto msg = std::span<const uint8_t>(buf.data() + at, h.nlmsg_len);
+        at += std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), len - at);
+        if (h.nlmsg_pid != portid_ || h.nlmsg_type != NLMSG_ERROR) continue;
+        if (h.nlmsg_seq == barrier.nlmsg_seq) {
+          done = true;
+          continue;
+        }
+        if (h.nlmsg_seq < first_seq || h.nlmsg_seq >= barrier.nlmsg_seq) continue;  // stale
+        auto ack = nl::parse_ack(msg);
+        const size_t i = first + (h.nlmsg_seq - first_seq);
+        if (!ack) {
+          failed(i, ack.error().message);
+        } else if (ack->error != 0) {
+          std::string text = errno_text(-ack->error);
+          if (!ack->message.empty()) text += " (" + ack->message + ")";
+          failed(i, std::move(text));
+        }
+      }
+    }
+    if (lost)
+      for (size_t i = first; i < next; ++i)
+        failed(i, "netlink: the kernel's replies were lost (receive buffer overran)");
+  }
+  return {};
 }
 
 Expected<bool> NetlinkSocket::drain(const std::function<void(std::span<const uint8_t>)>& fn) {
@@ -386,12 +475,77 @@ Expected<void> NetlinkKernel::delete_fdb(const FdbEntry& e) {
                      e.dst ? " dst " + e.dst->to_string() : "", link_name(e.ifindex)));
 }
 
+std::vector<ChangeError> NetlinkKernel::apply(std::span<const EntryChange> changes) {
+  auto build = [&](size_t i) {
+    const EntryChange& c = changes[i];
+    switch (c.kind) {
+      case EntryChange::Kind::AddFdb:
+        return nl::add_fdb(c.fdb, false);
+      case EntryChange::Kind::AppendFdb:
+        return nl::add_fdb(c.fdb, true);
+      case EntryChange::Kind::DeleteFdb:
+        return nl::del_fdb(c.fdb);
+      case EntryChange::Kind::ReplaceNeighbour:
+        return nl::replace_neighbour(c.neighbour);
+      case EntryChange::Kind::DeleteNeighbour:
+        break;
+    }
+    return nl::del_neighbour(c.neighbour);
+  };
+  auto what = [&](const EntryChange& c) {
+    switch (c.kind) {
+      case EntryChange::Kind::AddFdb:
+      case EntryChange::Kind::AppendFdb:
+      case EntryChange::Kind::DeleteFdb:
+        return fmt::format("{} fdb {}{} on {}",
+                           c.kind == EntryChange::Kind::DeleteFdb ? "RTM_DELNEIGH" : "RTM_NEWNEIGH",
+                           c.fdb.mac.to_string(), c.fdb.dst ? " dst " + c.fdb.dst->to_string() : "",
+                           link_name(c.fdb.ifindex));
+      case EntryChange::Kind::ReplaceNeighbour:
+      case EntryChange::Kind::DeleteNeighbour:
+        break;
+    }
+    return fmt::format(
+        "{} {} on {}",
+        c.kind == EntryChange::Kind::DeleteNeighbour ? "RTM_DELNEIGH" : "RTM_NEWNEIGH",
+        ip_text(c.neighbour.ip), link_name(c.neighbour.ifindex));
+  };
+  std::vector<ChangeError> out;
+  auto ok = sock_.send_batch(changes.size(), build, [&](size_t i, std::string reason) {
+    out.push_back({i, Error{what(changes[i]) + ": " + reason}});
+  });
+  if (!ok) {
+    // Nothing more is known: every change not reported yet counts as failed.
+    std::vector<bool> reported(changes.size());
+    for (const auto& e : out) reported[e.index] = true;
+    for (size_t i = 0; i < changes.size(); ++i)
+      if (!reported[i]) out.push_back({i, Error{what(changes[i]) + ": " + ok.error().message}});
+  }
+  return out;
+}
+
 // ---- Monitor ------------------------------------------------------------------------------------
 
-Expected<Monitor> Monitor::open() {
+Expected<Monitor> Monitor::open(bool ignore_extern_adds) {
   auto s =
       NetlinkSocket::open(RTMGRP_LINK | RTMGRP_NEIGH | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR);
   if (!s) return unexpected(std::move(s.error()));
+  if (ignore_extern_adds) {
+    // Classic BPF over each event (one netlink message): drop RTM_NEWNEIGH whose ndm_flags have
+    // NTF_EXT_LEARNED, keep everything else. Loads are big-endian: the host-order type is
+    // compared as htons().
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, offsetof(nlmsghdr, nlmsg_type)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, htons(RTM_NEWNEIGH), 0, 3),
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, sizeof(nlmsghdr) + offsetof(ndmsg, ndm_flags)),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, NTF_EXT_LEARNED, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0),           // drop
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffff),  // keep
+    };
+    sock_fprog prog{static_cast<unsigned short>(std::size(code)), code};
+    if (setsockopt(s->fd(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+      return fail("netlink monitor: cannot attach the event filter: " + errno_text(errno));
+  }
   return Monitor(std::move(*s));
 }
 

@@ -28,6 +28,13 @@ class NetlinkSocket {
   // Sends a GET (dump or single object) and hands every reply message to `fn`.
   Expected<void> query(nl::Message& m, const std::string& what,
                        const std::function<Expected<void>(std::span<const uint8_t>)>& fn);
+  // Sends changes many to a datagram, without asking for their ACKs: each datagram ends with an
+  // NLMSG_NOOP that asks for one, so the kernel, which reports every failure (netlink(7)) and
+  // handles a datagram's messages in order, has answered all of them once that ACK is in.
+  // `failed(i, reason)` for each message that failed.
+  // The messages are made one at a time by `build(i)`, i < count, and copied into the datagram.
+  Expected<void> send_batch(size_t count, const std::function<nl::Message(size_t)>& build,
+                            const std::function<void(size_t, std::string)>& failed);
   // Reads what is queued without blocking, each message to `fn`. False: the kernel dropped
   // messages (the receive buffer overran) and the reader must read the whole state again.
   Expected<bool> drain(const std::function<void(std::span<const uint8_t>)>& fn);
@@ -70,6 +77,7 @@ class NetlinkKernel final : public Kernel {
   Expected<std::vector<FdbEntry>> fdb() override;
   Expected<void> add_fdb(const FdbEntry& e, bool append) override;
   Expected<void> delete_fdb(const FdbEntry& e) override;
+  std::vector<ChangeError> apply(std::span<const EntryChange> changes) override;
 
   // One link by name.
   Expected<Link> link(const std::string& name);
@@ -83,7 +91,11 @@ class NetlinkKernel final : public Kernel {
 // Events of links, addresses, neighbours and FDB entries, for the event loop.
 class Monitor {
  public:
-  static Expected<Monitor> open();
+  // ignore_extern_adds: the kernel does not even queue RTM_NEWNEIGH of externally learned
+  // entries (NTF_EXT_LEARNED: what a control plane, this one, installs; a socket filter), so
+  // that installing 100k remote MACs does not overrun the socket with their echoes. Their
+  // removals still come.
+  static Expected<Monitor> open(bool ignore_extern_adds = false);
   int fd() const { return sock_.fd(); }
   // Everything queued, parsed; a message that does not parse is reported to `bad` and skipped.
   // False: events were lost (overrun): read the state again.

@@ -195,5 +195,90 @@ TEST_F(NetlinkKernelTest, MonitorReportsLearnedMacsAndLinksGoing) {
   EXPECT_TRUE(saw_link_gone);
 }
 
+// Many changes in few datagrams: every one made, and the one that fails named (by its place in
+// the batch) with the kernel's reason, the others made all the same. 3,000 changes span several
+// datagrams.
+TEST_F(NetlinkKernelTest, ApplyMakesABatchAndNamesItsFailures) {
+  auto [br, vx] = network(400);
+  std::vector<EntryChange> batch;
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const MacAddress m{
+        {0x02, 0x00, 0x00, 0x04, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}};
+    batch.push_back(EntryChange::add_fdb({.ifindex = vx.index,
+                                          .mac = m,
+                                          .dst = ip("198.18.0.9"),
+                                          .self = true,
+                                          .extern_learned = true},
+                                         false));
+    batch.push_back(
+        EntryChange::add_fdb({.ifindex = vx.index, .mac = m, .extern_learned = true}, false));
+    batch.push_back(
+        EntryChange::replace_neighbour({br.index, IpAddress::v4(0x64400000u + i), m, 0, true}));
+  }
+  // Deleting what is not there fails; it is the 1,501st change.
+  batch.insert(batch.begin() + 1500, EntryChange::delete_fdb({.ifindex = vx.index,
+                                                              .mac = mac("02:00:00:00:09:09"),
+                                                              .dst = ip("198.18.0.9"),
+                                                              .self = true}));
+  auto failed = k_->apply(batch);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].index, 1500u);
+  EXPECT_NE(failed[0].error.message.find("RTM_DELNEIGH fdb 02:00:00:00:09:09 dst 198.18.0.9"),
+            std::string::npos)
+      << failed[0].error.message;
+  EXPECT_NE(failed[0].error.message.find("No such file or directory"), std::string::npos)
+      << failed[0].error.message;
+  auto fdb = k_->fdb();
+  ASSERT_TRUE(fdb.has_value());
+  size_t self = 0, bridge = 0;
+  for (const auto& e : *fdb) {
+    if (e.ifindex != vx.index || e.mac.bytes[3] != 0x04) continue;
+    ++(e.self ? self : bridge);
+  }
+  EXPECT_EQ(self, 1000u);
+  EXPECT_EQ(bridge, 1000u);
+  auto ns = k_->neighbours();
+  ASSERT_TRUE(ns.has_value());
+  EXPECT_EQ(
+      std::count_if(ns->begin(), ns->end(),
+                    [&](const Neighbour& n) { return n.ifindex == br.index && n.extern_learned; }),
+      1000);
+  // The socket is in step: a plain request afterwards works.
+  EXPECT_TRUE(Ok(k_->set_link(br.index, {.mtu = 1400})));
+}
+
+// The agent's monitor does not hear its own externally learned entries being added (a socket
+// filter), but hears them go, and hears everything else.
+TEST_F(NetlinkKernelTest, MonitorCanIgnoreExternAdds) {
+  auto [br, vx] = network(500);
+  auto mon = Monitor::open(/*ignore_extern_adds=*/true);
+  ASSERT_TRUE(mon.has_value()) << mon.error().message;
+  const FdbEntry remote{.ifindex = vx.index,
+                        .mac = mac("02:00:00:00:05:01"),
+                        .dst = ip("198.18.0.9"),
+                        .self = true,
+                        .extern_learned = true};
+  ASSERT_TRUE(Ok(k_->add_fdb(remote, false)));
+  ASSERT_TRUE(Ok(k_->replace_neighbour({br.index, ip("100.64.5.1"), remote.mac, 0, true})));
+  ASSERT_TRUE(Ok(k_->replace_neighbour({br.index, ip("100.64.5.2"), remote.mac, NUD_REACHABLE})));
+  ASSERT_TRUE(Ok(k_->delete_fdb(remote)));
+  std::vector<Event> events;
+  auto ok = mon->read([&](const Event& e) { events.push_back(e); }, [](const Error&) {});
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  bool fdb_added = false, fdb_removed = false, ext_neigh = false, plain_neigh = false;
+  for (const auto& e : events) {
+    if (auto* f = std::get_if<FdbEvent>(&e); f && f->entry.mac == remote.mac && f->entry.self)
+      (f->removed ? fdb_removed : fdb_added) = true;
+    if (auto* n = std::get_if<NeighbourEvent>(&e); n && !n->removed) {
+      if (n->neighbour.ip == ip("100.64.5.1")) ext_neigh = true;
+      if (n->neighbour.ip == ip("100.64.5.2")) plain_neigh = true;
+    }
+  }
+  EXPECT_FALSE(fdb_added);
+  EXPECT_TRUE(fdb_removed);
+  EXPECT_FALSE(ext_neigh);
+  EXPECT_TRUE(plain_neigh);
+}
+
 }  // namespace
 }  // namespace isthmus::kernel

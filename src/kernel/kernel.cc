@@ -1,0 +1,32 @@
+#include "kernel/kernel.h"
+
+namespace isthmus::kernel {
+
+std::vector<ChangeError> Kernel::apply(std::span<const EntryChange> changes) {
+  std::vector<ChangeError> failed;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const EntryChange& c = changes[i];
+    Expected<void> r;
+    switch (c.kind) {
+      case EntryChange::Kind::AddFdb:
+        r = add_fdb(c.fdb, false);
+        break;
+      case EntryChange::Kind::AppendFdb:
+        r = add_fdb(c.fdb, true);
+        break;
+      case EntryChange::Kind::DeleteFdb:
+        r = delete_fdb(c.fdb);
+        break;
+      case EntryChange::Kind::ReplaceNeighbour:
+        r = replace_neighbour(c.neighbour);
+        break;
+      case EntryChange::Kind::DeleteNeighbour:
+        r = delete_neighbour(c.neighbour);
+        break;
+    }
+    if (!r) failed.push_back({i, std::move(r.error())});
+  }
+  return failed;
+}
+
+}  // namespace isthmus::kernel
