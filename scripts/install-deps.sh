@@ -14,9 +14,12 @@ PACKAGES=(
   iproute2 procps psmisc tcpdump iputils-ping socat python3
   # real BGP peers (gobgpd ships both gobgpd and the gobgp CLI)
   frr bird2 gobgpd exabgp
+  # real CNI runtimes and the reference plugins (issue 5): podman with runc (see LAB.md),
+  # containerd for `ctr run --cni`, an image from busybox-static
+  podman runc containerd containernetworking-plugins busybox-static
 )
 # Packaged services we never want running: the lab starts the daemons itself.
-SERVICES=(frr bird gobgpd exabgp)
+SERVICES=(frr bird gobgpd exabgp containerd)
 
 if [[ ${EUID} -ne 0 ]]; then
   echo "install-deps.sh: run as root (it installs Debian packages)" >&2
