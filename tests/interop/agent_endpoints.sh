@@ -3,7 +3,8 @@
 # network blue through the API socket on host 2 gets its veth, addresses from IPAM and default
 # routes, is advertised at once and reaches a workload on host 3; a repeated ADD is idempotent;
 # CHECK notices a tampered interface; DEL leaves nothing, also twice; a VM's tap attaches with
-# `isthmusctl endpoint add`; the attachments survive an agent restart (state file).
+# `isthmusctl endpoint add` and reaches a workload on host 3; the attachments survive an agent
+# restart (state file).
 #   h1 isthmusd RR 198.18.0.1     h2 agent 198.18.0.2, container c1 (API)    h3 agent 198.18.0.3 + w3
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -111,6 +112,42 @@ out=$(lab_isthmusctl agent2 endpoint add --network blue --tap tap-vm1 --ip 100.6
   lab_fail "endpoint add --tap: ${out}"
 shows "master br100" lab_exec 2 ip link show tap-vm1 || lab_fail "tap-vm1 is not on br100"
 lab_wait_for 30 "host 3 has the VM's MAC" lab_fdb_has 3 vxlan100 02:00:00:00:00:40 198.18.0.2
+# The "VM": a process that holds tap-vm1 (as QEMU would) and relays its frames to a tap eth0 in a
+# namespace of its own, which has the VM's MAC and address; it reaches w3 on host 3.
+vm=$(lab_ns vm1)
+lab_new_ns "${vm}"
+lab_exec 2 python3 -u - "/var/run/netns/${vm}" >"${LAB_DIR}/vm1.log" 2>&1 <<'RELAY' &
+import ctypes, fcntl, os, select, struct, sys
+TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
+def tap(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI))
+    return fd
+host = tap("tap-vm1")  # the agent's tap, in host 2's namespace
+ns = os.open(sys.argv[1], os.O_RDONLY)
+if ctypes.CDLL(None, use_errno=True).setns(ns, 0x40000000) != 0:  # CLONE_NEWNET
+    sys.exit("setns failed")
+guest = tap("eth0")  # the VM's NIC
+print("ready", flush=True)
+while True:
+    for fd in select.select([host, guest], [], [])[0]:
+        frame = os.read(fd, 65536)
+        try:
+            os.write(guest if fd == host else host, frame)
+        except OSError:  # the other side is down: the frame is lost, as on a wire
+            pass
+RELAY
+relay=$!
+echo "${relay} vm1-relay" >>"${LAB_DIR}/pids"
+lab_wait_for 10 "the VM's relay holds its taps" grep -q ready "${LAB_DIR}/vm1.log"
+ip -n "${vm}" link set eth0 address 02:00:00:00:00:40 mtu 8950 up
+ip -n "${vm}" addr add 100.64.1.40/24 dev eth0
+ip -n "${vm}" route add default via 100.64.1.1
+lab_wait_for 30 "the VM pings w3 on host 3" ip netns exec "${vm}" ping -c1 -W1 100.64.1.53
+lab_wait_for 30 "w3 pings the VM" w w3 ping -c1 -W1 100.64.1.40
+kill "${relay}" 2>/dev/null || true
+wait "${relay}" 2>/dev/null || true
+lab_log "a VM-style tap endpoint (tap-vm1, relayed to a namespace) and w3 on host 3 reach each other"
 lab_isthmusctl agent2 show endpoint -o json | lab_check_json "
 sorted((e.get('container_id'), e.get('kind')) for e in j if 'container_id' in e) == [('c1', 'veth'), ('tap-vm1', 'tap')]" ||
   lab_fail "show endpoint: $(lab_isthmusctl agent2 show endpoint -o json)"
