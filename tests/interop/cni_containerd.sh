@@ -29,7 +29,10 @@ ISTHMUS_CNI=${ISTHMUS_CNI:-$(dirname "${ISTHMUSD}")/isthmus-cni}
 [[ -x ${ISTHMUS_CNI} ]] || lab_fail "isthmus-cni not found: set ISTHMUS_CNI, got '${ISTHMUS_CNI}'"
 
 cd_dir=${LAB_DIR}/containerd
-C() { nsenter --net="/run/netns/$(lab_ns 2)" ctr --address "${cd_dir}/containerd.sock" --namespace isthmus "$@"; }
+# The containerd namespace is this run's prefix: runc puts the task's cgroups under /<namespace>/,
+# which the cleanup removes.
+ctr_ns=${LAB_PREFIX}
+C() { nsenter --net="/run/netns/$(lab_ns 2)" ctr --address "${cd_dir}/containerd.sock" --namespace "${ctr_ns}" "$@"; }
 # Before lab_cleanup (which stops containerd and the agents): kill and remove what ctr left,
 # kill container processes (they are in namespaces of their own), unmount the snapshots.
 containerd_cleanup() {
@@ -45,6 +48,10 @@ containerd_cleanup() {
   fi
   lab_stop containerd
   cni_unmount_under "${LAB_DIR}"
+  for c in /sys/fs/cgroup/*/"${ctr_ns}" /sys/fs/cgroup/"${ctr_ns}"; do
+    [[ -d ${c} ]] && find "${c}" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  return 0
 }
 trap 'rc=$?; containerd_cleanup; (exit ${rc}); lab_cleanup' EXIT
 
@@ -154,7 +161,7 @@ api() { cni_api "${LAB_DIR}/agent$1.api" "$2"; }
 shows() { local out; out=$("${@:2}" 2>&1) || true; grep -q -- "$1" <<<"${out}"; }
 
 # ctr run --cni, waiting for its task (in the background): it runs CNI ADD once the task exists.
-nsenter --net="/run/netns/$(lab_ns 2)" ctr --address "${cd_dir}/containerd.sock" --namespace isthmus \
+nsenter --net="/run/netns/$(lab_ns 2)" ctr --address "${cd_dir}/containerd.sock" --namespace "${ctr_ns}" \
   run --rm --cni "${image}" c1 sleep 600 >"${LAB_DIR}/ctr-run.log" 2>&1 </dev/null &
 ctr_run=$!
 echo "${ctr_run} ctr-run" >>"${LAB_DIR}/pids"
@@ -163,7 +170,7 @@ lab_wait_for 30 "agent 2 has c1's attachment" has_record
 rec=$(api 2 '{"op": "list"}' | lab_json "j['result']['endpoints'][0]")
 lab_log "c1's attachment: ${rec}"
 # go-cni names the attachment <namespace>-<container>.
-lab_assert_eq "c1's container id" "$(lab_json "j['container_id']" <<<"${rec}")" isthmus-c1
+lab_assert_eq "c1's container id" "$(lab_json "j['container_id']" <<<"${rec}")" "${ctr_ns}-c1"
 pid=$(C task list | awk '$1 == "c1" {print $2}')
 lab_assert_eq "c1's netns" "$(lab_json "j['netns']" <<<"${rec}")" "/proc/${pid}/ns/net"
 addr=$(lab_json "j['ips'][0].split('/')[0]" <<<"${rec}")
@@ -174,7 +181,7 @@ python3 -c 'import ipaddress,sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not
 shows "master br100" lab_exec 2 ip link show "${host_if}" || lab_fail "c1's host end ${host_if} is not on br100"
 x() { C task exec --exec-id "x${RANDOM}" c1 "$@"; }
 shows "inet ${addr}/24" x ip addr show eth0 || lab_fail "c1's eth0 lacks ${addr}: $(x ip addr 2>&1)"
-lab_isthmusctl agent2 show endpoint -o json | lab_check_json "[e['container_id'] for e in j] == ['isthmus-c1']" ||
+lab_isthmusctl agent2 show endpoint -o json | lab_check_json "[e['container_id'] for e in j] == ['${ctr_ns}-c1']" ||
   lab_fail "show endpoint: $(lab_isthmusctl agent2 show endpoint -o json)"
 pings_w3() { x ping -c1 -W1 100.64.1.53 >/dev/null 2>&1; }
 lab_wait_for 30 "c1 (h2, containerd) pings w3 (h3)" pings_w3

@@ -3,7 +3,7 @@
 # reference portmap plugin, on two agent hosts of an EVPN fabric:
 #   h1 isthmusd RR 198.18.0.1
 #   h2 agent 198.18.0.2 + podman: b2 (blue), r2 (red)
-#   h3 agent 198.18.0.3 + podman: b3 (blue, --ip 100.64.1.200), r3 (red, -p 8080:80)
+#   h3 agent 198.18.0.3 + podman: b3 (blue, --ip 100.64.1.60), r3 (red, -p 8080:80)
 # Each host's podman runs in that host's network namespace (nsenter --net, so that the plugins run
 # there: the agent's veth host end and portmap's iptables rules are in that host) with a private
 # containers.conf, storage (--root/--runroot), tmp_dir and CNI config dir. Podman creates each
@@ -155,7 +155,7 @@ shows() { local out; out=$("${@:2}" 2>&1) || true; grep -q -- "$1" <<<"${out}"; 
 
 b2=$(run 2 b2 --network blue)
 r2=$(run 2 r2 --network red)
-b3=$(run 3 b3 --network blue --ip 100.64.1.200)
+b3=$(run 3 b3 --network blue --ip 100.64.1.60)
 r3=$(run 3 r3 --network red -p 8080:80)
 ip_b2=$(ip_of 2 b2 blue) ip_r2=$(ip_of 2 r2 red) ip_b3=$(ip_of 3 b3 blue) ip_r3=$(ip_of 3 r3 red)
 lab_log "b2 ${ip_b2}, r2 ${ip_r2} on h2; b3 ${ip_b3}, r3 ${ip_r3} on h3"
@@ -164,7 +164,12 @@ in_net() { python3 -c 'import ipaddress,sys; sys.exit(ipaddress.ip_address(sys.a
 in_net "${ip_b2}" 100.64.1.32/28 || lab_fail "b2's ${ip_b2} is not from host 2's blue pool 100.64.1.32/28"
 in_net "${ip_r2}" 100.64.2.32/28 || lab_fail "r2's ${ip_r2} is not from host 2's red pool 100.64.2.32/28"
 in_net "${ip_r3}" 100.64.2.48/28 || lab_fail "r3's ${ip_r3} is not from host 3's red pool 100.64.2.48/28"
-lab_assert_eq "b3's address (podman run --ip)" "${ip_b3}" 100.64.1.200
+lab_assert_eq "b3's address (podman run --ip)" "${ip_b3}" 100.64.1.60
+# A static address outside the node's pool is refused (CNI error 7), and podman leaves nothing.
+out=$(P 3 run -d --name bad --network blue --ip 100.64.1.200 localhost/isthmus-busybox:test sleep 600 2>&1) &&
+  lab_fail "podman run --ip outside host 3's pool succeeded: ${out}"
+grep -q "outside this node's pool" <<<"${out}" || lab_fail "podman run --ip 100.64.1.200: unexpected error: ${out}"
+P 3 rm -f bad >/dev/null 2>&1 || true
 
 # The agent made the veth: its host end on host 2's bridge, the other end eth0 in the namespace
 # podman made (the record's netns is podman's SandboxKey).
