@@ -55,7 +55,13 @@ containerd_cleanup() {
   done
   return 0
 }
-trap 'rc=$?; containerd_cleanup; (exit ${rc}); lab_cleanup' EXIT
+on_exit() {
+  local rc=$?
+  containerd_cleanup
+  (exit "${rc}")
+  lab_cleanup
+}
+trap on_exit EXIT
 
 lab_underlay 3
 agent_conf() { # agent_conf ID

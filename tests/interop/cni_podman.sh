@@ -44,7 +44,13 @@ podman_cleanup() {
   done
   cni_unmount_under "${LAB_DIR}"
 }
-trap 'rc=$?; podman_cleanup; (exit ${rc}); lab_cleanup' EXIT
+on_exit() {
+  local rc=$?
+  podman_cleanup
+  (exit "${rc}")
+  lab_cleanup
+}
+trap on_exit EXIT
 
 lab_underlay 3
 
@@ -185,6 +191,8 @@ lab_assert_eq "b2's MAC (podman)" "$(inspect 2 b2 '{{(index .NetworkSettings.Net
 # show endpoint lists the containers by their podman id.
 lab_isthmusctl agent2 show endpoint -o json | lab_check_json "sorted(e['container_id'] for e in j) == sorted(['${b2}', '${r2}'])" ||
   lab_fail "show endpoint on host 2: $(lab_isthmusctl agent2 show endpoint -o json)"
+lab_isthmusctl agent3 show endpoint -o json | lab_check_json "sorted(e['container_id'] for e in j) == sorted(['${b3}', '${r3}'])" ||
+  lab_fail "show endpoint on host 3: $(lab_isthmusctl agent3 show endpoint -o json)"
 
 pings() { P "$1" exec "$2" ping -c1 -W1 "$3" >/dev/null 2>&1; }
 lab_wait_for 30 "b2 (h2) pings b3 (h3) on blue" pings 2 b2 "${ip_b3}"
@@ -225,7 +233,7 @@ lab_wait_for 30 "host 3 forgets b2's neighbour entry" no_b2_neigh
 lab_log "b2 stopped and removed: nothing left"
 
 # The rest: removing them leaves no record, no veth, no DNAT and no network namespace.
-for c in r2; do out=$(P 2 rm -f -t 0 "${c}" 2>&1) || lab_fail "podman rm -f ${c}: ${out}"; done
+out=$(P 2 rm -f -t 0 r2 2>&1) || lab_fail "podman rm -f r2: ${out}"
 for c in b3 r3; do out=$(P 3 rm -f -t 0 "${c}" 2>&1) || lab_fail "podman rm -f ${c}: ${out}"; done
 for i in 2 3; do
   lab_check_json "j['result']['endpoints'] == []" <<<"$(api "${i}" '{"op": "list"}')" ||
