@@ -60,6 +60,7 @@ on_exit() {
   containerd_cleanup
   (exit "${rc}")
   lab_cleanup
+  cni_cleanup
 }
 trap on_exit EXIT
 

@@ -11,6 +11,7 @@
 #                             The lab's own namespaces live in that /run/netns too; processes started
 #                             with `ip netns exec` (the agents) get a slave copy of it, so they see
 #                             the network namespaces the runtimes create (in /run/netns) afterwards.
+#   cni_cleanup               after lab_cleanup: remove the /etc overlay's directory, if one was made
 #   cni_busybox_rootfs DIR    a root file system from busybox-static: DIR/bin/busybox + applet links
 #   cni_unmount_under DIR     unmount everything mounted below DIR (container storage), deepest first
 #   cni_api SOCK JSON         one request to an agent's API socket, prints the response
@@ -33,6 +34,14 @@ cni_private_mounts() {
     mount -t overlay cni-test -o "lowerdir=/etc,upperdir=${CNI_ETC_OVERLAY}/upper,workdir=${CNI_ETC_OVERLAY}/work" /etc
   fi
   mkdir -p /etc/cni/net.d /opt/cni/bin
+}
+
+cni_cleanup() {
+  if [[ -n ${CNI_ETC_OVERLAY:-} ]]; then
+    umount -l /etc 2>/dev/null || true
+    rm -rf "${CNI_ETC_OVERLAY}"
+  fi
+  return 0
 }
 
 cni_busybox_rootfs() {

@@ -49,6 +49,7 @@ on_exit() {
   podman_cleanup
   (exit "${rc}")
   lab_cleanup
+  cni_cleanup
 }
 trap on_exit EXIT
 
