@@ -174,9 +174,12 @@ int run(const std::string& path) {
     log::info("agent: endpoint API on {}, {} endpoints in {}", cfg->agent->api_socket,
               ipam->records().size(), ipam->path());
     loop.add_fd(monitor->fd(), EPOLLIN, [&](uint32_t) {
-      auto ok =
-          monitor->read([&](const kernel::Event& e) { node_agent->on_event(e); },
-                        [](const Error& e) { log::warn("agent: kernel event: {}", e.message); });
+      auto ok = monitor->read(
+          [&](const kernel::Event& e) {
+            node_agent->on_event(e);
+            endpoints->on_event(e);
+          },
+          [](const Error& e) { log::warn("agent: kernel event: {}", e.message); });
       if (!ok) {
         log::warn("agent: {}", ok.error().message);
       } else if (!*ok) {

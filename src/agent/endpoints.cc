@@ -315,6 +315,28 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
   return result(rec, *n, mtu);
 }
 
+void Endpoints::on_event(const kernel::Event& event) {
+  const auto* l = std::get_if<kernel::LinkEvent>(&event);
+  if (!l || !l->removed) return;
+  const ipam::Record* r = nullptr;
+  for (const auto& [key, rec] : ipam_.records())
+    if (rec.host_ifname == l->link.name) r = &rec;
+  if (!r) return;
+  // Not when a link of that name is there now: an ADD made it again after removing a
+  // half-made one, and this is the old one's event.
+  auto links = host_.links();
+  if (!links || by_name(*links, l->link.name)) return;
+  const ipam::Record gone = *r;
+  remove_kernel_state(gone);
+  if (auto released = ipam_.release(gone.key); !released) {
+    log::warn("agent: endpoint {} {}: {}", gone.key.container_id, gone.key.ifname,
+              released.error().message);
+    return;
+  }
+  log::info("agent: endpoint {} {} on {}: {} went away without a DEL; its addresses are released",
+            gone.key.container_id, gone.key.ifname, gone.key.network, gone.host_ifname);
+}
+
 Expected<void, ApiError> Endpoints::del(const ipam::Key& key) {
   if (const ipam::Record* r = ipam_.find(key)) {
     const ipam::Record copy = *r;

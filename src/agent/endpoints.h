@@ -75,6 +75,12 @@ class Endpoints {
   nlohmann::json list() const;
   const std::map<ipam::Key, ipam::Record>& records() const { return ipam_.records(); }
 
+  // A kernel event: the host end of an attachment went away without a DEL (its container's
+  // namespace was destroyed: a runtime that never calls DEL, such as ctr 1.6 after `task kill`,
+  // or someone deleted it). The attachment is dead: its addresses and neighbour entries go, and
+  // a later DEL finds nothing to do.
+  void on_event(const kernel::Event& event);
+
   // Set once the agent's networks are in the kernel (the first reconcile ran).
   void set_ready(bool ready) { ready_ = ready; }
 

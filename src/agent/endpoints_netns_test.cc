@@ -160,6 +160,21 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   EXPECT_EQ((*tap)["interfaces"][0]["name"], "tap-vm1");
   EXPECT_TRUE((*tap)["interfaces"][0].contains("mac"));
 
+  // A container whose namespace goes without a DEL (its veth with it): the agent forgets it.
+  EndpointRequest third = req;
+  third.key.container_id = "gone";
+  third.key.ifname = "eth2";
+  ASSERT_TRUE(eps.add(third).has_value());
+  const std::string third_end = Endpoints::host_ifname(third.key);
+  auto before = *k.links();
+  const kernel::Link third_link = *find(before, third_end);
+  eps.on_event(kernel::LinkEvent{true, third_link});
+  EXPECT_NE(ipam->find(third.key), nullptr) << "its veth is still there: an event of another";
+  ASSERT_TRUE(k.delete_link(third_link.index).has_value());
+  eps.on_event(kernel::LinkEvent{true, third_link});
+  EXPECT_EQ(ipam->find(third.key), nullptr);
+  EXPECT_TRUE(eps.del(third.key).has_value());
+
   // GC keeps what is valid and removes the rest (the tap and the second container).
   auto removed = eps.gc("blue", {});
   ASSERT_TRUE(removed.has_value());
