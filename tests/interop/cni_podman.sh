@@ -9,7 +9,7 @@
 # containers.conf, storage (--root/--runroot), tmp_dir and CNI config dir. Podman creates each
 # container's network namespace as /run/netns/netns-<uuid>; the agent opens it by that path.
 # Proves: addresses from the host's pool, --ip honoured, same network across hosts pings, blue and
-# red (different VRFs) do not reach each other, portmap ran after isthmus-cni (its DNAT to the
+# green (one VRF) reach each other across hosts and networks, red (a VRF of its own) reaches neither, portmap ran after isthmus-cni (its DNAT to the
 # container), `show endpoint` lists the containers, `podman network reload` keeps connectivity,
 # `podman stop` + `podman rm` leave no veth, no record, no neighbour entry, no remote FDB entry,
 # no iptables rule and no network namespace.
@@ -63,7 +63,8 @@ agent:
   api_socket: ${LAB_DIR}/agent$1.api
   state_dir: ${LAB_DIR}/agent$1.state
 networks:
-  - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: "fd00:64:1::/64", pool: 100.64.1.$((16 * $1))/28, pool6: "fd00:64:1::$1:0/112" }
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: "fd00:64:1::/64", pool: 100.64.1.$((16 * $1))/28, pool6: "fd00:64:1::$1:0/112", vrf: tenant1 }
+  - { name: green, vni: 300, subnet: 100.64.3.0/24, pool: 100.64.3.$((16 * $1))/28, vrf: tenant1 }
   - { name: red, vni: 200, subnet: 100.64.2.0/24, pool: 100.64.2.$((16 * $1))/28 }
 bgp:
   asn: 65000
@@ -116,7 +117,7 @@ cgroup_manager = "cgroupfs"
 events_logger = "none"
 tmp_dir = "${d}/tmp"
 TOML
-  for net in blue red; do
+  for net in blue red green; do
     cat >"${d}/net.d/${net}.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
@@ -164,6 +165,8 @@ b2=$(run 2 b2 --network blue)
 r2=$(run 2 r2 --network red)
 b3=$(run 3 b3 --network blue --ip 100.64.1.60)
 r3=$(run 3 r3 --network red -p 8080:80)
+g3=$(run 3 g3 --network green)
+ip_g3=$(ip_of 3 g3 green)
 ip_b2=$(ip_of 2 b2 blue) ip_r2=$(ip_of 2 r2 red) ip_b3=$(ip_of 3 b3 blue) ip_r3=$(ip_of 3 r3 red)
 lab_log "b2 ${ip_b2}, r2 ${ip_r2} on h2; b3 ${ip_b3}, r3 ${ip_r3} on h3"
 
@@ -192,7 +195,7 @@ lab_assert_eq "b2's MAC (podman)" "$(inspect 2 b2 '{{(index .NetworkSettings.Net
 # show endpoint lists the containers by their podman id.
 lab_isthmusctl agent2 show endpoint -o json | lab_check_json "sorted(e['container_id'] for e in j) == sorted(['${b2}', '${r2}'])" ||
   lab_fail "show endpoint on host 2: $(lab_isthmusctl agent2 show endpoint -o json)"
-lab_isthmusctl agent3 show endpoint -o json | lab_check_json "sorted(e['container_id'] for e in j) == sorted(['${b3}', '${r3}'])" ||
+lab_isthmusctl agent3 show endpoint -o json | lab_check_json "sorted(e['container_id'] for e in j) == sorted(['${b3}', '${r3}', '${g3}'])" ||
   lab_fail "show endpoint on host 3: $(lab_isthmusctl agent3 show endpoint -o json)"
 
 pings() { P "$1" exec "$2" ping -c1 -W1 "$3" >/dev/null 2>&1; }
@@ -203,7 +206,12 @@ lab_wait_for 30 "r2 (h2) pings r3 (h3) on red" pings 2 r2 "${ip_r3}"
 pings 2 b2 "${ip_r3}" && lab_fail "b2 (blue) reaches r3 (red)"
 pings 2 b2 "${ip_r2}" && lab_fail "b2 (blue) reaches r2 (red) on the same host"
 pings 3 r3 "${ip_b3}" && lab_fail "r3 (red) reaches b3 (blue)"
-lab_log "blue pings across hosts, red pings across hosts, blue and red are apart"
+# blue and green are one VRF: containers on different hosts and networks reach each other (routed
+# at the sender's node by the anycast gateway, then bridged over VXLAN).
+lab_wait_for 30 "b2 (blue, h2) pings g3 (green, h3)" pings 2 b2 "${ip_g3}"
+lab_wait_for 30 "g3 (green, h3) pings b2 (blue, h2)" pings 3 g3 "${ip_b2}"
+pings 3 g3 "${ip_r2}" && lab_fail "g3 (green) reaches r2 (red)"
+lab_log "blue pings across hosts, red pings across hosts, blue reaches green across hosts, red is apart"
 
 # portmap ran after isthmus-cni, with its result: host 3 DNATs port 8080 to r3.
 shows "to-destination ${ip_r3}:80" lab_exec 3 iptables -t nat -S ||
@@ -235,7 +243,7 @@ lab_log "b2 stopped and removed: nothing left"
 
 # The rest: removing them leaves no record, no veth, no DNAT and no network namespace.
 out=$(P 2 rm -f -t 0 r2 2>&1) || lab_fail "podman rm -f r2: ${out}"
-for c in b3 r3; do out=$(P 3 rm -f -t 0 "${c}" 2>&1) || lab_fail "podman rm -f ${c}: ${out}"; done
+for c in b3 r3 g3; do out=$(P 3 rm -f -t 0 "${c}" 2>&1) || lab_fail "podman rm -f ${c}: ${out}"; done
 for i in 2 3; do
   lab_check_json "j['result']['endpoints'] == []" <<<"$(api "${i}" '{"op": "list"}')" ||
     lab_fail "agent ${i} has records left: $(api "${i}" '{"op": "list"}')"
