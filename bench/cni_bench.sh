@@ -6,7 +6,9 @@
 #                      [BUILD_DIR]
 #
 # Defaults: 200 containers, 200 churn pairs, 4 parallel workers, reference plugins in /usr/lib/cni.
-# ISTHMUS_LOG_LEVEL=info: the agents' logs (default warn). PERF_OUT=FILE: `perf record -g` of the
+# ISTHMUS_LOG_LEVEL=info: the agents' logs (default warn). STATE_TMPFS=1: the agents' state
+# directories (their IPAM state, written with fsync on every change) on tmpfs (/dev/shm) instead
+# of the run's directory in /tmp, to see what the disk's fsync costs. PERF_OUT=FILE: `perf record -g` of the
 # agent under test (host 2) during the whole driver run.
 #
 # Lab: h1 an isthmusd route reflector; h2 and h3 isthmusd agents (network blue, VNI 100, subnet
@@ -58,6 +60,13 @@ for b in "${CNI}" "${WATCH}" "${refdir}/bridge" "${refdir}/host-local"; do
 done
 lab_underlay 3
 lab_host 4
+state_base=${LAB_DIR}
+if [[ ${STATE_TMPFS:-0} == 1 ]]; then
+  state_base=/dev/shm/${LAB_PREFIX}
+  mkdir -m 700 "${state_base}"
+  # lab_cleanup keeps the exit status it is called with.
+  trap 'rc=$?; rm -rf "${state_base}"; (exit "${rc}"); lab_cleanup' EXIT
+fi
 
 agent_conf() {  # agent_conf ID POOL
   cat <<YAML
@@ -66,7 +75,7 @@ log_level: ${ISTHMUS_LOG_LEVEL:-warn}
 agent:
   vtep: { address: 198.18.0.$1 }
   api_socket: ${LAB_DIR}/agent$1.api
-  state_dir: ${LAB_DIR}/agent$1.state
+  state_dir: ${state_base}/agent$1.state
 networks:
   - { name: blue, vni: 100, subnet: 100.64.0.0/22, gateway: 100.64.0.1, pool: $2 }
 bgp:
