@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <linux/neighbour.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,16 @@ IpAddress any_address(IpFamily f) {
 MacAddress derived_mac(uint32_t hash) {
   return MacAddress{{0x02, 0x49, static_cast<uint8_t>(hash >> 24), static_cast<uint8_t>(hash >> 16),
                      static_cast<uint8_t>(hash >> 8), static_cast<uint8_t>(hash)}};
+}
+
+// A random locally administered unicast MAC, as the kernel gives a veth without one
+// (eth_random_addr); nullopt if the kernel has no randomness to give.
+std::optional<MacAddress> random_mac() {
+  MacAddress m{};
+  if (::getrandom(m.bytes.data(), m.bytes.size(), 0) != static_cast<ssize_t>(m.bytes.size()))
+    return std::nullopt;
+  m.bytes[0] = static_cast<uint8_t>((m.bytes[0] & 0xfe) | 0x02);
+  return m;
 }
 
 uint32_t fnv1a(const ipam::Key& k) {
@@ -225,6 +236,9 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
   ir.netns = req.netns;
   ir.kind = req.kind;
   ir.host_ifname = tap ? req.key.ifname : host_ifname(req.key);
+  // A new veth's MAC is chosen here rather than by the kernel, so that the allocation's record is
+  // complete when it is first written: one durable write of the state per ADD, not two.
+  if (!tap && !ir.mac && !ipam_.find(req.key)) ir.mac = random_mac();
   auto alloc = ipam_.allocate(ir);
   if (!alloc) return api_error(alloc.error().code, alloc.error().message);
   ipam::Record rec = alloc->record;
@@ -314,7 +328,8 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
     if (auto r = host_.replace_neighbour({*br, ip, mac, NUD_PERMANENT, false}); !r)
       return undo(5, r.error().message);
   rec.mac = mac;
-  if (auto u = ipam_.update(rec); !u) return undo(u.error().code, u.error().message);
+  if (rec != alloc->record)
+    if (auto u = ipam_.update(rec); !u) return undo(u.error().code, u.error().message);
   log::info("agent: endpoint {} {} on {}: {} {}", rec.key.container_id, rec.key.ifname,
             rec.key.network, mac.to_string(), rec.ips.empty() ? "" : rec.ips[0].to_string());
   return result(rec, *n, mtu);
