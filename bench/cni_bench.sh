@@ -65,6 +65,7 @@ if [[ ${STATE_TMPFS:-0} == 1 ]]; then
   state_base=/dev/shm/${LAB_PREFIX}
   mkdir -m 700 "${state_base}"
   # lab_cleanup keeps the exit status it is called with.
+  # shellcheck disable=SC2154  # rc is assigned in the trap itself
   trap 'rc=$?; rm -rf "${state_base}"; (exit "${rc}"); lab_cleanup' EXIT
 fi
 
