@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <linux/neighbour.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +44,16 @@ MacAddress derived_mac(uint32_t hash) {
                      static_cast<uint8_t>(hash >> 8), static_cast<uint8_t>(hash)}};
 }
 
+// A random locally administered unicast MAC, as the kernel gives a veth without one
+// (eth_random_addr); nullopt if the kernel has no randomness to give.
+std::optional<MacAddress> random_mac() {
+  MacAddress m{};
+  if (::getrandom(m.bytes.data(), m.bytes.size(), 0) != static_cast<ssize_t>(m.bytes.size()))
+    return std::nullopt;
+  m.bytes[0] = static_cast<uint8_t>((m.bytes[0] & 0xfe) | 0x02);
+  return m;
+}
+
 uint32_t fnv1a(const ipam::Key& k) {
   uint32_t h = 2166136261u;
   auto mix = [&](const std::string& s) {
@@ -71,6 +82,9 @@ NetnsOpener real_netns() {
       std::shared_ptr<kernel::Netns> ns;
       kernel::Kernel& k() { return ns->kernel(); }
       Expected<std::vector<kernel::Link>> links() override { return k().links(); }
+      Expected<std::optional<kernel::Link>> find_link(const std::string& name) override {
+        return k().find_link(name);
+      }
       Expected<kernel::Link> add_link(const kernel::LinkSpec& s) override {
         return k().add_link(s);
       }
@@ -139,12 +153,11 @@ const Network* Endpoints::network(const std::string& name) const {
 }
 
 Expected<int, ApiError> Endpoints::bridge_of(const Network& n) {
-  auto links = host_.links();
-  if (!links) return api_error(5, links.error().message);
-  const kernel::Link* br = by_name(*links, bridge_name(n.vni));
-  if (!br)
+  auto br = host_.find_link(bridge_name(n.vni));
+  if (!br) return api_error(5, br.error().message);
+  if (!*br)
     return api_error(11, "network " + n.name + ": " + bridge_name(n.vni) + " is not there yet");
-  return br->index;
+  return (*br)->index;
 }
 
 nlohmann::json Endpoints::result(const ipam::Record& r, const Network& n, uint32_t mtu) const {
@@ -177,21 +190,22 @@ nlohmann::json Endpoints::result(const ipam::Record& r, const Network& n, uint32
 }
 
 void Endpoints::remove_kernel_state(const ipam::Record& r) {
-  auto links = host_.links();
-  if (!links) {
-    log::warn("agent: endpoint {}: {}", r.key.container_id, links.error().message);
-    return;
-  }
-  if (const Network* n = network(r.key.network)) {
-    if (const kernel::Link* br = by_name(*links, bridge_name(n->vni))) {
+  // Single-link lookups, not a dump of every link: that grows with the host's attachments.
+  auto warn = [&](const Error& e) {
+    log::warn("agent: endpoint {}: {}", r.key.container_id, e.message);
+  };
+  const Network* n = network(r.key.network);
+  if (n && !r.ips.empty()) {
+    auto br = host_.find_link(bridge_name(n->vni));
+    if (!br) return warn(br.error());
+    if (*br)
       for (const IpAddress& ip : r.ips)
-        (void)host_.delete_neighbour({br->index, ip, r.mac, NUD_PERMANENT, false});
-    }
+        (void)host_.delete_neighbour({(*br)->index, ip, r.mac, NUD_PERMANENT, false});
   }
-  const kernel::Link* l = by_name(*links, r.host_ifname);
-  if (l && l->alias.starts_with(kAliasPrefix)) {
-    if (auto d = host_.delete_link(l->index); !d)
-      log::warn("agent: endpoint {}: {}", r.key.container_id, d.error().message);
+  auto l = host_.find_link(r.host_ifname);
+  if (!l) return warn(l.error());
+  if (*l && (*l)->alias.starts_with(kAliasPrefix)) {
+    if (auto d = host_.delete_link((*l)->index); !d) warn(d.error());
   }
 }
 
@@ -222,15 +236,21 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
   ir.netns = req.netns;
   ir.kind = req.kind;
   ir.host_ifname = tap ? req.key.ifname : host_ifname(req.key);
+  // A new veth's MAC is chosen here rather than by the kernel, so that the allocation's record is
+  // complete when it is first written: one durable write of the state per ADD, not two.
+  if (!tap && !ir.mac && !ipam_.find(req.key)) ir.mac = random_mac();
   auto alloc = ipam_.allocate(ir);
   if (!alloc) return api_error(alloc.error().code, alloc.error().message);
   ipam::Record rec = alloc->record;
   const bool fresh = !alloc->existed;
   const uint32_t mtu = config_.overlay_mtu;
 
-  auto links = host_.links();
-  if (!links) return api_error(5, links.error().message);
-  const kernel::Link* existing = by_name(*links, rec.host_ifname);
+  auto found = host_.find_link(rec.host_ifname);
+  if (!found) {
+    if (fresh) (void)ipam_.release(rec.key);
+    return api_error(5, found.error().message);
+  }
+  const kernel::Link* existing = *found ? &**found : nullptr;
   if (existing && !existing->alias.starts_with(kAliasPrefix)) {
     if (fresh) (void)ipam_.release(rec.key);
     return api_error(5, "a link named " + rec.host_ifname + " exists and is not the agent's");
@@ -249,11 +269,10 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
   int port = 0;
   if (tap) {
     if (auto t = kernel::create_tap(rec.host_ifname); !t) return undo(5, t.error().message);
-    auto l = host_.links();
-    if (!l) return undo(5, l.error().message);
-    const kernel::Link* tl = by_name(*l, rec.host_ifname);
-    if (!tl) return undo(5, "tap " + rec.host_ifname + " vanished");
-    port = tl->index;
+    auto tl = host_.find_link(rec.host_ifname);
+    if (!tl) return undo(5, tl.error().message);
+    if (!*tl) return undo(5, "tap " + rec.host_ifname + " vanished");
+    port = (*tl)->index;
     if (auto a = host_.set_link(port, {.alias = alias_of(rec.key)}); !a)
       return undo(5, a.error().message);
     mac = rec.mac ? *rec.mac : derived_mac(fnv1a(rec.key));
@@ -272,8 +291,8 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
     }
     port = made->index;
     kernel::Kernel& k = *ns->kernel;
-    auto inner_links = k.links();
-    const kernel::Link* inner = inner_links ? by_name(*inner_links, rec.key.ifname) : nullptr;
+    auto inner_link = k.find_link(rec.key.ifname);
+    const kernel::Link* inner = inner_link && *inner_link ? &**inner_link : nullptr;
     if (!inner) {
       ns->close();
       return undo(5, "interface " + rec.key.ifname + " did not appear in " + req.netns);
@@ -309,7 +328,8 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
     if (auto r = host_.replace_neighbour({*br, ip, mac, NUD_PERMANENT, false}); !r)
       return undo(5, r.error().message);
   rec.mac = mac;
-  if (auto u = ipam_.update(rec); !u) return undo(u.error().code, u.error().message);
+  if (rec != alloc->record)
+    if (auto u = ipam_.update(rec); !u) return undo(u.error().code, u.error().message);
   log::info("agent: endpoint {} {} on {}: {} {}", rec.key.container_id, rec.key.ifname,
             rec.key.network, mac.to_string(), rec.ips.empty() ? "" : rec.ips[0].to_string());
   return result(rec, *n, mtu);
@@ -364,9 +384,9 @@ Expected<void, ApiError> Endpoints::check(const ipam::Key& key, const std::strin
   if (!n) return api_error(7, "network \"" + key.network + "\" is not configured on this node");
   auto br = bridge_of(*n);
   if (!br) return unexpected(br.error());
-  auto links = host_.links();
-  if (!links) return api_error(5, links.error().message);
-  const kernel::Link* host = by_name(*links, r->host_ifname);
+  auto found = host_.find_link(r->host_ifname);
+  if (!found) return api_error(5, found.error().message);
+  const kernel::Link* host = *found ? &**found : nullptr;
   if (!host) return api_error(102, "the host end " + r->host_ifname + " is missing");
   if (host->master != *br)
     return api_error(102, r->host_ifname + " is not a port of " + bridge_name(n->vni));

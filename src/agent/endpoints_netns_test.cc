@@ -88,6 +88,11 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   EXPECT_EQ(eth0->mtu, 1450u);
   EXPECT_TRUE(eth0->up);
   EXPECT_EQ(eth0->mac.to_string(), mac);
+  // The agent chose the MAC (unicast, locally administered) and recorded it with the allocation.
+  EXPECT_EQ(eth0->mac.bytes[0] & 0x03, 0x02) << mac;
+  ASSERT_NE(ipam->find(req.key), nullptr);
+  ASSERT_TRUE(ipam->find(req.key)->mac.has_value());
+  EXPECT_EQ(ipam->find(req.key)->mac->to_string(), mac);
   auto addrs = *(*inner_k)->addresses();
   EXPECT_NE(
       std::find(addrs.begin(), addrs.end(), kernel::Address{eth0->index, ip("100.64.1.2"), 24}),

@@ -60,6 +60,19 @@ TEST(FakeKernel, NetworkOfABridgeAndAVxlanDevice) {
             "RTM_DELNEIGH fdb 02:00:00:00:09:09 on link 3: No such file or directory");
 }
 
+TEST(FakeKernel, FindLinkReadsEveryLink) {
+  FakeKernel k;
+  auto br = k.add_link({.name = "br100", .kind = "bridge"});
+  ASSERT_TRUE(br.has_value());
+  auto found = k.find_link("br100");
+  ASSERT_TRUE(found.has_value());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->index, br->index);
+  auto none = k.find_link("br200");
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
+}
+
 TEST(FakeKernel, InjectedFailuresAndVethPairs) {
   FakeKernel k;
   k.fail_next("add_link veth", "Cannot allocate memory");

@@ -2,6 +2,14 @@
 
 namespace isthmus::kernel {
 
+Expected<std::optional<Link>> Kernel::find_link(const std::string& name) {
+  auto all = links();
+  if (!all) return unexpected(std::move(all.error()));
+  for (Link& l : *all)
+    if (l.name == name) return std::optional<Link>(std::move(l));
+  return std::optional<Link>();
+}
+
 std::vector<ChangeError> Kernel::apply(std::span<const EntryChange> changes) {
   std::vector<ChangeError> failed;
   for (size_t i = 0; i < changes.size(); ++i) {

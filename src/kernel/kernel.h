@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -45,6 +46,9 @@ class Kernel {
   virtual ~Kernel() = default;
 
   virtual Expected<std::vector<Link>> links() = 0;
+  // One link by name, nullopt when there is none. This one reads every link; NetlinkKernel asks
+  // the kernel for that one (a request instead of a dump that grows with the host's links).
+  virtual Expected<std::optional<Link>> find_link(const std::string& name);
   // Creates the link (down) and returns it as the kernel has it (its index, MAC, MTU).
   virtual Expected<Link> add_link(const LinkSpec& spec) = 0;
   virtual Expected<void> set_link(int ifindex, const LinkChange& change) = 0;

@@ -324,6 +324,16 @@ Expected<Link> NetlinkKernel::link(const std::string& name) {
   return std::move(v->front());
 }
 
+Expected<std::optional<Link>> NetlinkKernel::find_link(const std::string& name) {
+  // The kernel answers ENODEV for an unknown name; the name is checked the way the kernel does,
+  // so that an invalid one is "none" and not an error either.
+  if (name.empty() || name.size() > 15) return std::optional<Link>();  // IFNAMSIZ - 1
+  auto l = link(name);
+  if (l) return std::optional<Link>(std::move(*l));
+  if (l.error().message.find(errno_text(ENODEV)) != std::string::npos) return std::optional<Link>();
+  return unexpected(std::move(l.error()));
+}
+
 Expected<Link> NetlinkKernel::add_link(const LinkSpec& spec) {
   auto m = nl::new_link(spec);
   if (auto ok = sock_.request(m, fmt::format("RTM_NEWLINK {} ({})", spec.name, spec.kind)); !ok)

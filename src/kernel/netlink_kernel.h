@@ -56,6 +56,7 @@ class NetlinkKernel final : public Kernel {
   static Expected<std::unique_ptr<NetlinkKernel>> open_in(int netns_fd);
 
   Expected<std::vector<Link>> links() override;
+  Expected<std::optional<Link>> find_link(const std::string& name) override;
   Expected<Link> add_link(const LinkSpec& spec) override;
   Expected<void> set_link(int ifindex, const LinkChange& change) override;
   Expected<void> set_bridge_port(int ifindex, const BridgePortInfo& port) override;

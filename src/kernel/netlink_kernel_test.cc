@@ -141,6 +141,21 @@ TEST_F(NetlinkKernelTest, BridgeVxlanFdbAndNeighbours) {
   EXPECT_FALSE(k_->link("br100").has_value());
 }
 
+TEST_F(NetlinkKernelTest, FindLinkAsksForOneLink) {
+  auto [br, vx] = network(100);
+  auto found = k_->find_link("br100");
+  ASSERT_TRUE(Ok(found));
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->index, br.index);
+  EXPECT_EQ((*found)->kind, "bridge");
+  // None by that name, or a name the kernel could never have: none, not an error.
+  for (const char* name : {"veth00000000", "", "a-name-too-long-for-a-link"}) {
+    auto none = k_->find_link(name);
+    ASSERT_TRUE(Ok(none)) << name;
+    EXPECT_FALSE(none->has_value()) << name;
+  }
+}
+
 TEST_F(NetlinkKernelTest, ErrorsCarryTheOperationAndTheKernelsReason) {
   network(200);
   auto dup =
