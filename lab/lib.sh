@@ -700,6 +700,50 @@ lab_isthmusd_start() {
   lab_wait_for 20 "${name}: isthmusd control socket" test -S "$(lab_isthmus_sock "${name}")"
 }
 
+# lab_agent_conf I [VTEP] <<< NETWORKS: the configuration of an isthmusd node agent on host I
+# (router id 198.18.0.I; VTEP address VTEP, default 198.18.0.I; API socket and state directory in
+# the run's directory), an iBGP EVPN client of the route reflector 198.18.0.1. Stdin holds its
+# `networks:` entries ("  - { name: blue, vni: 100, ... }").
+lab_agent_conf() {
+  local i=$1 vtep=${2:-198.18.0.$1}
+  cat <<YAML
+control_socket: $(lab_isthmus_sock "agent${i}")
+agent:
+  vtep: { address: "${vtep}" }
+  api_socket: ${LAB_DIR}/agent${i}.api
+  state_dir: ${LAB_DIR}/agent${i}.state
+networks:
+$(cat)
+bgp:
+  asn: 65000
+  router_id: 198.18.0.${i}
+  listen: { address: 198.18.0.${i}, port: 179 }
+  hold_time: 9
+  connect_retry: 1
+  neighbors:
+    - { address: 198.18.0.1, remote_as: 65000, families: [l2vpn-evpn] }
+YAML
+}
+
+# lab_isthmus_rr_start I CLIENT...: isthmusd "rr" on host I (198.18.0.I, AS 65000), route
+# reflector for the iBGP EVPN clients 198.18.0.CLIENT.
+lab_isthmus_rr_start() {
+  local i=$1 c clients=""
+  shift
+  for c in "$@"; do
+    clients+="    - { address: 198.18.0.${c}, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }"$'\n'
+  done
+  lab_isthmusd_start "${i}" rr "control_socket: $(lab_isthmus_sock rr)
+bgp:
+  asn: 65000
+  router_id: 198.18.0.${i}
+  listen: { address: 198.18.0.${i}, port: 179 }
+  hold_time: 9
+  connect_retry: 1
+  neighbors:
+${clients}"
+}
+
 lab_isthmusd_restart() {
   local name=$1 i
   i=$(cat "${LAB_DIR}/${name}.host")

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "core/json_syntax.h"
+
 namespace isthmus::agent::ipam {
 
 namespace {
@@ -141,33 +143,6 @@ Expected<std::optional<std::string>> read_file(const std::string& path) {
   ::close(fd);
   return std::optional<std::string>(std::move(out));
 }
-
-// Finds where and why text is not JSON, without exceptions: the DOM parser only says that it
-// is not.
-class SyntaxError : public nlohmann::json_sax<Json> {
- public:
-  std::string message = "not valid JSON";
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return true; }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return true; }
-  bool end_array() override { return true; }
-  bool parse_error(std::size_t, const std::string&,
-                   const nlohmann::detail::exception& ex) override {
-    // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." -> from "parse".
-    std::string what = ex.what();
-    auto at = what.find("] ");
-    message = at == std::string::npos ? what : what.substr(at + 2);
-    return false;
-  }
-};
 
 // Reading a decoded document: every field's type is checked, and a failure names the field.
 struct Reader {
@@ -360,9 +335,7 @@ std::string encode_state(const State& state) {
 Expected<State> decode_state(std::string_view text) {
   Json doc = Json::parse(text.begin(), text.end(), nullptr, false);
   if (doc.is_discarded()) {
-    SyntaxError err;
-    (void)Json::sax_parse(text.begin(), text.end(), &err);
-    return fail(err.message);
+    return fail(json_syntax_error(text));
   }
   if (!doc.is_object()) return fail("expected a JSON object with \"version\" and \"endpoints\"");
   auto version = doc.find("version");

@@ -6,6 +6,7 @@
 
 #include "cni/json_read.h"
 #include "core/ip.h"
+#include "core/json_syntax.h"
 
 namespace isthmus::cni {
 
@@ -214,38 +215,6 @@ Expected<void, CniError> read_static(const json& obj, std::string_view where, Ne
     c.mac = std::move(*m);
   }
   return {};
-}
-
-// Why `text` is not JSON, with the position, from the parser's SAX interface (no exceptions).
-class SyntaxError final : public nlohmann::json_sax<json> {
- public:
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return true; }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return true; }
-  bool end_array() override { return true; }
-  bool parse_error(std::size_t position, const std::string&,
-                   const nlohmann::detail::exception& e) override {
-    message = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse error"
-    if (auto at = message.find("parse error"); at != std::string::npos) message.erase(0, at);
-    if (message.empty()) message = "syntax error at byte " + std::to_string(position);
-    return false;
-  }
-  std::string message;
-};
-
-std::string json_syntax_error(std::string_view text) {
-  SyntaxError sax;
-  json::sax_parse(text, &sax);
-  return sax.message.empty() ? std::string("syntax error") : sax.message;
 }
 
 }  // namespace

@@ -796,21 +796,22 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
   Network net;
   bool vni_ok = false;
   bool pool_given = false, pool6_given = false;
+  // Network and VRF names: 1..15 letters, digits, '-' or '_'.
+  auto name_field = [&](const YAML::Node& v, const std::string& p, const char* what,
+                        std::string& out) {
+    auto t = text(v, p);
+    if (!t) return;
+    const bool ok = !t->empty() && t->size() <= 15 && std::all_of(t->begin(), t->end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+    if (!ok)
+      error(v, p, show(v) + " is not " + what + " name (1..15 letters, digits, - or _)");
+    else
+      out = *t;
+  };
   fields(n, path,
          {
-             {"name",
-              [&](auto& v, auto& p) {
-                auto t = text(v, p);
-                if (!t) return;
-                const bool ok =
-                    !t->empty() && t->size() <= 15 && std::all_of(t->begin(), t->end(), [](char c) {
-                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-                    });
-                if (!ok)
-                  error(v, p, show(v) + " is not a network name (1..15 letters, digits, - or _)");
-                else
-                  net.name = *t;
-              }},
+             {"name", [&](auto& v, auto& p) { name_field(v, p, "a network", net.name); }},
              {"vni",
               [&](auto& v, auto& p) {
                 if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
@@ -832,19 +833,7 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
                 pool6_given = true;
                 net.pool6 = pool(v, p);
               }},
-             {"vrf",
-              [&](auto& v, auto& p) {
-                auto t = text(v, p);
-                if (!t) return;
-                const bool ok =
-                    !t->empty() && t->size() <= 15 && std::all_of(t->begin(), t->end(), [](char c) {
-                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-                    });
-                if (!ok)
-                  error(v, p, show(v) + " is not a VRF name (1..15 letters, digits, - or _)");
-                else
-                  net.vrf = *t;
-              }},
+             {"vrf", [&](auto& v, auto& p) { name_field(v, p, "a VRF", net.vrf); }},
          });
   if (!n.IsMap() || !require(n, path, {"name", "vni"}) || !vni_ok || net.name.empty()) return;
   if (net.vrf.empty()) net.vrf = net.name;

@@ -56,39 +56,13 @@ trap on_exit EXIT
 lab_underlay 3
 
 agent_conf() { # agent_conf ID
-  cat <<YAML
-control_socket: $(lab_isthmus_sock "agent$1")
-agent:
-  vtep: { address: 198.18.0.$1 }
-  api_socket: ${LAB_DIR}/agent$1.api
-  state_dir: ${LAB_DIR}/agent$1.state
-networks:
+  lab_agent_conf "$1" <<YAML
   - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: "fd00:64:1::/64", pool: 100.64.1.$((16 * $1))/28, pool6: "fd00:64:1::$1:0/112", vrf: tenant1 }
   - { name: green, vni: 300, subnet: 100.64.3.0/24, pool: 100.64.3.$((16 * $1))/28, vrf: tenant1 }
   - { name: red, vni: 200, subnet: 100.64.2.0/24, pool: 100.64.2.$((16 * $1))/28 }
-bgp:
-  asn: 65000
-  router_id: 198.18.0.$1
-  listen: { address: 198.18.0.$1, port: 179 }
-  hold_time: 9
-  connect_retry: 1
-  neighbors:
-    - { address: 198.18.0.1, remote_as: 65000, families: [l2vpn-evpn] }
 YAML
 }
-lab_isthmusd_start 1 rr "$(cat <<YAML
-control_socket: $(lab_isthmus_sock rr)
-bgp:
-  asn: 65000
-  router_id: 198.18.0.1
-  listen: { address: 198.18.0.1, port: 179 }
-  hold_time: 9
-  connect_retry: 1
-  neighbors:
-    - { address: 198.18.0.2, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
-    - { address: 198.18.0.3, remote_as: 65000, route_reflector_client: true, families: [l2vpn-evpn] }
-YAML
-)"
+lab_isthmus_rr_start 1 2 3
 lab_isthmusd_start 2 agent2 "$(agent_conf 2)"
 lab_isthmusd_start 3 agent3 "$(agent_conf 3)"
 
