@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Node agent benchmarks (issue 4), isthmusd's agent against FRR 8.4 (zebra + bgpd as an EVPN
-# VTEP with advertise-all-vni) in the same run.
+# Node agent benchmarks (docs/performance.md), isthmusd's agent against FRR 8.4 (zebra + bgpd as
+# an EVPN VTEP with advertise-all-vni) in the same run.
 #
 #   bench/agent_bench.sh [--macs N[,N...]] [--workloads W] [--vteps isthmusd,frr]
 #                        [--only program|reach] [--timeout SECONDS] [BUILD_DIR]
@@ -97,7 +97,8 @@ bgp:
   neighbors:${neighbors}"
       VTEP_PIDS=$(lab_pid "${name}") ;;
     frr)
-      # The plumbing FRR expects (LAB.md), with the same gateway address and MAC as isthmusd.
+      # The plumbing FRR expects, made as isthmusd's agent makes its own (agent/reconciler.h),
+      # with the same gateway address and MAC.
       local ns
       ns=$(lab_ns "${i}")
       ip -n "${ns}" link add br100 type bridge stp_state 0 mcast_snooping 0

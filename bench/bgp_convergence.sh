@@ -8,7 +8,7 @@
 #   bench/bgp_convergence.sh [--prefixes N[,N...]] [--speakers isthmusd,bird,frr,gobgp]
 #                            [--family ipv4|evpn] [BUILD_DIR]
 #
-# --family evpn (issue 3): N EVPN MAC/IP routes (type 2, MAC+IPv4) over 2,000 VNIs, every speaker
+# --family evpn: N EVPN MAC/IP routes (type 2, MAC+IPv4) over 2,000 VNIs, every speaker
 # an iBGP route reflector (AS 65000) with sender and receiver as its clients. BIRD has no EVPN.
 #
 # PERF_OUT=FILE records a `perf record -g` profile of the speaker during each run into FILE.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# CNI plugin benchmark (issue 5): isthmus-cni + isthmusd's agent against the reference plugins
-# `bridge` + `host-local` (containernetworking-plugins), same machine, same run, interleaved.
+# CNI plugin benchmark (docs/performance.md): isthmus-cni + isthmusd's agent against the
+# reference plugins `bridge` + `host-local` (containernetworking-plugins), same machine, same run,
+# interleaved.
 #
 #   bench/cni_bench.sh [--containers N] [--churn PAIRS] [--parallel P] [--reference DIR]
 #                      [BUILD_DIR]

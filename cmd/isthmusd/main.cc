@@ -1,5 +1,7 @@
 // isthmusd: the Isthmus daemon. Reads the YAML configuration and runs the roles it names on one
-// event loop (today: the BGP speaker / route reflector), with a control socket for isthmusctl.
+// event loop: the BGP speaker / route reflector, EVPN, and the node agent (the virtual networks in
+// the kernel, and the endpoint API that isthmus-cni and isthmusctl endpoint use), with a control
+// socket for isthmusctl.
 #include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>

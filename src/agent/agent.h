@@ -1,4 +1,4 @@
-// The node agent (issue 4): the virtual networks of this host on the kernel's own dataplane. It
+// The node agent: the virtual networks of this host on the kernel's own dataplane. It
 // keeps the kernel as EVPN says (remote MACs, flood lists, suppression entries, through the
 // reconciler) and tells EVPN what the kernel learns (a workload's MAC on a bridge port, its IP
 // in the bridge's neighbour table), so that local workloads are advertised as type-2 routes and

@@ -1,4 +1,4 @@
-// The agent's endpoint service (issue 5, docs/agent-api.md): workloads attached to a network on
+// The agent's endpoint service (docs/agent-api.md): workloads attached to a network on
 // request, with everything the network gives them, and detached without a trace.
 //
 // add: addresses from IPAM (persisted first), then a veth pair whose one end is `ifname` inside

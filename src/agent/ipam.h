@@ -1,4 +1,4 @@
-// IPAM (issue 5): this node's addresses of the virtual networks, and the record of every local
+// IPAM: this node's addresses of the virtual networks, and the record of every local
 // attachment (the agent's endpoints), persisted so that both survive an agent restart.
 //
 // Model. A network has an IPv4 and/or an IPv6 subnet with its anycast gateway, and this node owns

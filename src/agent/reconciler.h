@@ -1,6 +1,6 @@
-// The node agent's reconciler (DESIGN.md flow 2, issue 4): the kernel state the virtual networks
-// need, derived from the configuration and what EVPN says about remote workloads, against what
-// the kernel has; only the difference is applied. Per network (VNI V), as LAB.md's plumbing:
+// The node agent's reconciler (docs/architecture.md, "The kernel layer"): the kernel state the
+// virtual networks need, derived from the configuration and what EVPN says about remote
+// workloads, against what the kernel has; only the difference is applied. Per network (VNI V):
 //   brV      bridge, the anycast gateway's MAC and addresses (the same on every node), overlay MTU
 //   vxlanV   VXLAN device (VNI V, our VTEP, learning off) as a port of brV with learning off and
 //            neighbour suppression on (ARP/ND answered from brV's neighbour table)

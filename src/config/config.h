@@ -146,7 +146,7 @@ struct Evpn {
   std::vector<IpVrf> ip_vrfs;
 };
 
-// The node agent (issue 4): this host's VTEP and the local API the CNI plugin talks to.
+// The node agent: this host's VTEP and the local API the CNI plugin talks to (docs/agent-api.md).
 struct Agent {
   // The VTEP address; unset: the first address (IPv4 first) of `vtep_interface`, or of the
   // interface of the default route when that is unset too (found at start; see prepare_agent).

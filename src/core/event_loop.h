@@ -1,5 +1,6 @@
 // A single-threaded epoll event loop: file descriptors, timers and cross-thread posts.
-// One loop owns a protocol instance; other threads only post() work to it (STYLE.md §2).
+// One loop owns a protocol instance; other threads only post() work to it (docs/architecture.md,
+// "Threads, queues and owners").
 #pragma once
 
 #include <atomic>

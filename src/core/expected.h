@@ -1,5 +1,6 @@
 // Expected<T, E>: a value or the reason there is none. C++23's std::expected for a C++20 code base.
-// Used for every failure a peer, a user or the environment can cause (STYLE.md §6).
+// Used for every failure a peer, a user or the environment can cause; a fault of the program
+// itself is a BUG or PANIC (core/bug.h).
 #pragma once
 
 #include <cstdlib>

@@ -44,7 +44,8 @@ class NetlinkKernelTest : public ::testing::Test {
     return l ? *l : Link{};
   }
 
-  // An L2 VNI as LAB.md has it: bridge, VXLAN device as its port, learning off, suppression on.
+  // An L2 VNI as the agent makes it (agent/reconciler.h): bridge, VXLAN device as its port,
+  // learning off, suppression on.
   std::pair<Link, Link> network(uint32_t vni) {
     auto br = k_->add_link({.name = "br" + std::to_string(vni),
                             .kind = "bridge",

@@ -1,5 +1,5 @@
-// The route pipeline of one BGP instance (DESIGN.md flow 3): UPDATE -> Adj-RIB-In (import
-// policy) -> Loc-RIB (best path) -> Adj-RIB-Out (export policy, shared per update group) ->
+// The route pipeline of one BGP instance (docs/architecture.md, "The RIB"): UPDATE -> Adj-RIB-In
+// (import policy) -> Loc-RIB (best path) -> Adj-RIB-Out (export policy, shared per update group) ->
 // encoded once -> peers. RFC 4271 §9 (decision process, §9.1.3 dissemination), RFC 4456 (route
 // reflection), RFC 8212 (no eBGP routes without policy), RFC 4724 §2 (End-of-RIB on session
 // start), RFC 2918 (ROUTE-REFRESH: re-send Adj-RIB-Out), RFC 4724 §4.2 (stale paths of a

@@ -1,5 +1,6 @@
 // The BGP speaker: binds the codec, the session FSM and the RIB to sockets on one event loop.
-// One thread owns all of it; nothing here is touched from elsewhere (STYLE.md §2).
+// One thread owns all of it; nothing here is touched from elsewhere (docs/architecture.md,
+// "Threads, queues and owners").
 #pragma once
 
 #include <map>
