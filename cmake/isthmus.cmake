@@ -29,12 +29,19 @@ function(isthmus_test name)
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST ${prefix} PROPERTIES LABELS ${ARG_LABEL})
 endfunction()
 
-# isthmus_fuzz(NAME SOURCE f.cc DEPS lib ... CORPUS dir)
+# isthmus_fuzz(NAME SOURCE f.cc DEPS lib ... CORPUS dir [DEFINITIONS NAME=value ...])
 # With ISTHMUS_FUZZ: a libFuzzer binary. Otherwise: the same entry point linked with a driver that
-# replays every file of the corpus, registered with ctest as fuzz-corpus-NAME.
+# replays every file of the corpus, registered with ctest as fuzz-corpus-NAME. Neither without
+# ISTHMUS_TESTS or ISTHMUS_FUZZ.
 function(isthmus_fuzz name)
-  cmake_parse_arguments(ARG "" "SOURCE;CORPUS" "DEPS" ${ARGN})
+  if(NOT ISTHMUS_TESTS AND NOT ISTHMUS_FUZZ)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "SOURCE;CORPUS" "DEPS;DEFINITIONS" ${ARGN})
   add_executable(${name} ${ARG_SOURCE})
+  if(ARG_DEFINITIONS)
+    target_compile_definitions(${name} PRIVATE ${ARG_DEFINITIONS})
+  endif()
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
   if(ISTHMUS_FUZZ)

@@ -447,7 +447,8 @@ void Parser::top(const YAML::Node& root) {
              {"policies", [&](auto& n, auto& p) { policies(n, p); }},
          });
   if (!root["bgp"]) {
-    error(root, "", "missing required key \"bgp\" (there is nothing else to run yet)");
+    error(root, "",
+          "missing required key \"bgp\" (the route reflector and the node agent both run one)");
     return;
   }
   if (root["networks"] && !root["agent"] && !cfg_.networks.empty())

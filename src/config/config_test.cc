@@ -387,7 +387,8 @@ TEST(ConfigError, MissingRequiredKeys) {
   EXPECT_EQ(errors(with_bgp("  neighbors:\n    - { remote_as: 65000 }\n")),
             "config.yaml:5: bgp.neighbors[0]: missing required key \"address\"");
   EXPECT_EQ(errors("log_level: info\n"),
-            "config.yaml:1: missing required key \"bgp\" (there is nothing else to run yet)");
+            "config.yaml:1: missing required key \"bgp\" (the route reflector and the node agent "
+            "both run one)");
 }
 
 TEST(ConfigError, UnknownKeysWithSuggestions) {

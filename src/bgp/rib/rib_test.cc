@@ -983,8 +983,8 @@ class EvpnRibTest : public RibTest {
     return EvpnRoute{i};
   }
   // What the peer was told per route key, applying messages in order.
-  std::map<std::vector<uint8_t>, std::optional<EvpnRoute>> evpn_received(PeerId peer) {
-    std::map<std::vector<uint8_t>, std::optional<EvpnRoute>> v;
+  std::map<EvpnKey, std::optional<EvpnRoute>> evpn_received(PeerId peer) {
+    std::map<EvpnKey, std::optional<EvpnRoute>> v;
     for (const auto& m : drain(peer)) {
       for (const auto& r : m.evpn) {
         v[key(r)] = m.kind == Kind::Reach ? std::optional(r) : std::nullopt;
@@ -992,10 +992,7 @@ class EvpnRibTest : public RibTest {
     }
     return v;
   }
-  static std::vector<uint8_t> key(const EvpnRoute& r) {
-    const EvpnKey k = *evpn_key(r);
-    return {k.bytes().begin(), k.bytes().end()};
-  }
+  static EvpnKey key(const EvpnRoute& r) { return *evpn_key(r); }
 };
 
 TEST_F(EvpnRibTest, ReflectedWithTheirLabelsAndWithdrawn) {
