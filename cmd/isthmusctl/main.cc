@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ctl/commands.h"
 #include "ctl/control.h"
 #include "ctl/format.h"
 
@@ -17,29 +18,12 @@ void usage(FILE* to) {
   std::fprintf(to,
                "usage: isthmusctl [--socket PATH] [-o text|json] COMMAND\n"
                "\n"
-               "commands:\n"
-               "  show bgp summary\n"
-               "  show bgp neighbor [ADDRESS]\n"
-               "  show bgp ipv4 unicast [PREFIX|ADDRESS]\n"
-               "  show bgp ipv6 unicast [PREFIX|ADDRESS]\n"
-               "  show bgp l2vpn evpn [route-type N] [vni V]\n"
-               "  show bgp ipv4 rtc\n"
-               "  show evpn vni\n"
-               "  show evpn mac vni VNI\n"
-               "  show evpn ip-vrf\n"
-               "  show evpn prefix vni L3VNI\n"
-               "  evpn mac add|del VNI MAC [IP] [sticky]\n"
-               "  evpn prefix add|del L3VNI PREFIX\n"
-               "  clear evpn dup-addr vni VNI [mac MAC]\n"
-               "  show network\n"
-               "  show endpoint\n"
-               "  show kernel fdb vni VNI\n"
-               "  clear bgp neighbor ADDRESS [hard | graceful | soft [in|out]]\n"
+               "%s"
                "\n"
                "options:\n"
                "  --socket PATH  control socket of isthmusd (default %s, or $ISTHMUS_SOCKET)\n"
                "  -o json        print the daemon's JSON answer\n",
-               kDefaultSocket);
+               isthmus::ctl::commands_help().c_str(), kDefaultSocket);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/bug.h"
+#include "ctl/commands.h"
 
 namespace isthmus::daemon {
 
@@ -176,9 +177,8 @@ namespace {
 Expected<nlohmann::json> endpoint_command(agent::Endpoints& endpoints,
                                           const std::vector<std::string>& args) {
   using nlohmann::json;
-  const std::string usage =
-      "usage: endpoint add --network NAME --tap NAME [--mac MAC] [--ip ADDRESS]... | endpoint "
-      "del --network NAME --tap NAME";
+  const std::string usage = "usage: " + ctl::synopsis(ctl::command(ctl::CommandId::EndpointAdd)) +
+                            " | " + ctl::synopsis(ctl::command(ctl::CommandId::EndpointDel));
   if (args.size() < 2 || (args[1] != "add" && args[1] != "del")) return fail(usage);
   json req = {{"op", args[1]}, {"kind", "tap"}};
   json ips = json::array();
@@ -205,136 +205,174 @@ Expected<nlohmann::json> endpoint_command(agent::Endpoints& endpoints,
   return resp["result"];
 }
 
+// show network: the networks of this node and their devices, with what EVPN asks of them.
+Expected<nlohmann::json> show_network(agent::Agent& agent, kernel::Kernel& kernel) {
+  using nlohmann::json;
+  json out = json::array();
+  auto links = kernel.links();
+  const agent::DesiredState d = agent.desired();
+  for (const auto& n : agent.config().networks) {
+    json j;
+    j["name"] = n.name;
+    j["vni"] = n.vni;
+    if (n.gateway)
+      j["gateway"] = n.gateway->ip.to_string() + "/" + std::to_string(n.gateway->length);
+    if (n.gateway6)
+      j["gateway6"] = n.gateway6->ip.to_string() + "/" + std::to_string(n.gateway6->length);
+    j["bridge"] = agent::bridge_name(n.vni);
+    j["vxlan"] = agent::vxlan_name(n.vni);
+    j["mtu"] = agent.config().overlay_mtu;
+    bool up = false;
+    if (links)
+      for (const auto& l : *links)
+        if (l.name == agent::bridge_name(n.vni)) up = l.up;
+    j["up"] = up;
+    for (const auto& s : d.networks) {
+      if (s.vni != n.vni) continue;
+      json f = json::array();
+      for (const auto& v : s.flood) f.push_back(v.to_string());
+      j["flood"] = std::move(f);
+      j["remote_macs"] = s.macs.size();
+      j["remote_ips"] = s.ips.size();
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+// show endpoint: the workloads of this host, the local MACs of every network, with their IPs and
+// the bridge port the kernel learned them on.
+Expected<nlohmann::json> show_endpoint(agent::Agent& agent, kernel::Kernel& kernel,
+                                       const agent::Endpoints* endpoints) {
+  using nlohmann::json;
+  auto links = kernel.links();
+  auto fdb = kernel.fdb();
+  if (!links) return unexpected(std::move(links.error()));
+  if (!fdb) return unexpected(std::move(fdb.error()));
+  std::map<int, std::string> names;
+  std::map<std::string, int> index;
+  for (const auto& l : *links) {
+    names[l.index] = l.name;
+    index[l.name] = l.index;
+  }
+  json out = json::array();
+  for (const auto& n : agent.config().networks) {
+    auto rows = agent.evpn().macs(n.vni);
+    if (!rows) continue;
+    const auto br = index.find(agent::bridge_name(n.vni));
+    for (const auto& row : *rows) {
+      const evpn::LocalMac* m = row.local_mac;
+      if (!m) continue;
+      json j;
+      j["network"] = n.name;
+      j["vni"] = n.vni;
+      j["mac"] = row.mac.to_string();
+      json ips = json::array();
+      for (const auto& ip : m->routes)
+        if (ip) ips.push_back(ip->to_string());
+      j["ips"] = std::move(ips);
+      j["state"] = m->state == evpn::LocalMac::State::Local       ? "local"
+                   : m->state == evpn::LocalMac::State::MovedAway ? "moved-away"
+                                                                  : "conflict";
+      j["sequence"] = m->sequence;
+      j["advertised"] = !m->in_rib.empty();
+      if (m->duplicate) j["duplicate"] = true;
+      if (br != index.end())
+        for (const auto& e : *fdb)
+          if (!e.self && e.master == br->second && e.mac == row.mac && names.count(e.ifindex))
+            j["port"] = names[e.ifindex];
+      // The attachment the agent made for it (a container through CNI, a VM's tap).
+      if (endpoints)
+        for (const auto& [key, rec] : endpoints->records())
+          if (key.network == n.name && rec.mac == row.mac) {
+            j["container_id"] = key.container_id;
+            j["ifname"] = key.ifname;
+            j["kind"] = std::string(agent::ipam::kind_name(rec.kind));
+          }
+      j["node"] = agent.config().vtep.to_string();
+      out.push_back(std::move(j));
+    }
+  }
+  return out;
+}
+
+// show kernel fdb vni VNI: what the kernel holds for the network's bridge and VXLAN device.
+Expected<nlohmann::json> show_kernel_fdb(kernel::Kernel& kernel,
+                                         const std::vector<std::string>& args) {
+  using nlohmann::json;
+  if (args.size() != 5 || args[3] != "vni")
+    return fail(ctl::expected(ctl::CommandId::ShowKernelFdb));
+  uint32_t vni = 0;
+  auto [end, ec] = std::from_chars(args[4].data(), args[4].data() + args[4].size(), vni);
+  if (ec != std::errc() || end != args[4].data() + args[4].size() || vni == 0 || vni > 0xffffff)
+    return fail("vni: \"" + args[4] + "\" is not a VNI (1..16777215)");
+  auto links = kernel.links();
+  if (!links) return unexpected(std::move(links.error()));
+  int br = 0, vx = 0;
+  std::map<int, std::string> names;
+  for (const auto& l : *links) {
+    names[l.index] = l.name;
+    if (l.name == agent::bridge_name(vni)) br = l.index;
+    if (l.name == agent::vxlan_name(vni)) vx = l.index;
+  }
+  if (br == 0 && vx == 0)
+    return fail(
+        fmt::format("no {} or {} in the kernel", agent::bridge_name(vni), agent::vxlan_name(vni)));
+  auto fdb = kernel.fdb();
+  if (!fdb) return unexpected(std::move(fdb.error()));
+  json out = json::array();
+  for (const auto& e : *fdb) {
+    if (e.ifindex != vx && e.master != br) continue;
+    if (!e.self && e.master != br) continue;
+    json j;
+    j["mac"] = e.mac.to_string();
+    j["device"] = names.count(e.ifindex) ? names[e.ifindex] : std::to_string(e.ifindex);
+    if (e.dst) j["vtep"] = e.dst->to_string();
+    j["self"] = e.self;
+    j["extern_learned"] = e.extern_learned;
+    j["state"] = e.state;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<Expected<nlohmann::json>> agent_command(agent::Agent& agent, kernel::Kernel& kernel,
                                                       agent::Endpoints* endpoints,
                                                       const std::vector<std::string>& args) {
-  using nlohmann::json;
-  if (!args.empty() && args[0] == "endpoint") {
-    if (!endpoints) return Expected<json>(fail("this daemon has no endpoint service"));
-    return endpoint_command(*endpoints, args);
-  }
-  if (args.size() == 2 && args[0] == "show" && args[1] == "network") {
-    json out = json::array();
-    auto links = kernel.links();
-    const agent::DesiredState d = agent.desired();
-    for (const auto& n : agent.config().networks) {
-      json j;
-      j["name"] = n.name;
-      j["vni"] = n.vni;
-      if (n.gateway)
-        j["gateway"] = n.gateway->ip.to_string() + "/" + std::to_string(n.gateway->length);
-      if (n.gateway6)
-        j["gateway6"] = n.gateway6->ip.to_string() + "/" + std::to_string(n.gateway6->length);
-      j["bridge"] = agent::bridge_name(n.vni);
-      j["vxlan"] = agent::vxlan_name(n.vni);
-      j["mtu"] = agent.config().overlay_mtu;
-      bool up = false;
-      if (links)
-        for (const auto& l : *links)
-          if (l.name == agent::bridge_name(n.vni)) up = l.up;
-      j["up"] = up;
-      for (const auto& s : d.networks) {
-        if (s.vni != n.vni) continue;
-        json f = json::array();
-        for (const auto& v : s.flood) f.push_back(v.to_string());
-        j["flood"] = std::move(f);
-        j["remote_macs"] = s.macs.size();
-        j["remote_ips"] = s.ips.size();
-      }
-      out.push_back(std::move(j));
-    }
-    return Expected<json>(std::move(out));
-  }
-  if (args.size() == 2 && args[0] == "show" && args[1] == "endpoint") {
-    // The workloads of this host: the local MACs of every network, with their IPs and the
-    // bridge port the kernel learned them on.
-    auto links = kernel.links();
-    auto fdb = kernel.fdb();
-    if (!links) return Expected<json>(unexpected(std::move(links.error())));
-    if (!fdb) return Expected<json>(unexpected(std::move(fdb.error())));
-    std::map<int, std::string> names;
-    std::map<std::string, int> index;
-    for (const auto& l : *links) {
-      names[l.index] = l.name;
-      index[l.name] = l.index;
-    }
-    json out = json::array();
-    for (const auto& n : agent.config().networks) {
-      auto rows = agent.evpn().macs(n.vni);
-      if (!rows) continue;
-      const auto br = index.find(agent::bridge_name(n.vni));
-      for (const auto& row : *rows) {
-        const evpn::LocalMac* m = row.local_mac;
-        if (!m) continue;
-        json j;
-        j["network"] = n.name;
-        j["vni"] = n.vni;
-        j["mac"] = row.mac.to_string();
-        json ips = json::array();
-        for (const auto& ip : m->routes)
-          if (ip) ips.push_back(ip->to_string());
-        j["ips"] = std::move(ips);
-        j["state"] = m->state == evpn::LocalMac::State::Local       ? "local"
-                     : m->state == evpn::LocalMac::State::MovedAway ? "moved-away"
-                                                                    : "conflict";
-        j["sequence"] = m->sequence;
-        j["advertised"] = !m->in_rib.empty();
-        if (m->duplicate) j["duplicate"] = true;
-        if (br != index.end())
-          for (const auto& e : *fdb)
-            if (!e.self && e.master == br->second && e.mac == row.mac && names.count(e.ifindex))
-              j["port"] = names[e.ifindex];
-        // The attachment the agent made for it (a container through CNI, a VM's tap).
-        if (endpoints)
-          for (const auto& [key, rec] : endpoints->records())
-            if (key.network == n.name && rec.mac == row.mac) {
-              j["container_id"] = key.container_id;
-              j["ifname"] = key.ifname;
-              j["kind"] = std::string(agent::ipam::kind_name(rec.kind));
-            }
-        j["node"] = agent.config().vtep.to_string();
-        out.push_back(std::move(j));
-      }
-    }
-    return Expected<json>(std::move(out));
-  }
-  if (args.size() >= 2 && args[0] == "show" && args[1] == "kernel") {
-    if (args.size() != 5 || args[2] != "fdb" || args[3] != "vni")
-      return Expected<json>(fail("expected: show kernel fdb vni VNI"));
-    uint32_t vni = 0;
-    auto [end, ec] = std::from_chars(args[4].data(), args[4].data() + args[4].size(), vni);
-    if (ec != std::errc() || end != args[4].data() + args[4].size() || vni == 0 || vni > 0xffffff)
-      return Expected<json>(fail("vni: \"" + args[4] + "\" is not a VNI (1..16777215)"));
-    auto links = kernel.links();
-    if (!links) return Expected<json>(unexpected(std::move(links.error())));
-    int br = 0, vx = 0;
-    std::map<int, std::string> names;
-    for (const auto& l : *links) {
-      names[l.index] = l.name;
-      if (l.name == agent::bridge_name(vni)) br = l.index;
-      if (l.name == agent::vxlan_name(vni)) vx = l.index;
-    }
-    if (br == 0 && vx == 0)
-      return Expected<json>(fail(fmt::format("no {} or {} in the kernel", agent::bridge_name(vni),
-                                             agent::vxlan_name(vni))));
-    auto fdb = kernel.fdb();
-    if (!fdb) return Expected<json>(unexpected(std::move(fdb.error())));
-    json out = json::array();
-    for (const auto& e : *fdb) {
-      if (e.ifindex != vx && e.master != br) continue;
-      if (!e.self && e.master != br) continue;
-      json j;
-      j["mac"] = e.mac.to_string();
-      j["device"] = names.count(e.ifindex) ? names[e.ifindex] : std::to_string(e.ifindex);
-      if (e.dst) j["vtep"] = e.dst->to_string();
-      j["self"] = e.self;
-      j["extern_learned"] = e.extern_learned;
-      j["state"] = e.state;
-      out.push_back(std::move(j));
-    }
-    return Expected<json>(std::move(out));
+  using enum ctl::CommandId;
+  const ctl::Command* c = ctl::find_command(args);
+  if (!c) return std::nullopt;
+  switch (c->id) {
+    case ShowNetwork:
+      if (args.size() != 2) return fail(ctl::expected(c->id));
+      return show_network(agent, kernel);
+    case ShowEndpoint:
+      if (args.size() != 2) return fail(ctl::expected(c->id));
+      return show_endpoint(agent, kernel, endpoints);
+    case ShowKernelFdb:
+      return show_kernel_fdb(kernel, args);
+    case EndpointAdd:
+    case EndpointDel:
+      if (!endpoints) return fail("this daemon has no endpoint service");
+      return endpoint_command(*endpoints, args);
+    // The BGP speaker's and EVPN's (run_command).
+    case ShowBgpSummary:
+    case ShowBgpNeighbor:
+    case ShowBgpUnicast:
+    case ShowBgpUnicastShort:
+    case ShowBgpEvpn:
+    case ShowBgpRtc:
+    case ClearBgpNeighbor:
+    case ShowEvpnVni:
+    case ShowEvpnMac:
+    case EvpnMac:
+    case ClearEvpnDupAddr:
+    case ShowEvpnIpVrf:
+    case ShowEvpnPrefix:
+    case EvpnPrefix:
+      return std::nullopt;
   }
   return std::nullopt;
 }

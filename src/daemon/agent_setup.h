@@ -32,8 +32,8 @@ Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& 
 // IPAM's view of the configured networks: subnets, gateways and this node's pools.
 std::vector<agent::ipam::NetworkPools> ipam_networks(const config::Config& cfg);
 
-// `show network`, `show endpoint`, `show kernel fdb vni V`, `endpoint add|del ...`; nullopt:
-// not an agent command.
+// The node agent's commands of ctl/commands.h (needs_agent: `show network`, `show endpoint`,
+// `show kernel fdb vni V`, `endpoint add|del ...`); nullopt: not an agent command.
 std::optional<Expected<nlohmann::json>> agent_command(agent::Agent& agent, kernel::Kernel& kernel,
                                                       agent::Endpoints* endpoints,
                                                       const std::vector<std::string>& args);

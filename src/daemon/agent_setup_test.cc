@@ -1,10 +1,14 @@
 // prepare_agent against a FakeKernel: the VTEP from agent.vtep.address, agent.vtep.interface or
 // the default route, the errors a user sees when it cannot be found, and the overlay MTU derived
-// from the underlay link's (RFC 7348 §4: 50 octets over IPv4, 70 over IPv6).
+// from the underlay link's (RFC 7348 §4: 50 octets over IPv4, 70 over IPv6). And agent_command:
+// it answers the agent's commands of ctl/commands.h and leaves every other request alone.
 #include "daemon/agent_setup.h"
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
+#include "ctl/commands.h"
 #include "kernel/fake_kernel.h"
 
 namespace isthmus::daemon {
@@ -243,6 +247,83 @@ TEST_F(AgentVtepTest, OverlayMtuFollowsTheUnderlay) {
     EXPECT_EQ(ac->overlay_mtu, c.overlay) << c.underlay << " " << c.vtep;
     ASSERT_TRUE(k_.delete_link(eth0).has_value());  // with its addresses and its peer
   }
+}
+
+// An agent of network blue (VNI 100) on the fake kernel, its devices made.
+class AgentCommandsTest : public ::testing::Test {
+ protected:
+  AgentCommandsTest() {
+    const IpAddress vtep = ip("198.18.0.2");
+    bgp::RibConfig rc;
+    rc.local_as = 65000;
+    rc.router_id = vtep.v4_host_order();
+    rib_ = std::make_unique<bgp::Rib>(rc);
+    evpn::InstanceConfig ic;
+    ic.mac_vrfs.push_back(evpn::resolve(100, std::nullopt, {}, {}, 65000, vtep, 1));
+    ic.vtep = vtep;
+    evpn_ = std::make_unique<evpn::Instance>(*rib_, std::move(ic), evpn::Hooks{});
+    agent::AgentConfig ac;
+    ac.vtep = vtep;
+    ac.networks.push_back({"blue", 100, agent::GatewayAddress{ip("100.64.1.1"), 24}});
+    agent_ = std::make_unique<agent::Agent>(k_, *evpn_, ac);
+    evpn_->set_observer(agent_->observer());
+    EXPECT_TRUE(agent_->reconcile().ok());
+  }
+
+  std::optional<Expected<nlohmann::json>> run(const std::vector<std::string>& args) {
+    return agent_command(*agent_, k_, nullptr, args);
+  }
+  std::string error(const std::vector<std::string>& args) {
+    auto r = run(args);
+    EXPECT_TRUE(r.has_value());
+    EXPECT_TRUE(r && !r->has_value());
+    return r && !*r ? r->error().message : "";
+  }
+
+  kernel::FakeKernel k_;
+  std::unique_ptr<bgp::Rib> rib_;
+  std::unique_ptr<evpn::Instance> evpn_;
+  std::unique_ptr<agent::Agent> agent_;
+};
+
+// Every agent command of the table, sent as its example, is answered; every other command is
+// left to run_command (nullopt).
+TEST_F(AgentCommandsTest, EveryAgentCommandOfTheTableReachesItsHandler) {
+  for (const ctl::Command& c : ctl::commands()) {
+    auto r = run(ctl::example_args(c));
+    if (!c.needs_agent) {
+      EXPECT_FALSE(r.has_value()) << c.example;
+      continue;
+    }
+    ASSERT_TRUE(r.has_value()) << c.example;
+    if (c.id == ctl::CommandId::EndpointAdd || c.id == ctl::CommandId::EndpointDel)
+      EXPECT_EQ(r->has_value() ? "" : r->error().message, "this daemon has no endpoint service");
+    else
+      EXPECT_TRUE(r->has_value()) << c.example << ": " << r->error().message;
+  }
+  auto networks = run({"show", "network"});
+  ASSERT_TRUE(networks && *networks);
+  EXPECT_EQ((**networks)[0]["name"], "blue");
+  EXPECT_EQ((**networks)[0]["bridge"], "br100");
+}
+
+TEST_F(AgentCommandsTest, OtherWordsAreLeftToRunCommand) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{},
+                                             {"show"},
+                                             {"show", "networks"},
+                                             {"show", "kernel"},
+                                             {"show", "kernel", "routes"},
+                                             {"endpoint"},
+                                             {"endpoint", "list"},
+                                             {"show", "bgp", "summary"},
+                                             {"evpn", "mac", "add", "100", "02:00:00:00:01:01"}})
+    EXPECT_FALSE(run(args).has_value()) << ::testing::PrintToString(args);
+  EXPECT_EQ(error({"show", "network", "blue"}), "expected: show network");
+  EXPECT_EQ(error({"show", "endpoint", "all"}), "expected: show endpoint");
+  EXPECT_EQ(error({"show", "kernel", "fdb", "100"}), "expected: show kernel fdb vni VNI");
+  EXPECT_EQ(error({"show", "kernel", "fdb", "vni", "0"}), "vni: \"0\" is not a VNI (1..16777215)");
+  EXPECT_EQ(error({"show", "kernel", "fdb", "vni", "200"}), "no br200 or vxlan200 in the kernel");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "bgp/speaker/show.h"
+#include "ctl/commands.h"
 
 namespace isthmus::daemon {
 
@@ -46,9 +47,9 @@ Expected<nlohmann::json> show_bgp_evpn(const bgp::Speaker& speaker,
                                        const std::vector<std::string>& args) {
   std::optional<uint8_t> type;
   std::optional<uint32_t> vni;
-  constexpr const char* kUsage = "expected: show bgp l2vpn evpn [route-type 1..5] [vni V]";
+  const std::string usage = ctl::expected(ctl::CommandId::ShowBgpEvpn);
   for (size_t i = 4; i < args.size(); i += 2) {
-    if (i + 1 >= args.size()) return fail(kUsage);
+    if (i + 1 >= args.size()) return fail(usage);
     uint32_t v = 0;
     const std::string& text = args[i + 1];
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -61,7 +62,7 @@ Expected<nlohmann::json> show_bgp_evpn(const bgp::Speaker& speaker,
       if (v > 0xffffff) return fail("vni: " + text + " does not fit 24 bits");
       vni = v;
     } else {
-      return fail(kUsage);
+      return fail(usage);
     }
   }
   return bgp::show_evpn_routes(speaker, type, vni);
@@ -142,7 +143,7 @@ nlohmann::json show_evpn_vni(const evpn::Instance& evpn) {
 // this VTEP's own state of the MAC when it has one.
 Expected<nlohmann::json> show_evpn_mac(const bgp::Speaker& speaker, const evpn::Instance& evpn,
                                        const std::vector<std::string>& args) {
-  if (args.size() != 5 || args[3] != "vni") return fail("expected: show evpn mac vni VNI");
+  if (args.size() != 5 || args[3] != "vni") return fail(ctl::expected(ctl::CommandId::ShowEvpnMac));
   auto vrf = find_vrf(evpn, args[4]);
   if (!vrf) return fail(vrf.error().message);
   const auto rows = evpn.macs((*vrf)->vni);
@@ -188,9 +189,9 @@ Expected<nlohmann::json> show_evpn_mac(const bgp::Speaker& speaker, const evpn::
 // as static (RFC 7432 §15.2).
 Expected<nlohmann::json> evpn_mac_command(evpn::Instance& evpn,
                                           const std::vector<std::string>& args) {
-  constexpr const char* kUsage = "expected: evpn mac add|del VNI MAC [IP] [sticky]";
+  const std::string usage = ctl::expected(ctl::CommandId::EvpnMac);
   if (args.size() < 5 || args.size() > 7 || (args[2] != "add" && args[2] != "del"))
-    return fail(kUsage);
+    return fail(usage);
   const bool add = args[2] == "add";
   auto vni = parse_vni(args[3]);
   if (!vni) return unexpected(vni.error());
@@ -206,7 +207,7 @@ Expected<nlohmann::json> evpn_mac_command(evpn::Instance& evpn,
       if (!a) return fail(a.error().message);
       ip = *a;
     } else {
-      return fail(kUsage);
+      return fail(usage);
     }
   }
   const std::string what =
@@ -229,10 +230,9 @@ Expected<nlohmann::json> evpn_mac_command(evpn::Instance& evpn,
 // corrective action is taken").
 Expected<nlohmann::json> clear_evpn_dup_addr(evpn::Instance& evpn,
                                              const std::vector<std::string>& args) {
-  constexpr const char* kUsage = "expected: clear evpn dup-addr vni VNI [mac MAC]";
   if ((args.size() != 5 && args.size() != 7) || args[3] != "vni" ||
       (args.size() == 7 && args[5] != "mac"))
-    return fail(kUsage);
+    return fail(ctl::expected(ctl::CommandId::ClearEvpnDupAddr));
   auto vni = parse_vni(args[4]);
   if (!vni) return unexpected(vni.error());
   std::optional<MacAddress> mac;
@@ -272,7 +272,8 @@ nlohmann::json show_evpn_ip_vrf(const evpn::Instance& evpn) {
 // show evpn prefix vni L3VNI: the prefixes of an IP-VRF, ours and each remote VTEP's.
 Expected<nlohmann::json> show_evpn_prefix(const bgp::Speaker& speaker, const evpn::Instance& evpn,
                                           const std::vector<std::string>& args) {
-  if (args.size() != 5 || args[3] != "vni") return fail("expected: show evpn prefix vni L3VNI");
+  if (args.size() != 5 || args[3] != "vni")
+    return fail(ctl::expected(ctl::CommandId::ShowEvpnPrefix));
   auto vni = parse_vni(args[4]);
   if (!vni) return unexpected(vni.error());
   auto rows = evpn.prefixes(*vni);
@@ -301,7 +302,7 @@ Expected<nlohmann::json> show_evpn_prefix(const bgp::Speaker& speaker, const evp
 Expected<nlohmann::json> evpn_prefix_command(evpn::Instance& evpn,
                                              const std::vector<std::string>& args) {
   if (args.size() != 5 || (args[2] != "add" && args[2] != "del"))
-    return fail("expected: evpn prefix add|del L3VNI PREFIX");
+    return fail(ctl::expected(ctl::CommandId::EvpnPrefix));
   auto vni = parse_vni(args[3]);
   if (!vni) return unexpected(vni.error());
   auto prefix = Prefix::parse(args[4]);
@@ -318,85 +319,110 @@ Expected<nlohmann::json> evpn_prefix_command(evpn::Instance& evpn,
                         evpn.config().vtep->to_string());
 }
 
+// show bgp neighbor|neighbors [ADDRESS]: every neighbor, or the one at ADDRESS.
+Expected<nlohmann::json> show_bgp_neighbor(const bgp::Speaker& speaker,
+                                           const std::vector<std::string>& args) {
+  if (args.size() == 3) {
+    nlohmann::json all = nlohmann::json::array();
+    for (auto& [id, p] : speaker.peers())
+      all.push_back(*bgp::show_neighbor(speaker, p->config().address));
+    return all;
+  }
+  if (args.size() != 4) return fail(ctl::expected(ctl::CommandId::ShowBgpNeighbor));
+  auto a = IpAddress::parse(args[3]);
+  if (!a) return fail(a.error().message);
+  auto j = bgp::show_neighbor(speaker, *a);
+  if (!j) return fail("no BGP neighbor " + a->to_string());
+  return *j;
+}
+
+// clear bgp neighbor ADDRESS [hard | graceful | soft [in|out]]
+Expected<nlohmann::json> clear_bgp_neighbor(bgp::Speaker& speaker,
+                                            const std::vector<std::string>& args) {
+  if (args.size() < 4) return fail(ctl::expected(ctl::CommandId::ClearBgpNeighbor));
+  auto a = IpAddress::parse(args[3]);
+  if (!a) return fail(a.error().message);
+  bgp::Peer* p = speaker.find_peer(*a);
+  if (!p) return fail("no BGP neighbor " + a->to_string());
+  std::vector<std::string> how(args.begin() + 4, args.end());
+  Expected<void> r;
+  std::string done;
+  if (how.empty() || how == std::vector<std::string>{"hard"}) {
+    // RFC 8538 §5: a Hard Reset when the peer supports it; neither side keeps routes.
+    r = p->reset("cleared by operator", true);
+    done = "session reset";
+  } else if (how == std::vector<std::string>{"graceful"}) {
+    // RFC 8538 §4: with the N bit both sides keep the other's routes as stale.
+    r = p->reset("cleared by operator (graceful)", false);
+    done = "session reset gracefully";
+  } else if (how == std::vector<std::string>{"soft"}) {
+    r = p->refresh_in();
+    if (r) r = p->refresh_out();
+    done = "route refresh requested and routes re-sent";
+  } else if (how == std::vector<std::string>{"soft", "in"}) {
+    r = p->refresh_in();
+    done = "route refresh requested";
+  } else if (how == std::vector<std::string>{"soft", "out"}) {
+    r = p->refresh_out();
+    done = "routes re-sent";
+  } else {
+    return fail(ctl::expected(ctl::CommandId::ClearBgpNeighbor));
+  }
+  if (!r) return fail("neighbor " + a->to_string() + ": " + r.error().message);
+  return nlohmann::json("neighbor " + a->to_string() + ": " + done);
+}
+
 }  // namespace
 
 Expected<nlohmann::json> run_command(bgp::Speaker& speaker, evpn::Instance& evpn,
                                      const std::vector<std::string>& args) {
-  auto is = [&](std::initializer_list<const char*> words) {
-    if (args.size() < words.size()) return false;
-    size_t i = 0;
-    for (auto w : words)
-      if (args[i++] != w) return false;
-    return true;
-  };
-  if (is({"show", "bgp", "summary"}) && args.size() == 3) return bgp::show_summary(speaker);
-  if (is({"show", "bgp", "neighbor"}) || is({"show", "bgp", "neighbors"})) {
-    if (args.size() == 3) {
-      nlohmann::json all = nlohmann::json::array();
-      for (auto& [id, p] : speaker.peers())
-        all.push_back(*bgp::show_neighbor(speaker, p->config().address));
-      return all;
-    }
-    auto a = IpAddress::parse(args[3]);
-    if (!a) return fail(a.error().message);
-    auto j = bgp::show_neighbor(speaker, *a);
-    if (!j) return fail("no BGP neighbor " + a->to_string());
-    return *j;
+  using enum ctl::CommandId;
+  const ctl::Command* c = ctl::find_command(args);
+  if (!c) return fail(ctl::unknown_command(args));
+  // args[2] of show bgp ipv4|ipv6 ...
+  auto family = [&] { return args[2] == "ipv4" ? bgp::kIpv4Unicast : bgp::kIpv6Unicast; };
+  switch (c->id) {
+    case ShowBgpSummary:
+      if (args.size() != 3) return fail(ctl::expected(c->id));
+      return bgp::show_summary(speaker);
+    case ShowBgpNeighbor:
+      return show_bgp_neighbor(speaker, args);
+    case ShowBgpUnicast:
+      return show_bgp_routes(speaker, family(), args, 4);
+    case ShowBgpUnicastShort:
+      return show_bgp_routes(speaker, family(), args, 3);
+    case ShowBgpEvpn:
+      return show_bgp_evpn(speaker, args);
+    case ShowBgpRtc:
+      if (args.size() != 4) return fail(ctl::expected(c->id));
+      return bgp::show_rtc_routes(speaker);
+    case ClearBgpNeighbor:
+      return clear_bgp_neighbor(speaker, args);
+    case ShowEvpnVni:
+      if (args.size() != 3) return fail(ctl::expected(c->id));
+      return show_evpn_vni(evpn);
+    case ShowEvpnMac:
+      return show_evpn_mac(speaker, evpn, args);
+    case EvpnMac:
+      return evpn_mac_command(evpn, args);
+    case ClearEvpnDupAddr:
+      return clear_evpn_dup_addr(evpn, args);
+    case ShowEvpnIpVrf:
+      if (args.size() != 3) return fail(ctl::expected(c->id));
+      return show_evpn_ip_vrf(evpn);
+    case ShowEvpnPrefix:
+      return show_evpn_prefix(speaker, evpn, args);
+    case EvpnPrefix:
+      return evpn_prefix_command(evpn, args);
+    // The agent's (agent_command answers them on a daemon with the agent role).
+    case ShowNetwork:
+    case ShowEndpoint:
+    case ShowKernelFdb:
+    case EndpointAdd:
+    case EndpointDel:
+      return fail(ctl::needs_agent_role(*c));
   }
-  if (is({"show", "bgp", "ipv4", "unicast"}))
-    return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 4);
-  if (is({"show", "bgp", "ipv6", "unicast"}))
-    return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 4);
-  if (is({"show", "bgp", "l2vpn", "evpn"})) return show_bgp_evpn(speaker, args);
-  if (is({"show", "bgp", "ipv4", "rtc"}) && args.size() == 4) return bgp::show_rtc_routes(speaker);
-  if (is({"show", "evpn", "vni"}) && args.size() == 3) return show_evpn_vni(evpn);
-  if (is({"show", "evpn", "mac"})) return show_evpn_mac(speaker, evpn, args);
-  if (is({"evpn", "mac"})) return evpn_mac_command(evpn, args);
-  if (is({"clear", "evpn", "dup-addr"})) return clear_evpn_dup_addr(evpn, args);
-  if (is({"show", "evpn", "ip-vrf"}) && args.size() == 3) return show_evpn_ip_vrf(evpn);
-  if (is({"show", "evpn", "prefix"})) return show_evpn_prefix(speaker, evpn, args);
-  if (is({"evpn", "prefix"})) return evpn_prefix_command(evpn, args);
-  if (is({"show", "bgp", "ipv4"})) return show_bgp_routes(speaker, bgp::kIpv4Unicast, args, 3);
-  if (is({"show", "bgp", "ipv6"})) return show_bgp_routes(speaker, bgp::kIpv6Unicast, args, 3);
-  if (is({"clear", "bgp", "neighbor"}) && args.size() >= 4) {
-    auto a = IpAddress::parse(args[3]);
-    if (!a) return fail(a.error().message);
-    bgp::Peer* p = speaker.find_peer(*a);
-    if (!p) return fail("no BGP neighbor " + a->to_string());
-    std::vector<std::string> how(args.begin() + 4, args.end());
-    Expected<void> r;
-    std::string done;
-    if (how.empty() || how == std::vector<std::string>{"hard"}) {
-      // RFC 8538 §5: a Hard Reset when the peer supports it; neither side keeps routes.
-      r = p->reset("cleared by operator", true);
-      done = "session reset";
-    } else if (how == std::vector<std::string>{"graceful"}) {
-      // RFC 8538 §4: with the N bit both sides keep the other's routes as stale.
-      r = p->reset("cleared by operator (graceful)", false);
-      done = "session reset gracefully";
-    } else if (how == std::vector<std::string>{"soft"}) {
-      r = p->refresh_in();
-      if (r) r = p->refresh_out();
-      done = "route refresh requested and routes re-sent";
-    } else if (how == std::vector<std::string>{"soft", "in"}) {
-      r = p->refresh_in();
-      done = "route refresh requested";
-    } else if (how == std::vector<std::string>{"soft", "out"}) {
-      r = p->refresh_out();
-      done = "routes re-sent";
-    } else {
-      return fail("expected: clear bgp neighbor ADDR [hard | graceful | soft [in|out]]");
-    }
-    if (!r) return fail("neighbor " + a->to_string() + ": " + r.error().message);
-    return nlohmann::json("neighbor " + a->to_string() + ": " + done);
-  }
-  return fail(
-      "unknown command \"" + joined(args) +
-      "\"; try: show bgp summary | show bgp neighbor [ADDR] | show bgp ipv4|ipv6 unicast "
-      "[PREFIX] | show bgp l2vpn evpn [route-type N] [vni V] | show evpn vni | show evpn mac "
-      "vni V | evpn mac add|del VNI MAC [IP] [sticky] | clear bgp neighbor ADDR "
-      "[hard | graceful | soft [in|out]] | clear evpn dup-addr vni V [mac M] | show evpn ip-vrf | "
-      "show evpn prefix vni L3VNI | evpn prefix add|del L3VNI PREFIX");
+  return fail(ctl::unknown_command(args));
 }
 
 }  // namespace isthmus::daemon

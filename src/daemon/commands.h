@@ -1,4 +1,5 @@
-// The control socket's command table: words -> a JSON answer from the daemon's state.
+// The control socket's commands of the BGP speaker and EVPN: a handler for each of ctl/commands.h,
+// a JSON answer from the daemon's state.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,7 +12,8 @@
 
 namespace isthmus::daemon {
 
-// `evpn`: the EVPN service (its MAC-VRFs, tables and origination).
+// `evpn`: the EVPN service (its MAC-VRFs, tables and origination). The node agent's commands
+// (agent_command) are answered here only as missing: this daemon does not run the agent role.
 Expected<nlohmann::json> run_command(bgp::Speaker& speaker, evpn::Instance& evpn,
                                      const std::vector<std::string>& args);
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ctl/commands.h"
 #include "daemon/build.h"
 
 namespace isthmus::daemon {
@@ -125,6 +126,74 @@ TEST_F(EvpnCommandsTest, Prefixes) {
             "L3 VNI 1000: 100.64.10.0/24 no longer advertised");
   EXPECT_EQ(error({"show", "evpn", "prefix", "vni", "100"}),
             "no IP-VRF for L3 VNI 100 (see show evpn ip-vrf)");
+}
+
+// Every command of ctl/commands.h, sent as its example, reaches its handler: the BGP speaker's
+// and EVPN's are answered (an error, if any, is not about the words or their syntax), the
+// agent's say the role is missing here.
+TEST_F(EvpnCommandsTest, EveryCommandOfTheTableReachesItsHandler) {
+  for (const ctl::Command& c : ctl::commands()) {
+    const auto args = ctl::example_args(c);
+    auto r = run_command(*speaker_, *evpn_, args);
+    if (c.needs_agent) {
+      ASSERT_FALSE(r.has_value()) << c.example;
+      EXPECT_EQ(r.error().message, ctl::needs_agent_role(c));
+      continue;
+    }
+    if (r) continue;
+    const std::string& e = r.error().message;
+    EXPECT_FALSE(e.starts_with("unknown command")) << c.example << ": " << e;
+    EXPECT_FALSE(e.starts_with("expected:")) << c.example << ": " << e;
+    EXPECT_FALSE(e.starts_with("too many words")) << c.example << ": " << e;
+  }
+  // Those that need no neighbor and no IP-VRF prefix succeed.
+  for (auto id :
+       {ctl::CommandId::ShowBgpSummary, ctl::CommandId::ShowBgpUnicast,
+        ctl::CommandId::ShowBgpUnicastShort, ctl::CommandId::ShowBgpEvpn,
+        ctl::CommandId::ShowBgpRtc, ctl::CommandId::ShowEvpnVni, ctl::CommandId::ShowEvpnMac,
+        ctl::CommandId::ShowEvpnIpVrf, ctl::CommandId::ShowEvpnPrefix})
+    ok(ctl::example_args(ctl::command(id)));
+  EXPECT_EQ(error({"show", "network"}),
+            "show network: a command of the node agent role, which this isthmusd does not run "
+            "(its configuration has no agent: section)");
+}
+
+// Words no command of the table begins with are an unknown command, answered with the nearest
+// commands; a command's own words with arguments it does not take are answered with its synopsis.
+TEST_F(EvpnCommandsTest, WordsNotInTheTableAreUnknown) {
+  const std::vector<std::vector<std::string>> unknown = {
+      {},
+      {"frobnicate"},
+      {"show"},
+      {"show", "bgp"},
+      {"show", "bgp", "frobnicate"},
+      {"show", "bgp", "l2vpn"},
+      {"show", "evpn"},
+      {"show", "evpn", "macs", "vni", "100"},
+      {"show", "kernel", "routes"},
+      {"show", "networks"},
+      {"clear", "bgp", "neighbour", "198.18.0.2"},
+      {"evpn", "vni"},
+      {"endpoint"},
+      {"endpoint", "list"}};
+  for (const auto& args : unknown) {
+    const std::string e = error(args);
+    EXPECT_EQ(e, ctl::unknown_command(args));
+    EXPECT_TRUE(e.starts_with("unknown command \"")) << e;
+  }
+  EXPECT_EQ(error({"show", "bgp", "frobnicate"})
+                .rfind("unknown command \"show bgp frobnicate\"; try: show bgp summary, ", 0),
+            0u);
+  EXPECT_EQ(error({"show", "bgp", "summary", "now"}), "expected: show bgp summary");
+  EXPECT_EQ(error({"show", "bgp", "ipv4", "rtc", "all"}), "expected: show bgp ipv4 rtc");
+  EXPECT_EQ(error({"show", "evpn", "vni", "100"}), "expected: show evpn vni");
+  EXPECT_EQ(error({"show", "bgp", "neighbor", "198.18.0.2", "routes"}),
+            "expected: show bgp neighbor|neighbors [ADDRESS]");
+  EXPECT_EQ(error({"clear", "bgp", "neighbor"}),
+            "expected: clear bgp neighbor ADDRESS [hard | graceful | soft [in|out]]");
+  EXPECT_EQ(error({"show", "bgp", "l2vpn", "evpn", "vni"}),
+            "expected: show bgp l2vpn evpn [route-type N] [vni V]");
+  EXPECT_EQ(error({"show", "bgp", "neighbors", "198.18.0.9"}), "no BGP neighbor 198.18.0.9");
 }
 
 }  // namespace
