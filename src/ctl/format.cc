@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "ctl/commands.h"
+
 namespace isthmus::ctl {
 
 namespace {
@@ -308,32 +310,49 @@ std::string format_evpn_prefix(const json& j) {
 }
 
 std::string format_text(const std::vector<std::string>& args, const json& result) {
-  auto is = [&](std::initializer_list<const char*> words) {
-    if (args.size() < words.size()) return false;
-    size_t i = 0;
-    for (auto w : words)
-      if (args[i++] != w) return false;
-    return true;
-  };
-  if (is({"show", "bgp", "summary"})) return format_bgp_summary(result);
-  if (is({"show", "bgp", "neighbor"})) {
-    if (result.is_array()) {
-      std::string out;
-      for (auto& n : result) out += format_bgp_neighbor(n) + "\n";
-      return out;
+  // The answer's shape is the command's (ctl/commands.h), whichever of its spellings was sent.
+  const Command* c = find_command(args);
+  if (c) {
+    switch (c->id) {
+      case CommandId::ShowBgpSummary:
+        return format_bgp_summary(result);
+      case CommandId::ShowBgpNeighbor:
+        if (result.is_array()) {
+          std::string out;
+          for (auto& n : result) out += format_bgp_neighbor(n) + "\n";
+          return out;
+        }
+        return format_bgp_neighbor(result);
+      case CommandId::ShowBgpUnicast:
+      case CommandId::ShowBgpUnicastShort:
+        return format_bgp_routes(result);
+      case CommandId::ShowBgpEvpn:
+        return format_evpn_routes(result);
+      case CommandId::ShowBgpRtc:
+        return format_rtc_routes(result);
+      case CommandId::ShowEvpnVni:
+        return format_evpn_vni(result);
+      case CommandId::ShowEvpnMac:
+        return format_evpn_mac(result);
+      case CommandId::ShowEvpnIpVrf:
+        return format_evpn_ip_vrf(result);
+      case CommandId::ShowEvpnPrefix:
+        return format_evpn_prefix(result);
+      case CommandId::ShowNetwork:
+        return format_networks(result);
+      case CommandId::ShowEndpoint:
+        return format_endpoints(result);
+      case CommandId::ShowKernelFdb:
+        return format_kernel_fdb(result);
+      case CommandId::ClearBgpNeighbor:
+      case CommandId::EvpnMac:
+      case CommandId::ClearEvpnDupAddr:
+      case CommandId::EvpnPrefix:
+      case CommandId::EndpointAdd:
+      case CommandId::EndpointDel:
+        break;  // a sentence, or a result shown as JSON
     }
-    return format_bgp_neighbor(result);
   }
-  if (is({"show", "bgp", "l2vpn", "evpn"})) return format_evpn_routes(result);
-  if (is({"show", "bgp", "ipv4", "rtc"})) return format_rtc_routes(result);
-  if (is({"show", "evpn", "vni"})) return format_evpn_vni(result);
-  if (is({"show", "network"})) return format_networks(result);
-  if (is({"show", "endpoint"})) return format_endpoints(result);
-  if (is({"show", "kernel", "fdb"})) return format_kernel_fdb(result);
-  if (is({"show", "evpn", "mac"})) return format_evpn_mac(result);
-  if (is({"show", "evpn", "ip-vrf"})) return format_evpn_ip_vrf(result);
-  if (is({"show", "evpn", "prefix"})) return format_evpn_prefix(result);
-  if (is({"show", "bgp"})) return format_bgp_routes(result);
   if (result.is_string()) return result.get<std::string>() + "\n";
   return result.dump(2) + "\n";
 }

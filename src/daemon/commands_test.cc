@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "ctl/commands.h"
+#include "ctl/format.h"
 #include "daemon/build.h"
 
 namespace isthmus::daemon {
@@ -194,6 +195,24 @@ TEST_F(EvpnCommandsTest, WordsNotInTheTableAreUnknown) {
   EXPECT_EQ(error({"show", "bgp", "l2vpn", "evpn", "vni"}),
             "expected: show bgp l2vpn evpn [route-type N] [vni V]");
   EXPECT_EQ(error({"show", "bgp", "neighbors", "198.18.0.9"}), "no BGP neighbor 198.18.0.9");
+}
+
+// isthmusctl renders every answer of the daemon as text by the command that was sent, whichever
+// of its spellings ("neighbor" or "neighbors"): no answer makes it throw (and abort).
+TEST_F(EvpnCommandsTest, EveryAnswerRendersAsText) {
+  std::vector<std::vector<std::string>> sent;
+  for (const ctl::Command& c : ctl::commands()) sent.push_back(ctl::example_args(c));
+  sent.push_back({"show", "bgp", "neighbor"});
+  sent.push_back({"show", "bgp", "neighbors"});
+  for (const auto& args : sent) {
+    auto r = run_command(*speaker_, *evpn_, args);
+    if (!r) continue;
+    EXPECT_NO_THROW(ctl::format_text(args, *r)) << args.size() << " words: " << r->dump();
+  }
+  auto neighbors = run_command(*speaker_, *evpn_, {"show", "bgp", "neighbors"});
+  ASSERT_TRUE(neighbors.has_value());
+  EXPECT_EQ(ctl::format_text({"show", "bgp", "neighbors"}, *neighbors),
+            ctl::format_text({"show", "bgp", "neighbor"}, *neighbors));
 }
 
 }  // namespace
