@@ -190,27 +190,78 @@ Expected<std::vector<Route>> FakeKernel::routes(uint32_t table) {
 }
 
 namespace {
-bool same_route(const Route& a, const Route& b) {
-  return a.dst == b.dst && a.table == b.table && a.metric == b.metric;
+
+// The kernel's metric for a route given `metric` (IPv6: 0 is IP6_RT_PRIO_USER).
+uint32_t effective_metric(const Route& r) {
+  return r.dst.family() == IpFamily::V6 && r.metric == 0 ? 1024 : r.metric;
 }
+
+// The kernel's key of a route: NLM_F_REPLACE takes over the entry of the same key.
+bool same_key(const Route& a, const Route& b) {
+  return a.dst == b.dst && a.table == b.table && effective_metric(a) == effective_metric(b);
+}
+
 }  // namespace
 
+bool FakeKernel::gateway_reachable(const Route& r) const {
+  const IpAddress& gw = *r.gateway;
+  for (const Route& o : routes_)
+    if ((o.table == r.table || o.table == 254) && !o.gateway && !o.unreachable && o.oif != 0 &&
+        o.dst.contains(gw) && (r.oif == 0 || o.oif == r.oif))
+      return true;
+  // The prefix route the kernel makes (in main) for an address on an up link.
+  for (const Address& a : addresses_) {
+    const Link* l = nullptr;
+    for (const Link& x : links_)
+      if (x.index == a.ifindex) l = &x;
+    if (l && l->up && Prefix(a.ip, a.length).contains(gw) && (r.oif == 0 || a.ifindex == r.oif))
+      return true;
+  }
+  return false;
+}
+
 Expected<void> FakeKernel::replace_route(const Route& r) {
-  if (r.oif && !find(r.oif))
-    return fail(fmt::format("RTM_NEWROUTE {}: No such device", r.dst.to_string()));
+  const std::string what = "RTM_NEWROUTE " + r.dst.to_string();
+  Link* dev = r.oif ? find(r.oif) : nullptr;
+  if (r.oif && !dev) return fail(what + ": No such device");
+  if (r.gateway && r.gateway->family() != r.dst.family())
+    return fail(what + (r.dst.family() == IpFamily::V6
+                            ? ": Numerical result out of range (Attribute failed policy "
+                              "validation)"
+                            : ": Invalid argument (gateway of another family)"));
+  if (r.gateway && r.onlink) {
+    if (!dev) return fail(what + ": No such device (Nexthop device required for onlink)");
+    if (std::any_of(addresses_.begin(), addresses_.end(),
+                    [&](const Address& a) { return a.ifindex == r.oif && a.ip == *r.gateway; }))
+      return fail(what + ": Invalid argument (Nexthop has invalid gateway)");
+  } else if (r.gateway && !gateway_reachable(r)) {
+    return fail(what + ": Invalid argument (Nexthop has invalid gateway)");
+  }
+  // Any route through a device (a link route, a gateway's): the device must be up.
+  if (dev && !dev->up) return fail(what + ": Network is down (Nexthop device is not up)");
   if (auto ok = change("replace_route " + r.dst.to_string()); !ok) return ok;
-  auto it = std::find_if(routes_.begin(), routes_.end(),
-                         [&](const Route& o) { return same_route(o, r); });
+  Route stored = r;
+  stored.metric = effective_metric(r);
+  auto it =
+      std::find_if(routes_.begin(), routes_.end(), [&](const Route& o) { return same_key(o, r); });
   if (it == routes_.end())
-    routes_.push_back(r);
+    routes_.push_back(stored);
   else
-    *it = r;
+    *it = stored;
   return {};
 }
 
 Expected<void> FakeKernel::delete_route(const Route& r) {
-  auto it = std::find_if(routes_.begin(), routes_.end(),
-                         [&](const Route& o) { return same_route(o, r); });
+  // The kernel's match: kind always; metric, gateway and device when given; the lowest metric
+  // first.
+  auto match = [&](const Route& o) {
+    return o.dst == r.dst && o.table == r.table && o.unreachable == r.unreachable &&
+           (r.metric == 0 || o.metric == effective_metric(r)) &&
+           (!r.gateway || o.gateway == r.gateway) && (r.oif == 0 || o.oif == r.oif);
+  };
+  auto it = routes_.end();
+  for (auto o = routes_.begin(); o != routes_.end(); ++o)
+    if (match(*o) && (it == routes_.end() || o->metric < it->metric)) it = o;
   if (it == routes_.end())
     return fail(fmt::format("RTM_DELROUTE {}: No such process", r.dst.to_string()));
   if (auto ok = change("delete_route " + r.dst.to_string()); !ok) return ok;

@@ -1,7 +1,10 @@
 // An in-memory Kernel with the rules of the real one that the agent depends on: names and
 // VXLAN VNIs are unique, a master must be a bridge, deleting a link takes its addresses, routes,
 // neighbours and FDB entries with it (and the other end of a veth), appending a flood
-// destination twice fails, deleting what is not there fails. Errors read like NetlinkKernel's.
+// destination twice fails, deleting what is not there fails, routes are keyed and checked as
+// Kernel::replace_route says (gateway family, reachability, onlink on an up device, IPv6 metric
+// 1024). Errors read like NetlinkKernel's. Not modelled: the prefix routes the kernel adds to
+// main for addresses (they count for reachability, but routes(254) does not list them).
 // Tests can make the next matching change fail, and read the log of changes made.
 #pragma once
 
@@ -53,6 +56,8 @@ class FakeKernel final : public Kernel {
   Expected<void> change(std::string line);
   Link* find(int ifindex);
   Expected<Link*> need(int ifindex, const std::string& what);
+  // A gateway route without onlink needs this (see Kernel::replace_route).
+  bool gateway_reachable(const Route& r) const;
   std::vector<Link> links_;
   std::vector<Address> addresses_;
   std::vector<Route> routes_;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace isthmus::kernel {
 namespace {
 
@@ -42,9 +44,14 @@ TEST(FakeKernel, NetworkOfABridgeAndAVxlanDevice) {
   ASSERT_TRUE(
       k.replace_neighbour({br->index, ip("100.64.1.7"), mac("02:00:00:00:02:01")}).has_value());
   ASSERT_TRUE(k.add_address({br->index, ip("100.64.1.1"), 24}).has_value());
+  // A route needs its device up.
+  EXPECT_EQ(
+      k.replace_route({*Prefix::parse("100.64.9.0/24"), std::nullopt, br->index}).error().message,
+      "RTM_NEWROUTE 100.64.9.0/24: Network is down (Nexthop device is not up)");
+  ASSERT_TRUE(k.set_link(br->index, {.up = true}).has_value());
   ASSERT_TRUE(
       k.replace_route({*Prefix::parse("100.64.9.0/24"), std::nullopt, br->index}).has_value());
-  EXPECT_EQ(k.changes().size(), 11u);
+  EXPECT_EQ(k.changes().size(), 12u);
 
   // Deleting the bridge takes what hangs off it; its port stays without a master.
   ASSERT_TRUE(k.delete_link(br->index).has_value());
@@ -58,6 +65,72 @@ TEST(FakeKernel, NetworkOfABridgeAndAVxlanDevice) {
   EXPECT_EQ(k.fdb()->size(), 3u);  // the VXLAN device's own entries stay
   EXPECT_EQ(k.delete_fdb({vx->index, mac("02:00:00:00:09:09")}).error().message,
             "RTM_DELNEIGH fdb 02:00:00:00:09:09 on link 3: No such file or directory");
+}
+
+// Routes as the kernel takes them (Kernel::replace_route): keyed by table, destination and
+// metric; a gateway reachable or onlink on an up device; IPv6 gets metric 1024.
+TEST(FakeKernel, RoutesFollowTheKernelsRules) {
+  FakeKernel k;
+  auto br = *k.add_link({.name = "br5001", .kind = "bridge"});
+  const uint32_t t = 1000;
+  const Prefix p4 = *Prefix::parse("100.64.2.0/24");
+  const Prefix p6 = *Prefix::parse("fd00:64:2::/64");
+  Route via{.dst = p4, .gateway = ip("198.18.0.2"), .oif = br.index, .table = t, .onlink = true};
+  EXPECT_EQ(k.replace_route(via).error().message,
+            "RTM_NEWROUTE 100.64.2.0/24: Network is down (Nexthop device is not up)");
+  ASSERT_TRUE(k.set_link(br.index, {.up = true}).has_value());
+  ASSERT_TRUE(k.replace_route(via).has_value());
+  // Without onlink the gateway needs a route; onlink needs the device.
+  Route plain = via;
+  plain.onlink = false;
+  plain.dst = *Prefix::parse("100.64.3.0/24");
+  EXPECT_EQ(k.replace_route(plain).error().message,
+            "RTM_NEWROUTE 100.64.3.0/24: Invalid argument (Nexthop has invalid gateway)");
+  Route no_dev = via;
+  no_dev.oif = 0;
+  EXPECT_EQ(k.replace_route(no_dev).error().message,
+            "RTM_NEWROUTE 100.64.2.0/24: No such device (Nexthop device required for onlink)");
+  // A link route to the gateway (here an address's subnet) makes it reachable.
+  ASSERT_TRUE(k.add_address({br.index, ip("198.18.0.1"), 24}).has_value());
+  ASSERT_TRUE(k.replace_route(plain).has_value());
+  // The device's own address is no gateway.
+  Route self = via;
+  self.gateway = ip("198.18.0.1");
+  EXPECT_FALSE(k.replace_route(self).has_value());
+  // IPv6 takes no IPv4 gateway; ::ffff:V onlink it takes, with metric 1024.
+  Route v6{.dst = p6, .gateway = ip("198.18.0.2"), .oif = br.index, .table = t, .onlink = true};
+  EXPECT_EQ(k.replace_route(v6).error().message,
+            "RTM_NEWROUTE fd00:64:2::/64: Numerical result out of range (Attribute failed "
+            "policy validation)");
+  v6.gateway = ip("::ffff:198.18.0.2");
+  ASSERT_TRUE(k.replace_route(v6).has_value());
+  auto routes = *k.routes(t);
+  ASSERT_EQ(routes.size(), 3u);
+  EXPECT_EQ(routes[2].metric, 1024u);
+  EXPECT_TRUE(routes[2].onlink);
+  // Replace takes over the entry of the same key, whatever its kind; another metric is another
+  // route.
+  Route unreachable{.dst = p4, .table = t, .metric = 0, .unreachable = true};
+  ASSERT_TRUE(k.replace_route(unreachable).has_value());
+  unreachable.metric = 4278198272u;
+  ASSERT_TRUE(k.replace_route(unreachable).has_value());
+  routes = *k.routes(t);
+  EXPECT_EQ(routes.size(), 4u);
+  EXPECT_TRUE(routes[0].unreachable);
+  // Delete: metric 0 takes the lowest of the kind; a given metric exactly that one.
+  ASSERT_TRUE(k.delete_route({.dst = p4, .table = t, .unreachable = true}).has_value());
+  routes = *k.routes(t);
+  ASSERT_EQ(routes.size(), 3u);
+  EXPECT_EQ(std::count_if(routes.begin(), routes.end(),
+                          [&](const Route& r) { return r.dst == p4 && r.metric == 4278198272u; }),
+            1);
+  ASSERT_TRUE(k.delete_route(routes.back()).has_value());
+  EXPECT_EQ(k.delete_route({.dst = p4, .table = t, .unreachable = true}).error().message,
+            "RTM_DELROUTE 100.64.2.0/24: No such process");
+  ASSERT_TRUE(k.delete_route({.dst = p6, .table = t}).has_value());  // any metric
+  // Deleting the device takes its routes.
+  ASSERT_TRUE(k.delete_link(br.index).has_value());
+  EXPECT_TRUE(k.routes(t)->empty());
 }
 
 TEST(FakeKernel, FindLinkReadsEveryLink) {

@@ -30,6 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     default:
       (void)nl::parse_ack(m);
+      (void)nl::parse_done(m);
       break;
   }
   return 0;

@@ -61,9 +61,26 @@ class Kernel {
   virtual Expected<void> add_address(const Address& a) = 0;
   virtual Expected<void> delete_address(const Address& a) = 0;
 
-  // The unicast routes of one table (254: main).
+  // The unicast and unreachable routes of one table (254: main).
   virtual Expected<std::vector<Route>> routes(uint32_t table) = 0;
+  // Adds the route, or replaces the one of the same table, destination and metric (the
+  // kernel's key for a route: NLM_F_REPLACE takes over that entry whatever its kind, gateway or
+  // device). What the kernel enforces, and FakeKernel with it:
+  //  * a gateway must be of the route's family: IPv6 takes no IPv4 gateway (as a 4-octet
+  //    RTA_GATEWAY: "Attribute failed policy validation", ERANGE; as RTA_VIA: "IPv6 does not
+  //    support RTA_VIA attribute"); over an IPv4 VTEP an IPv6 route goes via ::ffff:V, onlink;
+  //  * without `onlink` the gateway must be reachable: a link route (no gateway) that covers it,
+  //    in the route's table or main, through `oif` when one is given ("Nexthop has invalid
+  //    gateway"); an address's subnet on an up link is such a route;
+  //  * with `onlink` a device is required ("Nexthop device required for onlink"), and the
+  //    gateway must not be an address of that device ("Nexthop has invalid gateway");
+  //  * the device of a route (a link route's, a gateway's) must be up ("Nexthop device is not
+  //    up", ENETDOWN);
+  //  * an IPv6 route given metric 0 has metric 1024 (IP6_RT_PRIO_USER).
   virtual Expected<void> replace_route(const Route& r) = 0;
+  // Deletes the route of that table, destination and kind (unicast or unreachable) whose
+  // gateway and device are those given (when given). Metric 0 matches any metric: IPv4 takes
+  // the lowest, IPv6 the first; give the metric the kernel reported to delete exactly that one.
   virtual Expected<void> delete_route(const Route& r) = 0;
 
   // Policy routing rules (both families); only those with an input interface are listed.

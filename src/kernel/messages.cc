@@ -150,6 +150,7 @@ Message route_message(uint16_t type, uint16_t flags, const Route& r) {
   rtm->rtm_protocol = r.protocol ? r.protocol : RTPROT_STATIC;
   rtm->rtm_scope = r.gateway || r.unreachable ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
   rtm->rtm_type = r.unreachable ? RTN_UNREACHABLE : RTN_UNICAST;
+  if (r.onlink) rtm->rtm_flags |= RTNH_F_ONLINK;
   nlmsghdr* h = m.header();
   if (r.dst.length() > 0) put_address(h, RTA_DST, r.dst.address());
   if (r.gateway) put_address(h, RTA_GATEWAY, *r.gateway);
@@ -244,6 +245,15 @@ Message dump(uint16_t type, uint8_t family) {
   // octet alone, but RTM_GETLINK with AF_BRIDGE wants a whole ifinfomsg.
   auto* ifi = extra<ifinfomsg>(m);
   ifi->ifi_family = family;
+  return m;
+}
+
+Message dump_routes(uint8_t family, uint32_t table) {
+  Message m(RTM_GETROUTE, NLM_F_DUMP);
+  auto* rtm = extra<rtmsg>(m);
+  rtm->rtm_family = family;
+  rtm->rtm_table = table < 256 ? static_cast<uint8_t>(table) : uint8_t{RT_TABLE_UNSPEC};
+  mnl_attr_put_u32(m.header(), RTA_TABLE, table);
   return m;
 }
 
@@ -451,6 +461,9 @@ Expected<std::optional<Route>> parse_route(std::span<const uint8_t> msg) {
   TRY_ASSIGN(metric, a.scalar<uint32_t>(RTA_PRIORITY, "RTA_PRIORITY"));
   r.metric = metric.value_or(0);
   r.protocol = rtm.rtm_protocol;
+  // The kernel reports a route's single next hop's flags in rtm_flags (RTNH_F_LINKDOWN and the
+  // like come with it: only ONLINK is of the route's making).
+  r.onlink = (rtm.rtm_flags & RTNH_F_ONLINK) != 0;
   return std::optional<Route>(r);
 }
 
@@ -556,6 +569,27 @@ Expected<Ack> parse_ack(std::span<const uint8_t> msg) {
   if (at >= h.nlmsg_len) return ack;
   auto attrs = Attrs::parse(msg.subspan(at, h.nlmsg_len - at), "extended ACK");
   if (!attrs) return ack;  // the error code stands without the text
+  auto text = attrs->string(NLMSGERR_ATTR_MSG, "NLMSGERR_ATTR_MSG");
+  if (text && *text) ack.message = **text;
+  return ack;
+}
+
+Ack parse_done(std::span<const uint8_t> msg) {
+  Ack ack;
+  nlmsghdr h{};
+  if (msg.size() < NLMSG_HDRLEN + sizeof(int)) return ack;  // older kernels: no payload
+  std::memcpy(&h, msg.data(), sizeof h);
+  if (h.nlmsg_len > msg.size() || h.nlmsg_len < NLMSG_HDRLEN + sizeof(int)) return ack;
+  std::memcpy(&ack.error, msg.data() + NLMSG_HDRLEN, sizeof(int));
+  if (ack.error >= 0) {
+    ack.error = 0;
+    return ack;
+  }
+  if (!(h.nlmsg_flags & NLM_F_ACK_TLVS)) return ack;
+  const size_t at = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(int));
+  if (at >= h.nlmsg_len) return ack;
+  auto attrs = Attrs::parse(msg.subspan(at, h.nlmsg_len - at), "NLMSG_DONE");
+  if (!attrs) return ack;
   auto text = attrs->string(NLMSGERR_ATTR_MSG, "NLMSGERR_ATTR_MSG");
   if (text && *text) ack.message = **text;
   return ack;

@@ -47,6 +47,10 @@ Message del_fdb(const FdbEntry& e);
 // A dump of every object of a type (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH) of an
 // address family (AF_UNSPEC, AF_INET, AF_INET6, AF_BRIDGE).
 Message dump(uint16_t type, uint8_t family);
+// The routes of one table and family (AF_INET, AF_INET6): an rtmsg with the table, and RTA_TABLE.
+// The kernel filters by table only on a socket with NETLINK_GET_STRICT_CHK (Linux 4.20), where
+// it also answers ENOENT for a table that does not exist (yet); elsewhere it sends every table.
+Message dump_routes(uint8_t family, uint32_t table);
 
 // Replies and events: one whole message, header included. nullopt: a message of the type that
 // is not one of ours to follow (a route of another kind, an FDB entry of the kernel's own
@@ -70,5 +74,8 @@ struct Ack {
   std::string message;
 };
 Expected<Ack> parse_ack(std::span<const uint8_t> msg);
+// The NLMSG_DONE that ends a dump: 0, or the negative errno of a dump that failed (the kernel
+// puts it there, not in an NLMSG_ERROR), with its extended-ACK text when it sent one.
+Ack parse_done(std::span<const uint8_t> msg);
 
 }  // namespace isthmus::kernel::nl

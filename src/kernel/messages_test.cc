@@ -92,6 +92,42 @@ TEST(Messages, AddressRouteNeighbourFdbRoundTrip) {
   pr = parse_route(bytes(replace_route(def)));
   ASSERT_TRUE(pr.has_value() && pr->has_value());
   EXPECT_EQ(**pr, def);
+  // Symmetric IRB's routes: through the L3 VNI's bridge, onlink (RTNH_F_ONLINK in rtm_flags),
+  // IPv6 via the VTEP's IPv4-mapped address; the unreachable default at a high metric.
+  Route onlink{.dst = *Prefix::parse("fd00:64:2::/64"),
+               .gateway = ip("::ffff:198.18.0.2"),
+               .oif = 9,
+               .table = 0x49001389,
+               .protocol = 77,
+               .onlink = true};
+  Message om = replace_route(onlink);
+  auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_get_payload(om.header()));
+  EXPECT_EQ(rtm->rtm_flags, static_cast<unsigned>(RTNH_F_ONLINK));
+  EXPECT_EQ(rtm->rtm_scope, RT_SCOPE_UNIVERSE);
+  pr = parse_route(bytes(om));
+  ASSERT_TRUE(pr.has_value() && pr->has_value());
+  EXPECT_EQ(**pr, onlink);
+  // The kernel reports other next-hop flags (a link down) besides: only ONLINK is read.
+  rtm->rtm_flags |= RTNH_F_LINKDOWN;
+  EXPECT_TRUE((*parse_route(bytes(om)))->onlink);
+  Route unreachable{.dst = *Prefix::parse("0.0.0.0/0"),
+                    .table = 0x49001389,
+                    .protocol = 77,
+                    .metric = 4278198272u,
+                    .unreachable = true};
+  pr = parse_route(bytes(replace_route(unreachable)));
+  ASSERT_TRUE(pr.has_value() && pr->has_value());
+  EXPECT_EQ(**pr, unreachable);
+  // A dump of one table: its number in the header (when it fits) and in RTA_TABLE.
+  Message d = dump_routes(AF_INET6, 0x49001389);
+  EXPECT_TRUE(d.header()->nlmsg_flags & NLM_F_DUMP);
+  const auto* drtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(d.header()));
+  EXPECT_EQ(drtm->rtm_family, AF_INET6);
+  EXPECT_EQ(drtm->rtm_table, RT_TABLE_UNSPEC);
+  EXPECT_EQ(drtm->rtm_flags | drtm->rtm_dst_len | drtm->rtm_scope | drtm->rtm_type, 0);
+  EXPECT_EQ(static_cast<const rtmsg*>(mnl_nlmsg_get_payload(dump_routes(AF_INET, 254).header()))
+                ->rtm_table,
+            254);
 
   Neighbour n{4, ip("100.64.1.7"), mac("02:00:00:00:00:07"), NUD_NOARP, true};
   auto pn = parse_neighbour(bytes(replace_neighbour(n)));
@@ -188,6 +224,24 @@ TEST(Messages, AckWithTheKernelsWords) {
   EXPECT_EQ(ack->error, -17);
   EXPECT_EQ(ack->message, "A VXLAN device with the specified VNI already exists");
   EXPECT_FALSE(parse_ack({buf.data(), 20}).has_value());
+}
+
+TEST(Messages, DoneCarriesTheErrorOfADump) {
+  std::vector<uint8_t> buf(256);
+  nlmsghdr* h = mnl_nlmsg_put_header(buf.data());
+  h->nlmsg_type = NLMSG_DONE;
+  h->nlmsg_flags = NLM_F_MULTI;
+  EXPECT_EQ(parse_done({buf.data(), h->nlmsg_len}).error, 0);  // no payload (older kernels)
+  auto* e = static_cast<int*>(mnl_nlmsg_put_extra_header(h, sizeof(int)));
+  *e = 0;
+  EXPECT_EQ(parse_done({buf.data(), h->nlmsg_len}).error, 0);
+  *e = -2;
+  h->nlmsg_flags |= NLM_F_ACK_TLVS;
+  mnl_attr_put_strz(h, NLMSGERR_ATTR_MSG, "ipv4: FIB table does not exist");
+  Ack done = parse_done({buf.data(), h->nlmsg_len});
+  EXPECT_EQ(done.error, -2);
+  EXPECT_EQ(done.message, "ipv4: FIB table does not exist");
+  EXPECT_EQ(parse_done({buf.data(), 18}).error, 0);  // cut short: nothing to read
 }
 
 }  // namespace

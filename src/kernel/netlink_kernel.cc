@@ -53,6 +53,7 @@ Expected<Walk> walk(std::span<const uint8_t> buf, uint32_t seq, uint32_t portid,
     if (h.nlmsg_seq != seq || h.nlmsg_pid != portid) continue;  // a stale reply
     if (h.nlmsg_type == NLMSG_DONE) {
       w.done = true;
+      if (auto ack = nl::parse_done(msg); ack.error != 0) w.ack = std::move(ack);
       return w;
     }
     if (h.nlmsg_type == NLMSG_ERROR) {
@@ -379,11 +380,31 @@ Expected<void> NetlinkKernel::delete_address(const Address& a) {
 }
 
 Expected<std::vector<Route>> NetlinkKernel::routes(uint32_t table) {
-  auto all = collect<Route>(sock_, nl::dump(RTM_GETROUTE, AF_UNSPEC), "RTM_GETROUTE dump",
-                            nl::parse_route);
-  if (!all) return all;
-  std::erase_if(*all, [&](const Route& r) { return r.table != table; });
-  return all;
+  // Only the table's routes, not every table's (main may hold a full routing table): the kernel
+  // filters a route dump by RTA_TABLE on a socket with NETLINK_GET_STRICT_CHK, per family (with
+  // AF_UNSPEC every family's dump sees the request, and MPLS refuses RTA_TABLE). Without strict
+  // checking (a kernel before 4.20) it sends every table, and the filter below does the work.
+  int on = 1;
+  const bool strict =
+      setsockopt(sock_.fd(), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof on) == 0;
+  std::vector<Route> out;
+  Expected<void> status;
+  for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
+    auto v = collect<Route>(sock_, nl::dump_routes(family, table),
+                            fmt::format("RTM_GETROUTE dump of table {}", table), nl::parse_route);
+    if (!v) {
+      // "ipv4: FIB table does not exist": a table is made with its first route.
+      if (strict && v.error().message.find(errno_text(ENOENT)) != std::string::npos) continue;
+      status = unexpected(std::move(v.error()));
+      break;
+    }
+    out.insert(out.end(), v->begin(), v->end());
+  }
+  int off = 0;
+  if (strict) setsockopt(sock_.fd(), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &off, sizeof off);
+  if (!status) return unexpected(std::move(status.error()));
+  std::erase_if(out, [&](const Route& r) { return r.table != table; });
+  return out;
 }
 
 Expected<void> NetlinkKernel::replace_route(const Route& r) {

@@ -142,6 +142,117 @@ TEST_F(NetlinkKernelTest, BridgeVxlanFdbAndNeighbours) {
   EXPECT_FALSE(k_->link("br100").has_value());
 }
 
+// Symmetric IRB's kernel objects (RFC 9135, agent/reconciler.h): routes of a tenant's table
+// through the L3 VNI's bridge to the remote VTEP, onlink; IPv6 via the VTEP's IPv4-mapped
+// address; the neighbours and the VXLAN FDB entry that resolve them to the router MAC.
+TEST_F(NetlinkKernelTest, OnlinkRoutesThroughTheL3VniBridge) {
+  auto [br, vx] = network(5001);
+  const uint32_t t = 0x49001389;
+  const IpAddress vtep = ip("198.18.0.2");
+  const MacAddress rmac = mac("02:bb:00:00:50:01");
+  // Nothing in the table yet: none, not an error (the kernel has no such table).
+  auto none = k_->routes(t);
+  ASSERT_TRUE(Ok(none));
+  EXPECT_TRUE(none->empty());
+
+  Route v4{.dst = *Prefix::parse("100.64.2.0/24"),
+           .gateway = vtep,
+           .oif = br.index,
+           .table = t,
+           .protocol = 77,
+           .onlink = true};
+  ASSERT_TRUE(Ok(k_->replace_route(v4)));
+  Route v6{.dst = *Prefix::parse("fd00:64:2::/64"),
+           .gateway = ip("::ffff:198.18.0.2"),
+           .oif = br.index,
+           .table = t,
+           .protocol = 77,
+           .onlink = true};
+  ASSERT_TRUE(Ok(k_->replace_route(v6)));
+  // A learned default and the tenant's unreachable default, at a metric it loses to.
+  Route def{.dst = *Prefix::parse("0.0.0.0/0"),
+            .gateway = ip("198.18.0.3"),
+            .oif = br.index,
+            .table = t,
+            .protocol = 77,
+            .onlink = true};
+  ASSERT_TRUE(Ok(k_->replace_route(def)));
+  Route unreachable{.dst = *Prefix::parse("0.0.0.0/0"),
+                    .table = t,
+                    .protocol = 77,
+                    .metric = 4278198272u,
+                    .unreachable = true};
+  ASSERT_TRUE(Ok(k_->replace_route(unreachable)));
+  // What the kernel refuses: an IPv4 gateway on an IPv6 route; a gateway without a route to it
+  // unless onlink.
+  Route bad6 = v6;
+  bad6.gateway = vtep;
+  auto refused = k_->replace_route(bad6);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("RTM_NEWROUTE fd00:64:2::/64: "), std::string::npos);
+  EXPECT_NE(refused.error().message.find("Attribute failed policy validation"), std::string::npos)
+      << refused.error().message;
+  Route unreachable_gw = v4;
+  unreachable_gw.onlink = false;
+  refused = k_->replace_route(unreachable_gw);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("Nexthop has invalid gateway"), std::string::npos)
+      << refused.error().message;
+
+  // A route's device must be up.
+  auto down = k_->add_link({.name = "brdown", .kind = "bridge"});
+  ASSERT_TRUE(Ok(down));
+  Route through_down = v4;
+  through_down.oif = down->index;
+  refused = k_->replace_route(through_down);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("Network is down"), std::string::npos)
+      << refused.error().message;
+
+  auto rs = k_->routes(t);
+  ASSERT_TRUE(Ok(rs));
+  auto has = [&](const Route& r) { return std::find(rs->begin(), rs->end(), r) != rs->end(); };
+  EXPECT_EQ(rs->size(), 4u);
+  EXPECT_TRUE(has(v4));
+  EXPECT_TRUE(has(def));
+  EXPECT_TRUE(has(unreachable));
+  Route v6_as_read = v6;
+  v6_as_read.metric = 1024;  // IP6_RT_PRIO_USER
+  EXPECT_TRUE(has(v6_as_read));
+  // Only that table's routes: main's are not in it.
+  ASSERT_TRUE(Ok(k_->replace_route({.dst = *Prefix::parse("100.64.9.0/24"), .oif = br.index})));
+  EXPECT_EQ(k_->routes(t)->size(), 4u);
+
+  // The next hops resolve without ARP/ND: neighbours on the bridge, the router MAC's entry on
+  // the VXLAN device.
+  ASSERT_TRUE(Ok(k_->replace_neighbour({br.index, vtep, rmac, 0, true})));
+  ASSERT_TRUE(Ok(k_->replace_neighbour({br.index, ip("::ffff:198.18.0.2"), rmac, 0, true})));
+  ASSERT_TRUE(Ok(k_->add_fdb(
+      {.ifindex = vx.index, .mac = rmac, .dst = vtep, .self = true, .extern_learned = true},
+      false)));
+  auto ns = *k_->neighbours();
+  for (const IpAddress& a : {vtep, ip("::ffff:198.18.0.2")})
+    EXPECT_TRUE(std::any_of(ns.begin(), ns.end(), [&](const Neighbour& n) {
+      return n.ifindex == br.index && n.ip == a && n.mac == rmac && n.state == NUD_NOARP &&
+             n.extern_learned;
+    })) << a.to_string();
+  auto fdb = *k_->fdb();
+  EXPECT_TRUE(std::any_of(fdb.begin(), fdb.end(), [&](const FdbEntry& e) {
+    return e.ifindex == vx.index && e.self && e.mac == rmac && e.dst == vtep;
+  }));
+
+  // Deleting by what was read deletes exactly that route; the unreachable default stays.
+  ASSERT_TRUE(Ok(k_->delete_route(def)));
+  ASSERT_TRUE(Ok(k_->delete_route(v6_as_read)));
+  rs = k_->routes(t);
+  ASSERT_TRUE(Ok(rs));
+  EXPECT_EQ(rs->size(), 2u);
+  EXPECT_TRUE(has(unreachable));
+  // The bridge going takes its routes; the unreachable one (no device) stays.
+  ASSERT_TRUE(Ok(k_->delete_link(br.index)));
+  EXPECT_EQ(*k_->routes(t), std::vector<Route>{unreachable});
+}
+
 TEST_F(NetlinkKernelTest, FindLinkAsksForOneLink) {
   auto [br, vx] = network(100);
   auto found = k_->find_link("br100");

@@ -81,14 +81,19 @@ struct Address {
   bool operator==(const Address&) const = default;
 };
 
+// A unicast or unreachable route of one table. What the kernel makes of a route it is given (see
+// Kernel::replace_route): an IPv6 route given metric 0 has metric 1024 (IP6_RT_PRIO_USER).
 struct Route {
   Prefix dst = {};
-  std::optional<IpAddress> gateway = {};
+  std::optional<IpAddress> gateway = {};  // of the route's family (an IPv4 VTEP for IPv6: ::ffff:V)
   int oif = 0;
   uint32_t table = 254;  // RT_TABLE_MAIN
   uint8_t protocol = 0;  // RTPROT_*: who installed it
   uint32_t metric = 0;
   bool unreachable = false;  // RTN_UNREACHABLE: the lookup ends here with "no route to host"
+  // RTNH_F_ONLINK (`ip route ... via G dev D onlink`): the gateway is taken to be on `oif`'s link
+  // without a route to it; the kernel then resolves it with a neighbour entry on `oif` only.
+  bool onlink = false;
   bool operator==(const Route&) const = default;
 };
 
