@@ -7,7 +7,7 @@
 
 namespace isthmus::kernel {
 
-FakeKernel::FakeKernel() {
+FakeKernel::FakeKernel(RouteChecks checks) : checks_(checks) {
   Link lo;
   lo.index = 1;
   lo.name = "lo";
@@ -234,11 +234,12 @@ Expected<void> FakeKernel::replace_route(const Route& r) {
     if (std::any_of(addresses_.begin(), addresses_.end(),
                     [&](const Address& a) { return a.ifindex == r.oif && a.ip == *r.gateway; }))
       return fail(what + ": Invalid argument (Nexthop has invalid gateway)");
-  } else if (r.gateway && !gateway_reachable(r)) {
+  } else if (r.gateway && checks_ == RouteChecks::Kernel && !gateway_reachable(r)) {
     return fail(what + ": Invalid argument (Nexthop has invalid gateway)");
   }
   // Any route through a device (a link route, a gateway's): the device must be up.
-  if (dev && !dev->up) return fail(what + ": Network is down (Nexthop device is not up)");
+  if (dev && !dev->up && checks_ == RouteChecks::Kernel)
+    return fail(what + ": Network is down (Nexthop device is not up)");
   if (auto ok = change("replace_route " + r.dst.to_string()); !ok) return ok;
   Route stored = r;
   stored.metric = effective_metric(r);

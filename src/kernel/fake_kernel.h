@@ -2,10 +2,11 @@
 // VXLAN VNIs are unique, a master must be a bridge, deleting a link takes its addresses, routes,
 // neighbours and FDB entries with it (and the other end of a veth), appending a flood
 // destination twice fails, deleting what is not there fails, routes are keyed and checked as
-// Kernel::replace_route says (gateway family, reachability, onlink on an up device, IPv6 metric
-// 1024). Errors read like NetlinkKernel's. Not modelled: the prefix routes the kernel adds to
-// main for addresses (they count for reachability, but routes(254) does not list them).
-// Tests can make the next matching change fail, and read the log of changes made.
+// Kernel::replace_route says (gateway family, onlink, IPv6 metric 1024; with RouteChecks::Kernel
+// also a reachable gateway and an up device). Errors read like NetlinkKernel's. Not modelled: the
+// prefix routes the kernel adds to main for addresses (they count for reachability, but routes(254)
+// does not list them). Tests can make the next matching change fail, and read the log of changes
+// made.
 #pragma once
 
 #include <map>
@@ -18,7 +19,15 @@ namespace isthmus::kernel {
 
 class FakeKernel final : public Kernel {
  public:
-  FakeKernel();  // with `lo` (index 1), as a fresh network namespace has
+  // How routes are checked (see Kernel::replace_route). The gateway's family, a device that
+  // exists, onlink's device and gateway are always checked.
+  enum class RouteChecks : uint8_t {
+    Kernel,  // as the kernel checks: a gateway reachable unless onlink, the device up
+    Loose,   // not those two (for tests that route through links they never set up, which the
+             // kernel refuses)
+  };
+  // With `lo` (index 1), as a fresh network namespace has.
+  explicit FakeKernel(RouteChecks checks = RouteChecks::Loose);
 
   Expected<std::vector<Link>> links() override;
   Expected<Link> add_link(const LinkSpec& spec) override;
@@ -68,6 +77,7 @@ class FakeKernel final : public Kernel {
   std::vector<std::pair<std::string, std::string>> failures_;
   std::vector<std::string> changes_;
   int next_index_ = 2;
+  RouteChecks checks_;
 };
 
 }  // namespace isthmus::kernel

@@ -12,7 +12,7 @@ IpAddress ip(const char* s) { return *IpAddress::parse(s); }
 MacAddress mac(const char* s) { return *MacAddress::parse(s); }
 
 TEST(FakeKernel, NetworkOfABridgeAndAVxlanDevice) {
-  FakeKernel k;
+  FakeKernel k{FakeKernel::RouteChecks::Kernel};
   auto br = k.add_link({.name = "br100", .kind = "bridge", .mtu = 1450});
   ASSERT_TRUE(br.has_value());
   auto vx =
@@ -70,7 +70,7 @@ TEST(FakeKernel, NetworkOfABridgeAndAVxlanDevice) {
 // Routes as the kernel takes them (Kernel::replace_route): keyed by table, destination and
 // metric; a gateway reachable or onlink on an up device; IPv6 gets metric 1024.
 TEST(FakeKernel, RoutesFollowTheKernelsRules) {
-  FakeKernel k;
+  FakeKernel k{FakeKernel::RouteChecks::Kernel};
   auto br = *k.add_link({.name = "br5001", .kind = "bridge"});
   const uint32_t t = 1000;
   const Prefix p4 = *Prefix::parse("100.64.2.0/24");
@@ -131,10 +131,21 @@ TEST(FakeKernel, RoutesFollowTheKernelsRules) {
   // Deleting the device takes its routes.
   ASSERT_TRUE(k.delete_link(br.index).has_value());
   EXPECT_TRUE(k.routes(t)->empty());
+
+  // Loose checks let a route through a link that is down, to a gateway without a route.
+  FakeKernel loose;
+  auto down = *loose.add_link({.name = "eth0", .kind = "veth", .veth_peer = "eth0p"});
+  EXPECT_TRUE(loose
+                  .replace_route({.dst = *Prefix::parse("0.0.0.0/0"),
+                                  .gateway = ip("198.18.0.254"),
+                                  .oif = down.index})
+                  .has_value());
+  EXPECT_FALSE(loose.replace_route({.dst = p6, .gateway = ip("198.18.0.2"), .oif = down.index})
+                   .has_value());  // the family is checked all the same
 }
 
 TEST(FakeKernel, FindLinkReadsEveryLink) {
-  FakeKernel k;
+  FakeKernel k{FakeKernel::RouteChecks::Kernel};
   auto br = k.add_link({.name = "br100", .kind = "bridge"});
   ASSERT_TRUE(br.has_value());
   auto found = k.find_link("br100");
@@ -147,7 +158,7 @@ TEST(FakeKernel, FindLinkReadsEveryLink) {
 }
 
 TEST(FakeKernel, InjectedFailuresAndVethPairs) {
-  FakeKernel k;
+  FakeKernel k{FakeKernel::RouteChecks::Kernel};
   k.fail_next("add_link veth", "Cannot allocate memory");
   EXPECT_EQ(k.add_link({.name = "veth0", .kind = "veth", .veth_peer = "ceth0"}).error().message,
             "add_link veth0: Cannot allocate memory");
@@ -160,7 +171,7 @@ TEST(FakeKernel, InjectedFailuresAndVethPairs) {
 }
 
 TEST(FakeKernel, LearnedMacsFollowThePort) {
-  FakeKernel k;
+  FakeKernel k{FakeKernel::RouteChecks::Kernel};
   auto br = *k.add_link({.name = "br1", .kind = "bridge"});
   auto v = *k.add_link({.name = "veth1", .kind = "veth", .veth_peer = "ceth1"});
   ASSERT_TRUE(k.set_link(v.index, {.master = br.index}).has_value());
