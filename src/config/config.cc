@@ -109,6 +109,8 @@ class Parser {
   struct Field {
     std::string_view key;
     Handler handle;
+    // A key that no longer exists: the error says what to write instead (no handler).
+    const char* removed = nullptr;
   };
 
   Expected<Config> run(std::string_view yaml);
@@ -140,6 +142,8 @@ class Parser {
   void fields(const YAML::Node& map, const std::string& path, const std::vector<Field>& known);
   void agent(const YAML::Node& n, const std::string& path);
   void network(const YAML::Node& n, const std::string& path);
+  // Network and VRF names (`what`: "a network", "a VRF"): one rule for both.
+  std::optional<std::string> name(const YAML::Node& n, const std::string& path, const char* what);
   std::optional<Prefix> subnet(const YAML::Node& n, const std::string& path, bool v6);
   std::vector<Prefix> pool(const YAML::Node& n, const std::string& path);
   // After the subnet and gateway: checks `pool` (or `pool6`) against them, or defaults it to
@@ -147,11 +151,9 @@ class Parser {
   void check_pool(const YAML::Node& n, const std::string& path, const char* key,
                   const std::optional<Prefix>& sub, const std::optional<IpAddress>& gw,
                   std::vector<Prefix>& pool, bool given);
-  // The keys MAC-VRFs and IP-VRFs share: vni, rd, import_rts, export_rts.
-  template <typename Vrf>
-  std::vector<Field> vrf_fields(Vrf& m, bool& vni_ok);
-  // Reports a VNI that a MAC-VRF or IP-VRF (`l3`) already has; true when it is taken.
-  bool vni_taken(const YAML::Node& n, const std::string& path, uint32_t vni, bool l3);
+  // The keys MAC-VRFs and VRFs share: rd, import_rts, export_rts.
+  template <typename V>
+  std::vector<Field> rd_rt_fields(V& m);
   // Reports every key of `required` that `map` lacks.
   bool require(const YAML::Node& map, const std::string& path,
                std::initializer_list<std::string_view> required) {
@@ -265,7 +267,7 @@ class Parser {
   void evpn(const YAML::Node& n, const std::string& path);
   void duplicate_detection(const YAML::Node& n, const std::string& path);
   void mac_vrf(const YAML::Node& n, const std::string& path);
-  void ip_vrf(const YAML::Node& n, const std::string& path);
+  void vrf(const YAML::Node& n, const std::string& path);
   std::vector<bgp::ExtCommunity> route_targets(const YAML::Node& n, const std::string& path);
   void prefix_lists(const YAML::Node& n, const std::string& path);
   void community_lists(const YAML::Node& n, const std::string& path);
@@ -278,6 +280,9 @@ class Parser {
   void finish_bgp(const YAML::Node& n, const std::string& path);
   void finish_peer(PeerSettings& p, const PeerRaw& raw, IpFamily transport);
   void check_references();
+  // A VRF's L3 VNI is not also an L2 VNI (evpn.vnis, networks), in whatever order the file
+  // has them: reported at the VRF's l3vni.
+  void check_l3vnis();
 
   std::string source_;
   Config cfg_;
@@ -294,6 +299,8 @@ class Parser {
   bool bgp_keepalive_given_ = false;
   // Parallel to cfg_.bgp.neighbors / neighbor_ranges.
   std::vector<PeerRaw> neighbor_raw_, range_raw_;
+  // Parallel to cfg_.vrfs: each entry's node and path.
+  std::vector<std::pair<YAML::Node, std::string>> vrf_raw_;
   // Names used before their definitions may have been read; checked at the end.
   struct Reference {
     YAML::Node node;
@@ -329,6 +336,10 @@ void Parser::fields(const YAML::Node& map, const std::string& path,
     const Field* f = nullptr;
     for (const auto& field : known)
       if (field.key == key) f = &field;
+    if (f && f->removed) {
+      error(k, p, f->removed);
+      continue;
+    }
     if (f && value.IsNull()) {
       // Reported at the key: an empty value's own position is wherever the next token starts.
       error(k, p, "has no value");
@@ -339,7 +350,8 @@ void Parser::fields(const YAML::Node& map, const std::string& path,
       continue;
     }
     std::vector<std::string> names;
-    for (const auto& field : known) names.emplace_back(field.key);
+    for (const auto& field : known)
+      if (!field.removed) names.emplace_back(field.key);
     std::string msg = "unknown key" + suggest(key, names, "expected one of");
     error(k, p, msg);
   }
@@ -442,6 +454,11 @@ void Parser::top(const YAML::Node& root) {
                 if (!expect_list(n, p)) return;
                 for (size_t i = 0; i < n.size(); ++i) network(n[i], index_path(p, i));
               }},
+             {"vrfs",
+              [&](auto& n, auto& p) {
+                if (!expect_list(n, p)) return;
+                for (size_t i = 0; i < n.size(); ++i) vrf(n[i], index_path(p, i));
+              }},
              {"prefix_lists", [&](auto& n, auto& p) { prefix_lists(n, p); }},
              {"community_lists", [&](auto& n, auto& p) { community_lists(n, p); }},
              {"policies", [&](auto& n, auto& p) { policies(n, p); }},
@@ -454,13 +471,7 @@ void Parser::top(const YAML::Node& root) {
   if (root["networks"] && !root["agent"] && !cfg_.networks.empty())
     error(root["networks"], "networks",
           "networks need an agent: section (the node agent puts them in the kernel)");
-  for (const auto& net : cfg_.networks) {
-    for (const auto& l3 : cfg_.evpn.ip_vrfs)
-      if (l3.vni == net.vni)
-        error(root["networks"], "networks",
-              "network " + net.name + ": VNI " + std::to_string(net.vni) +
-                  " is the L3 VNI of an IP-VRF (evpn.ip_vrfs)");
-  }
+  check_l3vnis();
   check_references();
 }
 
@@ -793,26 +804,29 @@ void Parser::agent(const YAML::Node& n, const std::string& path) {
   cfg_.agent = a;
 }
 
+// Network and VRF names: 1..15 letters, digits, '-' or '_'.
+std::optional<std::string> Parser::name(const YAML::Node& n, const std::string& path,
+                                        const char* what) {
+  auto t = text(n, path);
+  if (!t) return std::nullopt;
+  const bool ok = !t->empty() && t->size() <= 15 && std::all_of(t->begin(), t->end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+  if (ok) return t;
+  error(n, path, show(n) + " is not " + what + " name (1..15 letters, digits, - or _)");
+  return std::nullopt;
+}
+
 void Parser::network(const YAML::Node& n, const std::string& path) {
   Network net;
   bool vni_ok = false;
   bool pool_given = false, pool6_given = false;
-  // Network and VRF names: 1..15 letters, digits, '-' or '_'.
-  auto name_field = [&](const YAML::Node& v, const std::string& p, const char* what,
-                        std::string& out) {
-    auto t = text(v, p);
-    if (!t) return;
-    const bool ok = !t->empty() && t->size() <= 15 && std::all_of(t->begin(), t->end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-    });
-    if (!ok)
-      error(v, p, show(v) + " is not " + what + " name (1..15 letters, digits, - or _)");
-    else
-      out = *t;
-  };
   fields(n, path,
          {
-             {"name", [&](auto& v, auto& p) { name_field(v, p, "a network", net.name); }},
+             {"name",
+              [&](auto& v, auto& p) {
+                if (auto t = name(v, p, "a network")) net.name = *t;
+              }},
              {"vni",
               [&](auto& v, auto& p) {
                 if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
@@ -834,7 +848,10 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
                 pool6_given = true;
                 net.pool6 = pool(v, p);
               }},
-             {"vrf", [&](auto& v, auto& p) { name_field(v, p, "a VRF", net.vrf); }},
+             {"vrf",
+              [&](auto& v, auto& p) {
+                if (auto t = name(v, p, "a VRF")) net.vrf = *t;
+              }},
          });
   if (!n.IsMap() || !require(n, path, {"name", "vni"}) || !vni_ok || net.name.empty()) return;
   if (net.vrf.empty()) net.vrf = net.name;
@@ -984,11 +1001,9 @@ void Parser::evpn(const YAML::Node& n, const std::string& path) {
                 for (size_t i = 0; i < v.size(); ++i) mac_vrf(v[i], index_path(p, i));
               }},
              {"duplicate_detection", [&](auto& v, auto& p) { duplicate_detection(v, p); }},
-             {"ip_vrfs",
-              [&](auto& v, auto& p) {
-                if (!expect_list(v, p)) return;
-                for (size_t i = 0; i < v.size(); ++i) ip_vrf(v[i], index_path(p, i));
-              }},
+             {"ip_vrfs", nullptr,
+              "replaced by the top-level vrfs: list; write vrfs: [{ name: NAME, l3vni: 5001 }] "
+              "and name it in networks[].vrf"},
          });
 }
 
@@ -1017,16 +1032,9 @@ void Parser::duplicate_detection(const YAML::Node& n, const std::string& path) {
          });
 }
 
-template <typename Vrf>
-std::vector<Parser::Field> Parser::vrf_fields(Vrf& m, bool& vni_ok) {
+template <typename V>
+std::vector<Parser::Field> Parser::rd_rt_fields(V& m) {
   return {
-      {"vni",
-       [&](auto& v, auto& p) {
-         if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
-           m.vni = static_cast<uint32_t>(*x);
-           vni_ok = true;
-         }
-       }},
       {"rd",
        [&](auto& v, auto& p) {
          auto t = text(v, p);
@@ -1042,34 +1050,48 @@ std::vector<Parser::Field> Parser::vrf_fields(Vrf& m, bool& vni_ok) {
   };
 }
 
-bool Parser::vni_taken(const YAML::Node& n, const std::string& path, uint32_t vni, bool l3) {
-  auto in = [&](const auto& list) {
-    return std::any_of(list.begin(), list.end(), [&](const auto& o) { return o.vni == vni; });
-  };
-  const bool same = l3 ? in(cfg_.evpn.ip_vrfs) : in(cfg_.evpn.vnis);
-  const bool other = l3 ? in(cfg_.evpn.vnis) : in(cfg_.evpn.ip_vrfs);
-  if (!same && !other) return false;
-  const std::string v = "VNI " + std::to_string(vni);
-  error(n["vni"], key_path(path, "vni"),
-        same ? v + " is listed twice"
-        : l3 ? v + " is already the VNI of a MAC-VRF (evpn.vnis)"
-             : v + " is already the L3 VNI of an IP-VRF");
-  return true;
-}
-
 void Parser::mac_vrf(const YAML::Node& n, const std::string& path) {
   MacVrf m;
   bool vni_ok = false;
-  fields(n, path, vrf_fields(m, vni_ok));
-  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok || vni_taken(n, path, m.vni, false))
-    return;
+  std::vector<Field> known = {
+      {"vni",
+       [&](auto& v, auto& p) {
+         if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
+           m.vni = static_cast<uint32_t>(*x);
+           vni_ok = true;
+         }
+       }},
+  };
+  for (auto& f : rd_rt_fields(m)) known.push_back(std::move(f));
+  fields(n, path, known);
+  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok) return;
+  for (const auto& other : cfg_.evpn.vnis)
+    if (other.vni == m.vni) {
+      error(n["vni"], key_path(path, "vni"), "VNI " + std::to_string(m.vni) + " is listed twice");
+      return;
+    }
   cfg_.evpn.vnis.push_back(std::move(m));
 }
 
-void Parser::ip_vrf(const YAML::Node& n, const std::string& path) {
-  IpVrf m;
+// ---- vrfs: -------------------------------------------------------------------------------------
+
+void Parser::vrf(const YAML::Node& n, const std::string& path) {
+  Vrf m;
   bool vni_ok = false;
-  std::vector<Field> known = vrf_fields(m, vni_ok);
+  std::vector<Field> known = {
+      {"name",
+       [&](auto& v, auto& p) {
+         if (auto t = name(v, p, "a VRF")) m.name = *t;
+       }},
+      {"l3vni",
+       [&](auto& v, auto& p) {
+         if (auto x = number(v, p, 1, 16777215, "a VXLAN network identifier")) {
+           m.l3vni = static_cast<uint32_t>(*x);
+           vni_ok = true;
+         }
+       }},
+  };
+  for (auto& f : rd_rt_fields(m)) known.push_back(std::move(f));
   known.push_back({"router_mac", [&](auto& v, auto& p) {
                      auto t = text(v, p);
                      if (!t) return;
@@ -1085,9 +1107,41 @@ void Parser::ip_vrf(const YAML::Node& n, const std::string& path) {
                        m.router_mac = *mac;
                    }});
   fields(n, path, known);
-  if (!n.IsMap() || !require(n, path, {"vni"}) || !vni_ok || vni_taken(n, path, m.vni, true))
-    return;
-  cfg_.evpn.ip_vrfs.push_back(std::move(m));
+  if (!n.IsMap() || !require(n, path, {"name", "l3vni"}) || !vni_ok || m.name.empty()) return;
+  for (const auto& other : cfg_.vrfs) {
+    if (other.name == m.name) {
+      error(n["name"], key_path(path, "name"), "VRF " + m.name + " is listed twice");
+      return;
+    }
+    if (other.l3vni == m.l3vni) {
+      error(n["l3vni"], key_path(path, "l3vni"),
+            "VNI " + std::to_string(m.l3vni) + " is already VRF " + other.name + "'s L3 VNI");
+      return;
+    }
+  }
+  cfg_.vrfs.push_back(std::move(m));
+  vrf_raw_.emplace_back(n, path);
+}
+
+void Parser::check_l3vnis() {
+  for (size_t i = 0; i < cfg_.vrfs.size(); ++i) {
+    const Vrf& v = cfg_.vrfs[i];
+    const auto& [node, path] = vrf_raw_[i];
+    const std::string vni = "VNI " + std::to_string(v.l3vni);
+    const auto& vnis = cfg_.evpn.vnis;
+    const auto& nets = cfg_.networks;
+    auto mac_vrf =
+        std::find_if(vnis.begin(), vnis.end(), [&](const MacVrf& m) { return m.vni == v.l3vni; });
+    auto net =
+        std::find_if(nets.begin(), nets.end(), [&](const Network& n) { return n.vni == v.l3vni; });
+    if (mac_vrf != vnis.end())
+      error(node["l3vni"], key_path(path, "l3vni"),
+            vni + " is already the VNI of a MAC-VRF (evpn.vnis); an L3 VNI is not also an L2 VNI");
+    else if (net != nets.end())
+      error(node["l3vni"], key_path(path, "l3vni"),
+            vni + " is already the VNI of network " + net->name +
+                "; an L3 VNI is not also an L2 VNI");
+  }
 }
 
 std::vector<bgp::ExtCommunity> Parser::route_targets(const YAML::Node& n, const std::string& path) {
@@ -1585,6 +1639,12 @@ void Parser::check_references() {
 }
 
 }  // namespace
+
+const Vrf* Config::find_vrf(std::string_view name) const {
+  for (const Vrf& v : vrfs)
+    if (v.name == name) return &v;
+  return nullptr;
+}
 
 Expected<Config> parse_config(std::string_view yaml, std::string_view source_name) {
   return Parser(source_name).run(yaml);

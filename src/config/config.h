@@ -118,11 +118,13 @@ struct MacVrf {
   std::vector<bgp::ExtCommunity> export_rts;  // empty: derived
 };
 
-// An IP-VRF (RFC 9136 §4.4.1 interface-less model) for one L3 VNI: type-5 routes. RD and route
-// targets derived as for MAC-VRFs (the RD's number continues after the MAC-VRFs'); the Router's
-// MAC (RFC 9135 §8.1) defaults to 02:00:<router_id>.
-struct IpVrf {
-  uint32_t vni = 0;  // 1..16777215, not also an L2 VNI
+// A tenant (`vrfs:`, top level): a VRF with an L3 VNI, i.e. an IP-VRF (RFC 9136 §4.4.1
+// interface-less model) for type-5 routes. Networks join it by naming it in `networks[].vrf`. RD
+// and route targets derived as for MAC-VRFs (the RD's number continues after the MAC-VRFs', in
+// the order of the list); the Router's MAC (RFC 9135 §8.1) defaults to 02:00:<router_id>.
+struct Vrf {
+  std::string name;    // same syntax as a network name; unique
+  uint32_t l3vni = 0;  // 1..16777215, unique, not also an L2 VNI (evpn.vnis, networks)
   std::optional<bgp::RouteDistinguisher> rd;
   std::vector<bgp::ExtCommunity> import_rts;  // empty: derived
   std::vector<bgp::ExtCommunity> export_rts;  // empty: derived
@@ -143,7 +145,6 @@ struct Evpn {
   std::optional<IpAddress> vtep;
   std::vector<MacVrf> vnis;
   DuplicateDetection duplicate_detection;
-  std::vector<IpVrf> ip_vrfs;
 };
 
 // The node agent: this host's VTEP and the local API the CNI plugin talks to (docs/agent-api.md).
@@ -179,7 +180,9 @@ struct Network {
   std::vector<Prefix> pool6;
   // The routing domain at the anycast gateway: networks with the same `vrf` reach each other
   // (routed at the workload's own node); networks of other VRFs do not. Default: the network's
-  // own name (a VRF of its own). Same syntax as a network name.
+  // own name (a VRF of its own). Same syntax as a network name. A name declared in `vrfs:` makes
+  // the network part of that tenant (Config::find_vrf: its L3 VNI); any other name is a routing
+  // domain at the node only, without an L3 VNI.
   std::string vrf;
 };
 
@@ -191,11 +194,17 @@ struct Config {
   Evpn evpn;
   std::optional<Agent> agent;
   std::vector<Network> networks;
+  // The tenants (`vrfs:`), in the order of the file.
+  std::vector<Vrf> vrfs;
   // prefix_lists:, community_lists: and policies: (top level). Compile with
   // bgp::policy::compile(policy, bgp.asn); config checking guarantees that this succeeds.
   bgp::policy::Definitions policy;
   // Things that are legal but probably not what the user wants, one per line, with location.
   std::vector<std::string> warnings;
+
+  // The VRF of `vrfs:` named `name`; nullptr when there is none (a network's `vrf` may name a
+  // routing domain that is not declared there).
+  const Vrf* find_vrf(std::string_view name) const;
 };
 
 // Parses YAML text. `source_name` prefixes every message ("config.yaml:7: ..."). On failure the

@@ -399,7 +399,7 @@ TEST(ConfigError, UnknownKeysWithSuggestions) {
             "config.yaml:5: bgp.neighbors[0]: missing required key \"remote_as\"");
   EXPECT_EQ(errors("colour: blue\n" + with_bgp("")),
             "config.yaml:1: colour: unknown key (expected one of: control_socket, log_level, bgp, "
-            "evpn, agent, networks, prefix_lists, community_lists, policies)");
+            "evpn, agent, networks, vrfs, prefix_lists, community_lists, policies)");
 }
 
 TEST(ConfigError, UnknownFamily) {
@@ -768,39 +768,162 @@ TEST(ConfigError, EvpnDuplicateDetection) {
             "enabled, max_moves, window)");
 }
 
-TEST(Config, EvpnIpVrfs) {
+// vrfs: the tenants, each an IP-VRF with its L3 VNI, named by networks[].vrf.
+TEST(Config, Vrfs) {
   Config c = parse_ok(std::string(kBgpOnly) + R"(evpn:
   vnis: [{ vni: 100 }]
-  ip_vrfs:
-    - { vni: 1000 }
-    - { vni: 1001, rd: "65000:1001", import_rts: ["65000:1001"], router_mac: "02:aa:00:00:00:01" }
+vrfs:
+  - { name: tenant1, l3vni: 1000 }
+  - { name: tenant-2, l3vni: 1001, rd: "65000:1001", import_rts: ["65000:1001"],
+      export_rts: ["rt:65000:1002"], router_mac: "02:aa:00:00:00:01" }
 )");
-  ASSERT_EQ(c.evpn.ip_vrfs.size(), 2u);
-  EXPECT_EQ(c.evpn.ip_vrfs[0].vni, 1000u);
-  EXPECT_FALSE(c.evpn.ip_vrfs[0].router_mac.has_value());
-  EXPECT_EQ(c.evpn.ip_vrfs[1].rd->to_string(), "65000:1001");
-  EXPECT_EQ(c.evpn.ip_vrfs[1].import_rts, std::vector{bgp::route_target_as2(65000, 1001)});
-  EXPECT_EQ(c.evpn.ip_vrfs[1].router_mac->to_string(), "02:aa:00:00:00:01");
+  ASSERT_EQ(c.vrfs.size(), 2u);
+  EXPECT_EQ(c.vrfs[0].name, "tenant1");
+  EXPECT_EQ(c.vrfs[0].l3vni, 1000u);
+  EXPECT_FALSE(c.vrfs[0].rd.has_value());  // derived by the daemon
+  EXPECT_TRUE(c.vrfs[0].import_rts.empty());
+  EXPECT_TRUE(c.vrfs[0].export_rts.empty());
+  EXPECT_FALSE(c.vrfs[0].router_mac.has_value());
+  EXPECT_EQ(c.vrfs[1].name, "tenant-2");
+  EXPECT_EQ(c.vrfs[1].l3vni, 1001u);
+  EXPECT_EQ(c.vrfs[1].rd->to_string(), "65000:1001");
+  EXPECT_EQ(c.vrfs[1].import_rts, std::vector{bgp::route_target_as2(65000, 1001)});
+  EXPECT_EQ(c.vrfs[1].export_rts, std::vector{bgp::route_target_as2(65000, 1002)});
+  EXPECT_EQ(c.vrfs[1].router_mac->to_string(), "02:aa:00:00:00:01");
+  EXPECT_EQ(c.evpn.vnis.size(), 1u);
+  EXPECT_TRUE(c.warnings.empty());
 }
 
-TEST(ConfigError, EvpnIpVrfs) {
+TEST(Config, FindVrf) {
+  Config c = parse_ok(std::string(kBgpOnly) +
+                      "vrfs: [{ name: tenant1, l3vni: 1000 }, { name: tenant2, l3vni: 2000 }]\n");
+  ASSERT_EQ(c.vrfs.size(), 2u);
+  EXPECT_EQ(c.find_vrf("tenant1"), &c.vrfs[0]);
+  EXPECT_EQ(c.find_vrf("tenant2"), &c.vrfs[1]);
+  EXPECT_EQ(c.find_vrf("tenant3"), nullptr);
+  EXPECT_EQ(c.find_vrf("Tenant1"), nullptr);  // names are compared exactly
+  EXPECT_EQ(c.find_vrf(""), nullptr);
+  EXPECT_EQ(parse_ok(kBgpOnly).find_vrf("tenant1"), nullptr);  // no vrfs: at all
+}
+
+// A network's vrf names a tenant of vrfs: (declared before or after the networks) or, when it is
+// not declared there, a routing domain at the node only: no error either way.
+TEST(Config, NetworksNameTheirVrf) {
+  Config c = parse_ok(R"(agent: {}
+networks:
+  - { name: blue, vni: 100, vrf: tenant1 }
+  - { name: green, vni: 101, vrf: tenant1 }
+  - { name: red, vni: 200, vrf: lab }
+  - { name: yellow, vni: 300 }
+  - { name: tenant2, vni: 400 }
+vrfs:
+  - { name: tenant1, l3vni: 5001 }
+  - { name: tenant2, l3vni: 5002 }
+)" + with_bgp(""));
+  ASSERT_EQ(c.networks.size(), 5u);
+  ASSERT_EQ(c.vrfs.size(), 2u);
+  EXPECT_EQ(c.networks[0].vrf, "tenant1");
+  EXPECT_EQ(c.find_vrf(c.networks[0].vrf), &c.vrfs[0]);
+  EXPECT_EQ(c.find_vrf(c.networks[1].vrf), &c.vrfs[0]);
+  EXPECT_EQ(c.find_vrf(c.networks[0].vrf)->l3vni, 5001u);
+  // Not declared: routed at the node only, without an L3 VNI.
+  EXPECT_EQ(c.networks[2].vrf, "lab");
+  EXPECT_EQ(c.find_vrf(c.networks[2].vrf), nullptr);
+  // The default is the network's own name, which may be a tenant's.
+  EXPECT_EQ(c.networks[3].vrf, "yellow");
+  EXPECT_EQ(c.find_vrf(c.networks[3].vrf), nullptr);
+  EXPECT_EQ(c.networks[4].vrf, "tenant2");
+  EXPECT_EQ(c.find_vrf(c.networks[4].vrf), &c.vrfs[1]);
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST(ConfigError, Vrfs) {
+  EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn: { vnis: [{ vni: 100 }] }
+agent: {}
+networks: [{ name: blue, vni: 200 }]
+vrfs:
+  - { name: "bad name", l3vni: 1000 }
+  - { name: t1, l3vni: 0 }
+  - { name: t2, l3vni: 16777216 }
+  - { name: t3, l3vni: 100 }
+  - { name: t4, l3vni: 200 }
+  - { name: t5, l3vni: 1005 }
+  - { name: t5, l3vni: 1006 }
+  - { name: t7, l3vni: 1005 }
+  - { name: t8, l3vni: 1008, router_mac: "01:00:5e:00:00:01" }
+  - { name: t9, l3vni: 1009, router_mac: "nope" }
+  - { name: t10, l3vni: 1010, router_mac: "00:00:00:00:00:00" }
+  - { name: t11, l3vni: 1011, rd: "65000", import_rts: [], export_rts: ["x:1"] }
+  - { name: t12 }
+  - { l3vni: 1013, vni: 1013 }
+  - { name: a-name-too-long16, l3vni: 1014 }
+)"),
+            "config.yaml:8: vrfs[0].name: \"bad name\" is not a VRF name (1..15 letters, digits, "
+            "- or _)\n"
+            "config.yaml:9: vrfs[1].l3vni: 0 is not a VXLAN network identifier (expected "
+            "1..16777215)\n"
+            "config.yaml:10: vrfs[2].l3vni: 16777216 is not a VXLAN network identifier (expected "
+            "1..16777215)\n"
+            "config.yaml:11: vrfs[3].l3vni: VNI 100 is already the VNI of a MAC-VRF (evpn.vnis); "
+            "an L3 VNI is not also an L2 VNI\n"
+            "config.yaml:12: vrfs[4].l3vni: VNI 200 is already the VNI of network blue; an L3 VNI "
+            "is not also an L2 VNI\n"
+            "config.yaml:14: vrfs[6].name: VRF t5 is listed twice\n"
+            "config.yaml:15: vrfs[7].l3vni: VNI 1005 is already VRF t5's L3 VNI\n"
+            "config.yaml:16: vrfs[8].router_mac: 01:00:5e:00:00:01 is a multicast address, not a "
+            "router's MAC\n"
+            "config.yaml:17: vrfs[9].router_mac: \"nope\" is not a valid MAC address (expected "
+            "aa:bb:cc:dd:ee:ff)\n"
+            "config.yaml:18: vrfs[10].router_mac: 00:00:00:00:00:00 is not a router's MAC\n"
+            "config.yaml:19: vrfs[11].rd: route distinguisher \"65000\": expected ASN:N, "
+            "A.B.C.D:N or ASN4:N (like 65000:100, 198.18.0.1:5, 4200000000:7)\n"
+            "config.yaml:19: vrfs[11].import_rts: an empty list; leave the key out for the "
+            "derived route target\n"
+            "config.yaml:19: vrfs[11].export_rts[0]: route target \"x:1\": the ASN must be a "
+            "number 0..4294967295\n"
+            "config.yaml:20: vrfs[12]: missing required key \"l3vni\"\n"
+            "config.yaml:21: vrfs[13].vni: unknown key (expected one of: name, l3vni, rd, "
+            "import_rts, export_rts, router_mac)\n"
+            "config.yaml:21: vrfs[13]: missing required key \"name\"\n"
+            "config.yaml:22: vrfs[14].name: \"a-name-too-long16\" is not a VRF name (1..15 "
+            "letters, digits, - or _)");
+  // An L3 VNI is not an L2 VNI, whichever is written first.
+  EXPECT_EQ(errors(std::string(kBgpOnly) +
+                   "vrfs: [{ name: t, l3vni: 7 }]\nevpn: { vnis: [{ vni: 7 }] }\n"),
+            "config.yaml:4: vrfs[0].l3vni: VNI 7 is already the VNI of a MAC-VRF (evpn.vnis); an "
+            "L3 VNI is not also an L2 VNI");
+  EXPECT_EQ(errors("vrfs: [{ name: t, l3vni: 7 }]\nagent: {}\nnetworks: [{ name: n, vni: 7 }]\n" +
+                   with_bgp("")),
+            "config.yaml:1: vrfs[0].l3vni: VNI 7 is already the VNI of network n; an L3 VNI is "
+            "not also an L2 VNI");
+  EXPECT_EQ(errors(std::string(kBgpOnly) + "vrfs: { name: t, l3vni: 7 }\n"),
+            "config.yaml:4: vrfs: expected a list, got a mapping");
+  EXPECT_EQ(errors(std::string(kBgpOnly) + "vrfs: [{ name: t, l3vni: 7, vrf: x }]\n"),
+            "config.yaml:4: vrfs[0].vrf: unknown key (expected one of: name, l3vni, rd, "
+            "import_rts, export_rts, router_mac)");
+  // A network's vrf follows the same name rule.
+  EXPECT_EQ(
+      errors("agent: {}\nnetworks: [{ name: blue, vni: 100, vrf: \"ten ant\" }]\n" + with_bgp("")),
+      "config.yaml:2: networks[0].vrf: \"ten ant\" is not a VRF name (1..15 letters, "
+      "digits, - or _)");
+}
+
+// The IP-VRFs moved from evpn.ip_vrfs to the top-level vrfs: the old key says what to write.
+TEST(ConfigError, EvpnIpVrfsReplacedByVrfs) {
+  const std::string replaced =
+      "evpn.ip_vrfs: replaced by the top-level vrfs: list; write vrfs: [{ name: NAME, l3vni: "
+      "5001 }] and name it in networks[].vrf";
   EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn:
   vnis: [{ vni: 100 }]
   ip_vrfs:
-    - { vni: 100 }
-    - { vni: 1000, router_mac: "01:00:5e:00:00:01" }
     - { vni: 1000 }
-    - { vni: 1002, router_mac: "nope" }
 )"),
-            "config.yaml:7: evpn.ip_vrfs[0].vni: VNI 100 is already the VNI of a MAC-VRF "
-            "(evpn.vnis)\n"
-            "config.yaml:8: evpn.ip_vrfs[1].router_mac: 01:00:5e:00:00:01 is a multicast "
-            "address, not a router's MAC\n"
-            "config.yaml:9: evpn.ip_vrfs[2].vni: VNI 1000 is listed twice\n"
-            "config.yaml:10: evpn.ip_vrfs[3].router_mac: \"nope\" is not a valid MAC address "
-            "(expected aa:bb:cc:dd:ee:ff)");
-  EXPECT_EQ(errors(std::string(kBgpOnly) + "evpn: { ip_vrfs: [{ vni: 7 }], vnis: [{ vni: 7 }] }\n"),
-            "config.yaml:4: evpn.vnis[0].vni: VNI 7 is already the L3 VNI of an IP-VRF");
+            "config.yaml:6: " + replaced);
+  EXPECT_EQ(errors(std::string(kBgpOnly) + "evpn: { ip_vrfs: }\n"), "config.yaml:4: " + replaced);
+  // A removed key is no longer suggested.
+  EXPECT_EQ(errors(std::string(kBgpOnly) + "evpn: { ip_vrf: [] }\n"),
+            "config.yaml:4: evpn.ip_vrf: unknown key (expected one of: vtep, vnis, "
+            "duplicate_detection)");
 }
 
 TEST(ConfigError, EvpnMacVrfs) {

@@ -274,22 +274,25 @@ std::string format_evpn_mac(const json& j) {
 }
 
 std::string format_evpn_ip_vrf(const json& j) {
-  std::string out = fmt::format("{:>8}  {:<22} {:<17} {:>6} {:>7}  {}\n", "L3 VNI", "RD",
-                                "Router MAC", "Local", "Remote", "Import RTs");
+  std::string out = fmt::format("{:<15} {:>8}  {:<22} {:<17} {:>6} {:>7}  {}\n", "VRF", "L3 VNI",
+                                "RD", "Router MAC", "Local", "Remote", "Import RTs");
   for (auto& v : j) {
     std::string rts;
     for (auto& r : v.value("import_rts", json::array()))
       rts += (rts.empty() ? "" : " ") + r.get<std::string>();
-    out +=
-        fmt::format("{:>8}  {:<22} {:<17} {:>6} {:>7}  {}\n", str(v, "vni"), str(v, "rd"),
-                    str(v, "router_mac"), str(v, "local_prefixes"), str(v, "remote_prefixes"), rts);
+    const std::string name = str(v, "name");
+    out += fmt::format("{:<15} {:>8}  {:<22} {:<17} {:>6} {:>7}  {}\n", name.empty() ? "-" : name,
+                       str(v, "vni"), str(v, "rd"), str(v, "router_mac"), str(v, "local_prefixes"),
+                       str(v, "remote_prefixes"), rts);
   }
   return out;
 }
 
 std::string format_evpn_prefix(const json& j) {
-  std::string out = fmt::format("L3 VNI {} (RD {}, Router MAC {})\n\n", str(j, "vni"), str(j, "rd"),
-                                str(j, "router_mac"));
+  const std::string name = str(j, "name");
+  std::string out = fmt::format("{}L3 VNI {} (RD {}, Router MAC {})\n\n",
+                                name.empty() ? "" : "VRF " + name + ", ", str(j, "vni"),
+                                str(j, "rd"), str(j, "router_mac"));
   out += fmt::format("{:<43} {:<39} {}\n", "Prefix", "VTEP", "Router MAC");
   size_t n = 0;
   for (auto& p : j.value("prefixes", json::array())) {

@@ -109,11 +109,14 @@ evpn::InstanceConfig build_evpn_config(const config::Config& cfg) {
   const auto& d = cfg.evpn.duplicate_detection;
   c.duplicate_detection = {
       .enabled = d.enabled, .max_moves = d.max_moves, .window = std::chrono::seconds(d.window)};
-  // RD numbers continue after the MAC-VRFs'.
+  // The IP-VRFs are the tenants of `vrfs:`; RD numbers continue after the MAC-VRFs'.
   auto index = static_cast<uint16_t>(cfg.evpn.vnis.size());
-  for (const auto& v : cfg.evpn.ip_vrfs)
-    c.ip_vrfs.push_back(evpn::resolve_ip_vrf(v.vni, v.rd, v.import_rts, v.export_rts, v.router_mac,
-                                             cfg.bgp.asn, cfg.bgp.router_id, ++index));
+  for (const auto& v : cfg.vrfs) {
+    c.ip_vrfs.push_back(evpn::resolve_ip_vrf(v.l3vni, v.rd, v.import_rts, v.export_rts,
+                                             v.router_mac, cfg.bgp.asn, cfg.bgp.router_id,
+                                             ++index));
+    c.ip_vrfs.back().name = v.name;
+  }
   return c;
 }
 

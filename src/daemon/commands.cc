@@ -68,7 +68,9 @@ Expected<nlohmann::json> show_bgp_evpn(const bgp::Speaker& speaker,
   return bgp::show_evpn_routes(speaker, type, vni);
 }
 
-nlohmann::json vrf_json(const evpn::MacVrf& m) {
+// A MAC-VRF's or an IP-VRF's VNI, RD and route targets.
+template <typename V>
+nlohmann::json vrf_json(const V& m) {
   nlohmann::json j;
   j["vni"] = m.vni;
   j["rd"] = m.rd.to_string();
@@ -79,6 +81,14 @@ nlohmann::json vrf_json(const evpn::MacVrf& m) {
   };
   j["import_rts"] = rts(m.import_rts);
   j["export_rts"] = rts(m.export_rts);
+  return j;
+}
+
+// An IP-VRF: the tenant's name (vrfs[].name), L3 VNI, RD, route targets and Router's MAC.
+nlohmann::json ip_vrf_json(const evpn::IpVrf& v) {
+  nlohmann::json j = vrf_json(v);
+  j["name"] = v.name;
+  j["router_mac"] = v.router_mac.to_string();
   return j;
 }
 
@@ -250,12 +260,12 @@ Expected<nlohmann::json> clear_evpn_dup_addr(evpn::Instance& evpn,
                         (*n == 1 ? "" : "s") + " cleared");
 }
 
-// show evpn ip-vrf: each IP-VRF (evpn.ip_vrfs) with its Router's MAC and prefix counts.
+// show evpn ip-vrf: each IP-VRF (the tenants of vrfs:) with its name, Router's MAC and prefix
+// counts.
 nlohmann::json show_evpn_ip_vrf(const evpn::Instance& evpn) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& v : evpn.config().ip_vrfs) {
-    nlohmann::json j = vrf_json(evpn::MacVrf{v.vni, v.rd, v.import_rts, v.export_rts});
-    j["router_mac"] = v.router_mac.to_string();
+    nlohmann::json j = ip_vrf_json(v);
     size_t local = 0, remote = 0;
     const auto rows = evpn.prefixes(v.vni);
     for (const auto& r : *rows) {
@@ -278,9 +288,7 @@ Expected<nlohmann::json> show_evpn_prefix(const bgp::Speaker& speaker, const evp
   if (!vni) return unexpected(vni.error());
   auto rows = evpn.prefixes(*vni);
   if (!rows) return unexpected(rows.error());
-  const evpn::IpVrf& v = *evpn.find_ip_vrf(*vni);
-  nlohmann::json j = vrf_json(evpn::MacVrf{v.vni, v.rd, v.import_rts, v.export_rts});
-  j["router_mac"] = v.router_mac.to_string();
+  nlohmann::json j = ip_vrf_json(*evpn.find_ip_vrf(*vni));
   nlohmann::json prefixes = nlohmann::json::array();
   for (const auto& r : *rows) {
     nlohmann::json remote = nlohmann::json::array();

@@ -20,8 +20,8 @@ bgp: { asn: 65000, router_id: 198.18.0.1 }
 evpn:
   vtep: 198.18.0.1
   vnis: [{ vni: 100 }]
-  ip_vrfs: [{ vni: 1000 }]
   duplicate_detection: { max_moves: 2, window: 60 }
+vrfs: [{ name: tenant1, l3vni: 1000 }]
 )",
                                     "test.yaml");
     EXPECT_TRUE(cfg.has_value()) << cfg.error().message;
@@ -120,9 +120,23 @@ TEST_F(EvpnCommandsTest, Prefixes) {
   EXPECT_EQ(error({"evpn", "prefix", "add", "1000"}), "expected: evpn prefix add|del L3VNI PREFIX");
   auto j = run_command(*speaker_, *evpn_, {"show", "evpn", "ip-vrf"});
   ASSERT_TRUE(j.has_value());
+  ASSERT_EQ(j->size(), 1u);
+  EXPECT_EQ((*j)[0]["name"], "tenant1");  // vrfs[0].name
+  EXPECT_EQ((*j)[0]["vni"], 1000);
   EXPECT_EQ((*j)[0]["rd"], "198.18.0.1:2");  // after the MAC-VRF's 198.18.0.1:1
   EXPECT_EQ((*j)[0]["router_mac"], "02:00:c6:12:00:01");
   EXPECT_EQ((*j)[0]["local_prefixes"], 1);
+  EXPECT_EQ(ctl::format_text({"show", "evpn", "ip-vrf"}, *j),
+            "VRF               L3 VNI  RD                     Router MAC         Local  Remote  "
+            "Import RTs\n"
+            "tenant1             1000  198.18.0.1:2           02:00:c6:12:00:01      1       0  "
+            "rt:65000:1000\n");
+  auto p = run_command(*speaker_, *evpn_, {"show", "evpn", "prefix", "vni", "1000"});
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ((*p)["name"], "tenant1");
+  EXPECT_TRUE(ctl::format_text({"show", "evpn", "prefix", "vni", "1000"}, *p)
+                  .starts_with("VRF tenant1, L3 VNI 1000 (RD 198.18.0.1:2, Router MAC "
+                               "02:00:c6:12:00:01)\n"));
   EXPECT_EQ(ok({"evpn", "prefix", "del", "1000", "100.64.10.0/24"}),
             "L3 VNI 1000: 100.64.10.0/24 no longer advertised");
   EXPECT_EQ(error({"show", "evpn", "prefix", "vni", "100"}),

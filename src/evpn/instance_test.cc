@@ -42,6 +42,7 @@ class InstanceTest : public ::testing::Test {
     c.mac_vrfs.push_back(resolve(100, std::nullopt, {}, {}, 65000, kVtep, 1));
     c.mac_vrfs.push_back(resolve(200, std::nullopt, {}, {}, 65000, kVtep, 2));
     c.ip_vrfs.push_back(resolve_ip_vrf(1000, std::nullopt, {}, {}, std::nullopt, 65000, kVtep, 3));
+    c.ip_vrfs.back().name = "tenant1";  // as daemon/build.cc names it from vrfs[].name
     if (vtep) c.vtep = kVtep;
     c.duplicate_detection = dd;
     Hooks h;
@@ -581,6 +582,8 @@ TEST_F(InstanceTest, ObserverMayCallBack) {
 
 TEST(IpVrf, ResolveAndRoute) {
   const IpVrf v = resolve_ip_vrf(1000, std::nullopt, {}, {}, std::nullopt, 65000, kVtep, 3);
+  EXPECT_EQ(v.name, "");  // the caller names it (daemon/build.cc: vrfs[].name)
+  EXPECT_EQ(v.vni, 1000u);
   EXPECT_EQ(v.rd.to_string(), "198.18.0.254:3");
   EXPECT_EQ(v.import_rts, std::vector{bgp::route_target_as2(65000, 1000)});
   EXPECT_EQ(v.export_rts, v.import_rts);
@@ -605,6 +608,14 @@ TEST(IpVrf, ResolveAndRoute) {
   auto [route6, attrs6] = ip_prefix_route(v, kVtep, *Prefix::parse("fd00:10::/64"));
   EXPECT_EQ(std::get<bgp::EvpnIpPrefix>(route6.route).gateway, ip("::"));
   EXPECT_EQ(attrs6.next_hop, kVtep);
+}
+
+TEST_F(InstanceTest, IpVrfKeepsItsName) {
+  ASSERT_EQ(inst_->config().ip_vrfs.size(), 1u);
+  EXPECT_EQ(inst_->config().ip_vrfs[0].name, "tenant1");
+  ASSERT_NE(inst_->find_ip_vrf(1000), nullptr);
+  EXPECT_EQ(inst_->find_ip_vrf(1000)->name, "tenant1");
+  EXPECT_EQ(inst_->find_ip_vrf(100), nullptr);  // an L2 VNI
 }
 
 TEST_F(InstanceTest, PrefixOrigination) {

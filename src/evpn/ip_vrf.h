@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,7 @@
 namespace isthmus::evpn {
 
 struct IpVrf {
+  std::string name;  // the tenant's name (config `vrfs[].name`); empty when not from a config
   uint32_t vni = 0;  // the L3 VNI
   bgp::RouteDistinguisher rd;
   std::vector<bgp::ExtCommunity> import_rts;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Interop: EVPN IP prefix routes (type 5, RFC 9136 §4.4.1 interface-less model) between isthmusd
 # and GoBGP 3.10 (FRR 8.4 needs VRF devices for L3 VNIs, which the kernels here lack).
-#   h1 isthmusd AS 65000 id 198.18.0.1, evpn: vtep 198.18.0.1, IP-VRF with L3 VNI 1000 (RD
-#      198.18.0.1:2 after the MAC-VRF of VNI 100, RT 65000:1000, Router's MAC 02:00:c6:12:00:01)
+#   h1 isthmusd AS 65000 id 198.18.0.1, evpn: vtep 198.18.0.1, the tenant tenant1 (vrfs:) with L3
+#      VNI 1000 (RD 198.18.0.1:2 after the MAC-VRF of VNI 100, RT 65000:1000, Router's MAC
+#      02:00:c6:12:00:01)
 #   h2 GoBGP id 198.18.0.2, l2vpn-evpn
 # Checks: evpn prefix add (IPv4 and IPv6) reaches GoBGP as type-5 routes with the L3 VNI as label,
 # gateway 0, the IP-VRF's RD and route target, the VXLAN encapsulation and Router's MAC
@@ -48,15 +49,17 @@ evpn:
   vtep: 198.18.0.1
   vnis:
     - { vni: 100 }
-  ip_vrfs:
-    - { vni: 1000 }
+vrfs:
+  - { name: tenant1, l3vni: 1000 }
 YAML
 )"
 lab_wait_for 60 "isthmusd: 198.18.0.2 Established" lab_isthmus_established isthmusd 198.18.0.2
 
 lab_isthmusctl isthmusd show evpn ip-vrf -o json | lab_check_json "
-[(v['vni'], v['rd'], v['router_mac'], v['import_rts']) for v in j] == [(1000, '198.18.0.1:2', '02:00:c6:12:00:01', ['rt:65000:1000'])]" ||
+[(v['name'], v['vni'], v['rd'], v['router_mac'], v['import_rts']) for v in j] == [('tenant1', 1000, '198.18.0.1:2', '02:00:c6:12:00:01', ['rt:65000:1000'])]" ||
   lab_fail "show evpn ip-vrf: $(lab_isthmusctl isthmusd show evpn ip-vrf -o json)"
+lab_isthmusctl isthmusd show evpn ip-vrf | grep -E "^tenant1 +1000 +198\.18\.0\.1:2 " >/dev/null ||
+  lab_fail "show evpn ip-vrf (text) lacks the row of tenant1: $(lab_isthmusctl isthmusd show evpn ip-vrf)"
 
 # 1. Our prefixes at GoBGP.
 lab_isthmusctl isthmusd evpn prefix add 1000 100.64.10.0/24 | grep -qF "advertised from 198.18.0.1" ||
