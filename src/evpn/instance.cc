@@ -88,6 +88,10 @@ const Instance::L3Vni* Instance::find_l3(uint32_t l3_vni) const {
   return it == l3_.end() ? nullptr : &it->second;
 }
 
+const IpVrf* Instance::ip_vrf_of(const Vni& v) const {
+  return v.vrf.l3_vni ? find_ip_vrf(v.vrf.l3_vni) : nullptr;
+}
+
 const IpVrf* Instance::find_ip_vrf(uint32_t l3_vni) const {
   const L3Vni* v = find_l3(l3_vni);
   return v ? &v->vrf : nullptr;
@@ -185,22 +189,37 @@ void Instance::apply(const Change& c, Touched& touched) {
       touched.macs.insert({vni, m->mac});
     }
   }
-  // RFC 9136 §4.4.1: type-5 routes into the IP-VRFs whose import route targets they carry.
+  // Routes of the IP-VRFs whose import route targets they carry: type-5 routes (RFC 9136
+  // §4.4.1), and the host routes of symmetric IRB (RFC 9135 §5.1.2): a MAC/IP route with a
+  // second label (the L3 VNI) is the IP's /32 or /128 through the advertising VTEP.
+  std::optional<Prefix> prefix;
+  uint32_t label = 0;
+  bgp::RouteDistinguisher rd;
   if (const auto* p = std::get_if<bgp::EvpnIpPrefix>(&c.route->route)) {
-    place.prefix = p->prefix;
+    prefix = p->prefix;
+    label = bgp::vni_of_label_field(p->label);
+    rd = p->rd;
+  } else if (const auto* m = std::get_if<bgp::EvpnMacIp>(&c.route->route);
+             m && m->ip && m->label2) {
+    prefix = Prefix(*m->ip, m->ip->is_v4() ? 32 : 128);
+    label = bgp::vni_of_label_field(*m->label2);
+    rd = m->rd;
+  }
+  if (prefix) {
+    place.prefix = prefix;
     for (auto& [vni, v] : l3_) {
       if (!imports_rt(v.vrf.import_rts, c.ext_communities)) continue;
       place.l3_vnis.push_back(vni);
       if (c.peer == bgp::kLocalPeer) continue;
       RemotePrefix r;
       r.vtep = c.next_hop;
-      r.label = bgp::vni_of_label_field(p->label);
-      r.rd = p->rd;
+      r.label = label;
+      r.rd = rd;
       r.peer = c.peer;
       for (const auto& e : c.ext_communities)
         if (auto rm = bgp::RouterMac::decode(e)) r.router_mac = rm->mac;
-      v.remote[p->prefix][c.key] = r;
-      touched.prefixes.insert({vni, p->prefix});
+      v.remote[*prefix][c.key] = r;
+      touched.prefixes.insert({vni, *prefix});
     }
   }
   if (!place.vnis.empty() || !place.l3_vnis.empty()) key_vnis_[c.key] = std::move(place);
@@ -338,12 +357,12 @@ void Instance::sync(Vni& v, const MacAddress& mac, LocalMac& l) {
   const bool attrs_changed = seq != l.rib_sequence || sticky != l.rib_sticky;
   for (const auto& r : l.in_rib) {
     if (want.count(r)) continue;
-    rib_.withdraw_originated_evpn(mac_route(v.vrf, *config_.vtep, mac, r, 0).first);
+    rib_.withdraw_originated_evpn(mac_route(v.vrf, nullptr, *config_.vtep, mac, r, 0).first);
     rib_dirty_ = true;
   }
   for (const auto& r : want) {
     if (l.in_rib.count(r) && !attrs_changed) continue;
-    auto [route, attrs] = mac_route(v.vrf, *config_.vtep, mac, r, seq, sticky);
+    auto [route, attrs] = mac_route(v.vrf, ip_vrf_of(v), *config_.vtep, mac, r, seq, sticky);
     rib_.originate_evpn(route, attrs);
     rib_dirty_ = true;
   }

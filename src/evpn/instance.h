@@ -257,6 +257,8 @@ class Instance {
 
   Vni* find(uint32_t vni);
   const Vni* find(uint32_t vni) const;
+  // The IP-VRF of the VNI's network (symmetric IRB); nullptr: none.
+  const IpVrf* ip_vrf_of(const Vni& v) const;
   Expected<Vni*> vtep_vni(uint32_t vni);
   Expected<L3Vni*> vtep_l3(uint32_t l3_vni);
   const L3Vni* find_l3(uint32_t l3_vni) const;

@@ -41,6 +41,7 @@ class InstanceTest : public ::testing::Test {
     InstanceConfig c;
     c.mac_vrfs.push_back(resolve(100, std::nullopt, {}, {}, 65000, kVtep, 1));
     c.mac_vrfs.push_back(resolve(200, std::nullopt, {}, {}, 65000, kVtep, 2));
+    c.mac_vrfs[0].l3_vni = l3_vni_of_100_;
     c.ip_vrfs.push_back(resolve_ip_vrf(1000, std::nullopt, {}, {}, std::nullopt, 65000, kVtep, 3));
     c.ip_vrfs.back().name = "tenant1";  // as daemon/build.cc names it from vrfs[].name
     if (vtep) c.vtep = kVtep;
@@ -131,11 +132,30 @@ class InstanceTest : public ::testing::Test {
     rib_.withdraw_evpn(peer, std::vector{bgp::EvpnRoute{r}});
   }
 
+  // Our route for (MAC, IP) in the Loc-RIB as originated (nullopt: not originated).
+  std::optional<bgp::EvpnMacIp> our_route(const MacAddress& m, const IpAddress& addr,
+                                          std::vector<bgp::ExtCommunity>* communities) {
+    const auto want =
+        bgp::evpn_key(mac_route(*inst_->find_vrf(100), nullptr, kVtep, m, addr, 0).first);
+    std::optional<bgp::EvpnMacIp> out;
+    rib_.for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const bgp::PathView> ps) {
+      if (!std::equal(key.begin(), key.end(), want->bytes().begin(), want->bytes().end())) return;
+      for (const auto& p : ps) {
+        if (p.peer != bgp::kLocalPeer || !p.attrs) continue;
+        auto r = bgp::evpn_route(key, p.attrs->evpn_nlri.value_or(bgp::EvpnNlriData{}));
+        if (r) out = std::get<bgp::EvpnMacIp>(r->route);
+        *communities = p.attrs->ext_communities;
+      }
+    });
+    return out;
+  }
+
   // Our route for (MAC, IP) in the Loc-RIB: its MAC Mobility (sequence 0, not sticky when it
   // has none), nullopt when we do not originate it.
   std::optional<MacMobility> ours(const MacAddress& m, std::optional<IpAddress> addr = {},
                                   uint32_t vni = 100) {
-    const auto want = bgp::evpn_key(mac_route(*inst_->find_vrf(vni), kVtep, m, addr, 0).first);
+    const auto want =
+        bgp::evpn_key(mac_route(*inst_->find_vrf(vni), nullptr, kVtep, m, addr, 0).first);
     std::optional<MacMobility> out;
     rib_.for_each_evpn_route([&](std::span<const uint8_t> key, std::span<const bgp::PathView> ps) {
       if (!std::equal(key.begin(), key.end(), want->bytes().begin(), want->bytes().end())) return;
@@ -183,6 +203,7 @@ class InstanceTest : public ::testing::Test {
   bgp::Rib rib_{config()};
   Clock::time_point now_{};
   int wakes_ = 0;
+  uint32_t l3_vni_of_100_ = 0;  // MAC-VRF 100's IP-VRF (symmetric IRB)
   int rib_changes_ = 0;
   std::vector<std::string> events_;
 };
@@ -699,6 +720,90 @@ TEST_F(InstanceTest, RemotePrefixesByRouteTarget) {
   type5(2, 0, true);
   settle();
   EXPECT_EQ(take_events(), (std::vector<std::string>{"prefix 1000 100.64.20.0/24"}));
+  EXPECT_TRUE(inst_->prefixes(1000)->empty());
+}
+
+// RFC 9135 §5.1.1: a network in an IP-VRF advertises its MAC/IP routes with the L3 VNI as second
+// label, the IP-VRF's route target and our Router's MAC; its MAC-only routes are bridged only.
+TEST_F(InstanceTest, SymmetricIrbMacIpRoutesCarryTheL3Vni) {
+  l3_vni_of_100_ = 1000;
+  make(true);
+  ASSERT_TRUE(inst_->add_local_mac(100, kMac, ip("100.64.1.5")).has_value());
+  ASSERT_TRUE(inst_->add_local_mac(100, kMac, std::nullopt).has_value());
+  settle();
+  std::vector<bgp::ExtCommunity> cs;
+  auto r = our_route(kMac, ip("100.64.1.5"), &cs);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->label1, 100u);
+  EXPECT_EQ(r->label2, std::optional<uint32_t>(1000));
+  const IpVrf* l3 = inst_->find_ip_vrf(1000);
+  ASSERT_NE(l3, nullptr);
+  auto has = [&](const bgp::ExtCommunity& c) {
+    return std::find(cs.begin(), cs.end(), c) != cs.end();
+  };
+  EXPECT_TRUE(has(bgp::route_target_as2(65000, 100)));
+  EXPECT_TRUE(has(bgp::route_target_as2(65000, 1000)));
+  EXPECT_TRUE(has(bgp::RouterMac{l3->router_mac}.encode()));
+
+  auto [mac_only, attrs] = mac_route(*inst_->find_vrf(100), l3, kVtep, kMac, std::nullopt, 0);
+  EXPECT_FALSE(std::get<bgp::EvpnMacIp>(mac_only.route).label2.has_value());
+  EXPECT_EQ(std::count_if(attrs.ext_communities.begin(), attrs.ext_communities.end(),
+                          [](const auto& c) { return bgp::RouterMac::decode(c).has_value(); }),
+            0);
+  // A network outside any IP-VRF: one label, no Router's MAC.
+  ASSERT_TRUE(inst_->add_local_mac(200, kMac, ip("100.64.2.5")).has_value());
+  auto [plain, plain_attrs] =
+      mac_route(*inst_->find_vrf(200), nullptr, kVtep, kMac, ip("100.64.2.5"), 0);
+  EXPECT_FALSE(std::get<bgp::EvpnMacIp>(plain.route).label2.has_value());
+}
+
+// RFC 9135 §5.1.2: a remote MAC/IP route with a second label and the route target of an IP-VRF
+// is a host route of the IP-VRF through its VTEP and Router's MAC, whether or not this VTEP has
+// the network; without the second label it is bridged only.
+TEST_F(InstanceTest, SymmetricIrbHostRoutesFromMacIpRoutes) {
+  auto type2 = [&](bgp::PeerId peer, std::string_view addr, std::optional<uint32_t> l3,
+                   uint32_t l2) {
+    bgp::EvpnMacIp r;
+    r.rd = bgp::RouteDistinguisher::ipv4(IpAddress::v4(0xc6120000 + peer), 1);
+    r.mac = mac("02:00:00:00:bb:0" + std::to_string(peer));
+    r.ip = ip(addr);
+    r.label1 = l2;
+    r.label2 = l3;
+    PathAttributes a;
+    a.next_hop = IpAddress::v4(0xc6120000 + peer);
+    a.ext_communities = {bgp::route_target_as2(65000, l2), bgp::Encapsulation{}.encode()};
+    if (l3)
+      for (auto c : {bgp::route_target_as2(65000, *l3),
+                     bgp::RouterMac{mac("02:00:00:00:aa:0" + std::to_string(peer))}.encode()})
+        a.ext_communities.push_back(c);
+    rib_.update_evpn(peer, std::vector{bgp::EvpnRoute{r}}, a);
+  };
+  type2(1, "100.64.1.7", 1000, 100);    // a network this VTEP has
+  type2(2, "fd00:64:9::7", 1000, 900);  // one it does not
+  settle();
+  auto events = take_events();
+  EXPECT_NE(std::find(events.begin(), events.end(),
+                      "prefix 1000 100.64.1.7/32 198.18.0.1 02:00:00:00:aa:01"),
+            events.end());
+  EXPECT_NE(std::find(events.begin(), events.end(),
+                      "prefix 1000 fd00:64:9::7/128 198.18.0.2 02:00:00:00:aa:02"),
+            events.end());
+  auto rows = inst_->prefixes(1000);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].remote[0].label, 1000u);
+  // The same route without the second label (and RT): the host route goes.
+  type2(1, "100.64.1.7", std::nullopt, 100);
+  settle();
+  events = take_events();
+  EXPECT_NE(std::find(events.begin(), events.end(), "prefix 1000 100.64.1.7/32"), events.end());
+  EXPECT_EQ(inst_->prefixes(1000)->size(), 1u);
+  // Withdrawn: nothing left.
+  bgp::EvpnMacIp w;
+  w.rd = bgp::RouteDistinguisher::ipv4(IpAddress::v4(0xc6120002), 1);
+  w.mac = mac("02:00:00:00:bb:02");
+  w.ip = ip("fd00:64:9::7");
+  rib_.withdraw_evpn(2, std::vector{bgp::EvpnRoute{w}});
+  settle();
   EXPECT_TRUE(inst_->prefixes(1000)->empty());
 }
 

@@ -50,7 +50,8 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf,
   return {bgp::EvpnRoute{r}, std::move(a)};
 }
 
-std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpAddress& vtep,
+std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpVrf* ip_vrf,
+                                                         const IpAddress& vtep,
                                                          const MacAddress& mac,
                                                          const std::optional<IpAddress>& ip,
                                                          uint32_t sequence, bool sticky) {
@@ -66,6 +67,14 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, cons
   a.ext_communities.push_back(bgp::Encapsulation{}.encode());
   if (sequence > 0 || sticky)
     a.ext_communities.push_back(bgp::MacMobility{sticky, sequence}.encode());
+  if (ip_vrf && ip) {
+    r.label2 = ip_vrf->vni;
+    for (const auto& rt : ip_vrf->export_rts)
+      if (std::find(a.ext_communities.begin(), a.ext_communities.end(), rt) ==
+          a.ext_communities.end())
+        a.ext_communities.push_back(rt);
+    a.ext_communities.push_back(bgp::RouterMac{ip_vrf->router_mac}.encode());
+  }
   return {bgp::EvpnRoute{r}, std::move(a)};
 }
 

@@ -16,6 +16,7 @@
 #include "bgp/wire/evpn.h"
 #include "bgp/wire/types.h"
 #include "core/ip.h"
+#include "evpn/ip_vrf.h"
 
 namespace isthmus::evpn {
 
@@ -24,6 +25,9 @@ struct MacVrf {
   bgp::RouteDistinguisher rd;
   std::vector<bgp::ExtCommunity> import_rts;
   std::vector<bgp::ExtCommunity> export_rts;
+  // The L3 VNI of the IP-VRF (tenant) the network belongs to, for symmetric IRB (RFC 9135); 0:
+  // none (the network is routed at the node only, or not at all).
+  uint32_t l3_vni = 0;
 };
 
 // What the configuration leaves unset, derived: RD <router_id>:<index> (type 1, RFC 7432 §7.9;
@@ -62,7 +66,12 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> imet_route(const MacVrf& vrf, con
 // VTEP: RD of the MAC-VRF, single-homed (ESI 0), Ethernet Tag 0, label = VNI; next hop the VTEP,
 // the export route targets and the encapsulation community, and MAC Mobility with `sequence`
 // and the sticky (static) flag when either is set (RFC 7432 §7.7, §15.2).
-std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpAddress& vtep,
+// Symmetric IRB (RFC 9135 §5.1.1): a MAC/IP route of a network in the IP-VRF `ip_vrf` also
+// carries the L3 VNI as its second label, the IP-VRF's export route targets and its Router's MAC
+// (§8.1), so that VTEPs of the tenant without the network route to the IP through us. A MAC-only
+// route does not (it is only bridged).
+std::pair<bgp::EvpnRoute, bgp::PathAttributes> mac_route(const MacVrf& vrf, const IpVrf* ip_vrf,
+                                                         const IpAddress& vtep,
                                                          const MacAddress& mac,
                                                          const std::optional<IpAddress>& ip,
                                                          uint32_t sequence, bool sticky = false);
