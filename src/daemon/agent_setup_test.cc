@@ -6,9 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 
 #include "ctl/commands.h"
+#include "daemon/build.h"
 #include "kernel/fake_kernel.h"
 
 namespace isthmus::daemon {
@@ -247,6 +249,33 @@ TEST_F(AgentVtepTest, OverlayMtuFollowsTheUnderlay) {
     EXPECT_EQ(ac->overlay_mtu, c.overlay) << c.underlay << " " << c.vtep;
     ASSERT_TRUE(k_.delete_link(eth0).has_value());  // with its addresses and its peer
   }
+}
+
+// Networks of a declared tenant: their MAC-VRFs carry its L3 VNI (symmetric IRB) and its IP-VRF
+// advertises their subnets; a network of an undeclared VRF has neither.
+TEST_F(AgentVtepTest, TenantsOfTheConfiguration) {
+  add_address(add_nic("eth0", 9000), "198.18.0.2", 24);
+  auto cfg = config::parse_config(R"(agent: { vtep: { address: 198.18.0.2 } }
+vrfs: [{ name: tenant1, l3vni: 5001 }]
+networks:
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: "fd00:64:1::/64", vrf: tenant1 }
+  - { name: red, vni: 200, subnet: 100.64.2.0/24, vrf: tenant1 }
+  - { name: green, vni: 300, subnet: 100.64.3.0/24 }
+bgp: { asn: 65000, router_id: 198.18.0.2 }
+)",
+                                  "test.yaml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  ASSERT_TRUE(prepare_agent(*cfg, k_).has_value());
+  const evpn::InstanceConfig ec = build_evpn_config(*cfg);
+  std::map<uint32_t, uint32_t> l3;
+  for (const auto& m : ec.mac_vrfs) l3[m.vni] = m.l3_vni;
+  EXPECT_EQ(l3, (std::map<uint32_t, uint32_t>{{100, 5001}, {200, 5001}, {300, 0}}));
+  ASSERT_EQ(ec.ip_vrfs.size(), 1u);
+  EXPECT_EQ(ec.ip_vrfs[0].name, "tenant1");
+  EXPECT_EQ(ec.ip_vrfs[0].vni, 5001u);
+  EXPECT_EQ(ec.ip_vrfs[0].subnets,
+            (std::vector<Prefix>{prefix("100.64.1.0/24"), prefix("fd00:64:1::/64"),
+                                 prefix("100.64.2.0/24")}));
 }
 
 // An agent of network blue (VNI 100) on the fake kernel, its devices made.

@@ -96,9 +96,14 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
 std::vector<evpn::MacVrf> build_mac_vrfs(const config::Config& cfg) {
   std::vector<evpn::MacVrf> out;
   uint16_t index = 0;
-  for (const auto& m : cfg.evpn.vnis)
+  for (const auto& m : cfg.evpn.vnis) {
     out.push_back(evpn::resolve(m.vni, m.rd, m.import_rts, m.export_rts, cfg.bgp.asn,
                                 cfg.bgp.router_id, ++index));
+    // The network of this VNI in a declared tenant: symmetric IRB through its L3 VNI.
+    for (const auto& n : cfg.networks)
+      if (const config::Vrf* v = n.vni == m.vni ? cfg.find_vrf(n.vrf) : nullptr)
+        out.back().l3_vni = v->l3vni;
+  }
   return out;
 }
 
@@ -116,6 +121,11 @@ evpn::InstanceConfig build_evpn_config(const config::Config& cfg) {
                                              v.router_mac, cfg.bgp.asn, cfg.bgp.router_id,
                                              ++index));
     c.ip_vrfs.back().name = v.name;
+    for (const auto& n : cfg.networks) {
+      if (n.vrf != v.name) continue;
+      for (const auto& s : {n.subnet, n.subnet6})
+        if (s) c.ip_vrfs.back().subnets.push_back(*s);
+    }
   }
   return c;
 }

@@ -461,6 +461,8 @@ void Instance::deliver() {
 void Instance::start() {
   if (!config_.vtep) return;
   for (auto& [vni, v] : vnis_) (void)join_flood_list(vni);
+  for (auto& [vni, v] : l3_)
+    for (const Prefix& p : v.vrf.subnets) (void)add_prefix(vni, p);
 }
 
 Expected<void> Instance::join_flood_list(uint32_t vni) {

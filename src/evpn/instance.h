@@ -180,7 +180,8 @@ class Instance {
   bool has_pending() const { return !pending_.empty(); }
 
   // ---- Origination ----
-  // Joins every VNI's flood list (a type-3 route per VNI, RFC 7432 §11) when this is a VTEP.
+  // Joins every VNI's flood list (a type-3 route per VNI, RFC 7432 §11) and advertises the
+  // IP-VRFs' subnets (type 5, RFC 9136 §4.4.1) when this is a VTEP.
   void start();
   Expected<void> join_flood_list(uint32_t vni);
   Expected<void> leave_flood_list(uint32_t vni);

@@ -44,6 +44,7 @@ class InstanceTest : public ::testing::Test {
     c.mac_vrfs[0].l3_vni = l3_vni_of_100_;
     c.ip_vrfs.push_back(resolve_ip_vrf(1000, std::nullopt, {}, {}, std::nullopt, 65000, kVtep, 3));
     c.ip_vrfs.back().name = "tenant1";  // as daemon/build.cc names it from vrfs[].name
+    c.ip_vrfs.back().subnets = subnets_of_1000_;
     if (vtep) c.vtep = kVtep;
     c.duplicate_detection = dd;
     Hooks h;
@@ -204,6 +205,7 @@ class InstanceTest : public ::testing::Test {
   Clock::time_point now_{};
   int wakes_ = 0;
   uint32_t l3_vni_of_100_ = 0;  // MAC-VRF 100's IP-VRF (symmetric IRB)
+  std::vector<Prefix> subnets_of_1000_;
   int rib_changes_ = 0;
   std::vector<std::string> events_;
 };
@@ -804,6 +806,23 @@ TEST_F(InstanceTest, SymmetricIrbHostRoutesFromMacIpRoutes) {
   w.ip = ip("fd00:64:9::7");
   rib_.withdraw_evpn(2, std::vector{bgp::EvpnRoute{w}});
   settle();
+  EXPECT_TRUE(inst_->prefixes(1000)->empty());
+}
+
+// RFC 9136 §4.4.1: start() advertises the subnets of the tenant's networks as type-5 routes.
+TEST_F(InstanceTest, StartAdvertisesTheSubnetsOfTheTenant) {
+  subnets_of_1000_ = {*Prefix::parse("100.64.1.0/24"), *Prefix::parse("fd00:64:1::/64")};
+  make(true);
+  inst_->start();
+  settle();
+  auto rows = inst_->prefixes(1000);
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_TRUE((*rows)[0].local);
+  EXPECT_TRUE((*rows)[1].local);
+  EXPECT_EQ((*rows)[0].prefix.to_string(), "100.64.1.0/24");
+  make(false);  // not a VTEP: nothing advertised
+  inst_->start();
   EXPECT_TRUE(inst_->prefixes(1000)->empty());
 }
 

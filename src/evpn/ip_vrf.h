@@ -25,6 +25,9 @@ struct IpVrf {
   std::vector<bgp::ExtCommunity> import_rts;
   std::vector<bgp::ExtCommunity> export_rts;
   MacAddress router_mac;
+  // Advertised as type-5 routes from start(): the subnets of the tenant's networks on this VTEP,
+  // so that VTEPs of the tenant without those networks route to them through us.
+  std::vector<Prefix> subnets;
 };
 
 // What the configuration leaves unset, derived as for MAC-VRFs: RD <router_id>:<index> (type 1,
