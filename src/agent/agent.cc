@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <fmt/format.h>
 #include <linux/neighbour.h>
 
 #include <algorithm>
@@ -27,6 +28,11 @@ evpn::Observer Agent::observer() {
     if (!full_) pending_flood_[vni] = vteps;
     mark_dirty();
   };
+  o.remote_prefix = [this](uint32_t l3vni, const Prefix&, const std::vector<evpn::RemotePrefix>&) {
+    if (!tenant(l3vni)) return;  // an IP-VRF without a tenant here: nothing to program
+    if (!full_) pending_l3_.insert(l3vni);
+    mark_dirty();
+  };
   o.local_mac_moved = [this](uint32_t vni, const MacAddress& mac, const IpAddress& vtep,
                              uint32_t sequence) {
     log::info("agent: network {}: {} moved to VTEP {} (sequence {})", vni, mac.to_string(),
@@ -38,11 +44,43 @@ evpn::Observer Agent::observer() {
 
 DesiredState Agent::desired() const {
   DesiredState d;
+  fill_networks(d, true);
+  fill_l3(d, nullptr);
+  return d;
+}
+
+void Agent::advertise_subnets() {
+  subnets_advertised_ = true;
+  for (const Network& n : config_.networks) {
+    const Tenant* t = nullptr;
+    for (const Tenant& x : config_.tenants)
+      if (x.name == (n.vrf.empty() ? n.name : n.vrf)) t = &x;
+    if (!t) continue;
+    for (const auto& g : {n.gateway, n.gateway6}) {
+      if (!g) continue;
+      auto r = evpn_.add_prefix(t->l3vni, Prefix(g->ip, g->length));
+      if (!r) log::warn("agent: tenant {}: network {}: {}", t->name, n.name, r.error().message);
+    }
+  }
+}
+
+const Tenant* Agent::tenant(uint32_t l3vni) const {
+  for (const Tenant& t : config_.tenants)
+    if (t.l3vni == l3vni) return &t;
+  return nullptr;
+}
+
+void Agent::fill_networks(DesiredState& d, bool remote) const {
   d.vtep = config_.vtep;
-  // A VRF's table: kTableBase + the smallest VNI of its networks here (stable, no collision).
+  // A VRF's table: a tenant's is kTableBase + its L3 VNI; any other VRF's kTableBase + the
+  // smallest VNI of its networks here (stable, no collision).
   std::map<std::string, uint32_t> tables;
+  for (const Tenant& t : config_.tenants) tables.emplace(t.name, kTableBase + t.l3vni);
+  std::set<std::string> tenants;
+  for (const Tenant& t : config_.tenants) tenants.insert(t.name);
   for (const Network& n : config_.networks) {
     const std::string& vrf = n.vrf.empty() ? n.name : n.vrf;
+    if (tenants.contains(vrf)) continue;
     auto [it, fresh] = tables.emplace(vrf, kTableBase + n.vni);
     if (!fresh) it->second = std::min(it->second, kTableBase + n.vni);
   }
@@ -54,25 +92,126 @@ DesiredState Agent::desired() const {
     s.gateway_mac = config_.gateway_mac;
     if (n.gateway) s.gateways.push_back(*n.gateway);
     if (n.gateway6) s.gateways.push_back(*n.gateway6);
-    if (auto flood = evpn_.flood_list(n.vni)) s.flood = *flood;
-    if (auto macs = evpn_.macs(n.vni)) {
-      for (const evpn::MacRow& m : *macs) {
-        if (m.local) continue;  // ours: the bridge has it on its port
-        s.macs.push_back({m.mac, m.winner.vtep});
-        for (const IpAddress& ip : m.winner.ips) s.ips.push_back({ip, m.mac});
+    if (remote) {
+      if (auto flood = evpn_.flood_list(n.vni)) s.flood = *flood;
+      if (auto macs = evpn_.macs(n.vni)) {
+        for (const evpn::MacRow& m : *macs) {
+          if (m.local) continue;  // ours: the bridge has it on its port
+          s.macs.push_back({m.mac, m.winner.vtep});
+          for (const IpAddress& ip : m.winner.ips) s.ips.push_back({ip, m.mac});
+        }
       }
     }
     d.networks.push_back(std::move(s));
   }
-  return d;
+}
+
+void Agent::fill_l3(DesiredState& d, const std::set<uint32_t>* only) const {
+  for (const Tenant& t : config_.tenants) {
+    if (only && !only->contains(t.l3vni)) continue;
+    if (auto l3 = desired_l3(t, d.networks)) d.l3vnis.push_back(std::move(*l3));
+  }
+}
+
+std::optional<L3VniState> Agent::desired_l3(const Tenant& t,
+                                            const std::vector<NetworkState>& networks) const {
+  // This round's notes; `true`: a warning (a route that should have been installed), `false`:
+  // information (the configuration wants it so).
+  std::map<std::string, bool> notes;
+  auto done = [&] {
+    auto& logged = l3_notes_[t.l3vni];
+    std::set<std::string> now;
+    for (const auto& [text, warning] : notes) {
+      now.insert(text);
+      if (logged.contains(text)) continue;
+      if (warning)
+        log::warn("agent: tenant {} (L3 VNI {}): {}", t.name, t.l3vni, text);
+      else
+        log::info("agent: tenant {} (L3 VNI {}): {}", t.name, t.l3vni, text);
+    }
+    logged = std::move(now);
+  };
+  L3VniState s;
+  s.vni = t.l3vni;
+  s.table = kTableBase + t.l3vni;
+  s.mtu = config_.overlay_mtu;
+  s.router_mac = t.router_mac;
+  const evpn::IpVrf* vrf = evpn_.find_ip_vrf(t.l3vni);
+  if (s.router_mac == MacAddress{} && vrf) s.router_mac = vrf->router_mac;
+  if (s.router_mac == MacAddress{}) {
+    notes.emplace("no router MAC configured and no EVPN IP-VRF to take it from: no L3 VNI", true);
+    done();
+    return std::nullopt;
+  }
+  // The subnets of the tenant's networks here, by prefix: their connected routes win.
+  std::map<Prefix, std::string> subnets;
+  for (size_t i = 0; i < networks.size() && i < config_.networks.size(); ++i)
+    if (networks[i].table == s.table)
+      for (const GatewayAddress& g : networks[i].gateways)
+        subnets.emplace(Prefix(g.ip, g.length), config_.networks[i].name);
+  auto rows = evpn_.prefixes(t.l3vni);
+  if (!rows) {
+    notes.emplace(rows.error().message + ": no remote routes", true);
+    done();
+    return s;
+  }
+  std::map<IpAddress, MacAddress> vtep_mac;  // what the routes so far took
+  std::map<MacAddress, IpAddress> mac_vtep;
+  for (const evpn::PrefixRow& row : *rows) {
+    if (row.remote.empty()) continue;
+    const std::string p = row.prefix.to_string();
+    if (auto sub = subnets.find(row.prefix); sub != subnets.end()) {
+      notes.emplace(fmt::format("{} (from VTEP {}) is the subnet of network {} here: its "
+                                "connected route wins, the remote one is not installed",
+                                p, row.remote.front().vtep.to_string(), sub->second),
+                    false);
+      continue;
+    }
+    for (const evpn::RemotePrefix& r : row.remote) {  // sorted by VTEP
+      const std::string from =
+          fmt::format("{} from VTEP {} (RD {})", p, r.vtep.to_string(), r.rd.to_string());
+      if (r.vtep == config_.vtep) continue;  // ours, reflected back
+      if (!r.router_mac) {
+        notes.emplace(
+            from + " has no Router's MAC extended community (RFC 9135 §8.1): not installed", true);
+        continue;
+      }
+      if (r.label != t.l3vni) {
+        notes.emplace(
+            fmt::format("{} carries VNI {}, not the L3 VNI: not installed", from, r.label), true);
+        continue;
+      }
+      if (auto v = vtep_mac.find(r.vtep); v != vtep_mac.end() && v->second != *r.router_mac) {
+        notes.emplace(fmt::format("{} has router MAC {}, the VTEP's other routes {}: not installed",
+                                  from, r.router_mac->to_string(), v->second.to_string()),
+                      true);
+        continue;
+      }
+      if (auto m = mac_vtep.find(*r.router_mac); m != mac_vtep.end() && m->second != r.vtep) {
+        notes.emplace(fmt::format("{}: router MAC {} is VTEP {}'s already: not installed", from,
+                                  r.router_mac->to_string(), m->second.to_string()),
+                      true);
+        continue;
+      }
+      vtep_mac[r.vtep] = *r.router_mac;
+      mac_vtep[*r.router_mac] = r.vtep;
+      s.routes.push_back({row.prefix, r.vtep, *r.router_mac});
+      break;  // one per prefix (ECMP over several VTEPs is not done)
+    }
+  }
+  done();
+  return s;
 }
 
 Expected<bool> forwarding_state_present(kernel::Kernel& kernel, const AgentConfig& config) {
   auto links = kernel.links();
   if (!links) return unexpected(std::move(links.error()));
+  std::vector<uint32_t> vnis;
+  for (const Network& n : config.networks) vnis.push_back(n.vni);
+  for (const Tenant& t : config.tenants) vnis.push_back(t.l3vni);
   for (const kernel::Link& l : *links)
-    for (const Network& n : config.networks)
-      if (l.kind == "vxlan" && l.name == vxlan_name(n.vni) && l.alias == owner_alias(n.vni))
+    for (uint32_t vni : vnis)
+      if (l.kind == "vxlan" && l.name == vxlan_name(vni) && l.alias == owner_alias(vni))
         return true;
   return false;
 }
@@ -94,6 +233,7 @@ ReconcileResult Agent::reconcile() {
               restart_ended_, r.changes);
     restart_ended_.clear();
   }
+  if (r.ok() && !full_ && !subnets_advertised_) advertise_subnets();
   if (!r.ok()) {  // try again on the next round, in full: what the kernel has is not known
     full_ = true;
     dirty_ = true;
@@ -105,6 +245,7 @@ ReconcileResult Agent::reconcile_full() {
   full_ = false;
   pending_macs_.clear();
   pending_flood_.clear();
+  pending_l3_.clear();
   const DesiredState d = desired();
   ReconcileResult r = agent::reconcile(kernel_, d, {.keep_remote_entries = restarting_});
   // Which bridge is which network now (indexes change when a link is made again), as the
@@ -117,6 +258,16 @@ ReconcileResult Agent::reconcile_full() {
     if (dv.vxlan != 0) vxlan_ports_[dv.vxlan] = dv.bridge;
     devices_[dv.vni] = dv;
   }
+  l3_devices_.clear();
+  l3_bridges_.clear();
+  l3_vxlans_.clear();
+  for (const NetworkDevices& dv : r.l3_devices) {
+    l3_devices_[dv.vni] = dv;
+    l3_bridges_[dv.bridge] = dv.vni;
+    if (dv.vxlan != 0) l3_vxlans_[dv.vxlan] = dv.vni;
+  }
+  programmed_l3_.clear();
+  for (const L3VniState& l3 : d.l3vnis) programmed_l3_[l3.vni] = l3_vteps(d, l3);
   // From now on the changes are made against what the kernel was brought to.
   programmed_.clear();
   for (const NetworkState& n : d.networks) {
@@ -179,6 +330,29 @@ ReconcileResult Agent::reconcile_changes() {
   pending_flood_.clear();
   ReconcileResult r = apply_changes(kernel_, changes, {.keep_remote_entries = restarting_});
   for (const auto& [vni, dv] : devices_) r.devices.push_back(dv);
+  for (const auto& [vni, dv] : l3_devices_) r.l3_devices.push_back(dv);
+  if (pending_l3_.empty()) return r;
+  // Remote prefixes changed: those tenants' routes against a read of their tables only, their
+  // VTEP entries by difference.
+  DesiredState d;
+  fill_networks(d, false);
+  fill_l3(d, &pending_l3_);
+  std::vector<L3Changes> l3_changes;
+  for (uint32_t vni : pending_l3_) {
+    auto dv = l3_devices_.find(vni);
+    if (dv == l3_devices_.end() || dv->second.vxlan == 0) continue;  // the full run's to make
+    l3_changes.push_back({.vni = vni,
+                          .bridge = dv->second.bridge,
+                          .vxlan = dv->second.vxlan,
+                          .before = programmed_l3_[vni]});
+  }
+  pending_l3_.clear();
+  ReconcileResult l3 =
+      apply_l3_changes(kernel_, d, l3_changes, {.keep_remote_entries = restarting_});
+  r.changes += l3.changes;
+  r.errors.insert(r.errors.end(), l3.errors.begin(), l3.errors.end());
+  for (const L3VniState& s : d.l3vnis)
+    if (l3_devices_.contains(s.vni)) programmed_l3_[s.vni] = l3_vteps(d, s);
   return r;
 }
 
@@ -203,6 +377,24 @@ bool Agent::wanted_neighbour(const kernel::Neighbour& n) const {
   if (p == programmed_.end()) return true;
   auto o = p->second.ip_owner.find(n.ip);
   return o != p->second.ip_owner.end() && (!n.mac || o->second == *n.mac);
+}
+
+bool Agent::wanted_l3_fdb(const kernel::FdbEntry& e) const {
+  auto vni = l3_vxlans_.find(e.ifindex);
+  if (vni == l3_vxlans_.end()) return false;
+  auto p = programmed_l3_.find(vni->second);
+  if (p == programmed_l3_.end()) return true;  // unknown: repair to be sure
+  return std::any_of(p->second.begin(), p->second.end(), [&](const L3Vtep& v) {
+    return v.router_mac == e.mac && (!e.dst || v.vtep == *e.dst);
+  });
+}
+
+bool Agent::wanted_l3_neighbour(uint32_t l3vni, const kernel::Neighbour& n) const {
+  auto p = programmed_l3_.find(l3vni);
+  if (p == programmed_l3_.end()) return true;
+  return std::any_of(p->second.begin(), p->second.end(), [&](const L3Vtep& v) {
+    return (v.vtep == n.ip || ipv4_mapped(v.vtep) == n.ip) && (!n.mac || v.router_mac == *n.mac);
+  });
 }
 
 bool Agent::workload_mac(const MacAddress& mac) const {
@@ -270,6 +462,7 @@ void Agent::on_event(const kernel::Event& event) {
       // Our own entries on the VXLAN device: one that goes away under us is put back (and one
       // the agent removed itself is no drift).
       if (f->removed && vxlan_ports_.contains(e.ifindex) && wanted_fdb(e)) request_full();
+      if (f->removed && l3_vxlans_.contains(e.ifindex) && wanted_l3_fdb(e)) request_full();
       return;
     }
     if (vxlan_ports_.contains(e.ifindex)) return;  // learned from the overlay: not local
@@ -280,6 +473,11 @@ void Agent::on_event(const kernel::Event& event) {
   }
   if (const auto* n = std::get_if<kernel::NeighbourEvent>(&event)) {
     const kernel::Neighbour& x = n->neighbour;
+    if (auto l3 = l3_bridges_.find(x.ifindex); l3 != l3_bridges_.end()) {
+      // An L3 VNI's bridge: only our VTEP entries matter there (no workload is on it).
+      if (n->removed && x.extern_learned && wanted_l3_neighbour(l3->second, x)) request_full();
+      return;
+    }
     auto vni = vni_of_bridge(x.ifindex);
     if (!vni) return;
     if (x.extern_learned) {
@@ -293,7 +491,9 @@ void Agent::on_event(const kernel::Event& event) {
     return;
   }
   if (const auto* l = std::get_if<kernel::LinkEvent>(&event)) {
-    if (l->removed && (bridges_.contains(l->link.index) || vxlan_ports_.contains(l->link.index)))
+    const int i = l->link.index;
+    if (l->removed && (bridges_.contains(i) || vxlan_ports_.contains(i) ||
+                       l3_bridges_.contains(i) || l3_vxlans_.contains(i)))
       request_full();
   }
 }

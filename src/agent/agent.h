@@ -39,16 +39,28 @@ struct Network {
   std::string vrf = {};
 };
 
+// A tenant: an IP-VRF with an L3 VNI (symmetric IRB, RFC 9135). The networks whose `vrf` names
+// it are routed in its table, kTableBase + l3vni, and reach the other VTEPs' subnets and hosts
+// (EVPN type-5 routes, MAC/IP routes with the L3 VNI as second label) over the L3 VNI.
+struct Tenant {
+  std::string name;
+  uint32_t l3vni = 0;
+  // Our router MAC (RFC 9135 §8.1), the L3 VNI bridge's MAC. 00:00:00:00:00:00: the EVPN
+  // IP-VRF's (evpn::IpVrf::router_mac, what our routes advertise).
+  MacAddress router_mac = {};
+};
+
 struct AgentConfig {
   IpAddress vtep = {};
   uint32_t overlay_mtu = 1450;
   // The anycast gateway's MAC: the same on every node's bridges (locally administered).
   MacAddress gateway_mac = MacAddress{{0x02, 0x00, 0x5e, 0x00, 0x00, 0x01}};
   std::vector<Network> networks = {};
+  std::vector<Tenant> tenants = {};
 };
 
 // Whether the kernel holds forwarding state of ours from before this start: the VXLAN device
-// of a configured network, made by an earlier isthmusd (its alias says so).
+// of a configured network or tenant, made by an earlier isthmusd (its alias says so).
 Expected<bool> forwarding_state_present(kernel::Kernel& kernel, const AgentConfig& config);
 
 class Agent {
@@ -62,6 +74,11 @@ class Agent {
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
 
   // The kernel state the networks need now: configuration + what EVPN knows of remote VTEPs.
+  // Per tenant one remote route per prefix: the first remote VTEP (by address) that is not us,
+  // sends the router MAC (RFC 9135 §8.1) and the tenant's L3 VNI as label, and agrees with the
+  // VTEP's and the router MAC's other routes (one router MAC per VTEP and the other way round);
+  // a remote route for the subnet of one of the tenant's networks here is not installed (the
+  // connected route wins). Each route passed over is logged once, with why.
   DesiredState desired() const;
   ReconcileResult reconcile();
   // The next reconcile() is a full one (the kernel may have changed behind the agent's back).
@@ -110,6 +127,17 @@ class Agent {
   }
   ReconcileResult reconcile_full();
   ReconcileResult reconcile_changes();
+  // RFC 9136 §4.4.1: the subnets of the tenants' networks here as type-5 routes of their
+  // IP-VRFs (once the kernel can take what comes for them: after the first good full run), so
+  // that other VTEPs route to hosts of ours they have not heard of (silent hosts).
+  void advertise_subnets();
+  const Tenant* tenant(uint32_t l3vni) const;
+  // The networks (without the remote MACs when `remote` is false).
+  void fill_networks(DesiredState& d, bool remote) const;
+  // The tenants' L3 VNIs (only those in `only` when given).
+  void fill_l3(DesiredState& d, const std::set<uint32_t>* only) const;
+  std::optional<L3VniState> desired_l3(const Tenant& t,
+                                       const std::vector<NetworkState>& networks) const;
   // What the kernel holds of ours for a VNI: after a full reconcile, the desired state; then
   // kept by apply_changes().
   struct Programmed {
@@ -120,6 +148,8 @@ class Agent {
   // A removed kernel entry (an event) that the agent still wants there: drift.
   bool wanted_fdb(const kernel::FdbEntry& e) const;
   bool wanted_neighbour(const kernel::Neighbour& n) const;
+  bool wanted_l3_fdb(const kernel::FdbEntry& e) const;
+  bool wanted_l3_neighbour(uint32_t l3vni, const kernel::Neighbour& n) const;
   std::function<void()> wake_;
 
   kernel::Kernel& kernel_;
@@ -129,11 +159,22 @@ class Agent {
   bool full_ = true;  // the next reconcile is a full one
   bool restarting_ = false;
   bool stopped_ = false;
+  bool subnets_advertised_ = false;
   std::string restart_ended_;                   // why, until the reconcile after it has run
   std::map<int, uint32_t> bridges_;             // ifindex -> VNI, refreshed by reconcile()
   std::map<int, int> vxlan_ports_;              // VXLAN device ifindex -> its bridge
   std::map<uint32_t, NetworkDevices> devices_;  // VNI -> its devices, from the full reconcile
   std::map<uint32_t, Programmed> programmed_;
+  // The tenants' L3 VNIs as the full reconcile found or made them, and the VTEP entries the
+  // kernel was brought to (what apply_l3_changes() starts from).
+  std::map<uint32_t, NetworkDevices> l3_devices_;
+  std::map<int, uint32_t> l3_bridges_;  // ifindex -> L3 VNI
+  std::map<int, uint32_t> l3_vxlans_;   // ifindex -> L3 VNI
+  std::map<uint32_t, std::vector<L3Vtep>> programmed_l3_;
+  std::set<uint32_t> pending_l3_;  // L3 VNIs whose remote prefixes changed since the last run
+  // Per L3 VNI what desired() said about routes it passed over, so that each is logged once
+  // (again if it comes back after it went).
+  mutable std::map<uint32_t, std::set<std::string>> l3_notes_;
   // EVPN's changes since the last reconcile: per VNI, per MAC what it is now (unset: gone), and
   // the flood lists.
   std::map<uint32_t, std::map<MacAddress, std::optional<MacTarget>>> pending_macs_;

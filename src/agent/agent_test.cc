@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <linux/neighbour.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 
@@ -88,7 +89,7 @@ class AgentTest : public ::testing::Test {
     return out;
   }
 
-  kernel::FakeKernel kernel_;
+  kernel::FakeKernel kernel_{kernel::FakeKernel::RouteChecks::Kernel};
   std::unique_ptr<bgp::Rib> rib_;
   std::unique_ptr<evpn::Instance> evpn_;
   std::unique_ptr<Agent> agent_;
@@ -166,7 +167,7 @@ TEST_F(AgentTest, ChangesAreAppliedIncrementallyAsAFullReconcileWould) {
                                    "replace_neighbour br100 100.64.1.21",
                                }));
   // A fresh kernel reconciled in full to the same desired state holds the same entries.
-  kernel::FakeKernel fresh;
+  kernel::FakeKernel fresh{kernel::FakeKernel::RouteChecks::Kernel};
   ASSERT_TRUE(reconcile(fresh, agent_->desired()).ok());
   auto text = [](kernel::FakeKernel& k) {
     std::multiset<std::string> out;
@@ -375,6 +376,327 @@ TEST_F(AgentTest, LearnAllPicksUpWhatIsThereAtStart) {
   ASSERT_TRUE(agent_->learn_all().has_value());
   settle();
   EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:08", "02:00:00:00:01:08 100.64.1.8"}));
+}
+
+// ---- Tenants: symmetric IRB over the L3 VNI ----
+
+const IpAddress kRemote3 = ip("198.18.0.3");
+const uint32_t kL3 = 5001;
+const uint32_t kTenantTable = kTableBase + kL3;
+
+// Blue (VNI 100) in tenant1 (L3 VNI 5001), two remote VTEPs: peer 1 (198.18.0.2) and peer 2
+// (198.18.0.3).
+class TenantTest : public ::testing::Test {
+ protected:
+  TenantTest() {
+    bgp::RibConfig rc;
+    rc.local_as = 65000;
+    rc.router_id = kVtep.v4_host_order();
+    rc.best_evpn_changed = [this](std::span<const uint8_t> key, const bgp::Path* best) {
+      evpn_->best_evpn_changed(key, best);
+    };
+    rib_ = std::make_unique<bgp::Rib>(rc);
+    for (bgp::PeerId id : {1, 2}) {
+      bgp::PeerInfo p;
+      p.id = id;
+      p.address = vtep_of(id);
+      p.remote_as = 65000;
+      p.router_id = vtep_of(id).v4_host_order();
+      p.ibgp = true;
+      p.local_address = kVtep;
+      p.families = {bgp::kL2vpnEvpn};
+      rib_->peer_up(p);
+    }
+    evpn_ = std::make_unique<evpn::Instance>(*rib_, evpn_config(), evpn::Hooks{});
+    agent_ = std::make_unique<Agent>(kernel_, *evpn_, agent_config());
+    evpn_->set_observer(agent_->observer());
+  }
+
+  static IpAddress vtep_of(bgp::PeerId id) { return id == 1 ? kRemote : kRemote3; }
+  static MacAddress rmac_of(bgp::PeerId id) {
+    return id == 1 ? mac("02:bb:00:00:50:01") : mac("02:cc:00:00:50:01");
+  }
+  static evpn::InstanceConfig evpn_config() {
+    evpn::InstanceConfig ic;
+    ic.mac_vrfs.push_back(evpn::resolve(100, std::nullopt, {}, {}, 65000, kVtep, 1));
+    ic.ip_vrfs.push_back(
+        evpn::resolve_ip_vrf(kL3, std::nullopt, {}, {}, mac("02:aa:00:00:50:01"), 65000, kVtep, 2));
+    ic.ip_vrfs.back().name = "tenant1";
+    ic.vtep = kVtep;
+    return ic;
+  }
+  static AgentConfig agent_config() {
+    AgentConfig ac;
+    ac.vtep = kVtep;
+    ac.networks.push_back({"blue", 100, GatewayAddress{ip("100.64.1.1"), 24},
+                           GatewayAddress{ip("fd00:64:1::1"), 64}, "tenant1"});
+    ac.tenants.push_back({"tenant1", kL3, {}});  // the router MAC: the IP-VRF's
+    return ac;
+  }
+
+  void settle() {
+    for (int i = 0; i < 10 && (i == 0 || evpn_->has_pending()); ++i) {
+      rib_->flush();
+      evpn_->run_pending();
+    }
+    rib_->flush();
+  }
+
+  // A type-5 route of the tenant from a peer (RFC 9136 §3.1), with the Router's MAC unless
+  // told otherwise.
+  void type5(bgp::PeerId peer, const char* prefix, bool router_mac = true, bool withdraw = false) {
+    bgp::EvpnIpPrefix r;
+    r.rd = bgp::RouteDistinguisher::ipv4(vtep_of(peer), 1);
+    r.prefix = *Prefix::parse(prefix);
+    r.gateway = r.prefix.family() == IpFamily::V4 ? ip("0.0.0.0") : ip("::");
+    r.label = kL3;
+    if (withdraw) {
+      rib_->withdraw_evpn(peer, std::vector{bgp::EvpnRoute{r}});
+      return;
+    }
+    bgp::PathAttributes a;
+    a.next_hop = vtep_of(peer);
+    a.local_pref = 100;
+    a.ext_communities = {bgp::route_target_as2(65000, kL3), bgp::Encapsulation{}.encode()};
+    if (router_mac) a.ext_communities.push_back(bgp::RouterMac{rmac_of(peer)}.encode());
+    rib_->update_evpn(peer, std::vector{bgp::EvpnRoute{r}}, a);
+  }
+  // A workload of VNI 100 at a peer, as a MAC/IP route with the L3 VNI as second label (RFC 9135
+  // §5.1.2): its host route.
+  void host(bgp::PeerId peer, const char* mac_text, const char* ip_text) {
+    bgp::EvpnMacIp m;
+    m.rd = bgp::RouteDistinguisher::ipv4(vtep_of(peer), 2);
+    m.mac = mac(mac_text);
+    m.ip = ip(ip_text);
+    m.label1 = 100;
+    m.label2 = kL3;
+    bgp::PathAttributes a;
+    a.next_hop = vtep_of(peer);
+    a.local_pref = 100;
+    a.ext_communities = {bgp::route_target_as2(65000, 100), bgp::route_target_as2(65000, kL3),
+                         bgp::Encapsulation{}.encode(), bgp::RouterMac{rmac_of(peer)}.encode()};
+    rib_->update_evpn(peer, std::vector{bgp::EvpnRoute{m}}, a);
+  }
+
+  int index(const std::string& name) {
+    for (const auto& l : *kernel_.links())
+      if (l.name == name) return l.index;
+    return 0;
+  }
+  // The tenant's remote routes as "prefix via gateway".
+  std::set<std::string> remote_routes() {
+    std::set<std::string> out;
+    for (const auto& r : *kernel_.routes(kTenantTable))
+      if (r.gateway) {
+        EXPECT_TRUE(r.onlink);
+        EXPECT_EQ(r.oif, index("br5001"));
+        out.insert(r.dst.to_string() + " via " + r.gateway->to_string());
+      }
+    return out;
+  }
+  // The L3 VNI's VTEP entries as "IP MAC" (neighbours) and "MAC VTEP" (FDB).
+  std::set<std::string> vtep_entries() {
+    std::set<std::string> out;
+    for (const auto& n : *kernel_.neighbours())
+      if (n.ifindex == index("br5001") && n.mac)
+        out.insert(n.ip.to_string() + " " + n.mac->to_string());
+    for (const auto& e : *kernel_.fdb())
+      if (e.ifindex == index("vxlan5001") && e.dst)
+        out.insert(e.mac.to_string() + " " + e.dst->to_string());
+    return out;
+  }
+
+  kernel::FakeKernel kernel_{kernel::FakeKernel::RouteChecks::Kernel};
+  std::unique_ptr<bgp::Rib> rib_;
+  std::unique_ptr<evpn::Instance> evpn_;
+  std::unique_ptr<Agent> agent_;
+};
+
+TEST_F(TenantTest, TheL3VniAndTheTenantsTable) {
+  EXPECT_TRUE(evpn_->prefixes(kL3)->empty());  // nothing advertised before the kernel is ready
+  ASSERT_TRUE(agent_->reconcile().ok());
+  // Blue's subnets are the tenant's type-5 routes now (RFC 9136 §4.4.1).
+  std::set<std::string> local;
+  for (const auto& row : *evpn_->prefixes(kL3))
+    if (row.local) local.insert(row.prefix.to_string());
+  EXPECT_EQ(local, (std::set<std::string>{"100.64.1.0/24", "fd00:64:1::/64"}));
+  const auto links = *kernel_.links();
+  auto br =
+      std::find_if(links.begin(), links.end(), [](const auto& l) { return l.name == "br5001"; });
+  ASSERT_NE(br, links.end());
+  EXPECT_EQ(br->mac, mac("02:aa:00:00:50:01"));  // the IP-VRF's router MAC
+  EXPECT_NE(index("vxlan5001"), 0);
+  // Blue's bridge and the L3 VNI's into the tenant's table (kTableBase + L3 VNI).
+  auto rules = *kernel_.rules();
+  std::set<std::string> r;
+  for (const auto& x : rules) r.insert(x.iif + " " + std::to_string(x.table - kTableBase));
+  EXPECT_EQ(r, (std::set<std::string>{"br100 5001", "br5001 5001"}));
+  EXPECT_EQ(rules.size(), 4u);
+  auto present = forwarding_state_present(kernel_, agent_->config());
+  ASSERT_TRUE(present.has_value());
+  EXPECT_TRUE(*present);
+}
+
+TEST_F(TenantTest, RemotePrefixesBecomeRoutesIncrementallyAsAFullReconcileWould) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  type5(1, "100.64.2.0/24");
+  type5(1, "fd00:64:2::/64");
+  host(1, "02:00:00:00:02:10", "100.64.1.30");
+  type5(2, "0.0.0.0/0");
+  type5(2, "100.64.3.0/24", /*router_mac=*/false);  // not installed: no router MAC
+  type5(2, "100.64.1.0/24");                        // blue's subnet: the connected route wins
+  settle();
+  EXPECT_TRUE(agent_->dirty());
+  EXPECT_FALSE(agent_->full_due());
+  kernel_.clear_changes();
+  auto r = agent_->reconcile();
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_FALSE(agent_->full_due());
+  EXPECT_EQ(remote_routes(), (std::set<std::string>{
+                                 "100.64.2.0/24 via 198.18.0.2",
+                                 "100.64.1.30/32 via 198.18.0.2",
+                                 "fd00:64:2::/64 via ::ffff:198.18.0.2",
+                                 "0.0.0.0/0 via 198.18.0.3",
+                             }));
+  EXPECT_EQ(vtep_entries(), (std::set<std::string>{
+                                "198.18.0.2 02:bb:00:00:50:01",
+                                "::ffff:198.18.0.2 02:bb:00:00:50:01",
+                                "02:bb:00:00:50:01 198.18.0.2",
+                                "198.18.0.3 02:cc:00:00:50:01",
+                                "::ffff:198.18.0.3 02:cc:00:00:50:01",
+                                "02:cc:00:00:50:01 198.18.0.3",
+                            }));
+  // Nothing else was read or changed: the entries and the routes.
+  for (const auto& c : kernel_.changes())
+    EXPECT_TRUE(c.starts_with("replace_neighbour br5001") || c.starts_with("add_fdb vxlan5001") ||
+                c.starts_with("replace_route") || c.starts_with("add_fdb vxlan100") ||
+                c.starts_with("replace_neighbour br100"))
+        << c;
+  // A full reconcile of the same state has nothing to do.
+  kernel_.clear_changes();
+  auto full = reconcile(kernel_, agent_->desired());
+  EXPECT_TRUE(full.ok());
+  EXPECT_EQ(full.changes, 0u) << kernel_.changes().front();
+
+  // The router MAC comes; the default route goes: one route each way.
+  type5(2, "100.64.3.0/24");
+  type5(2, "0.0.0.0/0", true, /*withdraw=*/true);
+  settle();
+  kernel_.clear_changes();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(kernel_.changes(),
+            (std::vector<std::string>{"replace_route 100.64.3.0/24", "delete_route 0.0.0.0/0"}));
+  EXPECT_EQ(reconcile(kernel_, agent_->desired()).changes, 0u);
+}
+
+TEST_F(TenantTest, WithdrawnPrefixesLeaveTheKernel) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  type5(1, "100.64.2.0/24");
+  host(1, "02:00:00:00:02:10", "100.64.1.30");
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(remote_routes().size(), 2u);
+  rib_->peer_down(1);
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_TRUE(remote_routes().empty());
+  EXPECT_TRUE(vtep_entries().empty());
+  // The unreachable defaults and blue's connected routes stay.
+  EXPECT_EQ(kernel_.routes(kTenantTable)->size(), 4u);
+}
+
+// Someone deletes a VTEP entry of ours: a full reconcile puts it back. Removals the agent made
+// itself are no drift.
+TEST_F(TenantTest, DriftOfTheL3VnisEntries) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  type5(1, "100.64.2.0/24");
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  kernel::Neighbour n;
+  for (const auto& x : *kernel_.neighbours())
+    if (x.ifindex == index("br5001") && x.ip == kRemote) n = x;
+  ASSERT_EQ(n.ip, kRemote);
+  ASSERT_TRUE(kernel_.delete_neighbour(n).has_value());
+  agent_->on_event(kernel::NeighbourEvent{true, n});
+  EXPECT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(vtep_entries().size(), 3u);
+  // An FDB entry too.
+  kernel::FdbEntry e;
+  for (const auto& x : *kernel_.fdb())
+    if (x.ifindex == index("vxlan5001")) e = x;
+  ASSERT_TRUE(kernel_.delete_fdb(e).has_value());
+  agent_->on_event(kernel::FdbEvent{true, e});
+  EXPECT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(vtep_entries().size(), 3u);
+
+  const auto entries = *kernel_.neighbours();
+  const auto fdb = *kernel_.fdb();
+  type5(1, "100.64.2.0/24", true, /*withdraw=*/true);
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_TRUE(vtep_entries().empty());
+  for (const auto& x : entries) agent_->on_event(kernel::NeighbourEvent{true, x});
+  for (const auto& x : fdb) agent_->on_event(kernel::FdbEvent{true, x});
+  EXPECT_FALSE(agent_->full_due());
+  // The L3 VNI's bridge going is drift as well.
+  agent_->on_event(kernel::LinkEvent{true, {.index = index("br5001"), .name = "br5001"}});
+  EXPECT_TRUE(agent_->full_due());
+}
+
+// A restarted isthmusd (RFC 4724 §4.1): the tenant's remote routes and entries stay until the
+// routes are complete.
+TEST_F(TenantTest, ARestartKeepsTheTenantsRoutesUntilTheRoutesAreComplete) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  type5(1, "100.64.2.0/24");
+  type5(2, "100.64.3.0/24");
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  const auto routes = remote_routes();
+  const auto entries = vtep_entries();
+  ASSERT_EQ(routes.size(), 2u);
+
+  bgp::RibConfig rc;
+  rc.local_as = 65000;
+  rc.router_id = kVtep.v4_host_order();
+  bgp::Rib rib(rc);
+  evpn::Instance evpn(rib, evpn_config(), evpn::Hooks{});
+  Agent again(kernel_, evpn, agent_config());
+  evpn.set_observer(again.observer());
+  again.begin_restart();
+  kernel_.clear_changes();
+  auto r = again.reconcile();
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(r.changes, 0u) << kernel_.changes().front();
+  EXPECT_EQ(remote_routes(), routes);
+  EXPECT_EQ(vtep_entries(), entries);
+  again.end_restart("End-of-RIB from every peer");
+  r = again.reconcile();
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(remote_routes().empty());
+  EXPECT_TRUE(vtep_entries().empty());
+}
+
+// The tenant leaves the configuration: its L3 VNI goes with its rules, routes and entries; blue
+// is routed in a table of its own again.
+TEST_F(TenantTest, ARemovedTenantLeavesNothing) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  type5(1, "100.64.2.0/24");
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  AgentConfig ac = agent_config();
+  ac.tenants.clear();
+  Agent without(kernel_, *evpn_, ac);
+  auto r = without.reconcile();
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(index("br5001"), 0);
+  EXPECT_EQ(index("vxlan5001"), 0);
+  EXPECT_TRUE(kernel_.routes(kTenantTable)->empty());
+  for (const auto& x : *kernel_.rules()) EXPECT_EQ(x.table, kTableBase + 100) << x.iif;
+  EXPECT_EQ(kernel_.rules()->size(), 2u);
+  for (const auto& n : *kernel_.neighbours()) EXPECT_NE(n.ip, kRemote);
+  EXPECT_EQ(kernel_.routes(kTableBase + 100)->size(), 4u);
 }
 
 }  // namespace

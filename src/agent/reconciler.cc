@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,6 +19,14 @@ uint32_t overlay_mtu(uint32_t underlay_mtu, bool ipv6_underlay) {
   return underlay_mtu > overhead ? underlay_mtu - overhead : 0;
 }
 
+IpAddress ipv4_mapped(const IpAddress& a) {
+  if (!a.is_v4()) return a;
+  std::array<uint8_t, 16> b{};
+  b[10] = b[11] = 0xff;
+  std::copy_n(a.bytes().begin(), 4, b.begin() + 12);
+  return IpAddress::v6(b);
+}
+
 namespace {
 
 using kernel::EntryChange;
@@ -25,6 +34,95 @@ using kernel::FdbEntry;
 using kernel::Link;
 
 constexpr kernel::BridgePortInfo kVxlanPort{.learning = false, .neigh_suppress = true};
+// An L3 VNI's VXLAN port: no learning (the FDB has the router MACs); nothing to suppress, no
+// ARP or ND crosses it.
+constexpr kernel::BridgePortInfo kL3VxlanPort{.learning = false, .neigh_suppress = false};
+
+// What a network's or L3 VNI's bridge and VXLAN device are to be.
+struct DeviceSpec {
+  std::string what;  // "network 100", "L3 VNI 5001": for errors
+  uint32_t vni = 0;
+  uint32_t mtu = 0;
+  MacAddress mac = {};
+  kernel::BridgePortInfo port = {};
+};
+
+// The kernel's metric of a route given `metric` (IPv6: 0 is IP6_RT_PRIO_USER, 1024).
+uint32_t kernel_metric(const kernel::Route& r) {
+  return r.dst.family() == IpFamily::V6 && r.metric == 0 ? 1024 : r.metric;
+}
+// A wanted route `w` as the kernel shows it (`h`): an unreachable one without a device.
+bool same_route(const kernel::Route& w, const kernel::Route& h) {
+  return w.dst == h.dst && w.unreachable == h.unreachable && w.gateway == h.gateway &&
+         w.protocol == h.protocol && w.onlink == h.onlink && kernel_metric(w) == kernel_metric(h) &&
+         (w.unreachable || w.oif == h.oif);
+}
+// The kernel's key of a route in a table: a replace of one takes over the other.
+bool same_key(const kernel::Route& a, const kernel::Route& b) {
+  return a.dst == b.dst && kernel_metric(a) == kernel_metric(b);
+}
+bool has_route(const std::vector<kernel::Route>& v, const kernel::Route& r) {
+  return std::any_of(v.begin(), v.end(), [&](const auto& x) { return same_route(r, x); });
+}
+
+// What an L3 VNI puts into the kernel for `desired`: its remote routes (through `bridge`) and
+// the VTEPs they go through.
+struct L3Plan {
+  std::vector<kernel::Route> routes;
+  std::vector<L3Vtep> vteps;
+};
+
+L3Plan plan_l3(const DesiredState& d, const L3VniState& l3, int bridge) {
+  // The subnets of the tenant's networks here: their connected routes in the table win.
+  std::set<Prefix> connected;
+  for (const NetworkState& n : d.networks)
+    if (n.table != 0 && n.table == l3.table)
+      for (const GatewayAddress& g : n.gateways) connected.insert(Prefix(g.ip, g.length));
+  L3Plan plan;
+  std::set<Prefix> seen;
+  std::map<IpAddress, MacAddress> vteps;
+  for (const L3Route& r : l3.routes) {
+    if (connected.contains(r.prefix) || r.vtep == d.vtep || !seen.insert(r.prefix).second) continue;
+    std::optional<IpAddress> gateway;
+    if (r.prefix.family() == IpFamily::V6)
+      gateway = ipv4_mapped(r.vtep);  // an IPv6 VTEP stays as it is
+    else if (r.vtep.is_v4())
+      gateway = r.vtep;
+    else
+      continue;  // IPv4 through an IPv6 VTEP needs RTA_VIA: not done
+    plan.routes.push_back({.dst = r.prefix,
+                           .gateway = gateway,
+                           .oif = bridge,
+                           .table = l3.table,
+                           .protocol = kRouteProtocol,
+                           .onlink = true});
+    auto [it, fresh] = vteps.emplace(r.vtep, r.router_mac);
+    if (!fresh) it->second = std::min(it->second, r.router_mac);
+  }
+  for (const auto& [vtep, rmac] : vteps) plan.vteps.push_back({vtep, rmac});
+  return plan;
+}
+
+// The kernel entries of an L3 VNI's remote VTEPs: neighbours on brL (IP -> router MAC) and the
+// VXLAN device's FDB (router MAC -> VTEP; the first VTEP of a router MAC has it).
+struct L3Entries {
+  std::map<IpAddress, MacAddress> neighbours;
+  std::map<MacAddress, IpAddress> fdb;
+};
+
+L3Entries l3_entries(const std::vector<L3Vtep>& vteps) {
+  L3Entries e;
+  for (const L3Vtep& v : vteps) {
+    e.neighbours[v.vtep] = v.router_mac;
+    if (v.vtep.is_v4()) e.neighbours[ipv4_mapped(v.vtep)] = v.router_mac;
+    e.fdb.emplace(v.router_mac, v.vtep);
+  }
+  return e;
+}
+
+FdbEntry l3_fdb(int vxlan, const MacAddress& mac, const IpAddress& vtep) {
+  return {.ifindex = vxlan, .mac = mac, .dst = vtep, .self = true, .extern_learned = true};
+}
 
 // One reconcile run: counts changes, collects errors, goes on after each.
 class Run {
@@ -42,35 +140,75 @@ class Run {
     };
     std::vector<Devices> ready;
     for (const NetworkState& n : d_.networks) {
-      const int br = ensure_bridge(n);
+      const DeviceSpec spec{fmt::format("network {}", n.vni), n.vni, n.mtu, n.gateway_mac,
+                            kVxlanPort};
+      const int br = ensure_bridge(spec);
       if (br == 0) continue;
-      const int vx = ensure_vxlan(n, br);
+      const int vx = ensure_vxlan(spec, br);
       result_.devices.push_back({n.vni, br, vx});
       if (vx == 0) continue;
       ready.push_back({&n, br, vx});
+    }
+    struct L3Devices {
+      const L3VniState* l3;
+      int bridge;
+      int vxlan;
+    };
+    std::vector<L3Devices> l3_ready;
+    for (const L3VniState& l3 : d_.l3vnis) {
+      if (std::any_of(d_.networks.begin(), d_.networks.end(),
+                      [&](const NetworkState& n) { return n.vni == l3.vni; })) {
+        error(fmt::format("L3 VNI {} is also a network's VNI: left alone", l3.vni));
+        continue;
+      }
+      const DeviceSpec spec{fmt::format("L3 VNI {}", l3.vni), l3.vni, l3.mtu, l3.router_mac,
+                            kL3VxlanPort};
+      const int br = ensure_bridge(spec);
+      if (br == 0) continue;
+      const int vx = ensure_vxlan(spec, br);
+      result_.l3_devices.push_back({l3.vni, br, vx});
+      if (vx == 0) continue;
+      l3_ready.push_back({&l3, br, vx});
     }
     // What hangs off the devices, read once after they exist.
     auto addresses = k_.addresses();
     auto fdb = k_.fdb();
     auto neighbours = k_.neighbours();
+    std::map<uint32_t, L3Plan> plans;  // L3 VNI -> its routes and VTEPs
     if (!addresses || !fdb || !neighbours) {
       error(!addresses ? addresses.error().message
             : !fdb     ? fdb.error().message
                        : neighbours.error().message);
     } else {
       for (const Devices& dv : ready) {
-        sync_addresses(*dv.n, dv.bridge, *addresses);
+        sync_addresses(dv.n->gateways, dv.bridge, *addresses);
         sync_fdb(*dv.n, dv.vxlan, *fdb);
         sync_neighbours(*dv.n, dv.bridge, *neighbours);
       }
+      for (const L3Devices& dv : l3_ready) {
+        sync_addresses({}, dv.bridge, *addresses);  // none: routed through, not to
+        const L3Plan& plan = plans[dv.l3->vni] = plan_l3(d_, *dv.l3, dv.bridge);
+        sync_l3_entries(plan.vteps, dv.bridge, dv.vxlan, *fdb, *neighbours);
+      }
     }
-    flush();  // the FDB and neighbour changes, many to a netlink message
-    sync_routing(result_.devices);
+    flush(batch_);  // the FDB and neighbour changes, many to a netlink message
+    std::vector<L3Routing> l3_routing;
+    for (const L3Devices& dv : l3_ready)
+      if (auto p = plans.find(dv.l3->vni); p != plans.end())
+        l3_routing.push_back({dv.l3, dv.bridge, &p->second});
+    sync_routing(result_.devices, l3_routing);
+    flush(late_);  // what the removed routes used
     remove_unwanted();
     return std::move(result_);
   }
 
  private:
+  struct L3Routing {
+    const L3VniState* l3;
+    int bridge;
+    const L3Plan* plan;
+  };
+
   ReconcileResult fail_all(const std::string& why) {
     result_.errors.push_back(why);
     return std::move(result_);
@@ -78,11 +216,11 @@ class Run {
   void error(std::string why) { result_.errors.push_back(std::move(why)); }
   // FDB and neighbour changes wait in a batch for flush().
   void queue(kernel::EntryChange c) { batch_.push_back(std::move(c)); }
-  void flush() {
-    auto failed = k_.apply(batch_);
-    result_.changes += batch_.size() - failed.size();
+  void flush(std::vector<kernel::EntryChange>& batch) {
+    auto failed = k_.apply(batch);
+    result_.changes += batch.size() - failed.size();
     for (auto& f : failed) error(std::move(f.error.message));
-    batch_.clear();
+    batch.clear();
   }
   template <typename T>
   bool done(const Expected<T>& r) {
@@ -95,19 +233,19 @@ class Run {
   }
 
   // Returns the ifindex, 0 when it cannot be had.
-  int ensure_bridge(const NetworkState& n) {
+  int ensure_bridge(const DeviceSpec& n) {
     const std::string name = bridge_name(n.vni);
     auto it = by_name_.find(name);
     if (it != by_name_.end() && it->second.kind != "bridge") {
-      error(fmt::format("network {}: {} exists and is a {} link, not a bridge: left alone", n.vni,
-                        name, it->second.kind.empty() ? "plain" : it->second.kind));
+      error(fmt::format("{}: {} exists and is a {} link, not a bridge: left alone", n.what, name,
+                        it->second.kind.empty() ? "plain" : it->second.kind));
       return 0;
     }
     if (it == by_name_.end()) {
       auto l = k_.add_link({.name = name,
                             .kind = "bridge",
                             .mtu = n.mtu,
-                            .mac = n.gateway_mac,
+                            .mac = n.mac,
                             .alias = owner_alias(n.vni)});
       if (!done(l)) return 0;
       it = by_name_.emplace(name, *l).first;
@@ -115,23 +253,23 @@ class Run {
     Link& br = it->second;
     kernel::LinkChange c;
     if (br.mtu != n.mtu) c.mtu = n.mtu;
-    if (br.mac != n.gateway_mac) c.mac = n.gateway_mac;
+    if (br.mac != n.mac) c.mac = n.mac;
     if (!br.up) c.up = true;
     if ((c.mtu || c.mac || c.up) && done(k_.set_link(br.index, c))) {
       br.mtu = n.mtu;
-      br.mac = n.gateway_mac;
+      br.mac = n.mac;
       br.up = true;
     }
     return br.index;
   }
 
-  int ensure_vxlan(const NetworkState& n, int bridge) {
+  int ensure_vxlan(const DeviceSpec& n, int bridge) {
     const std::string name = vxlan_name(n.vni);
     const kernel::VxlanInfo want{n.vni, d_.vtep, d_.vxlan_port, false};
     auto it = by_name_.find(name);
     if (it != by_name_.end() && it->second.kind != "vxlan") {
-      error(fmt::format("network {}: {} exists and is a {} link, not VXLAN: left alone", n.vni,
-                        name, it->second.kind.empty() ? "plain" : it->second.kind));
+      error(fmt::format("{}: {} exists and is a {} link, not VXLAN: left alone", n.what, name,
+                        it->second.kind.empty() ? "plain" : it->second.kind));
       return 0;
     }
     if (it != by_name_.end() && it->second.vxlan != want) {
@@ -155,9 +293,9 @@ class Run {
       vx.master = bridge;
       vx.port = kernel::BridgePortInfo{};
     }
-    if (vx.port != kVxlanPort) {
-      if (!done(k_.set_bridge_port(vx.index, kVxlanPort))) return 0;
-      vx.port = kVxlanPort;
+    if (vx.port != n.port) {
+      if (!done(k_.set_bridge_port(vx.index, n.port))) return 0;
+      vx.port = n.port;
     }
     kernel::LinkChange c;
     if (vx.mtu != n.mtu) c.mtu = n.mtu;
@@ -169,16 +307,52 @@ class Run {
     return vx.index;
   }
 
-  void sync_addresses(const NetworkState& n, int bridge, const std::vector<kernel::Address>& have) {
-    for (const GatewayAddress& g : n.gateways) {
+  void sync_addresses(const std::vector<GatewayAddress>& gateways, int bridge,
+                      const std::vector<kernel::Address>& have) {
+    for (const GatewayAddress& g : gateways) {
       const kernel::Address a{bridge, g.ip, g.length};
       if (std::find(have.begin(), have.end(), a) == have.end()) done(k_.add_address(a));
     }
     for (const kernel::Address& a : have) {
       if (a.ifindex != bridge || a.ip.is_link_local()) continue;  // fe80:: is the kernel's
       const GatewayAddress g{a.ip, a.length};
-      if (std::find(n.gateways.begin(), n.gateways.end(), g) == n.gateways.end())
+      if (std::find(gateways.begin(), gateways.end(), g) == gateways.end())
         done(k_.delete_address(a));
+    }
+  }
+
+  // An L3 VNI's VTEP entries: what is missing or wrong now (before the routes that use it),
+  // what is not wanted after the routes (late_).
+  void sync_l3_entries(const std::vector<L3Vtep>& vteps, int bridge, int vxlan,
+                       const std::vector<FdbEntry>& fdb,
+                       const std::vector<kernel::Neighbour>& neighbours) {
+    const L3Entries want = l3_entries(vteps);
+    std::map<IpAddress, const kernel::Neighbour*> n_have;
+    for (const kernel::Neighbour& x : neighbours)
+      if (x.ifindex == bridge) n_have[x.ip] = &x;
+    for (const auto& [ip, rmac] : want.neighbours) {
+      auto h = n_have.find(ip);
+      if (h != n_have.end() && h->second->extern_learned && h->second->mac == rmac) continue;
+      queue(EntryChange::replace_neighbour({bridge, ip, rmac, 0, true}));
+    }
+    // Only ours go: an entry the kernel made itself (it resolved a gateway before we had an
+    // entry for it) stays until it fails.
+    for (const auto& [ip, x] : n_have)
+      if (x->extern_learned && !want.neighbours.contains(ip) && !o_.keep_remote_entries)
+        late_.push_back(EntryChange::delete_neighbour(*x));
+    std::map<MacAddress, std::vector<IpAddress>> f_have;
+    for (const FdbEntry& e : fdb)
+      if (e.ifindex == vxlan && e.self && e.dst) f_have[e.mac].push_back(*e.dst);
+    for (const auto& [rmac, vtep] : want.fdb) {
+      auto h = f_have.find(rmac);
+      if (h != f_have.end() && h->second == std::vector<IpAddress>{vtep}) continue;
+      queue(EntryChange::add_fdb(l3_fdb(vxlan, rmac, vtep), false));
+    }
+    for (const auto& [rmac, dsts] : f_have) {
+      if (want.fdb.contains(rmac) || o_.keep_remote_entries) continue;
+      for (const IpAddress& d : dsts)
+        late_.push_back(
+            EntryChange::delete_fdb({.ifindex = vxlan, .mac = rmac, .dst = d, .self = true}));
     }
   }
 
@@ -250,14 +424,25 @@ class Run {
         queue(EntryChange::delete_neighbour(*x));
   }
 
-  // Forwarding on the bridges of routed networks, a rule per bridge and family into its VRF's
-  // table, the table's routes; rules and routes of ours that are not wanted go.
-  void sync_routing(const std::vector<NetworkDevices>& devices) {
+  // Forwarding on the bridges of routed networks and L3 VNIs, a rule per bridge and family into
+  // its VRF's table, the table's routes; rules and routes of ours that are not wanted go.
+  void sync_routing(const std::vector<NetworkDevices>& devices, const std::vector<L3Routing>& l3s) {
     std::map<uint32_t, int> bridge;  // VNI -> bridge index
     for (const NetworkDevices& d : devices) bridge[d.vni] = d.bridge;
     std::vector<kernel::Rule> rules_want;
     std::map<uint32_t, std::vector<kernel::Route>> routes_want;  // table -> routes
     bool ipv6 = false;
+    auto unreachable_default = [&](uint32_t table, IpFamily f) {
+      auto& routes = routes_want[table];
+      const Prefix any(f == IpFamily::V4 ? IpAddress::v4(0u) : IpAddress::v6({}), 0);
+      if (std::none_of(routes.begin(), routes.end(),
+                       [&](const kernel::Route& r) { return r.unreachable && r.dst == any; }))
+        routes.push_back({.dst = any,
+                          .table = table,
+                          .protocol = kRouteProtocol,
+                          .metric = kUnreachableMetric,
+                          .unreachable = true});
+    };
     for (const NetworkState& n : d_.networks) {
       auto br = bridge.find(n.vni);
       if (n.table == 0 || br == bridge.end()) continue;
@@ -269,17 +454,24 @@ class Run {
                           .oif = br->second,
                           .table = n.table,
                           .protocol = kRouteProtocol});
-        const Prefix any(f == IpFamily::V4 ? IpAddress::v4(0u) : IpAddress::v6({}), 0);
-        if (std::none_of(routes.begin(), routes.end(),
-                         [&](const kernel::Route& r) { return r.unreachable && r.dst == any; }))
-          routes.push_back(
-              {.dst = any, .table = n.table, .protocol = kRouteProtocol, .unreachable = true});
+        unreachable_default(n.table, f);
         if (f == IpFamily::V4) {
           ensure_sysctl("net/ipv4/conf/" + bridge_name(n.vni) + "/forwarding");
         } else {
           ipv6 = true;
         }
       }
+    }
+    // What comes in over an L3 VNI is routed in its tenant's table, both families: nothing of it
+    // falls through to main.
+    for (const L3Routing& l : l3s) {
+      for (IpFamily f : {IpFamily::V4, IpFamily::V6}) {
+        rules_want.push_back({f, kRulePriority, bridge_name(l.l3->vni), l.l3->table});
+        unreachable_default(l.l3->table, f);
+      }
+      auto& routes = routes_want[l.l3->table];
+      routes.insert(routes.end(), l.plan->routes.begin(), l.plan->routes.end());
+      ensure_sysctl("net/ipv4/conf/" + bridge_name(l.l3->vni) + "/forwarding");
     }
     // IPv6 forwards only when it does for all interfaces (the kernel has no per-device switch).
     if (ipv6) ensure_sysctl("net/ipv6/conf/all/forwarding");
@@ -299,19 +491,21 @@ class Run {
     for (uint32_t t : tables) {
       auto have = k_.routes(t);
       if (!have) return error(have.error().message);
-      const auto& want = routes_want[t];
-      // As the kernel shows them: IPv6 routes get a metric, an unreachable one the loopback.
-      auto same = [](const kernel::Route& w, const kernel::Route& h) {
-        return w.dst == h.dst && w.unreachable == h.unreachable && w.gateway == h.gateway &&
-               w.protocol == h.protocol && (w.unreachable || w.oif == h.oif);
-      };
-      auto in = [&](const std::vector<kernel::Route>& v, const kernel::Route& r) {
-        return std::any_of(v.begin(), v.end(), [&](const auto& x) { return same(r, x); });
-      };
-      for (const kernel::Route& r : want)
-        if (!in(*have, r)) done(k_.replace_route(r));
-      for (const kernel::Route& r : *have)
-        if (r.protocol == kRouteProtocol && !in(want, r)) done(k_.delete_route(r));
+      sync_table(routes_want[t], *have);
+    }
+  }
+
+  // One table: the wanted routes in, ours that are not wanted out. A route of ours whose key a
+  // wanted one took over is gone already (the replace took its place).
+  void sync_table(const std::vector<kernel::Route>& want, const std::vector<kernel::Route>& have) {
+    for (const kernel::Route& r : want)
+      if (!has_route(have, r)) done(k_.replace_route(r));
+    for (const kernel::Route& r : have) {
+      if (r.protocol != kRouteProtocol || has_route(want, r)) continue;
+      if (std::any_of(want.begin(), want.end(), [&](const auto& w) { return same_key(w, r); }))
+        continue;
+      if (r.gateway && o_.keep_remote_entries) continue;  // a remote route (L3 VNI)
+      done(k_.delete_route(r));
     }
   }
 
@@ -324,6 +518,7 @@ class Run {
   void remove_unwanted() {
     std::set<uint32_t> wanted;
     for (const NetworkState& n : d_.networks) wanted.insert(n.vni);
+    for (const L3VniState& l : d_.l3vnis) wanted.insert(l.vni);
     // VXLAN devices first: a bridge going first would leave them without a master for a moment.
     for (const char* kind : {"vxlan", "bridge"}) {
       for (const auto& [name, l] : by_name_) {
@@ -340,6 +535,7 @@ class Run {
   const ReconcileOptions& o_;
   std::map<std::string, Link> by_name_;
   std::vector<kernel::EntryChange> batch_;
+  std::vector<kernel::EntryChange> late_;  // after the routes
   ReconcileResult result_;
 };
 
@@ -348,6 +544,74 @@ class Run {
 ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
                           const ReconcileOptions& options) {
   return Run(k, desired, options).go();
+}
+
+std::vector<L3Vtep> l3_vteps(const DesiredState& desired, const L3VniState& l3) {
+  return plan_l3(desired, l3, 0).vteps;
+}
+
+ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
+                                 std::span<const L3Changes> changes,
+                                 const ReconcileOptions& options) {
+  ReconcileResult r;
+  auto apply = [&](const std::vector<EntryChange>& batch) {
+    auto failed = k.apply(batch);
+    r.changes += batch.size() - failed.size();
+    for (auto& f : failed) r.errors.push_back(std::move(f.error.message));
+  };
+  for (const L3Changes& c : changes) {
+    auto l3 = std::find_if(desired.l3vnis.begin(), desired.l3vnis.end(),
+                           [&](const L3VniState& x) { return x.vni == c.vni; });
+    if (l3 == desired.l3vnis.end()) continue;  // gone: the full reconcile removes it
+    const L3Plan plan = plan_l3(desired, *l3, c.bridge);
+    const L3Entries before = l3_entries(c.before), after = l3_entries(plan.vteps);
+    // The entries the new routes need first, then the routes, then what the old ones used.
+    std::vector<EntryChange> adds, deletes;
+    for (const auto& [ip, rmac] : after.neighbours)
+      if (auto b = before.neighbours.find(ip); b == before.neighbours.end() || b->second != rmac)
+        adds.push_back(EntryChange::replace_neighbour({c.bridge, ip, rmac, 0, true}));
+    for (const auto& [rmac, vtep] : after.fdb)
+      if (auto b = before.fdb.find(rmac); b == before.fdb.end() || b->second != vtep)
+        adds.push_back(EntryChange::add_fdb(l3_fdb(c.vxlan, rmac, vtep), false));
+    if (!options.keep_remote_entries) {
+      for (const auto& [ip, rmac] : before.neighbours)
+        if (!after.neighbours.contains(ip))
+          deletes.push_back(EntryChange::delete_neighbour({c.bridge, ip, rmac, 0, true}));
+      for (const auto& [rmac, vtep] : before.fdb)
+        if (!after.fdb.contains(rmac))
+          deletes.push_back(EntryChange::delete_fdb(
+              {.ifindex = c.vxlan, .mac = rmac, .dst = vtep, .self = true}));
+    }
+    apply(adds);
+    auto have = k.routes(l3->table);
+    if (!have) {
+      r.errors.push_back(have.error().message);
+      continue;
+    }
+    for (const kernel::Route& w : plan.routes)
+      if (!has_route(*have, w)) {
+        if (auto ok = k.replace_route(w); ok)
+          ++r.changes;
+        else
+          r.errors.push_back(ok.error().message);
+      }
+    // Only the remote routes (those with a gateway) are this path's: the connected routes and
+    // the unreachable defaults are the full reconcile's.
+    for (const kernel::Route& h : *have) {
+      if (h.protocol != kRouteProtocol || !h.gateway || has_route(plan.routes, h) ||
+          options.keep_remote_entries)
+        continue;
+      if (std::any_of(plan.routes.begin(), plan.routes.end(),
+                      [&](const auto& w) { return same_key(w, h); }))
+        continue;
+      if (auto ok = k.delete_route(h); ok)
+        ++r.changes;
+      else
+        r.errors.push_back(ok.error().message);
+    }
+    apply(deletes);
+  }
+  return r;
 }
 
 ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges> changes,

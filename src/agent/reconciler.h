@@ -8,9 +8,29 @@
 //            from type-3 routes); each remote MAC to its VTEP (type-2 routes), externally learned,
 //            and in brV's FDB on the vxlanV port (so that suppression and unicast find it)
 //   neighbours on brV: each remote MAC+IP (type-2), externally learned, for suppression
-// The links the agent creates carry the alias "isthmus:V"; such a link whose network is no
-// longer wanted is deleted with everything on it, and nothing else is. A link of the right name
-// and kind that exists already is adopted as it is (a restart changes nothing that is right).
+// Per tenant (an IP-VRF: L3 VNI L, symmetric IRB of RFC 9135, RFC 9136 §4.4.1 interface-less
+// model), on a kernel without VRF devices: the tenant's table T (its networks' rules point there)
+//   brL      bridge whose MAC is the tenant's router MAC (RFC 9135 §8.1: the inner destination MAC
+//            other VTEPs send routed packets with), overlay MTU, no address
+//   vxlanL   VXLAN device (VNI L, our VTEP, learning off) as a port of brL with learning off
+//   rules    `iif brL lookup T` (IPv4 and IPv6): what arrives over the L3 VNI is routed in T
+//   per remote VTEP V with router MAC R: neighbours `V lladdr R dev brL` (and `::ffff:V` for the
+//            IPv6 routes), externally learned, NOARP; FDB `R dev vxlanL dst V self`: the routed
+//            packet leaves brL for R, the bridge floods it to its one port, and vxlanL tunnels it
+//            to V in VNI L
+//   per remote route P: `P via V dev brL onlink table T` (IPv6: `via ::ffff:V`; the kernel takes
+//            no IPv4 gateway on an IPv6 route), unless P is the subnet of a network of the tenant
+//            here: that network's connected route in T wins (a stretched subnet; its hosts are
+//            reached by their /32 and /128 routes)
+//   T's unreachable defaults (both families) at kUnreachableMetric: a default route learned from
+//            a border router (metric 0, IPv6 1024) wins over them.
+// The networks' connected routes stay in main as the kernel makes them: a packet for the gateway
+// itself (ARP, ping) is checked by rp_filter with iif lo, in main (RFC 3704 strict mode passes);
+// routed traffic is checked against T through the rules.
+// The links the agent creates carry the alias "isthmus:V" (or "isthmus:L"); such a link whose
+// network or tenant is no longer wanted is deleted with everything on it, and nothing else is. A
+// link of the right name and kind that exists already is adopted as it is (a restart changes
+// nothing that is right).
 #pragma once
 
 #include <cstdint>
@@ -56,10 +76,33 @@ struct NetworkState {
   uint32_t table = 0;
 };
 
+// A remote route of a tenant: the prefix, the VTEP it is reached through and that VTEP's router
+// MAC (RFC 9135 §8.1), from a type-5 route or a MAC/IP route with the L3 VNI's label.
+struct L3Route {
+  Prefix prefix = {};
+  IpAddress vtep = {};
+  MacAddress router_mac = {};
+  bool operator==(const L3Route&) const = default;
+};
+
+// A tenant's L3 VNI (symmetric IRB). One route per prefix (the first one counts); a VTEP has one
+// router MAC and a router MAC one VTEP (the caller sees to it: of several, the smallest router
+// MAC is the VTEP's, the first VTEP the router MAC's). Routes through our own VTEP, and IPv4
+// routes through an IPv6 VTEP (RTA_VIA, not done), are not installed.
+struct L3VniState {
+  uint32_t vni = 0;
+  uint32_t table = 0;          // the tenant's routing table (its networks' `table`)
+  MacAddress router_mac = {};  // ours: brL's MAC
+  uint32_t mtu = 1450;
+  std::vector<L3Route> routes = {};
+  bool operator==(const L3VniState&) const = default;
+};
+
 struct DesiredState {
   IpAddress vtep = {};
   uint16_t vxlan_port = 4789;
   std::vector<NetworkState> networks = {};
+  std::vector<L3VniState> l3vnis = {};
 };
 
 std::string bridge_name(uint32_t vni);
@@ -71,6 +114,23 @@ std::string owner_alias(uint32_t vni);
 inline constexpr uint32_t kTableBase = 0x49000000;
 inline constexpr uint32_t kRulePriority = 20000;
 inline constexpr uint8_t kRouteProtocol = 77;  // RTPROT_ value of the agent's routes
+// The metric of a table's unreachable defaults: any default route (a border router's, metric 0
+// or IPv6's 1024) wins over them. FRR's for a VRF's default, 0xff000000 + 8192.
+inline constexpr uint32_t kUnreachableMetric = 4278198272u;
+
+// An IPv4 address as IPv4-mapped IPv6 (::ffff:a.b.c.d): the gateway of an IPv6 route through an
+// IPv4 VTEP. An IPv6 address stays as it is.
+IpAddress ipv4_mapped(const IpAddress& a);
+
+// A remote VTEP of an L3 VNI and its router MAC: a neighbour entry (two for an IPv4 VTEP: V and
+// ::ffff:V) on brL and an FDB entry on vxlanL.
+struct L3Vtep {
+  IpAddress vtep = {};
+  MacAddress router_mac = {};
+  auto operator<=>(const L3Vtep&) const = default;
+};
+// The VTEPs of the routes `desired` installs for `l3` (sorted by VTEP).
+std::vector<L3Vtep> l3_vteps(const DesiredState& desired, const L3VniState& l3);
 
 // RFC 7348 §5 overhead: outer Ethernet 14 + IP (20 or 40) + UDP 8 + VXLAN 8 = 50 or 70 octets.
 uint32_t overlay_mtu(uint32_t underlay_mtu, bool ipv6_underlay);
@@ -83,23 +143,26 @@ struct NetworkDevices {
 };
 
 struct ReconcileResult {
-  size_t changes = 0;                   // kernel changes made
-  std::vector<std::string> errors;      // what could not be done (the next run tries again)
-  std::vector<NetworkDevices> devices;  // the networks whose bridge exists
+  size_t changes = 0;                      // kernel changes made
+  std::vector<std::string> errors;         // what could not be done (the next run tries again)
+  std::vector<NetworkDevices> devices;     // the networks whose bridge exists
+  std::vector<NetworkDevices> l3_devices;  // the L3 VNIs whose bridge exists
   bool ok() const { return errors.empty(); }
 };
 
 struct ReconcileOptions {
   // Add and correct, never remove, what EVPN put there: the flood list, remote MACs and their
-  // neighbour entries. While isthmusd restarts (RFC 4724 §4.1) the desired state lacks the
-  // remote routes until the peers have sent them again; their kernel entries keep forwarding
-  // until then. Links, addresses and removed networks are handled as always.
+  // neighbour entries, the L3 VNIs' remote routes and their VTEPs' neighbour and FDB entries.
+  // While isthmusd restarts (RFC 4724 §4.1) the desired state lacks the remote routes until the
+  // peers have sent them again; their kernel entries keep forwarding until then. Links,
+  // addresses, rules and removed networks and tenants are handled as always.
   bool keep_remote_entries = false;
 };
 
-// The full run: reads the kernel's links, addresses, FDB and neighbours and changes only what
-// differs from `desired` (start-up, drift repair, retries). FDB and neighbour changes are sent
-// in batches (Kernel::apply).
+// The full run: reads the kernel's links, addresses, FDB, neighbours, rules and the tables in
+// use, and changes only what differs from `desired` (start-up, drift repair, retries). FDB and
+// neighbour changes are sent in batches (Kernel::apply); an L3 VNI's entries are added before
+// the routes that need them and removed after the routes that used them.
 ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
                           const ReconcileOptions& options = {});
 
@@ -139,5 +202,21 @@ struct NetworkChanges {
 // reconcile after the restart.
 ReconcileResult apply_changes(kernel::Kernel& k, std::span<const NetworkChanges> changes,
                               const ReconcileOptions& options = {});
+
+// An L3 VNI whose devices exist and whose routes changed, since the kernel was brought in line
+// with it: the VTEP entries the kernel has (l3_vteps() of the state it was brought to).
+struct L3Changes {
+  uint32_t vni = 0;
+  int bridge = 0;
+  int vxlan = 0;
+  std::vector<L3Vtep> before = {};
+};
+// Brings these L3 VNIs' remote routes and VTEP entries to what `desired` says (its networks
+// count only for the subnets that win over remote routes): the entries by difference from
+// `before`, without reading the kernel; the remote routes against a read of the VNI's table (and
+// of nothing else). The devices, rules and unreachable defaults are the full reconcile's.
+ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
+                                 std::span<const L3Changes> changes,
+                                 const ReconcileOptions& options = {});
 
 }  // namespace isthmus::agent
