@@ -304,6 +304,8 @@ std::string format_evpn_prefix(const json& j) {
     for (auto& r : p.value("remote", json::array())) {
       out += fmt::format("{:<43} {:<39} {}\n", first ? str(p, "prefix") : "", str(r, "vtep"),
                          str(r, "router_mac"));
+      if (r.contains("unusable"))
+        out += fmt::format("{:<43} not installed: {}\n", "", str(r, "unusable"));
       first = false;
     }
     ++n;

@@ -292,12 +292,14 @@ Expected<nlohmann::json> show_evpn_prefix(const bgp::Speaker& speaker, const evp
   nlohmann::json prefixes = nlohmann::json::array();
   for (const auto& r : *rows) {
     nlohmann::json remote = nlohmann::json::array();
-    for (const auto& p : r.remote)
+    for (const auto& p : r.remote) {
       remote.push_back({{"vtep", p.vtep.to_string()},
                         {"router_mac", p.router_mac ? p.router_mac->to_string() : ""},
                         {"vni", p.label},
                         {"rd", p.rd.to_string()},
                         {"from", bgp::peer_name(speaker, p.peer)}});
+      if (!p.unusable.empty()) remote.back()["unusable"] = p.unusable;
+    }
     prefixes.push_back(
         {{"prefix", r.prefix.to_string()}, {"local", r.local}, {"remote", std::move(remote)}});
   }

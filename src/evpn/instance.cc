@@ -195,10 +195,16 @@ void Instance::apply(const Change& c, Touched& touched) {
   std::optional<Prefix> prefix;
   uint32_t label = 0;
   bgp::RouteDistinguisher rd;
+  std::string unusable;
   if (const auto* p = std::get_if<bgp::EvpnIpPrefix>(&c.route->route)) {
     prefix = p->prefix;
     label = bgp::vni_of_label_field(p->label);
     rd = p->rd;
+    if (!p->gateway.is_unspecified())
+      unusable = "gateway address " + p->gateway.to_string() +
+                 " (the gateway-address model, RFC 9136 §4.4.2, is not supported)";
+    else if (!p->esi.is_zero())
+      unusable = "ESI " + p->esi.to_string() + " (multihoming is not supported)";
   } else if (const auto* m = std::get_if<bgp::EvpnMacIp>(&c.route->route);
              m && m->ip && m->label2) {
     prefix = Prefix(*m->ip, m->ip->is_v4() ? 32 : 128);
@@ -218,6 +224,13 @@ void Instance::apply(const Change& c, Touched& touched) {
       r.peer = c.peer;
       for (const auto& e : c.ext_communities)
         if (auto rm = bgp::RouterMac::decode(e)) r.router_mac = rm->mac;
+      r.unusable = unusable;
+      // RFC 9135 §8.1: the inner destination MAC towards the VTEP; without it, nothing to send.
+      if (!r.router_mac && r.unusable.empty())
+        r.unusable = "no Router's MAC extended community (RFC 9135 §8.1)";
+      if (!r.unusable.empty())
+        log::warn("evpn: L3 VNI {}: {} from VTEP {} (RD {}) is not installed: {}", vni,
+                  prefix->to_string(), r.vtep.to_string(), r.rd.to_string(), r.unusable);
       v.remote[*prefix][c.key] = r;
       touched.prefixes.insert({vni, *prefix});
     }

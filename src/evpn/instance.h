@@ -74,6 +74,9 @@ struct RemotePrefix {
   uint32_t label = 0;                    // the L3 VNI it sends with
   bgp::RouteDistinguisher rd;
   bgp::PeerId peer = bgp::kLocalPeer;
+  // Why a dataplane cannot use the route (empty: it can): no Router's MAC to send to, or a form
+  // of RFC 9136 this VTEP does not implement (a gateway address, §4.4.2; an ESI, multihoming).
+  std::string unusable;
   bool operator==(const RemotePrefix&) const = default;
 };
 

@@ -826,6 +826,39 @@ TEST_F(InstanceTest, StartAdvertisesTheSubnetsOfTheTenant) {
   EXPECT_TRUE(inst_->prefixes(1000)->empty());
 }
 
+// Routes a dataplane cannot use are kept and shown with the reason, never half-used: a type-5
+// route with a gateway address (RFC 9136 §4.4.2) or an ESI, or one without a Router's MAC.
+TEST_F(InstanceTest, UnusableTenantRoutesSayWhy) {
+  auto type5 = [&](bgp::PeerId peer, std::string_view prefix, std::string_view gateway, bool esi,
+                   bool router_mac) {
+    bgp::EvpnIpPrefix r;
+    r.rd = bgp::RouteDistinguisher::ipv4(IpAddress::v4(0xc6120000 + peer), 9);
+    r.prefix = *Prefix::parse(prefix);
+    r.gateway = ip(gateway);
+    if (esi) r.esi = bgp::Esi::arbitrary({1, 2, 3, 4, 5, 6, 7, 8, 9});
+    r.label = 1000;
+    PathAttributes a;
+    a.next_hop = IpAddress::v4(0xc6120000 + peer);
+    a.ext_communities = {bgp::route_target_as2(65000, 1000), bgp::Encapsulation{}.encode()};
+    if (router_mac) a.ext_communities.push_back(bgp::RouterMac{mac("02:00:00:00:aa:01")}.encode());
+    rib_.update_evpn(peer, std::vector{bgp::EvpnRoute{r}}, a);
+  };
+  type5(1, "100.64.20.0/24", "100.64.9.1", false, true);
+  type5(1, "100.64.21.0/24", "0.0.0.0", true, true);
+  type5(1, "100.64.22.0/24", "0.0.0.0", false, false);
+  type5(1, "100.64.23.0/24", "0.0.0.0", false, true);
+  settle();
+  auto rows = inst_->prefixes(1000);
+  ASSERT_EQ(rows->size(), 4u);
+  ASSERT_EQ((*rows)[0].remote.size(), 1u);
+  EXPECT_EQ((*rows)[0].remote[0].unusable,
+            "gateway address 100.64.9.1 (the gateway-address model, RFC 9136 §4.4.2, is not "
+            "supported)");
+  EXPECT_TRUE((*rows)[1].remote[0].unusable.starts_with("ESI ")) << (*rows)[1].remote[0].unusable;
+  EXPECT_EQ((*rows)[2].remote[0].unusable, "no Router's MAC extended community (RFC 9135 §8.1)");
+  EXPECT_EQ((*rows)[3].remote[0].unusable, "");
+}
+
 TEST(RtMemberships, OnePerDistinctImportRouteTarget) {
   InstanceConfig c;
   c.mac_vrfs.push_back(
