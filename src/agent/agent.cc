@@ -49,21 +49,6 @@ DesiredState Agent::desired() const {
   return d;
 }
 
-void Agent::advertise_subnets() {
-  subnets_advertised_ = true;
-  for (const Network& n : config_.networks) {
-    const Tenant* t = nullptr;
-    for (const Tenant& x : config_.tenants)
-      if (x.name == (n.vrf.empty() ? n.name : n.vrf)) t = &x;
-    if (!t) continue;
-    for (const auto& g : {n.gateway, n.gateway6}) {
-      if (!g) continue;
-      auto r = evpn_.add_prefix(t->l3vni, Prefix(g->ip, g->length));
-      if (!r) log::warn("agent: tenant {}: network {}: {}", t->name, n.name, r.error().message);
-    }
-  }
-}
-
 const Tenant* Agent::tenant(uint32_t l3vni) const {
   for (const Tenant& t : config_.tenants)
     if (t.l3vni == l3vni) return &t;
@@ -233,7 +218,6 @@ ReconcileResult Agent::reconcile() {
               restart_ended_, r.changes);
     restart_ended_.clear();
   }
-  if (r.ok() && !full_ && !subnets_advertised_) advertise_subnets();
   if (!r.ok()) {  // try again on the next round, in full: what the kernel has is not known
     full_ = true;
     dirty_ = true;

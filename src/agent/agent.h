@@ -127,10 +127,6 @@ class Agent {
   }
   ReconcileResult reconcile_full();
   ReconcileResult reconcile_changes();
-  // RFC 9136 §4.4.1: the subnets of the tenants' networks here as type-5 routes of their
-  // IP-VRFs (once the kernel can take what comes for them: after the first good full run), so
-  // that other VTEPs route to hosts of ours they have not heard of (silent hosts).
-  void advertise_subnets();
   const Tenant* tenant(uint32_t l3vni) const;
   // The networks (without the remote MACs when `remote` is false).
   void fill_networks(DesiredState& d, bool remote) const;
@@ -159,7 +155,6 @@ class Agent {
   bool full_ = true;  // the next reconcile is a full one
   bool restarting_ = false;
   bool stopped_ = false;
-  bool subnets_advertised_ = false;
   std::string restart_ended_;                   // why, until the reconcile after it has run
   std::map<int, uint32_t> bridges_;             // ifindex -> VNI, refreshed by reconcile()
   std::map<int, int> vxlan_ports_;              // VXLAN device ifindex -> its bridge
