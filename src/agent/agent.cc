@@ -156,6 +156,7 @@ std::optional<L3VniState> Agent::desired_l3(const Tenant& t,
       const std::string from =
           fmt::format("{} from VTEP {} (RD {})", p, r.vtep.to_string(), r.rd.to_string());
       if (r.vtep == config_.vtep) continue;  // ours, reflected back
+      if (!r.unusable.empty()) continue;     // EVPN said why (and logged it)
       if (!r.router_mac) {
         notes.emplace(
             from + " has no Router's MAC extended community (RFC 9135 §8.1): not installed", true);

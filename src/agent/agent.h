@@ -75,10 +75,11 @@ class Agent {
 
   // The kernel state the networks need now: configuration + what EVPN knows of remote VTEPs.
   // Per tenant one remote route per prefix: the first remote VTEP (by address) that is not us,
-  // sends the router MAC (RFC 9135 §8.1) and the tenant's L3 VNI as label, and agrees with the
-  // VTEP's and the router MAC's other routes (one router MAC per VTEP and the other way round);
-  // a remote route for the subnet of one of the tenant's networks here is not installed (the
-  // connected route wins). Each route passed over is logged once, with why.
+  // whose route EVPN finds usable (RemotePrefix::unusable empty, EVPN logs why not), sends the
+  // router MAC (RFC 9135 §8.1) and the tenant's L3 VNI as label, and agrees with the VTEP's and
+  // the router MAC's other routes (one router MAC per VTEP and the other way round). A remote
+  // route for the subnet of one of the tenant's networks here is not installed (the connected
+  // route wins). Each route passed over for a reason of the agent's is logged once, with why.
   DesiredState desired() const;
   ReconcileResult reconcile();
   // The next reconcile() is a full one (the kernel may have changed behind the agent's back).
