@@ -151,6 +151,11 @@ Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& 
       cfg.evpn.vnis.push_back(m);
     }
   }
+  // The tenants of this node's networks get an L3 VNI here (symmetric IRB); the others none.
+  for (const config::Vrf& v : cfg.vrfs)
+    if (std::any_of(cfg.networks.begin(), cfg.networks.end(),
+                    [&](const config::Network& n) { return n.vrf == v.name; }))
+      ac.tenants.push_back({v.name, v.l3vni, v.router_mac.value_or(MacAddress{})});
   return ac;
 }
 

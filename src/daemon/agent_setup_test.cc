@@ -256,7 +256,7 @@ TEST_F(AgentVtepTest, OverlayMtuFollowsTheUnderlay) {
 TEST_F(AgentVtepTest, TenantsOfTheConfiguration) {
   add_address(add_nic("eth0", 9000), "198.18.0.2", 24);
   auto cfg = config::parse_config(R"(agent: { vtep: { address: 198.18.0.2 } }
-vrfs: [{ name: tenant1, l3vni: 5001 }]
+vrfs: [{ name: tenant1, l3vni: 5001 }, { name: elsewhere, l3vni: 5002 }]
 networks:
   - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: "fd00:64:1::/64", vrf: tenant1 }
   - { name: red, vni: 200, subnet: 100.64.2.0/24, vrf: tenant1 }
@@ -265,12 +265,16 @@ bgp: { asn: 65000, router_id: 198.18.0.2 }
 )",
                                   "test.yaml");
   ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
-  ASSERT_TRUE(prepare_agent(*cfg, k_).has_value());
+  auto ac = prepare_agent(*cfg, k_);
+  ASSERT_TRUE(ac.has_value()) << ac.error().message;
+  ASSERT_EQ(ac->tenants.size(), 1u);
+  EXPECT_EQ(ac->tenants[0].name, "tenant1");
+  EXPECT_EQ(ac->tenants[0].l3vni, 5001u);
   const evpn::InstanceConfig ec = build_evpn_config(*cfg);
   std::map<uint32_t, uint32_t> l3;
   for (const auto& m : ec.mac_vrfs) l3[m.vni] = m.l3_vni;
   EXPECT_EQ(l3, (std::map<uint32_t, uint32_t>{{100, 5001}, {200, 5001}, {300, 0}}));
-  ASSERT_EQ(ec.ip_vrfs.size(), 1u);
+  ASSERT_EQ(ec.ip_vrfs.size(), 2u);  // EVPN imports for both; only tenant1 is on this node
   EXPECT_EQ(ec.ip_vrfs[0].name, "tenant1");
   EXPECT_EQ(ec.ip_vrfs[0].vni, 5001u);
   EXPECT_EQ(ec.ip_vrfs[0].subnets,
