@@ -61,6 +61,11 @@
 #   EVPN    lab_vxlan_bridge I VNI LOCAL              br<VNI> + vxlan<VNI> (local LOCAL) + port vm<VNI>
 #           lab_fdb_has I DEV MAC DST                 host I's bridge FDB: MAC on DEV towards DST
 #           lab_frr_evpn_vtep_conf ID                 bgpd.conf of an iBGP EVPN VTEP 198.18.0.ID
+#           lab_l3vni_bridge I L3VNI LOCAL RMAC       br<L3VNI> (MAC RMAC) + vxlan<L3VNI>: a tenant's
+#                                                     L3 VNI for FRR's default VRF; forwarding on
+#           lab_frr_zebra_vni NAME L3VNI              zebra's `vni L3VNI` (through vtysh)
+#           lab_frr_evpn_l3vni_conf ID PREFIX...      bgpd.conf of a VTEP that also advertises
+#                                                     PREFIXes as type-5 routes (symmetric IRB)
 #           lab_workload N VNI M MAC ADDR/LEN         move host N's vm<VNI>p into host M (lab_host)
 #                                                     as a workload with MAC and ADDR
 #           lab_send_garp I DEV                       one gratuitous ARP from DEV in host I (the
@@ -819,6 +824,66 @@ router bgp 65000
  address-family l2vpn evpn
   neighbor 198.18.0.1 activate
   advertise-all-vni
+ exit-address-family
+CONF
+}
+
+# lab_l3vni_bridge N L3VNI LOCAL RMAC: on host N, the L3 VNI of a tenant (symmetric IRB, RFC
+# 9135) in the default VRF, as FRR 8.4 wants it: bridge br<L3VNI> whose MAC RMAC is the router
+# MAC, no address, with vxlan<L3VNI> (local LOCAL, UDP 4789, no learning) as its port; IPv4 and
+# IPv6 forwarding on. FRR also needs `vni L3VNI` in zebra (lab_frr_zebra_vni).
+lab_l3vni_bridge() {
+  local n=$1 vni=$2 local=$3 rmac=$4 ns
+  ns=$(lab_ns "${n}")
+  lab_exec "${n}" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+  ip -n "${ns}" link add "br${vni}" address "${rmac}" type bridge stp_state 0 mcast_snooping 0
+  ip -n "${ns}" link add "vxlan${vni}" type vxlan id "${vni}" dstport 4789 local "${local}" nolearning
+  ip -n "${ns}" link set "vxlan${vni}" master "br${vni}"
+  ip -n "${ns}" link set dev "vxlan${vni}" type bridge_slave learning off
+  ip -n "${ns}" link set "vxlan${vni}" up
+  ip -n "${ns}" link set "br${vni}" up
+}
+
+# lab_frr_zebra_vni NAME L3VNI: zebra of FRR instance NAME maps L3VNI to the default VRF (its
+# top-level `vni L3VNI`), configured through vtysh once zebra runs (lab_frr_restart does not
+# repeat it).
+lab_frr_zebra_vni() {
+  lab_vtysh "$1" "configure terminal" "vni $2" >/dev/null
+}
+
+# lab_frr_evpn_l3vni_conf ID PREFIX...: bgpd.conf of an iBGP (AS 65000) EVPN VTEP 198.18.0.ID as
+# lab_frr_evpn_vtep_conf, that also routes its tenant (the L3 VNI of zebra's `vni`, default VRF):
+# the PREFIXes (its networks' subnets, IPv4 or IPv6) go out as type-5 routes (RFC 9136), and only
+# overlay prefixes (100.64.0.0/10, fd00:64::/32) ever do: the underlay stays out of the tenant.
+lab_frr_evpn_l3vni_conf() {
+  local id=$1 p v4="" v6=""
+  shift
+  for p in "$@"; do
+    if [[ ${p} == *:* ]]; then v6+="  network ${p}"$'\n'; else v4+="  network ${p}"$'\n'; fi
+  done
+  cat <<CONF
+frr defaults datacenter
+hostname vtep${id}
+ip prefix-list overlay4 seq 5 permit 100.64.0.0/10 le 32
+ipv6 prefix-list overlay6 seq 5 permit fd00:64::/32 le 128
+route-map overlay4 permit 10
+ match ip address prefix-list overlay4
+route-map overlay6 permit 10
+ match ipv6 address prefix-list overlay6
+router bgp 65000
+ bgp router-id 198.18.0.${id}
+ no bgp default ipv4-unicast
+ neighbor 198.18.0.1 remote-as 65000
+ neighbor 198.18.0.1 timers connect 1
+ address-family ipv4 unicast
+${v4} exit-address-family
+ address-family ipv6 unicast
+${v6} exit-address-family
+ address-family l2vpn evpn
+  neighbor 198.18.0.1 activate
+  advertise-all-vni
+  advertise ipv4 unicast route-map overlay4
+  advertise ipv6 unicast route-map overlay6
  exit-address-family
 CONF
 }
