@@ -66,6 +66,12 @@
 #           lab_frr_zebra_vni NAME L3VNI              zebra's `vni L3VNI` (through vtysh)
 #           lab_frr_evpn_l3vni_conf ID PREFIX...      bgpd.conf of a VTEP that also advertises
 #                                                     PREFIXes as type-5 routes (symmetric IRB)
+#           lab_frr_evpn_default_originate NAME L3VNI RMAC [no]
+#                                                     FRR's type-5 default (0.0.0.0/0, ::/0) into
+#                                                     EVPN on (or off), through vtysh once bgpd knows
+#                                                     the L3 VNI (lab_frr_bgp_l3vni NAME L3VNI RMAC)
+#           lab_outside_host N DEV O GW4 GW6 A4 A6    namespace O behind host N on a plain veth,
+#                                                     default routes via N (a border's outside)
 #           lab_workload N VNI M MAC ADDR/LEN         move host N's vm<VNI>p into host M (lab_host)
 #                                                     as a workload with MAC and ADDR
 #           lab_send_garp I DEV                       one gratuitous ARP from DEV in host I (the
@@ -940,4 +946,41 @@ with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
     s.bind((dev, 0))
     s.send(frame)
 PY
+}
+
+# lab_frr_evpn_default_originate NAME L3VNI RMAC [no]: FRR instance NAME (a VTEP with L3VNI in its
+# default VRF, lab_frr_evpn_l3vni_conf) advertises a default route into EVPN, type-5 0.0.0.0/0
+# and ::/0 of L3VNI (`default-originate ipv4` / `ipv6` under `address-family l2vpn evpn`); with
+# `no`, withdraws them. Configured through vtysh once bgpd knows the L3 VNI with router MAC RMAC:
+# FRR 8.4 with `default-originate` in its startup config also originates a type-5 default with
+# RD 0:0, label 0, no route target and no router MAC, that it never withdraws.
+lab_frr_evpn_default_originate() {
+  local name=$1 vni=$2 rmac=$3 no=${4:+no }
+  lab_wait_for 30 "${name}: bgpd knows L3 VNI ${vni} with router MAC ${rmac}" \
+    lab_frr_bgp_l3vni "${name}" "${vni}" "${rmac}"
+  lab_vtysh "${name}" "configure terminal" "router bgp" "address-family l2vpn evpn" \
+    "${no}default-originate ipv4" "${no}default-originate ipv6" >/dev/null
+}
+
+# lab_frr_bgp_l3vni NAME L3VNI RMAC: bgpd of FRR instance NAME knows L3VNI (from zebra) with
+# router MAC RMAC (`show bgp l2vpn evpn vni L3VNI json`).
+lab_frr_bgp_l3vni() {
+  lab_vtysh "$1" "show bgp l2vpn evpn vni $2 json" |
+    lab_check_json "j.get('type') == 'L3' and j.get('rmac') == '$3'"
+}
+
+# lab_outside_host N DEV O GW4/LEN GW6/LEN ADDR4/LEN ADDR6/LEN: a host namespace O (lab_ns O,
+# e.g. "out") behind host N on a plain veth, in no overlay: N's end DEV has GW4 and GW6, O's end
+# eth0 has ADDR4 and ADDR6 and O's default routes point at N (GW4, GW6). N routes for it
+# (forwarding is N's business, lab_l3vni_bridge turns it on).
+lab_outside_host() {
+  local n=$1 dev=$2 o=$3 gw4=$4 gw6=$5 a4=$6 a6=$7
+  lab_host "${o}"
+  lab_link "${n}" "${dev}" "${o}" eth0
+  lab_addr_add "${n}" "${gw4}" "${dev}"
+  lab_addr_add "${n}" "${gw6}" "${dev}"
+  lab_addr_add "${o}" "${a4}" eth0
+  lab_addr_add "${o}" "${a6}" eth0
+  ip -n "$(lab_ns "${o}")" route add default via "${gw4%/*}"
+  ip -n "$(lab_ns "${o}")" -6 route add default via "${gw6%/*}"
 }
