@@ -77,6 +77,9 @@
 #           lab_send_garp I DEV                       one gratuitous ARP from DEV in host I (the
 #                                                     bridge behind DEV learns DEV's MAC)
 #           lab_isthmus_route NAME AFI PREFIX         print the route's JSON ({} if absent)
+#           lab_silent_workload N VNI W MAC A4 [A6]   workload W on host N's br<VNI> that has sent
+#                                                     nothing (static addresses, no DAD/RS/GARP)
+#           lab_silent_sent W                         the frames W sent since it was attached
 #
 # A process registered with lab_critical NAME (every daemon started here is) is checked on every
 # poll of lab_wait_for: if it exits, the test fails at once with its log instead of timing out.
@@ -946,6 +949,60 @@ with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
     s.bind((dev, 0))
     s.send(frame)
 PY
+}
+
+# lab_silent_workload N VNI W MAC ADDR4/LEN [ADDR6/LEN]: a workload namespace W with eth0 on host
+# N's bridge br<VNI> (a veth whose host end is veth-W) that has sent nothing on the bridge when
+# this returns: a static address, a VM that has not spoken yet. Its default routes go via the
+# network's first address (the anycast gateway). No DAD (nodad, accept_dad=0), no router
+# solicitation, no gratuitous ARP; the MLD reports the kernel sends when the link comes up (RFC
+# 3810 §6.1) go to the host end while it is off the bridge, which is attached once W has been
+# quiet for 2 s. From the attachment on, a capture on the host end records every frame W sends
+# (lab_silent_sent).
+lab_silent_workload() {
+  local n=$1 vni=$2 w=$3 mac=$4 a4=$5 a6=${6:-} ns host pcap gw count last=-1 quiet=0 i
+  ns=$(lab_ns "${w}")
+  host=$(lab_ns "${n}")
+  pcap="${LAB_DIR}/${w}-sent.pcap"
+  lab_new_ns "${ns}"
+  ip netns exec "${ns}" sysctl -qw net.ipv6.conf.all.router_solicitations=0 \
+    net.ipv6.conf.default.router_solicitations=0 net.ipv4.conf.all.arp_notify=0 \
+    net.ipv4.conf.default.arp_notify=0 net.ipv6.conf.all.ndisc_notify=0 net.ipv6.conf.default.ndisc_notify=0
+  ip -n "${host}" link add "veth-${w}" type veth peer name eth0 netns "${ns}"
+  # The host end says nothing to W either (no IPv6 on it): W's only input is the bridge's.
+  ip netns exec "${host}" sysctl -qw "net.ipv6.conf.veth-${w}.disable_ipv6=1"
+  ip -n "${host}" link set "veth-${w}" up
+  lab_spawn "${n}" "${w}-sent" tcpdump -n -U --immediate-mode -Q in -i "veth-${w}" -w "${pcap}"
+  lab_wait_for 10 "${w}: capture on veth-${w} (host ${n})" grep -q "listening on" "${LAB_DIR}/${w}-sent.log"
+  ip -n "${ns}" link set eth0 address "${mac}"
+  ip -n "${ns}" addr add "${a4}" dev eth0
+  [[ -z ${a6} ]] || ip -n "${ns}" addr add "${a6}" dev eth0 nodad
+  ip -n "${ns}" link set eth0 up
+  gw=$(python3 -c "import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1], strict=False).hosts()))" "${a4}")
+  ip -n "${ns}" route add default via "${gw}"
+  if [[ -n ${a6} ]]; then
+    gw=$(python3 -c "import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1], strict=False).hosts()))" "${a6}")
+    ip -n "${ns}" -6 route add default via "${gw}" dev eth0
+  fi
+  for i in $(seq 1 100); do # 2 s (10 polls) without a new frame, at most 20 s
+    count=$({ tcpdump -n -r "${pcap}" 2>/dev/null || true; } | wc -l)
+    if [[ ${count} == "${last}" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
+    last=${count}
+    ((quiet >= 10)) && break
+    sleep 0.2
+  done
+  ((quiet >= 10)) || lab_fail "${w} did not go quiet after its link came up: $(tcpdump -n -e -r "${pcap}" 2>&1 | tail -5)"
+  date +%s.%N >"${LAB_DIR}/${w}-attached"
+  ip -n "${host}" link set "veth-${w}" master "br${vni}"
+  lab_log "${w}: silent workload ${a4}${a6:+ ${a6}} (MAC ${mac}) on host ${n}'s br${vni} (${count} frames before it was attached)"
+}
+
+# lab_silent_sent W: the frames (tcpdump lines, -e -tt) that the workload W of lab_silent_workload
+# has sent since it was attached to its bridge; nothing while it is silent.
+lab_silent_sent() {
+  local since
+  since=$(cat "${LAB_DIR}/$1-attached")
+  { tcpdump -n -e -tt -r "${LAB_DIR}/$1-sent.pcap" 2>/dev/null || true; } | awk -v t="${since}" '$1 >= t'
 }
 
 # lab_frr_evpn_default_originate NAME L3VNI RMAC [no]: FRR instance NAME (a VTEP with L3VNI in its

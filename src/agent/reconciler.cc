@@ -455,9 +455,20 @@ class Run {
                           .table = n.table,
                           .protocol = kRouteProtocol});
         unreachable_default(n.table, f);
+        // A host here that has not spoken yet, of a network that other nodes have too: another
+        // node routing to it asks for it from its own bridge (the gateway's address and MAC), and
+        // the host answers to the gateway MAC, which is this bridge's own. The kernel takes the
+        // answer into the bridge's neighbour table (arp_accept; for IPv6 an untracked NA, RFC
+        // 9131, which also needs forwarding on the device), and the agent advertises it (the
+        // other node's agent installs it over its unresolved entry). 2: only from the bridge's
+        // subnets.
+        const std::string conf =
+            (f == IpFamily::V4 ? "net/ipv4/conf/" : "net/ipv6/conf/") + bridge_name(n.vni);
+        ensure_sysctl(conf + "/forwarding");
         if (f == IpFamily::V4) {
-          ensure_sysctl("net/ipv4/conf/" + bridge_name(n.vni) + "/forwarding");
+          ensure_sysctl(conf + "/arp_accept", "2");
         } else {
+          ensure_sysctl(conf + "/accept_untracked_na", "2");
           ipv6 = true;
         }
       }
@@ -509,10 +520,10 @@ class Run {
     }
   }
 
-  void ensure_sysctl(const std::string& key) {
+  void ensure_sysctl(const std::string& key, const std::string& value = "1") {
     auto v = k_.sysctl(key);
-    if (v && *v == "1") return;
-    done(k_.set_sysctl(key, "1"));
+    if (v && *v == value) return;
+    done(k_.set_sysctl(key, value));
   }
 
   void remove_unwanted() {

@@ -8,6 +8,9 @@
 //            from type-3 routes); each remote MAC to its VTEP (type-2 routes), externally learned,
 //            and in brV's FDB on the vxlanV port (so that suppression and unicast find it)
 //   neighbours on brV: each remote MAC+IP (type-2), externally learned, for suppression
+//   sysctls  per gateway family of brV: forwarding, and arp_accept / accept_untracked_na = 2 (RFC
+//            9131): the kernel learns a host here from its answer to another node's request,
+//            which that node sends from its brV with the same gateway MAC (a silent host)
 // Per tenant (an IP-VRF: L3 VNI L, symmetric IRB of RFC 9135, RFC 9136 §4.4.1 interface-less
 // model), on a kernel without VRF devices: the tenant's table T (its networks' rules point there)
 //   brL      bridge whose MAC is the tenant's router MAC (RFC 9135 §8.1: the inner destination MAC

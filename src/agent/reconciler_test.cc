@@ -212,6 +212,35 @@ TEST(Reconciler, RoutesBetweenTheNetworksOfAVrf) {
     EXPECT_TRUE(k.routes(t)->empty()) << t;
 }
 
+// A silent host of a stretched network is resolved by other nodes from their own bridges, and
+// answers to the gateway MAC: each gateway bridge's kernel learns from such answers (arp_accept,
+// accept_untracked_na with forwarding on the device), from its own subnets only (2).
+TEST(Reconciler, GatewayBridgesLearnFromAnswersToTheGateway) {
+  FakeKernel k{kChecked};
+  DesiredState d = two_networks();  // blue: IPv4 and IPv6 gateways; red: IPv4 only
+  d.networks[0].table = kTableBase + 100;
+  d.networks[1].table = kTableBase + 100;
+  ASSERT_TRUE(reconcile(k, d).ok());
+  EXPECT_EQ(*k.sysctl("net/ipv4/conf/br100/arp_accept"), "2");
+  EXPECT_EQ(*k.sysctl("net/ipv6/conf/br100/accept_untracked_na"), "2");
+  EXPECT_EQ(*k.sysctl("net/ipv6/conf/br100/forwarding"), "1");
+  EXPECT_EQ(*k.sysctl("net/ipv4/conf/br200/arp_accept"), "2");
+  EXPECT_EQ(*k.sysctl("net/ipv6/conf/br200/accept_untracked_na"), "0");  // no IPv6 gateway
+  EXPECT_EQ(*k.sysctl("net/ipv6/conf/br200/forwarding"), "0");
+  // Nothing to do the second time; a value changed under the agent is set again.
+  k.clear_changes();
+  ASSERT_TRUE(reconcile(k, d).ok());
+  EXPECT_TRUE(k.changes().empty()) << k.changes().front();
+  ASSERT_TRUE(k.set_sysctl("net/ipv4/conf/br100/arp_accept", "0").has_value());
+  ASSERT_TRUE(k.set_sysctl("net/ipv6/conf/br100/accept_untracked_na", "1").has_value());
+  k.clear_changes();
+  ASSERT_TRUE(reconcile(k, d).ok());
+  EXPECT_EQ(k.changes(), (std::vector<std::string>{
+                             "sysctl net/ipv4/conf/br100/arp_accept=2",
+                             "sysctl net/ipv6/conf/br100/accept_untracked_na=2",
+                         }));
+}
+
 TEST(Reconciler, ARemovedNetworkGoesAndNothingElse) {
   FakeKernel k{kChecked};
   auto foreign = k.add_link({.name = "br999", .kind = "bridge"});  // not ours
@@ -523,6 +552,8 @@ TEST(Reconciler, BuildsATenantsL3Vni) {
                                                   "fdb 02:cc:00:00:50:01 198.18.0.3",
                                               }));
   EXPECT_EQ(*k.sysctl("net/ipv4/conf/br5001/forwarding"), "1");
+  EXPECT_EQ(*k.sysctl("net/ipv4/conf/br5001/arp_accept"), "0");  // no gateway, no host there
+  EXPECT_EQ(*k.sysctl("net/ipv6/conf/br5001/accept_untracked_na"), "0");
   EXPECT_EQ(r.changes, k.changes().size());
   // A second run, or a restarted agent, changes nothing.
   k.clear_changes();
