@@ -888,12 +888,28 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
              ": this node hands out addresses from the whole subnet; when the network spans "
              "several nodes, give each node a pool of its own (disjoint blocks of the subnet), "
              "or they hand out the same addresses");
+  // Subnets may overlap only between networks of different VRFs: in one VRF both would be
+  // routes of the same table. In different VRFs they are apart (each its own table and rules).
+  auto overlap = [&](const char* key, const std::optional<Prefix>& mine,
+                     const std::optional<Prefix>& theirs, const Network& other) {
+    if (!mine || !theirs || !(mine->contains(*theirs) || theirs->contains(*mine))) return;
+    error(n[key], key_path(path, key),
+          mine->to_string() + " overlaps network " + other.name + "'s " + theirs->to_string() +
+              " in the same VRF " + net.vrf +
+              " (subnets may overlap only between networks of different VRFs)");
+  };
   for (const auto& other : cfg_.networks) {
-    if (other.name == net.name)
+    if (other.name == net.name) {
       error(n["name"], key_path(path, "name"), "network " + net.name + " is listed twice");
-    else if (other.vni == net.vni)
+      continue;
+    }
+    if (other.vni == net.vni)
       error(n["vni"], key_path(path, "vni"),
             "VNI " + std::to_string(net.vni) + " is already network " + other.name + "'s");
+    if (other.vrf == net.vrf) {
+      overlap("subnet", net.subnet, other.subnet, other);
+      overlap("subnet6", net.subnet6, other.subnet6, other);
+    }
   }
   cfg_.networks.push_back(std::move(net));
 }

@@ -1166,5 +1166,64 @@ TEST(ConfigError, AgentAndNetworks) {
             "config.yaml:1: agent.vtep.address: :: is not a VTEP address");
 }
 
+// Subnets may overlap only between networks of different VRFs (tenants with the same addresses).
+TEST(Config, OverlappingSubnetsInDifferentVrfs) {
+  Config c = parse_ok(
+      "agent: {}\n"
+      "vrfs: [{ name: t1, l3vni: 5001 }, { name: t2, l3vni: 5002 }]\n"
+      "networks:\n"
+      "  - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: \"fd00:64:1::/64\", "
+      "vrf: t1, pool: 100.64.1.0/26, pool6: \"fd00:64:1::/112\" }\n"
+      "  - { name: orange, vni: 400, subnet: 100.64.1.0/24, subnet6: \"fd00:64:1::/64\", "
+      "vrf: t2, pool: 100.64.1.0/26, pool6: \"fd00:64:1::/112\" }\n"
+      "  - { name: grey, vni: 700, subnet: 100.64.1.0/25, pool: 100.64.1.0/26 }\n" +
+      with_bgp(""));
+  ASSERT_EQ(c.networks.size(), 3u);
+  EXPECT_EQ(c.networks[0].gateway, c.networks[1].gateway);
+  EXPECT_EQ(c.networks[0].gateway6, c.networks[1].gateway6);
+  EXPECT_EQ(c.networks[2].vrf, "grey");  // a VRF of its own: apart from t1 and t2
+}
+
+TEST(ConfigError, OverlappingSubnetsInOneVrf) {
+  const std::string head =
+      "agent: {}\nvrfs: [{ name: t1, l3vni: 5001 }]\nnetworks:\n"
+      "  - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: \"fd00:64:1::/64\", vrf: t1, "
+      "pool: 100.64.1.0/26, pool6: \"fd00:64:1::/112\" }\n";
+  auto second = [&](std::string_view fields) {
+    return errors(head + "  - { name: red, vni: 200, " + std::string(fields) + " }\n" +
+                  with_bgp(""));
+  };
+  EXPECT_EQ(second("subnet: 100.64.1.0/24, subnet6: \"fd00:64:1::/64\", vrf: t1"),
+            "config.yaml:5: networks[1].subnet: 100.64.1.0/24 overlaps network blue's "
+            "100.64.1.0/24 in the same VRF t1 (subnets may overlap only between networks of "
+            "different VRFs)\n"
+            "config.yaml:5: networks[1].subnet6: fd00:64:1::/64 overlaps network blue's "
+            "fd00:64:1::/64 in the same VRF t1 (subnets may overlap only between networks of "
+            "different VRFs)");
+  // Contained either way.
+  EXPECT_EQ(second("subnet: 100.64.1.128/25, vrf: t1"),
+            "config.yaml:5: networks[1].subnet: 100.64.1.128/25 overlaps network blue's "
+            "100.64.1.0/24 in the same VRF t1 (subnets may overlap only between networks of "
+            "different VRFs)");
+  EXPECT_EQ(second("subnet6: \"fd00:64::/32\", vrf: t1"),
+            "config.yaml:5: networks[1].subnet6: fd00:64::/32 overlaps network blue's "
+            "fd00:64:1::/64 in the same VRF t1 (subnets may overlap only between networks of "
+            "different VRFs)");
+  // Only the family that overlaps; adjacent subnets do not.
+  EXPECT_EQ(second("subnet: 100.64.2.0/24, subnet6: \"fd00:64:1::/80\", vrf: t1"),
+            "config.yaml:5: networks[1].subnet6: fd00:64:1::/80 overlaps network blue's "
+            "fd00:64:1::/64 in the same VRF t1 (subnets may overlap only between networks of "
+            "different VRFs)");
+  // Without vrf: a network is its own VRF, named after it; another network may name it.
+  EXPECT_EQ(errors("agent: {}\nnetworks:\n"
+                   "  - { name: blue, vni: 100, subnet: 100.64.1.0/24, pool: 100.64.1.0/26 }\n"
+                   "  - { name: red, vni: 200, subnet: 100.64.1.0/24, pool: 100.64.1.0/26, "
+                   "vrf: blue }\n" +
+                   with_bgp("")),
+            "config.yaml:4: networks[1].subnet: 100.64.1.0/24 overlaps network blue's "
+            "100.64.1.0/24 in the same VRF blue (subnets may overlap only between networks of "
+            "different VRFs)");
+}
+
 }  // namespace
 }  // namespace isthmus::config
