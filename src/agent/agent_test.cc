@@ -674,6 +674,65 @@ TEST_F(TenantTest, ARestartKeepsTheTenantsRoutesUntilTheRoutesAreComplete) {
 
 // The tenant leaves the configuration: its L3 VNI goes with its rules, routes and entries; blue
 // is routed in a table of its own again.
+// Two tenants with the same subnets on this node (blue in tenant1, orange in tenant2): each
+// tenant's table routes them through its own bridge, both bridges are the gateway, and the
+// bridges that share an IPv4 subnet check the source loosely (rp_filter 2): strict mode would
+// check a packet for the gateway against main's first connected route, which is one bridge's.
+TEST_F(TenantTest, TheSameSubnetsInTwoTenants) {
+  AgentConfig ac = agent_config();
+  ac.networks.push_back({"orange", 400, GatewayAddress{ip("100.64.1.1"), 24},
+                         GatewayAddress{ip("fd00:64:1::1"), 64}, "tenant2"});
+  ac.networks.push_back(
+      {"yellow", 600, GatewayAddress{ip("100.64.6.1"), 24}, std::nullopt, "tenant2"});
+  ac.tenants.push_back({"tenant2", 5002, mac("02:aa:00:00:50:02")});
+  Agent two(kernel_, *evpn_, ac);
+  auto r = two.reconcile();
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  auto connected = [&](uint32_t table) {
+    std::set<std::string> out;
+    for (const auto& x : *kernel_.routes(table))
+      if (!x.gateway && !x.unreachable)
+        for (const auto& l : *kernel_.links())
+          if (l.index == x.oif) out.insert(x.dst.to_string() + " " + l.name);
+    return out;
+  };
+  EXPECT_EQ(connected(kTenantTable),
+            (std::set<std::string>{"100.64.1.0/24 br100", "fd00:64:1::/64 br100"}));
+  EXPECT_EQ(connected(kTableBase + 5002),
+            (std::set<std::string>{"100.64.1.0/24 br400", "fd00:64:1::/64 br400",
+                                   "100.64.6.0/24 br600"}));
+  std::set<std::string> rules;
+  for (const auto& x : *kernel_.rules()) rules.insert(x.iif + " " + std::to_string(x.table));
+  EXPECT_EQ(rules, (std::set<std::string>{
+                       "br100 " + std::to_string(kTableBase + 5001),
+                       "br5001 " + std::to_string(kTableBase + 5001),
+                       "br400 " + std::to_string(kTableBase + 5002),
+                       "br600 " + std::to_string(kTableBase + 5002),
+                       "br5002 " + std::to_string(kTableBase + 5002),
+                   }));
+  std::set<std::string> gateways;
+  for (const auto& a : *kernel_.addresses())
+    for (const auto& l : *kernel_.links())
+      if (l.index == a.ifindex) gateways.insert(l.name + " " + a.ip.to_string());
+  EXPECT_EQ(gateways,
+            (std::set<std::string>{"br100 100.64.1.1", "br100 fd00:64:1::1", "br400 100.64.1.1",
+                                   "br400 fd00:64:1::1", "br600 100.64.6.1"}));
+  EXPECT_EQ(*kernel_.sysctl("net/ipv4/conf/br100/rp_filter"), "2");
+  EXPECT_EQ(*kernel_.sysctl("net/ipv4/conf/br400/rp_filter"), "2");
+  EXPECT_EQ(*kernel_.sysctl("net/ipv4/conf/br600/rp_filter"), "0");  // its subnet is its own
+  EXPECT_EQ(*kernel_.sysctl("net/ipv4/conf/br5002/rp_filter"), "0");
+  // Nothing to do the second time; a value changed under the agent is set again.
+  kernel_.clear_changes();
+  two.request_full();
+  ASSERT_TRUE(two.reconcile().ok());
+  EXPECT_TRUE(kernel_.changes().empty()) << kernel_.changes().front();
+  ASSERT_TRUE(kernel_.set_sysctl("net/ipv4/conf/br400/rp_filter", "1").has_value());
+  kernel_.clear_changes();
+  two.request_full();
+  ASSERT_TRUE(two.reconcile().ok());
+  EXPECT_EQ(kernel_.changes(), std::vector<std::string>{"sysctl net/ipv4/conf/br400/rp_filter=2"});
+}
+
 TEST_F(TenantTest, ARemovedTenantLeavesNothing) {
   ASSERT_TRUE(agent_->reconcile().ok());
   type5(1, "100.64.2.0/24");

@@ -65,6 +65,24 @@ bool has_route(const std::vector<kernel::Route>& v, const kernel::Route& r) {
   return std::any_of(v.begin(), v.end(), [&](const auto& x) { return same_route(r, x); });
 }
 
+// Whether another network here has an IPv4 subnet that overlaps `n`'s (a network of another
+// VRF: the configuration allows no other overlap). The kernel makes a connected route in main for
+// each of their bridges.
+bool shares_ipv4_subnet(const DesiredState& d, const NetworkState& n) {
+  for (const GatewayAddress& g : n.gateways) {
+    if (!g.ip.is_v4()) continue;
+    const Prefix mine(g.ip, g.length);
+    for (const NetworkState& o : d.networks) {
+      if (o.vni == n.vni) continue;
+      for (const GatewayAddress& h : o.gateways) {
+        const Prefix theirs(h.ip, h.length);
+        if (mine.contains(theirs) || theirs.contains(mine)) return true;
+      }
+    }
+  }
+  return false;
+}
+
 // What an L3 VNI puts into the kernel for `desired`: its remote routes (through `bridge`) and
 // the VTEPs they go through.
 struct L3Plan {
@@ -473,6 +491,14 @@ class Run {
         }
       }
     }
+    // A subnet that networks of different VRFs share here has a connected route in main per
+    // bridge. rp_filter checks a packet for the gateway itself (ARP, ping) with iif lo, in main,
+    // whose first such route names one bridge: strict mode (RFC 3704) would drop what the hosts
+    // of the other bridges send their gateway. These bridges check loosely (2): the source must
+    // be routable (in main for the gateway, in the VRF's table for routed packets).
+    for (const NetworkState& n : d_.networks)
+      if (n.table != 0 && bridge.contains(n.vni) && shares_ipv4_subnet(d_, n))
+        ensure_sysctl("net/ipv4/conf/" + bridge_name(n.vni) + "/rp_filter", "2");
     // What comes in over an L3 VNI is routed in its tenant's table, both families: nothing of it
     // falls through to main.
     for (const L3Routing& l : l3s) {

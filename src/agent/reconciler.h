@@ -29,7 +29,11 @@
 //            a border router (metric 0, IPv6 1024) wins over them.
 // The networks' connected routes stay in main as the kernel makes them: a packet for the gateway
 // itself (ARP, ping) is checked by rp_filter with iif lo, in main (RFC 3704 strict mode passes);
-// routed traffic is checked against T through the rules.
+// routed traffic is checked against T through the rules. A subnet that networks of different
+// VRFs share here (tenants with the same addresses) has a connected route per bridge in main, of
+// which strict mode would take only the first: those bridges get rp_filter 2 (loose). What the
+// node itself sends to such a subnet (the gateway's ICMP replies and errors) follows main's first
+// route: without VRF devices (or marks) the kernel cannot tell the VRFs apart there.
 // The links the agent creates carry the alias "isthmus:V" (or "isthmus:L"); such a link whose
 // network or tenant is no longer wanted is deleted with everything on it, and nothing else is. A
 // link of the right name and kind that exists already is adopted as it is (a restart changes
