@@ -214,6 +214,8 @@ ReconcileResult Agent::reconcile() {
   if (stopped_) return {};
   ReconcileResult r = full_ ? reconcile_full() : reconcile_changes();
   for (const auto& e : r.errors) log::warn("agent: {}", e);
+  for (const auto& u : r.unsupported)
+    if (unsupported_.insert(u).second) log::warn("agent: not supported by this kernel: {}", u);
   if (!restart_ended_.empty()) {
     log::info("agent: routes complete ({}): {} kernel changes (stale remote entries removed)",
               restart_ended_, r.changes);

@@ -171,6 +171,7 @@ class Agent {
   // Per L3 VNI what desired() said about routes it passed over, so that each is logged once
   // (again if it comes back after it went).
   mutable std::map<uint32_t, std::set<std::string>> l3_notes_;
+  std::set<std::string> unsupported_;  // what the kernel lacks, logged once
   // EVPN's changes since the last reconcile: per VNI, per MAC what it is now (unset: gone), and
   // the flood lists.
   std::map<uint32_t, std::map<MacAddress, std::optional<MacTarget>>> pending_macs_;

@@ -484,9 +484,9 @@ class Run {
             (f == IpFamily::V4 ? "net/ipv4/conf/" : "net/ipv6/conf/") + bridge_name(n.vni);
         ensure_sysctl(conf + "/forwarding");
         if (f == IpFamily::V4) {
-          ensure_sysctl(conf + "/arp_accept", "2");
+          ensure_sysctl(conf + "/arp_accept", "2", Need::Optional);
         } else {
-          ensure_sysctl(conf + "/accept_untracked_na", "2");
+          ensure_sysctl(conf + "/accept_untracked_na", "2", Need::Optional);
           ipv6 = true;
         }
       }
@@ -546,9 +546,18 @@ class Run {
     }
   }
 
-  void ensure_sysctl(const std::string& key, const std::string& value = "1") {
+  // Optional: a key this kernel does not have (accept_untracked_na came with Linux 5.19) is
+  // noted as unsupported, not an error that a retry would not mend.
+  enum class Need : uint8_t { Required, Optional };
+  void ensure_sysctl(const std::string& key, const std::string& value = "1",
+                     Need need = Need::Required) {
     auto v = k_.sysctl(key);
     if (v && *v == value) return;
+    if (!v && need == Need::Optional) {
+      result_.unsupported.push_back(v.error().message +
+                                    " (silent hosts are learned only once they speak)");
+      return;
+    }
     done(k_.set_sysctl(key, value));
   }
 

@@ -150,8 +150,11 @@ struct NetworkDevices {
 };
 
 struct ReconcileResult {
-  size_t changes = 0;                      // kernel changes made
-  std::vector<std::string> errors;         // what could not be done (the next run tries again)
+  size_t changes = 0;               // kernel changes made
+  std::vector<std::string> errors;  // what could not be done (the next run tries again)
+  // What this kernel lacks and the networks work without, less well (an older kernel's missing
+  // sysctl): not an error, not retried; the caller says it once.
+  std::vector<std::string> unsupported;
   std::vector<NetworkDevices> devices;     // the networks whose bridge exists
   std::vector<NetworkDevices> l3_devices;  // the L3 VNIs whose bridge exists
   bool ok() const { return errors.empty(); }

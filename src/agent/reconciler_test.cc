@@ -241,6 +241,23 @@ TEST(Reconciler, GatewayBridgesLearnFromAnswersToTheGateway) {
                          }));
 }
 
+// A kernel older than accept_untracked_na (Linux 5.19): the networks work, the missing key is
+// reported as unsupported, not as an error that would make every run a retry.
+TEST(Reconciler, AMissingLearningSysctlIsUnsupportedNotAnError) {
+  FakeKernel k{kChecked};
+  k.lack_sysctl("/accept_untracked_na");
+  DesiredState d = two_networks();
+  d.networks[0].table = kTableBase + 100;
+  auto r = reconcile(k, d);
+  EXPECT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(r.unsupported,
+            (std::vector<std::string>{"sysctl net/ipv6/conf/br100/accept_untracked_na: No such "
+                                      "file or directory (silent hosts are learned only once "
+                                      "they speak)"}));
+  EXPECT_EQ(*k.sysctl("net/ipv4/conf/br100/arp_accept"), "2");
+  EXPECT_TRUE(reconcile(k, d).ok());
+}
+
 TEST(Reconciler, ARemovedNetworkGoesAndNothingElse) {
   FakeKernel k{kChecked};
   auto foreign = k.add_link({.name = "br999", .kind = "bridge"});  // not ours

@@ -291,11 +291,16 @@ Expected<void> FakeKernel::delete_rule(const Rule& r) {
 }
 
 Expected<std::string> FakeKernel::sysctl(const std::string& key) {
+  for (const auto& suffix : lacked_sysctls_)
+    if (key.ends_with(suffix)) return fail("sysctl " + key + ": No such file or directory");
   auto it = sysctls_.find(key);
   return it == sysctls_.end() ? std::string("0") : it->second;
 }
 
 Expected<void> FakeKernel::set_sysctl(const std::string& key, const std::string& value) {
+  for (const auto& suffix : lacked_sysctls_)
+    if (key.ends_with(suffix))
+      return fail("sysctl " + key + "=" + value + ": No such file or directory");
   if (auto ok = change("sysctl " + key + "=" + value); !ok) return ok;
   sysctls_[key] = value;
   return {};

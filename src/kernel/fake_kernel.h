@@ -44,6 +44,9 @@ class FakeKernel final : public Kernel {
   Expected<void> add_rule(const Rule& r) override;
   Expected<void> delete_rule(const Rule& r) override;
   Expected<std::string> sysctl(const std::string& key) override;
+  // An older kernel: keys ending in `suffix` do not exist (reading or writing them fails as
+  // /proc/sys does, "No such file or directory").
+  void lack_sysctl(const std::string& suffix) { lacked_sysctls_.push_back(suffix); }
   Expected<void> set_sysctl(const std::string& key, const std::string& value) override;
   Expected<std::vector<Neighbour>> neighbours() override;
   Expected<void> replace_neighbour(const Neighbour& n) override;
@@ -72,6 +75,7 @@ class FakeKernel final : public Kernel {
   std::vector<Route> routes_;
   std::vector<Rule> rules_;
   std::map<std::string, std::string> sysctls_;  // written ones; others read as "0"
+  std::vector<std::string> lacked_sysctls_;     // key suffixes this kernel has not
   std::vector<Neighbour> neighbours_;
   std::vector<FdbEntry> fdb_;
   std::vector<std::pair<std::string, std::string>> failures_;
