@@ -39,6 +39,8 @@
 #   lab_on_fail FUNC              register FUNC to be called by lab_fail (extra state dumps)
 #   lab_json EXPR                 read JSON on stdin, print the python expression EXPR over it (`j`)
 #   lab_check_json EXPR           read JSON on stdin, succeed iff EXPR over it (`j`) is truthy
+#   lab_shows PATTERN CMD...      CMD's output has a line matching PATTERN (grep -E; the output is
+#                                 read whole first: grep -q's early exit fails nothing under pipefail)
 #   lab_assert_eq WHAT GOT WANT   lab_fail unless GOT == WANT
 #   lab_log MSG                   timestamped progress line on stderr
 #
@@ -70,6 +72,9 @@
 #                                                     FRR's type-5 default (0.0.0.0/0, ::/0) into
 #                                                     EVPN on (or off), through vtysh once bgpd knows
 #                                                     the L3 VNI (lab_frr_bgp_l3vni NAME L3VNI RMAC)
+#           lab_frr_has_type5 NAME L3VNI PREFIX VTEP RMAC
+#                                                     FRR NAME holds PREFIX as a type-5 route from
+#                                                     VTEP (RT 65000:L3VNI, VXLAN, router MAC RMAC)
 #           lab_outside_host N DEV O GW4 GW6 A4 A6    namespace O behind host N on a plain veth,
 #                                                     default routes via N (a border's outside)
 #           lab_workload N VNI M MAC ADDR/LEN         move host N's vm<VNI>p into host M (lab_host)
@@ -440,6 +445,12 @@ import ipaddress
 v = eval(sys.argv[1], {"j": j, "ipaddress": ipaddress})
 print(json.dumps(v) if isinstance(v, (dict, list)) else ("" if v is None else v))
 ' "$1"
+}
+
+lab_shows() {
+  local out
+  out=$("${@:2}")
+  grep -Eq -- "$1" <<<"${out}"
 }
 
 lab_check_json() {
@@ -895,6 +906,19 @@ ${v6} exit-address-family
   advertise ipv6 unicast route-map overlay6
  exit-address-family
 CONF
+}
+
+# lab_frr_has_type5 NAME L3VNI PREFIX VTEP RMAC: FRR "NAME" holds PREFIX as a type-5 route from
+# VTEP (its RD 198.18.0.x:n) with the route target 65000:L3VNI, the VXLAN encapsulation and RMAC as
+# the Router's MAC.
+lab_frr_has_type5() {
+  local name=$1 l3vni=$2 addr=${3%/*} len=${3#*/} vtep=$4 rmac=$5
+  lab_vtysh "${name}" "show bgp l2vpn evpn route type prefix json" | lab_check_json "
+any(path['nexthops'][0]['ip'] == '${vtep}' and
+    set(path['extendedCommunity']['string'].split()) >= {'RT:65000:${l3vni}', 'ET:8', 'Rmac:${rmac}'}
+    for rd, routes in j.items() if rd.startswith('${vtep}:')
+    for key, route in routes.items() if key == '[5]:[0]:[${len}]:[${addr}]'
+    for paths in route['paths'] for path in paths)"
 }
 
 # lab_workload N VNI M MAC ADDR/LEN: the workload end vm<VNI>p of host N's lab_vxlan_bridge moves

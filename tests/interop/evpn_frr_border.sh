@@ -90,11 +90,6 @@ frr_l3vni_up() {
 }
 lab_wait_for 30 "FRR: L3 VNI ${l3vni} up with router MAC ${rmac4}" frr_l3vni_up
 
-shows() { # shows PATTERN CMD...: CMD's output has PATTERN (read whole: pipefail and grep -q)
-  local out
-  out=$("${@:2}")
-  grep -Eq -- "$1" <<<"${out}"
-}
 
 # Workloads: w2 on blue at h2, w3 on red at h3. Each speaks to its gateway first, so the agent
 # learns it from the bridge and advertises it.
@@ -110,23 +105,14 @@ for wl in "w2 1" "w3 2"; do
 done
 
 # FRR holds the agents' subnets as type-5 routes (tenant's RT, VXLAN, router MAC), through the RR.
-frr_type5() { # frr_type5 PREFIX VTEP RMAC
-  local addr=${1%/*} len=${1#*/}
-  lab_vtysh frr "show bgp l2vpn evpn route type prefix json" | lab_check_json "
-any(path['nexthops'][0]['ip'] == '$2' and
-    set(path['extendedCommunity']['string'].split()) >= {'RT:65000:${l3vni}', 'ET:8', 'Rmac:$3'}
-    for rd, routes in j.items() if rd.startswith('$2:')
-    for key, route in routes.items() if key == '[5]:[0]:[${len}]:[${addr}]'
-    for paths in route['paths'] for path in paths)"
-}
 for p in "100.64.1.0/24 198.18.0.2 ${rmac2}" "fd00:64:1::/64 198.18.0.2 ${rmac2}" \
   "100.64.2.0/24 198.18.0.3 ${rmac3}" "fd00:64:2::/64 198.18.0.3 ${rmac3}"; do
   read -r pfx vtep rmac <<<"${p}"
   lab_wait_for 30 "FRR has ${pfx} from ${vtep} as a type-5 route (RT 65000:${l3vni}, ${rmac})" \
-    frr_type5 "${pfx}" "${vtep}" "${rmac}"
+    lab_frr_has_type5 frr "${l3vni}" "${pfx}" "${vtep}" "${rmac}"
 done
 frr_kernel_route() { # frr_kernel_route FAMILY PREFIX GATEWAY: the border routes PREFIX over br5001
-  shows "^$2 .*via $3 dev br5001 .*onlink" lab_exec 4 ip "$1" route show
+  lab_shows "^$2 .*via $3 dev br5001 .*onlink" lab_exec 4 ip "$1" route show
 }
 lab_wait_for 30 "border's kernel: 100.64.1.0/24 via 198.18.0.2 on br5001" frr_kernel_route -4 100.64.1.0/24 198.18.0.2
 lab_wait_for 30 "border's kernel: fd00:64:1::/64 via ::ffff:198.18.0.2 on br5001" frr_kernel_route -6 fd00:64:1::/64 ::ffff:198.18.0.2
@@ -211,11 +197,11 @@ lab_log "agents' IP-VRFs: 0.0.0.0/0 and ::/0 from the border, nothing else of it
 for h in "2 br100 100.64.1.12 fd00:64:1::12" "3 br200 100.64.2.13 fd00:64:2::13"; do
   read -r i br src4 src6 <<<"${h}"
   lab_wait_for 30 "host ${i}: default via ${border} dev br5001 onlink in table ${table}" \
-    shows "^default via ${border} dev br5001 .*onlink" lab_exec "${i}" ip -4 route show table "${table}"
+    lab_shows "^default via ${border} dev br5001 .*onlink" lab_exec "${i}" ip -4 route show table "${table}"
   lab_wait_for 30 "host ${i}: default via ::ffff:${border} dev br5001 onlink in table ${table}" \
-    shows "^default via ::ffff:${border} dev br5001 .*onlink" lab_exec "${i}" ip -6 route show table "${table}"
+    lab_shows "^default via ::ffff:${border} dev br5001 .*onlink" lab_exec "${i}" ip -6 route show table "${table}"
   for fam in -4 -6; do
-    shows "^unreachable default .*metric ${unreachable_metric}" lab_exec "${i}" ip "${fam}" route show table "${table}" ||
+    lab_shows "^unreachable default .*metric ${unreachable_metric}" lab_exec "${i}" ip "${fam}" route show table "${table}" ||
       lab_fail "host ${i}: no unreachable default (${fam}, metric ${unreachable_metric}) in table ${table}: $(lab_exec "${i}" ip "${fam}" route show table "${table}")"
   done
   out=$(lab_exec "${i}" ip -4 route get "${out4}" from "${src4}" iif "${br}")
@@ -224,11 +210,11 @@ for h in "2 br100 100.64.1.12 fd00:64:1::12" "3 br200 100.64.2.13 fd00:64:2::13"
   out=$(lab_exec "${i}" ip -6 route get "${out6}" from "${src6}" iif "${br}")
   grep -Eq "via ::ffff:${border} dev br5001 table ${table}" <<<"${out}" ||
     lab_fail "host ${i}: ${out6} from ${src6} iif ${br} does not take the border's default: ${out}"
-  shows "^${border} lladdr ${rmac4} .*NOARP" lab_exec "${i}" ip neigh show dev br5001 nud all ||
+  lab_shows "^${border} lladdr ${rmac4} .*NOARP" lab_exec "${i}" ip neigh show dev br5001 nud all ||
     lab_fail "host ${i}: no neighbour ${border} -> ${rmac4} on br5001: $(lab_exec "${i}" ip neigh show dev br5001 nud all)"
-  shows "^::ffff:${border} lladdr ${rmac4} .*NOARP" lab_exec "${i}" ip neigh show dev br5001 nud all ||
+  lab_shows "^::ffff:${border} lladdr ${rmac4} .*NOARP" lab_exec "${i}" ip neigh show dev br5001 nud all ||
     lab_fail "host ${i}: no neighbour ::ffff:${border} -> ${rmac4} on br5001: $(lab_exec "${i}" ip neigh show dev br5001 nud all)"
-  shows "^${rmac4} dst ${border} self" lab_exec "${i}" bridge fdb show dev vxlan5001 ||
+  lab_shows "^${rmac4} dst ${border} self" lab_exec "${i}" bridge fdb show dev vxlan5001 ||
     lab_fail "host ${i}: no FDB entry ${rmac4} dst ${border} on vxlan5001: $(lab_exec "${i}" bridge fdb show dev vxlan5001)"
 done
 lab_log "agents' kernels: the border's defaults via br5001 onlink win over the unreachable defaults"
@@ -328,12 +314,12 @@ rr_no_border_route() {
     lab_check_json "not any(p['next_hop'] == '${border}' for r in j['routes'] for p in r['paths'])"
 }
 lab_wait_for 30 "rr: no type-5 route of the border left" rr_no_border_route
-no_default() { ! shows "^default via" lab_exec "$1" ip "$2" route show table "${table}"; }
+no_default() { ! lab_shows "^default via" lab_exec "$1" ip "$2" route show table "${table}"; }
 for i in 2 3; do
   lab_wait_for 30 "host ${i}: no IPv4 default via the border in table ${table}" no_default "${i}" -4
   lab_wait_for 30 "host ${i}: no IPv6 default via the border in table ${table}" no_default "${i}" -6
   for fam in -4 -6; do
-    shows "^unreachable default .*metric ${unreachable_metric}" lab_exec "${i}" ip "${fam}" route show table "${table}" ||
+    lab_shows "^unreachable default .*metric ${unreachable_metric}" lab_exec "${i}" ip "${fam}" route show table "${table}" ||
       lab_fail "host ${i}: the unreachable default (${fam}) is gone from table ${table}: $(lab_exec "${i}" ip "${fam}" route show table "${table}")"
   done
 done

@@ -74,27 +74,22 @@ lab_wait_for 30 "FRR: L3 VNI ${l3vni} up with router MAC ${rmac4}" frr_l3vni_up
 
 # The agents made the L3 VNI: br5001 with the router MAC and no address, vxlan5001 as its port
 # (learning off), rules into the tenant's table for what comes in on br5001 and on the network.
-shows() { # shows PATTERN CMD...: CMD's output has PATTERN (read whole: pipefail and grep -q)
-  local out
-  out=$("${@:2}")
-  grep -Eq -- "$1" <<<"${out}"
-}
 for h in "2 ${rmac2} br100" "3 ${rmac3} br200"; do
   read -r i rmac br <<<"${h}"
   lab_wait_for 30 "host ${i}: br5001 and vxlan5001 are there" lab_exec "${i}" ip link show vxlan5001 master br5001
-  shows "link/ether ${rmac} " lab_exec "${i}" ip link show br5001 ||
+  lab_shows "link/ether ${rmac} " lab_exec "${i}" ip link show br5001 ||
     lab_fail "host ${i}: br5001's MAC is not the router MAC ${rmac}: $(lab_exec "${i}" ip link show br5001)"
-  shows "inet" lab_exec "${i}" ip -4 addr show br5001 && lab_fail "host ${i}: br5001 has an address"
-  shows "vxlan id ${l3vni} local 198.18.0.${i} .*nolearning" lab_exec "${i}" ip -d link show vxlan5001 ||
+  lab_shows "inet" lab_exec "${i}" ip -4 addr show br5001 && lab_fail "host ${i}: br5001 has an address"
+  lab_shows "vxlan id ${l3vni} local 198.18.0.${i} .*nolearning" lab_exec "${i}" ip -d link show vxlan5001 ||
     lab_fail "host ${i}: vxlan5001: $(lab_exec "${i}" ip -d link show vxlan5001)"
-  shows "master br5001 " lab_exec "${i}" ip -d link show vxlan5001 || lab_fail "host ${i}: vxlan5001 is no port of br5001"
-  shows "bridge_slave state forwarding " lab_exec "${i}" ip -d link show vxlan5001 ||
+  lab_shows "master br5001 " lab_exec "${i}" ip -d link show vxlan5001 || lab_fail "host ${i}: vxlan5001 is no port of br5001"
+  lab_shows "bridge_slave state forwarding " lab_exec "${i}" ip -d link show vxlan5001 ||
     lab_fail "host ${i}: vxlan5001 does not forward: $(lab_exec "${i}" ip -d link show vxlan5001)"
-  shows "learning off" lab_exec "${i}" ip -d link show vxlan5001 || lab_fail "host ${i}: vxlan5001 port learning is on"
+  lab_shows "learning off" lab_exec "${i}" ip -d link show vxlan5001 || lab_fail "host ${i}: vxlan5001 port learning is on"
   for fam in -4 -6; do
     for b in br5001 "${br}"; do
       lab_wait_for 30 "host ${i}: rule ${fam} iif ${b} lookup ${table}" \
-        shows "iif ${b} lookup ${table}" lab_exec "${i}" ip "${fam}" rule show
+        lab_shows "iif ${b} lookup ${table}" lab_exec "${i}" ip "${fam}" rule show
     done
   done
 done
@@ -119,21 +114,11 @@ done
 
 # FRR holds the agents' subnets as type-5 routes and their router MACs (so it routes to them
 # over VNI 5001), learned only through the isthmusd route reflector.
-frr_type5() { # frr_type5 PREFIX VTEP RMAC: FRR holds PREFIX as a type-5 route from VTEP, with the
-  # tenant's route target, the VXLAN encapsulation and RMAC as the Router's MAC
-  local addr=${1%/*} len=${1#*/}
-  lab_vtysh frr "show bgp l2vpn evpn route type prefix json" | lab_check_json "
-any(path['nexthops'][0]['ip'] == '$2' and
-    set(path['extendedCommunity']['string'].split()) >= {'RT:65000:${l3vni}', 'ET:8', 'Rmac:$3'}
-    for rd, routes in j.items() if rd.startswith('$2:')
-    for key, route in routes.items() if key == '[5]:[0]:[${len}]:[${addr}]'
-    for paths in route['paths'] for path in paths)"
-}
 for p in "100.64.1.0/24 198.18.0.2 ${rmac2}" "fd00:64:1::/64 198.18.0.2 ${rmac2}" \
   "100.64.2.0/24 198.18.0.3 ${rmac3}" "fd00:64:2::/64 198.18.0.3 ${rmac3}"; do
   read -r pfx vtep rmac <<<"${p}"
   lab_wait_for 30 "FRR has ${pfx} from ${vtep} as a type-5 route (RT 65000:${l3vni}, ${rmac})" \
-    frr_type5 "${pfx}" "${vtep}" "${rmac}"
+    lab_frr_has_type5 frr "${l3vni}" "${pfx}" "${vtep}" "${rmac}"
 done
 frr_rmac() { # frr_rmac RMAC VTEP: FRR's L3 VNI knows RMAC at VTEP
   lab_vtysh frr "show evpn rmac vni ${l3vni} json" | lab_check_json "j.get('$1', {}).get('vtepIp') == '$2'"
@@ -141,7 +126,7 @@ frr_rmac() { # frr_rmac RMAC VTEP: FRR's L3 VNI knows RMAC at VTEP
 lab_wait_for 30 "FRR: router MAC ${rmac2} at 198.18.0.2" frr_rmac "${rmac2}" 198.18.0.2
 lab_wait_for 30 "FRR: router MAC ${rmac3} at 198.18.0.3" frr_rmac "${rmac3}" 198.18.0.3
 frr_kernel_route() { # frr_kernel_route FAMILY PREFIX GATEWAY: FRR's kernel routes PREFIX over br5001
-  shows "^$2 .*via $3 dev br5001 .*onlink" lab_exec 4 ip "$1" route show
+  lab_shows "^$2 .*via $3 dev br5001 .*onlink" lab_exec 4 ip "$1" route show
 }
 lab_wait_for 30 "FRR's kernel: 100.64.1.0/24 via 198.18.0.2 on br5001" frr_kernel_route -4 100.64.1.0/24 198.18.0.2
 lab_wait_for 30 "FRR's kernel: fd00:64:2::/64 via ::ffff:198.18.0.3 on br5001" frr_kernel_route -6 fd00:64:2::/64 ::ffff:198.18.0.3
@@ -178,7 +163,7 @@ lab_log "agent 2's IP-VRF: h3's and FRR's subnets through their VTEPs, its own l
 # Agent 2's kernel: the routes through br5001 onlink in the tenant's table, the VTEPs' router MACs
 # as neighbours on br5001 and FDB entries on vxlan5001.
 kernel_route() { # kernel_route HOST FAMILY PREFIX GATEWAY
-  shows "^$3 via $4 dev br5001 table ${table} .*onlink" lab_exec "$1" ip "$2" route show table all
+  lab_shows "^$3 via $4 dev br5001 table ${table} .*onlink" lab_exec "$1" ip "$2" route show table all
 }
 for r in "-4 100.64.2.0/24 198.18.0.3" "-6 fd00:64:2::/64 ::ffff:198.18.0.3" \
   "-4 100.64.3.0/24 198.18.0.4" "-6 fd00:64:3::/64 ::ffff:198.18.0.4" \
@@ -190,12 +175,12 @@ lab_wait_for 30 "host 3: 100.64.1.0/24 via 198.18.0.2 dev br5001 onlink" kernel_
 lab_wait_for 30 "host 3: fd00:64:3::/64 via ::ffff:198.18.0.4 dev br5001 onlink" kernel_route 3 -6 fd00:64:3::/64 ::ffff:198.18.0.4
 for n in "198.18.0.3 ${rmac3}" "::ffff:198.18.0.3 ${rmac3}" "198.18.0.4 ${rmac4}" "::ffff:198.18.0.4 ${rmac4}"; do
   read -r addr rmac <<<"${n}"
-  shows "^${addr} lladdr ${rmac} .*NOARP" lab_exec 2 ip neigh show dev br5001 nud all ||
+  lab_shows "^${addr} lladdr ${rmac} .*NOARP" lab_exec 2 ip neigh show dev br5001 nud all ||
     lab_fail "host 2: no neighbour ${addr} -> ${rmac} on br5001: $(lab_exec 2 ip neigh show dev br5001 nud all)"
 done
 for v in "${rmac3} 198.18.0.3" "${rmac4} 198.18.0.4"; do
   read -r rmac vtep <<<"${v}"
-  shows "^${rmac} dst ${vtep} self" lab_exec 2 bridge fdb show dev vxlan5001 ||
+  lab_shows "^${rmac} dst ${vtep} self" lab_exec 2 bridge fdb show dev vxlan5001 ||
     lab_fail "host 2: no FDB entry ${rmac} dst ${vtep} on vxlan5001: $(lab_exec 2 bridge fdb show dev vxlan5001)"
 done
 lab_log "host 2's kernel: the tenant's routes via br5001 onlink, router MACs as neighbours and FDB entries"
@@ -265,22 +250,22 @@ for l in br5001 vxlan5001 br100 vxlan100; do
   lab_wait_for 30 "host 2: ${l} is gone" gone "${l}"
 done
 host2_clean() { # nothing of blue or tenant1 is left in host 2's kernel
-  ! shows "iif br" lab_exec 2 ip -4 rule show && ! shows "iif br" lab_exec 2 ip -6 rule show &&
-    ! shows "table ${table}|^100\.64\." lab_exec 2 ip -4 route show table all &&
-    ! shows "table ${table}|^fd00:64:" lab_exec 2 ip -6 route show table all &&
-    ! shows "extern_learn" lab_exec 2 ip neigh show nud all &&
-    ! shows "dst 198\.18\." lab_exec 2 bridge fdb show
+  ! lab_shows "iif br" lab_exec 2 ip -4 rule show && ! lab_shows "iif br" lab_exec 2 ip -6 rule show &&
+    ! lab_shows "table ${table}|^100\.64\." lab_exec 2 ip -4 route show table all &&
+    ! lab_shows "table ${table}|^fd00:64:" lab_exec 2 ip -6 route show table all &&
+    ! lab_shows "extern_learn" lab_exec 2 ip neigh show nud all &&
+    ! lab_shows "dst 198\.18\." lab_exec 2 bridge fdb show
 }
 lab_wait_for 30 "host 2: no rule, route (table ${table} or overlay), neighbour or FDB entry of the agent left" host2_clean
-no_route() { ! shows "$3" lab_exec "$1" ip "$2" route show table all; }
+no_route() { ! lab_shows "$3" lab_exec "$1" ip "$2" route show table all; }
 for h in "3 host 3" "4 FRR's kernel"; do
   read -r i what <<<"${h}"
   lab_wait_for 30 "${what} has no route into 100.64.1.0/24 left" no_route "${i}" -4 "^100\.64\.1\."
   lab_wait_for 30 "${what} has no route into fd00:64:1::/64 left" no_route "${i}" -6 "^fd00:64:1:"
 done
 no_vtep2() { # no neighbour or FDB entry of host 3 or FRR points at 198.18.0.2 / rmac2
-  ! shows "198\.18\.0\.2 lladdr|${rmac2}" lab_exec "$1" ip neigh show dev br5001 nud all &&
-    ! shows "${rmac2}" lab_exec "$1" bridge fdb show dev vxlan5001
+  ! lab_shows "198\.18\.0\.2 lladdr|${rmac2}" lab_exec "$1" ip neigh show dev br5001 nud all &&
+    ! lab_shows "${rmac2}" lab_exec "$1" bridge fdb show dev vxlan5001
 }
 lab_wait_for 30 "host 3 forgot VTEP 198.18.0.2 on the L3 VNI" no_vtep2 3
 lab_wait_for 30 "FRR forgot VTEP 198.18.0.2 on the L3 VNI" no_vtep2 4
