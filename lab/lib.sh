@@ -750,6 +750,17 @@ bgp:
 YAML
 }
 
+# lab_tenant_agent_conf I NETWORK VNI N [L3VNI]: lab_agent_conf of host I with one network,
+# NETWORK (VNI, 100.64.N.0/24 and fd00:64:N::/64, pools .64/26 and ::1:0/112), in tenant1 with
+# L3 VNI L3VNI (default 5001).
+lab_tenant_agent_conf() {
+  lab_agent_conf "$1" <<YAML
+  - { name: $2, vni: $3, subnet: 100.64.$4.0/24, subnet6: "fd00:64:$4::/64", vrf: tenant1,
+      pool: 100.64.$4.64/26, pool6: "fd00:64:$4::1:0/112" }
+vrfs: [{ name: tenant1, l3vni: ${5:-5001} }]
+YAML
+}
+
 # lab_isthmus_rr_start I CLIENT...: isthmusd "rr" on host I (198.18.0.I, AS 65000), route
 # reflector for the iBGP EVPN clients 198.18.0.CLIENT.
 lab_isthmus_rr_start() {

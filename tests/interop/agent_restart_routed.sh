@@ -20,15 +20,9 @@ lab_init
 lab_require_isthmus
 lab_underlay 3
 
-agent_conf() { # agent_conf ID NETWORK VNI N: network NETWORK (100.64.N.0/24) in tenant1
-  lab_agent_conf "$1" <<YAML
-  - { name: $2, vni: $3, subnet: 100.64.$4.0/24, subnet6: "fd00:64:$4::/64", vrf: tenant1 }
-vrfs: [{ name: tenant1, l3vni: 5001 }]
-YAML
-}
 lab_isthmus_rr_start 1 2 3
-lab_isthmusd_start 2 agent2 "$(agent_conf 2 blue 100 1)"
-lab_isthmusd_start 3 agent3 "$(agent_conf 3 red 200 2)"
+lab_isthmusd_start 2 agent2 "$(lab_tenant_agent_conf 2 blue 100 1)"
+lab_isthmusd_start 3 agent3 "$(lab_tenant_agent_conf 3 red 200 2)"
 established() { lab_isthmus_established "agent$1" 198.18.0.1; }
 lab_wait_for 60 "agent 2 Established with the route reflector" established 2
 lab_wait_for 60 "agent 3 Established with the route reflector" established 3

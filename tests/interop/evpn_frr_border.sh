@@ -64,16 +64,9 @@ dump_kernels() { # what the hosts' kernels and FRR hold of the tenant, for a fai
 lab_on_fail dump_kernels
 
 # The agents: one network each, in tenant1.
-agent_conf() { # agent_conf ID NETWORK VNI N: network NETWORK, VNI, 100.64.N.0/24, fd00:64:N::/64
-  lab_agent_conf "$1" <<YAML
-  - { name: $2, vni: $3, subnet: 100.64.$4.0/24, subnet6: "fd00:64:$4::/64", vrf: tenant1,
-      pool: 100.64.$4.64/26, pool6: "fd00:64:$4::1:0/112" }
-YAML
-  printf 'vrfs:\n  - { name: tenant1, l3vni: %s }\n' "${l3vni}"
-}
 lab_isthmus_rr_start 1 2 3 4
-lab_isthmusd_start 2 agent2 "$(agent_conf 2 blue 100 1)"
-lab_isthmusd_start 3 agent3 "$(agent_conf 3 red 200 2)"
+lab_isthmusd_start 2 agent2 "$(lab_tenant_agent_conf 2 blue 100 1 "${l3vni}")"
+lab_isthmusd_start 3 agent3 "$(lab_tenant_agent_conf 3 red 200 2 "${l3vni}")"
 
 # The border: the L3 VNI (br5001 + vxlan5001, forwarding on) and the outside on eth1. FRR's
 # config is a VTEP's with no network: only overlay prefixes (100.64.0.0/10, fd00:64::/32) could
