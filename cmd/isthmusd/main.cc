@@ -23,6 +23,7 @@
 #include "daemon/agent_setup.h"
 #include "daemon/build.h"
 #include "daemon/commands.h"
+#include "daemon/tenant_gateways.h"
 #include "kernel/netlink_kernel.h"
 
 using namespace isthmus;
@@ -110,6 +111,8 @@ int run(const std::string& path) {
   // they send us.
   for (const auto& m : evpn::rt_memberships(evpn_service->config(), cfg->bgp.asn))
     speaker.rib().originate_rtc(m, evpn::rt_membership_attributes());
+  // The tenants' gateways (BGP neighbors of a VRF): their tables, EVPN and the agent tied.
+  daemon::TenantGateways gateways(speaker, *evpn_service, *cfg);
   // The agent: the kernel follows EVPN, EVPN hears what the kernel learns. A reconcile runs
   // once per loop turn in which something changed, and every second while one failed.
   std::unique_ptr<agent::Agent> node_agent;
@@ -134,7 +137,17 @@ int run(const std::string& path) {
   };
   if (kernel) {
     node_agent = std::make_unique<agent::Agent>(*kernel, *evpn_service, agent_config);
-    evpn_service->set_observer(node_agent->observer());
+    evpn::Observer observer = node_agent->observer();
+    if (!gateways.empty()) {
+      observer.remote_prefix = [&gateways, inner = std::move(observer.remote_prefix)](
+                                   uint32_t l3vni, const Prefix& p,
+                                   const std::vector<evpn::RemotePrefix>& remote) {
+        if (inner) inner(l3vni, p, remote);
+        gateways.remote_prefix(l3vni, p, remote);
+      };
+      gateways.set_agent(node_agent.get());
+    }
+    evpn_service->set_observer(std::move(observer));
     node_agent->set_wake(schedule_reconcile);
     // Remote entries from before the restart stay until the peers have sent their routes again.
     node_agent->begin_restart();

@@ -49,6 +49,24 @@ DesiredState Agent::desired() const {
   return d;
 }
 
+void Agent::set_gateway_route(uint32_t l3vni, const Prefix& prefix,
+                              const std::optional<GatewayRoute>& route) {
+  if (!tenant(l3vni)) return;
+  auto& routes = gateway_routes_[l3vni];
+  auto it = routes.find(prefix);
+  if (route) {
+    GatewayRoute r = *route;
+    r.prefix = prefix;
+    if (it != routes.end() && it->second == r) return;
+    routes[prefix] = std::move(r);
+  } else {
+    if (it == routes.end()) return;
+    routes.erase(it);
+  }
+  if (!full_) pending_l3_.insert(l3vni);
+  mark_dirty();
+}
+
 const Tenant* Agent::tenant(uint32_t l3vni) const {
   for (const Tenant& t : config_.tenants)
     if (t.l3vni == l3vni) return &t;
@@ -134,6 +152,28 @@ std::optional<L3VniState> Agent::desired_l3(const Tenant& t,
     if (networks[i].table == s.table)
       for (const GatewayAddress& g : networks[i].gateways)
         subnets.emplace(Prefix(g.ip, g.length), config_.networks[i].name);
+  s.uplinks = t.uplinks;
+  std::set<Prefix> from_gateways;
+  if (auto g = gateway_routes_.find(t.l3vni); g != gateway_routes_.end()) {
+    for (const auto& [prefix, route] : g->second) {
+      if (auto sub = subnets.find(prefix); sub != subnets.end()) {
+        notes.emplace(fmt::format("{} from a gateway (via {}) is the subnet of network {} here: "
+                                  "its connected route wins",
+                                  prefix.to_string(), route.next_hop.to_string(), sub->second),
+                      false);
+        continue;
+      }
+      if (prefix.family() != route.next_hop.family()) {
+        notes.emplace(fmt::format("{} from a gateway has next hop {} of the other family: not "
+                                  "installed (RFC 8950 next hops are not supported)",
+                                  prefix.to_string(), route.next_hop.to_string()),
+                      true);
+        continue;
+      }
+      s.gateway_routes.push_back(route);
+      from_gateways.insert(prefix);
+    }
+  }
   auto rows = evpn_.prefixes(t.l3vni);
   if (!rows) {
     notes.emplace(rows.error().message + ": no remote routes", true);
@@ -143,7 +183,7 @@ std::optional<L3VniState> Agent::desired_l3(const Tenant& t,
   std::map<IpAddress, MacAddress> vtep_mac;  // what the routes so far took
   std::map<MacAddress, IpAddress> mac_vtep;
   for (const evpn::PrefixRow& row : *rows) {
-    if (row.remote.empty()) continue;
+    if (row.remote.empty() || from_gateways.contains(row.prefix)) continue;
     const std::string p = row.prefix.to_string();
     if (auto sub = subnets.find(row.prefix); sub != subnets.end()) {
       notes.emplace(fmt::format("{} (from VTEP {}) is the subnet of network {} here: its "

@@ -48,6 +48,8 @@ struct Tenant {
   // Our router MAC (RFC 9135 §8.1), the L3 VNI bridge's MAC. 00:00:00:00:00:00: the EVPN
   // IP-VRF's (evpn::IpVrf::router_mac, what our routes advertise).
   MacAddress router_mac = {};
+  // The links to its gateways (BGP neighbors of the VRF): the tenant's own (VRF-lite handoff).
+  std::vector<std::string> uplinks = {};
 };
 
 struct AgentConfig {
@@ -96,6 +98,12 @@ class Agent {
   void begin_restart() { restarting_ = true; }
   void end_restart(const std::string& why);
   bool restarting() const { return restarting_; }
+  // A route of the tenant learned from one of its gateways (the best path of the VRF's BGP table
+  // is a neighbor's): `prefix via next_hop dev interface` in the tenant's table, over the remote
+  // route of the prefix if there is one. nullopt: none (any more).
+  void set_gateway_route(uint32_t l3vni, const Prefix& prefix,
+                         const std::optional<GatewayRoute>& route);
+
   // isthmusd is exiting: from now on the kernel is left as it is. The sessions going down
   // withdraw every remote route; the forwarding state must not follow them.
   void stop() { stopped_ = true; }
@@ -168,6 +176,7 @@ class Agent {
   std::map<int, uint32_t> l3_vxlans_;   // ifindex -> L3 VNI
   std::map<uint32_t, std::vector<L3Vtep>> programmed_l3_;
   std::set<uint32_t> pending_l3_;  // L3 VNIs whose remote prefixes changed since the last run
+  std::map<uint32_t, std::map<Prefix, GatewayRoute>> gateway_routes_;  // L3 VNI -> its gateways'
   // Per L3 VNI what desired() said about routes it passed over, so that each is logged once
   // (again if it comes back after it went).
   mutable std::map<uint32_t, std::set<std::string>> l3_notes_;

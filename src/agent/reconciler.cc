@@ -88,9 +88,13 @@ bool shares_ipv4_subnet(const DesiredState& d, const NetworkState& n) {
 struct L3Plan {
   std::vector<kernel::Route> routes;
   std::vector<L3Vtep> vteps;
+  std::vector<std::string> errors;  // routes left out (a gateway's interface is missing)
 };
 
-L3Plan plan_l3(const DesiredState& d, const L3VniState& l3, int bridge) {
+// `links`: the interfaces by name, for the gateway routes (nullptr: none resolved, the routes
+// are left out, for l3_vteps()).
+L3Plan plan_l3(const DesiredState& d, const L3VniState& l3, int bridge,
+               const std::map<std::string, int>* links = nullptr) {
   // The subnets of the tenant's networks here: their connected routes in the table win.
   std::set<Prefix> connected;
   for (const NetworkState& n : d.networks)
@@ -98,6 +102,22 @@ L3Plan plan_l3(const DesiredState& d, const L3VniState& l3, int bridge) {
       for (const GatewayAddress& g : n.gateways) connected.insert(Prefix(g.ip, g.length));
   L3Plan plan;
   std::set<Prefix> seen;
+  // The gateways' routes first: they win over remote ones of the same prefix.
+  for (const GatewayRoute& g : l3.gateway_routes) {
+    if (connected.contains(g.prefix) || !seen.insert(g.prefix).second || !links) continue;
+    auto oif = links->find(g.interface);
+    if (oif == links->end()) {
+      plan.errors.push_back(fmt::format("L3 VNI {}: {} via {}: no interface {}", l3.vni,
+                                        g.prefix.to_string(), g.next_hop.to_string(), g.interface));
+      continue;
+    }
+    plan.routes.push_back({.dst = g.prefix,
+                           .gateway = g.next_hop,
+                           .oif = oif->second,
+                           .table = l3.table,
+                           .protocol = kRouteProtocol,
+                           .onlink = true});
+  }
   std::map<IpAddress, MacAddress> vteps;
   for (const L3Route& r : l3.routes) {
     if (connected.contains(r.prefix) || r.vtep == d.vtep || !seen.insert(r.prefix).second) continue;
@@ -150,7 +170,10 @@ class Run {
   ReconcileResult go() {
     auto links = k_.links();
     if (!links) return fail_all(links.error().message);
-    for (const Link& l : *links) by_name_[l.name] = l;
+    for (const Link& l : *links) {
+      by_name_[l.name] = l;
+      ifindex_[l.name] = l.index;
+    }
     struct Devices {
       const NetworkState* n;
       int bridge;
@@ -205,7 +228,8 @@ class Run {
       }
       for (const L3Devices& dv : l3_ready) {
         sync_addresses({}, dv.bridge, *addresses);  // none: routed through, not to
-        const L3Plan& plan = plans[dv.l3->vni] = plan_l3(d_, *dv.l3, dv.bridge);
+        const L3Plan& plan = plans[dv.l3->vni] = plan_l3(d_, *dv.l3, dv.bridge, &ifindex_);
+        for (const std::string& e : plan.errors) error(e);
         sync_l3_entries(plan.vteps, dv.bridge, dv.vxlan, *fdb, *neighbours);
       }
     }
@@ -509,6 +533,20 @@ class Run {
       auto& routes = routes_want[l.l3->table];
       routes.insert(routes.end(), l.plan->routes.begin(), l.plan->routes.end());
       ensure_sysctl("net/ipv4/conf/" + bridge_name(l.l3->vni) + "/forwarding");
+      // The links to its gateways are the tenant's (VRF-lite): what they bring in is routed in
+      // its table, nothing of it in main (the node's own addresses stay local: the local table
+      // comes first).
+      for (const GatewayRoute& g : l.l3->gateway_routes)
+        if (g.prefix.family() == IpFamily::V6) ipv6 = true;
+      for (const std::string& uplink : l.l3->uplinks) {
+        for (IpFamily f : {IpFamily::V4, IpFamily::V6})
+          rules_want.push_back({f, kRulePriority, uplink, l.l3->table});
+        if (by_name_.contains(uplink)) {
+          ensure_sysctl("net/ipv4/conf/" + uplink + "/forwarding");
+        } else {
+          error(fmt::format("L3 VNI {}: no interface {} (a gateway's link)", l.l3->vni, uplink));
+        }
+      }
     }
     // IPv6 forwards only when it does for all interfaces (the kernel has no per-device switch).
     if (ipv6) ensure_sysctl("net/ipv6/conf/all/forwarding");
@@ -580,6 +618,7 @@ class Run {
   const DesiredState& d_;
   const ReconcileOptions& o_;
   std::map<std::string, Link> by_name_;
+  std::map<std::string, int> ifindex_;
   std::vector<kernel::EntryChange> batch_;
   std::vector<kernel::EntryChange> late_;  // after the routes
   ReconcileResult result_;
@@ -609,7 +648,18 @@ ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
     auto l3 = std::find_if(desired.l3vnis.begin(), desired.l3vnis.end(),
                            [&](const L3VniState& x) { return x.vni == c.vni; });
     if (l3 == desired.l3vnis.end()) continue;  // gone: the full reconcile removes it
-    const L3Plan plan = plan_l3(desired, *l3, c.bridge);
+    // The gateways' links by name, read when the tenant has routes through them.
+    std::map<std::string, int> links;
+    if (!l3->gateway_routes.empty()) {
+      auto all = k.links();
+      if (!all) {
+        r.errors.push_back(all.error().message);
+        continue;
+      }
+      for (const kernel::Link& l : *all) links[l.name] = l.index;
+    }
+    const L3Plan plan = plan_l3(desired, *l3, c.bridge, &links);
+    r.errors.insert(r.errors.end(), plan.errors.begin(), plan.errors.end());
     const L3Entries before = l3_entries(c.before), after = l3_entries(plan.vteps);
     // The entries the new routes need first, then the routes, then what the old ones used.
     std::vector<EntryChange> adds, deletes;

@@ -92,6 +92,16 @@ struct L3Route {
   bool operator==(const L3Route&) const = default;
 };
 
+// A route of a tenant learned from one of its gateways (a BGP neighbor of the VRF, VRF-lite):
+// `prefix via next_hop dev interface onlink` in the tenant's table. It wins over a remote route
+// of the same prefix (like eBGP over what EVPN imports).
+struct GatewayRoute {
+  Prefix prefix = {};
+  IpAddress next_hop = {};
+  std::string interface = {};
+  bool operator==(const GatewayRoute&) const = default;
+};
+
 // A tenant's L3 VNI (symmetric IRB). One route per prefix (the first one counts); a VTEP has one
 // router MAC and a router MAC one VTEP (the caller sees to it: of several, the smallest router
 // MAC is the VTEP's, the first VTEP the router MAC's). Routes through our own VTEP, and IPv4
@@ -102,6 +112,10 @@ struct L3VniState {
   MacAddress router_mac = {};  // ours: brL's MAC
   uint32_t mtu = 1450;
   std::vector<L3Route> routes = {};
+  // The interfaces of its gateways: what arrives on them is routed in `table` (`iif X lookup
+  // T`), and the routes learned from them.
+  std::vector<std::string> uplinks = {};
+  std::vector<GatewayRoute> gateway_routes = {};
   bool operator==(const L3VniState&) const = default;
 };
 

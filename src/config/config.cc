@@ -283,6 +283,7 @@ class Parser {
   // A VRF's L3 VNI is not also an L2 VNI (evpn.vnis, networks), in whatever order the file
   // has them: reported at the VRF's l3vni.
   void check_l3vnis();
+  void check_vrf_neighbors();
 
   std::string source_;
   Config cfg_;
@@ -472,6 +473,7 @@ void Parser::top(const YAML::Node& root) {
     error(root["networks"], "networks",
           "networks need an agent: section (the node agent puts them in the kernel)");
   check_l3vnis();
+  check_vrf_neighbors();
   check_references();
 }
 
@@ -703,6 +705,18 @@ void Parser::neighbor(const YAML::Node& n, const std::string& path) {
        [&](auto& v, auto& p) {
          if (auto b = boolean(v, p)) nb.passive = *b;
        }},
+      {"vrf",
+       [&](auto& v, auto& p) {
+         if (auto t = name(v, p, "a VRF")) nb.vrf = *t;
+       }},
+      {"interface",
+       [&](auto& v, auto& p) {
+         auto t = text(v, p);
+         if (t && (t->empty() || t->size() > 15))
+           error(v, p, "an interface name is 1..15 characters long");
+         else if (t)
+           nb.interface = *t;
+       }},
   };
   peer_fields(nb.peer, raw, known);
   fields(n, path, known);
@@ -728,7 +742,7 @@ void Parser::neighbor_range(const YAML::Node& n, const std::string& path) {
        }},
   };
   peer_fields(r.peer, raw, known);
-  for (std::string_view key : {"address", "port", "passive"})
+  for (std::string_view key : {"address", "port", "passive", "vrf", "interface"})
     known.push_back({key, [&](auto& v, auto& p) {
                        error(v, p,
                              "applies to neighbors only (a range accepts connections from any "
@@ -1157,6 +1171,62 @@ void Parser::check_l3vnis() {
       error(node["l3vni"], key_path(path, "l3vni"),
             vni + " is already the VNI of network " + net->name +
                 "; an L3 VNI is not also an L2 VNI");
+  }
+}
+
+// A neighbor of a tenant (`vrf`): a VRF of `vrfs:` on a node agent, unicast families only,
+// directly connected on an interface of its own.
+void Parser::check_vrf_neighbors() {
+  const auto& neighbors = cfg_.bgp.neighbors;
+  for (size_t i = 0; i < neighbors.size() && i < neighbor_raw_.size(); ++i) {
+    const Neighbor& nb = neighbors[i];
+    const PeerRaw& raw = neighbor_raw_[i];
+    const YAML::Node& n = raw.node;
+    if (nb.vrf.empty()) {
+      if (!nb.interface.empty())
+        error(n["interface"], key_path(raw.path, "interface"),
+              "applies to a neighbor of a VRF only (set vrf: too)");
+      continue;
+    }
+    const std::string vrf_path = key_path(raw.path, "vrf");
+    if (!cfg_.find_vrf(nb.vrf)) {
+      std::vector<std::string> names;
+      for (const Vrf& v : cfg_.vrfs) names.push_back(v.name);
+      error(n["vrf"], vrf_path,
+            "no VRF named \"" + nb.vrf +
+                "\" in vrfs:" + suggest(nb.vrf, names, "declared", " (there is no vrfs: section)"));
+      continue;
+    }
+    if (!cfg_.agent) {
+      error(n["vrf"], vrf_path,
+            "a neighbor of a VRF needs an agent: section (its routes go into the tenant's table "
+            "in the kernel)");
+      continue;
+    }
+    if (nb.interface.empty()) {
+      if (!n["interface"])  // else its own error says what is wrong with it
+        error(n, raw.path,
+              "a neighbor of a VRF needs interface: the link to it, which belongs to VRF " +
+                  nb.vrf + " (what arrives on it is routed in the tenant's table)");
+      continue;
+    }
+    for (bgp::Family f : nb.peer.families)
+      if (f != bgp::kIpv4Unicast && f != bgp::kIpv6Unicast)
+        error(n["families"], key_path(raw.path, "families"),
+              std::string(f.name()) +
+                  " is not a family of a VRF's neighbor (ipv4-unicast and ipv6-unicast only)");
+    if (nb.peer.route_reflector_client)
+      error(n["route_reflector_client"], key_path(raw.path, "route_reflector_client"),
+            "a neighbor of a VRF is not a route reflector client");
+    if (nb.peer.ebgp_multihop > 1 || nb.peer.ttl_security > 1)
+      error(n, raw.path,
+            "a neighbor of a VRF is directly connected on its interface (no ebgp_multihop or "
+            "ttl_security beyond 1 hop)");
+    for (size_t j = 0; j < i; ++j)
+      if (neighbors[j].interface == nb.interface && neighbors[j].vrf != nb.vrf)
+        error(n["interface"], key_path(raw.path, "interface"),
+              nb.interface + " is already VRF " + neighbors[j].vrf + "'s, by " +
+                  neighbor_raw_[j].path + " (an interface belongs to one VRF)");
   }
 }
 

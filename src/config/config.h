@@ -67,6 +67,13 @@ struct Neighbor {
   uint16_t port = 179;   // remote TCP port, 1..65535
   bool passive = false;  // never connect; wait for the neighbor
   PeerSettings peer;
+  // A gateway of a tenant (VRF-lite handoff): the neighbor is a router of the VRF of `vrfs:`
+  // named here, directly connected on `interface`, which belongs to the tenant (what arrives on
+  // it is routed in the tenant's table). Its IPv4/IPv6 unicast routes go into the tenant's table
+  // and to the other VTEPs as type-5 routes; it gets the tenant's prefixes. Empty: the global
+  // table.
+  std::string vrf;
+  std::string interface;
 };
 
 // Dynamic neighbors: a connection from inside `prefix` gets a session built from `peer`.

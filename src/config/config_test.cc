@@ -837,6 +837,67 @@ vrfs:
   EXPECT_TRUE(c.warnings.empty());
 }
 
+TEST(Config, NeighborsOfAVrf) {
+  Config c = parse_ok(R"(agent: {}
+vrfs: [{ name: tenant1, l3vni: 5001 }]
+)" + with_bgp(R"(  neighbors:
+    - { address: 198.19.1.1, remote_as: 65100, vrf: tenant1, interface: gw1,
+        families: [ipv4-unicast, ipv6-unicast], import: accept-all, export: accept-all }
+    - { address: 198.18.0.2, remote_as: 65000 }
+)"));
+  ASSERT_EQ(c.bgp.neighbors.size(), 2u);
+  EXPECT_EQ(c.bgp.neighbors[0].vrf, "tenant1");
+  EXPECT_EQ(c.bgp.neighbors[0].interface, "gw1");
+  EXPECT_EQ(c.bgp.neighbors[1].vrf, "");
+}
+
+TEST(ConfigError, NeighborsOfAVrf) {
+  const std::string head = "agent: {}\nvrfs: [{ name: tenant1, l3vni: 5001 }]\n";
+  auto neighbor = [&](std::string_view fields) {
+    return errors(head + with_bgp("  neighbors:\n    - { address: 198.19.1.1, remote_as: 65100, " +
+                                  std::string(fields) + " }\n"));
+  };
+  EXPECT_EQ(neighbor("vrf: tenant2, interface: gw1"),
+            "config.yaml:7: bgp.neighbors[0].vrf: no VRF named \"tenant2\" in vrfs: (did you mean "
+            "\"tenant1\"?)");
+  EXPECT_EQ(
+      neighbor("vrf: tenant1"),
+      "config.yaml:7: bgp.neighbors[0]: a neighbor of a VRF needs interface: the link to "
+      "it, which belongs to VRF tenant1 (what arrives on it is routed in the tenant's table)");
+  EXPECT_EQ(neighbor("interface: gw1"),
+            "config.yaml:7: bgp.neighbors[0].interface: applies to a neighbor of a VRF only (set "
+            "vrf: too)");
+  EXPECT_EQ(neighbor("vrf: tenant1, interface: gw1, families: [l2vpn-evpn]"),
+            "config.yaml:7: bgp.neighbors[0].families: l2vpn-evpn is not a family of a VRF's "
+            "neighbor (ipv4-unicast and ipv6-unicast only)");
+  EXPECT_EQ(neighbor("vrf: tenant1, interface: gw1, ebgp_multihop: 3"),
+            "config.yaml:7: bgp.neighbors[0]: a neighbor of a VRF is directly connected on its "
+            "interface (no ebgp_multihop or ttl_security beyond 1 hop)");
+  EXPECT_EQ(neighbor("vrf: tenant1, interface: an-interface-name-too-long"),
+            "config.yaml:7: bgp.neighbors[0].interface: an interface name is 1..15 characters "
+            "long");
+  // No agent: nothing would put the routes into a kernel table.
+  EXPECT_EQ(errors("vrfs: [{ name: tenant1, l3vni: 5001 }]\n" +
+                   with_bgp("  neighbors:\n    - { address: 198.19.1.1, remote_as: 65100, vrf: "
+                            "tenant1, interface: gw1 }\n")),
+            "config.yaml:6: bgp.neighbors[0].vrf: a neighbor of a VRF needs an agent: section "
+            "(its routes go into the tenant's table in the kernel)");
+  // One interface, one VRF.
+  EXPECT_EQ(errors("agent: {}\nvrfs: [{ name: t1, l3vni: 5001 }, { name: t2, l3vni: 5002 }]\n" +
+                   with_bgp("  neighbors:\n"
+                            "    - { address: 198.19.1.1, remote_as: 65100, vrf: t1, interface: "
+                            "gw1 }\n"
+                            "    - { address: 198.19.1.2, remote_as: 65100, vrf: t2, interface: "
+                            "gw1 }\n")),
+            "config.yaml:8: bgp.neighbors[1].interface: gw1 is already VRF t1's, by "
+            "bgp.neighbors[0] (an interface belongs to one VRF)");
+  // Ranges take no VRF.
+  EXPECT_EQ(errors(head + with_bgp("  neighbor_ranges:\n    - { prefix: 198.19.1.0/24, remote_as: "
+                                   "65100, vrf: tenant1 }\n")),
+            "config.yaml:7: bgp.neighbor_ranges[0].vrf: applies to neighbors only (a range "
+            "accepts connections from any address in its prefix and never connects)");
+}
+
 TEST(ConfigError, Vrfs) {
   EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn: { vnis: [{ vni: 100 }] }
 agent: {}

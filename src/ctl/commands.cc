@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
      "EVPN routes, of one route type (1..5) or VNI", "show bgp l2vpn evpn route-type 2 vni 100"},
     {ShowBgpRtc, "show bgp ipv4 rtc", "", "route target memberships (RFC 4684)",
      "show bgp ipv4 rtc"},
+    {ShowBgpVrf, "show bgp vrf", "NAME ipv4|ipv6 [unicast] [PREFIX|ADDRESS]",
+     "a VRF's BGP table (its gateways' routes)", "show bgp vrf tenant1 ipv4 unicast"},
     {ClearBgpNeighbor, "clear bgp neighbor", "ADDRESS [hard | graceful | soft [in|out]]",
      "reset the session, or refresh routes (soft)", "clear bgp neighbor 198.18.0.2 soft in"},
     {ShowEvpnVni, "show evpn vni", "", "the MAC-VRFs: RD, route targets, MACs, remote VTEPs",

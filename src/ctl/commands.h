@@ -19,6 +19,7 @@ enum class CommandId : uint8_t {
   ShowBgpUnicastShort,
   ShowBgpEvpn,
   ShowBgpRtc,
+  ShowBgpVrf,
   ClearBgpNeighbor,
   ShowEvpnVni,
   ShowEvpnMac,

@@ -330,6 +330,7 @@ std::string format_text(const std::vector<std::string>& args, const json& result
         return format_bgp_neighbor(result);
       case CommandId::ShowBgpUnicast:
       case CommandId::ShowBgpUnicastShort:
+      case CommandId::ShowBgpVrf:
         return format_bgp_routes(result);
       case CommandId::ShowBgpEvpn:
         return format_evpn_routes(result);

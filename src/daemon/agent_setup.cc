@@ -151,11 +151,19 @@ Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& 
       cfg.evpn.vnis.push_back(m);
     }
   }
-  // The tenants of this node's networks get an L3 VNI here (symmetric IRB); the others none.
-  for (const config::Vrf& v : cfg.vrfs)
-    if (std::any_of(cfg.networks.begin(), cfg.networks.end(),
+  // The tenants of this node's networks and of its gateways (BGP neighbors of a VRF) get an L3
+  // VNI here (symmetric IRB); the others none.
+  for (const config::Vrf& v : cfg.vrfs) {
+    agent::Tenant t{v.name, v.l3vni, v.router_mac.value_or(MacAddress{})};
+    for (const config::Neighbor& nb : cfg.bgp.neighbors)
+      if (nb.vrf == v.name &&
+          std::find(t.uplinks.begin(), t.uplinks.end(), nb.interface) == t.uplinks.end())
+        t.uplinks.push_back(nb.interface);
+    if (!t.uplinks.empty() ||
+        std::any_of(cfg.networks.begin(), cfg.networks.end(),
                     [&](const config::Network& n) { return n.vrf == v.name; }))
-      ac.tenants.push_back({v.name, v.l3vni, v.router_mac.value_or(MacAddress{})});
+      ac.tenants.push_back(std::move(t));
+  }
   return ac;
 }
 
@@ -369,6 +377,7 @@ std::optional<Expected<nlohmann::json>> agent_command(agent::Agent& agent, kerne
     case ShowBgpUnicastShort:
     case ShowBgpEvpn:
     case ShowBgpRtc:
+    case ShowBgpVrf:
     case ClearBgpNeighbor:
     case ShowEvpnVni:
     case ShowEvpnMac:

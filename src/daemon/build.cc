@@ -66,6 +66,7 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
     p->address = n.address;
     p->port = n.port;
     p->passive = n.passive;
+    p->vrf = n.vrf;
     sc.peers.push_back(std::move(*p));
   }
   for (auto& r : b.neighbor_ranges) {

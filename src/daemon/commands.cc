@@ -17,7 +17,9 @@ std::string joined(const std::vector<std::string>& args) {
 }
 
 Expected<nlohmann::json> show_bgp_routes(bgp::Speaker& speaker, bgp::Family family,
-                                         const std::vector<std::string>& args, size_t at) {
+                                         const std::vector<std::string>& args, size_t at,
+                                         const bgp::Rib* rib = nullptr) {
+  const bgp::Rib& table = rib ? *rib : speaker.rib();
   std::optional<Prefix> prefix;
   if (args.size() > at + 1)
     return fail("too many words after \"" +
@@ -32,14 +34,31 @@ Expected<nlohmann::json> show_bgp_routes(bgp::Speaker& speaker, bgp::Family fami
     if (args[at].find('/') == std::string::npos) {
       for (int len = p->max_length(); len >= 0; --len) {
         Prefix candidate(p->address(), static_cast<uint8_t>(len));
-        if (!speaker.rib().lookup(family, candidate).empty()) {
+        if (!table.lookup(family, candidate).empty()) {
           prefix = candidate;
           break;
         }
       }
     }
   }
-  return bgp::show_routes(speaker, family, prefix);
+  return bgp::show_routes(speaker, family, prefix, rib);
+}
+
+// show bgp vrf NAME ipv4|ipv6 [unicast] [PREFIX|ADDRESS]
+Expected<nlohmann::json> show_bgp_vrf(bgp::Speaker& speaker, const std::vector<std::string>& args) {
+  if (args.size() < 5 || (args[4] != "ipv4" && args[4] != "ipv6"))
+    return fail(ctl::expected(ctl::CommandId::ShowBgpVrf));
+  const bgp::Rib* rib = speaker.vrf_rib(args[3]);
+  if (!rib) {
+    std::string names;
+    for (const auto& [name, r] : speaker.vrf_ribs()) names += (names.empty() ? "" : ", ") + name;
+    return fail(
+        "VRF " + args[3] + " has no BGP neighbors" +
+        (names.empty() ? std::string(" (no VRF has)") : " (VRFs with neighbors: " + names + ")"));
+  }
+  const bgp::Family family = args[4] == "ipv4" ? bgp::kIpv4Unicast : bgp::kIpv6Unicast;
+  const size_t at = args.size() > 5 && args[5] == "unicast" ? 6 : 5;
+  return show_bgp_routes(speaker, family, args, at, rib);
 }
 
 // show bgp l2vpn evpn [route-type 1..5] [vni 0..16777215], the options in any order.
@@ -406,6 +425,8 @@ Expected<nlohmann::json> run_command(bgp::Speaker& speaker, evpn::Instance& evpn
     case ShowBgpRtc:
       if (args.size() != 4) return fail(ctl::expected(c->id));
       return bgp::show_rtc_routes(speaker);
+    case ShowBgpVrf:
+      return show_bgp_vrf(speaker, args);
     case ClearBgpNeighbor:
       return clear_bgp_neighbor(speaker, args);
     case ShowEvpnVni:

@@ -108,12 +108,13 @@ void Instance::best_evpn_changed(std::span<const uint8_t> key, const bgp::Path* 
   if (!route) return;
   const auto k = bgp::evpn_key(*route);
   if (!k) return;
-  Change c{*k, std::nullopt, bgp::kLocalPeer, IpAddress{}, {}};
+  Change c{*k, std::nullopt, bgp::kLocalPeer, IpAddress{}, {}, {}};
   if (has_best) {
     c.route = *route;
     c.peer = best->peer;
     c.next_hop = best->attrs->next_hop;
     c.ext_communities = best->attrs->ext_communities;
+    c.as_path = best->attrs->as_path;
   }
   const bool first = pending_.empty();
   pending_.push_back(std::move(c));
@@ -196,6 +197,7 @@ void Instance::apply(const Change& c, Touched& touched) {
   uint32_t label = 0;
   bgp::RouteDistinguisher rd;
   std::string unusable;
+  bool host = false;
   if (const auto* p = std::get_if<bgp::EvpnIpPrefix>(&c.route->route)) {
     prefix = p->prefix;
     label = bgp::vni_of_label_field(p->label);
@@ -210,6 +212,7 @@ void Instance::apply(const Change& c, Touched& touched) {
     prefix = Prefix(*m->ip, m->ip->is_v4() ? 32 : 128);
     label = bgp::vni_of_label_field(*m->label2);
     rd = m->rd;
+    host = true;
   }
   if (prefix) {
     place.prefix = prefix;
@@ -222,6 +225,8 @@ void Instance::apply(const Change& c, Touched& touched) {
       r.label = label;
       r.rd = rd;
       r.peer = c.peer;
+      r.as_path = c.as_path;
+      r.host = host;
       for (const auto& e : c.ext_communities)
         if (auto rm = bgp::RouterMac::decode(e)) r.router_mac = rm->mac;
       r.unusable = unusable;
@@ -609,12 +614,15 @@ Expected<size_t> Instance::clear_duplicate(uint32_t vni, const std::optional<Mac
   return n;
 }
 
-Expected<bool> Instance::add_prefix(uint32_t l3_vni, const Prefix& prefix) {
+Expected<bool> Instance::add_prefix(uint32_t l3_vni, const Prefix& prefix,
+                                    const bgp::AsPath& as_path) {
   auto found = vtep_l3(l3_vni);
   if (!found) return unexpected(found.error());
   L3Vni& v = **found;
-  if (!v.local.insert(prefix).second) return false;
-  auto [route, attrs] = ip_prefix_route(v.vrf, *config_.vtep, prefix);
+  auto [at, fresh] = v.local.try_emplace(prefix, as_path);
+  if (!fresh && at->second == as_path) return false;
+  at->second = as_path;
+  auto [route, attrs] = ip_prefix_route(v.vrf, *config_.vtep, prefix, as_path);
   rib_.originate_evpn(route, attrs);
   rib_dirty_ = true;
   deliver();
@@ -701,7 +709,8 @@ const LocalMac* Instance::local_mac(uint32_t vni, const MacAddress& mac) const {
 Expected<std::vector<PrefixRow>> Instance::prefixes(uint32_t l3_vni) const {
   const L3Vni* v = find_l3(l3_vni);
   if (!v) return fail("no IP-VRF for L3 VNI " + std::to_string(l3_vni) + " (see show evpn ip-vrf)");
-  std::set<Prefix> all(v->local.begin(), v->local.end());
+  std::set<Prefix> all;
+  for (const auto& [p, as_path] : v->local) all.insert(p);
   for (const auto& [p, routes] : v->remote) all.insert(p);
   std::vector<PrefixRow> rows;
   for (const Prefix& p : all)

@@ -74,6 +74,8 @@ struct RemotePrefix {
   uint32_t label = 0;                    // the L3 VNI it sends with
   bgp::RouteDistinguisher rd;
   bgp::PeerId peer = bgp::kLocalPeer;
+  bgp::AsPath as_path;  // of a prefix a VTEP learned from a gateway; empty for a subnet
+  bool host = false;    // a host route of symmetric IRB (a MAC/IP route), not a type-5 route
   // Why a dataplane cannot use the route (empty: it can): no Router's MAC to send to, or a form
   // of RFC 9136 this VTEP does not implement (a gateway address, §4.4.2; an ESI, multihoming).
   std::string unusable;
@@ -203,8 +205,9 @@ class Instance {
   Expected<size_t> clear_duplicate(uint32_t vni, const std::optional<MacAddress>& mac);
 
   // RFC 9136 §4.4.1: a prefix of the IP-VRF of `l3_vni` reachable through this VTEP, advertised
-  // as a type-5 route. False when it already was (or, for remove, was not).
-  Expected<bool> add_prefix(uint32_t l3_vni, const Prefix& prefix);
+  // as a type-5 route (with `as_path`, see ip_prefix_route()). False when it already was, with
+  // that AS_PATH (or, for remove, was not).
+  Expected<bool> add_prefix(uint32_t l3_vni, const Prefix& prefix, const bgp::AsPath& as_path = {});
   Expected<bool> remove_prefix(uint32_t l3_vni, const Prefix& prefix);
 
   // ---- Views ----
@@ -243,7 +246,7 @@ class Instance {
   struct L3Vni {
     IpVrf vrf;
     std::map<Prefix, std::map<bgp::EvpnKey, RemotePrefix>> remote;
-    std::set<Prefix> local;
+    std::map<Prefix, bgp::AsPath> local;
     std::map<Prefix, std::vector<RemotePrefix>> told;  // what the observer was told
   };
   struct Change {
@@ -252,6 +255,7 @@ class Instance {
     bgp::PeerId peer = bgp::kLocalPeer;
     IpAddress next_hop;
     std::vector<bgp::ExtCommunity> ext_communities;
+    bgp::AsPath as_path;
   };
   struct Touched {
     std::set<std::pair<uint32_t, MacAddress>> macs;

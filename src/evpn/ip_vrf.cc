@@ -29,7 +29,8 @@ IpVrf resolve_ip_vrf(uint32_t vni, const std::optional<bgp::RouteDistinguisher>&
 
 std::pair<bgp::EvpnRoute, bgp::PathAttributes> ip_prefix_route(const IpVrf& vrf,
                                                                const IpAddress& vtep,
-                                                               const Prefix& prefix) {
+                                                               const Prefix& prefix,
+                                                               const bgp::AsPath& as_path) {
   bgp::EvpnIpPrefix r;
   r.rd = vrf.rd;
   r.ethernet_tag = 0;
@@ -38,6 +39,7 @@ std::pair<bgp::EvpnRoute, bgp::PathAttributes> ip_prefix_route(const IpVrf& vrf,
   r.label = vrf.vni;
   bgp::PathAttributes a;
   a.origin = bgp::Origin::Igp;
+  a.as_path = as_path;
   a.next_hop = vtep;
   a.ext_communities = vrf.export_rts;
   a.ext_communities.push_back(bgp::Encapsulation{}.encode());

@@ -42,9 +42,12 @@ IpVrf resolve_ip_vrf(uint32_t vni, const std::optional<bgp::RouteDistinguisher>&
 // RFC 9136 §3.1, §4.4.1: the IP Prefix route of `prefix` in the IP-VRF, from this VTEP: RD of the
 // IP-VRF, ESI 0, Ethernet Tag 0, gateway 0 (of the prefix's family), label = L3 VNI; next hop
 // the VTEP, the export route targets, the VXLAN encapsulation community (RFC 8365 §5.1.3) and
-// the Router's MAC.
+// the Router's MAC. `as_path`: that of a route learned from a gateway of the VRF, kept as other
+// implementations keep it, so that the other VTEPs' decisions (and their gateways' loop
+// detection) see where the route came from; empty for the VRF's own subnets.
 std::pair<bgp::EvpnRoute, bgp::PathAttributes> ip_prefix_route(const IpVrf& vrf,
                                                                const IpAddress& vtep,
-                                                               const Prefix& prefix);
+                                                               const Prefix& prefix,
+                                                               const bgp::AsPath& as_path = {});
 
 }  // namespace isthmus::evpn

@@ -15,6 +15,10 @@ namespace isthmus::bgp {
 
 using PeerId = uint32_t;
 inline constexpr PeerId kLocalPeer = 0;  // routes this speaker originates
+// Routes imported from another table of this speaker (EVPN IP prefix routes into an IP-VRF's
+// unicast table, RFC 9135 §5): compared like routes learned over iBGP, so that a route received
+// from a neighbor of the VRF can win over them, and exported like local routes.
+inline constexpr PeerId kImportedPeer = 0xffffffff;
 
 // RFC 4271 §5.1.5 leaves the default to the operator; 100 is what every implementation uses.
 inline constexpr uint32_t kDefaultLocalPref = 100;

@@ -35,7 +35,7 @@ const Rib::PeerState* Rib::find_peer(PeerId peer) const {
 // ---- Sessions -----------------------------------------------------------------------------------
 
 void Rib::peer_up(const PeerInfo& peer) {
-  if (BUG(peer.id == kLocalPeer)) return;
+  if (BUG(peer.id == kLocalPeer || peer.id == kImportedPeer)) return;
   // A peer that is down but still has stale paths (RFC 4724 §4.2) comes back into its state.
   const PeerState* before = find_peer(peer.id);
   if (BUG(before != nullptr && before->group != nullptr)) return;
@@ -194,7 +194,7 @@ size_t Rib::stale_count(PeerId peer, Family family) const {
 }
 
 bool Rib::is_stale(PeerId peer, Family family, RouteId id) const {
-  const PeerState* ps = peer == kLocalPeer ? nullptr : find_peer(peer);
+  const PeerState* ps = find_peer(peer);
   if (!ps || ps->stale.empty()) return false;
   auto it = ps->stale.find(family);
   return it != ps->stale.end() && it->second.contains(id);
@@ -396,6 +396,15 @@ void Rib::withdraw_originated(Family family, const Prefix& prefix) {
   remove_path(table(family), prefix, kLocalPeer, nullptr);
 }
 
+void Rib::import(Family family, const Prefix& prefix, const PathAttributes& attrs) {
+  Table& t = table(family);
+  set_path(t, t.routes.insert(prefix), kImportedPeer, nullptr, store_.intern(attrs));
+}
+
+void Rib::withdraw_imported(Family family, const Prefix& prefix) {
+  remove_path(table(family), prefix, kImportedPeer, nullptr);
+}
+
 void Rib::originate_evpn(const EvpnRoute& route, const PathAttributes& attrs) {
   const auto key = evpn_key(route);
   if (BUG(!key)) return;
@@ -486,7 +495,8 @@ void Rib::set_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c, AttrRef
   const bool accepted = static_cast<bool>(attrs);
   if (accepted && c) ++c->accepted;
   p->attrs = std::move(attrs);
-  if (t.family == kIpv4RouteTarget && peer != kLocalPeer && accepted != was_accepted)
+  if (t.family == kIpv4RouteTarget && peer != kLocalPeer && peer != kImportedPeer &&
+      accepted != was_accepted)
     rt_membership_changed(t, id, peer, accepted);
 }
 
@@ -506,7 +516,7 @@ bool Rib::remove_path(Table& t, RouteId id, PeerId peer, FamilyCounters* c) {
     if (was_accepted) --c->accepted;
   }
   e.remove(peer);
-  if (t.family == kIpv4RouteTarget && peer != kLocalPeer && was_accepted)
+  if (t.family == kIpv4RouteTarget && peer != kLocalPeer && peer != kImportedPeer && was_accepted)
     rt_membership_changed(t, id, peer, false);
   return true;
 }
@@ -521,7 +531,7 @@ Candidate Rib::candidate(const Path& p) const {
   Candidate c;
   c.attrs = p.attrs.get();
   c.peer = p.peer;
-  if (p.peer == kLocalPeer) {
+  if (p.peer == kLocalPeer || p.peer == kImportedPeer) {
     c.router_id = config_.router_id;
     return c;
   }

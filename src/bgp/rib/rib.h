@@ -138,6 +138,10 @@ class Rib {
   // filled per peer on export.
   void originate(Family family, const Prefix& prefix, const PathAttributes& attrs);
   void withdraw_originated(Family family, const Prefix& prefix);
+  // A route imported from another table (kImportedPeer): one path per prefix, which replaces the
+  // previous one. A next hop of 0.0.0.0 or :: is filled per peer on export, as for originate().
+  void import(Family family, const Prefix& prefix, const PathAttributes& attrs);
+  void withdraw_imported(Family family, const Prefix& prefix);
   // A locally originated EVPN route (peer 0); its non-key NLRI fields go with the attributes.
   void originate_evpn(const EvpnRoute& route, const PathAttributes& attrs);
   void withdraw_originated_evpn(const EvpnRoute& route);
@@ -185,6 +189,9 @@ class Rib {
   // The Loc-RIB consumer of EVPN routes (RibConfig::best_evpn_changed), for a consumer made after
   // the Rib (the EVPN service of the daemon). Set it before the first flush() that matters: it
   // sees changes from then on.
+  void set_best_changed(std::function<void(Family, const Prefix&, const Path* best)> fn) {
+    config_.best_changed = std::move(fn);
+  }
   void set_best_evpn_changed(
       std::function<void(std::span<const uint8_t> key, const Path* best)> fn) {
     config_.best_evpn_changed = std::move(fn);

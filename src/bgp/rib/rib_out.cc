@@ -126,7 +126,7 @@ AttrRef Rib::export_route(UpdateGroup& g, Family family, const PolicyRoute& rout
   ExportSource from;
   from.peer = best.peer;
   from.router_id = config_.router_id;
-  if (best.peer != kLocalPeer) {
+  if (best.peer != kLocalPeer && best.peer != kImportedPeer) {
     const PeerState* ps = find_peer(best.peer);
     if (BUG(ps == nullptr)) return {};
     from.ibgp = ps->info.ibgp;

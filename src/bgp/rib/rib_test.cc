@@ -255,6 +255,44 @@ TEST_F(RibTest, BestChangedCallback) {
   EXPECT_EQ(rib.stats().attr_sets, 0u);
 }
 
+// Routes imported from another table (an IP-VRF's EVPN prefixes): compared like iBGP routes, so
+// a neighbor's route can win over them (unlike a local route), and sent like local routes: to
+// iBGP and eBGP peers, the next hop ours.
+TEST_F(RibTest, ImportedRoutesCompareLikeIbgpAndExportLikeLocal) {
+  up(ebgp(1, 65100));
+  up(ibgp(2));
+  rib_.import(kIpv4Unicast, pfx("0.0.0.0/0"), attrs({65200}, "0.0.0.0"));
+  rib_.import(kIpv4Unicast, pfx("100.64.2.0/24"), attrs({}, "0.0.0.0"));
+  rib_.flush();
+  EXPECT_EQ(best_peer("0.0.0.0/0"), kImportedPeer);
+  View to_ebgp = received(1);
+  ASSERT_TRUE(to_ebgp[pfx("100.64.2.0/24")]);
+  EXPECT_EQ(to_ebgp[pfx("100.64.2.0/24")]->next_hop, ip("198.19.0.254"));
+  EXPECT_EQ(to_ebgp[pfx("100.64.2.0/24")]->as_path.length(), 1u);
+  View to_ibgp = received(2);
+  ASSERT_TRUE(to_ibgp[pfx("100.64.2.0/24")]);  // not an iBGP-learned route: no split horizon
+  EXPECT_EQ(to_ibgp[pfx("100.64.2.0/24")]->next_hop, ip("198.18.0.254"));
+
+  // The eBGP neighbor's default: same AS_PATH length, eBGP over iBGP wins. Withdrawn, the
+  // imported one is best again.
+  announce(1, "0.0.0.0/0", attrs({65100}));
+  rib_.flush();
+  EXPECT_EQ(best_peer("0.0.0.0/0"), 1u);
+  withdraw(1, "0.0.0.0/0");
+  rib_.flush();
+  EXPECT_EQ(best_peer("0.0.0.0/0"), kImportedPeer);
+
+  // A second import replaces the first; the withdrawal removes it.
+  rib_.import(kIpv4Unicast, pfx("0.0.0.0/0"), attrs({65300, 65301}, "0.0.0.0"));
+  rib_.flush();
+  ASSERT_EQ(rib_.lookup(kIpv4Unicast, pfx("0.0.0.0/0")).size(), 1u);
+  rib_.withdraw_imported(kIpv4Unicast, pfx("0.0.0.0/0"));
+  rib_.withdraw_imported(kIpv4Unicast, pfx("100.64.2.0/24"));
+  rib_.flush();
+  EXPECT_EQ(best_peer("0.0.0.0/0"), std::nullopt);
+  EXPECT_FALSE(received(1)[pfx("100.64.2.0/24")]);
+}
+
 // ---- Route reflection -----------------------------------------------------------------------
 
 TEST_F(RibTest, ReflectionMatrix) {

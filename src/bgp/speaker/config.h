@@ -47,6 +47,9 @@ struct PeerConfig {
   uint16_t keepalive = 0;       // 0 = hold_time / 3
   uint16_t connect_retry = 30;  // seconds between connection attempts (RFC 4271 §8)
   GracefulRestartConfig graceful_restart;
+  // A neighbor of a VRF (a tenant's gateway): its routes live in that VRF's own Rib
+  // (Speaker::vrf_rib), not in the global one. Empty: the global Rib.
+  std::string vrf;
 };
 
 // Dynamic neighbors: any peer connecting from `prefix` gets a session built from `peer`.

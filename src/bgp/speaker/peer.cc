@@ -173,7 +173,7 @@ Expected<void> Peer::refresh_in() {
 Expected<void> Peer::refresh_out() {
   const auto* n = negotiated();
   if (!n) return fail("session is not established");
-  for (auto f : n->families) speaker_.rib().refresh(id_, f);
+  for (auto f : n->families) speaker_.rib_of(config_).refresh(id_, f);
   speaker_.request_flush();
   return {};
 }
@@ -201,10 +201,11 @@ void Peer::connect() {
     ttl.send_ttl = config_.ebgp_multihop > 0 ? config_.ebgp_multihop : 1;
   }
   // Without a configured source, a speaker listening on one address connects from it too, so
-  // that the peer sees the address it has configured for us.
+  // that the peer sees the address it has configured for us. Not to a neighbor of a VRF: it is on
+  // a link of the tenant, which the listening address (the underlay's) is not on.
   auto local = config_.local_address;
   const auto& listen = speaker_.config().listen;
-  if (!local && listen && !listen->address.is_unspecified() &&
+  if (!local && config_.vrf.empty() && listen && !listen->address.is_unspecified() &&
       listen->address.family() == config_.address.family())
     local = listen->address;
   auto fd = connect_tcp({config_.address, config_.port}, local, ttl, config_.password);
@@ -386,7 +387,7 @@ bool Peer::on_message(Connection* c, std::span<const uint8_t> bytes) {
                    if (alive(c) && c == established_) {
                      log::info("bgp: neighbor {}: route refresh for {}",
                                config_.address.to_string(), r.family.name());
-                     speaker_.rib().refresh(id_, r.family);
+                     speaker_.rib_of(config_).refresh(id_, r.family);
                    }
                  },
              },
@@ -408,7 +409,7 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
   auto negotiated = [&](Family f) {
     return std::find(families.begin(), families.end(), f) != families.end();
   };
-  auto& rib = speaker_.rib();
+  auto& rib = speaker_.rib_of(config_);
   if (!u.withdrawn.empty() && negotiated(kIpv4Unicast))
     rib.withdraw(id_, kIpv4Unicast, u.withdrawn);
   if (u.mp_unreach && negotiated(u.mp_unreach->family)) {
@@ -547,7 +548,7 @@ void Peer::on_established(Connection* c, const session::Negotiated& n) {
   if (negotiated(kIpv4RouteTarget) && negotiated(kL2vpnEvpn)) {
     rtc_eor_timer_ = loop.add_timer(kRtcEndOfRibWait, [this] {
       rtc_eor_timer_ = 0;
-      if (!speaker_.rib().release_end_of_rib(id_)) return;
+      if (!speaker_.rib_of(config_).release_end_of_rib(id_)) return;
       log::info("bgp: neighbor {}: no RT-constraint End-of-RIB within {}s, EVPN End-of-RIB sent",
                 config_.address.to_string(), kRtcEndOfRibWait.count());
       speaker_.request_flush();
@@ -580,7 +581,7 @@ void Peer::send(Connection* c) {
 void Peer::pump_output() {
   Connection* c = established_;
   if (!c) return;
-  auto& rib = speaker_.rib();
+  auto& rib = speaker_.rib_of(config_);
   while (c->out.size() - c->out_offset < kOutputHighWater && rib.has_output(id_)) {
     size_t before = c->out.size();
     rib.take_output(id_, c->out, kOutputHighWater);
@@ -676,7 +677,7 @@ void Peer::start_graceful_restart(std::vector<Family> families, uint16_t restart
   stale_families_ = std::move(families);
   if (stale_families_.empty()) return;
   log::info("bgp: neighbor {}: graceful restart: {} routes of {} kept as stale for up to {}s",
-            config_.address.to_string(), speaker_.rib().stale_count(id_),
+            config_.address.to_string(), speaker_.rib_of(config_).stale_count(id_),
             gr::family_names(stale_families_), restart_time);
   // "If the session does not get re-established within the "Restart Time" that the peer
   // advertised previously, the Receiving Speaker MUST delete all the stale routes".
@@ -714,7 +715,7 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
       why = "the family was not negotiated again";
     }
     if (!why) return false;
-    const size_t gone = speaker_.rib().purge_stale(id_, f);
+    const size_t gone = speaker_.rib_of(config_).purge_stale(id_, f);
     log::info("bgp: neighbor {}: graceful restart: {} stale routes of {} removed: {}",
               config_.address.to_string(), gone, f.name(), why);
     return true;
@@ -725,7 +726,7 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
   log::info(
       "bgp: neighbor {}: graceful restart: {} stale routes of {} wait for End-of-RIB "
       "(up to {}s)",
-      config_.address.to_string(), speaker_.rib().stale_count(id_),
+      config_.address.to_string(), speaker_.rib_of(config_).stale_count(id_),
       gr::family_names(stale_families_), stale_time.count());
   stale_timer_ = loop.add_timer(stale_time, [this, stale_time] {
     stale_timer_ = 0;
@@ -743,14 +744,14 @@ void Peer::end_of_rib(Family family) {
   }
   auto it = std::find(stale_families_.begin(), stale_families_.end(), family);
   if (it == stale_families_.end()) {
-    if (family == kIpv4RouteTarget) speaker_.rib().release_end_of_rib(id_);
+    if (family == kIpv4RouteTarget) speaker_.rib_of(config_).release_end_of_rib(id_);
     return;
   }
   stale_families_.erase(it);
   // "Once the End-of-RIB marker for an address family is received from the peer, it MUST
   // immediately remove any routes from the peer that are still marked as stale for that
   // address family."
-  const size_t gone = speaker_.rib().end_of_rib(id_, family);
+  const size_t gone = speaker_.rib_of(config_).end_of_rib(id_, family);
   log::info("bgp: neighbor {}: graceful restart: End-of-RIB for {}, {} stale routes removed{}",
             config_.address.to_string(), family.name(), gone,
             stale_families_.empty() ? "; restart complete" : "");
@@ -761,7 +762,7 @@ void Peer::end_of_rib(Family family) {
 }
 
 void Peer::purge_stale(const std::string& why) {
-  const size_t gone = speaker_.rib().purge_stale(id_);
+  const size_t gone = speaker_.rib_of(config_).purge_stale(id_);
   log::info("bgp: neighbor {}: graceful restart: {}, {} stale routes of {} removed",
             config_.address.to_string(), why, gone, gr::family_names(stale_families_));
   stale_families_.clear();

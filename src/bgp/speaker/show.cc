@@ -87,7 +87,7 @@ json neighbor_json(const Speaker& s, const Peer& p) {
                          {"graceful_restart_notification",
                           caps.graceful_restart && caps.graceful_restart->notification},
                          {"families", families_json(caps.multiprotocol)}};
-    auto rc = s.rib().counters(p.id());
+    auto rc = s.rib_of(c).counters(p.id());
     for (auto f : n->families) {
       FamilyCounters fc;
       if (rc && rc->families.count(f)) fc = rc->families.at(f);
@@ -100,7 +100,8 @@ json neighbor_json(const Speaker& s, const Peer& p) {
       j["updates_sent"] = rc->messages_out;
     }
     // RFC 4684: the EVPN routes this peer gets are those of the route targets it imports.
-    if (const RtFilter* f = s.rib().rt_filter(p.id())) j["rt_constraint_memberships"] = f->size();
+    if (const RtFilter* f = s.rib_of(c).rt_filter(p.id()))
+      j["rt_constraint_memberships"] = f->size();
     if (auto l = p.local_endpoint()) j["local_address"] = l->address.to_string();
     if (p.local_link_local()) j["local_link_local"] = p.local_link_local()->to_string();
   } else {
@@ -116,6 +117,7 @@ json neighbor_json(const Speaker& s, const Peer& p) {
 
 std::string peer_name(const Speaker& s, PeerId id) {
   if (id == kLocalPeer) return "local";
+  if (id == kImportedPeer) return "imported";
   auto it = s.peers().find(id);
   return it == s.peers().end() ? "?" : it->second->config().address.to_string();
 }
@@ -184,7 +186,9 @@ std::optional<json> show_neighbor(const Speaker& s, const IpAddress& address) {
   return neighbor_json(s, *p);
 }
 
-json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& prefix) {
+json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& prefix,
+                 const Rib* rib) {
+  const Rib& table = rib ? *rib : s.rib();
   json j;
   j["family"] = family.name();
   std::vector<std::pair<Prefix, json>> rows;
@@ -204,10 +208,10 @@ json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& p
     if (!r["paths"].empty()) rows.emplace_back(pfx, std::move(r));
   };
   if (prefix) {
-    auto paths = s.rib().lookup(family, *prefix);
+    auto paths = table.lookup(family, *prefix);
     if (!paths.empty()) add(*prefix, paths);
   } else {
-    s.rib().for_each_route(family, add);
+    table.for_each_route(family, add);
   }
   // Sorted like a router's table.
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.first < b.first; });

@@ -13,7 +13,9 @@ nlohmann::json show_summary(const Speaker& s);
 // nullopt when no such neighbor.
 std::optional<nlohmann::json> show_neighbor(const Speaker& s, const IpAddress& address);
 // Every route of the family, or those of one prefix (exact, or the longest match for an address).
-nlohmann::json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& prefix);
+// `rib`: a VRF's (Speaker::vrf_rib); nullptr: the global one.
+nlohmann::json show_routes(const Speaker& s, Family family, const std::optional<Prefix>& prefix,
+                           const Rib* rib = nullptr);
 nlohmann::json path_attributes_json(const PathAttributes& a);
 // Where a path came from: the neighbor's address, "local" for our own routes.
 std::string peer_name(const Speaker& s, PeerId id);

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 
+#include "core/bug.h"
 #include "core/log.h"
 
 namespace isthmus::bgp {
@@ -12,6 +13,33 @@ Speaker::Speaker(EventLoop& loop, SpeakerConfig config) : loop_(loop), config_(s
   forwarding_preserved_ = config_.forwarding.preserved;
   rib_ = std::make_unique<Rib>(
       RibConfig{config_.asn, config_.router_id, config_.cluster_id, nullptr, {}, {}});
+  for (const PeerConfig& p : config_.peers)
+    if (!p.vrf.empty() && !vrf_ribs_.contains(p.vrf))
+      vrf_ribs_.emplace(p.vrf,
+                        std::make_unique<Rib>(RibConfig{
+                            config_.asn, config_.router_id, config_.cluster_id, nullptr, {}, {}}));
+}
+
+Rib* Speaker::vrf_rib(const std::string& vrf) {
+  auto it = vrf_ribs_.find(vrf);
+  return it == vrf_ribs_.end() ? nullptr : it->second.get();
+}
+
+const Rib* Speaker::vrf_rib(const std::string& vrf) const {
+  auto it = vrf_ribs_.find(vrf);
+  return it == vrf_ribs_.end() ? nullptr : it->second.get();
+}
+
+Rib& Speaker::rib_of(const PeerConfig& peer) {
+  if (peer.vrf.empty()) return *rib_;
+  Rib* r = vrf_rib(peer.vrf);
+  return BUG(r == nullptr) ? *rib_ : *r;
+}
+
+const Rib& Speaker::rib_of(const PeerConfig& peer) const {
+  if (peer.vrf.empty()) return *rib_;
+  const Rib* r = vrf_rib(peer.vrf);
+  return BUG(r == nullptr) ? *rib_ : *r;
 }
 
 Speaker::~Speaker() {
@@ -195,12 +223,12 @@ void Speaker::on_established(Peer& peer, const session::Negotiated& n, const Soc
   info.import_policy_per_prefix = pc.import_policy.per_prefix;
   info.export_policy_per_prefix = pc.export_policy.per_prefix;
   info.export_policy_id = pc.export_policy.name;
-  rib_->peer_up(info);
+  rib_of(pc).peer_up(info);
   request_flush();
 }
 
 void Speaker::on_down(Peer& peer, std::span<const Family> retain) {
-  rib_->peer_down(peer.id(), retain);
+  rib_of(peer.config()).peer_down(peer.id(), retain);
   request_flush();
 }
 
@@ -213,6 +241,7 @@ void Speaker::request_flush() {
 void Speaker::flush() {
   flush_pending_ = false;
   rib_->flush();
+  for (auto& [name, rib] : vrf_ribs_) rib->flush();
   for (auto& [id, peer] : peers_) peer->pump_output();
   reap_finished();
   if (!routes_complete_why_.empty()) {

@@ -32,6 +32,15 @@ class Speaker {
   EventLoop& loop() { return loop_; }
   Rib& rib() { return *rib_; }
   const Rib& rib() const { return *rib_; }
+  // The Rib of a VRF whose neighbors the configuration names (PeerConfig::vrf): the unicast
+  // routes of its gateways and what the VRF originates and imports for them. nullptr: no
+  // neighbor names it. Made at construction, so the owner can attach to it before start().
+  Rib* vrf_rib(const std::string& vrf);
+  const Rib* vrf_rib(const std::string& vrf) const;
+  // The Rib of a peer: its VRF's, or the global one.
+  Rib& rib_of(const PeerConfig& peer);
+  const Rib& rib_of(const PeerConfig& peer) const;
+  const std::map<std::string, std::unique_ptr<Rib>>& vrf_ribs() const { return vrf_ribs_; }
   const SpeakerConfig& config() const { return config_; }
   const std::map<uint32_t, std::unique_ptr<Peer>>& peers() const { return peers_; }
   Peer* find_peer(const IpAddress& address) const;
@@ -69,6 +78,7 @@ class Speaker {
   EventLoop& loop_;
   SpeakerConfig config_;
   std::unique_ptr<Rib> rib_;
+  std::map<std::string, std::unique_ptr<Rib>> vrf_ribs_;
   Fd listen_fd_;
   std::map<uint32_t, std::unique_ptr<Peer>> peers_;
   uint32_t next_peer_id_ = 1;
