@@ -2,6 +2,7 @@
 // a workload the bridge learns becomes local type-2 routes, and leaves again.
 #include "agent/agent.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <linux/neighbour.h>
 
@@ -581,6 +582,49 @@ TEST_F(TenantTest, RemotePrefixesBecomeRoutesIncrementallyAsAFullReconcileWould)
   EXPECT_EQ(kernel_.changes(),
             (std::vector<std::string>{"replace_route 100.64.3.0/24", "delete_route 0.0.0.0/0"}));
   EXPECT_EQ(reconcile(kernel_, agent_->desired()).changes, 0u);
+}
+
+// A route of a gateway of the tenant (a BGP neighbor of its VRF) wins over a remote route of the
+// same prefix, and gives way to it again when it goes; one with a next hop of the other family
+// is not installed.
+TEST_F(TenantTest, GatewayRoutesWinOverRemoteOnes) {
+  auto uplink = kernel_.add_link({.name = "gw0", .kind = "veth", .veth_peer = "gw0-peer"});
+  ASSERT_TRUE(uplink.has_value());
+  ASSERT_TRUE(kernel_.set_link(uplink->index, {.up = true}).has_value());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  type5(2, "0.0.0.0/0");
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  auto routes = [&] {
+    std::set<std::string> out;
+    for (const auto& r : *kernel_.routes(kTenantTable))
+      if (r.gateway)
+        out.insert(fmt::format("{} via {} dev {}", r.dst.to_string(), r.gateway->to_string(),
+                               r.oif == uplink->index ? "gw0" : std::to_string(r.oif)));
+    return out;
+  };
+  const std::string br = std::to_string(index("br5001"));
+  EXPECT_EQ(routes(), (std::set<std::string>{"0.0.0.0/0 via 198.18.0.3 dev " + br}));
+  agent_->set_gateway_route(kL3, *Prefix::parse("0.0.0.0/0"),
+                            GatewayRoute{{}, ip("198.19.1.1"), "gw0"});
+  agent_->set_gateway_route(kL3, *Prefix::parse("::/0"), GatewayRoute{{}, ip("198.19.1.1"), "gw0"});
+  EXPECT_TRUE(agent_->dirty());
+  EXPECT_FALSE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(routes(), (std::set<std::string>{"0.0.0.0/0 via 198.19.1.1 dev gw0"}));
+  EXPECT_EQ(reconcile(kernel_, agent_->desired()).changes, 0u);
+  // The same again changes nothing; its removal brings the remote route back.
+  agent_->reconcile();
+  agent_->set_gateway_route(kL3, *Prefix::parse("0.0.0.0/0"),
+                            GatewayRoute{{}, ip("198.19.1.1"), "gw0"});
+  EXPECT_FALSE(agent_->dirty());
+  agent_->set_gateway_route(kL3, *Prefix::parse("0.0.0.0/0"), std::nullopt);
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(routes(), (std::set<std::string>{"0.0.0.0/0 via 198.18.0.3 dev " + br}));
+  // A tenant the agent does not have: ignored.
+  agent_->set_gateway_route(kL3 + 1, *Prefix::parse("0.0.0.0/0"),
+                            GatewayRoute{{}, ip("198.19.1.1"), "gw0"});
+  EXPECT_FALSE(agent_->dirty());
 }
 
 TEST_F(TenantTest, WithdrawnPrefixesLeaveTheKernel) {

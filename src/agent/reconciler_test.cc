@@ -838,6 +838,83 @@ TEST(Reconciler, IncrementalL3ChangesLeaveTheKernelAsAFullReconcileWould) {
                                    }));
 }
 
+// A tenant's gateway on a link of its own (VRF-lite): its routes via the gateway on that link,
+// over a remote route of the same prefix; a rule routes what arrives on the link in the
+// tenant's table; all of it goes with the tenant. The incremental path does the same. A missing
+// link is a precise error.
+TEST(Reconciler, GatewayRoutesOfATenant) {
+  FakeKernel k{kChecked};
+  auto uplink = k.add_link({.name = "gw0", .kind = "veth", .veth_peer = "gw0-peer"});
+  ASSERT_TRUE(uplink.has_value());
+  ASSERT_TRUE(k.set_link(uplink->index, {.up = true}).has_value());
+  DesiredState d = tenant();
+  d.l3vnis[0].uplinks = {"gw0"};
+  d.l3vnis[0].gateway_routes = {
+      {*Prefix::parse("0.0.0.0/0"), ip("198.19.1.1"), "gw0"},
+      {*Prefix::parse("::/0"), ip("fd00:19:1::1"), "gw0"},
+      {*Prefix::parse("100.64.1.0/24"), ip("198.19.1.1"), "gw0"},  // blue's: connected wins
+  };
+  auto r = reconcile(k, d);
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  const auto links = *k.links();
+  const int b = find(links, "br5001")->index, gw = uplink->index;
+  const auto table = table_text(k, kTenantTable);
+  EXPECT_TRUE(table.contains(fmt::format("0.0.0.0/0 via 198.19.1.1 dev {} onlink metric 0", gw)));
+  EXPECT_TRUE(table.contains(fmt::format("::/0 via fd00:19:1::1 dev {} onlink metric 1024", gw)));
+  // VTEP 3's default is passed over (the gateway's wins), its host route is not.
+  EXPECT_FALSE(table.contains(fmt::format("0.0.0.0/0 via 198.18.0.3 dev {} onlink metric 0", b)));
+  EXPECT_TRUE(
+      table.contains(fmt::format("100.64.1.20/32 via 198.18.0.3 dev {} onlink metric 0", b)));
+  EXPECT_TRUE(
+      table.contains(fmt::format("100.64.1.0/24 dev {} metric 0", find(links, "br100")->index)));
+  auto rules = *k.rules();
+  for (IpFamily f : {IpFamily::V4, IpFamily::V6})
+    EXPECT_NE(
+        std::find(rules.begin(), rules.end(), kernel::Rule{f, kRulePriority, "gw0", kTenantTable}),
+        rules.end());
+  EXPECT_EQ(*k.sysctl("net/ipv4/conf/gw0/forwarding"), "1");
+  EXPECT_EQ(*k.sysctl("net/ipv6/conf/all/forwarding"), "1");
+  k.clear_changes();
+  EXPECT_EQ(reconcile(k, d).changes, 0u) << fmt::format("{}", fmt::join(k.changes(), "; "));
+
+  // Incrementally: the IPv4 default goes (VTEP 3's takes its place), another prefix comes.
+  DesiredState d2 = d;
+  d2.l3vnis[0].gateway_routes = {{*Prefix::parse("::/0"), ip("fd00:19:1::1"), "gw0"},
+                                 {*Prefix::parse("100.127.0.0/24"), ip("198.19.1.1"), "gw0"}};
+  const L3Changes c{.vni = 5001,
+                    .bridge = b,
+                    .vxlan = find(links, "vxlan5001")->index,
+                    .before = l3_vteps(d, d.l3vnis[0])};
+  auto inc = apply_l3_changes(k, d2, std::vector{c});
+  ASSERT_TRUE(inc.ok()) << inc.errors.front();
+  FakeKernel full{kChecked};
+  auto full_uplink = full.add_link({.name = "gw0", .kind = "veth", .veth_peer = "gw0-peer"});
+  ASSERT_TRUE(full_uplink.has_value());
+  ASSERT_TRUE(full.set_link(full_uplink->index, {.up = true}).has_value());
+  ASSERT_TRUE(reconcile(full, d2).ok());
+  EXPECT_EQ(table_text(k, kTenantTable), table_text(full, kTenantTable));
+  EXPECT_TRUE(table_text(k, kTenantTable)
+                  .contains(fmt::format("0.0.0.0/0 via 198.18.0.3 dev {} onlink metric 0", b)));
+
+  // The link is gone: a precise error, the rest is done.
+  ASSERT_TRUE(k.delete_link(gw).has_value());
+  r = reconcile(k, d2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::find(r.errors.begin(), r.errors.end(),
+                      "L3 VNI 5001: 100.127.0.0/24 via 198.19.1.1: no interface gw0"),
+            r.errors.end())
+      << fmt::format("{}", fmt::join(r.errors, "; "));
+
+  // The tenant goes: its rules for the link and its routes with it.
+  d2.l3vnis.clear();
+  ASSERT_TRUE(reconcile(k, d2).ok());
+  rules = *k.rules();
+  EXPECT_TRUE(
+      std::none_of(rules.begin(), rules.end(), [](const auto& x) { return x.iif == "gw0"; }));
+  for (const auto& x : table_text(k, kTenantTable))
+    EXPECT_EQ(x.find("198.19.1.1"), std::string::npos) << x;
+}
+
 // Over an IPv6 underlay an IPv6 route goes via the VTEP itself; IPv4 routes would need an IPv6
 // gateway (RTA_VIA) and are not installed. Routes through our own VTEP never are.
 TEST(Reconciler, L3RoutesOverAnIpv6UnderlayAndOurOwnVtep) {
