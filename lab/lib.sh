@@ -85,6 +85,8 @@
 #           lab_silent_workload N VNI W MAC A4 [A6]   workload W on host N's br<VNI> that has sent
 #                                                     nothing (static addresses, no DAD/RS/GARP)
 #           lab_silent_sent W                         the frames W sent since it was attached
+#           lab_tenant_workload N VNI W NET HOST      workload W on host N's br<VNI>, 100.64.NET.HOST
+#                                                     and fd00:64:NET::HOST, that pinged its gateways
 #
 # A process registered with lab_critical NAME (every daemon started here is) is checked on every
 # poll of lab_wait_for: if it exits, the test fails at once with its log instead of timing out.
@@ -963,6 +965,19 @@ lab_attach_workload() {
     ip -n "${ns}" addr add "${a6}" dev eth0 nodad
     ip -n "${ns}" -6 route add default via "$(python3 -c "import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1], strict=False).hosts()))" "${a6}")"
   fi
+}
+
+# lab_tenant_workload N VNI W NET HOST: once host N has br<VNI>, workload W on it with
+# 100.64.NET.HOST/24 and fd00:64:NET::HOST/64 (lab_attach_workload), which then pings its gateways
+# (.1, ::1): its agent learns it from the bridge and advertises it.
+lab_tenant_workload() {
+  local n=$1 vni=$2 w=$3 net=$4 host=$5
+  lab_wait_for 30 "host ${n}: br${vni} is there" lab_exec "${n}" ip link show "br${vni}"
+  lab_attach_workload "${n}" "${vni}" "${w}" "100.64.${net}.${host}/24" "fd00:64:${net}::${host}/64"
+  lab_wait_for 10 "${w} reaches its gateway 100.64.${net}.1" \
+    ip netns exec "$(lab_ns "${w}")" ping -c1 -W1 "100.64.${net}.1"
+  lab_wait_for 10 "${w} reaches its gateway fd00:64:${net}::1" \
+    ip netns exec "$(lab_ns "${w}")" ping -6 -c1 -W1 "fd00:64:${net}::1"
 }
 
 # lab_send_garp I DEV: one gratuitous ARP (RFC 5227 §3 announcement: broadcast, sender and target

@@ -120,16 +120,9 @@ lab_wait_for 60 "bird: t4 Established" lab_bird_established bird t4
 lab_wait_for 60 "bird: t6 Established" lab_bird_established bird t6
 
 # Workloads: each speaks to its gateway first, so that its agent advertises it.
-lab_wait_for 30 "host 2: br100 is there" lab_exec 2 ip link show br100
-lab_wait_for 30 "host 3: br200 is there" lab_exec 3 ip link show br200
-lab_attach_workload 2 100 w2 100.64.1.12/24 fd00:64:1::12/64
-lab_attach_workload 3 200 w3 100.64.2.13/24 fd00:64:2::13/64
+lab_tenant_workload 2 100 w2 1 12
+lab_tenant_workload 3 200 w3 2 13
 w() { ip netns exec "$(lab_ns "$1")" "${@:2}"; }
-for wl in "w2 1" "w3 2"; do
-  read -r name n <<<"${wl}"
-  lab_wait_for 10 "${name} reaches its gateway 100.64.${n}.1" w "${name}" ping -c1 -W1 "100.64.${n}.1"
-  lab_wait_for 10 "${name} reaches its gateway fd00:64:${n}::1" w "${name}" ping -6 -c1 -W1 "fd00:64:${n}::1"
-done
 
 # BIRD: both agents' subnets from h2 (AS path 65000), in its kernel via h2's address on the
 # link; nothing else from h2 (no host routes, no default back, no underlay).

@@ -86,16 +86,9 @@ lab_wait_for 30 "FRR: L3 VNI ${l3vni} up with router MAC ${rmac4}" frr_l3vni_up
 
 # Workloads: w2 on blue at h2, w3 on red at h3. Each speaks to its gateway first, so the agent
 # learns it from the bridge and advertises it.
-lab_wait_for 30 "host 2: br100 is there" lab_exec 2 ip link show br100
-lab_wait_for 30 "host 3: br200 is there" lab_exec 3 ip link show br200
-lab_attach_workload 2 100 w2 100.64.1.12/24 fd00:64:1::12/64
-lab_attach_workload 3 200 w3 100.64.2.13/24 fd00:64:2::13/64
+lab_tenant_workload 2 100 w2 1 12
+lab_tenant_workload 3 200 w3 2 13
 w() { ip netns exec "$(lab_ns "$1")" "${@:2}"; }
-for wl in "w2 1" "w3 2"; do
-  read -r name n <<<"${wl}"
-  lab_wait_for 10 "${name} reaches its gateway 100.64.${n}.1" w "${name}" ping -c1 -W1 "100.64.${n}.1"
-  lab_wait_for 10 "${name} reaches its gateway fd00:64:${n}::1" w "${name}" ping -6 -c1 -W1 "fd00:64:${n}::1"
-done
 
 # FRR holds the agents' subnets as type-5 routes (tenant's RT, VXLAN, router MAC), through the RR.
 for p in "100.64.1.0/24 198.18.0.2 ${rmac2}" "fd00:64:1::/64 198.18.0.2 ${rmac2}" \
