@@ -18,7 +18,8 @@
 # BIRD's address on gw0 (onlink) and a rule routes what arrives on gw0 in it; h3's IP-VRF and
 # table have the defaults from VTEP 198.18.0.2 with BIRD's AS path; w2 and w3 ping the outside
 # host (TTL 62 and 61: routed at each hop), and it pings them. BIRD withdraws its defaults: they
-# leave both agents' tables and the workloads' gateways answer "unreachable" again.
+# leave both agents' tables and the workloads' gateways answer "unreachable" again. Before that,
+# agent 2 is killed and started again under continuous pings through the gateway: none is lost.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
@@ -216,6 +217,52 @@ for c in "w2 100.64.1.12 fd00:64:1::12 62" "w3 100.64.2.13 fd00:64:2::13 61"; do
   done
 done
 lab_log "w2 and w3 <-> the outside host through BIRD, IPv4 and IPv6 (its own addresses: no NAT)"
+
+# Graceful restart (RFC 4724) across the gateway: agent 2 is killed (SIGKILL) and started again
+# while w2, w3 and the outside host ping each other, 20 per second: not one packet is lost. BIRD
+# keeps h2's routes as stale (isthmusd lists ipv4/ipv6-unicast with the F bit to a neighbor of a
+# VRF on a node agent), the kernel keeps the tenant's table and rule, and the restarted agent
+# waits for BIRD's End-of-RIB as for the route reflector's.
+declare -A pings=()
+for pair in "w2 ${out4}" "w2 ${out6}" "w3 ${out4}" "w3 ${out6}" "out 100.64.1.12" "out fd00:64:2::13"; do
+  read -r from to <<<"${pair}"
+  if [[ ${from} == out ]]; then
+    lab_exec out ping -q -c 400 -i 0.05 -W 1 "${to}" >"${LAB_DIR}/ping-${from}-${to}.txt" 2>&1 &
+  else
+    w "${from}" ping -q -c 400 -i 0.05 -W 1 "${to}" >"${LAB_DIR}/ping-${from}-${to}.txt" 2>&1 &
+  fi
+  pings[${from}-${to}]=$!
+done
+sleep 2
+log_has() { grep -Eq -- "$2" "${LAB_DIR}/$1.log"; }
+lab_stop agent2 KILL
+lab_log "agent 2 killed (SIGKILL)"
+lab_shows "^default via 198\.19\.1\.1 dev gw0" lab_exec 2 ip -4 route show table "${table}" ||
+  lab_fail "host 2 lost the gateway's default when its agent died"
+lab_isthmusd_start 2 agent2 "$(cat "${LAB_DIR}/agent2.yaml")"
+lab_wait_for 30 "agent2: 198.19.1.1 Established again" lab_isthmus_established agent2 198.19.1.1
+lab_wait_for 30 "agent2: fd00:19:1::1 Established again" lab_isthmus_established agent2 fd00:19:1::1
+lab_wait_for 30 "agent 2: routes complete (End-of-RIB from the RR and BIRD)" \
+  log_has agent2 "routes of l2vpn-evpn complete: End-of-RIB from every peer"
+# Not before BIRD's End-of-RIB for both families (the restarted agent waited for them).
+awk '/End-of-RIB for ipv4-unicast/ {v4 = NR} /End-of-RIB for ipv6-unicast/ {v6 = NR}
+     /routes of l2vpn-evpn complete/ {done = NR}
+     END { exit !(v4 && v6 && done > v4 && done > v6) }' "${LAB_DIR}/agent2.log" ||
+  lab_fail "agent 2's routes were complete before BIRD's End-of-RIB: $(cat "${LAB_DIR}/agent2.log")"
+lab_log "agent 2 restarted; waiting for the pings to end"
+failed=0
+for key in "${!pings[@]}"; do
+  wait "${pings[${key}]}" || true
+  read -r sent got <<<"$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' "${LAB_DIR}/ping-${key}.txt")"
+  lab_log "${key}: ${got:-?}/${sent:-?} answered"
+  [[ ${sent:-0} -eq 400 && ${got:-0} -eq 400 ]] || { echo "FAIL: ${key} lost packets: $(cat "${LAB_DIR}/ping-${key}.txt")" >&2; failed=1; }
+done
+((failed == 0)) || lab_fail "packets to or from the outside were lost across the agent's restart"
+for c in "ipv4 0.0.0.0/0 198.19.1.1" "ipv6 ::/0 fd00:19:1::1"; do
+  read -r fam pfx from <<<"${c}"
+  lab_wait_for 30 "agent2 (restarted): vrf tenant1 ${pfx} best from ${from}" vrf_has "${fam}" "${pfx}" "${from}"
+done
+lab_log "no packet lost across agent 2's restart (SIGKILL), through the gateway, IPv4 and IPv6"
 
 # BIRD withdraws its defaults: gone from both agents' tables, unreachable again.
 lab_birdc bird disable s4 >/dev/null

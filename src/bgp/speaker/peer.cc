@@ -92,7 +92,7 @@ session::LocalConfig Peer::local_config() const {
   // RFC 4724 §3: the families whose forwarding state we keep across a restart of ours (none for
   // a helper-only speaker), the R bit while we restart; RFC 8538 §2: the N bit.
   caps.graceful_restart =
-      gr::local_capability(config_.graceful_restart, speaker_.own_restart(config_.families));
+      gr::local_capability(config_.graceful_restart, speaker_.own_restart(config_));
   return c;
 }
 

@@ -110,6 +110,26 @@ gr::OwnRestart Speaker::own_restart(const std::vector<Family>& families) const {
   return own;
 }
 
+std::vector<Family> Speaker::forwarding_families(const PeerConfig& peer) const {
+  std::vector<Family> out = config_.forwarding.families;
+  if (!peer.vrf.empty() && !out.empty())
+    for (Family f : peer.families)
+      if ((f == kIpv4Unicast || f == kIpv6Unicast) &&
+          std::find(out.begin(), out.end(), f) == out.end())
+        out.push_back(f);
+  return out;
+}
+
+gr::OwnRestart Speaker::own_restart(const PeerConfig& peer) const {
+  gr::OwnRestart own;
+  for (Family f : forwarding_families(peer))
+    if (std::find(peer.families.begin(), peer.families.end(), f) != peer.families.end())
+      own.families.push_back(f);
+  own.forwarding_preserved = forwarding_preserved_;
+  own.restarting = config_.forwarding.preserved && !routes_complete_;
+  return own;
+}
+
 void Speaker::on_end_of_rib() { check_routes_complete(); }
 
 void Speaker::check_routes_complete() {
@@ -117,7 +137,7 @@ void Speaker::check_routes_complete() {
   for (const auto& [id, peer] : peers_) {
     const PeerConfig& pc = peer->config();
     if (peer->dynamic() || pc.shutdown) continue;
-    for (Family f : config_.forwarding.families) {
+    for (Family f : forwarding_families(pc)) {
       if (std::find(pc.families.begin(), pc.families.end(), f) == pc.families.end()) continue;
       const session::Negotiated* n = peer->negotiated();
       if (!n) return;  // not up yet: wait for it, up to the deferral timer
