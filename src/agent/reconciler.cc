@@ -57,12 +57,37 @@ bool same_route(const kernel::Route& w, const kernel::Route& h) {
          w.protocol == h.protocol && w.onlink == h.onlink && kernel_metric(w) == kernel_metric(h) &&
          (w.unreachable || w.oif == h.oif);
 }
-// The kernel's key of a route in a table: a replace of one takes over the other.
-bool same_key(const kernel::Route& a, const kernel::Route& b) {
-  return a.dst == b.dst && kernel_metric(a) == kernel_metric(b);
-}
-bool has_route(const std::vector<kernel::Route>& v, const kernel::Route& r) {
-  return std::any_of(v.begin(), v.end(), [&](const auto& x) { return same_route(r, x); });
+// What brings a table's routes of ours from `have` to `want`: the routes to replace (missing or
+// different) and ours to delete (not wanted, their key not taken over by a replace). A route's
+// key in a table is its destination and metric (a replace of one takes over the other), so both
+// sides are matched by key: O(n log n) for tables of 100k routes. `only_gateways`: of `have`,
+// only routes with a gateway (the remote routes) are considered for deletion; `keep_gateways`:
+// none of those is deleted (a restart).
+struct RouteDiff {
+  std::vector<kernel::EntryChange> replace;
+  std::vector<kernel::EntryChange> remove;
+};
+RouteDiff diff_routes(const std::vector<kernel::Route>& want,
+                      const std::vector<kernel::Route>& have, bool only_gateways,
+                      bool keep_gateways) {
+  using Key = std::pair<Prefix, uint32_t>;
+  auto key = [](const kernel::Route& r) { return Key{r.dst, kernel_metric(r)}; };
+  std::map<Key, const kernel::Route*> have_by_key;
+  for (const kernel::Route& h : have) have_by_key.emplace(key(h), &h);
+  std::set<Key> wanted;
+  RouteDiff d;
+  for (const kernel::Route& w : want) {
+    wanted.insert(key(w));
+    auto h = have_by_key.find(key(w));
+    if (h == have_by_key.end() || !same_route(w, *h->second))
+      d.replace.push_back(kernel::EntryChange::replace_route(w));
+  }
+  for (const kernel::Route& h : have) {
+    if (h.protocol != kRouteProtocol || wanted.contains(key(h))) continue;
+    if (h.gateway ? keep_gateways : only_gateways) continue;
+    d.remove.push_back(kernel::EntryChange::delete_route(h));
+  }
+  return d;
 }
 
 // Whether another network here has an IPv4 subnet that overlaps `n`'s (a network of another
@@ -573,15 +598,10 @@ class Run {
   // One table: the wanted routes in, ours that are not wanted out. A route of ours whose key a
   // wanted one took over is gone already (the replace took its place).
   void sync_table(const std::vector<kernel::Route>& want, const std::vector<kernel::Route>& have) {
-    for (const kernel::Route& r : want)
-      if (!has_route(have, r)) done(k_.replace_route(r));
-    for (const kernel::Route& r : have) {
-      if (r.protocol != kRouteProtocol || has_route(want, r)) continue;
-      if (std::any_of(want.begin(), want.end(), [&](const auto& w) { return same_key(w, r); }))
-        continue;
-      if (r.gateway && o_.keep_remote_entries) continue;  // a remote route (L3 VNI)
-      done(k_.delete_route(r));
-    }
+    // A remote route (L3 VNI) stays during a restart.
+    RouteDiff diff = diff_routes(want, have, false, o_.keep_remote_entries);
+    flush(diff.replace);
+    flush(diff.remove);
   }
 
   // Optional: a key this kernel does not have (accept_untracked_na came with Linux 5.19) is
@@ -684,27 +704,11 @@ ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
       r.errors.push_back(have.error().message);
       continue;
     }
-    for (const kernel::Route& w : plan.routes)
-      if (!has_route(*have, w)) {
-        if (auto ok = k.replace_route(w); ok)
-          ++r.changes;
-        else
-          r.errors.push_back(ok.error().message);
-      }
     // Only the remote routes (those with a gateway) are this path's: the connected routes and
     // the unreachable defaults are the full reconcile's.
-    for (const kernel::Route& h : *have) {
-      if (h.protocol != kRouteProtocol || !h.gateway || has_route(plan.routes, h) ||
-          options.keep_remote_entries)
-        continue;
-      if (std::any_of(plan.routes.begin(), plan.routes.end(),
-                      [&](const auto& w) { return same_key(w, h); }))
-        continue;
-      if (auto ok = k.delete_route(h); ok)
-        ++r.changes;
-      else
-        r.errors.push_back(ok.error().message);
-    }
+    RouteDiff diff = diff_routes(plan.routes, *have, true, options.keep_remote_entries);
+    apply(diff.replace);
+    apply(diff.remove);
     apply(deletes);
   }
   return r;

@@ -31,6 +31,12 @@ std::vector<ChangeError> Kernel::apply(std::span<const EntryChange> changes) {
       case EntryChange::Kind::DeleteNeighbour:
         r = delete_neighbour(c.neighbour);
         break;
+      case EntryChange::Kind::ReplaceRoute:
+        r = replace_route(c.route);
+        break;
+      case EntryChange::Kind::DeleteRoute:
+        r = delete_route(c.route);
+        break;
     }
     if (!r) failed.push_back({i, std::move(r.error())});
   }

@@ -21,18 +21,31 @@ namespace isthmus::kernel {
 
 // One change of an FDB entry or a neighbour: what a reconcile makes by the thousand, for apply().
 struct EntryChange {
-  enum class Kind : uint8_t { AddFdb, AppendFdb, DeleteFdb, ReplaceNeighbour, DeleteNeighbour };
+  enum class Kind : uint8_t {
+    AddFdb,
+    AppendFdb,
+    DeleteFdb,
+    ReplaceNeighbour,
+    DeleteNeighbour,
+    ReplaceRoute,
+    DeleteRoute,
+  };
   Kind kind = Kind::AddFdb;
   FdbEntry fdb = {};         // the FDB kinds
   Neighbour neighbour = {};  // the neighbour kinds
+  Route route = {};          // the route kinds
   static EntryChange add_fdb(const FdbEntry& e, bool append) {
-    return {append ? Kind::AppendFdb : Kind::AddFdb, e, {}};
+    return {append ? Kind::AppendFdb : Kind::AddFdb, e, {}, {}};
   }
-  static EntryChange delete_fdb(const FdbEntry& e) { return {Kind::DeleteFdb, e, {}}; }
+  static EntryChange delete_fdb(const FdbEntry& e) { return {Kind::DeleteFdb, e, {}, {}}; }
   static EntryChange replace_neighbour(const Neighbour& n) {
-    return {Kind::ReplaceNeighbour, {}, n};
+    return {Kind::ReplaceNeighbour, {}, n, {}};
   }
-  static EntryChange delete_neighbour(const Neighbour& n) { return {Kind::DeleteNeighbour, {}, n}; }
+  static EntryChange delete_neighbour(const Neighbour& n) {
+    return {Kind::DeleteNeighbour, {}, n, {}};
+  }
+  static EntryChange replace_route(const Route& r) { return {Kind::ReplaceRoute, {}, {}, r}; }
+  static EntryChange delete_route(const Route& r) { return {Kind::DeleteRoute, {}, {}, r}; }
 };
 
 // A change apply() could not make: its index in the batch and why.

@@ -518,6 +518,10 @@ std::vector<ChangeError> NetlinkKernel::apply(std::span<const EntryChange> chang
         return nl::del_fdb(c.fdb);
       case EntryChange::Kind::ReplaceNeighbour:
         return nl::replace_neighbour(c.neighbour);
+      case EntryChange::Kind::ReplaceRoute:
+        return nl::replace_route(c.route);
+      case EntryChange::Kind::DeleteRoute:
+        return nl::del_route(c.route);
       case EntryChange::Kind::DeleteNeighbour:
         break;
     }
@@ -532,6 +536,10 @@ std::vector<ChangeError> NetlinkKernel::apply(std::span<const EntryChange> chang
                            c.kind == EntryChange::Kind::DeleteFdb ? "RTM_DELNEIGH" : "RTM_NEWNEIGH",
                            c.fdb.mac.to_string(), c.fdb.dst ? " dst " + c.fdb.dst->to_string() : "",
                            link_name(c.fdb.ifindex));
+      case EntryChange::Kind::ReplaceRoute:
+        return "RTM_NEWROUTE " + c.route.dst.to_string();
+      case EntryChange::Kind::DeleteRoute:
+        return "RTM_DELROUTE " + c.route.dst.to_string();
       case EntryChange::Kind::ReplaceNeighbour:
       case EntryChange::Kind::DeleteNeighbour:
         break;
