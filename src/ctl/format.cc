@@ -71,6 +71,8 @@ std::string format_bgp_neighbor(const json& n) {
                      n.value("dynamic", false) ? " (dynamic)" : "");
   if (!str(n, "description").empty())
     out += fmt::format("  Description: {}\n", str(n, "description"));
+  if (n.contains("vrf"))
+    out += fmt::format("  Gateway of VRF {} on {}\n", str(n, "vrf"), str(n, "interface"));
   out += fmt::format("  BGP state = {}", str(n, "state"));
   if (str(n, "state") == "Established")
     out += fmt::format(", up for {}", uptime(n.value("uptime_s", int64_t{0})));

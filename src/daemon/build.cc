@@ -67,6 +67,7 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
     p->port = n.port;
     p->passive = n.passive;
     p->vrf = n.vrf;
+    p->interface = n.interface;
     sc.peers.push_back(std::move(*p));
   }
   for (auto& r : b.neighbor_ranges) {

@@ -165,6 +165,8 @@ for fam in ipv4 ipv6; do
 done
 text=$(lab_isthmusctl agent2 show bgp vrf tenant1 ipv4)
 grep -q "0\.0\.0\.0/0" <<<"${text}" || lab_fail "agent2: show bgp vrf tenant1 ipv4 lacks the default: ${text}"
+text=$(lab_isthmusctl agent2 show bgp neighbor 198.19.1.1)
+grep -q "Gateway of VRF tenant1 on gw0" <<<"${text}" || lab_fail "agent2: show bgp neighbor 198.19.1.1: ${text}"
 err=$(lab_isthmusctl agent2 show bgp vrf tenant9 ipv4 2>&1) && lab_fail "show bgp vrf tenant9 succeeded: ${err}"
 grep -q "VRF tenant9 has no BGP neighbors (VRFs with neighbors: tenant1)" <<<"${err}" ||
   lab_fail "show bgp vrf tenant9: ${err}"

@@ -50,6 +50,7 @@ struct PeerConfig {
   // A neighbor of a VRF (a tenant's gateway): its routes live in that VRF's own Rib
   // (Speaker::vrf_rib), not in the global one. Empty: the global Rib.
   std::string vrf;
+  std::string interface;  // a neighbor of a VRF: the link to it (for show; the agent routes it)
 };
 
 // Dynamic neighbors: any peer connecting from `prefix` gets a session built from `peer`.

@@ -55,6 +55,10 @@ json neighbor_json(const Speaker& s, const Peer& p) {
   j["dynamic"] = p.dynamic();
   j["type"] = p.ibgp() ? "ibgp" : "ebgp";
   j["route_reflector_client"] = c.route_reflector_client;
+  if (!c.vrf.empty()) {  // a tenant's gateway: its routes are in the VRF's table
+    j["vrf"] = c.vrf;
+    j["interface"] = c.interface;
+  }
   j["uptime_s"] = 0;
   j["messages_received"] = cnt.messages_in;
   j["messages_sent"] = cnt.messages_out;
