@@ -295,6 +295,8 @@ ReconcileResult Agent::reconcile_full() {
   }
   programmed_l3_.clear();
   for (const L3VniState& l3 : d.l3vnis) programmed_l3_[l3.vni] = l3_vteps(d, l3);
+  programmed_l3_routes_ = std::move(r.l3_routes);
+  r.l3_routes.clear();
   // From now on the changes are made against what the kernel was brought to.
   programmed_.clear();
   for (const NetworkState& n : d.networks) {
@@ -371,7 +373,8 @@ ReconcileResult Agent::reconcile_changes() {
     l3_changes.push_back({.vni = vni,
                           .bridge = dv->second.bridge,
                           .vxlan = dv->second.vxlan,
-                          .before = programmed_l3_[vni]});
+                          .before = programmed_l3_[vni],
+                          .before_routes = std::move(programmed_l3_routes_[vni])});
   }
   pending_l3_.clear();
   ReconcileResult l3 =
@@ -380,6 +383,7 @@ ReconcileResult Agent::reconcile_changes() {
   r.errors.insert(r.errors.end(), l3.errors.begin(), l3.errors.end());
   for (const L3VniState& s : d.l3vnis)
     if (l3_devices_.contains(s.vni)) programmed_l3_[s.vni] = l3_vteps(d, s);
+  for (auto& [vni, routes] : l3.l3_routes) programmed_l3_routes_[vni] = std::move(routes);
   return r;
 }
 

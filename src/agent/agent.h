@@ -175,6 +175,7 @@ class Agent {
   std::map<int, uint32_t> l3_bridges_;  // ifindex -> L3 VNI
   std::map<int, uint32_t> l3_vxlans_;   // ifindex -> L3 VNI
   std::map<uint32_t, std::vector<L3Vtep>> programmed_l3_;
+  std::map<uint32_t, std::vector<kernel::Route>> programmed_l3_routes_;
   std::set<uint32_t> pending_l3_;  // L3 VNIs whose remote prefixes changed since the last run
   std::map<uint32_t, std::map<Prefix, GatewayRoute>> gateway_routes_;  // L3 VNI -> its gateways'
   // Per L3 VNI what desired() said about routes it passed over, so that each is logged once

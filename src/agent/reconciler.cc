@@ -261,8 +261,10 @@ class Run {
     flush(batch_);  // the FDB and neighbour changes, many to a netlink message
     std::vector<L3Routing> l3_routing;
     for (const L3Devices& dv : l3_ready)
-      if (auto p = plans.find(dv.l3->vni); p != plans.end())
+      if (auto p = plans.find(dv.l3->vni); p != plans.end()) {
         l3_routing.push_back({dv.l3, dv.bridge, &p->second});
+        result_.l3_routes[dv.l3->vni] = p->second.routes;
+      }
     sync_routing(result_.devices, l3_routing);
     flush(late_);  // what the removed routes used
     remove_unwanted();
@@ -699,16 +701,12 @@ ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
               {.ifindex = c.vxlan, .mac = rmac, .dst = vtep, .self = true}));
     }
     apply(adds);
-    auto have = k.routes(l3->table);
-    if (!have) {
-      r.errors.push_back(have.error().message);
-      continue;
-    }
     // Only the remote routes (those with a gateway) are this path's: the connected routes and
     // the unreachable defaults are the full reconcile's.
-    RouteDiff diff = diff_routes(plan.routes, *have, true, options.keep_remote_entries);
+    RouteDiff diff = diff_routes(plan.routes, c.before_routes, true, options.keep_remote_entries);
     apply(diff.replace);
     apply(diff.remove);
+    r.l3_routes[c.vni] = plan.routes;
     apply(deletes);
   }
   return r;

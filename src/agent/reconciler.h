@@ -41,6 +41,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -171,6 +172,9 @@ struct ReconcileResult {
   std::vector<std::string> unsupported;
   std::vector<NetworkDevices> devices;     // the networks whose bridge exists
   std::vector<NetworkDevices> l3_devices;  // the L3 VNIs whose bridge exists
+  // Per L3 VNI whose routes this run made: the remote and gateway routes the tenant's table was
+  // brought to (what apply_l3_changes() starts from next time, L3Changes::before_routes).
+  std::map<uint32_t, std::vector<kernel::Route>> l3_routes;
   bool ok() const { return errors.empty(); }
 };
 
@@ -234,11 +238,13 @@ struct L3Changes {
   int bridge = 0;
   int vxlan = 0;
   std::vector<L3Vtep> before = {};
+  std::vector<kernel::Route> before_routes = {};  // ReconcileResult::l3_routes of the last run
 };
 // Brings these L3 VNIs' remote routes and VTEP entries to what `desired` says (its networks
-// count only for the subnets that win over remote routes): the entries by difference from
-// `before`, without reading the kernel; the remote routes against a read of the VNI's table (and
-// of nothing else). The devices, rules and unreachable defaults are the full reconcile's.
+// count only for the subnets that win over remote routes), by difference from `before` and
+// `before_routes`, without reading the kernel (the links only when a tenant has gateway routes):
+// the cost is that of the changes and of comparing the tenant's routes, not of reading its
+// table. The devices, rules and unreachable defaults are the full reconcile's.
 ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
                                  std::span<const L3Changes> changes,
                                  const ReconcileOptions& options = {});

@@ -208,8 +208,11 @@ TEST(ReconcilerOnTheKernel, L3VniRoutesRulesNeighboursAndFdb) {
   // Incremental: VTEP 3 withdraws, and what is left is what a full run leaves.
   DesiredState d2 = d;
   std::erase_if(d2.l3vnis[0].routes, [](const L3Route& r) { return r.vtep == ip("198.18.0.3"); });
-  const L3Changes change{
-      .vni = 5001, .bridge = br->index, .vxlan = vx->index, .before = l3_vteps(d, d.l3vnis[0])};
+  const L3Changes change{.vni = 5001,
+                         .bridge = br->index,
+                         .vxlan = vx->index,
+                         .before = l3_vteps(d, d.l3vnis[0]),
+                         .before_routes = first.l3_routes.at(5001)};
   auto inc = apply_l3_changes(k, d2, std::vector{change});
   ASSERT_TRUE(inc.ok()) << inc.errors.front();
   EXPECT_EQ(inc.changes, 5u);  // 2 routes, 2 neighbours, 1 FDB entry
