@@ -174,56 +174,58 @@ std::optional<L3VniState> Agent::desired_l3(const Tenant& t,
       from_gateways.insert(prefix);
     }
   }
-  auto rows = evpn_.prefixes(t.l3vni);
-  if (!rows) {
-    notes.emplace(rows.error().message + ": no remote routes", true);
-    done();
-    return s;
-  }
   std::map<IpAddress, MacAddress> vtep_mac;  // what the routes so far took
   std::map<MacAddress, IpAddress> mac_vtep;
-  for (const evpn::PrefixRow& row : *rows) {
-    if (row.remote.empty() || from_gateways.contains(row.prefix)) continue;
-    const std::string p = row.prefix.to_string();
-    if (auto sub = subnets.find(row.prefix); sub != subnets.end()) {
+  // Per prefix, without a string made unless there is something to say (100k prefixes).
+  auto visit = [&](const Prefix& prefix, const std::vector<evpn::RemotePrefix>& remote) {
+    if (remote.empty() || from_gateways.contains(prefix)) return;
+    if (auto sub = subnets.find(prefix); sub != subnets.end()) {
       notes.emplace(fmt::format("{} (from VTEP {}) is the subnet of network {} here: its "
                                 "connected route wins, the remote one is not installed",
-                                p, row.remote.front().vtep.to_string(), sub->second),
+                                prefix.to_string(), remote.front().vtep.to_string(), sub->second),
                     false);
-      continue;
+      return;
     }
-    for (const evpn::RemotePrefix& r : row.remote) {  // sorted by VTEP
-      const std::string from =
-          fmt::format("{} from VTEP {} (RD {})", p, r.vtep.to_string(), r.rd.to_string());
+    for (const evpn::RemotePrefix& r : remote) {  // sorted by VTEP
+      auto from = [&] {
+        return fmt::format("{} from VTEP {} (RD {})", prefix.to_string(), r.vtep.to_string(),
+                           r.rd.to_string());
+      };
       if (r.vtep == config_.vtep) continue;  // ours, reflected back
       if (!r.unusable.empty()) continue;     // EVPN said why (and logged it)
       if (!r.router_mac) {
         notes.emplace(
-            from + " has no Router's MAC extended community (RFC 9135 §8.1): not installed", true);
+            from() + " has no Router's MAC extended community (RFC 9135 §8.1): not installed",
+            true);
         continue;
       }
       if (r.label != t.l3vni) {
         notes.emplace(
-            fmt::format("{} carries VNI {}, not the L3 VNI: not installed", from, r.label), true);
+            fmt::format("{} carries VNI {}, not the L3 VNI: not installed", from(), r.label), true);
         continue;
       }
       if (auto v = vtep_mac.find(r.vtep); v != vtep_mac.end() && v->second != *r.router_mac) {
         notes.emplace(fmt::format("{} has router MAC {}, the VTEP's other routes {}: not installed",
-                                  from, r.router_mac->to_string(), v->second.to_string()),
+                                  from(), r.router_mac->to_string(), v->second.to_string()),
                       true);
         continue;
       }
       if (auto m = mac_vtep.find(*r.router_mac); m != mac_vtep.end() && m->second != r.vtep) {
-        notes.emplace(fmt::format("{}: router MAC {} is VTEP {}'s already: not installed", from,
+        notes.emplace(fmt::format("{}: router MAC {} is VTEP {}'s already: not installed", from(),
                                   r.router_mac->to_string(), m->second.to_string()),
                       true);
         continue;
       }
       vtep_mac[r.vtep] = *r.router_mac;
       mac_vtep[*r.router_mac] = r.vtep;
-      s.routes.push_back({row.prefix, r.vtep, *r.router_mac});
+      s.routes.push_back({prefix, r.vtep, *r.router_mac});
       break;  // one per prefix (ECMP over several VTEPs is not done)
     }
+  };
+  if (auto ok = evpn_.for_each_remote_prefix(t.l3vni, visit); !ok) {
+    notes.emplace(ok.error().message + ": no remote routes", true);
+    done();
+    return s;
   }
   done();
   return s;

@@ -718,6 +718,15 @@ Expected<std::vector<PrefixRow>> Instance::prefixes(uint32_t l3_vni) const {
   return rows;
 }
 
+Expected<void> Instance::for_each_remote_prefix(
+    uint32_t l3_vni,
+    const std::function<void(const Prefix&, const std::vector<RemotePrefix>&)>& fn) const {
+  const L3Vni* v = find_l3(l3_vni);
+  if (!v) return fail("no IP-VRF for L3 VNI " + std::to_string(l3_vni) + " (see show evpn ip-vrf)");
+  for (const auto& [prefix, remote] : v->told) fn(prefix, remote);
+  return {};
+}
+
 std::vector<bgp::RtMembership> rt_memberships(const InstanceConfig& config, uint32_t asn) {
   std::vector<bgp::RtMembership> out;
   for (const MacVrf& vrf : config.mac_vrfs)

@@ -222,6 +222,11 @@ class Instance {
   const IpVrf* find_ip_vrf(uint32_t l3_vni) const;
   // Sorted by prefix.
   Expected<std::vector<PrefixRow>> prefixes(uint32_t l3_vni) const;
+  // The prefixes of the IP-VRF that remote VTEPs advertise, each with its remote routes (sorted
+  // by VTEP, as the observer was told), in prefix order, without copying them.
+  Expected<void> for_each_remote_prefix(
+      uint32_t l3_vni,
+      const std::function<void(const Prefix&, const std::vector<RemotePrefix>&)>& fn) const;
 
  private:
   // One remote route (a key's best path) of a MAC.
