@@ -18,6 +18,12 @@
 // advertised by remote VTEPs A, B, ..: the routes dealt in runs over the next hops, each with RD
 // <next hop>:V and route target <asn>:V; first one IMET route (type 3, RFC 7432 §7.3, ingress
 // replication) per next hop, so that every VTEP is in the VNI's flood list.
+// --l3vni L --next-hops A,B,..: (EVPN, the tenant benchmark) the N routes are IP prefix routes
+// (type 5, RFC 9136) of the IP-VRF with L3 VNI L: prefix i is the i-th /30 of 100.64.0.0/10 (as
+// in IPv4 mode), dealt in runs over the next hops as if advertised by those remote VTEPs, each
+// with RD <next hop>:L, label L, route target <asn>:L, the VXLAN encapsulation and the Router's
+// MAC 02:00:<next hop's four octets> (RFC 9135 §8.1, isthmusd's default router MAC). No IMET
+// route: a VTEP needs none to route a prefix. recv counts these /30s too.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,7 +59,8 @@ struct Options {
   std::string start_file;  // send: wait until this file exists
   bool evpn = false;       // --family evpn: EVPN type-2 routes instead of IPv4 prefixes
   uint32_t vni = 0;        // --vni: all routes in this VNI (0: VNI 100+k per attribute set)
-  std::vector<std::string> next_hops;  // --next-hops: the remote VTEPs (with --vni)
+  uint32_t l3vni = 0;      // --l3vni: type-5 routes of this L3 VNI instead of type-2
+  std::vector<std::string> next_hops;  // --next-hops: the remote VTEPs (with --vni or --l3vni)
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -206,8 +213,13 @@ class Session {
       held_other_.erase(p);
     }
   }
-  // EVPN MAC/IP routes of the sender (MAC 02:00:<index as 4 octets>) in the same bitmap.
+  // EVPN MAC/IP routes of the sender (MAC 02:00:<index as 4 octets>) in the same bitmap; its IP
+  // prefix routes as the IPv4 prefixes.
   void hold_evpn(const EvpnRoute& r, bool present) {
+    if (const auto* p = std::get_if<EvpnIpPrefix>(&r.route)) {
+      hold(p->prefix, present);
+      return;
+    }
     const auto* m = std::get_if<EvpnMacIp>(&r.route);
     if (!m || m->mac.bytes[0] != 0x02 || m->mac.bytes[1] != 0) return;
     const size_t i = size_t{m->mac.bytes[2]} << 24 | size_t{m->mac.bytes[3]} << 16 |
@@ -285,6 +297,30 @@ PathAttributes evpn_attrs_of(const Options& o, size_t k) {
   return a;
 }
 
+// --l3vni: route i, the IP prefix route of prefix_of(i) advertised by next hop k.
+EvpnRoute ip_prefix_route_of(const Options& o, size_t i, size_t k) {
+  EvpnIpPrefix r;
+  r.rd =
+      RouteDistinguisher::ipv4(*IpAddress::parse(o.next_hops[k]), static_cast<uint16_t>(o.l3vni));
+  r.prefix = prefix_of(i);
+  r.gateway = IpAddress::v4(0u);
+  r.label = o.l3vni;
+  return EvpnRoute{r};
+}
+
+PathAttributes ip_prefix_attrs_of(const Options& o, size_t k) {
+  PathAttributes a;
+  a.origin = Origin::Igp;
+  a.next_hop = *IpAddress::parse(o.next_hops[k]);
+  a.local_pref = 100;
+  RouterMac rmac;
+  const auto& b = a.next_hop.bytes();
+  rmac.mac.bytes = {0x02, 0x00, b[0], b[1], b[2], b[3]};
+  a.ext_communities = {route_target_as2(static_cast<uint16_t>(o.asn), o.l3vni),
+                       Encapsulation{}.encode(), rmac.encode()};
+  return a;
+}
+
 // --vni: remote VTEP k's IMET route (RFC 7432 §7.3, §11.2: ingress replication to the VTEP).
 void encode_imet(const Options& o, size_t k, const CodecOptions& codec, std::vector<uint8_t>& out) {
   const IpAddress vtep = *IpAddress::parse(o.next_hops[k]);
@@ -303,7 +339,7 @@ void run_send(const Options& o) {
   while (!o.start_file.empty() && access(o.start_file.c_str(), F_OK) != 0) s.drain(10);
   double t0 = now();
   // Prefixes are dealt to paths in runs so that every UPDATE carries many prefixes.
-  const size_t paths = o.vni != 0 ? o.next_hops.size() : o.paths;
+  const size_t paths = o.vni != 0 || o.l3vni != 0 ? o.next_hops.size() : o.paths;
   size_t per_path = (o.prefixes + paths - 1) / paths;
   std::vector<Prefix> batch;
   std::vector<EvpnRoute> evpn;
@@ -314,13 +350,17 @@ void run_send(const Options& o) {
     batch.clear();
     evpn.clear();
     for (size_t i = k * per_path; i < std::min(o.prefixes, (k + 1) * per_path); ++i) {
-      if (o.evpn)
+      if (o.l3vni != 0)
+        evpn.push_back(ip_prefix_route_of(o, i, k));
+      else if (o.evpn)
         evpn.push_back(evpn_route_of(o, i, k));
       else
         batch.push_back(prefix_of(i));
     }
     if (batch.empty() && evpn.empty()) break;
-    if (o.evpn)
+    if (o.l3vni != 0)
+      encode_evpn_reach(ip_prefix_attrs_of(o, k), evpn, s.codec(), out);
+    else if (o.evpn)
       encode_evpn_reach(evpn_attrs_of(o, k), evpn, s.codec(), out);
     else
       encode_reach(attrs_of(o, k), kIpv4Unicast, batch, s.codec(), out);
@@ -383,6 +423,8 @@ int main(int argc, char** argv) {
       o.start_file = next();
     else if (a == "--vni")
       o.vni = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--l3vni")
+      o.l3vni = static_cast<uint32_t>(std::stoul(next()));
     else if (a == "--next-hops") {
       const std::string v = next();
       for (size_t at = 0; at <= v.size();) {
@@ -400,8 +442,14 @@ int main(int argc, char** argv) {
   if (o.connect.empty() == o.listen.empty()) die("give exactly one of --connect or --listen");
   if (o.vni != 0 && (!o.evpn || o.next_hops.empty()))
     die("--vni needs --family evpn and --next-hops");
+  if (o.l3vni != 0 && (!o.evpn || o.next_hops.empty() || o.vni != 0))
+    die("--l3vni needs --family evpn and --next-hops, and excludes --vni");
+  if (o.l3vni > 0xffffff) die("--l3vni: a VNI has 24 bits");
   for (const auto& n : o.next_hops)
     if (!IpAddress::parse(n)) die("--next-hops: \"" + n + "\" is not an IP address");
+  if (o.l3vni != 0)
+    for (const auto& n : o.next_hops)
+      if (!IpAddress::parse(n)->is_v4()) die("--l3vni: the next hops are IPv4 VTEPs");
   if (o.prefixes > (1u << 20)) die("at most 1048576 prefixes (the /30s of 100.64.0.0/10)");
   if (o.mode == "send")
     run_send(o);
