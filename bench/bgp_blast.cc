@@ -48,6 +48,8 @@ using namespace isthmus::bgp;
 
 namespace {
 
+constexpr uint16_t kHoldTime = 180;  // ours; the session's is the smaller of both sides'
+
 struct Options {
   std::string mode;
   std::string connect, listen;
@@ -129,7 +131,10 @@ class Session {
   // Reads what is available (waiting up to timeout_ms) and handles every whole message.
   void drain(int timeout_ms) {
     pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return;
+    if (poll(&p, 1, timeout_ms) <= 0) {
+      keepalive_if_due();
+      return;
+    }
     size_t have = in_.size();
     in_.resize(have + (1 << 20));
     ssize_t n = ::read(fd_, in_.data() + have, 1 << 20);
@@ -146,6 +151,7 @@ class Session {
       off += h->length;
     }
     in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(off));
+    keepalive_if_due();
   }
   void on_message(DecodedMessage& m) {
     if (std::holds_alternative<Open>(m)) {
@@ -165,22 +171,24 @@ class Session {
       if (u->update.mp_reach)
         for (auto& r : u->update.mp_reach->evpn) hold_evpn(r, true);
     }
-    if (established_ && open_ && keepalive_due()) {
-      std::vector<uint8_t> ka;
-      encode_keepalive(ka);
-      write_all(ka);
-    }
   }
-  bool keepalive_due() {
+  // A KEEPALIVE every third of the negotiated hold time (RFC 4271 §4.4; FRR's datacenter
+  // defaults hold a session for 9 s only), none with a hold time of 0.
+  void keepalive_if_due() {
+    if (!established_ || !open_) return;
+    const int hold = std::min<int>(kHoldTime, open_->hold_time);
+    if (hold == 0) return;
     auto t = std::chrono::steady_clock::now();
-    if (t - last_keepalive_ < std::chrono::seconds(10)) return false;
+    if (t - last_keepalive_ < std::chrono::seconds(hold) / 3) return;
     last_keepalive_ = t;
-    return true;
+    std::vector<uint8_t> ka;
+    encode_keepalive(ka);
+    write_all(ka);
   }
   void establish(const Options& o) {
     Open open;
     open.my_as = o.asn > 0xffff ? kAsTrans : static_cast<uint16_t>(o.asn);
-    open.hold_time = 180;
+    open.hold_time = kHoldTime;
     open.bgp_id = o.router_id;
     open.caps.multiprotocol = {o.evpn ? kL2vpnEvpn : kIpv4Unicast};
     open.caps.four_octet_as = o.asn;

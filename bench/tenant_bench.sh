@@ -309,6 +309,10 @@ if tp:
     print(f"{'MTU':>5} {'run':>4} {'bridged Gb/s':>13} {'retr':>6} {'routed Gb/s':>12} {'retr':>6} {'routed/bridged':>15}")
     for m, r, b, br, rt, rr in tp:
         print(f"{m:>5} {r:>4} {b:>13} {br:>6} {rt:>12} {rr:>6} {float(rt) / float(b):>14.2f}x")
+    for m in dict.fromkeys(t[0] for t in tp):
+        b = sum(float(t[2]) for t in tp if t[0] == m) / sum(1 for t in tp if t[0] == m)
+        rt = sum(float(t[4]) for t in tp if t[0] == m) / sum(1 for t in tp if t[0] == m)
+        print(f"{m:>5} {'mean':>4} {b:>13.2f} {'':>6} {rt:>12.2f} {'':>6} {rt / b:>14.2f}x")
 pf = [r[1:] for r in rows if r[0] == "prefixes"]
 if pf:
     ref = {n: float(s) for k, n, s, c, m in pf if k == "frr" and not s.startswith(">")}
