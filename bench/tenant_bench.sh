@@ -224,7 +224,7 @@ start_dut() {  # KIND; sets DUT_PIDS and DUT_TABLE
       lab_exec 2 ip addr add 100.127.0.1/24 dev br100
       lab_l3vni_bridge 2 "${l3vni}" 198.18.0.2 "${frr_rmac}"
       lab_frr_start 2 dut-frr "$(lab_frr_evpn_l3vni_conf 2)"
-      lab_frr_zebra_vni dut-frr "${l3vni}"
+      lab_wait_for 20 "FRR: zebra takes vni ${l3vni}" lab_frr_zebra_vni dut-frr "${l3vni}"
       lab_wait_for 30 "FRR: L3 VNI ${l3vni} up" frr_l3vni_up
       lab_wait_for 30 "FRR: bgpd knows L3 VNI ${l3vni}" lab_frr_bgp_l3vni dut-frr "${l3vni}" "${frr_rmac}"
       DUT_PIDS="$(lab_pid dut-frr) $(lab_pid dut-frr-zebra)"
@@ -278,7 +278,7 @@ prefixes_one() {  # KIND N
   fi
   # What a route became (after the measurement): via the remote VTEP on the L3 VNI's bridge.
   local route
-  route=$(lab_exec 2 ip -4 route show table "${DUT_TABLE}" 100.64.0.4/30)
+  route=$(lab_exec 2 ip -4 route show table "${DUT_TABLE}" 100.64.0.4/30) || route="(ip route failed)"
   lab_log "${kind}: ${route}"
   [[ ${status} != ok ]] || grep -q "via 198.18.0.3 dev br${l3vni} .*onlink" <<<"${route}" ||
     lab_fail "${kind}: 100.64.0.4/30 is not routed via 198.18.0.3 on br${l3vni}: ${route}"
