@@ -9,6 +9,8 @@
 #
 # Defaults: both benchmarks; --mtu 1500,8950 --seconds 10 --runs 3 --prefixes 10000,100000,
 # both VTEPs, 300 s per prefix run. ISTHMUS_LOG_LEVEL=info: isthmusd's log (default warn).
+# PERF_OUT=FILE: a `perf record -g` profile of the VTEP under test during each prefix run
+# (FILE.<vtep>.<N>).
 #
 # throughput: h1 an isthmusd route reflector, h2 and h3 isthmusd agents (iBGP EVPN clients) with
 #   one tenant, tenant1 (L3 VNI 5001): blue (VNI 100, 100.64.1.0/24) on h2, red (VNI 200,
@@ -263,12 +265,19 @@ prefixes_one() {  # KIND N
   lab_wait_for 10 "route_watch ready" grep -q ready "${LAB_DIR}/watch.log"
   local cpu0
   cpu0=$(proc_cpu ${pids})
+  local perf_pid=""
+  if [[ -n ${PERF_OUT:-} ]]; then
+    perf record -g -o "${PERF_OUT}.${kind}.${n}" -p "${pids// /,}" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+  fi
   touch "${LAB_DIR}/go"
   local status=ok
   lab_poll "${timeout}" grep -q complete "${LAB_DIR}/watch.log" || status=timeout
   local secs cpu rss
   cpu=$(awk -v a="$(proc_cpu ${pids})" -v b="${cpu0}" 'BEGIN { printf "%.2f", a - b }')
   rss=$(proc_hwm_kb ${pids})
+  [[ -n ${perf_pid} ]] && { kill -INT "${perf_pid}"; wait "${perf_pid}" || true; }
   if [[ ${status} == ok ]]; then
     secs=$(awk -v a="$(json_field "$(event_line sender sent)" t_start)" \
       -v b="$(json_field "$(event_line watch complete)" t)" 'BEGIN { printf "%.2f", b - a }')
