@@ -24,6 +24,8 @@
 // with RD <next hop>:L, label L, route target <asn>:L, the VXLAN encapsulation and the Router's
 // MAC 02:00:<next hop's four octets> (RFC 9135 §8.1, isthmusd's default router MAC). No IMET
 // route: a VTEP needs none to route a prefix. recv counts these /30s too.
+// --chunk C --gap-ms T: (send) the routes in chunks of at most C, written out one by one with a
+// pause of T ms after each (answering keepalives meanwhile): routes that trickle in.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -58,10 +60,12 @@ struct Options {
   std::string next_hop = "198.18.0.11";
   size_t prefixes = 100000;
   size_t paths = 2000;
-  std::string start_file;  // send: wait until this file exists
-  bool evpn = false;       // --family evpn: EVPN type-2 routes instead of IPv4 prefixes
-  uint32_t vni = 0;        // --vni: all routes in this VNI (0: VNI 100+k per attribute set)
-  uint32_t l3vni = 0;      // --l3vni: type-5 routes of this L3 VNI instead of type-2
+  std::string start_file;   // send: wait until this file exists
+  bool evpn = false;        // --family evpn: EVPN type-2 routes instead of IPv4 prefixes
+  uint32_t vni = 0;         // --vni: all routes in this VNI (0: VNI 100+k per attribute set)
+  uint32_t l3vni = 0;       // --l3vni: type-5 routes of this L3 VNI instead of type-2
+  size_t chunk = SIZE_MAX;  // --chunk: at most this many routes per run of UPDATEs
+  int gap_ms = 0;           // --gap-ms: the pause after each chunk
   std::vector<std::string> next_hops;  // --next-hops: the remote VTEPs (with --vni or --l3vni)
 };
 
@@ -354,29 +358,34 @@ void run_send(const Options& o) {
   std::vector<uint8_t> out;
   if (o.vni != 0)
     for (size_t k = 0; k < paths; ++k) encode_imet(o, k, s.codec(), out);
-  for (size_t k = 0; k < paths; ++k) {
-    batch.clear();
-    evpn.clear();
-    for (size_t i = k * per_path; i < std::min(o.prefixes, (k + 1) * per_path); ++i) {
+  for (size_t k = 0, i = 0; k < paths; ++k)
+    for (const size_t end = std::min(o.prefixes, (k + 1) * per_path); i < end;) {
+      batch.clear();
+      evpn.clear();
+      for (const size_t stop = i + std::min(o.chunk, end - i); i < stop; ++i) {
+        if (o.l3vni != 0)
+          evpn.push_back(ip_prefix_route_of(o, i, k));
+        else if (o.evpn)
+          evpn.push_back(evpn_route_of(o, i, k));
+        else
+          batch.push_back(prefix_of(i));
+      }
       if (o.l3vni != 0)
-        evpn.push_back(ip_prefix_route_of(o, i, k));
+        encode_evpn_reach(ip_prefix_attrs_of(o, k), evpn, s.codec(), out);
       else if (o.evpn)
-        evpn.push_back(evpn_route_of(o, i, k));
+        encode_evpn_reach(evpn_attrs_of(o, k), evpn, s.codec(), out);
       else
-        batch.push_back(prefix_of(i));
+        encode_reach(attrs_of(o, k), kIpv4Unicast, batch, s.codec(), out);
+      if (out.size() > (1 << 20) || o.gap_ms > 0) {
+        s.write_all(out);
+        out.clear();
+      }
+      if (o.gap_ms > 0 && i < o.prefixes) {  // --gap-ms: a pause after each chunk
+        const double resume = now() + o.gap_ms / 1000.0;
+        for (double t = now(); t < resume; t = now())
+          s.drain(static_cast<int>((resume - t) * 1000) + 1);
+      }
     }
-    if (batch.empty() && evpn.empty()) break;
-    if (o.l3vni != 0)
-      encode_evpn_reach(ip_prefix_attrs_of(o, k), evpn, s.codec(), out);
-    else if (o.evpn)
-      encode_evpn_reach(evpn_attrs_of(o, k), evpn, s.codec(), out);
-    else
-      encode_reach(attrs_of(o, k), kIpv4Unicast, batch, s.codec(), out);
-    if (out.size() > (1 << 20)) {
-      s.write_all(out);
-      out.clear();
-    }
-  }
   s.write_all(out);
   double t1 = now();
   std::printf("{\"event\":\"sent\",\"t_start\":%.6f,\"t_end\":%.6f,\"prefixes\":%zu}\n", t0, t1,
@@ -431,6 +440,10 @@ int main(int argc, char** argv) {
       o.start_file = next();
     else if (a == "--vni")
       o.vni = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--chunk")
+      o.chunk = std::max<size_t>(1, std::stoul(next()));
+    else if (a == "--gap-ms")
+      o.gap_ms = std::stoi(next());
     else if (a == "--l3vni")
       o.l3vni = static_cast<uint32_t>(std::stoul(next()));
     else if (a == "--next-hops") {

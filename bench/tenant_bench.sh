@@ -5,12 +5,13 @@
 #
 #   bench/tenant_bench.sh [--only throughput|prefixes] [--mtu M[,M...]] [--seconds S]
 #                         [--runs R] [--prefixes N[,N...]] [--vteps isthmusd,frr]
-#                         [--timeout SECONDS] [BUILD_DIR]
+#                         [--chunk C --gap-ms T] [--timeout SECONDS] [BUILD_DIR]
 #
 # Defaults: both benchmarks; --mtu 1500,8950 --seconds 10 --runs 3 --prefixes 10000,100000,
 # both VTEPs, 300 s per prefix run. ISTHMUS_LOG_LEVEL=info: isthmusd's log (default warn).
 # PERF_OUT=FILE: a `perf record -g` profile of the VTEP under test during each prefix run
-# (FILE.<vtep>.<N>).
+# (FILE.<vtep>.<N>). --chunk C --gap-ms T: the sender writes the prefixes C at a time with a pause
+# of T ms after each (routes that trickle in; default all at once).
 #
 # throughput: h1 an isthmusd route reflector, h2 and h3 isthmusd agents (iBGP EVPN clients) with
 #   one tenant, tenant1 (L3 VNI 5001): blue (VNI 100, 100.64.1.0/24) on h2, red (VNI 200,
@@ -45,6 +46,7 @@ runs=3
 prefixes="10000,100000"
 vteps="isthmusd,frr"
 timeout=300
+pacing=()
 build="${here}/../build"
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -55,6 +57,8 @@ while [[ $# -gt 0 ]]; do
     --prefixes) prefixes=$2; shift 2 ;;
     --vteps) vteps=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
+    --chunk) pacing+=(--chunk "$2"); shift 2 ;;
+    --gap-ms) pacing+=(--gap-ms "$2"); shift 2 ;;
     *) build=$1; shift ;;
   esac
 done
@@ -255,7 +259,7 @@ prefixes_one() {  # KIND N
   rm -f "${LAB_DIR}/go" "${LAB_DIR}/sender.log" "${LAB_DIR}/watch.log"
   lab_spawn 1 sender "${BLAST}" send --listen 198.18.0.1:179 --asn 65000 --prefixes "${n}" \
     --family evpn --l3vni "${l3vni}" --next-hops 198.18.0.3 --router-id 198.18.0.1 \
-    --start-file "${LAB_DIR}/go"
+    --start-file "${LAB_DIR}/go" "${pacing[@]}"
   lab_critical sender
   start_dut "${kind}"
   local pids=${DUT_PIDS}
