@@ -322,10 +322,16 @@ if tp:
     print(f"{'MTU':>5} {'run':>4} {'bridged Gb/s':>13} {'retr':>6} {'routed Gb/s':>12} {'retr':>6} {'routed/bridged':>15}")
     for m, r, b, br, rt, rr in tp:
         print(f"{m:>5} {r:>4} {b:>13} {br:>6} {rt:>12} {rr:>6} {float(rt) / float(b):>14.2f}x")
+    # The mean of each path, and the median of the pairs' ratios (one busy moment of the machine
+    # moves a mean, hardly a median).
     for m in dict.fromkeys(t[0] for t in tp):
-        b = sum(float(t[2]) for t in tp if t[0] == m) / sum(1 for t in tp if t[0] == m)
-        rt = sum(float(t[4]) for t in tp if t[0] == m) / sum(1 for t in tp if t[0] == m)
+        ts = [t for t in tp if t[0] == m]
+        b = sum(float(t[2]) for t in ts) / len(ts)
+        rt = sum(float(t[4]) for t in ts) / len(ts)
+        ratios = sorted(float(t[4]) / float(t[2]) for t in ts)
+        med = (ratios[(len(ratios) - 1) // 2] + ratios[len(ratios) // 2]) / 2
         print(f"{m:>5} {'mean':>4} {b:>13.2f} {'':>6} {rt:>12.2f} {'':>6} {rt / b:>14.2f}x")
+        print(f"{m:>5} {'med.':>4} {'':>13} {'':>6} {'':>12} {'':>6} {med:>14.2f}x")
 pf = [r[1:] for r in rows if r[0] == "prefixes"]
 if pf:
     ref = {n: float(s) for k, n, s, c, m in pf if k == "frr" and not s.startswith(">")}
