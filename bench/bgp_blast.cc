@@ -18,6 +18,14 @@
 // advertised by remote VTEPs A, B, ..: the routes dealt in runs over the next hops, each with RD
 // <next hop>:V and route target <asn>:V; first one IMET route (type 3, RFC 7432 §7.3, ingress
 // replication) per next hop, so that every VTEP is in the VNI's flood list.
+// --l3vni L --next-hops A,B,..: (EVPN, the tenant benchmark) the N routes are IP prefix routes
+// (type 5, RFC 9136) of the IP-VRF with L3 VNI L: prefix i is the i-th /30 of 100.64.0.0/10 (as
+// in IPv4 mode), dealt in runs over the next hops as if advertised by those remote VTEPs, each
+// with RD <next hop>:L, label L, route target <asn>:L, the VXLAN encapsulation and the Router's
+// MAC 02:00:<next hop's four octets> (RFC 9135 §8.1, isthmusd's default router MAC). No IMET
+// route: a VTEP needs none to route a prefix. recv counts these /30s too.
+// --chunk C --gap-ms T: (send) the routes in chunks of at most C, written out one by one with a
+// pause of T ms after each (answering keepalives meanwhile): routes that trickle in.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -42,6 +50,8 @@ using namespace isthmus::bgp;
 
 namespace {
 
+constexpr uint16_t kHoldTime = 180;  // ours; the session's is the smaller of both sides'
+
 struct Options {
   std::string mode;
   std::string connect, listen;
@@ -50,10 +60,13 @@ struct Options {
   std::string next_hop = "198.18.0.11";
   size_t prefixes = 100000;
   size_t paths = 2000;
-  std::string start_file;  // send: wait until this file exists
-  bool evpn = false;       // --family evpn: EVPN type-2 routes instead of IPv4 prefixes
-  uint32_t vni = 0;        // --vni: all routes in this VNI (0: VNI 100+k per attribute set)
-  std::vector<std::string> next_hops;  // --next-hops: the remote VTEPs (with --vni)
+  std::string start_file;   // send: wait until this file exists
+  bool evpn = false;        // --family evpn: EVPN type-2 routes instead of IPv4 prefixes
+  uint32_t vni = 0;         // --vni: all routes in this VNI (0: VNI 100+k per attribute set)
+  uint32_t l3vni = 0;       // --l3vni: type-5 routes of this L3 VNI instead of type-2
+  size_t chunk = SIZE_MAX;  // --chunk: at most this many routes per run of UPDATEs
+  int gap_ms = 0;           // --gap-ms: the pause after each chunk
+  std::vector<std::string> next_hops;  // --next-hops: the remote VTEPs (with --vni or --l3vni)
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -122,7 +135,10 @@ class Session {
   // Reads what is available (waiting up to timeout_ms) and handles every whole message.
   void drain(int timeout_ms) {
     pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return;
+    if (poll(&p, 1, timeout_ms) <= 0) {
+      keepalive_if_due();
+      return;
+    }
     size_t have = in_.size();
     in_.resize(have + (1 << 20));
     ssize_t n = ::read(fd_, in_.data() + have, 1 << 20);
@@ -139,6 +155,7 @@ class Session {
       off += h->length;
     }
     in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(off));
+    keepalive_if_due();
   }
   void on_message(DecodedMessage& m) {
     if (std::holds_alternative<Open>(m)) {
@@ -158,22 +175,24 @@ class Session {
       if (u->update.mp_reach)
         for (auto& r : u->update.mp_reach->evpn) hold_evpn(r, true);
     }
-    if (established_ && open_ && keepalive_due()) {
-      std::vector<uint8_t> ka;
-      encode_keepalive(ka);
-      write_all(ka);
-    }
   }
-  bool keepalive_due() {
+  // A KEEPALIVE every third of the negotiated hold time (RFC 4271 §4.4; FRR's datacenter
+  // defaults hold a session for 9 s only), none with a hold time of 0.
+  void keepalive_if_due() {
+    if (!established_ || !open_) return;
+    const int hold = std::min<int>(kHoldTime, open_->hold_time);
+    if (hold == 0) return;
     auto t = std::chrono::steady_clock::now();
-    if (t - last_keepalive_ < std::chrono::seconds(10)) return false;
+    if (t - last_keepalive_ < std::chrono::seconds(hold) / 3) return;
     last_keepalive_ = t;
-    return true;
+    std::vector<uint8_t> ka;
+    encode_keepalive(ka);
+    write_all(ka);
   }
   void establish(const Options& o) {
     Open open;
     open.my_as = o.asn > 0xffff ? kAsTrans : static_cast<uint16_t>(o.asn);
-    open.hold_time = 180;
+    open.hold_time = kHoldTime;
     open.bgp_id = o.router_id;
     open.caps.multiprotocol = {o.evpn ? kL2vpnEvpn : kIpv4Unicast};
     open.caps.four_octet_as = o.asn;
@@ -206,8 +225,13 @@ class Session {
       held_other_.erase(p);
     }
   }
-  // EVPN MAC/IP routes of the sender (MAC 02:00:<index as 4 octets>) in the same bitmap.
+  // EVPN MAC/IP routes of the sender (MAC 02:00:<index as 4 octets>) in the same bitmap; its IP
+  // prefix routes as the IPv4 prefixes.
   void hold_evpn(const EvpnRoute& r, bool present) {
+    if (const auto* p = std::get_if<EvpnIpPrefix>(&r.route)) {
+      hold(p->prefix, present);
+      return;
+    }
     const auto* m = std::get_if<EvpnMacIp>(&r.route);
     if (!m || m->mac.bytes[0] != 0x02 || m->mac.bytes[1] != 0) return;
     const size_t i = size_t{m->mac.bytes[2]} << 24 | size_t{m->mac.bytes[3]} << 16 |
@@ -285,6 +309,30 @@ PathAttributes evpn_attrs_of(const Options& o, size_t k) {
   return a;
 }
 
+// --l3vni: route i, the IP prefix route of prefix_of(i) advertised by next hop k.
+EvpnRoute ip_prefix_route_of(const Options& o, size_t i, size_t k) {
+  EvpnIpPrefix r;
+  r.rd =
+      RouteDistinguisher::ipv4(*IpAddress::parse(o.next_hops[k]), static_cast<uint16_t>(o.l3vni));
+  r.prefix = prefix_of(i);
+  r.gateway = IpAddress::v4(0u);
+  r.label = o.l3vni;
+  return EvpnRoute{r};
+}
+
+PathAttributes ip_prefix_attrs_of(const Options& o, size_t k) {
+  PathAttributes a;
+  a.origin = Origin::Igp;
+  a.next_hop = *IpAddress::parse(o.next_hops[k]);
+  a.local_pref = 100;
+  RouterMac rmac;
+  const auto& b = a.next_hop.bytes();
+  rmac.mac.bytes = {0x02, 0x00, b[0], b[1], b[2], b[3]};
+  a.ext_communities = {route_target_as2(static_cast<uint16_t>(o.asn), o.l3vni),
+                       Encapsulation{}.encode(), rmac.encode()};
+  return a;
+}
+
 // --vni: remote VTEP k's IMET route (RFC 7432 §7.3, §11.2: ingress replication to the VTEP).
 void encode_imet(const Options& o, size_t k, const CodecOptions& codec, std::vector<uint8_t>& out) {
   const IpAddress vtep = *IpAddress::parse(o.next_hops[k]);
@@ -303,32 +351,41 @@ void run_send(const Options& o) {
   while (!o.start_file.empty() && access(o.start_file.c_str(), F_OK) != 0) s.drain(10);
   double t0 = now();
   // Prefixes are dealt to paths in runs so that every UPDATE carries many prefixes.
-  const size_t paths = o.vni != 0 ? o.next_hops.size() : o.paths;
+  const size_t paths = o.vni != 0 || o.l3vni != 0 ? o.next_hops.size() : o.paths;
   size_t per_path = (o.prefixes + paths - 1) / paths;
   std::vector<Prefix> batch;
   std::vector<EvpnRoute> evpn;
   std::vector<uint8_t> out;
   if (o.vni != 0)
     for (size_t k = 0; k < paths; ++k) encode_imet(o, k, s.codec(), out);
-  for (size_t k = 0; k < paths; ++k) {
-    batch.clear();
-    evpn.clear();
-    for (size_t i = k * per_path; i < std::min(o.prefixes, (k + 1) * per_path); ++i) {
-      if (o.evpn)
-        evpn.push_back(evpn_route_of(o, i, k));
+  for (size_t k = 0, i = 0; k < paths; ++k)
+    for (const size_t end = std::min(o.prefixes, (k + 1) * per_path); i < end;) {
+      batch.clear();
+      evpn.clear();
+      for (const size_t stop = i + std::min(o.chunk, end - i); i < stop; ++i) {
+        if (o.l3vni != 0)
+          evpn.push_back(ip_prefix_route_of(o, i, k));
+        else if (o.evpn)
+          evpn.push_back(evpn_route_of(o, i, k));
+        else
+          batch.push_back(prefix_of(i));
+      }
+      if (o.l3vni != 0)
+        encode_evpn_reach(ip_prefix_attrs_of(o, k), evpn, s.codec(), out);
+      else if (o.evpn)
+        encode_evpn_reach(evpn_attrs_of(o, k), evpn, s.codec(), out);
       else
-        batch.push_back(prefix_of(i));
+        encode_reach(attrs_of(o, k), kIpv4Unicast, batch, s.codec(), out);
+      if (out.size() > (1 << 20) || o.gap_ms > 0) {
+        s.write_all(out);
+        out.clear();
+      }
+      if (o.gap_ms > 0 && i < o.prefixes) {  // --gap-ms: a pause after each chunk
+        const double resume = now() + o.gap_ms / 1000.0;
+        for (double t = now(); t < resume; t = now())
+          s.drain(static_cast<int>((resume - t) * 1000) + 1);
+      }
     }
-    if (batch.empty() && evpn.empty()) break;
-    if (o.evpn)
-      encode_evpn_reach(evpn_attrs_of(o, k), evpn, s.codec(), out);
-    else
-      encode_reach(attrs_of(o, k), kIpv4Unicast, batch, s.codec(), out);
-    if (out.size() > (1 << 20)) {
-      s.write_all(out);
-      out.clear();
-    }
-  }
   s.write_all(out);
   double t1 = now();
   std::printf("{\"event\":\"sent\",\"t_start\":%.6f,\"t_end\":%.6f,\"prefixes\":%zu}\n", t0, t1,
@@ -383,6 +440,12 @@ int main(int argc, char** argv) {
       o.start_file = next();
     else if (a == "--vni")
       o.vni = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--chunk")
+      o.chunk = std::max<size_t>(1, std::stoul(next()));
+    else if (a == "--gap-ms")
+      o.gap_ms = std::stoi(next());
+    else if (a == "--l3vni")
+      o.l3vni = static_cast<uint32_t>(std::stoul(next()));
     else if (a == "--next-hops") {
       const std::string v = next();
       for (size_t at = 0; at <= v.size();) {
@@ -400,8 +463,14 @@ int main(int argc, char** argv) {
   if (o.connect.empty() == o.listen.empty()) die("give exactly one of --connect or --listen");
   if (o.vni != 0 && (!o.evpn || o.next_hops.empty()))
     die("--vni needs --family evpn and --next-hops");
+  if (o.l3vni != 0 && (!o.evpn || o.next_hops.empty() || o.vni != 0))
+    die("--l3vni needs --family evpn and --next-hops, and excludes --vni");
+  if (o.l3vni > 0xffffff) die("--l3vni: a VNI has 24 bits");
   for (const auto& n : o.next_hops)
     if (!IpAddress::parse(n)) die("--next-hops: \"" + n + "\" is not an IP address");
+  if (o.l3vni != 0)
+    for (const auto& n : o.next_hops)
+      if (!IpAddress::parse(n)->is_v4()) die("--l3vni: the next hops are IPv4 VTEPs");
   if (o.prefixes > (1u << 20)) die("at most 1048576 prefixes (the /30s of 100.64.0.0/10)");
   if (o.mode == "send")
     run_send(o);

@@ -6,7 +6,8 @@
 #   build   run + the compiler, CMake, Ninja and the headers of the libraries
 #   demo    build + what lab/demo.sh and lab/lab start: iproute2, ping, FRR, BIRD
 #   test    demo + GoogleTest, clang (fuzzing, clang-format), every real peer and runtime the
-#           tests start: GoBGP, ExaBGP, podman, containerd, the reference CNI plugins
+#           tests start: GoBGP, ExaBGP, podman, containerd, the reference CNI plugins; and what
+#           the benchmarks (bench/) add to those: iperf3
 #
 #   scripts/install-deps.sh test          (no purpose given: test, i.e. everything)
 #   scripts/install-deps.sh --list run    print the packages of a purpose and install nothing
@@ -31,6 +32,8 @@ TEST=(
   # real CNI runtimes and the reference plugins: podman with runc (crun fails on hybrid
   # cgroups), containerd for `ctr run --cni`, an image from busybox-static
   podman runc containerd containernetworking-plugins busybox-static
+  # the benchmarks' traffic (bench/routed_bench.sh)
+  iperf3
 )
 # package -> the services its install would start
 declare -A SERVICES=([frr]=frr [bird2]=bird [gobgpd]=gobgpd [exabgp]=exabgp [containerd]=containerd)
