@@ -9,8 +9,9 @@
 
 namespace isthmus::agent {
 
-Agent::Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config)
-    : kernel_(kernel), evpn_(evpn), config_(std::move(config)) {}
+Agent::Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config,
+             kernel::Firewall* firewall)
+    : kernel_(kernel), evpn_(evpn), config_(std::move(config)), firewall_(firewall) {}
 
 evpn::Observer Agent::observer() {
   evpn::Observer o;
@@ -73,6 +74,7 @@ void Agent::fill_networks(DesiredState& d, bool remote) const {
     NetworkState s;
     s.vni = n.vni;
     s.table = tables[n.vrf.empty() ? n.name : n.vrf];
+    s.nat_outgoing = n.nat_outgoing && firewall_ != nullptr;
     s.mtu = config_.overlay_mtu;
     s.gateway_mac = config_.gateway_mac;
     if (n.gateway) s.gateways.push_back(*n.gateway);
@@ -233,8 +235,18 @@ ReconcileResult Agent::reconcile_full() {
   pending_macs_.clear();
   pending_flood_.clear();
   pending_l3_.clear();
-  const DesiredState d = desired();
+  DesiredState d = desired();
+  d.marks = firewall_ && firewall_needed(d);
+  std::optional<Error> underlay_error;  // then the last ones read stay, and the next run retries
+  if (d.marks) {
+    if (auto u = underlay_prefixes())
+      underlay_ = std::move(*u);
+    else
+      underlay_error = std::move(u.error());
+  }
   ReconcileResult r = agent::reconcile(kernel_, d, {.keep_remote_entries = restarting_});
+  if (underlay_error) r.errors.push_back(std::move(underlay_error->message));
+  sync_firewall(d, true, r);
   // Which bridge is which network now (indexes change when a link is made again), as the
   // reconciler found or made them: no second read of the kernel's links.
   bridges_.clear();
@@ -313,9 +325,20 @@ ReconcileResult Agent::reconcile_changes() {
     nc->flood = FloodChange{p.flood, vteps};
     p.flood = vteps;
   }
+  const bool vteps_changed = !pending_flood_.empty() || !pending_l3_.empty();
   pending_macs_.clear();
   pending_flood_.clear();
   ReconcileResult r = apply_changes(kernel_, changes, {.keep_remote_entries = restarting_});
+  if (firewall_ && firewall_applied_ && vteps_changed) {
+    // The remote VTEPs that egress NAT keeps out may have changed.
+    DesiredState fd;
+    fill_networks(fd, false);
+    for (NetworkState& n : fd.networks)
+      if (auto p = programmed_.find(n.vni); p != programmed_.end()) n.flood = p->second.flood;
+    fill_l3(fd, nullptr);
+    fd.marks = firewall_needed(fd);
+    if (fd.marks) sync_firewall(fd, false, r);  // otherwise the full run removes it
+  }
   for (const auto& [vni, dv] : devices_) r.devices.push_back(dv);
   for (const auto& [vni, dv] : l3_devices_) r.l3_devices.push_back(dv);
   if (pending_l3_.empty()) return r;
@@ -341,6 +364,44 @@ ReconcileResult Agent::reconcile_changes() {
   for (const L3VniState& s : d.l3vnis)
     if (l3_devices_.contains(s.vni)) programmed_l3_[s.vni] = l3_vteps(d, s);
   return r;
+}
+
+Expected<std::vector<Prefix>> Agent::underlay_prefixes() {
+  auto addresses = kernel_.addresses();
+  if (!addresses) return unexpected(std::move(addresses.error()));
+  const auto vtep = std::find_if(addresses->begin(), addresses->end(),
+                                 [&](const kernel::Address& a) { return a.ip == config_.vtep; });
+  std::vector<Prefix> out;
+  if (vtep == addresses->end()) {
+    out.push_back(Prefix(config_.vtep, config_.vtep.is_v4() ? 32 : 128));
+    return out;
+  }
+  for (const kernel::Address& a : *addresses)
+    if (a.ifindex == vtep->ifindex && !a.ip.is_link_local()) out.push_back(Prefix(a.ip, a.length));
+  return out;
+}
+
+void Agent::sync_firewall(const DesiredState& d, bool full, ReconcileResult& r) {
+  if (!firewall_) return;
+  if (!d.marks) {
+    if (!full && !firewall_applied_) return;
+    if (auto ok = firewall_->delete_table(kFirewallTable); !ok) {
+      r.errors.push_back(ok.error().message);
+      return;
+    }
+    if (firewall_applied_) ++r.changes;
+    firewall_applied_.reset();
+    return;
+  }
+  FirewallState s = firewall_state(d, underlay_);
+  if (!full && firewall_applied_ == s) return;
+  if (auto ok = firewall_->replace_table(kFirewallTable, firewall_ruleset(s)); !ok) {
+    r.errors.push_back(ok.error().message);
+    firewall_applied_.reset();
+    return;
+  }
+  if (firewall_applied_ != s) ++r.changes;
+  firewall_applied_ = std::move(s);
 }
 
 bool Agent::wanted_fdb(const kernel::FdbEntry& e) const {

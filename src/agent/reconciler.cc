@@ -467,7 +467,17 @@ class Run {
       auto& routes = routes_want[n.table];
       for (const GatewayAddress& g : n.gateways) {
         const IpFamily f = g.ip.family();
-        rules_want.push_back({f, kRulePriority, bridge_name(n.vni), n.table});
+        if (n.nat_outgoing) {
+          // The VRF's routes but its defaults (the unreachable one, a gateway's), then main.
+          rules_want.push_back({.family = f,
+                                .priority = kRulePriority,
+                                .iif = bridge_name(n.vni),
+                                .table = n.table,
+                                .suppress_prefixlength = 0});
+          rules_want.push_back({f, kNatRulePriority, bridge_name(n.vni), kMainTable});
+        } else {
+          rules_want.push_back({f, kRulePriority, bridge_name(n.vni), n.table});
+        }
         routes.push_back({.dst = Prefix(g.ip, g.length),
                           .oif = br->second,
                           .table = n.table,
@@ -513,13 +523,28 @@ class Run {
     // IPv6 forwards only when it does for all interfaces (the kernel has no per-device switch).
     if (ipv6) ensure_sysctl("net/ipv6/conf/all/forwarding");
 
+    // The node's own packets of a connection marked with its VRF are routed in its table.
+    if (d_.marks)
+      for (const auto& [t, r] : routes_want)
+        for (IpFamily f : {IpFamily::V4, IpFamily::V6})
+          rules_want.push_back({.family = f,
+                                .priority = kMarkRulePriority,
+                                .table = t,
+                                .fwmark = t - kTableBase,
+                                .fwmask = kMarkVrfMask});
+
     auto rules = k_.rules();
     if (!rules) return error(rules.error().message);
     std::set<uint32_t> tables;
     for (const auto& [t, r] : routes_want) tables.insert(t);
+    auto ours = [](const kernel::Rule& r) {
+      if (r.priority == kNatRulePriority) return r.table == kMainTable && !r.iif.empty();
+      return (r.priority == kRulePriority || r.priority == kMarkRulePriority) &&
+             r.table >= kTableBase;
+    };
     for (const kernel::Rule& r : *rules) {
-      if (r.priority != kRulePriority || r.table < kTableBase) continue;
-      tables.insert(r.table);
+      if (!ours(r)) continue;
+      if (r.table >= kTableBase) tables.insert(r.table);
       if (std::find(rules_want.begin(), rules_want.end(), r) == rules_want.end())
         done(k_.delete_rule(r));
     }

@@ -81,6 +81,11 @@ struct NetworkState {
   // node) and an unreachable default: networks of one VRF reach each other at the workload's
   // own node, other VRFs and the underlay stay out of reach. 0: no routing.
   uint32_t table = 0;
+  // Egress NAT: the bridge's rule into `table` passes over default routes
+  // (suppress_prefixlength 0) and a second rule looks up main: what the VRF has no route for
+  // leaves through the node's own routing (the agent's nftables table filters and masquerades
+  // it, agent/firewall.h).
+  bool nat_outgoing = false;
 };
 
 // A remote route of a tenant: the prefix, the VTEP it is reached through and that VTEP's router
@@ -110,6 +115,10 @@ struct DesiredState {
   uint16_t vxlan_port = 4789;
   std::vector<NetworkState> networks = {};
   std::vector<L3VniState> l3vnis = {};
+  // The agent's nftables table marks connections with their VRF (agent/firewall.h): one rule per
+  // VRF table and family, `fwmark (table - kTableBase)/kMarkVrfMask lookup table`, routes the
+  // node's own packets of those connections in the VRF's table.
+  bool marks = false;
 };
 
 std::string bridge_name(uint32_t vni);
@@ -121,6 +130,14 @@ std::string owner_alias(uint32_t vni);
 inline constexpr uint32_t kTableBase = 0x49000000;
 inline constexpr uint32_t kRulePriority = 20000;
 inline constexpr uint8_t kRouteProtocol = 77;  // RTPROT_ value of the agent's routes
+// A network with nat_outgoing: `iif brV lookup main` after its rule into the VRF's table.
+inline constexpr uint32_t kNatRulePriority = kRulePriority + 1;
+// The rules of marked packets (DesiredState::marks), after the bridges' rules, before main's.
+inline constexpr uint32_t kMarkRulePriority = kRulePriority + 2;
+// The packet and connection mark bits of a VRF: its table less kTableBase (a VNI, 24 bits).
+// The top 8 bits are left for other uses (network policy).
+inline constexpr uint32_t kMarkVrfMask = 0x00ffffff;
+inline constexpr uint32_t kMainTable = 254;  // RT_TABLE_MAIN
 // The metric of a table's unreachable defaults: any default route (a border router's, metric 0
 // or IPv6's 1024) wins over them. FRR's for a VRF's default, 0xff000000 + 8192.
 inline constexpr uint32_t kUnreachableMetric = 4278198272u;

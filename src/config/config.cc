@@ -852,6 +852,10 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
               [&](auto& v, auto& p) {
                 if (auto t = name(v, p, "a VRF")) net.vrf = *t;
               }},
+             {"nat_outgoing",
+              [&](auto& v, auto& p) {
+                if (auto b = boolean(v, p)) net.nat_outgoing = *b;
+              }},
          });
   if (!n.IsMap() || !require(n, path, {"name", "vni"}) || !vni_ok || net.name.empty()) return;
   if (net.vrf.empty()) net.vrf = net.name;
