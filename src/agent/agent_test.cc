@@ -778,9 +778,10 @@ TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
   auto r = nat.reconcile();
   ASSERT_TRUE(r.ok()) << r.errors.front();
   const std::string t = std::to_string(kTenantTable);
+  const uint32_t nat_table = kNatTableBase + kL3;
   EXPECT_EQ(rule_texts(kernel_), (std::set<std::string>{
-                                     "4 20000 iif br100 lookup " + t + " suppress_prefixlength 0",
-                                     "6 20000 iif br100 lookup " + t + " suppress_prefixlength 0",
+                                     "4 20000 iif br100 lookup " + std::to_string(nat_table),
+                                     "6 20000 iif br100 lookup " + std::to_string(nat_table),
                                      "4 20001 iif br100 lookup 254",
                                      "6 20001 iif br100 lookup 254",
                                      "4 20000 iif br5001 lookup " + t,
@@ -788,6 +789,20 @@ TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
                                      "4 20002 fwmark 0x1389/0xffffff lookup " + t,
                                      "6 20002 fwmark 0x1389/0xffffff lookup " + t,
                                  }));
+  // The NAT table: the tenant's routes without the unreachable defaults.
+  auto routes_of = [&](uint32_t table) {
+    std::set<std::string> out;
+    for (const auto& x : *kernel_.routes(table))
+      out.insert(x.dst.to_string() + (x.gateway ? " via " + x.gateway->to_string() : "") +
+                 (x.unreachable ? " unreachable" : ""));
+    return out;
+  };
+  EXPECT_EQ(routes_of(nat_table), (std::set<std::string>{"100.64.1.0/24", "fd00:64:1::/64",
+                                                         "100.64.2.0/24 via "
+                                                         "198.18.0.2"}));
+  EXPECT_EQ(routes_of(kTenantTable).size(), 5u);  // and the two unreachable defaults
+  // The replies come in on the underlay: IPv4 forwards on every interface.
+  EXPECT_EQ(*kernel_.sysctl("net/ipv4/conf/all/forwarding"), "1");
   ASSERT_EQ(fw.tables().size(), 1u);
   const std::string& body = fw.tables().begin()->second;
   EXPECT_EQ(fw.tables().begin()->first.to_string(), "inet isthmus");
@@ -816,6 +831,16 @@ TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
   EXPECT_NE(fw.tables().begin()->second.find("elements = { 198.18.0.1/32, 198.18.0.2/32, "
                                              "198.18.0.3/32 }"),
             std::string::npos);
+  EXPECT_TRUE(routes_of(nat_table).contains("100.64.3.0/24 via 198.18.0.3"));
+  // A gateway's default is the tenant's, not the NAT table's: NAT goes first for blue.
+  type5(1, "0.0.0.0/0");
+  settle();
+  ASSERT_TRUE(nat.reconcile().ok());
+  EXPECT_TRUE(routes_of(kTenantTable).contains("0.0.0.0/0 via 198.18.0.2"));
+  EXPECT_EQ(routes_of(nat_table).size(), 4u);
+  type5(1, "0.0.0.0/0", true, true);
+  settle();
+  ASSERT_TRUE(nat.reconcile().ok());
   const std::string before = fw.tables().begin()->second;
 
   // Restart: the same table again in one replace, nothing else changes.
@@ -847,6 +872,7 @@ TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
   evpn_->set_observer(plain.observer());
   ASSERT_TRUE(plain.reconcile().ok());
   EXPECT_FALSE(rule_texts(kernel_).contains("4 20001 iif br100 lookup 254"));
+  EXPECT_TRUE(kernel_.routes(nat_table)->empty());
   EXPECT_TRUE(rule_texts(kernel_).contains("4 20000 iif br100 lookup " + t));
   EXPECT_TRUE(rule_texts(kernel_).contains("4 20002 fwmark 0x1389/0xffffff lookup " + t));
   ASSERT_EQ(fw.tables().size(), 1u);
@@ -928,7 +954,7 @@ TEST(FirewallRuleset, MarksNatAndIsolation) {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname { "br100" } oifname != { "br100", "br101", "br5001" } jump nat_outgoing
-		oifname { "br100" } iifname != @vrf_interfaces ct direction original drop
+		iifname != @vrf_interfaces oifname @vrf_interfaces ct direction original ct status & dnat == 0 drop
 	}
 	chain nat_outgoing {
 		oifname @vrf_interfaces reject with icmpx type admin-prohibited

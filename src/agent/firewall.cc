@@ -127,18 +127,17 @@ std::string firewall_ruleset(const FirewallState& s) {
   // interfaces was routed by main.
   line(1, "chain forward {");
   line(2, "type filter hook forward priority filter; policy accept;");
-  std::vector<std::string> nat_all;
   for (const FirewallVrf& v : s.vrfs) {
     if (v.nat.empty()) continue;
-    nat_all.insert(nat_all.end(), v.nat.begin(), v.nat.end());
     line(2, "iifname { " + quoted_list(v.nat) + " } oifname != { " + quoted_list(v.interfaces) +
                 " } jump nat_outgoing");
   }
-  // From outside only the replies of its own connections reach a NAT network (main's connected
-  // route would take anything else to it, and its answers would leave through NAT).
-  std::sort(nat_all.begin(), nat_all.end());
-  line(2, "oifname { " + quoted_list(nat_all) +
-              " } iifname != @vrf_interfaces ct direction original drop");
+  // From outside the VRFs (every interface forwards IPv4 for the replies of NAT) only replies
+  // and connections the node itself forwards on purpose (DNAT: a port mapping) reach a VRF's
+  // network: main's connected routes would take anything else to it.
+  line(2,
+       "iifname != @vrf_interfaces oifname @vrf_interfaces ct direction original ct status & "
+       "dnat == 0 drop");
   line(1, "}");
   line(1, "chain nat_outgoing {");
   line(2, "oifname @vrf_interfaces reject with icmpx type admin-prohibited");

@@ -90,6 +90,17 @@ struct L3Plan {
   std::vector<L3Vtep> vteps;
 };
 
+// The routes of a VRF's NAT table: those of the VRF's table but the defaults.
+std::vector<kernel::Route> nat_routes(const std::vector<kernel::Route>& routes, uint32_t table) {
+  std::vector<kernel::Route> out;
+  for (kernel::Route r : routes) {
+    if (r.dst.length() == 0) continue;
+    r.table = table;
+    out.push_back(r);
+  }
+  return out;
+}
+
 L3Plan plan_l3(const DesiredState& d, const L3VniState& l3, int bridge) {
   // The subnets of the tenant's networks here: their connected routes in the table win.
   std::set<Prefix> connected;
@@ -469,11 +480,7 @@ class Run {
         const IpFamily f = g.ip.family();
         if (n.nat_outgoing) {
           // The VRF's routes but its defaults (the unreachable one, a gateway's), then main.
-          rules_want.push_back({.family = f,
-                                .priority = kRulePriority,
-                                .iif = bridge_name(n.vni),
-                                .table = n.table,
-                                .suppress_prefixlength = 0});
+          rules_want.push_back({f, kRulePriority, bridge_name(n.vni), nat_table(n.table)});
           rules_want.push_back({f, kNatRulePriority, bridge_name(n.vni), kMainTable});
         } else {
           rules_want.push_back({f, kRulePriority, bridge_name(n.vni), n.table});
@@ -522,10 +529,25 @@ class Run {
     }
     // IPv6 forwards only when it does for all interfaces (the kernel has no per-device switch).
     if (ipv6) ensure_sysctl("net/ipv6/conf/all/forwarding");
+    // IPv4 checks the input device: the replies to a NAT network come in on whatever interface
+    // main routes to the outside through, so every interface forwards (the agent's nftables
+    // table lets only replies and DNATed connections in from outside the VRFs).
+    if (std::any_of(d_.networks.begin(), d_.networks.end(), [&](const NetworkState& n) {
+          return n.nat_outgoing && bridge.contains(n.vni) &&
+                 std::any_of(n.gateways.begin(), n.gateways.end(),
+                             [](const GatewayAddress& g) { return g.ip.is_v4(); });
+        }))
+      ensure_sysctl("net/ipv4/conf/all/forwarding");
+    // The NAT tables: their VRF's routes without the defaults.
+    std::set<uint32_t> vrf_tables;
+    for (const auto& [t, r] : routes_want) vrf_tables.insert(t);
+    for (uint32_t t : vrf_tables)
+      if (const uint32_t n = nat_table_of(d_, t); n != 0)
+        routes_want[n] = nat_routes(routes_want[t], n);
 
     // The node's own packets of a connection marked with its VRF are routed in its table.
     if (d_.marks)
-      for (const auto& [t, r] : routes_want)
+      for (uint32_t t : vrf_tables)
         for (IpFamily f : {IpFamily::V4, IpFamily::V6})
           rules_want.push_back({.family = f,
                                 .priority = kMarkRulePriority,
@@ -617,6 +639,14 @@ ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
   return Run(k, desired, options).go();
 }
 
+uint32_t nat_table(uint32_t table) { return kNatTableBase + (table - kTableBase); }
+
+uint32_t nat_table_of(const DesiredState& d, uint32_t table) {
+  for (const NetworkState& n : d.networks)
+    if (n.table == table && n.nat_outgoing && !n.gateways.empty()) return nat_table(table);
+  return 0;
+}
+
 std::vector<L3Vtep> l3_vteps(const DesiredState& desired, const L3VniState& l3) {
   return plan_l3(desired, l3, 0).vteps;
 }
@@ -654,31 +684,36 @@ ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
               {.ifindex = c.vxlan, .mac = rmac, .dst = vtep, .self = true}));
     }
     apply(adds);
-    auto have = k.routes(l3->table);
-    if (!have) {
-      r.errors.push_back(have.error().message);
-      continue;
-    }
-    for (const kernel::Route& w : plan.routes)
-      if (!has_route(*have, w)) {
-        if (auto ok = k.replace_route(w); ok)
+    // The tenant's table, and its NAT table when it has one (the same routes but defaults).
+    std::vector<std::pair<uint32_t, std::vector<kernel::Route>>> tables{{l3->table, plan.routes}};
+    if (const uint32_t n = nat_table_of(desired, l3->table); n != 0)
+      tables.emplace_back(n, nat_routes(plan.routes, n));
+    for (const auto& [table, want] : tables) {
+      auto have = k.routes(table);
+      if (!have) {
+        r.errors.push_back(have.error().message);
+        continue;
+      }
+      for (const kernel::Route& w : want)
+        if (!has_route(*have, w)) {
+          if (auto ok = k.replace_route(w); ok)
+            ++r.changes;
+          else
+            r.errors.push_back(ok.error().message);
+        }
+      // Only the remote routes (those with a gateway) are this path's: the connected routes and
+      // the unreachable defaults are the full reconcile's.
+      for (const kernel::Route& h : *have) {
+        if (h.protocol != kRouteProtocol || !h.gateway || has_route(want, h) ||
+            options.keep_remote_entries)
+          continue;
+        if (std::any_of(want.begin(), want.end(), [&](const auto& w) { return same_key(w, h); }))
+          continue;
+        if (auto ok = k.delete_route(h); ok)
           ++r.changes;
         else
           r.errors.push_back(ok.error().message);
       }
-    // Only the remote routes (those with a gateway) are this path's: the connected routes and
-    // the unreachable defaults are the full reconcile's.
-    for (const kernel::Route& h : *have) {
-      if (h.protocol != kRouteProtocol || !h.gateway || has_route(plan.routes, h) ||
-          options.keep_remote_entries)
-        continue;
-      if (std::any_of(plan.routes.begin(), plan.routes.end(),
-                      [&](const auto& w) { return same_key(w, h); }))
-        continue;
-      if (auto ok = k.delete_route(h); ok)
-        ++r.changes;
-      else
-        r.errors.push_back(ok.error().message);
     }
     apply(deletes);
   }

@@ -81,10 +81,10 @@ struct NetworkState {
   // node) and an unreachable default: networks of one VRF reach each other at the workload's
   // own node, other VRFs and the underlay stay out of reach. 0: no routing.
   uint32_t table = 0;
-  // Egress NAT: the bridge's rule into `table` passes over default routes
-  // (suppress_prefixlength 0) and a second rule looks up main: what the VRF has no route for
-  // leaves through the node's own routing (the agent's nftables table filters and masquerades
-  // it, agent/firewall.h).
+  // Egress NAT: the bridge's rule goes into the VRF's NAT table (its routes without defaults,
+  // kNatTableBase) and a second rule looks up main: what the VRF has no route for leaves
+  // through the node's own routing (the agent's nftables table filters and masquerades it,
+  // agent/firewall.h).
   bool nat_outgoing = false;
 };
 
@@ -130,7 +130,16 @@ std::string owner_alias(uint32_t vni);
 inline constexpr uint32_t kTableBase = 0x49000000;
 inline constexpr uint32_t kRulePriority = 20000;
 inline constexpr uint8_t kRouteProtocol = 77;  // RTPROT_ value of the agent's routes
-// A network with nat_outgoing: `iif brV lookup main` after its rule into the VRF's table.
+// A VRF with nat_outgoing networks has a second table, its NAT table (kNatTableBase + the VRF's
+// table less kTableBase): the VRF's routes without its defaults (the unreachable ones, a
+// gateway's), the table the NAT networks' bridges look up; what it has no route for goes on to
+// `iif brV lookup main`. (A rule with suppress_prefixlength 0 into the VRF's table would not do:
+// the kernel ends the lookup at an unreachable route before it suppresses anything.)
+inline constexpr uint32_t kNatTableBase = 0x4a000000;
+uint32_t nat_table(uint32_t table);
+// The NAT table of `table` when a network of `d` in it has nat_outgoing, else 0.
+uint32_t nat_table_of(const DesiredState& d, uint32_t table);
+// A network with nat_outgoing: `iif brV lookup main` after its rule into the NAT table.
 inline constexpr uint32_t kNatRulePriority = kRulePriority + 1;
 // The rules of marked packets (DesiredState::marks), after the bridges' rules, before main's.
 inline constexpr uint32_t kMarkRulePriority = kRulePriority + 2;
