@@ -17,7 +17,10 @@
 //                     nat_outgoing) is rejected towards another VRF's interface or the underlay
 //                     (`underlay`: the VTEP's subnets and every remote VTEP), and otherwise
 //                     masqueraded to the node's address on the way out (RFC 4787 NAT for UDP,
-//                     RFC 5382 for TCP; the kernel's conntrack keeps the mappings).
+//                     RFC 5382 for TCP; the kernel's conntrack keeps the mappings). Every
+//                     interface forwards IPv4 then (the replies come in on the underlay), so from
+//                     outside the VRFs only replies and DNATed connections (a port mapping) are
+//                     let into a VRF's interface.
 // Nothing outside the table is read or changed.
 #pragma once
 

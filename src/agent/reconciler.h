@@ -33,7 +33,12 @@
 // VRFs share here (tenants with the same addresses) has a connected route per bridge in main, of
 // which strict mode would take only the first: those bridges get rp_filter 2 (loose). What the
 // node itself sends to such a subnet (the gateway's ICMP replies and errors) follows main's first
-// route: without VRF devices (or marks) the kernel cannot tell the VRFs apart there.
+// route unless the agent's nftables table marks them (below).
+// With the agent's nftables table (DesiredState::marks, agent/firewall.h) the node's own packets
+// of a connection are marked with its VRF and `fwmark M/kMarkVrfMask lookup T` (kMarkRulePriority)
+// routes them in the VRF's table: what the node answers goes to the VRF it answers, also for a
+// shared subnet. A network with egress NAT (NetworkState::nat_outgoing) looks up its VRF's NAT
+// table (the VRF's routes without defaults, kNatTableBase) and then main (kNatRulePriority).
 // The links the agent creates carry the alias "isthmus:V" (or "isthmus:L"); such a link whose
 // network or tenant is no longer wanted is deleted with everything on it, and nothing else is. A
 // link of the right name and kind that exists already is adopted as it is (a restart changes
