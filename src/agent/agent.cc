@@ -386,7 +386,12 @@ void Agent::sync_firewall(const DesiredState& d, bool full, ReconcileResult& r) 
   if (!d.marks) {
     if (!full && !firewall_applied_) return;
     if (auto ok = firewall_->delete_table(kFirewallTable); !ok) {
-      r.errors.push_back(ok.error().message);
+      // A table of ours that cannot go is an error (retried); a kernel without nftables, where
+      // the agent made none and needs none, only lacks what it would need later.
+      if (firewall_applied_)
+        r.errors.push_back(ok.error().message);
+      else
+        r.unsupported.push_back(ok.error().message + " (no connection marks or egress NAT)");
       return;
     }
     if (firewall_applied_) ++r.changes;

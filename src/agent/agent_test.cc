@@ -889,6 +889,15 @@ TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
   ASSERT_TRUE(none.reconcile().ok());
   EXPECT_TRUE(fw.tables().empty());
   EXPECT_EQ(fw.log(), std::vector<std::string>{"delete inet isthmus"});
+  // A kernel without nftables: nothing needed, nothing made, noted once and not retried.
+  fw.fail_next("Error: Could not process rule: Operation not supported");
+  none.request_full();
+  r = none.reconcile();
+  EXPECT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(r.unsupported, std::vector<std::string>{
+                               "nft: delete table inet isthmus: Error: Could not process rule: "
+                               "Operation not supported (no connection marks or egress NAT)"});
+  EXPECT_FALSE(none.dirty());
   for (const auto& x : *kernel_.rules()) EXPECT_EQ(x.fwmask, 0u) << x.to_string();
   EXPECT_EQ(
       rule_texts(kernel_),
