@@ -14,8 +14,8 @@
 #   - an agent restart keeps NAT working without a lost packet (the table is replaced, not
 #     deleted first), and an agent without tenant and NAT network removes the table and its rules.
 #   h1 route reflector; h2 agent: blue (VNI 100, tenant1, nat_outgoing), orange (VNI 400, tenant2,
-#   the same subnets as blue), yellow (VNI 600, tenant2); h3 agent: red (VNI 200, tenant1);
-#   h4 an underlay router (198.18.0.4) to the outside host "out" (198.19.0.10, fd00:19::10).
+#   the same subnets as blue: o2 with w2's address, p2), yellow (VNI 600, tenant2); h3 agent: red
+#   (VNI 200, tenant1); h4 an underlay router (198.18.0.4) to the outside host "out" (198.19.0.10, fd00:19::10).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
@@ -56,6 +56,7 @@ lab_wait_for 60 "agent 3 Established with the route reflector" lab_isthmus_estab
 # The same address in both tenants: w2 (blue, tenant1) and o2 (orange, tenant2).
 lab_attach_workload 2 100 w2 100.64.1.12/24 fd00:64:1::12/64
 lab_attach_workload 2 400 o2 100.64.1.12/24 fd00:64:1::12/64
+lab_attach_workload 2 400 p2 100.64.1.13/24
 lab_attach_workload 2 600 y2 100.64.6.12/24
 lab_attach_workload 3 200 r3 100.64.2.12/24 fd00:64:2::12/64
 w() { ip netns exec "$(lab_ns "$1")" "${@:2}"; }
@@ -153,6 +154,9 @@ unreachable y2 198.19.0.10 || lab_fail "y2 (yellow, tenant2, no NAT) reaches the
 out=$(w w2 ping -c1 -W2 100.64.6.12 2>&1) && lab_fail "w2 (tenant1) reaches y2 (tenant2) through NAT"
 grep -q 'Unreachable\|Prohibited\|filtered' <<<"${out}" || lab_fail "w2's ping of y2 is not refused: ${out}"
 unreachable w2 100.64.6.12 || lab_fail "w2 (tenant1) reaches y2 (tenant2)"
+# Nor tenant2's workload in the subnet that both tenants have here (it exists: o2 reaches it).
+w o2 ping -c1 -W2 100.64.1.13 >/dev/null || lab_fail "o2 cannot ping p2 (orange, the same network)"
+unreachable w2 100.64.1.13 || lab_fail "w2 (tenant1) reaches p2 (tenant2) in the subnet both tenants have"
 unreachable w2 198.18.0.3 || lab_fail "w2 reaches node 3's underlay address"
 unreachable w2 198.18.0.4 || lab_fail "w2 reaches the underlay router"
 unreachable w2 fd00:18::3 || lab_fail "w2 reaches node 3's underlay address (IPv6)"
