@@ -15,7 +15,8 @@
 #     deleted first), and an agent without tenant and NAT network removes the table and its rules.
 #   h1 route reflector; h2 agent: blue (VNI 100, tenant1, nat_outgoing), orange (VNI 400, tenant2,
 #   the same subnets as blue: o2 with w2's address, p2), yellow (VNI 600, tenant2); h3 agent: red
-#   (VNI 200, tenant1); h4 an underlay router (198.18.0.4) to the outside host "out" (198.19.0.10, fd00:19::10).
+#   (VNI 200, tenant1); h4 an underlay router (198.18.0.4) to the outside host "out" (198.19.0.10,
+#   fd00:19::10).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
@@ -94,6 +95,7 @@ lab_exec 3 nft list table inet isthmus | grep -q masquerade &&
 # Services: the outside host and r3 answer with the peer address they see; the node answers on
 # its gateway addresses (which blue and orange share) with the address it sees.
 serve() { # serve HOST NAME SOCAT-LISTEN-ADDRESS
+  # shellcheck disable=SC2016 # expanded by the shell socat starts, with socat's variable
   lab_spawn "$1" "$2" socat "$3" 'SYSTEM:echo "$SOCAT_PEERADDR"'
 }
 serve out out-tcp "TCP4-LISTEN:7070,bind=198.19.0.10,reuseaddr,fork"
