@@ -840,7 +840,7 @@ vrfs:
 TEST(Config, NatOutgoingPerNetwork) {
   Config c = parse_ok(R"(agent: {}
 networks:
-  - { name: blue, vni: 100, vrf: tenant1, nat_outgoing: true }
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, vrf: tenant1, nat_outgoing: true }
   - { name: green, vni: 101, vrf: tenant1, nat_outgoing: false }
   - { name: red, vni: 200 }
 vrfs: [{ name: tenant1, l3vni: 5001 }]
@@ -1182,6 +1182,10 @@ TEST(ConfigError, AgentAndNetworks) {
   EXPECT_EQ(errors(agent + "networks:\n  - { name: blue, vni: 100, nat_outgoing: [true] }\n" +
                    with_bgp("")),
             "config.yaml:3: networks[0].nat_outgoing: a list is not true or false");
+  EXPECT_EQ(errors(agent + "networks:\n  - { name: blue, vni: 100, nat_outgoing: true }\n" +
+                   with_bgp("")),
+            "config.yaml:3: networks[0].nat_outgoing: nat_outgoing without subnet or subnet6 (a "
+            "network without them is not routed)");
   EXPECT_EQ(errors("agent: { vtep: { address: \"::\" } }\n" + with_bgp("")),
             "config.yaml:1: agent.vtep.address: :: is not a VTEP address");
 }
