@@ -246,7 +246,15 @@ ReconcileResult Agent::reconcile_full() {
   }
   ReconcileResult r = agent::reconcile(kernel_, d, {.keep_remote_entries = restarting_});
   if (underlay_error) r.errors.push_back(std::move(underlay_error->message));
-  sync_firewall(d, true, r);
+  kept_vteps_.clear();
+  if (d.marks && restarting_) {
+    // The remote VTEPs of before the restart are kept out too until the routes are complete.
+    if (auto k = kept_vteps(r))
+      kept_vteps_ = std::move(*k);
+    else
+      r.errors.push_back(std::move(k.error().message));
+  }
+  sync_firewall(d, true, r, kept_vteps_);
   // Which bridge is which network now (indexes change when a link is made again), as the
   // reconciler found or made them: no second read of the kernel's links.
   bridges_.clear();
@@ -337,7 +345,7 @@ ReconcileResult Agent::reconcile_changes() {
       if (auto p = programmed_.find(n.vni); p != programmed_.end()) n.flood = p->second.flood;
     fill_l3(fd, nullptr);
     fd.marks = firewall_needed(fd);
-    if (fd.marks) sync_firewall(fd, false, r);  // otherwise the full run removes it
+    if (fd.marks) sync_firewall(fd, false, r, kept_vteps_);  // else the full run removes it
   }
   for (const auto& [vni, dv] : devices_) r.devices.push_back(dv);
   for (const auto& [vni, dv] : l3_devices_) r.l3_devices.push_back(dv);
@@ -381,7 +389,23 @@ Expected<std::vector<Prefix>> Agent::underlay_prefixes() {
   return out;
 }
 
-void Agent::sync_firewall(const DesiredState& d, bool full, ReconcileResult& r) {
+Expected<std::vector<Prefix>> Agent::kept_vteps(const ReconcileResult& devices) {
+  std::set<int> vxlans;
+  for (const NetworkDevices& dv : devices.devices) vxlans.insert(dv.vxlan);
+  for (const NetworkDevices& dv : devices.l3_devices) vxlans.insert(dv.vxlan);
+  vxlans.erase(0);
+  std::vector<Prefix> out;
+  if (vxlans.empty()) return out;
+  auto fdb = kernel_.fdb();
+  if (!fdb) return unexpected(std::move(fdb.error()));
+  for (const kernel::FdbEntry& e : *fdb)
+    if (e.self && e.dst && vxlans.contains(e.ifindex))
+      out.push_back(Prefix(*e.dst, e.dst->is_v4() ? 32 : 128));
+  return out;
+}
+
+void Agent::sync_firewall(const DesiredState& d, bool full, ReconcileResult& r,
+                          const std::vector<Prefix>& kept) {
   if (!firewall_) return;
   if (!d.marks) {
     if (!full && !firewall_applied_) return;
@@ -398,7 +422,9 @@ void Agent::sync_firewall(const DesiredState& d, bool full, ReconcileResult& r) 
     firewall_applied_.reset();
     return;
   }
-  FirewallState s = firewall_state(d, underlay_);
+  std::vector<Prefix> underlay = underlay_;
+  underlay.insert(underlay.end(), kept.begin(), kept.end());
+  FirewallState s = firewall_state(d, underlay);
   if (!full && firewall_applied_ == s) return;
   if (auto ok = firewall_->replace_table(kFirewallTable, firewall_ruleset(s)); !ok) {
     r.errors.push_back(ok.error().message);

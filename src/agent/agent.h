@@ -137,7 +137,12 @@ class Agent {
   ReconcileResult reconcile_changes();
   // The nftables table as `d` needs it: replaced when it differs from what was applied (always
   // on a full run: a restart adopts the table by replacing it whole), deleted when not needed.
-  void sync_firewall(const DesiredState& d, bool full, ReconcileResult& r);
+  // `kept`: more remote VTEPs to keep out (kept_vteps()).
+  void sync_firewall(const DesiredState& d, bool full, ReconcileResult& r,
+                     const std::vector<Prefix>& kept = {});
+  // While restarting: the remote VTEPs the kernel's VXLAN devices still send to (`devices`, as
+  // the full run found them), which EVPN does not know again yet; egress NAT keeps them out.
+  Expected<std::vector<Prefix>> kept_vteps(const ReconcileResult& devices);
   // The prefixes of the VTEP's interface (egress NAT keeps them out), read on a full run.
   Expected<std::vector<Prefix>> underlay_prefixes();
   const Tenant* tenant(uint32_t l3vni) const;
@@ -167,6 +172,7 @@ class Agent {
   kernel::Firewall* firewall_ = nullptr;
   std::vector<Prefix> underlay_;
   std::optional<FirewallState> firewall_applied_;  // what the table holds; unset: no table
+  std::vector<Prefix> kept_vteps_;                 // kept_vteps() while restarting
   bool dirty_ = true;
   bool full_ = true;  // the next reconcile is a full one
   bool restarting_ = false;

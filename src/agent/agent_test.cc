@@ -855,6 +855,30 @@ TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
   EXPECT_TRUE(kernel_.changes().empty()) << kernel_.changes().front();
   EXPECT_EQ(r.changes, 1u);  // the replace (a new agent does not know what the table holds)
 
+  // A VTEP gone leaves the set; after a restart, before the routes are back, the VTEPs the kernel
+  // still sends to stay in it.
+  type5(2, "100.64.3.0/24", true, true);
+  settle();
+  ASSERT_TRUE(again.reconcile().ok());
+  EXPECT_EQ(fw.tables().begin()->second.find("198.18.0.3/32"), std::string::npos);  // gone
+  Agent restarted(kernel_, *evpn_, ac, &fw);
+  evpn_->set_observer(restarted.observer());
+  restarted.begin_restart();
+  type5(1, "100.64.2.0/24", true, true);  // as if peer 1 had not sent it again yet
+  settle();
+  ASSERT_TRUE(restarted.reconcile().ok());
+  EXPECT_TRUE(routes_of(kTenantTable).contains("100.64.2.0/24 via 198.18.0.2"));  // kept
+  EXPECT_NE(fw.tables().begin()->second.find("elements = { 198.18.0.1/32, 198.18.0.2/32 }"),
+            std::string::npos)
+      << fw.tables().begin()->second;
+  restarted.end_restart("End-of-RIB");
+  ASSERT_TRUE(restarted.reconcile().ok());
+  EXPECT_NE(fw.tables().begin()->second.find("elements = { 198.18.0.1/32 }"), std::string::npos)
+      << fw.tables().begin()->second;
+  type5(1, "100.64.2.0/24");
+  settle();
+  ASSERT_TRUE(restarted.reconcile().ok());
+
   // nft refusing is an error with nft's words, and the next run (a full one) tries again.
   fw.fail_next("Error: Could not process rule: No such file or directory");
   again.request_full();
