@@ -22,11 +22,14 @@
 # this machine, or the containerd of a Docker host, keeps running and stays enabled.
 set -euo pipefail
 
-RUN=(libyaml-cpp0.7 libfmt9 libmnl0)
-BUILD=(cmake ninja-build g++ pkg-config libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libmnl-dev)
+RUN=(libyaml-cpp0.7 libfmt9 libmnl0 libnftables1)
+BUILD=(cmake ninja-build g++ pkg-config libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libmnl-dev
+  libnftables-dev)
 DEMO=(iproute2 procps psmisc iputils-ping python3 frr bird2)
 TEST=(
   clang clang-format libclang-rt-14-dev libgtest-dev libgmock-dev tcpdump socat
+  # the nft command: the tests read the agent's nftables table with it
+  nftables
   # gobgpd ships both gobgpd and the gobgp CLI
   gobgpd exabgp
   # real CNI runtimes and the reference plugins: podman with runc (crun fails on hybrid

@@ -24,6 +24,7 @@
 #include "daemon/build.h"
 #include "daemon/commands.h"
 #include "daemon/tenant_gateways.h"
+#include "kernel/firewall.h"
 #include "kernel/netlink_kernel.h"
 
 using namespace isthmus;
@@ -71,6 +72,7 @@ int run(const std::string& path) {
 
   // The node agent: the kernel and what the configuration leaves to be found on this host.
   std::unique_ptr<kernel::NetlinkKernel> kernel;
+  std::unique_ptr<kernel::NftFirewall> firewall;  // the agent's nftables table
   agent::AgentConfig agent_config;
   if (cfg->agent) {
     auto k = kernel::NetlinkKernel::open();
@@ -79,6 +81,12 @@ int run(const std::string& path) {
       return 1;
     }
     kernel = std::move(*k);
+    auto f = kernel::NftFirewall::open();
+    if (!f) {
+      log::error("agent: {}", f.error().message);
+      return 1;
+    }
+    firewall = std::move(*f);
     auto ac = daemon::prepare_agent(*cfg, *kernel);
     if (!ac) {
       log::error("agent: {}", ac.error().message);
@@ -136,7 +144,8 @@ int run(const std::string& path) {
     loop.add_timer(std::chrono::seconds(1), retry);
   };
   if (kernel) {
-    node_agent = std::make_unique<agent::Agent>(*kernel, *evpn_service, agent_config);
+    node_agent =
+        std::make_unique<agent::Agent>(*kernel, *evpn_service, agent_config, firewall.get());
     evpn::Observer observer = node_agent->observer();
     if (!gateways.empty()) {
       observer.remote_prefix = [&gateways, inner = std::move(observer.remote_prefix)](

@@ -9,8 +9,9 @@
 
 namespace isthmus::agent {
 
-Agent::Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config)
-    : kernel_(kernel), evpn_(evpn), config_(std::move(config)) {}
+Agent::Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config,
+             kernel::Firewall* firewall)
+    : kernel_(kernel), evpn_(evpn), config_(std::move(config)), firewall_(firewall) {}
 
 evpn::Observer Agent::observer() {
   evpn::Observer o;
@@ -91,6 +92,7 @@ void Agent::fill_networks(DesiredState& d, bool remote) const {
     NetworkState s;
     s.vni = n.vni;
     s.table = tables[n.vrf.empty() ? n.name : n.vrf];
+    s.nat_outgoing = n.nat_outgoing && firewall_ != nullptr;
     s.mtu = config_.overlay_mtu;
     s.gateway_mac = config_.gateway_mac;
     if (n.gateway) s.gateways.push_back(*n.gateway);
@@ -275,8 +277,26 @@ ReconcileResult Agent::reconcile_full() {
   pending_macs_.clear();
   pending_flood_.clear();
   pending_l3_.clear();
-  const DesiredState d = desired();
+  DesiredState d = desired();
+  d.marks = firewall_ && firewall_needed(d);
+  std::optional<Error> underlay_error;  // then the last ones read stay, and the next run retries
+  if (d.marks) {
+    if (auto u = underlay_prefixes())
+      underlay_ = std::move(*u);
+    else
+      underlay_error = std::move(u.error());
+  }
   ReconcileResult r = agent::reconcile(kernel_, d, {.keep_remote_entries = restarting_});
+  if (underlay_error) r.errors.push_back(std::move(underlay_error->message));
+  kept_vteps_.clear();
+  if (d.marks && restarting_) {
+    // The remote VTEPs of before the restart are kept out too until the routes are complete.
+    if (auto k = kept_vteps(r))
+      kept_vteps_ = std::move(*k);
+    else
+      r.errors.push_back(std::move(k.error().message));
+  }
+  sync_firewall(d, true, r, kept_vteps_);
   // Which bridge is which network now (indexes change when a link is made again), as the
   // reconciler found or made them: no second read of the kernel's links.
   bridges_.clear();
@@ -357,9 +377,20 @@ ReconcileResult Agent::reconcile_changes() {
     nc->flood = FloodChange{p.flood, vteps};
     p.flood = vteps;
   }
+  const bool vteps_changed = !pending_flood_.empty() || !pending_l3_.empty();
   pending_macs_.clear();
   pending_flood_.clear();
   ReconcileResult r = apply_changes(kernel_, changes, {.keep_remote_entries = restarting_});
+  if (firewall_ && firewall_applied_ && vteps_changed) {
+    // The remote VTEPs that egress NAT keeps out may have changed.
+    DesiredState fd;
+    fill_networks(fd, false);
+    for (NetworkState& n : fd.networks)
+      if (auto p = programmed_.find(n.vni); p != programmed_.end()) n.flood = p->second.flood;
+    fill_l3(fd, nullptr);
+    fd.marks = firewall_needed(fd);
+    if (fd.marks) sync_firewall(fd, false, r, kept_vteps_);  // else the full run removes it
+  }
   for (const auto& [vni, dv] : devices_) r.devices.push_back(dv);
   for (const auto& [vni, dv] : l3_devices_) r.l3_devices.push_back(dv);
   if (pending_l3_.empty()) return r;
@@ -387,6 +418,67 @@ ReconcileResult Agent::reconcile_changes() {
     if (l3_devices_.contains(s.vni)) programmed_l3_[s.vni] = l3_vteps(d, s);
   for (auto& [vni, routes] : l3.l3_routes) programmed_l3_routes_[vni] = std::move(routes);
   return r;
+}
+
+Expected<std::vector<Prefix>> Agent::underlay_prefixes() {
+  auto addresses = kernel_.addresses();
+  if (!addresses) return unexpected(std::move(addresses.error()));
+  const auto vtep = std::find_if(addresses->begin(), addresses->end(),
+                                 [&](const kernel::Address& a) { return a.ip == config_.vtep; });
+  std::vector<Prefix> out;
+  if (vtep == addresses->end()) {
+    out.push_back(Prefix(config_.vtep, config_.vtep.is_v4() ? 32 : 128));
+    return out;
+  }
+  for (const kernel::Address& a : *addresses)
+    if (a.ifindex == vtep->ifindex && !a.ip.is_link_local()) out.push_back(Prefix(a.ip, a.length));
+  return out;
+}
+
+Expected<std::vector<Prefix>> Agent::kept_vteps(const ReconcileResult& devices) {
+  std::set<int> vxlans;
+  for (const NetworkDevices& dv : devices.devices) vxlans.insert(dv.vxlan);
+  for (const NetworkDevices& dv : devices.l3_devices) vxlans.insert(dv.vxlan);
+  vxlans.erase(0);
+  std::vector<Prefix> out;
+  if (vxlans.empty()) return out;
+  auto fdb = kernel_.fdb();
+  if (!fdb) return unexpected(std::move(fdb.error()));
+  for (const kernel::FdbEntry& e : *fdb)
+    if (e.self && e.dst && vxlans.contains(e.ifindex))
+      out.push_back(Prefix(*e.dst, e.dst->is_v4() ? 32 : 128));
+  return out;
+}
+
+void Agent::sync_firewall(const DesiredState& d, bool full, ReconcileResult& r,
+                          const std::vector<Prefix>& kept) {
+  if (!firewall_) return;
+  if (!d.marks) {
+    if (!full && !firewall_applied_) return;
+    if (auto ok = firewall_->delete_table(kFirewallTable); !ok) {
+      // A table of ours that cannot go is an error (retried); a kernel without nftables, where
+      // the agent made none and needs none, only lacks what it would need later.
+      if (firewall_applied_)
+        r.errors.push_back(ok.error().message);
+      else
+        r.unsupported.push_back(ok.error().message + " (no connection marks or egress NAT)");
+      return;
+    }
+    if (firewall_applied_) ++r.changes;
+    firewall_applied_.reset();
+    return;
+  }
+  std::vector<Prefix> underlay = underlay_;
+  underlay.insert(underlay.end(), kept.begin(), kept.end());
+  FirewallState s = firewall_state(d, underlay);
+  if (!full && firewall_applied_ == s) return;
+  if (auto ok = firewall_->replace_table(kFirewallTable, firewall_ruleset(s)); !ok) {
+    r.errors.push_back(ok.error().message);
+    firewall_applied_.reset();
+    return;
+  }
+  if (firewall_applied_ != s) ++r.changes;
+  firewall_applied_ = std::move(s);
 }
 
 bool Agent::wanted_fdb(const kernel::FdbEntry& e) const {

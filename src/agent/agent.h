@@ -23,8 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "agent/firewall.h"
 #include "agent/reconciler.h"
 #include "evpn/instance.h"
+#include "kernel/firewall.h"
 #include "kernel/kernel.h"
 
 namespace isthmus::agent {
@@ -37,6 +39,8 @@ struct Network {
   // Networks of the same VRF are routed to each other at the anycast gateway; empty: the
   // network's name (a VRF of its own).
   std::string vrf = {};
+  // Egress NAT (NetworkState::nat_outgoing, agent/firewall.h).
+  bool nat_outgoing = false;
 };
 
 // A tenant: an IP-VRF with an L3 VNI (symmetric IRB, RFC 9135). The networks whose `vrf` names
@@ -67,7 +71,10 @@ Expected<bool> forwarding_state_present(kernel::Kernel& kernel, const AgentConfi
 
 class Agent {
  public:
-  Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config);
+  // `firewall`: the agent's nftables table (agent/firewall.h); null only in tests that leave
+  // packet filtering out (then no connection marks, no egress NAT).
+  Agent(kernel::Kernel& kernel, evpn::Instance& evpn, AgentConfig config,
+        kernel::Firewall* firewall = nullptr);
 
   // What EVPN's changes make of the kernel state: a reconcile is due.
   evpn::Observer observer();
@@ -136,6 +143,16 @@ class Agent {
   }
   ReconcileResult reconcile_full();
   ReconcileResult reconcile_changes();
+  // The nftables table as `d` needs it: replaced when it differs from what was applied (always
+  // on a full run: a restart adopts the table by replacing it whole), deleted when not needed.
+  // `kept`: more remote VTEPs to keep out (kept_vteps()).
+  void sync_firewall(const DesiredState& d, bool full, ReconcileResult& r,
+                     const std::vector<Prefix>& kept = {});
+  // While restarting: the remote VTEPs the kernel's VXLAN devices still send to (`devices`, as
+  // the full run found them), which EVPN does not know again yet; egress NAT keeps them out.
+  Expected<std::vector<Prefix>> kept_vteps(const ReconcileResult& devices);
+  // The prefixes of the VTEP's interface (egress NAT keeps them out), read on a full run.
+  Expected<std::vector<Prefix>> underlay_prefixes();
   const Tenant* tenant(uint32_t l3vni) const;
   // The networks (without the remote MACs when `remote` is false).
   void fill_networks(DesiredState& d, bool remote) const;
@@ -160,6 +177,10 @@ class Agent {
   kernel::Kernel& kernel_;
   evpn::Instance& evpn_;
   AgentConfig config_;
+  kernel::Firewall* firewall_ = nullptr;
+  std::vector<Prefix> underlay_;
+  std::optional<FirewallState> firewall_applied_;  // what the table holds; unset: no table
+  std::vector<Prefix> kept_vteps_;                 // kept_vteps() while restarting
   bool dirty_ = true;
   bool full_ = true;  // the next reconcile is a full one
   bool restarting_ = false;

@@ -12,6 +12,7 @@
 
 #include "bgp/wire/ext_community.h"
 #include "kernel/fake_kernel.h"
+#include "kernel/firewall.h"
 
 namespace isthmus::agent {
 namespace {
@@ -794,6 +795,260 @@ TEST_F(TenantTest, ARemovedTenantLeavesNothing) {
   EXPECT_EQ(kernel_.rules()->size(), 2u);
   for (const auto& n : *kernel_.neighbours()) EXPECT_NE(n.ip, kRemote);
   EXPECT_EQ(kernel_.routes(kTableBase + 100)->size(), 4u);
+}
+
+// ---- The agent's nftables table (agent/firewall.h) ----
+
+std::set<std::string> rule_texts(kernel::FakeKernel& k) {
+  std::set<std::string> out;
+  for (const auto& r : *k.rules())
+    out.insert((r.family == IpFamily::V4 ? "4 " : "6 ") + std::to_string(r.priority) + " " +
+               r.to_string());
+  return out;
+}
+
+// Blue (tenant1) with egress NAT: its rule into the tenant's table passes over defaults and a
+// second one looks up main; the tenant's table takes the marked packets; the table marks and
+// masquerades. A restarted agent replaces the table with the same contents (no delete first),
+// and the last NAT network and tenant gone take the table and the mark rules with them.
+TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
+  AgentConfig ac = agent_config();
+  ac.networks[0].nat_outgoing = true;
+  kernel::FakeFirewall fw;
+  Agent nat(kernel_, *evpn_, ac, &fw);
+  evpn_->set_observer(nat.observer());
+  type5(1, "100.64.2.0/24");
+  settle();
+  auto r = nat.reconcile();
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  const std::string t = std::to_string(kTenantTable);
+  const uint32_t nat_table = kNatTableBase + kL3;
+  EXPECT_EQ(rule_texts(kernel_), (std::set<std::string>{
+                                     "4 20000 iif br100 lookup " + std::to_string(nat_table),
+                                     "6 20000 iif br100 lookup " + std::to_string(nat_table),
+                                     "4 20001 iif br100 lookup 254",
+                                     "6 20001 iif br100 lookup 254",
+                                     "4 20000 iif br5001 lookup " + t,
+                                     "6 20000 iif br5001 lookup " + t,
+                                     "4 20002 fwmark 0x1389/0xffffff lookup " + t,
+                                     "6 20002 fwmark 0x1389/0xffffff lookup " + t,
+                                 }));
+  // The NAT table: the tenant's routes without the unreachable defaults.
+  auto routes_of = [&](uint32_t table) {
+    std::set<std::string> out;
+    for (const auto& x : *kernel_.routes(table))
+      out.insert(x.dst.to_string() + (x.gateway ? " via " + x.gateway->to_string() : "") +
+                 (x.unreachable ? " unreachable" : ""));
+    return out;
+  };
+  EXPECT_EQ(routes_of(nat_table), (std::set<std::string>{"100.64.1.0/24", "fd00:64:1::/64",
+                                                         "100.64.2.0/24 via "
+                                                         "198.18.0.2"}));
+  EXPECT_EQ(routes_of(kTenantTable).size(), 5u);  // and the two unreachable defaults
+  // The replies come in on the underlay: IPv4 forwards on every interface.
+  EXPECT_EQ(*kernel_.sysctl("net/ipv4/conf/all/forwarding"), "1");
+  ASSERT_EQ(fw.tables().size(), 1u);
+  const std::string& body = fw.tables().begin()->second;
+  EXPECT_EQ(fw.tables().begin()->first.to_string(), "inet isthmus");
+  EXPECT_NE(body.find("elements = { \"br100\" : 0x00001389, \"br5001\" : 0x00001389 }"),
+            std::string::npos)
+      << body;
+  // The underlay: our VTEP (not an address of the fake) and the remote VTEP of the type-5 route.
+  EXPECT_NE(body.find("elements = { 198.18.0.1/32, 198.18.0.2/32 }"), std::string::npos) << body;
+  EXPECT_NE(body.find("iifname { \"br100\" } oifname != { \"br100\", \"br5001\" } jump "
+                      "nat_outgoing"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("ct direction original ct mark and 0x00ffffff == 0x00001389 oifname != "
+                      "@vrf_interfaces masquerade"),
+            std::string::npos)
+      << body;
+  EXPECT_EQ(fw.log(), std::vector<std::string>{"replace inet isthmus"});
+
+  // A new remote VTEP of the tenant: the underlay set follows, in an incremental run.
+  fw.clear_log();
+  type5(2, "100.64.3.0/24");
+  settle();
+  ASSERT_FALSE(nat.full_due());
+  ASSERT_TRUE(nat.reconcile().ok());
+  EXPECT_EQ(fw.log(), std::vector<std::string>{"replace inet isthmus"});
+  EXPECT_NE(fw.tables().begin()->second.find("elements = { 198.18.0.1/32, 198.18.0.2/32, "
+                                             "198.18.0.3/32 }"),
+            std::string::npos);
+  EXPECT_TRUE(routes_of(nat_table).contains("100.64.3.0/24 via 198.18.0.3"));
+  // A gateway's default is the tenant's, not the NAT table's: NAT goes first for blue.
+  type5(1, "0.0.0.0/0");
+  settle();
+  ASSERT_TRUE(nat.reconcile().ok());
+  EXPECT_TRUE(routes_of(kTenantTable).contains("0.0.0.0/0 via 198.18.0.2"));
+  EXPECT_EQ(routes_of(nat_table).size(), 4u);
+  type5(1, "0.0.0.0/0", true, true);
+  settle();
+  ASSERT_TRUE(nat.reconcile().ok());
+  const std::string before = fw.tables().begin()->second;
+
+  // Restart: the same table again in one replace, nothing else changes.
+  fw.clear_log();
+  kernel_.clear_changes();
+  Agent again(kernel_, *evpn_, ac, &fw);
+  evpn_->set_observer(again.observer());
+  r = again.reconcile();
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(fw.log(), std::vector<std::string>{"replace inet isthmus"});
+  EXPECT_EQ(fw.tables().begin()->second, before);
+  EXPECT_TRUE(kernel_.changes().empty()) << kernel_.changes().front();
+  EXPECT_EQ(r.changes, 1u);  // the replace (a new agent does not know what the table holds)
+
+  // A VTEP gone leaves the set; after a restart, before the routes are back, the VTEPs the kernel
+  // still sends to stay in it.
+  type5(2, "100.64.3.0/24", true, true);
+  settle();
+  ASSERT_TRUE(again.reconcile().ok());
+  EXPECT_EQ(fw.tables().begin()->second.find("198.18.0.3/32"), std::string::npos);  // gone
+  Agent restarted(kernel_, *evpn_, ac, &fw);
+  evpn_->set_observer(restarted.observer());
+  restarted.begin_restart();
+  type5(1, "100.64.2.0/24", true, true);  // as if peer 1 had not sent it again yet
+  settle();
+  ASSERT_TRUE(restarted.reconcile().ok());
+  EXPECT_TRUE(routes_of(kTenantTable).contains("100.64.2.0/24 via 198.18.0.2"));  // kept
+  EXPECT_NE(fw.tables().begin()->second.find("elements = { 198.18.0.1/32, 198.18.0.2/32 }"),
+            std::string::npos)
+      << fw.tables().begin()->second;
+  restarted.end_restart("End-of-RIB");
+  ASSERT_TRUE(restarted.reconcile().ok());
+  EXPECT_NE(fw.tables().begin()->second.find("elements = { 198.18.0.1/32 }"), std::string::npos)
+      << fw.tables().begin()->second;
+  type5(1, "100.64.2.0/24");
+  settle();
+  ASSERT_TRUE(restarted.reconcile().ok());
+
+  // nft refusing is an error with nft's words, and the next run (a full one) tries again.
+  fw.fail_next("Error: Could not process rule: No such file or directory");
+  again.request_full();
+  r = again.reconcile();
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0],
+            "nft: replace table inet isthmus: Error: Could not process rule: No such file or "
+            "directory");
+  EXPECT_TRUE(again.full_due());
+  ASSERT_TRUE(again.reconcile().ok());
+
+  // Without NAT but still a tenant: marks stay, the NAT rules and chains go.
+  ac.networks[0].nat_outgoing = false;
+  Agent plain(kernel_, *evpn_, ac, &fw);
+  evpn_->set_observer(plain.observer());
+  ASSERT_TRUE(plain.reconcile().ok());
+  EXPECT_FALSE(rule_texts(kernel_).contains("4 20001 iif br100 lookup 254"));
+  EXPECT_TRUE(kernel_.routes(nat_table)->empty());
+  EXPECT_TRUE(rule_texts(kernel_).contains("4 20000 iif br100 lookup " + t));
+  EXPECT_TRUE(rule_texts(kernel_).contains("4 20002 fwmark 0x1389/0xffffff lookup " + t));
+  ASSERT_EQ(fw.tables().size(), 1u);
+  EXPECT_EQ(fw.tables().begin()->second.find("masquerade"), std::string::npos);
+  EXPECT_NE(fw.tables().begin()->second.find("ct state new ct mark set iifname map @vrf_marks"),
+            std::string::npos);
+
+  // Neither a tenant nor NAT: no table, no mark rules.
+  ac.tenants.clear();
+  ac.networks[0].vrf = "blue";
+  fw.clear_log();
+  Agent none(kernel_, *evpn_, ac, &fw);
+  evpn_->set_observer(none.observer());
+  ASSERT_TRUE(none.reconcile().ok());
+  EXPECT_TRUE(fw.tables().empty());
+  EXPECT_EQ(fw.log(), std::vector<std::string>{"delete inet isthmus"});
+  // A kernel without nftables: nothing needed, nothing made, noted once and not retried.
+  fw.fail_next("Error: Could not process rule: Operation not supported");
+  none.request_full();
+  r = none.reconcile();
+  EXPECT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(r.unsupported, std::vector<std::string>{
+                               "nft: delete table inet isthmus: Error: Could not process rule: "
+                               "Operation not supported (no connection marks or egress NAT)"});
+  EXPECT_FALSE(none.dirty());
+  for (const auto& x : *kernel_.rules()) EXPECT_EQ(x.fwmask, 0u) << x.to_string();
+  EXPECT_EQ(
+      rule_texts(kernel_),
+      (std::set<std::string>{"4 20000 iif br100 lookup " + std::to_string(kTableBase + 100),
+                             "6 20000 iif br100 lookup " + std::to_string(kTableBase + 100)}));
+}
+
+// The whole ruleset of one state: a tenant with a NAT network and one without, a VRF at the node
+// without NAT, the underlay of both families.
+TEST(FirewallRuleset, MarksNatAndIsolation) {
+  DesiredState d;
+  NetworkState blue{.vni = 100, .gateways = {{ip("100.64.1.1"), 24}, {ip("fd00:64:1::1"), 64}}};
+  blue.table = kTableBase + 5001;
+  blue.nat_outgoing = true;
+  NetworkState green{.vni = 101, .gateways = {{ip("100.64.2.1"), 24}}};
+  green.table = kTableBase + 5001;
+  green.flood = {ip("198.18.0.3"), ip("198.18.1.9")};
+  NetworkState red{.vni = 200, .gateways = {{ip("100.64.1.1"), 24}}};
+  red.table = kTableBase + 200;
+  d.networks = {blue, green, red};
+  d.l3vnis.push_back({.vni = 5001, .table = kTableBase + 5001});
+  EXPECT_TRUE(firewall_needed(d));
+  const FirewallState s =
+      firewall_state(d, {*Prefix::parse("198.18.0.0/24"), *Prefix::parse("fd00:18::/64")});
+  ASSERT_EQ(s.vrfs.size(), 2u);
+  EXPECT_EQ(s.vrfs[0], (FirewallVrf{200, {"br200"}, {}}));
+  EXPECT_EQ(s.vrfs[1], (FirewallVrf{5001, {"br100", "br101", "br5001"}, {"br100"}}));
+  // 198.18.0.3 is inside the VTEP's subnet: left out.
+  EXPECT_EQ(s.underlay,
+            (std::vector<Prefix>{*Prefix::parse("198.18.0.0/24"), *Prefix::parse("198.18.1.9/32"),
+                                 *Prefix::parse("fd00:18::/64")}));
+  EXPECT_EQ(firewall_ruleset(s), R"(	set vrf_interfaces {
+		type ifname
+		elements = { "br100", "br101", "br200", "br5001" }
+	}
+	map vrf_marks {
+		type ifname : mark
+		elements = { "br200" : 0x000000c8, "br100" : 0x00001389, "br101" : 0x00001389, "br5001" : 0x00001389 }
+	}
+	set underlay4 {
+		type ipv4_addr
+		flags interval
+		elements = { 198.18.0.0/24, 198.18.1.9/32 }
+	}
+	set underlay6 {
+		type ipv6_addr
+		flags interval
+		elements = { fd00:18::/64 }
+	}
+	chain prerouting {
+		type filter hook prerouting priority mangle; policy accept;
+		ct state new ct mark set iifname map @vrf_marks
+		iifname != @vrf_interfaces ct direction reply ct mark and 0x00ffffff != 0 meta mark set ct mark and 0x00ffffff
+	}
+	chain output {
+		type route hook output priority mangle; policy accept;
+		ct direction reply ct mark and 0x00ffffff != 0 meta mark set ct mark and 0x00ffffff
+	}
+	chain postrouting_mangle {
+		type filter hook postrouting priority mangle; policy accept;
+		ct direction reply ct mark and 0x00ffffff != 0 meta mark set meta mark and 0xff000000
+	}
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname { "br100" } oifname != { "br100", "br101", "br5001" } jump nat_outgoing
+		iifname != @vrf_interfaces oifname @vrf_interfaces ct direction original ct status & dnat == 0 drop
+	}
+	chain nat_outgoing {
+		oifname @vrf_interfaces reject with icmpx type admin-prohibited
+		ip daddr @underlay4 reject with icmpx type admin-prohibited
+		ip6 daddr @underlay6 reject with icmpx type admin-prohibited
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ct direction original ct mark and 0x00ffffff == 0x00001389 oifname != @vrf_interfaces masquerade
+	}
+)");
+  // Without the tenant and NAT, red and blue still share 100.64.1.0/24 in different VRFs.
+  d.l3vnis.clear();
+  d.networks[0].nat_outgoing = false;
+  EXPECT_TRUE(firewall_needed(d));
+  d.networks[2].gateways = {{ip("100.64.9.1"), 24}};
+  EXPECT_FALSE(firewall_needed(d));
 }
 
 }  // namespace

@@ -116,6 +116,17 @@ struct L3Plan {
   std::vector<std::string> errors;  // routes left out (a gateway's interface is missing)
 };
 
+// The routes of a VRF's NAT table: those of the VRF's table but the defaults.
+std::vector<kernel::Route> nat_routes(const std::vector<kernel::Route>& routes, uint32_t table) {
+  std::vector<kernel::Route> out;
+  for (kernel::Route r : routes) {
+    if (r.dst.length() == 0) continue;
+    r.table = table;
+    out.push_back(r);
+  }
+  return out;
+}
+
 // `links`: the interfaces by name, for the gateway routes (nullptr: none resolved, the routes
 // are left out, for l3_vteps()).
 L3Plan plan_l3(const DesiredState& d, const L3VniState& l3, int bridge,
@@ -518,7 +529,13 @@ class Run {
       auto& routes = routes_want[n.table];
       for (const GatewayAddress& g : n.gateways) {
         const IpFamily f = g.ip.family();
-        rules_want.push_back({f, kRulePriority, bridge_name(n.vni), n.table});
+        if (n.nat_outgoing) {
+          // The VRF's routes but its defaults (the unreachable one, a gateway's), then main.
+          rules_want.push_back({f, kRulePriority, bridge_name(n.vni), nat_table(n.table)});
+          rules_want.push_back({f, kNatRulePriority, bridge_name(n.vni), kMainTable});
+        } else {
+          rules_want.push_back({f, kRulePriority, bridge_name(n.vni), n.table});
+        }
         routes.push_back({.dst = Prefix(g.ip, g.length),
                           .oif = br->second,
                           .table = n.table,
@@ -577,14 +594,44 @@ class Run {
     }
     // IPv6 forwards only when it does for all interfaces (the kernel has no per-device switch).
     if (ipv6) ensure_sysctl("net/ipv6/conf/all/forwarding");
+    // IPv4 checks the input device: the replies to a NAT network come in on whatever interface
+    // main routes to the outside through, so every interface forwards (the agent's nftables
+    // table lets only replies and DNATed connections in from outside the VRFs).
+    if (std::any_of(d_.networks.begin(), d_.networks.end(), [&](const NetworkState& n) {
+          return n.nat_outgoing && bridge.contains(n.vni) &&
+                 std::any_of(n.gateways.begin(), n.gateways.end(),
+                             [](const GatewayAddress& g) { return g.ip.is_v4(); });
+        }))
+      ensure_sysctl("net/ipv4/conf/all/forwarding");
+    // The NAT tables: their VRF's routes without the defaults.
+    std::set<uint32_t> vrf_tables;
+    for (const auto& [t, r] : routes_want) vrf_tables.insert(t);
+    for (uint32_t t : vrf_tables)
+      if (const uint32_t n = nat_table_of(d_, t); n != 0)
+        routes_want[n] = nat_routes(routes_want[t], n);
+
+    // The node's own packets of a connection marked with its VRF are routed in its table.
+    if (d_.marks)
+      for (uint32_t t : vrf_tables)
+        for (IpFamily f : {IpFamily::V4, IpFamily::V6})
+          rules_want.push_back({.family = f,
+                                .priority = kMarkRulePriority,
+                                .table = t,
+                                .fwmark = t - kTableBase,
+                                .fwmask = kMarkVrfMask});
 
     auto rules = k_.rules();
     if (!rules) return error(rules.error().message);
     std::set<uint32_t> tables;
     for (const auto& [t, r] : routes_want) tables.insert(t);
+    auto ours = [](const kernel::Rule& r) {
+      if (r.priority == kNatRulePriority) return r.table == kMainTable && !r.iif.empty();
+      return (r.priority == kRulePriority || r.priority == kMarkRulePriority) &&
+             r.table >= kTableBase;
+    };
     for (const kernel::Rule& r : *rules) {
-      if (r.priority != kRulePriority || r.table < kTableBase) continue;
-      tables.insert(r.table);
+      if (!ours(r)) continue;
+      if (r.table >= kTableBase) tables.insert(r.table);
       if (std::find(rules_want.begin(), rules_want.end(), r) == rules_want.end())
         done(k_.delete_rule(r));
     }
@@ -653,6 +700,14 @@ ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
   return Run(k, desired, options).go();
 }
 
+uint32_t nat_table(uint32_t table) { return kNatTableBase + (table - kTableBase); }
+
+uint32_t nat_table_of(const DesiredState& d, uint32_t table) {
+  for (const NetworkState& n : d.networks)
+    if (n.table == table && n.nat_outgoing && !n.gateways.empty()) return nat_table(table);
+  return 0;
+}
+
 std::vector<L3Vtep> l3_vteps(const DesiredState& desired, const L3VniState& l3) {
   return plan_l3(desired, l3, 0).vteps;
 }
@@ -702,8 +757,15 @@ ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
     }
     apply(adds);
     // Only the remote routes (those with a gateway) are this path's: the connected routes and
-    // the unreachable defaults are the full reconcile's.
+    // the unreachable defaults are the full reconcile's. The tenant's table, and its NAT table
+    // when it has one (the same routes but defaults).
     RouteDiff diff = diff_routes(plan.routes, c.before_routes, true, options.keep_remote_entries);
+    if (const uint32_t n = nat_table_of(desired, l3->table); n != 0) {
+      RouteDiff nat = diff_routes(nat_routes(plan.routes, n), nat_routes(c.before_routes, n), true,
+                                  options.keep_remote_entries);
+      diff.replace.insert(diff.replace.end(), nat.replace.begin(), nat.replace.end());
+      diff.remove.insert(diff.remove.end(), nat.remove.begin(), nat.remove.end());
+    }
     apply(diff.replace);
     apply(diff.remove);
     r.l3_routes[c.vni] = plan.routes;

@@ -33,7 +33,12 @@
 // VRFs share here (tenants with the same addresses) has a connected route per bridge in main, of
 // which strict mode would take only the first: those bridges get rp_filter 2 (loose). What the
 // node itself sends to such a subnet (the gateway's ICMP replies and errors) follows main's first
-// route: without VRF devices (or marks) the kernel cannot tell the VRFs apart there.
+// route unless the agent's nftables table marks them (below).
+// With the agent's nftables table (DesiredState::marks, agent/firewall.h) the node's own packets
+// of a connection are marked with its VRF and `fwmark M/kMarkVrfMask lookup T` (kMarkRulePriority)
+// routes them in the VRF's table: what the node answers goes to the VRF it answers, also for a
+// shared subnet. A network with egress NAT (NetworkState::nat_outgoing) looks up its VRF's NAT
+// table (the VRF's routes without defaults, kNatTableBase) and then main (kNatRulePriority).
 // The links the agent creates carry the alias "isthmus:V" (or "isthmus:L"); such a link whose
 // network or tenant is no longer wanted is deleted with everything on it, and nothing else is. A
 // link of the right name and kind that exists already is adopted as it is (a restart changes
@@ -82,6 +87,11 @@ struct NetworkState {
   // node) and an unreachable default: networks of one VRF reach each other at the workload's
   // own node, other VRFs and the underlay stay out of reach. 0: no routing.
   uint32_t table = 0;
+  // Egress NAT: the bridge's rule goes into the VRF's NAT table (its routes without defaults,
+  // kNatTableBase) and a second rule looks up main: what the VRF has no route for leaves
+  // through the node's own routing (the agent's nftables table filters and masquerades it,
+  // agent/firewall.h).
+  bool nat_outgoing = false;
 };
 
 // A remote route of a tenant: the prefix, the VTEP it is reached through and that VTEP's router
@@ -125,6 +135,10 @@ struct DesiredState {
   uint16_t vxlan_port = 4789;
   std::vector<NetworkState> networks = {};
   std::vector<L3VniState> l3vnis = {};
+  // The agent's nftables table marks connections with their VRF (agent/firewall.h): one rule per
+  // VRF table and family, `fwmark (table - kTableBase)/kMarkVrfMask lookup table`, routes the
+  // node's own packets of those connections in the VRF's table.
+  bool marks = false;
 };
 
 std::string bridge_name(uint32_t vni);
@@ -136,6 +150,23 @@ std::string owner_alias(uint32_t vni);
 inline constexpr uint32_t kTableBase = 0x49000000;
 inline constexpr uint32_t kRulePriority = 20000;
 inline constexpr uint8_t kRouteProtocol = 77;  // RTPROT_ value of the agent's routes
+// A VRF with nat_outgoing networks has a second table, its NAT table (kNatTableBase + the VRF's
+// table less kTableBase): the VRF's routes without its defaults (the unreachable ones, a
+// gateway's), the table the NAT networks' bridges look up; what it has no route for goes on to
+// `iif brV lookup main`. (A rule with suppress_prefixlength 0 into the VRF's table would not do:
+// the kernel ends the lookup at an unreachable route before it suppresses anything.)
+inline constexpr uint32_t kNatTableBase = 0x4a000000;
+uint32_t nat_table(uint32_t table);
+// The NAT table of `table` when a network of `d` in it has nat_outgoing, else 0.
+uint32_t nat_table_of(const DesiredState& d, uint32_t table);
+// A network with nat_outgoing: `iif brV lookup main` after its rule into the NAT table.
+inline constexpr uint32_t kNatRulePriority = kRulePriority + 1;
+// The rules of marked packets (DesiredState::marks), after the bridges' rules, before main's.
+inline constexpr uint32_t kMarkRulePriority = kRulePriority + 2;
+// The packet and connection mark bits of a VRF: its table less kTableBase (a VNI, 24 bits).
+// The top 8 bits are left for other uses (network policy).
+inline constexpr uint32_t kMarkVrfMask = 0x00ffffff;
+inline constexpr uint32_t kMainTable = 254;  // RT_TABLE_MAIN
 // The metric of a table's unreachable defaults: any default route (a border router's, metric 0
 // or IPv6's 1024) wins over them. FRR's for a VRF's default, 0xff000000 + 8192.
 inline constexpr uint32_t kUnreachableMetric = 4278198272u;

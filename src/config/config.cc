@@ -866,9 +866,16 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
               [&](auto& v, auto& p) {
                 if (auto t = name(v, p, "a VRF")) net.vrf = *t;
               }},
+             {"nat_outgoing",
+              [&](auto& v, auto& p) {
+                if (auto b = boolean(v, p)) net.nat_outgoing = *b;
+              }},
          });
   if (!n.IsMap() || !require(n, path, {"name", "vni"}) || !vni_ok || net.name.empty()) return;
   if (net.vrf.empty()) net.vrf = net.name;
+  if (net.nat_outgoing && !net.subnet && !net.subnet6)
+    error(n["nat_outgoing"], key_path(path, "nat_outgoing"),
+          "nat_outgoing without subnet or subnet6 (a network without them is not routed)");
   // A gateway belongs inside its subnet, and is not the subnet's own (network) address.
   auto gateway = [&](const char* key, const std::optional<Prefix>& sub,
                      std::optional<IpAddress>& gw) {

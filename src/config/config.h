@@ -191,6 +191,10 @@ struct Network {
   // the network part of that tenant (Config::find_vrf: its L3 VNI); any other name is a routing
   // domain at the node only, without an L3 VNI.
   std::string vrf;
+  // Egress NAT: what the network's workloads send to destinations outside their VRF (no route in
+  // its table but the unreachable default, or a tenant's default learned from a gateway) leaves
+  // through the node's own routing (main) with the node's address as source.
+  bool nat_outgoing = false;
 };
 
 struct Config {

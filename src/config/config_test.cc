@@ -896,6 +896,18 @@ TEST(ConfigError, NeighborsOfAVrf) {
                                    "65100, vrf: tenant1 }\n")),
             "config.yaml:7: bgp.neighbor_ranges[0].vrf: applies to neighbors only (a range "
             "accepts connections from any address in its prefix and never connects)");
+TEST(Config, NatOutgoingPerNetwork) {
+  Config c = parse_ok(R"(agent: {}
+networks:
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, vrf: tenant1, nat_outgoing: true }
+  - { name: green, vni: 101, vrf: tenant1, nat_outgoing: false }
+  - { name: red, vni: 200 }
+vrfs: [{ name: tenant1, l3vni: 5001 }]
+)" + with_bgp(""));
+  ASSERT_EQ(c.networks.size(), 3u);
+  EXPECT_TRUE(c.networks[0].nat_outgoing);
+  EXPECT_FALSE(c.networks[1].nat_outgoing);
+  EXPECT_FALSE(c.networks[2].nat_outgoing);  // the default
 }
 
 TEST(ConfigError, Vrfs) {
@@ -1223,6 +1235,16 @@ TEST(ConfigError, AgentAndNetworks) {
   EXPECT_EQ(errors(agent + "networks:\n  - { name: \"bad name\", vni: 100 }\n" + with_bgp("")),
             "config.yaml:3: networks[0].name: \"bad name\" is not a network name (1..15 letters, "
             "digits, - or _)");
+  EXPECT_EQ(errors(agent + "networks:\n  - { name: blue, vni: 100, nat_outgoing: yes please }\n" +
+                   with_bgp("")),
+            "config.yaml:3: networks[0].nat_outgoing: \"yes please\" is not true or false");
+  EXPECT_EQ(errors(agent + "networks:\n  - { name: blue, vni: 100, nat_outgoing: [true] }\n" +
+                   with_bgp("")),
+            "config.yaml:3: networks[0].nat_outgoing: a list is not true or false");
+  EXPECT_EQ(errors(agent + "networks:\n  - { name: blue, vni: 100, nat_outgoing: true }\n" +
+                   with_bgp("")),
+            "config.yaml:3: networks[0].nat_outgoing: nat_outgoing without subnet or subnet6 (a "
+            "network without them is not routed)");
   EXPECT_EQ(errors("agent: { vtep: { address: \"::\" } }\n" + with_bgp("")),
             "config.yaml:1: agent.vtep.address: :: is not a VTEP address");
 }

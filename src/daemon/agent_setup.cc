@@ -139,7 +139,7 @@ Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& 
   ac.gateway_mac = cfg.agent->gateway_mac;
   if (!cfg.evpn.vtep) cfg.evpn.vtep = vtep->address;
   for (const auto& n : cfg.networks) {
-    agent::Network net{n.name, n.vni, std::nullopt, std::nullopt, n.vrf};
+    agent::Network net{n.name, n.vni, std::nullopt, std::nullopt, n.vrf, n.nat_outgoing};
     if (n.gateway) net.gateway = agent::GatewayAddress{*n.gateway, n.subnet->length()};
     if (n.gateway6) net.gateway6 = agent::GatewayAddress{*n.gateway6, n.subnet6->length()};
     ac.networks.push_back(net);

@@ -274,8 +274,8 @@ Expected<std::vector<Rule>> FakeKernel::rules() { return rules_; }
 
 Expected<void> FakeKernel::add_rule(const Rule& r) {
   if (std::find(rules_.begin(), rules_.end(), r) != rules_.end())
-    return fail(fmt::format("RTM_NEWRULE iif {} table {}: File exists", r.iif, r.table));
-  if (auto ok = change(fmt::format("add_rule iif {} table {}", r.iif, r.table)); !ok) return ok;
+    return fail(fmt::format("RTM_NEWRULE {}: File exists", r.to_string()));
+  if (auto ok = change("add_rule " + r.to_string()); !ok) return ok;
   rules_.push_back(r);
   return {};
 }
@@ -283,9 +283,8 @@ Expected<void> FakeKernel::add_rule(const Rule& r) {
 Expected<void> FakeKernel::delete_rule(const Rule& r) {
   auto it = std::find(rules_.begin(), rules_.end(), r);
   if (it == rules_.end())
-    return fail(
-        fmt::format("RTM_DELRULE iif {} table {}: No such file or directory", r.iif, r.table));
-  if (auto ok = change(fmt::format("delete_rule iif {} table {}", r.iif, r.table)); !ok) return ok;
+    return fail(fmt::format("RTM_DELRULE {}: No such file or directory", r.to_string()));
+  if (auto ok = change("delete_rule " + r.to_string()); !ok) return ok;
   rules_.erase(it);
   return {};
 }

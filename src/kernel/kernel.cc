@@ -1,6 +1,18 @@
 #include "kernel/kernel.h"
 
+#include <fmt/format.h>
+
 namespace isthmus::kernel {
+
+std::string Rule::to_string() const {
+  std::string s;
+  if (!iif.empty()) s += "iif " + iif + " ";
+  if (fwmask != 0) s += fmt::format("fwmark {:#x}/{:#x} ", fwmark, fwmask);
+  s += fmt::format("lookup {}", table);
+  if (suppress_prefixlength >= 0)
+    s += fmt::format(" suppress_prefixlength {}", suppress_prefixlength);
+  return s;
+}
 
 Expected<std::optional<Link>> Kernel::find_link(const std::string& name) {
   auto all = links();

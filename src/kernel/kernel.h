@@ -96,7 +96,8 @@ class Kernel {
   // the lowest, IPv6 the first; give the metric the kernel reported to delete exactly that one.
   virtual Expected<void> delete_route(const Route& r) = 0;
 
-  // Policy routing rules (both families); only those with an input interface are listed.
+  // Policy routing rules (both families); only those with an input interface or a mark are
+  // listed.
   virtual Expected<std::vector<Rule>> rules() = 0;
   virtual Expected<void> add_rule(const Rule& r) = 0;
   virtual Expected<void> delete_rule(const Rule& r) = 0;

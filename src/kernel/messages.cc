@@ -192,6 +192,13 @@ Message rule_message(uint16_t type, uint16_t flags, const Rule& r) {
   mnl_attr_put_u32(m.header(), FRA_PRIORITY, r.priority);
   mnl_attr_put_u32(m.header(), FRA_TABLE, r.table);
   if (!r.iif.empty()) mnl_attr_put_strz(m.header(), FRA_IIFNAME, r.iif.c_str());
+  if (r.fwmask != 0) {
+    mnl_attr_put_u32(m.header(), FRA_FWMARK, r.fwmark);
+    mnl_attr_put_u32(m.header(), FRA_FWMASK, r.fwmask);
+  }
+  if (r.suppress_prefixlength >= 0)
+    mnl_attr_put_u32(m.header(), FRA_SUPPRESS_PREFIXLEN,
+                     static_cast<uint32_t>(r.suppress_prefixlength));
   return m;
 }
 
@@ -473,10 +480,20 @@ Expected<std::optional<Rule>> parse_rule(std::span<const uint8_t> msg) {
   if (h.action != FR_ACT_TO_TBL || (h.family != AF_INET && h.family != AF_INET6))
     return std::optional<Rule>{};
   TRY_ASSIGN(iif, a.string(FRA_IIFNAME, "FRA_IIFNAME"));
-  if (!iif || iif->empty()) return std::optional<Rule>{};
+  TRY_ASSIGN(fwmark, a.scalar<uint32_t>(FRA_FWMARK, "FRA_FWMARK"));
+  TRY_ASSIGN(fwmask, a.scalar<uint32_t>(FRA_FWMASK, "FRA_FWMASK"));
   Rule r;
+  if (iif) r.iif = *iif;
+  // The kernel reports a mask with a mark; a mark alone means all 32 bits.
+  if (fwmark || fwmask) {
+    r.fwmark = fwmark.value_or(0);
+    r.fwmask = fwmask.value_or(0xffffffffu);
+  }
+  if (r.iif.empty() && r.fwmask == 0) return std::optional<Rule>{};
   r.family = h.family == AF_INET ? IpFamily::V4 : IpFamily::V6;
-  r.iif = *iif;
+  // -1 (none) as the kernel reports it: 0xffffffff.
+  TRY_ASSIGN(suppress, a.scalar<uint32_t>(FRA_SUPPRESS_PREFIXLEN, "FRA_SUPPRESS_PREFIXLEN"));
+  if (suppress && *suppress <= 128) r.suppress_prefixlength = static_cast<int32_t>(*suppress);
   TRY_ASSIGN(prio, a.scalar<uint32_t>(FRA_PRIORITY, "FRA_PRIORITY"));
   r.priority = prio.value_or(0);
   TRY_ASSIGN(table, a.scalar<uint32_t>(FRA_TABLE, "FRA_TABLE"));

@@ -58,7 +58,7 @@ Message dump_routes(uint8_t family, uint32_t table);
 Expected<Link> parse_link(std::span<const uint8_t> msg);
 Expected<Address> parse_address(std::span<const uint8_t> msg);
 Expected<std::optional<Route>> parse_route(std::span<const uint8_t> msg);
-// A rule with an input interface that looks up a table; nullopt for the others.
+// A rule with an input interface or a mark that looks up a table; nullopt for the others.
 Expected<std::optional<Rule>> parse_rule(std::span<const uint8_t> msg);
 // RTM_NEWNEIGH of AF_INET / AF_INET6.
 Expected<Neighbour> parse_neighbour(std::span<const uint8_t> msg);

@@ -430,12 +430,12 @@ Expected<std::vector<Rule>> NetlinkKernel::rules() {
 
 Expected<void> NetlinkKernel::add_rule(const Rule& r) {
   auto m = nl::add_rule(r);
-  return sock_.request(m, fmt::format("RTM_NEWRULE iif {} table {}", r.iif, r.table));
+  return sock_.request(m, "RTM_NEWRULE " + r.to_string());
 }
 
 Expected<void> NetlinkKernel::delete_rule(const Rule& r) {
   auto m = nl::del_rule(r);
-  return sock_.request(m, fmt::format("RTM_DELRULE iif {} table {}", r.iif, r.table));
+  return sock_.request(m, "RTM_DELRULE " + r.to_string());
 }
 
 Expected<std::string> NetlinkKernel::sysctl(const std::string& key) {

@@ -407,5 +407,38 @@ TEST_F(NetlinkKernelTest, MonitorCanIgnoreExternAdds) {
   EXPECT_TRUE(plain_neigh);
 }
 
+// Rules by mark and with suppress_prefixlength (the agent's connection marks and NAT networks)
+// are read back as they were made, next to a plain iif rule, and deleted exactly.
+TEST_F(NetlinkKernelTest, RulesWithMarksAndSuppressPrefixlength) {
+  const Rule plain{IpFamily::V4, 20000, "br100", 1224736868};
+  const Rule suppress{.family = IpFamily::V6,
+                      .priority = 20000,
+                      .iif = "br100",
+                      .table = 1224736868,
+                      .suppress_prefixlength = 0};
+  const Rule mark{.family = IpFamily::V4,
+                  .priority = 20002,
+                  .table = 1224741769,
+                  .fwmark = 0x1389,
+                  .fwmask = 0xffffff};
+  for (const Rule& r : {plain, suppress, mark}) ASSERT_TRUE(Ok(k_->add_rule(r))) << r.to_string();
+  auto rules = k_->rules();
+  ASSERT_TRUE(Ok(rules));
+  EXPECT_EQ(rules->size(), 3u);
+  for (const Rule& r : {plain, suppress, mark})
+    EXPECT_NE(std::find(rules->begin(), rules->end(), r), rules->end()) << r.to_string();
+  EXPECT_EQ(mark.to_string(), "fwmark 0x1389/0xffffff lookup 1224741769");
+  EXPECT_EQ(suppress.to_string(), "iif br100 lookup 1224736868 suppress_prefixlength 0");
+  auto again = k_->add_rule(mark);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().message,
+            "RTM_NEWRULE fwmark 0x1389/0xffffff lookup 1224741769: File exists");
+  for (const Rule& r : {mark, suppress, plain})
+    ASSERT_TRUE(Ok(k_->delete_rule(r))) << r.to_string();
+  rules = k_->rules();
+  ASSERT_TRUE(Ok(rules));
+  EXPECT_TRUE(rules->empty());
+}
+
 }  // namespace
 }  // namespace isthmus::kernel

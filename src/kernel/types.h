@@ -63,13 +63,21 @@ struct LinkChange {
   std::optional<std::string> alias = {};
 };
 
-// A policy routing rule (`ip rule`): packets that came in on `iif` are looked up in `table`.
+// A policy routing rule (`ip rule`): packets that came in on `iif` (when given) and whose mark
+// has `fwmark` in the bits of `fwmask` (when fwmask is not 0) are looked up in `table`; with
+// `suppress_prefixlength` N a route of that table whose prefix is N long or shorter does not
+// count (the lookup goes on with the next rule), -1: none.
 struct Rule {
   IpFamily family = IpFamily::V4;
   uint32_t priority = 0;
   std::string iif = {};
   uint32_t table = 0;
+  uint32_t fwmark = 0;
+  uint32_t fwmask = 0;
+  int32_t suppress_prefixlength = -1;
   bool operator==(const Rule&) const = default;
+  // As `ip rule` shows it: "iif br100 lookup 1224736868", "fwmark 0x64/0xffffff lookup ...".
+  std::string to_string() const;
 };
 
 // An address of an interface and the length of its subnet (100.64.1.1/24).

@@ -31,24 +31,32 @@ lab_attach_workload 2 300 g2 100.64.3.12/24
 w() { ip netns exec "$(lab_ns "$1")" "${@:2}"; }
 
 # Services: on the node, bound to blue's gateway addresses; in w2; on the underlay host h3.
-serve() { # serve HOST REPLY LISTEN-ADDRESS: a socat in HOST that answers REPLY
-  lab_spawn "$1" "$2" socat "$3" "SYSTEM:echo $2"
+serve() { # serve HOST REPLY LISTEN-ADDRESS: a socat in HOST that answers REPLY. What the client
+  # sends is read (a cat of its own) so that socat never writes into a pipe whose reader is gone
+  # (EPIPE would end it before the answer goes out).
+  lab_spawn "$1" "$2" socat "$3" "SYSTEM:cat >/dev/null & echo $2"
 }
 serve 2 node-dns "UDP4-RECVFROM:5353,bind=100.64.1.1,fork"
 serve 2 node-tcp "TCP4-LISTEN:8080,bind=100.64.1.1,reuseaddr,fork"
 serve 2 node-tcp6 "TCP6-LISTEN:8080,bind=[fd00:64:1::1],reuseaddr,fork"
 serve w2 w2-health "TCP4-LISTEN:9090,reuseaddr,fork"
 serve 3 underlay-host "TCP4-LISTEN:7070,bind=198.18.0.3,reuseaddr,fork"
-listening() { # listening NS OPTIONS LOCAL-ADDRESS:PORT: a socket of NS listens there (ss OPTIONS)
-  lab_shows "$3" ip netns exec "$1" ss -H "$2"
+listening() { # listening HOST SS-FLAGS PORT: a socket of HOST listens on PORT
+  [[ -n $(ip netns exec "$(lab_ns "$1")" ss "-H$2" "sport = :$3") ]]
 }
-for l in "$(lab_ns 2) -lun 100.64.1.1:5353" "$(lab_ns 2) -ltn 100.64.1.1:8080" \
-  "$(lab_ns 2) -ltn \\[fd00:64:1::1\\]:8080" "$(lab_ns w2) -ltn :9090" "$(lab_ns 3) -ltn 198.18.0.3:7070"; do
-  read -r ns opts addr <<<"${l}"
-  lab_wait_for 10 "a service listens on ${addr} in ${ns}" listening "${ns}" "${opts}" "${addr}"
-done
-ask() { # ask NS SOCAT-ADDRESS: what the service answers (empty: nothing within 2 s)
-  echo hello | ip netns exec "$1" timeout 3 socat -T2 - "$2" 2>/dev/null || true
+lab_wait_for 10 "the node's UDP service" listening 2 lun 5353
+lab_wait_for 10 "the node's TCP services" listening 2 ltn 8080
+lab_wait_for 10 "w2's TCP service" listening w2 ltn 9090
+lab_wait_for 10 "the underlay host's TCP service" listening 3 ltn 7070
+ask() { # ask NS SOCAT-ADDRESS: what the service answers (empty: nothing within 2 s). UDP sends a
+  # datagram and waits for the answer after its end is closed (-t2: socat's 0.5 s default is
+  # shorter than a forked answer on a loaded machine); TCP sends nothing, so the service closes
+  # with nothing unread: a FIN, not a reset that could overtake its answer.
+  if [[ $2 == UDP* ]]; then
+    echo hello | ip netns exec "$1" timeout 3 socat -t2 -T2 - "$2" 2>/dev/null || true
+  else
+    ip netns exec "$1" timeout 3 socat -T2 -u "$2" STDOUT 2>/dev/null || true
+  fi
 }
 answers() { # answers NS SOCAT-ADDRESS REPLY: the service there answers REPLY (polled: a busy
   # machine may be slow to fork the first answer)

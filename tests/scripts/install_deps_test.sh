@@ -159,6 +159,8 @@ bash "${SCRIPT}" nonsense >/dev/null 2>&1 && fail "an unknown purpose was accept
 run_list=$(bash "${SCRIPT}" --list run)
 demo_list=$(bash "${SCRIPT}" --list demo)
 grep -qx 'libyaml-cpp0.7' <<<"${run_list}" || fail "--list run lacks the runtime libraries"
+grep -qx 'libnftables1' <<<"${run_list}" || fail "--list run lacks libnftables (the agent's nftables table)"
+grep -qx 'nftables' <<<"${demo_list}" && fail "--list demo names the nft command (test-only)"
 grep -qx 'g++' <<<"${run_list}" && fail "--list run names the compiler"
 grep -qx 'frr' <<<"${demo_list}" || fail "--list demo lacks FRR (the demo's ToR)"
 grep -qx 'gobgpd' <<<"${demo_list}" && fail "--list demo names a test-only peer"
