@@ -35,7 +35,7 @@ TEST=(
   # real CNI runtimes and the reference plugins: podman with runc (crun fails on hybrid
   # cgroups), containerd for `ctr run --cni`, an image from busybox-static
   podman runc containerd containernetworking-plugins busybox-static
-  # the benchmarks' traffic (bench/routed_bench.sh)
+  # the benchmarks' traffic (bench/tenant_bench.sh)
   iperf3
 )
 # package -> the services its install would start
