@@ -896,6 +896,8 @@ TEST(ConfigError, NeighborsOfAVrf) {
                                    "65100, vrf: tenant1 }\n")),
             "config.yaml:7: bgp.neighbor_ranges[0].vrf: applies to neighbors only (a range "
             "accepts connections from any address in its prefix and never connects)");
+}
+
 TEST(Config, NatOutgoingPerNetwork) {
   Config c = parse_ok(R"(agent: {}
 networks:

@@ -180,16 +180,17 @@ std::string format_rtc_routes(const json& j) {
 }
 
 std::string format_networks(const json& j) {
-  std::string out =
-      fmt::format("{:<16} {:>8}  {:<20} {:<24} {:>5} {:<4} {:>7} {:>6}  {}\n", "Network", "VNI",
-                  "Gateway", "Gateway6", "MTU", "Up", "MACs", "IPs", "Flood list");
+  constexpr std::string_view row =
+      "{:<16} {:>8}  {:<16} {:<20} {:<24} {:>5} {:<4} {:<3} {:>7} {:>6}  {}\n";
+  std::string out = fmt::format(row, "Network", "VNI", "VRF", "Gateway", "Gateway6", "MTU", "Up",
+                                "NAT", "MACs", "IPs", "Flood list");
   for (auto& n : j) {
     std::string flood;
     for (auto& v : n.value("flood", json::array()))
       flood += (flood.empty() ? "" : " ") + v.get<std::string>();
-    out += fmt::format("{:<16} {:>8}  {:<20} {:<24} {:>5} {:<4} {:>7} {:>6}  {}\n", str(n, "name"),
-                       str(n, "vni"), str(n, "gateway"), str(n, "gateway6"), str(n, "mtu"),
-                       n.value("up", false) ? "yes" : "no", str(n, "remote_macs"),
+    out += fmt::format(row, str(n, "name"), str(n, "vni"), str(n, "vrf"), str(n, "gateway"),
+                       str(n, "gateway6"), str(n, "mtu"), n.value("up", false) ? "yes" : "no",
+                       n.value("nat_outgoing", false) ? "yes" : "no", str(n, "remote_macs"),
                        str(n, "remote_ips"), flood);
   }
   return out;

@@ -232,6 +232,8 @@ Expected<nlohmann::json> show_network(agent::Agent& agent, kernel::Kernel& kerne
       j["gateway"] = n.gateway->ip.to_string() + "/" + std::to_string(n.gateway->length);
     if (n.gateway6)
       j["gateway6"] = n.gateway6->ip.to_string() + "/" + std::to_string(n.gateway6->length);
+    j["vrf"] = n.vrf.empty() ? n.name : n.vrf;
+    j["nat_outgoing"] = n.nat_outgoing;
     j["bridge"] = agent::bridge_name(n.vni);
     j["vxlan"] = agent::vxlan_name(n.vni);
     j["mtu"] = agent.config().overlay_mtu;

@@ -136,6 +136,15 @@ grep 'ICMP echo request' "${LAB_DIR}/out-capture.log" | grep -qv '198.18.0.2 > 1
   lab_fail "the outside host saw an echo request from elsewhere than 198.18.0.2: $(cat "${LAB_DIR}/out-capture.log")"
 lab_stop out-capture
 lab_log "w2 (blue, nat_outgoing) reaches the outside host as 198.18.0.2 / fd00:18::2 (ping, TCP)"
+shows_nat() { # shows_nat BOOL: show network lists blue in tenant1 with nat_outgoing BOOL
+  local nets
+  nets=$(lab_isthmusctl agent2 show network -o json)
+  lab_check_json "{n['name']: (n['vrf'], n['nat_outgoing']) for n in j}['blue'] == ('tenant1', $1)" <<<"${nets}" ||
+    lab_fail "show network: blue is not in tenant1 with nat_outgoing $1: ${nets}"
+}
+shows_nat True
+lab_shows "^blue +100 +tenant1 .* yes +yes " lab_isthmusctl agent2 show network ||
+  lab_fail "show network (text): blue's row lacks tenant1 or NAT yes: $(lab_isthmusctl agent2 show network)"
 
 # The tenant's own routes come first: w2 reaches red on h3 with its own address, not NATed.
 lab_wait_for 20 "w2 pings r3 through the L3 VNI" w w2 ping -c1 -W1 100.64.2.12
@@ -202,6 +211,7 @@ lab_isthmusd_start 2 agent2 "$(agent2_conf false)"
 no_masquerade() { ! nft_table | grep -q masquerade; }
 lab_wait_for 20 "agent 2's table without masquerade" no_masquerade
 lab_never 1 "w2 reaches the outside host without nat_outgoing" w w2 ping -c1 -W1 198.19.0.10
+shows_nat False
 lab_shows '^20001:' lab_exec 2 ip rule && lab_fail "the rule into main outlived nat_outgoing"
 lab_stop agent2
 lab_isthmusd_start 2 agent2 "$(lab_agent_conf 2 <<YAML
