@@ -973,8 +973,9 @@ TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
                              "6 20000 iif br100 lookup " + std::to_string(kTableBase + 100)}));
 }
 
-// The whole ruleset of one state: a tenant with a NAT network and one without, a VRF at the node
-// without NAT, the underlay of both families.
+// The whole ruleset of one state: a tenant with a NAT network and one without and a gateway's
+// link (whose traffic is neither NATed nor dropped as from outside), a VRF at the node without
+// NAT, the underlay of both families.
 TEST(FirewallRuleset, MarksNatAndIsolation) {
   DesiredState d;
   NetworkState blue{.vni = 100, .gateways = {{ip("100.64.1.1"), 24}, {ip("fd00:64:1::1"), 64}}};
@@ -986,13 +987,13 @@ TEST(FirewallRuleset, MarksNatAndIsolation) {
   NetworkState red{.vni = 200, .gateways = {{ip("100.64.1.1"), 24}}};
   red.table = kTableBase + 200;
   d.networks = {blue, green, red};
-  d.l3vnis.push_back({.vni = 5001, .table = kTableBase + 5001});
+  d.l3vnis.push_back({.vni = 5001, .table = kTableBase + 5001, .uplinks = {"gw0"}});
   EXPECT_TRUE(firewall_needed(d));
   const FirewallState s =
       firewall_state(d, {*Prefix::parse("198.18.0.0/24"), *Prefix::parse("fd00:18::/64")});
   ASSERT_EQ(s.vrfs.size(), 2u);
   EXPECT_EQ(s.vrfs[0], (FirewallVrf{200, {"br200"}, {}}));
-  EXPECT_EQ(s.vrfs[1], (FirewallVrf{5001, {"br100", "br101", "br5001"}, {"br100"}}));
+  EXPECT_EQ(s.vrfs[1], (FirewallVrf{5001, {"br100", "br101", "br5001"}, {"br100"}, {"gw0"}}));
   // 198.18.0.3 is inside the VTEP's subnet: left out.
   EXPECT_EQ(s.underlay,
             (std::vector<Prefix>{*Prefix::parse("198.18.0.0/24"), *Prefix::parse("198.18.1.9/32"),
@@ -1000,6 +1001,10 @@ TEST(FirewallRuleset, MarksNatAndIsolation) {
   EXPECT_EQ(firewall_ruleset(s), R"(	set vrf_interfaces {
 		type ifname
 		elements = { "br100", "br101", "br200", "br5001" }
+	}
+	set vrf_uplinks {
+		type ifname
+		elements = { "gw0" }
 	}
 	map vrf_marks {
 		type ifname : mark
@@ -1030,8 +1035,8 @@ TEST(FirewallRuleset, MarksNatAndIsolation) {
 	}
 	chain forward {
 		type filter hook forward priority filter; policy accept;
-		iifname { "br100" } oifname != { "br100", "br101", "br5001" } jump nat_outgoing
-		iifname != @vrf_interfaces oifname @vrf_interfaces ct direction original ct status & dnat == 0 drop
+		iifname { "br100" } oifname != { "br100", "br101", "br5001", "gw0" } jump nat_outgoing
+		iifname != @vrf_interfaces iifname != @vrf_uplinks oifname @vrf_interfaces ct direction original ct status & dnat == 0 drop
 	}
 	chain nat_outgoing {
 		oifname @vrf_interfaces reject with icmpx type admin-prohibited
@@ -1040,7 +1045,7 @@ TEST(FirewallRuleset, MarksNatAndIsolation) {
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
-		ct direction original ct mark and 0x00ffffff == 0x00001389 oifname != @vrf_interfaces masquerade
+		ct direction original ct mark and 0x00ffffff == 0x00001389 oifname != @vrf_interfaces oifname != @vrf_uplinks masquerade
 	}
 )");
   // Without the tenant and NAT, red and blue still share 100.64.1.0/24 in different VRFs.

@@ -40,18 +40,28 @@ bool firewall_needed(const DesiredState& d) {
 }
 
 FirewallState firewall_state(const DesiredState& d, const std::vector<Prefix>& underlay) {
-  std::map<uint32_t, std::pair<std::set<std::string>, std::set<std::string>>> vrfs;
+  struct Sets {
+    std::set<std::string> interfaces, nat, uplinks;
+  };
+  std::map<uint32_t, Sets> vrfs;
   for (const NetworkState& n : d.networks) {
     if (n.table < kTableBase || n.gateways.empty()) continue;
-    auto& [ifs, nat] = vrfs[n.table - kTableBase];
-    ifs.insert(bridge_name(n.vni));
-    if (n.nat_outgoing) nat.insert(bridge_name(n.vni));
+    Sets& v = vrfs[n.table - kTableBase];
+    v.interfaces.insert(bridge_name(n.vni));
+    if (n.nat_outgoing) v.nat.insert(bridge_name(n.vni));
   }
-  for (const L3VniState& l : d.l3vnis)
-    if (l.table >= kTableBase) vrfs[l.table - kTableBase].first.insert(bridge_name(l.vni));
+  for (const L3VniState& l : d.l3vnis) {
+    if (l.table < kTableBase) continue;
+    Sets& v = vrfs[l.table - kTableBase];
+    v.interfaces.insert(bridge_name(l.vni));
+    v.uplinks.insert(l.uplinks.begin(), l.uplinks.end());
+  }
   FirewallState s;
   for (const auto& [mark, v] : vrfs)
-    s.vrfs.push_back({mark, {v.first.begin(), v.first.end()}, {v.second.begin(), v.second.end()}});
+    s.vrfs.push_back({mark,
+                      {v.interfaces.begin(), v.interfaces.end()},
+                      {v.nat.begin(), v.nat.end()},
+                      {v.uplinks.begin(), v.uplinks.end()}});
   // The underlay: the VTEP's subnets and every remote VTEP. A prefix inside another is left out
   // (nft refuses overlapping elements of an interval set).
   std::set<Prefix> all(underlay.begin(), underlay.end());
@@ -73,18 +83,26 @@ std::string firewall_ruleset(const FirewallState& s) {
   };
   const std::string mask = fmt::format("{:#010x}", kMarkVrfMask);
   const std::string keep = fmt::format("{:#010x}", ~kMarkVrfMask);
-  std::vector<std::string> all;
+  std::vector<std::string> all, uplinks;
   std::string marks;
-  for (const FirewallVrf& v : s.vrfs)
+  for (const FirewallVrf& v : s.vrfs) {
     for (const std::string& i : v.interfaces) {
       all.push_back(i);
       marks += fmt::format("{}\"{}\" : {:#010x}", marks.empty() ? "" : ", ", i, v.mark);
     }
+    uplinks.insert(uplinks.end(), v.uplinks.begin(), v.uplinks.end());
+  }
   std::sort(all.begin(), all.end());
+  std::sort(uplinks.begin(), uplinks.end());
   // Every interface of a VRF, and which VRF it is.
   line(1, "set vrf_interfaces {");
   line(2, "type ifname");
   if (!all.empty()) line(2, "elements = { " + quoted_list(all) + " }");
+  line(1, "}");
+  // The links to the VRFs' gateways: their traffic is the VRFs' own, never NAT's.
+  line(1, "set vrf_uplinks {");
+  line(2, "type ifname");
+  if (!uplinks.empty()) line(2, "elements = { " + quoted_list(uplinks) + " }");
   line(1, "}");
   line(1, "map vrf_marks {");
   line(2, "type ifname : mark");
@@ -129,15 +147,18 @@ std::string firewall_ruleset(const FirewallState& s) {
   line(2, "type filter hook forward priority filter; policy accept;");
   for (const FirewallVrf& v : s.vrfs) {
     if (v.nat.empty()) continue;
-    line(2, "iifname { " + quoted_list(v.nat) + " } oifname != { " + quoted_list(v.interfaces) +
+    std::vector<std::string> own = v.interfaces;
+    own.insert(own.end(), v.uplinks.begin(), v.uplinks.end());
+    std::sort(own.begin(), own.end());
+    line(2, "iifname { " + quoted_list(v.nat) + " } oifname != { " + quoted_list(own) +
                 " } jump nat_outgoing");
   }
   // From outside the VRFs (every interface forwards IPv4 for the replies of NAT) only replies
   // and connections the node itself forwards on purpose (DNAT: a port mapping) reach a VRF's
   // network: main's connected routes would take anything else to it.
   line(2,
-       "iifname != @vrf_interfaces oifname @vrf_interfaces ct direction original ct status & "
-       "dnat == 0 drop");
+       "iifname != @vrf_interfaces iifname != @vrf_uplinks oifname @vrf_interfaces ct direction "
+       "original ct status & dnat == 0 drop");
   line(1, "}");
   line(1, "chain nat_outgoing {");
   line(2, "oifname @vrf_interfaces reject with icmpx type admin-prohibited");
@@ -149,7 +170,7 @@ std::string firewall_ruleset(const FirewallState& s) {
   for (const FirewallVrf& v : s.vrfs)
     if (!v.nat.empty())
       line(2, fmt::format("ct direction original ct mark and {} == {:#010x} oifname != "
-                          "@vrf_interfaces masquerade",
+                          "@vrf_interfaces oifname != @vrf_uplinks masquerade",
                           mask, v.mark));
   line(1, "}");
   return out;

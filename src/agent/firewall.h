@@ -40,6 +40,9 @@ struct FirewallVrf {
   uint32_t mark = 0;                         // its table less kTableBase
   std::vector<std::string> interfaces = {};  // its bridges and L3 VNI bridge, sorted
   std::vector<std::string> nat = {};         // the bridges of its nat_outgoing networks, sorted
+  // The links to its gateways (BGP neighbors of the VRF, L3VniState::uplinks), sorted: what the
+  // VRF routes out through them keeps its addresses, and what comes in on them is the VRF's.
+  std::vector<std::string> uplinks = {};
   bool operator==(const FirewallVrf&) const = default;
 };
 

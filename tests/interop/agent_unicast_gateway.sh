@@ -6,6 +6,7 @@
 # (h3) gets them as type-5 routes from h2 and routes its workloads' outside traffic through h2.
 #   h1 isthmusd RR 198.18.0.1
 #   h2 agent 198.18.0.2: blue (VNI 100, 100.64.1.0/24, fd00:64:1::/64), workload w2 .12 / ::12;
+#      green (VNI 300, 100.64.3.0/24, nat_outgoing: the agent's NAT must leave the gateway alone);
 #      gw0 to the router: 198.19.1.2/24, fd00:19:1::2/64, neighbors 198.19.1.1 and fd00:19:1::1
 #      (AS 65100) of VRF tenant1 (L3 VNI 5001)
 #   h3 agent 198.18.0.3: red (VNI 200, 100.64.2.0/24, fd00:64:2::/64), workload w3 .13 / ::13
@@ -98,7 +99,15 @@ CONF
 
 # The agents: h2 with the gateway, h3 without.
 lab_isthmus_rr_start 1 2 3
-lab_isthmusd_start 2 agent2 "$(lab_tenant_agent_conf 2 blue 100 1 "${l3vni}")
+agent2_networks=$(lab_agent_conf 2 <<YAML
+  - { name: blue, vni: 100, subnet: 100.64.1.0/24, subnet6: "fd00:64:1::/64", vrf: tenant1,
+      pool: 100.64.1.64/26, pool6: "fd00:64:1::1:0/112" }
+  - { name: green, vni: 300, subnet: 100.64.3.0/24, vrf: tenant1, nat_outgoing: true,
+      pool: 100.64.3.64/26 }
+vrfs: [{ name: tenant1, l3vni: ${l3vni} }]
+YAML
+)
+lab_isthmusd_start 2 agent2 "${agent2_networks}
     - { address: 198.19.1.1, remote_as: 65100, vrf: tenant1, interface: gw0,
         families: [ipv4-unicast], import: accept-all, export: tenant-out }
     - { address: \"fd00:19:1::1\", remote_as: 65100, vrf: tenant1, interface: gw0,
@@ -138,7 +147,7 @@ done
 for fam in 4 6; do
   routes=$(lab_birdc bird show route protocol "t${fam}")
   got=$(grep -Eo '^[0-9a-f:.]+/[0-9]+' <<<"${routes}" | sort | tr '\n' ' ')
-  want="100.64.1.0/24 100.64.2.0/24 "
+  want="100.64.1.0/24 100.64.2.0/24 100.64.3.0/24 "
   [[ ${fam} == 6 ]] && want="fd00:64:1::/64 fd00:64:2::/64 "
   lab_assert_eq "bird: the routes of t${fam}" "${got}" "${want}"
 done
@@ -218,6 +227,17 @@ for c in "w2 100.64.1.12 fd00:64:1::12 62" "w3 100.64.2.13 fd00:64:2::13 61"; do
     lab_assert_eq "out -> ${name} (${src}): TTL of the replies" "$(ttl_of "${out}")" "${ttl}"
   done
 done
+# Through the tenant's gateway the workloads keep their addresses, also beside a nat_outgoing
+# network of the tenant (green at h2: the agent's nftables table NATs what leaves the VRFs, not
+# what goes to their gateways, and lets new connections in from the gateway's link).
+lab_spawn out peer-echo socat TCP4-LISTEN:7000,reuseaddr,fork "SYSTEM:echo \$SOCAT_PEERADDR"
+lab_wait_for 10 "the outside host's peer-address service listens" \
+  lab_shows ":7000" ip netns exec "$(lab_ns out)" ss -Hltn
+seen_as() { [[ $(w "$1" timeout 3 socat -T2 -u "TCP4:${out4}:7000" STDOUT 2>/dev/null) == "$2" ]]; }
+lab_wait_for 15 "the outside host sees w2 as 100.64.1.12" seen_as w2 100.64.1.12
+lab_wait_for 15 "the outside host sees w3 as 100.64.2.13" seen_as w3 100.64.2.13
+lab_exec 2 nft list table inet isthmus | grep -q masquerade ||
+  lab_fail "host 2's nftables table has no masquerade (green's nat_outgoing): $(lab_exec 2 nft list table inet isthmus)"
 lab_log "w2 and w3 <-> the outside host through BIRD, IPv4 and IPv6 (its own addresses: no NAT)"
 
 # Graceful restart (RFC 4724) across the gateway: agent 2 is killed (SIGKILL) and started again
