@@ -860,7 +860,7 @@ TEST_F(TenantTest, NatOutgoingAndConnectionMarks) {
             std::string::npos)
       << body;
   EXPECT_NE(body.find("ct direction original ct mark and 0x00ffffff == 0x00001389 oifname != "
-                      "@vrf_interfaces masquerade"),
+                      "@vrf_interfaces oifname != @vrf_uplinks masquerade"),
             std::string::npos)
       << body;
   EXPECT_EQ(fw.log(), std::vector<std::string>{"replace inet isthmus"});
