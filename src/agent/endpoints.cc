@@ -392,15 +392,21 @@ Expected<void, ApiError> Endpoints::check(const ipam::Key& key, const std::strin
     return api_error(102, r->host_ifname + " is not a port of " + bridge_name(n->vni));
   // The runtime's result: an address it says our interface has that the attachment does not.
   if (prev_result.is_object() && prev_result.contains("ips") && prev_result["ips"].is_array()) {
-    const auto& ifs = prev_result.value("interfaces", nlohmann::json::array());
+    // What the runtime hands us is checked, never assumed: a field of another type is not ours.
+    const nlohmann::json none = nlohmann::json::array();
+    const auto found_ifs = prev_result.find("interfaces");
+    const nlohmann::json& ifs =
+        found_ifs != prev_result.end() && found_ifs->is_array() ? *found_ifs : none;
+    auto names_ours = [&](size_t idx) {
+      if (idx >= ifs.size() || !ifs[idx].is_object()) return false;
+      const auto name = ifs[idx].find("name");
+      return name != ifs[idx].end() && name->is_string() && name->get<std::string>() == key.ifname;
+    };
     for (const auto& x : prev_result["ips"]) {
       if (!x.is_object() || !x.contains("address") || !x["address"].is_string()) continue;
-      if (x.contains("interface") && x["interface"].is_number_unsigned()) {
-        const size_t idx = x["interface"].get<size_t>();
-        if (idx >= ifs.size() || !ifs[idx].is_object() ||
-            ifs[idx].value("name", std::string()) != key.ifname)
-          continue;  // another plugin's interface
-      }
+      if (x.contains("interface") && x["interface"].is_number_unsigned() &&
+          !names_ours(x["interface"].get<size_t>()))
+        continue;  // another plugin's interface
       std::string text = x["address"].get<std::string>();
       if (auto slash = text.find('/'); slash != std::string::npos) text.resize(slash);
       auto a = IpAddress::parse(text);

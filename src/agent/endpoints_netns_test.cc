@@ -131,6 +131,16 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   ASSERT_FALSE(bad.has_value());
   EXPECT_NE(bad.error().message.find("MTU 1400"), std::string::npos) << bad.error().message;
   EXPECT_EQ(eps.check({"blue", "nope", "eth0"}, netns).error().code, 3);
+  // A runtime's result with fields of the wrong type is not an exception: what is not ours (a
+  // number for a name, interfaces that are no array) is left out.
+  ASSERT_TRUE((*inner_k)->set_link(eth0->index, {.mtu = 1450}).has_value());
+  for (const char* prev : {R"({"interfaces": [{"name": 5}], "ips": [{"interface": 0,
+                               "address": "100.64.9.9/24"}]})",
+                           R"({"interfaces": "eth0", "ips": [{"interface": 0,
+                               "address": "100.64.9.9/24"}]})"}) {
+    auto odd = eps.check(req.key, netns, nlohmann::json::parse(prev));
+    EXPECT_TRUE(odd.has_value()) << prev << ": " << odd.error().message;
+  }
   // A second container gets the next address; an unknown network is code 7.
   EndpointRequest other = req;
   other.key.container_id = "beef";

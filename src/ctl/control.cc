@@ -90,10 +90,22 @@ void ControlServer::drop(int fd) {
 
 nlohmann::json ControlServer::respond(const std::string& line) {
   auto req = nlohmann::json::parse(line, nullptr, false);
+  // No exception from a handler ends the daemon: a request that reads a field of the wrong type
+  // is malformed (CNI code 6), anything else an internal error (999), logged.
+  auto contained = [&](auto&& handle) -> nlohmann::json {
+    try {
+      return handle();
+    } catch (const nlohmann::json::exception& e) {
+      return {{"ok", false}, {"code", 6}, {"error", std::string("malformed request: ") + e.what()}};
+    } catch (const std::exception& e) {
+      log::error("control socket {}: a request failed: {}", path_, e.what());
+      return {{"ok", false}, {"code", 999}, {"error", std::string("internal error: ") + e.what()}};
+    }
+  };
   if (raw_handler_) {
     if (req.is_discarded() || !req.is_object())
       return {{"ok", false}, {"code", 6}, {"error", "malformed request: not a JSON object"}};
-    return raw_handler_(req);
+    return contained([&] { return raw_handler_(req); });
   }
   if (req.is_discarded() || !req.is_object() || !req.contains("args") || !req["args"].is_array())
     return {{"ok", false}, {"error", "malformed request: expected {\"args\": [...]}"}};
@@ -101,9 +113,11 @@ nlohmann::json ControlServer::respond(const std::string& line) {
   for (auto& a : req["args"])
     if (a.is_string()) args.push_back(a.get<std::string>());
   if (args.size() == 1 && args[0] == "ping") return {{"ok", true}, {"result", "pong"}};
-  auto r = handler_(args);
-  if (!r) return {{"ok", false}, {"error", r.error().message}};
-  return {{"ok", true}, {"result", std::move(*r)}};
+  return contained([&]() -> nlohmann::json {
+    auto r = handler_(args);
+    if (!r) return {{"ok", false}, {"error", r.error().message}};
+    return {{"ok", true}, {"result", std::move(*r)}};
+  });
 }
 
 void ControlServer::on_client(int fd, uint32_t events) {

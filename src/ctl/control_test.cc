@@ -49,6 +49,39 @@ TEST(Control, RequestResponseAndErrors) {
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 
+// A handler that throws (a field of the wrong type, or anything else) answers an error and the
+// server goes on serving.
+TEST(Control, AnExceptionInAHandlerIsAnErrorResponse) {
+  EventLoop loop;
+  ControlServer server(loop, RawHandler([](const nlohmann::json& req) -> nlohmann::json {
+                         if (req.value("op", "") == "json")
+                           return req.at("name").get<std::string>();
+                         if (req.value("op", "") == "other") throw std::runtime_error("boom");
+                         return {{"ok", true}};
+                       }));
+  auto path = temp_socket();
+  ASSERT_TRUE(server.listen(path));
+  Expected<nlohmann::json> typed, other, after;
+  std::thread client([&] {
+    typed = request(path, {{"op", "json"}, {"name", 5}});
+    other = request(path, {{"op", "other"}});
+    after = request(path, {{"op", "fine"}});
+    loop.post([&] { loop.stop(); });
+  });
+  loop.run();
+  client.join();
+  ASSERT_TRUE(typed);
+  EXPECT_EQ((*typed)["ok"], false);
+  EXPECT_EQ((*typed)["code"], 6);
+  EXPECT_NE((*typed)["error"].get<std::string>().find("malformed request: "), std::string::npos);
+  ASSERT_TRUE(other);
+  EXPECT_EQ((*other)["code"], 999);
+  EXPECT_EQ((*other)["error"], "internal error: boom");
+  ASSERT_TRUE(after);
+  EXPECT_EQ((*after)["ok"], true);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
 TEST(Control, UnreachableDaemonIsAClearError) {
   auto r = call("/nonexistent/isthmusd.sock", {"show"});
   ASSERT_FALSE(r);
