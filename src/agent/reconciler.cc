@@ -130,7 +130,7 @@ std::vector<kernel::Route> nat_routes(const std::vector<kernel::Route>& routes, 
 // `links`: the interfaces by name, for the gateway routes (nullptr: none resolved, the routes
 // are left out, for l3_vteps()).
 L3Plan plan_l3(const DesiredState& d, const L3VniState& l3, int bridge,
-               const std::map<std::string, int>* links = nullptr) {
+               const std::map<std::string, kernel::Link>* links = nullptr) {
   // The subnets of the tenant's networks here: their connected routes in the table win.
   std::set<Prefix> connected;
   for (const NetworkState& n : d.networks)
@@ -149,7 +149,7 @@ L3Plan plan_l3(const DesiredState& d, const L3VniState& l3, int bridge,
     }
     plan.routes.push_back({.dst = g.prefix,
                            .gateway = g.next_hop,
-                           .oif = oif->second,
+                           .oif = oif->second.index,
                            .table = l3.table,
                            .protocol = kRouteProtocol,
                            .onlink = true});
@@ -206,10 +206,7 @@ class Run {
   ReconcileResult go() {
     auto links = k_.links();
     if (!links) return fail_all(links.error().message);
-    for (const Link& l : *links) {
-      by_name_[l.name] = l;
-      ifindex_[l.name] = l.index;
-    }
+    for (const Link& l : *links) by_name_[l.name] = l;
     struct Devices {
       const NetworkState* n;
       int bridge;
@@ -264,7 +261,7 @@ class Run {
       }
       for (const L3Devices& dv : l3_ready) {
         sync_addresses({}, dv.bridge, *addresses);  // none: routed through, not to
-        const L3Plan& plan = plans[dv.l3->vni] = plan_l3(d_, *dv.l3, dv.bridge, &ifindex_);
+        const L3Plan& plan = plans[dv.l3->vni] = plan_l3(d_, *dv.l3, dv.bridge, &by_name_);
         for (const std::string& e : plan.errors) error(e);
         sync_l3_entries(plan.vteps, dv.bridge, dv.vxlan, *fdb, *neighbours);
       }
@@ -687,7 +684,6 @@ class Run {
   const DesiredState& d_;
   const ReconcileOptions& o_;
   std::map<std::string, Link> by_name_;
-  std::map<std::string, int> ifindex_;
   std::vector<kernel::EntryChange> batch_;
   std::vector<kernel::EntryChange> late_;  // after the routes
   ReconcileResult result_;
@@ -726,14 +722,14 @@ ReconcileResult apply_l3_changes(kernel::Kernel& k, const DesiredState& desired,
                            [&](const L3VniState& x) { return x.vni == c.vni; });
     if (l3 == desired.l3vnis.end()) continue;  // gone: the full reconcile removes it
     // The gateways' links by name, read when the tenant has routes through them.
-    std::map<std::string, int> links;
+    std::map<std::string, kernel::Link> links;
     if (!l3->gateway_routes.empty()) {
       auto all = k.links();
       if (!all) {
         r.errors.push_back(all.error().message);
         continue;
       }
-      for (const kernel::Link& l : *all) links[l.name] = l.index;
+      for (const kernel::Link& l : *all) links[l.name] = l;
     }
     const L3Plan plan = plan_l3(desired, *l3, c.bridge, &links);
     r.errors.insert(r.errors.end(), plan.errors.begin(), plan.errors.end());

@@ -101,15 +101,6 @@ void Speaker::shutdown(const std::string& reason, bool graceful) {
   }
 }
 
-gr::OwnRestart Speaker::own_restart(const std::vector<Family>& families) const {
-  gr::OwnRestart own;
-  for (Family f : config_.forwarding.families)
-    if (std::find(families.begin(), families.end(), f) != families.end()) own.families.push_back(f);
-  own.forwarding_preserved = forwarding_preserved_;
-  own.restarting = config_.forwarding.preserved && !routes_complete_;
-  return own;
-}
-
 std::vector<Family> Speaker::forwarding_families(const PeerConfig& peer) const {
   std::vector<Family> out = config_.forwarding.families;
   if (!peer.vrf.empty() && !out.empty())

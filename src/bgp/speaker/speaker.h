@@ -64,9 +64,8 @@ class Speaker {
   }
   // What our Graceful Restart Capability says of our own restart to a peer negotiating
   // `families`.
-  gr::OwnRestart own_restart(const std::vector<Family>& families) const;
-  // The same for a peer: a neighbor of a VRF (a tenant's gateway) also has its unicast routes in
-  // the kernel's tenant table, which outlives a restart of the agent like its EVPN state.
+  // A neighbor of a VRF (a tenant's gateway) also has its unicast routes in the kernel's tenant
+  // table, which outlives a restart of the agent like its EVPN state.
   gr::OwnRestart own_restart(const PeerConfig& peer) const;
   // Called by peers: an End-of-RIB arrived.
   void on_end_of_rib();
