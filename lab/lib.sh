@@ -110,6 +110,7 @@ LAB_DUMP_HOOKS=()
 LAB_CLEANED=0
 LAB_CRITICAL=()
 declare -A LAB_RAW_FD=()
+declare -A LAB_PINGS=() # lab_ping_start: name -> "pid count"
 ISTHMUSD=${ISTHMUSD:-}
 ISTHMUSCTL=${ISTHMUSCTL:-}
 LAB_RAW_BGP=${LAB_RAW_BGP:-${LAB_LIB_DIR}/../tests/interop/raw_bgp.py}
@@ -1090,4 +1091,32 @@ lab_outside_host() {
   lab_addr_add "${o}" "${a6}" eth0
   ip -n "$(lab_ns "${o}")" route add default via "${gw4%/*}"
   ip -n "$(lab_ns "${o}")" -6 route add default via "${gw6%/*}"
+}
+
+# Continuous pings across a disruption: lab_ping_start NAME NS COUNT TARGET starts COUNT echo
+# requests, one per 50 ms, from namespace NS to TARGET in the background; lab_pings_check waits
+# for every ping started so far and fails unless each got all its answers (the figures are
+# logged either way), then forgets them.
+lab_ping_start() {
+  local name=$1 ns=$2 count=$3 target=$4
+  ip netns exec "${ns}" ping -q -c "${count}" -i 0.05 -W 1 "${target}" \
+    >"${LAB_DIR}/ping-${name}.txt" 2>&1 &
+  LAB_PINGS[${name}]="$! ${count}"
+}
+
+lab_pings_check() {
+  local name pid count sent got failed=0
+  for name in "${!LAB_PINGS[@]}"; do
+    read -r pid count <<<"${LAB_PINGS[${name}]}"
+    wait "${pid}" || true
+    read -r sent got < <(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' \
+      "${LAB_DIR}/ping-${name}.txt")
+    lab_log "ping ${name}: ${got:-?}/${sent:-?} answered"
+    if [[ ${sent:-0} -ne ${count} || ${got:-0} -ne ${count} ]]; then
+      lab_log "ping ${name} lost packets: $(cat "${LAB_DIR}/ping-${name}.txt")"
+      failed=1
+    fi
+  done
+  LAB_PINGS=()
+  [[ ${failed} -eq 0 ]] || lab_fail "packets were lost"
 }

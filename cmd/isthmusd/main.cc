@@ -103,6 +103,8 @@ int run(const std::string& path) {
     speaker_config.forwarding.families = {bgp::kL2vpnEvpn};
     speaker_config.forwarding.preserved = *kept;
   }
+  // A route reflector restarts gracefully too: its clients keep forwarding on what it sent them.
+  const bool reflector = !cfg->agent && daemon::reflector_forwarding(speaker_config);
 
   EventLoop loop;
   // The EVPN service outlives the speaker (declared first): the RIB calls into it.
@@ -235,9 +237,10 @@ int run(const std::string& path) {
     signalfd_siginfo si;
     if (::read(sfd, &si, sizeof si) != sizeof si) return;
     log::info("isthmusd: signal {}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
-    // An agent's kernel state stays and forwards: its peers keep our routes meanwhile.
+    // An agent's kernel state stays and forwards, and a reflector's clients go on forwarding on
+    // what it sent them: the peers keep our routes meanwhile.
     if (node_agent) node_agent->stop();
-    speaker.shutdown("isthmusd is shutting down", node_agent != nullptr);
+    speaker.shutdown("isthmusd is shutting down", node_agent != nullptr || reflector);
     // Let the Cease NOTIFICATIONs drain before the sockets close.
     loop.add_timer(std::chrono::milliseconds(200), [&] { loop.stop(); });
   });

@@ -261,6 +261,7 @@ class Parser {
   void peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out);
   std::optional<uint16_t> hold_time(const YAML::Node& n, const std::string& path);
   void graceful_restart(const YAML::Node& n, const std::string& path, PeerSettings& p);
+  void max_prefixes(const YAML::Node& n, const std::string& path, PeerSettings& p);
   void neighbor(const YAML::Node& n, const std::string& path);
   void neighbor_range(const YAML::Node& n, const std::string& path);
   void originate(const YAML::Node& n, const std::string& path);
@@ -592,7 +593,43 @@ void Parser::graceful_restart(const YAML::Node& n, const std::string& path, Peer
                 if (auto t = seconds(v, kp, 1, "a stale routes time in seconds"))
                   gr.stale_routes_time = *t;
               }},
+             // RFC 9494: the Long-lived Stale Time field is 24 bits.
+             {"long_lived_stale_time",
+              [&](auto& v, auto& kp) {
+                if (auto t = number(v, kp, 0, 16777215, "a long-lived stale time",
+                                    "0..16777215 seconds, 24 bits in the capability, RFC 9494"))
+                  gr.long_lived_stale_time = static_cast<uint32_t>(*t);
+              }},
          });
+}
+
+void Parser::max_prefixes(const YAML::Node& n, const std::string& path, PeerSettings& p) {
+  MaxPrefixes& m = p.max_prefixes;
+  auto limit = [&](const YAML::Node& v, const std::string& kp) {
+    return number(v, kp, 1, 4294967295u, "a number of prefixes", "1..4294967295");
+  };
+  if (n.IsScalar()) {
+    if (auto l = limit(n, path)) m.all = static_cast<uint32_t>(*l);
+    return;
+  }
+  std::vector<Field> known = {
+      {"warning",
+       [&](auto& v, auto& kp) {
+         if (auto w = number(v, kp, 1, 100, "a percentage", "1..100"))
+           m.warning_percent = static_cast<uint8_t>(*w);
+       }},
+      {"restart",
+       [&](auto& v, auto& kp) {
+         if (auto r = seconds(v, kp, 0, "a restart time in seconds")) m.restart = *r;
+       }},
+  };
+  for (std::string_view name : kSupportedFamilies)
+    known.push_back({name, [&, name](auto& v, auto& kp) {
+                       if (auto l = limit(v, kp))
+                         m.families[*bgp::Family::from_name(std::string(name))] =
+                             static_cast<uint32_t>(*l);
+                     }});
+  fields(n, path, known);
 }
 
 void Parser::peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out) {
@@ -614,6 +651,7 @@ void Parser::peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out)
   flag("next_hop_self", p.next_hop_self);
   flag("shutdown", p.shutdown);
   out.push_back({"graceful_restart", [&](auto& v, auto& path) { graceful_restart(v, path, p); }});
+  out.push_back({"max_prefixes", [&](auto& v, auto& path) { max_prefixes(v, path, p); }});
   out.push_back({"families", [&](auto& v, auto& path) {
                    raw.families_given = true;
                    if (!expect_list(v, path)) return;

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bgp/policy/policy.h"
+#include "bgp/speaker/max_prefixes.h"
 #include "bgp/wire/evpn.h"
 #include "bgp/wire/types.h"
 #include "core/expected.h"
@@ -20,18 +22,27 @@ namespace isthmus::config {
 
 // RFC 4724 graceful restart as the receiving speaker ("helper") of a neighbor that restarts,
 // with RFC 8538 (graceful restart after a NOTIFICATION, the N bit). `graceful_restart: false`
-// or `graceful_restart: { enabled: ..., restart_time: ..., stale_routes_time: ... }`.
+// or `graceful_restart: { enabled: ..., restart_time: ..., stale_routes_time: ...,
+// long_lived_stale_time: ... }`, with RFC 9494 (long-lived graceful restart).
 struct GracefulRestart {
   // Advertise the capability (with the N bit) and keep a restarting neighbor's routes as stale.
   bool enabled = true;
   // The Restart Time of our capability, seconds, 0..4095 (12 bits, RFC 4724 §3). Only a node
-  // agent lists a family (l2vpn-evpn, whose forwarding state the kernel keeps while isthmusd
-  // restarts); without one a neighbor keeps none of our routes however long this is.
+  // agent (l2vpn-evpn, whose forwarding state the kernel keeps while isthmusd restarts) and a
+  // route reflector (every family: it has no forwarding state to lose) list families; without
+  // one a neighbor keeps none of our routes however long this is.
   uint16_t restart_time = 120;
   // Once the neighbor is back, how long its stale routes wait for its End-of-RIB, seconds,
   // 1..65535 (RFC 4724 §4.2, "a (configurable) timer").
   uint16_t stale_routes_time = 360;
+  // RFC 9494 (long-lived graceful restart): how long, beyond the Restart Time, a neighbor may keep
+  // our routes of the families our Graceful Restart Capability lists, seconds, 0..16777215.
+  uint32_t long_lived_stale_time = 86400;
 };
+
+// RFC 4486: the most prefixes of a family a neighbor may have in our Adj-RIB-In.
+// `max_prefixes: N` (every family) or `max_prefixes: { FAMILY: N, ..., warning: P, restart: S }`.
+using MaxPrefixes = bgp::MaxPrefixes;
 
 // Session settings shared by a neighbor and a neighbor range (the template of its sessions).
 struct PeerSettings {
@@ -60,6 +71,7 @@ struct PeerSettings {
   uint16_t connect_retry = 30;  // seconds between connection attempts, 1..65535
   bool shutdown = false;        // administratively down: configured but never connected
   GracefulRestart graceful_restart;
+  MaxPrefixes max_prefixes;
 };
 
 struct Neighbor {

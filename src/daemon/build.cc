@@ -1,5 +1,7 @@
 #include "daemon/build.h"
 
+#include <algorithm>
+
 namespace isthmus::daemon {
 
 namespace {
@@ -43,7 +45,9 @@ Expected<bgp::PeerConfig> peer_config(const config::PeerSettings& s,
   p.connect_retry = s.connect_retry;
   p.graceful_restart = {.helper = s.graceful_restart.enabled,
                         .restart_time = s.graceful_restart.restart_time,
-                        .stale_routes_time = s.graceful_restart.stale_routes_time};
+                        .stale_routes_time = s.graceful_restart.stale_routes_time,
+                        .long_lived_stale_time = s.graceful_restart.long_lived_stale_time};
+  p.max_prefixes = s.max_prefixes;
   return p;
 }
 
@@ -148,6 +152,22 @@ void attach_evpn(bgp::Speaker& speaker, evpn::Instance& evpn) {
   speaker.rib().set_best_evpn_changed([&evpn](std::span<const uint8_t> key, const bgp::Path* best) {
     evpn.best_evpn_changed(key, best);
   });
+}
+
+bool reflector_forwarding(bgp::SpeakerConfig& speaker) {
+  std::vector<bgp::Family> families;
+  bool reflects = false;
+  auto add = [&](const bgp::PeerConfig& p) {
+    reflects |= p.route_reflector_client;
+    for (bgp::Family f : p.families)
+      if (std::find(families.begin(), families.end(), f) == families.end()) families.push_back(f);
+  };
+  for (const auto& p : speaker.peers) add(p);
+  for (const auto& r : speaker.ranges) add(r.peer);
+  if (!reflects) return false;
+  speaker.forwarding.families = std::move(families);
+  speaker.forwarding.preserved = true;
+  return true;
 }
 
 }  // namespace isthmus::daemon

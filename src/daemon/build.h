@@ -15,6 +15,12 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
                                                   const bgp::policy::PolicySet& policies);
 
 // The MAC-VRFs of `evpn.vnis`, with RDs and route targets derived where the config leaves them.
+// A route reflector without a node agent (a neighbor or range is a route-reflector client)
+// programs no forwarding state, so a restart of it loses none: it restarts gracefully (RFC 4724
+// §4.1) for every family it carries, with the F bit, and its End-of-RIBs wait until it has
+// relearned its clients' routes. Sets `speaker.forwarding` and returns true when that applies.
+bool reflector_forwarding(bgp::SpeakerConfig& speaker);
+
 std::vector<evpn::MacVrf> build_mac_vrfs(const config::Config& cfg);
 
 // The EVPN service's configuration: MAC-VRFs, VTEP, duplicate MAC detection.

@@ -20,6 +20,8 @@ const char* to_string(DecisionStep s) {
   switch (s) {
     case DecisionStep::Equal:
       return "equal";
+    case DecisionStep::LlgrStale:
+      return "not long-lived stale";
     case DecisionStep::LocalOrigin:
       return "locally originated";
     case DecisionStep::LocalPref:
@@ -62,10 +64,17 @@ uint32_t neighbor_as(const PathAttributes& a, uint32_t local_as) {
   return first->asns.front();
 }
 
+bool llgr_stale(const PathAttributes& a) {
+  return std::find(a.communities.begin(), a.communities.end(), kLlgrStale) != a.communities.end();
+}
+
 Comparison compare_paths(const Candidate& a, const Candidate& b, uint32_t local_as) {
   const PathAttributes& x = *a.attrs;
   const PathAttributes& y = *b.attrs;
   Comparison c;
+
+  // RFC 9494: a route that carries LLGR_STALE is the least preferred, ahead of every other step.
+  if (c = lower(llgr_stale(x), llgr_stale(y), DecisionStep::LlgrStale); c.order) return c;
 
   // 0) Locally originated routes win over learned ones, like a configured `network` statement in
   //    other implementations (a local decision, RFC 4271 §9.1.1 leaves the degree of preference

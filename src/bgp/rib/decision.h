@@ -35,6 +35,7 @@ struct Candidate {
 // The step that decided a comparison: for tests and `show` ("best: lower MED").
 enum class DecisionStep : uint8_t {
   Equal,
+  LlgrStale,     // RFC 9494: long-lived stale routes last
   LocalOrigin,   // locally originated routes first
   LocalPref,     // RFC 4271 §9.1.1, §9.1.2 (degree of preference)
   AsPathLength,  // §9.1.2.2 a
@@ -60,6 +61,9 @@ uint32_t effective_local_pref(const PathAttributes& a);
 // confederation segments; ours when the path is empty or starts with an AS_SET (RFC 4271
 // §9.1.2.2 c: originated or aggregated inside our AS).
 uint32_t neighbor_as(const PathAttributes& a, uint32_t local_as);
+
+// RFC 9494: the path carries LLGR_STALE (a route kept beyond a restart's Restart Time).
+bool llgr_stale(const PathAttributes& a);
 
 // One ordered comparison of two paths of the same prefix. MED (step d) only counts between
 // paths from the same neighbouring AS.

@@ -48,6 +48,8 @@ struct PeerInfo {
   std::optional<IpAddress> local_link_local;
   bool four_octet_as = true;
   bool extended_message = false;
+  // RFC 9494: the peer sent the LLGR capability, so long-lived stale routes may go to it.
+  bool long_lived_graceful_restart = false;
   std::vector<Family> families;  // negotiated (RFC 4760)
 
   PolicyFn import_policy;

@@ -77,6 +77,10 @@ void Rib::peer_up(const PeerInfo& peer) {
       ps.evpn_eor_held = true;
       continue;
     }
+    if (hold_end_of_rib_) {
+      ps.eor_deferred.push_back(f);
+      continue;
+    }
     Chunk eor;
     eor.only = peer.id;
     encoder_->end_of_rib(f, eor.bytes);
@@ -131,6 +135,10 @@ bool Rib::release_end_of_rib(PeerId peer) {
 
 void Rib::send_evpn_end_of_rib(PeerState& ps) {
   ps.evpn_eor_held = false;
+  if (hold_end_of_rib_) {
+    ps.eor_deferred.push_back(kL2vpnEvpn);
+    return;
+  }
   flush();  // the memberships received so far let their routes through
   UpdateGroup& g = *ps.group;
   encode_pending(g);
@@ -138,6 +146,25 @@ void Rib::send_evpn_end_of_rib(PeerState& ps) {
   eor.only = ps.info.id;
   encoder_->end_of_rib(kL2vpnEvpn, eor.bytes);
   push_chunk(g, std::move(eor));
+}
+
+void Rib::hold_end_of_rib(bool hold) {
+  if (hold == hold_end_of_rib_) return;
+  hold_end_of_rib_ = hold;
+  if (hold) return;
+  flush();
+  for (auto& [id, ps] : peers_) {
+    if (!ps.group || ps.eor_deferred.empty()) continue;
+    UpdateGroup& g = *ps.group;
+    encode_pending(g);
+    for (Family f : ps.eor_deferred) {
+      Chunk eor;
+      eor.only = id;
+      encoder_->end_of_rib(f, eor.bytes);
+      push_chunk(g, std::move(eor));
+    }
+    ps.eor_deferred.clear();
+  }
 }
 
 size_t Rib::purge_stale(PeerId peer) {
@@ -176,6 +203,46 @@ size_t Rib::purge(PeerState& ps, Family family) {
 void Rib::forget_if_gone(PeerId peer) {
   const PeerState* ps = find_peer(peer);
   if (ps && !ps->group && ps->stale.empty()) peers_.erase(peer);
+}
+
+Rib::LongLivedStale Rib::enter_long_lived_stale(PeerId peer, Family family) {
+  LongLivedStale out;
+  PeerState* ps = find_peer(peer);
+  if (!ps) return out;
+  auto it = ps->stale.find(family);
+  if (it == ps->stale.end()) return out;
+  StaleSet& s = it->second;
+  Table& t = table(family);
+  auto fc = ps->counters.families.find(family);
+  FamilyCounters* c = fc == ps->counters.families.end() ? nullptr : &fc->second;
+  for (size_t i = 0; i < s.ids.size(); ++i) {
+    if (s.refreshed[i]) continue;
+    const RouteId id = s.ids[i];
+    const Path* p = t.routes.entry(id).find(peer);
+    if (!p || !p->accepted() || llgr_stale(*p->attrs)) continue;
+    if (std::find(p->attrs->communities.begin(), p->attrs->communities.end(), kNoLlgr) !=
+        p->attrs->communities.end()) {
+      // NO_LLGR: never kept beyond the Restart Time. Out of the set first, so that the id, free
+      // once the route has no path, is never taken for this peer's again.
+      s.refresh(id);
+      remove_path(t, id, peer, c);
+      ++out.removed;
+      continue;
+    }
+    PathAttributes a = *p->attrs;
+    a.communities.push_back(kLlgrStale);
+    set_path(t, id, peer, c, store_.intern(std::move(a)));
+    ++out.kept;
+  }
+  forget_if_gone(peer);
+  return out;
+}
+
+uint64_t Rib::received(PeerId peer, Family family) const {
+  const PeerState* ps = find_peer(peer);
+  if (!ps) return 0;
+  auto it = ps->counters.families.find(family);
+  return it == ps->counters.families.end() ? 0 : it->second.received;
 }
 
 size_t Rib::stale_count(PeerId peer) const {

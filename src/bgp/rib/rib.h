@@ -114,6 +114,18 @@ class Rib {
   // new OPEN lacks graceful restart, the family or its F bit). Returns how many went.
   size_t purge_stale(PeerId peer);
   size_t purge_stale(PeerId peer, Family family);
+  // RFC 9494: the Restart Time ran out and the peer's family has a Long-lived Stale Time. Its
+  // stale paths get the LLGR_STALE community (so that they are least preferred, and go only to
+  // peers that sent the LLGR capability) and stay stale until refreshed, end_of_rib() or
+  // purge_stale(); those with NO_LLGR go now.
+  struct LongLivedStale {
+    size_t kept = 0;
+    size_t removed = 0;
+  };
+  LongLivedStale enter_long_lived_stale(PeerId peer, Family family);
+  // Prefixes of the family in the peer's Adj-RIB-In (accepted or not, stale included): what a
+  // maximum-prefix limit counts (RFC 4486).
+  uint64_t received(PeerId peer, Family family) const;
   // Stale paths of the peer (of one family), for logs and tests.
   size_t stale_count(PeerId peer) const;
   size_t stale_count(PeerId peer, Family family) const;
@@ -159,6 +171,13 @@ class Rib {
   // Sends the EVPN End-of-RIB held back for the peer's RT-constraint End-of-RIB (the speaker's
   // timer ran out). Returns false when none was held back.
   bool release_end_of_rib(PeerId peer);
+
+  // RFC 4724 §4.1: a restarting speaker defers its End-of-RIBs until its own routes are complete
+  // (End-of-RIB from every peer, or the selection deferral timer). While held, a peer that comes
+  // up gets its routes at once (they refresh what it kept as stale) but no End-of-RIB, which
+  // would make it drop the routes we have not relearned yet; releasing sends every End-of-RIB
+  // held back.
+  void hold_end_of_rib(bool hold);
 
   // After each batch of input: best paths of changed prefixes, changes to the update groups.
   void flush();
@@ -219,8 +238,9 @@ class Rib {
     // of the EVPN routes sent to it when `rt_constrained`.
     RtFilter rt_filter;
     bool rt_constrained = false;
-    bool rt_filter_changed = false;  // queued in rt_changed_
-    bool evpn_eor_held = false;      // EVPN End-of-RIB waits for its RT-constraint End-of-RIB
+    bool rt_filter_changed = false;    // queued in rt_changed_
+    bool evpn_eor_held = false;        // EVPN End-of-RIB waits for its RT-constraint End-of-RIB
+    std::vector<Family> eor_deferred;  // End-of-RIBs waiting for hold_end_of_rib(false)
   };
   // The best path of a prefix before its first change since the last flush(). An entry waiting
   // here (RouteEntry::changed()) is never erased, so `id` stays valid.
@@ -305,6 +325,7 @@ class Rib {
   std::vector<Candidate> scratch_candidates_;
   std::vector<uint16_t> scratch_index_;
   PathAttributes scratch_attrs_;
+  bool hold_end_of_rib_ = false;
 };
 
 }  // namespace isthmus::bgp

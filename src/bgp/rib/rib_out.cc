@@ -26,6 +26,7 @@ GroupKey group_key(const PeerInfo& peer) {
   if (peer.export_policy && peer.export_policy_id.empty()) k.unshared = peer.id;
   k.four_octet_as = peer.four_octet_as;
   k.extended_message = peer.extended_message;
+  k.long_lived_graceful_restart = peer.long_lived_graceful_restart;
   k.families = peer.families;
   std::sort(k.families.begin(), k.families.end());
   k.families.erase(std::unique(k.families.begin(), k.families.end()), k.families.end());
@@ -82,6 +83,7 @@ UpdateGroup& Rib::join_group(const PeerInfo& peer, bool& created) {
 void Rib::leave_group(PeerState& ps) {
   UpdateGroup* g = ps.group;
   ps.group = nullptr;
+  ps.eor_deferred.clear();
   if (BUG(g == nullptr)) return;
   std::erase(g->members, ps.info.id);
   for (auto& [family, gf] : g->families) gf.excluded_count.erase(ps.info.id);
@@ -118,6 +120,9 @@ void Rib::exclude_own_routes(UpdateGroup& g, PeerId peer) {
 
 AttrRef Rib::export_route(UpdateGroup& g, Family family, const PolicyRoute& route,
                           const Path& best) {
+  // RFC 9494: long-lived stale routes go only to neighbors that sent the LLGR capability; the
+  // others get a withdrawal (stale is the least preferred, so there is no other path to send).
+  if (!g.key.long_lived_graceful_restart && llgr_stale(*best.attrs)) return {};
   if (family == kL2vpnEvpn && g.key.rt_constrained) {
     // RFC 4684 §3: only the routes with a route target the peer imports.
     const PeerState* ps = find_peer(g.key.unshared);

@@ -990,6 +990,105 @@ TEST_F(GracefulRestartTest, NonGracefulDownOfAStalePeerRemovesEverything) {
   EXPECT_FALSE(rib_.counters(1).has_value());
 }
 
+// ---- Long-lived graceful restart (RFC 9494) -----------------------------------------------------
+
+TEST_F(GracefulRestartTest, LongLivedStalePathsAreMarkedLeastPreferredAndGoOnlyToLlgrPeers) {
+  // Peer 3 understands LLGR; peer 2 does not. Peer 4 sends a_ too, with a lower LOCAL_PREF than
+  // peer 1's: it loses while 1's path is fresh or merely stale.
+  PeerInfo llgr_peer = ibgp(3, true);
+  llgr_peer.long_lived_graceful_restart = true;
+  up(llgr_peer);
+  up(ibgp(4, true));
+  PathAttributes worse = attrs({65004}, "198.18.0.4");
+  worse.local_pref = 50;
+  announce(4, "100.64.1.0/24", worse);
+  // b_ of peer 1 carries NO_LLGR: it must not outlive the Restart Time.
+  PathAttributes no_llgr = attrs({65001}, "198.18.0.1");
+  no_llgr.communities = {kNoLlgr};
+  announce(1, "100.64.2.0/24", no_llgr);
+  rib_.flush();
+  received(2);
+  received(3);
+  rib_.peer_down(1, kV4);
+  rib_.flush();
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);  // stale, still best
+  EXPECT_TRUE(received(2).empty());
+
+  // The Restart Time is over.
+  const auto r = rib_.enter_long_lived_stale(1, kIpv4Unicast);
+  EXPECT_EQ(r.kept, 1u);
+  EXPECT_EQ(r.removed, 1u);
+  rib_.flush();
+  // a_: peer 4's path wins over the long-lived stale one despite its LOCAL_PREF.
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 4u);
+  EXPECT_TRUE(stale(a_));
+  auto to2 = received(2);
+  EXPECT_EQ(to2.at(a_)->next_hop, ip("198.18.0.4"));
+  EXPECT_FALSE(to2.at(b_).has_value());  // NO_LLGR: gone
+  // Peer 4 withdraws: only the long-lived stale path is left. Peer 3 (LLGR) gets it with
+  // LLGR_STALE; peer 2 gets a withdrawal.
+  withdraw(4, "100.64.1.0/24");
+  rib_.flush();
+  EXPECT_EQ(best_peer("100.64.1.0/24"), 1u);
+  EXPECT_FALSE(received(2).at(a_).has_value());
+  auto to3 = received(3);
+  ASSERT_TRUE(to3.at(a_).has_value());
+  EXPECT_EQ(to3.at(a_)->communities, std::vector<Community>{kLlgrStale});
+  // Peer 1 is back and sends a_ again: fresh, without the community, to everyone.
+  up(ibgp(1, true));
+  announce(1, "100.64.1.0/24", attrs({65001}, "198.18.0.1"));
+  rib_.flush();
+  EXPECT_FALSE(stale(a_));
+  EXPECT_TRUE(received(2).at(a_).has_value());
+  EXPECT_TRUE(received(3).at(a_)->communities.empty());
+  EXPECT_EQ(rib_.end_of_rib(1, kIpv4Unicast), 0u);
+}
+
+TEST_F(GracefulRestartTest, EndOfRibPurgesLongLivedStalePaths) {
+  rib_.peer_down(1, kV4);
+  rib_.enter_long_lived_stale(1, kIpv4Unicast);
+  // A second call changes nothing: the paths carry LLGR_STALE already.
+  EXPECT_EQ(rib_.enter_long_lived_stale(1, kIpv4Unicast).kept, 0u);
+  rib_.flush();
+  auto withdrawn = received(2);  // peer 2 has no LLGR: both withdrawn
+  EXPECT_FALSE(withdrawn.at(a_).has_value());
+  EXPECT_FALSE(withdrawn.at(b_).has_value());
+  up(ibgp(1, true));
+  announce(1, "100.64.2.0/24", attrs({65001}, "198.18.0.1"));
+  EXPECT_EQ(rib_.end_of_rib(1, kIpv4Unicast), 1u);  // a_
+  rib_.flush();
+  EXPECT_FALSE(best_peer("100.64.1.0/24").has_value());
+  auto v = received(2);
+  EXPECT_FALSE(v.contains(a_));  // withdrawn already
+  EXPECT_TRUE(v.at(b_)->communities.empty());
+}
+
+// RFC 4724 §4.1: while our End-of-RIBs are held, peers get the routes but no End-of-RIB.
+TEST_F(RibTest, HeldEndOfRibGoesOutOnRelease) {
+  auto eors = [](const std::vector<FakeMessage>& ms) {
+    return std::count_if(ms.begin(), ms.end(),
+                         [](const FakeMessage& m) { return m.kind == Kind::EndOfRib; });
+  };
+  rib_.hold_end_of_rib(true);
+  rib_.peer_up(ibgp(1, true));
+  EXPECT_EQ(eors(drain(1)), 0);
+  announce(1, "100.64.1.0/24", attrs({65001}, "198.18.0.1"));
+  rib_.flush();
+  rib_.peer_up(ibgp(2, true));
+  auto to2 = drain(2);
+  EXPECT_EQ(eors(to2), 0);
+  ASSERT_EQ(to2.size(), 1u);  // the route, at once
+  EXPECT_EQ(to2[0].kind, Kind::Reach);
+  rib_.hold_end_of_rib(false);
+  EXPECT_EQ(eors(drain(1)), 1);
+  EXPECT_EQ(eors(drain(2)), 1);
+  // Not again, and a peer that comes up later gets its End-of-RIB at once.
+  rib_.hold_end_of_rib(false);
+  EXPECT_FALSE(rib_.has_output(1));
+  rib_.peer_up(ibgp(3, true));
+  EXPECT_EQ(eors(drain(3)), 1);
+}
+
 }  // namespace
 }  // namespace isthmus::bgp
 

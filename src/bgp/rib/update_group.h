@@ -41,6 +41,7 @@ struct GroupKey {
   bool rt_constrained = false;
   bool four_octet_as = true;
   bool extended_message = false;
+  bool long_lived_graceful_restart = false;
   std::vector<Family> families;  // sorted
   bool operator==(const GroupKey&) const = default;
 };

@@ -160,7 +160,9 @@ Effects ConnectionFsm::handle(const Event& event) {
                      close("stopped", out);
                      return;
                    }
-                   fail(Notification::shutdown(e.subcode, e.reason), "stopped: " + e.reason, out);
+                   fail(e.data ? Notification{ErrorCode::Cease, e.subcode, *e.data}
+                               : Notification::shutdown(e.subcode, e.reason),
+                        "stopped: " + e.reason, out);
                  },
                  [&](const TimerExpired& e) {
                    if (e.timer == Timer::Hold) {

@@ -53,6 +53,9 @@ struct TcpClosed {};       // Event 18: the transport failed or the peer closed 
 struct ManualStop {        // Event 2: administrative stop; Cease with this subcode and text
   uint8_t subcode = cease::kAdministrativeShutdown;
   std::string reason;
+  // The NOTIFICATION's data when the subcode defines its own (RFC 4486 §4: Maximum Number of
+  // Prefixes Reached); otherwise `reason` goes as the RFC 9003 shutdown communication.
+  std::optional<std::vector<uint8_t>> data;
 };
 struct TimerExpired {
   Timer timer;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "bgp/speaker/max_prefixes.h"
+
 namespace isthmus::bgp::session {
 namespace {
 
@@ -187,13 +189,26 @@ TEST(Fsm, NotificationClosesWithoutReply) {
 
 TEST(Fsm, ManualStopSendsCeaseWithReason) {
   auto fsm = established();
-  auto out = fsm.handle(ManualStop{cease::kAdministrativeShutdown, "maintenance"});
+  auto out = fsm.handle(ManualStop{cease::kAdministrativeShutdown, "maintenance", std::nullopt});
   auto* n = find<SendNotification>(out);
   ASSERT_NE(n, nullptr);
   EXPECT_EQ(n->notification.code, ErrorCode::Cease);
   EXPECT_EQ(n->notification.subcode, cease::kAdministrativeShutdown);
   ASSERT_FALSE(n->notification.data.empty());
   EXPECT_EQ(n->notification.data[0], 11);  // RFC 9003: length octet, then the UTF-8 text
+}
+
+// RFC 4486 §4: a Cease whose subcode defines its data carries that data, not a text.
+TEST(Fsm, ManualStopWithDataSendsItAsIs) {
+  auto fsm = established();
+  const std::vector<uint8_t> data = max_prefixes_data(kL2vpnEvpn, 1000);
+  EXPECT_EQ(data, (std::vector<uint8_t>{0, 25, 70, 0, 0, 0x03, 0xe8}));
+  auto out = fsm.handle(ManualStop{cease::kMaxPrefixes, "too many", data});
+  auto* n = find<SendNotification>(out);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->notification.subcode, cease::kMaxPrefixes);
+  EXPECT_EQ(n->notification.data, data);
+  EXPECT_EQ(fsm.state(), State::Idle);
 }
 
 TEST(Fsm, EventsAfterCloseAreIgnored) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bgp/rib/peer.h"
+#include "bgp/speaker/max_prefixes.h"
 #include "bgp/speaker/socket.h"
 #include "bgp/wire/types.h"
 #include "core/ip.h"
@@ -25,6 +26,11 @@ struct GracefulRestartConfig {
   bool helper = true;           // advertise the capability (and N); keep a restarting peer's routes
   uint16_t restart_time = 120;  // the Restart Time we advertise, 0..4095 s
   uint16_t stale_routes_time = 360;  // longest wait for the restarted peer's End-of-RIB, seconds
+  // RFC 9494: the Long-lived Stale Time we advertise for the families of our Graceful Restart
+  // Capability (how long a peer may keep our routes beyond the Restart Time), 0..16777215 s;
+  // 0: the LLGR capability goes out without families (we still keep a peer's routes as long as
+  // its own capability asks).
+  uint32_t long_lived_stale_time = 86400;
 };
 
 struct PeerConfig {
@@ -47,6 +53,7 @@ struct PeerConfig {
   uint16_t keepalive = 0;       // 0 = hold_time / 3
   uint16_t connect_retry = 30;  // seconds between connection attempts (RFC 4271 §8)
   GracefulRestartConfig graceful_restart;
+  MaxPrefixes max_prefixes;  // RFC 4486
   // A neighbor of a VRF (a tenant's gateway): its routes live in that VRF's own Rib
   // (Speaker::vrf_rib), not in the global one. Empty: the global Rib.
   std::string vrf;

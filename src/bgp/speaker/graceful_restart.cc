@@ -16,6 +16,17 @@ std::optional<GracefulRestartCapability> local_capability(const GracefulRestartC
   return c;
 }
 
+std::optional<LongLivedGracefulRestartCapability> local_long_lived_capability(
+    const GracefulRestartConfig& config, const OwnRestart& own) {
+  if (!config.helper) return std::nullopt;
+  LongLivedGracefulRestartCapability c;
+  if (config.long_lived_stale_time > 0)
+    for (Family f : own.families)
+      c.families.push_back({f, own.forwarding_preserved,
+                            std::min<uint32_t>(config.long_lived_stale_time, 0xffffff)});
+  return c;
+}
+
 std::string family_names(std::span<const Family> families) {
   std::string s;
   for (auto f : families) s += (s.empty() ? "" : ",") + f.name();
@@ -43,10 +54,17 @@ std::vector<Family> retained_families(bool helper, const Capabilities& ours,
   // RFC 4724 §4.2: "for all the address families that were previously received in the Graceful
   // Restart Capability" and that the session carried.
   std::vector<Family> out;
-  for (const auto& pf : theirs->families)
-    if (std::find(n.families.begin(), n.families.end(), pf.family) != n.families.end() &&
-        std::find(out.begin(), out.end(), pf.family) == out.end())
-      out.push_back(pf.family);
+  auto keep = [&](Family f) {
+    if (std::find(n.families.begin(), n.families.end(), f) != n.families.end() &&
+        std::find(out.begin(), out.end(), f) == out.end())
+      out.push_back(f);
+  };
+  for (const auto& pf : theirs->families) keep(pf.family);
+  // RFC 9494: a family of the LLGR Capability is kept too, as long-lived stale once the Restart
+  // Time is over (at once when it is not in the Graceful Restart Capability).
+  if (const auto& llgr = n.remote_open.caps.long_lived_graceful_restart)
+    for (const auto& pf : llgr->families)
+      if (pf.stale_time > 0) keep(pf.family);
   return out;
 }
 

@@ -35,6 +35,13 @@ struct OwnRestart {
 std::optional<GracefulRestartCapability> local_capability(const GracefulRestartConfig& config,
                                                           const OwnRestart& own = {});
 
+// RFC 9494: our LLGR Capability, beside the Graceful Restart Capability (none when that is off):
+// the configured Long-lived Stale Time for each family of `own`, with its F bit; no family when
+// the time is 0 (the capability then says only that we understand LLGR_STALE, so that peers
+// send us their long-lived stale routes).
+std::optional<LongLivedGracefulRestartCapability> local_long_lived_capability(
+    const GracefulRestartConfig& config, const OwnRestart& own = {});
+
 // "l2vpn-evpn,ipv4-rtc", for logs.
 std::string family_names(std::span<const Family> families);
 
@@ -53,9 +60,9 @@ struct SessionEnd {
 bool keeps_routes(const SessionEnd& end, bool notification_negotiated);
 
 // The families whose routes stay as stale when the session `n` (negotiated with `ours` as our
-// capabilities) ends as `end`: those of the peer's Graceful Restart Capability that the session
-// carried. Empty when the helper is off, the peer did not advertise the capability, or
-// keeps_routes() says no.
+// capabilities) ends as `end`: those of the peer's Graceful Restart Capability, and those of its
+// LLGR Capability with a Long-lived Stale Time (RFC 9494), that the session carried. Empty when the
+// helper is off, the peer did not advertise the capability, or keeps_routes() says no.
 std::vector<Family> retained_families(bool helper, const Capabilities& ours,
                                       const session::Negotiated& n, const SessionEnd& end);
 

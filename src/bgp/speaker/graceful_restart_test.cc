@@ -142,6 +142,42 @@ TEST(GracefulRestartRetention, Families) {
   EXPECT_TRUE(retained_families(true, ours(), negotiated(with_gr(true), v4), {}).empty());
 }
 
+// RFC 9494: our LLGR Capability lists the families of our Graceful Restart Capability with the
+// configured Long-lived Stale Time; with none configured, or no such family, it goes out empty.
+TEST(LongLivedGracefulRestart, OurCapability) {
+  OwnRestart own{{kL2vpnEvpn}, true, false};
+  auto c = local_long_lived_capability({}, own);
+  ASSERT_TRUE(c.has_value());
+  ASSERT_EQ(c->families.size(), 1u);
+  EXPECT_EQ(c->families[0],
+            (LongLivedGracefulRestartCapability::PerFamily{kL2vpnEvpn, true, 86400}));
+  EXPECT_TRUE(local_long_lived_capability({.long_lived_stale_time = 0}, own)->families.empty());
+  EXPECT_TRUE(local_long_lived_capability({})->families.empty());
+  EXPECT_FALSE(local_long_lived_capability({.helper = false}, own).has_value());
+  // Beyond 24 bits: the largest value the field holds.
+  EXPECT_EQ(
+      local_long_lived_capability({.long_lived_stale_time = 1u << 30}, own)->families[0].stale_time,
+      0xffffffu);
+}
+
+// RFC 9494: a family of the peer's LLGR Capability with a non-zero Long-lived Stale Time is
+// kept too, even when its Graceful Restart Capability does not list it; the same rules of
+// NOTIFICATION and Hard Reset apply.
+TEST(LongLivedGracefulRestart, RetainedFamilies) {
+  const std::vector<Family> both{kIpv4Unicast, kL2vpnEvpn};
+  Capabilities theirs = with_gr(true, {kIpv4Unicast});
+  theirs.long_lived_graceful_restart =
+      LongLivedGracefulRestartCapability{{{kL2vpnEvpn, true, 3600}, {kIpv6Unicast, true, 60}}};
+  auto n = negotiated(theirs, both);
+  EXPECT_EQ(retained_families(true, ours(), n, {}), both);  // IPv6 was not carried
+  EXPECT_TRUE(
+      retained_families(true, ours(), n, {.notification = true, .hard_reset = true}).empty());
+  // A Long-lived Stale Time of zero keeps nothing beyond the Graceful Restart Capability.
+  theirs.long_lived_graceful_restart = LongLivedGracefulRestartCapability{{{kL2vpnEvpn, true, 0}}};
+  EXPECT_EQ(retained_families(true, ours(), negotiated(theirs, both), {}),
+            std::vector<Family>{kIpv4Unicast});
+}
+
 TEST(GracefulRestartHardReset, WhichCeaseIsSentAsHardReset) {
   auto cease = [](uint8_t sub) { return Notification{ErrorCode::Cease, sub, {}}; };
   // RFC 8538 §5.

@@ -51,6 +51,8 @@ Peer::~Peer() {
   loop.cancel_timer(restart_timer_);
   loop.cancel_timer(stale_timer_);
   loop.cancel_timer(rtc_eor_timer_);
+  loop.cancel_timer(max_prefix_timer_);
+  cancel_long_lived_timers();
   for (auto* slot : {&outbound_, &inbound_}) {
     if (!*slot) continue;
     loop.remove_fd((*slot)->fd.get());
@@ -91,8 +93,10 @@ session::LocalConfig Peer::local_config() const {
   caps.extended_message = true;
   // RFC 4724 §3: the families whose forwarding state we keep across a restart of ours (none for
   // a helper-only speaker), the R bit while we restart; RFC 8538 §2: the N bit.
-  caps.graceful_restart =
-      gr::local_capability(config_.graceful_restart, speaker_.own_restart(config_));
+  const gr::OwnRestart own = speaker_.own_restart(config_);
+  caps.graceful_restart = gr::local_capability(config_.graceful_restart, own);
+  // RFC 9494: how long the peer may keep our routes beyond the Restart Time.
+  caps.long_lived_graceful_restart = gr::local_long_lived_capability(config_.graceful_restart, own);
   return c;
 }
 
@@ -118,7 +122,7 @@ void Peer::stop(uint8_t cease_subcode, const std::string& reason) {
     if (c->connecting) {
       close(c, "stopped", false);
     } else {
-      handle(c, session::ManualStop{cease_subcode, reason});
+      handle(c, session::ManualStop{cease_subcode, reason, std::nullopt});
     }
   }
 }
@@ -128,6 +132,8 @@ Expected<void> Peer::reset(const std::string& reason, bool hard) {
   // RFC 8538 §5: for Administrative Reset the operator chooses between a Hard Reset and a
   // graceful one.
   hard_admin_reset_ = hard;
+  speaker_.loop().cancel_timer(max_prefix_timer_);
+  max_prefix_timer_ = 0;
   stop(cease::kAdministrativeReset, reason);
   hard_admin_reset_ = true;
   // A hard reset also ends a graceful restart that is still waiting for the peer: nothing of it
@@ -419,19 +425,24 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
     if (!u.mp_unreach->rtc.empty()) rib.withdraw_rtc(id_, u.mp_unreach->rtc);
   }
   if (u.attrs) {
-    if (!u.nlri.empty() && negotiated(kIpv4Unicast))
+    if (!u.nlri.empty() && negotiated(kIpv4Unicast)) {
       rib.update(id_, kIpv4Unicast, u.nlri, *u.attrs);
+      if (!check_max_prefixes(c, kIpv4Unicast)) return;
+    }
     if (u.mp_reach &&
         (!u.mp_reach->nlri.empty() || !u.mp_reach->evpn.empty() || !u.mp_reach->rtc.empty())) {
       if (!negotiated(u.mp_reach->family)) {
         log::warn("bgp: neighbor {}: routes for {} which was not negotiated, ignored",
                   config_.address.to_string(), u.mp_reach->family.name());
-      } else if (u.mp_reach->family == kL2vpnEvpn) {
-        rib.update_evpn(id_, u.mp_reach->evpn, *u.attrs);
-      } else if (u.mp_reach->family == kIpv4RouteTarget) {
-        rib.update_rtc(id_, u.mp_reach->rtc, *u.attrs);
       } else {
-        rib.update(id_, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
+        if (u.mp_reach->family == kL2vpnEvpn) {
+          rib.update_evpn(id_, u.mp_reach->evpn, *u.attrs);
+        } else if (u.mp_reach->family == kIpv4RouteTarget) {
+          rib.update_rtc(id_, u.mp_reach->rtc, *u.attrs);
+        } else {
+          rib.update(id_, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
+        }
+        if (!check_max_prefixes(c, u.mp_reach->family)) return;
       }
     }
   }
@@ -439,6 +450,51 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
     log::info("bgp: neighbor {}: End-of-RIB for {}", config_.address.to_string(), f->name());
     end_of_rib(*f);
   }
+}
+
+bool Peer::check_max_prefixes(Connection* c, Family family) {
+  const MaxPrefixes& m = config_.max_prefixes;
+  if (!m.any()) return true;
+  const uint64_t count = speaker_.rib_of(config_).received(id_, family);
+  const uint32_t limit = m.limit(family);
+  const auto warned = std::find(max_prefix_warned_.begin(), max_prefix_warned_.end(), family);
+  switch (m.level(family, count)) {
+    case MaxPrefixes::Level::Fine:
+      if (warned != max_prefix_warned_.end()) max_prefix_warned_.erase(warned);
+      return true;
+    case MaxPrefixes::Level::Warning:
+      if (warned == max_prefix_warned_.end()) {
+        max_prefix_warned_.push_back(family);
+        log::warn("bgp: neighbor {}: {} prefixes of {}, {}% of its maximum of {}",
+                  config_.address.to_string(), count, family.name(), count * 100 / limit, limit);
+      }
+      return true;
+    case MaxPrefixes::Level::Exceeded:
+      break;
+  }
+  // RFC 4486 §4: Cease / Maximum Number of Prefixes Reached, with the family and the bound.
+  const std::string why = std::to_string(count) + " prefixes of " + family.name() +
+                          " exceed the maximum of " + std::to_string(limit);
+  log::warn(
+      "bgp: neighbor {}: {}: session ended (Cease/Maximum Number of Prefixes Reached){}",
+      config_.address.to_string(), why,
+      m.restart ? ", back in " + std::to_string(m.restart) + "s" : ", until `clear bgp neighbor`");
+  max_prefix_warned_.clear();
+  if (dynamic_) speaker_.hold_off(config_.address, std::chrono::seconds(m.restart));
+  running_ = false;
+  speaker_.loop().cancel_timer(connect_timer_);
+  idle_state_ = State::Idle;
+  if (Connection* o = other(c)) close(o, "stopped", false);
+  handle(c, session::ManualStop{cease::kMaxPrefixes, why, max_prefixes_data(family, limit)});
+  if (m.restart && !dynamic_) {
+    speaker_.loop().cancel_timer(max_prefix_timer_);
+    max_prefix_timer_ = speaker_.loop().add_timer(std::chrono::seconds(m.restart), [this] {
+      max_prefix_timer_ = 0;
+      log::info("bgp: neighbor {}: maximum-prefix restart time over", config_.address.to_string());
+      start();
+    });
+  }
+  return false;
 }
 
 void Peer::handle(Connection* c, const session::Event& e) {
@@ -617,8 +673,9 @@ void Peer::close(Connection* c, const std::string& reason, bool was_established)
     log::info("bgp: neighbor {}: Established -> Idle ({})", config_.address.to_string(), why);
     auto retain = graceful_restart_families(*c);
     speaker_.on_down(*this, retain);
-    const auto& gr = c->fsm.negotiated()->remote_open.caps.graceful_restart;
-    start_graceful_restart(std::move(retain), gr ? gr->restart_time : 0);
+    const auto& caps = c->fsm.negotiated()->remote_open.caps;
+    start_graceful_restart(std::move(retain), caps.graceful_restart,
+                           caps.long_lived_graceful_restart);
   } else if (!c->connecting) {
     log::info("bgp: neighbor {}: {} connection closed ({})", config_.address.to_string(),
               c->outbound ? "outgoing" : "incoming", why);
@@ -669,22 +726,91 @@ std::vector<Family> Peer::graceful_restart_families(const Connection& c) const {
                                {c.notification, c.hard_reset});
 }
 
-void Peer::start_graceful_restart(std::vector<Family> families, uint16_t restart_time) {
+void Peer::start_graceful_restart(std::vector<Family> families,
+                                  const std::optional<GracefulRestartCapability>& gr,
+                                  const std::optional<LongLivedGracefulRestartCapability>& llgr) {
   auto& loop = speaker_.loop();
   loop.cancel_timer(restart_timer_);
   loop.cancel_timer(stale_timer_);
   restart_timer_ = stale_timer_ = 0;
+  cancel_long_lived_timers();
+  long_lived_times_.clear();
+  long_lived_families_.clear();
   stale_families_ = std::move(families);
   if (stale_families_.empty()) return;
-  log::info("bgp: neighbor {}: graceful restart: {} routes of {} kept as stale for up to {}s",
+  for (Family f : stale_families_)
+    if (const auto* pf = llgr ? llgr->find(f) : nullptr; pf && pf->stale_time > 0)
+      long_lived_times_[f] = pf->stale_time;
+  // RFC 4724 §4.2 for the families of the Graceful Restart Capability, for the Restart Time; the
+  // others (RFC 9494: a Restart Time of zero, or a family in the LLGR capability only) go
+  // straight to long-lived stale.
+  const uint16_t restart_time = gr ? gr->restart_time : 0;
+  std::vector<Family> now;
+  for (Family f : stale_families_) {
+    const bool in_gr = gr && std::any_of(gr->families.begin(), gr->families.end(),
+                                         [&](const auto& pf) { return pf.family == f; });
+    if (!in_gr || restart_time == 0) now.push_back(f);
+  }
+  log::info("bgp: neighbor {}: graceful restart: {} routes of {} kept as stale for up to {}s{}",
             config_.address.to_string(), speaker_.rib_of(config_).stale_count(id_),
-            gr::family_names(stale_families_), restart_time);
+            gr::family_names(stale_families_), restart_time,
+            long_lived_times_.empty() ? "" : ", then as long-lived stale");
+  if (!now.empty()) enter_long_lived_stale(std::move(now));
+  if (stale_families_.size() == long_lived_families_.size()) return;
   // "If the session does not get re-established within the "Restart Time" that the peer
-  // advertised previously, the Receiving Speaker MUST delete all the stale routes".
+  // advertised previously, the Receiving Speaker MUST delete all the stale routes" (or, RFC
+  // 9494, keep them as long-lived stale).
   restart_timer_ = loop.add_timer(std::chrono::seconds(restart_time), [this, restart_time] {
     restart_timer_ = 0;
-    purge_stale("restart time of " + std::to_string(restart_time) + "s expired");
+    std::vector<Family> due;
+    for (Family f : stale_families_)
+      if (std::find(long_lived_families_.begin(), long_lived_families_.end(), f) ==
+          long_lived_families_.end())
+        due.push_back(f);
+    log::info("bgp: neighbor {}: graceful restart: restart time of {}s expired",
+              config_.address.to_string(), restart_time);
+    enter_long_lived_stale(std::move(due));
   });
+}
+
+void Peer::enter_long_lived_stale(std::vector<Family> families) {
+  Rib& rib = speaker_.rib_of(config_);
+  for (Family f : families) {
+    auto t = long_lived_times_.find(f);
+    if (t == long_lived_times_.end()) {
+      const size_t gone = rib.purge_stale(id_, f);
+      std::erase(stale_families_, f);
+      log::info("bgp: neighbor {}: graceful restart: {} stale routes of {} removed",
+                config_.address.to_string(), gone, f.name());
+      continue;
+    }
+    const auto r = rib.enter_long_lived_stale(id_, f);
+    long_lived_families_.push_back(f);
+    const uint32_t secs = t->second;
+    log::info(
+        "bgp: neighbor {}: long-lived graceful restart: {} routes of {} kept as long-lived "
+        "stale for up to {}s, {} with NO_LLGR removed",
+        config_.address.to_string(), r.kept, f.name(), secs, r.removed);
+    long_lived_timers_[f] = speaker_.loop().add_timer(std::chrono::seconds(secs), [this, f, secs] {
+      long_lived_timers_.erase(f);
+      std::erase(long_lived_families_, f);
+      std::erase(stale_families_, f);
+      const size_t gone = speaker_.rib_of(config_).purge_stale(id_, f);
+      log::info(
+          "bgp: neighbor {}: long-lived graceful restart: stale time of {}s expired, {} stale "
+          "routes of {} removed",
+          config_.address.to_string(), secs, gone, f.name());
+      speaker_.request_flush();
+      if (stale_families_.empty() && dynamic_ && !outbound_ && !inbound_) finished_ = true;
+    });
+  }
+  speaker_.request_flush();
+  if (stale_families_.empty() && dynamic_ && !outbound_ && !inbound_) finished_ = true;
+}
+
+void Peer::cancel_long_lived_timers() {
+  for (auto& [f, t] : long_lived_timers_) speaker_.loop().cancel_timer(t);
+  long_lived_timers_.clear();
 }
 
 void Peer::resume_graceful_restart(const session::Negotiated& n) {
@@ -692,7 +818,9 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
   auto& loop = speaker_.loop();
   loop.cancel_timer(restart_timer_);
   restart_timer_ = 0;
+  cancel_long_lived_timers();
   const auto& gr = n.remote_open.caps.graceful_restart;
+  const auto& llgr = n.remote_open.caps.long_lived_graceful_restart;
   // "If the Forwarding State bit for a specific address family is not set in the newly received
   // Graceful Restart Capability, or if a specific address family is not included [...], or if
   // the Graceful Restart Capability isn't received in the re-established session at all, then
@@ -705,7 +833,15 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
       for (const auto& x : gr->families)
         if (x.family == f) pf = &x;
     const char* why = nullptr;
-    if (!gr) {
+    const bool long_lived = std::find(long_lived_families_.begin(), long_lived_families_.end(),
+                                      f) != long_lived_families_.end();
+    // RFC 9494: a family kept as long-lived stale also stays when the new LLGR capability lists
+    // it with its F bit.
+    const auto* lf = llgr ? llgr->find(f) : nullptr;
+    if (long_lived && lf && lf->forwarding_preserved) {
+      if (std::find(n.families.begin(), n.families.end(), f) == n.families.end())
+        why = "the family was not negotiated again";
+    } else if (!gr) {
       why = "the new OPEN has no Graceful Restart Capability";
     } else if (!pf) {
       why = "the family is not in the new Graceful Restart Capability";
@@ -715,6 +851,7 @@ void Peer::resume_graceful_restart(const session::Negotiated& n) {
       why = "the family was not negotiated again";
     }
     if (!why) return false;
+    std::erase(long_lived_families_, f);
     const size_t gone = speaker_.rib_of(config_).purge_stale(id_, f);
     log::info("bgp: neighbor {}: graceful restart: {} stale routes of {} removed: {}",
               config_.address.to_string(), gone, f.name(), why);
@@ -748,6 +885,7 @@ void Peer::end_of_rib(Family family) {
     return;
   }
   stale_families_.erase(it);
+  std::erase(long_lived_families_, family);
   // "Once the End-of-RIB marker for an address family is received from the peer, it MUST
   // immediately remove any routes from the peer that are still marked as stale for that
   // address family."
@@ -766,6 +904,8 @@ void Peer::purge_stale(const std::string& why) {
   log::info("bgp: neighbor {}: graceful restart: {}, {} stale routes of {} removed",
             config_.address.to_string(), why, gone, gr::family_names(stale_families_));
   stale_families_.clear();
+  long_lived_families_.clear();
+  cancel_long_lived_timers();
   speaker_.request_flush();
   // A dynamic neighbor that did not come back in time is gone with its routes.
   if (dynamic_ && !outbound_ && !inbound_) finished_ = true;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -120,11 +121,21 @@ class Peer {
   std::vector<Family> graceful_restart_families(const Connection& c) const;
   // RFC 8538 §2: both OPENs on `c` carry the N bit.
   bool notification_negotiated(const Connection& c) const;
-  void start_graceful_restart(std::vector<Family> families, uint16_t restart_time);
+  // `gr` and `llgr`: the peer's capabilities on the session that ended (RFC 4724, RFC 9494).
+  void start_graceful_restart(std::vector<Family> families,
+                              const std::optional<GracefulRestartCapability>& gr,
+                              const std::optional<LongLivedGracefulRestartCapability>& llgr);
+  // RFC 9494: the Restart Time is over for `families` (or was zero): those with a Long-lived
+  // Stale Time stay, as long-lived stale, for that long; the others go.
+  void enter_long_lived_stale(std::vector<Family> families);
+  void cancel_long_lived_timers();
   // The restarted peer's new OPEN: families it no longer preserves go now, the rest wait for
   // End-of-RIB.
   void resume_graceful_restart(const session::Negotiated& n);
   void end_of_rib(Family family);
+  // RFC 4486: after an UPDATE with routes of `family`, its count against the neighbor's limit.
+  // Returns false when the session was ended for it.
+  bool check_max_prefixes(Connection* c, Family family);
   void purge_stale(const std::string& why);
   void update_watch(Connection* c);
   Connection* other(Connection* c);
@@ -155,6 +166,15 @@ class Peer {
   std::vector<Family> stale_families_;
   EventLoop::TimerId restart_timer_ = 0;
   EventLoop::TimerId stale_timer_ = 0;
+  // RFC 9494: the peer's Long-lived Stale Time per stale family (from the session that ended),
+  // the families past their Restart Time, and the timer of each.
+  std::map<Family, uint32_t> long_lived_times_;
+  std::vector<Family> long_lived_families_;
+  std::map<Family, EventLoop::TimerId> long_lived_timers_;
+  // RFC 4486: the families past their warning threshold (warned once until below again), and
+  // the timer that lets a session ended for too many prefixes come back.
+  std::vector<Family> max_prefix_warned_;
+  EventLoop::TimerId max_prefix_timer_ = 0;
   // RFC 4684 §6: how long our EVPN End-of-RIB waits for the peer's RT-constraint End-of-RIB.
   EventLoop::TimerId rtc_eor_timer_ = 0;
 };

@@ -32,6 +32,10 @@ std::string community_string(Community c) {
       return "no-advertise";
     case kNoExportSubconfed:
       return "no-export-subconfed";
+    case kLlgrStale:
+      return "llgr-stale";
+    case kNoLlgr:
+      return "no-llgr";
     default:
       return std::to_string(c >> 16) + ":" + std::to_string(c & 0xffff);
   }
@@ -91,6 +95,24 @@ json neighbor_json(const Speaker& s, const Peer& p) {
                          {"graceful_restart_notification",
                           caps.graceful_restart && caps.graceful_restart->notification},
                          {"families", families_json(caps.multiprotocol)}};
+    // RFC 4724 §3 and RFC 9494: what the neighbor asks us to keep of its routes if it restarts.
+    if (const auto& gr = caps.graceful_restart) {
+      json fams = json::array();
+      for (const auto& f : gr->families)
+        fams.push_back(
+            {{"family", f.family.name()}, {"forwarding_preserved", f.forwarding_preserved}});
+      j["capabilities"]["graceful_restart_time"] = gr->restart_time;
+      j["capabilities"]["graceful_restart_restarting"] = gr->restarting;
+      j["capabilities"]["graceful_restart_families"] = fams;
+    }
+    if (const auto& llgr = caps.long_lived_graceful_restart) {
+      json fams = json::array();
+      for (const auto& f : llgr->families)
+        fams.push_back({{"family", f.family.name()},
+                        {"forwarding_preserved", f.forwarding_preserved},
+                        {"stale_time", f.stale_time}});
+      j["capabilities"]["long_lived_graceful_restart"] = fams;
+    }
     auto rc = s.rib_of(c).counters(p.id());
     for (auto f : n->families) {
       FamilyCounters fc;

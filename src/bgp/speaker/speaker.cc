@@ -18,6 +18,13 @@ Speaker::Speaker(EventLoop& loop, SpeakerConfig config) : loop_(loop), config_(s
       vrf_ribs_.emplace(p.vrf,
                         std::make_unique<Rib>(RibConfig{
                             config_.asn, config_.router_id, config_.cluster_id, nullptr, {}, {}}));
+  // RFC 4724 §4.1: restarting, our End-of-RIBs wait until our routes are complete.
+  if (restarting()) for_each_rib([](Rib& r) { r.hold_end_of_rib(true); });
+}
+
+void Speaker::for_each_rib(const std::function<void(Rib&)>& fn) {
+  fn(*rib_);
+  for (auto& [name, r] : vrf_ribs_) fn(*r);
 }
 
 Rib* Speaker::vrf_rib(const std::string& vrf) {
@@ -76,15 +83,12 @@ Expected<void> Speaker::start() {
   if (!routes_complete_) {
     const auto wait = std::chrono::seconds(config_.forwarding.selection_deferral_time);
     log::info(
-        "bgp: {}: forwarding state of {} {}; its stale entries go after End-of-RIB from "
-        "every peer (up to {}s)",
+        "bgp: {}: forwarding state of {} {}; the routes are complete (stale entries go, our "
+        "End-of-RIBs go out) after End-of-RIB from every peer (up to {}s)",
         forwarding_preserved_ ? "restarting" : "starting",
         gr::family_names(config_.forwarding.families),
         forwarding_preserved_ ? "preserved" : "not preserved", wait.count());
-    deferral_timer_ = loop_.add_timer(wait, [this, wait] {
-      deferral_timer_ = 0;
-      finish_routes("selection deferral timer of " + std::to_string(wait.count()) + "s expired");
-    });
+    arm_deferral_timer();
   }
   for (auto& [id, peer] : peers_) peer->start();
   check_routes_complete();
@@ -99,6 +103,24 @@ void Speaker::shutdown(const std::string& reason, bool graceful) {
     else
       peer->stop(cease::kAdministrativeShutdown, reason);
   }
+}
+
+void Speaker::arm_deferral_timer() {
+  const auto wait = std::chrono::seconds(config_.forwarding.selection_deferral_time);
+  deferral_timer_ = loop_.add_timer(wait, [this, wait] {
+    deferral_timer_ = 0;
+    if (!any_established_ && forwarding_preserved_) {
+      // Not one session came up: the forwarding state we kept is all there is (the route
+      // reflectors may all be away). It stays until a peer brings routes.
+      log::warn(
+          "bgp: no session Established within the selection deferral time of {}s: the "
+          "forwarding state kept from before the restart stays, waiting for a peer",
+          wait.count());
+      arm_deferral_timer();
+      return;
+    }
+    finish_routes("selection deferral timer of " + std::to_string(wait.count()) + "s expired");
+  });
 }
 
 std::vector<Family> Speaker::forwarding_families(const PeerConfig& peer) const {
@@ -117,11 +139,18 @@ gr::OwnRestart Speaker::own_restart(const PeerConfig& peer) const {
     if (std::find(peer.families.begin(), peer.families.end(), f) != peer.families.end())
       own.families.push_back(f);
   own.forwarding_preserved = forwarding_preserved_;
-  own.restarting = config_.forwarding.preserved && !routes_complete_;
+  own.restarting = restarting();
   return own;
 }
 
 void Speaker::on_end_of_rib() { check_routes_complete(); }
+
+void Speaker::hold_off(const IpAddress& address, std::chrono::seconds how_long) {
+  // Bounded: one entry per address of the ranges' neighbors that exceeded, and the expired ones
+  // go when the next is added.
+  std::erase_if(held_off_, [](const auto& e) { return e.second && Clock::now() >= *e.second; });
+  held_off_[address] = how_long.count() ? std::optional(Clock::now() + how_long) : std::nullopt;
+}
 
 void Speaker::check_routes_complete() {
   if (routes_complete_) return;
@@ -150,6 +179,7 @@ void Speaker::finish_routes(std::string why) {
   loop_.cancel_timer(deferral_timer_);
   deferral_timer_ = 0;
   log::info("bgp: routes of {} complete: {}", gr::family_names(config_.forwarding.families), why);
+  for_each_rib([](Rib& r) { r.hold_end_of_rib(false); });
   // The callback runs after the flush that brings the last routes into the RIB and its
   // listeners (EVPN).
   routes_complete_why_ = std::move(why);
@@ -170,6 +200,14 @@ void Speaker::on_accept() {
     if (Peer* p = find_peer(remote.address)) {
       p->accept(std::move(*fd), remote);
       continue;
+    }
+    if (auto h = held_off_.find(remote.address); h != held_off_.end()) {
+      if (!h->second || Clock::now() < *h->second) {
+        log::info("bgp: connection from {} refused: held off after too many prefixes",
+                  remote.to_string());
+        continue;  // fd closes
+      }
+      held_off_.erase(h);
     }
     // Dynamic neighbors: the most specific range that holds the address.
     const NeighborRange* best = nullptr;
@@ -201,6 +239,7 @@ void Speaker::on_accept() {
 }
 
 void Speaker::on_established(Peer& peer, const session::Negotiated& n, const SocketAddress& local) {
+  any_established_ = true;
   loop_.post([this] { check_routes_complete(); });  // a peer that sends no End-of-RIB counts
   const auto& pc = peer.config();
   PeerInfo info;
@@ -228,6 +267,7 @@ void Speaker::on_established(Peer& peer, const session::Negotiated& n, const Soc
   peer.set_local_link_local(info.local_link_local);
   info.four_octet_as = n.four_octet_as;
   info.extended_message = n.extended_message;
+  info.long_lived_graceful_restart = n.remote_open.caps.long_lived_graceful_restart.has_value();
   info.families = n.families;
   info.import_policy = pc.import_policy.fn;
   info.export_policy = pc.export_policy.fn;

@@ -3,6 +3,7 @@
 // "Threads, queues and owners").
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -69,12 +70,19 @@ class Speaker {
   gr::OwnRestart own_restart(const PeerConfig& peer) const;
   // Called by peers: an End-of-RIB arrived.
   void on_end_of_rib();
+  // RFC 4486: a dynamic neighbor ended for too many prefixes may not come back from that address
+  // for `how_long` (0: until the daemon restarts).
+  void hold_off(const IpAddress& address, std::chrono::seconds how_long);
 
  private:
   void on_accept();
   void flush();
   void reap_finished();
   void check_routes_complete();
+  void arm_deferral_timer();
+  // RFC 4724 §3 R bit: the forwarding state was preserved and our routes are not complete yet.
+  bool restarting() const { return config_.forwarding.preserved && !routes_complete_; }
+  void for_each_rib(const std::function<void(Rib&)>& fn);
   void finish_routes(std::string why);
   // The families of `peer` whose forwarding state survives our restart (config().forwarding).
   std::vector<Family> forwarding_families(const PeerConfig& peer) const;
@@ -92,6 +100,8 @@ class Speaker {
   std::string routes_complete_why_;    // set when complete, until the callback has run
   std::function<void(const std::string&)> on_routes_complete_;
   EventLoop::TimerId deferral_timer_ = 0;
+  bool any_established_ = false;                            // since the start
+  std::map<IpAddress, std::optional<TimePoint>> held_off_;  // see hold_off(); nullopt: for good
 };
 
 }  // namespace isthmus::bgp

@@ -1,9 +1,10 @@
 // OPEN (RFC 4271 §4.2, §6.2) with optional parameters (RFC 5492 capabilities, RFC 9072 extended
 // optional parameters length) and the capabilities of types.h: multiprotocol (RFC 4760 §8), route
 // refresh (RFC 2918), extended message (RFC 8654), graceful restart (RFC 4724 §3, RFC 8538 N
-// bit), 4-octet AS (RFC 6793 §3), enhanced route refresh (RFC 7313). A known capability with a
-// malformed value is kept in `unknown`, unread, rather than failing the session. Peer AS checks
-// and capability negotiation belong to the session.
+// bit), long-lived graceful restart (RFC 9494), 4-octet AS (RFC 6793 §3), enhanced route
+// refresh (RFC 7313). A known capability with a malformed value is kept in `unknown`, unread,
+// rather than failing the session. Peer AS checks and capability negotiation belong to the
+// session.
 #include <fmt/format.h>
 
 #include "bgp/wire/codec.h"
@@ -67,6 +68,23 @@ bool decode_capability(uint8_t code, ByteReader v, Capabilities& caps) {
             {Family{static_cast<Afi>(afi), static_cast<Safi>(safi)}, (flags & 0x80) != 0});
       }
       caps.graceful_restart = std::move(gr);
+      return true;
+    }
+    case CapabilityCode::LongLivedGracefulRestart: {
+      // RFC 9494: per family AFI (2), SAFI (1), Flags (1, bit 0: F) and the Long-lived Stale
+      // Time (3), seconds.
+      if (v.remaining() % 7 != 0) return false;
+      LongLivedGracefulRestartCapability llgr;
+      while (!v.empty()) {
+        auto afi = *v.u16();
+        auto safi = *v.u8();
+        auto flags = *v.u8();
+        uint32_t time = static_cast<uint32_t>(*v.u8()) << 16;
+        time |= *v.u16();
+        llgr.families.push_back(
+            {Family{static_cast<Afi>(afi), static_cast<Safi>(safi)}, (flags & 0x80) != 0, time});
+      }
+      caps.long_lived_graceful_restart = std::move(llgr);
       return true;
     }
   }
@@ -183,6 +201,21 @@ void write_capabilities(const Capabilities& c, ByteWriter& w) {
       w.u16(static_cast<uint16_t>(gr.families[i].family.afi));
       w.u8(static_cast<uint8_t>(gr.families[i].family.safi));
       w.u8(gr.families[i].forwarding_preserved ? 0x80 : 0);
+    }
+  }
+  if (c.long_lived_graceful_restart) {
+    const auto& llgr = *c.long_lived_graceful_restart;
+    size_t n = std::min<size_t>(llgr.families.size(), 255 / 7);
+    w.u8(cap_code(CapabilityCode::LongLivedGracefulRestart));
+    w.u8(static_cast<uint8_t>(7 * n));
+    for (size_t i = 0; i < n; ++i) {
+      const auto& f = llgr.families[i];
+      w.u16(static_cast<uint16_t>(f.family.afi));
+      w.u8(static_cast<uint8_t>(f.family.safi));
+      w.u8(f.forwarding_preserved ? 0x80 : 0);
+      const uint32_t time = std::min<uint32_t>(f.stale_time, 0xffffff);
+      w.u8(static_cast<uint8_t>(time >> 16));
+      w.u16(static_cast<uint16_t>(time));
     }
   }
   if (c.four_octet_as) {

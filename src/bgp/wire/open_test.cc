@@ -142,5 +142,34 @@ TEST(Open, GracefulRestartWithoutFamilies) {
   EXPECT_TRUE(m->caps.graceful_restart->families.empty());
 }
 
+// RFC 9494: AFI, SAFI, flags (F) and a 24-bit Long-lived Stale Time per family.
+TEST(Open, LongLivedGracefulRestart) {
+  const char* body =
+      "04 fde9 005a c6120001 16 02 14"
+      "40 02 0078"                 // GR, 120 s, no families
+      "47 0e 0019 46 80 015180"    // LLGR: l2vpn-evpn F 86400 s
+      "       0001 01 00 ffffff";  // ipv4-unicast, 16777215 s
+  auto m = decode_open(hex(body));
+  ASSERT_TRUE(m.has_value()) << m.error().describe();
+  ASSERT_TRUE(m->caps.long_lived_graceful_restart);
+  const auto& llgr = *m->caps.long_lived_graceful_restart;
+  ASSERT_EQ(llgr.families.size(), 2u);
+  EXPECT_EQ(llgr.families[0],
+            (LongLivedGracefulRestartCapability::PerFamily{kL2vpnEvpn, true, 86400}));
+  EXPECT_EQ(llgr.families[1],
+            (LongLivedGracefulRestartCapability::PerFamily{kIpv4Unicast, false, 0xffffff}));
+  ASSERT_NE(llgr.find(kL2vpnEvpn), nullptr);
+  EXPECT_EQ(llgr.find(kIpv6Unicast), nullptr);
+  // Encoded back the same.
+  std::vector<uint8_t> out;
+  encode_open(*m, out);
+  EXPECT_EQ(out, test::message(MessageType::Open, hex(body)));
+  // A length that is not a multiple of 7 is kept as an unknown capability.
+  auto bad = decode_open(hex("04 fde9 005a c6120001 08 02 06 47 04 0019 4680"));
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_FALSE(bad->caps.long_lived_graceful_restart);
+  EXPECT_EQ(bad->caps.unknown.size(), 1u);
+}
+
 }  // namespace
 }  // namespace isthmus::bgp

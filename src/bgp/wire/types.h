@@ -131,12 +131,13 @@ struct Notification {
 // ---- OPEN and capabilities (RFC 4271 §4.2, RFC 5492) -----------------------------------------
 
 enum class CapabilityCode : uint8_t {
-  Multiprotocol = 1,          // RFC 4760
-  RouteRefresh = 2,           // RFC 2918
-  ExtendedMessage = 6,        // RFC 8654
-  GracefulRestart = 64,       // RFC 4724
-  FourOctetAs = 65,           // RFC 6793
-  EnhancedRouteRefresh = 70,  // RFC 7313
+  Multiprotocol = 1,              // RFC 4760
+  RouteRefresh = 2,               // RFC 2918
+  ExtendedMessage = 6,            // RFC 8654
+  GracefulRestart = 64,           // RFC 4724
+  FourOctetAs = 65,               // RFC 6793
+  EnhancedRouteRefresh = 70,      // RFC 7313
+  LongLivedGracefulRestart = 71,  // RFC 9494
 };
 
 struct GracefulRestartCapability {
@@ -152,6 +153,25 @@ struct GracefulRestartCapability {
   bool operator==(const GracefulRestartCapability&) const = default;
 };
 
+// RFC 9494 (LLGR): per family, how long the peer may keep our routes as stale after the Graceful
+// Restart Capability's Restart Time (the Long-lived Stale Time, 24 bits, seconds), and whether
+// our forwarding state for it was kept (F bit).
+struct LongLivedGracefulRestartCapability {
+  struct PerFamily {
+    Family family;
+    bool forwarding_preserved = false;
+    uint32_t stale_time = 0;
+    bool operator==(const PerFamily&) const = default;
+  };
+  std::vector<PerFamily> families;
+  const PerFamily* find(Family f) const {
+    for (const auto& p : families)
+      if (p.family == f) return &p;
+    return nullptr;
+  }
+  bool operator==(const LongLivedGracefulRestartCapability&) const = default;
+};
+
 struct RawCapability {
   uint8_t code = 0;
   std::vector<uint8_t> value;
@@ -165,6 +185,7 @@ struct Capabilities {
   bool extended_message = false;
   std::optional<uint32_t> four_octet_as;
   std::optional<GracefulRestartCapability> graceful_restart;
+  std::optional<LongLivedGracefulRestartCapability> long_lived_graceful_restart;
   std::vector<RawCapability> unknown;  // kept for `show bgp neighbor`
   bool operator==(const Capabilities&) const = default;
 };
@@ -261,6 +282,10 @@ using Community = uint32_t;
 inline constexpr Community kNoExport = 0xFFFFFF01;
 inline constexpr Community kNoAdvertise = 0xFFFFFF02;
 inline constexpr Community kNoExportSubconfed = 0xFFFFFF03;
+// RFC 9494: LLGR_STALE marks a route kept as stale beyond the Restart Time (least preferred,
+// advertised only to peers that sent the LLGR capability); NO_LLGR, a route never to be kept so.
+inline constexpr Community kLlgrStale = 0xFFFF0006;
+inline constexpr Community kNoLlgr = 0xFFFF0007;
 
 // RFC 4360 extended community: 8 raw octets (type, subtype, value).
 struct ExtCommunity {
