@@ -143,6 +143,10 @@ int run(const std::string& path) {
     if (node_agent->dirty()) schedule_reconcile();
     loop.add_timer(std::chrono::seconds(1), retry);
   };
+  std::function<void()> periodic = [&] {
+    node_agent->resync();
+    loop.add_timer(agent_config.reconcile_interval, periodic);
+  };
   if (kernel) {
     node_agent =
         std::make_unique<agent::Agent>(*kernel, *evpn_service, agent_config, firewall.get());
@@ -208,11 +212,14 @@ int run(const std::string& path) {
         log::warn("agent: {}", ok.error().message);
       } else if (!*ok) {
         log::warn("agent: kernel events were lost: reading the kernel's state again");
-        if (auto l = node_agent->learn_all(); !l) log::warn("agent: {}", l.error().message);
-        node_agent->request_full();
+        node_agent->resync();
       }
     });
     loop.add_timer(std::chrono::seconds(1), retry);
+    // Drift that no event reports (a route of ours deleted, an event lost without an overrun):
+    // a full reconcile every reconcile_interval.
+    if (agent_config.reconcile_interval.count() > 0)
+      loop.add_timer(agent_config.reconcile_interval, periodic);
   }
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
     if (node_agent)

@@ -113,6 +113,9 @@ NetnsOpener real_netns() {
         return fail("sysctl " + key + ": not in a container's namespace");
       }
       Expected<std::vector<kernel::Neighbour>> neighbours() override { return k().neighbours(); }
+      Expected<std::vector<kernel::Neighbour>> neighbours_of(int i) override {
+        return k().neighbours_of(i);
+      }
       Expected<void> replace_neighbour(const kernel::Neighbour& n) override {
         return k().replace_neighbour(n);
       }
@@ -120,6 +123,12 @@ NetnsOpener real_netns() {
         return k().delete_neighbour(n);
       }
       Expected<std::vector<kernel::FdbEntry>> fdb() override { return k().fdb(); }
+      Expected<std::vector<kernel::FdbEntry>> bridge_fdb(int b) override {
+        return k().bridge_fdb(b);
+      }
+      Expected<std::vector<kernel::FdbEntry>> device_fdb(int i) override {
+        return k().device_fdb(i);
+      }
       Expected<void> add_fdb(const kernel::FdbEntry& e, bool append) override {
         return k().add_fdb(e, append);
       }

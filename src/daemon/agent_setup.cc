@@ -137,9 +137,11 @@ Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& 
   // RFC 7348 §4 overhead over the underlay link's MTU; 1500 when it is unknown.
   ac.overlay_mtu = agent::overlay_mtu(vtep->mtu ? vtep->mtu : 1500, !vtep->address.is_v4());
   ac.gateway_mac = cfg.agent->gateway_mac;
+  ac.reconcile_interval = std::chrono::seconds(cfg.agent->reconcile_interval);
   if (!cfg.evpn.vtep) cfg.evpn.vtep = vtep->address;
   for (const auto& n : cfg.networks) {
-    agent::Network net{n.name, n.vni, std::nullopt, std::nullopt, n.vrf, n.nat_outgoing};
+    agent::Network net{n.name, n.vni,          std::nullopt, std::nullopt,
+                       n.vrf,  n.nat_outgoing, n.max_macs};
     if (n.gateway) net.gateway = agent::GatewayAddress{*n.gateway, n.subnet->length()};
     if (n.gateway6) net.gateway6 = agent::GatewayAddress{*n.gateway6, n.subnet6->length()};
     ac.networks.push_back(net);
@@ -250,6 +252,12 @@ Expected<nlohmann::json> show_network(agent::Agent& agent, kernel::Kernel& kerne
       j["remote_macs"] = s.macs.size();
       j["remote_ips"] = s.ips.size();
     }
+    // What max_macs keeps out: remote MACs not installed, local MACs not advertised.
+    const agent::MacLimitStatus limit = agent.mac_limit(n.vni);
+    j["max_macs"] = n.max_macs;
+    j["remote_macs_waiting"] = limit.remote_waiting;
+    j["local_macs"] = limit.local_advertised;
+    j["local_macs_waiting"] = limit.local_waiting;
     out.push_back(std::move(j));
   }
   return out;
