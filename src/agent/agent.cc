@@ -608,7 +608,13 @@ void Agent::port_mac(uint32_t vni, const MacAddress& mac, bool removed) {
       --local_advertised_[vni];
       advertise(vni, mac, std::nullopt, true);  // the MAC and every MAC+IP of it
     } else {
-      std::erase(local_waiting_[vni], mac);
+      if (auto w = local_waiting_.find(vni); w != local_waiting_.end()) {
+        if (auto a = w->second.arrival.find(mac); a != w->second.arrival.end()) {
+          w->second.order.erase(a->second);
+          w->second.arrival.erase(a);
+        }
+        if (w->second.order.empty()) local_waiting_.erase(w);
+      }
     }
     if (it->second.ips.empty()) local_.erase(it);
     admit_local(vni);
@@ -617,7 +623,9 @@ void Agent::port_mac(uint32_t vni, const MacAddress& mac, bool removed) {
   if (it == local_.end()) it = local_.emplace(std::pair{vni, mac}, Binding{}).first;
   if (it->second.on_port) return;
   it->second.on_port = true;
-  local_waiting_[vni].push_back(mac);
+  LocalWaiting& w = local_waiting_[vni];
+  w.order[w.next] = mac;
+  w.arrival[mac] = w.next++;
   admit_local(vni);
 }
 
@@ -626,17 +634,18 @@ void Agent::admit_local(uint32_t vni) {
   if (w == local_waiting_.end()) return;
   const uint32_t limit = max_macs(vni);
   size_t& count = local_advertised_[vni];
-  size_t taken = 0;
-  for (; taken < w->second.size() && count < limit; ++taken) {
-    const MacAddress mac = w->second[taken];
+  while (count < limit && !w->second.order.empty()) {
+    auto first = w->second.order.begin();
+    const MacAddress mac = first->second;
+    w->second.order.erase(first);
+    w->second.arrival.erase(mac);
     Binding& b = local_[{vni, mac}];
     b.advertised = true;
     ++count;
     advertise(vni, mac, std::nullopt, false);
     for (const IpAddress& ip : b.ips) advertise(vni, mac, ip, false);
   }
-  w->second.erase(w->second.begin(), w->second.begin() + static_cast<ptrdiff_t>(taken));
-  if (w->second.empty()) local_waiting_.erase(w);
+  if (w->second.order.empty()) local_waiting_.erase(w);
   note_limits();
 }
 
@@ -674,7 +683,7 @@ MacLimitStatus Agent::mac_limit(uint32_t vni) const {
   if (auto a = local_advertised_.find(vni); a != local_advertised_.end())
     s.local_advertised = a->second;
   if (auto w = local_waiting_.find(vni); w != local_waiting_.end())
-    s.local_waiting = w->second.size();
+    s.local_waiting = w->second.order.size();
   return s;
 }
 

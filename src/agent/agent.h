@@ -261,7 +261,12 @@ class Agent {
   std::map<uint32_t, std::map<MacAddress, MacTarget>> waiting_;
   // Local MACs on a port over max_macs, per VNI, in the order they came; and how many are
   // advertised.
-  std::map<uint32_t, std::vector<MacAddress>> local_waiting_;
+  struct LocalWaiting {
+    std::map<uint64_t, MacAddress> order;  // by arrival
+    std::map<MacAddress, uint64_t> arrival;
+    uint64_t next = 0;
+  };
+  std::map<uint32_t, LocalWaiting> local_waiting_;
   std::map<uint32_t, size_t> local_advertised_;
   std::set<uint32_t> remote_limit_logged_;
   std::set<uint32_t> local_limit_logged_;
