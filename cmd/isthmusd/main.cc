@@ -144,7 +144,7 @@ int run(const std::string& path) {
     loop.add_timer(std::chrono::seconds(1), retry);
   };
   std::function<void()> periodic = [&] {
-    node_agent->resync();
+    node_agent->resync(/*staged=*/true);
     loop.add_timer(agent_config.reconcile_interval, periodic);
   };
   if (kernel) {

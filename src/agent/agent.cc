@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <utility>
 
 #include "core/log.h"
 
@@ -280,6 +281,7 @@ ReconcileResult Agent::reconcile() {
   if (stopped_) return {};
   const bool full = full_;
   ReconcileResult r = full ? reconcile_full() : reconcile_changes();
+  if (!full) check_entries(r);
   if (full && started_ && r.changes > 0)
     log::info("agent: full reconcile: {} kernel changes", r.changes);
   started_ = true;
@@ -316,7 +318,9 @@ ReconcileResult Agent::reconcile_full() {
     else
       underlay_error = std::move(u.error());
   }
-  ReconcileResult r = agent::reconcile(kernel_, d, {.keep_remote_entries = restarting_});
+  const bool staged = std::exchange(staged_, false);
+  ReconcileResult r = agent::reconcile(
+      kernel_, d, {.keep_remote_entries = restarting_, .skip_network_entries = staged});
   if (underlay_error) r.errors.push_back(std::move(underlay_error->message));
   kept_vteps_.clear();
   if (d.marks && restarting_) {
@@ -351,6 +355,13 @@ ReconcileResult Agent::reconcile_full() {
   r.l3_routes.clear();
   // From now on the changes are made against what the kernel was brought to.
   programmed_.clear();
+  entry_checks_.clear();
+  if (staged) {
+    // The networks' entries, one per turn from the next on (the last one of the list first).
+    for (auto it = devices_.rbegin(); it != devices_.rend(); ++it)
+      if (it->second.vxlan != 0) entry_checks_.push_back(it->first);
+    if (!entry_checks_.empty()) mark_dirty();
+  }
   for (const NetworkState& n : d.networks) {
     Programmed& p = programmed_[n.vni];
     p.flood = n.flood;
@@ -468,6 +479,28 @@ ReconcileResult Agent::reconcile_changes() {
     if (l3_devices_.contains(s.vni)) programmed_l3_[s.vni] = l3_vteps(d, s);
   for (auto& [vni, routes] : l3.l3_routes) programmed_l3_routes_[vni] = std::move(routes);
   return r;
+}
+
+void Agent::check_entries(ReconcileResult& r) {
+  if (entry_checks_.empty()) return;
+  const uint32_t vni = entry_checks_.back();
+  entry_checks_.pop_back();
+  if (!entry_checks_.empty()) mark_dirty();  // the next one on the next turn
+  auto dv = devices_.find(vni);
+  auto p = programmed_.find(vni);
+  if (dv == devices_.end() || dv->second.vxlan == 0 || p == programmed_.end()) return;
+  // What the kernel was brought to (by the full run and the changes since).
+  NetworkState n;
+  n.vni = vni;
+  n.flood = p->second.flood;
+  for (const auto& [mac, target] : p->second.macs) n.macs.push_back({mac, target.vtep});
+  for (const auto& [ip, mac] : p->second.ip_owner) n.ips.push_back({ip, mac});
+  ReconcileResult e = reconcile_entries(kernel_, n, dv->second.bridge, dv->second.vxlan,
+                                        {.keep_remote_entries = restarting_});
+  if (e.changes > 0)
+    log::info("agent: network {}: {} FDB and neighbour entries repaired", vni, e.changes);
+  r.changes += e.changes;
+  r.errors.insert(r.errors.end(), e.errors.begin(), e.errors.end());
 }
 
 Expected<std::vector<Prefix>> Agent::underlay_prefixes() {
@@ -837,10 +870,13 @@ Expected<void> Agent::learn_all() {
   return {};
 }
 
-void Agent::resync() {
+void Agent::resync(bool staged) {
   if (stopped_) return;
   if (auto l = learn_all(); !l) log::warn("agent: {}", l.error().message);
+  // A full run already due (an overrun, a failure, drift) stays whole.
+  const bool whole_due = full_ && !staged_;
   request_full();
+  staged_ = staged && !whole_due;
 }
 
 }  // namespace isthmus::agent

@@ -110,6 +110,7 @@ class Agent {
   // The next reconcile() is a full one (the kernel may have changed behind the agent's back).
   void request_full() {
     full_ = true;
+    staged_ = false;
     mark_dirty();
   }
   bool full_due() const { return full_; }
@@ -141,8 +142,12 @@ class Agent {
   // EVPN): start, and after the monitor lost events.
   Expected<void> learn_all();
   // The kernel may have changed without (or with lost) events: learn_all() and a full
-  // reconcile on the next turn. After an overrun of the monitor, and every reconcile_interval.
-  void resync();
+  // reconcile on the next turn. After an overrun of the monitor (`staged` false), and every
+  // reconcile_interval (`staged`: the full run leaves the networks' FDB entries and neighbours
+  // to the turns after it, one network per turn, so that no turn reads them all).
+  void resync(bool staged = false);
+  // Networks whose entries a staged resync has yet to check.
+  size_t entry_checks_left() const { return entry_checks_.size(); }
 
   // MAC limit: per network at most max_macs remote MACs are installed (those the kernel has keep
   // their place; the others wait, by MAC, and get in as room is made) and at most max_macs local
@@ -183,6 +188,8 @@ class Agent {
   }
   ReconcileResult reconcile_full();
   ReconcileResult reconcile_changes();
+  // One network of entry_checks_: its entries against what the kernel was brought to.
+  void check_entries(ReconcileResult& r);
   // The nftables table as `d` needs it: replaced when it differs from what was applied (always
   // on a full run: a restart adopts the table by replacing it whole), deleted when not needed.
   // `kept`: more remote VTEPs to keep out (kept_vteps()).
@@ -271,6 +278,8 @@ class Agent {
   std::set<uint32_t> remote_limit_logged_;
   std::set<uint32_t> local_limit_logged_;
   bool started_ = false;  // the first full reconcile ran
+  bool staged_ = false;   // the next full reconcile leaves the networks' entries to check_entries
+  std::vector<uint32_t> entry_checks_;  // VNIs, the next one last
   std::map<std::pair<uint32_t, MacAddress>, Binding> local_;
   std::map<std::pair<uint32_t, IpAddress>, MacAddress> ip_owner_;
 };

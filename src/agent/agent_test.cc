@@ -109,9 +109,8 @@ class AgentTest : public ::testing::Test {
   std::set<std::string> remote_macs() {
     std::set<std::string> out;
     const int vx = index("vxlan100");
-    for (const auto& e : *kernel_.fdb())
-      if (e.ifindex == vx && e.self && e.dst && e.mac != MacAddress{})
-        out.insert(e.mac.to_string());
+    for (const auto& e : *kernel_.device_fdb(vx))  // not a host dump: host_dumps() stays
+      if (e.self && e.dst && e.mac != MacAddress{}) out.insert(e.mac.to_string());
     return out;
   }
 
@@ -504,6 +503,52 @@ TEST_F(AgentTest, TheFullReconcileReadsOnlyItsDevicesAndRepairsRoutes) {
   routes = *kernel_.routes(table);
   EXPECT_NE(std::find(routes.begin(), routes.end(), gone), routes.end());
   EXPECT_EQ(kernel_.host_dumps(), dumps);
+}
+
+// The periodic resync (staged): the first turn repairs links, addresses and routes without the
+// networks' entries, then each turn checks one network's FDB and neighbours.
+TEST_F(AgentTest, APeriodicResyncChecksOneNetworksEntriesPerTurn) {
+  AgentConfig ac = agent_->config();
+  ac.networks.push_back({"red", 200, GatewayAddress{ip("100.64.2.1"), 24}, std::nullopt});
+  remake(ac);
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  const size_t dumps = kernel_.host_dumps();
+  const kernel::FdbEntry lost{
+      .ifindex = index("vxlan100"), .mac = mac("02:00:00:00:02:01"), .dst = kRemote, .self = true};
+  ASSERT_TRUE(kernel_.delete_fdb(lost).has_value());
+  const uint32_t table = kTableBase + 100;
+  const kernel::Route gone = kernel_.routes(table)->front();
+  ASSERT_TRUE(kernel_.delete_route(gone).has_value());
+
+  agent_->resync(/*staged=*/true);
+  ASSERT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  auto routes = *kernel_.routes(table);
+  EXPECT_NE(std::find(routes.begin(), routes.end(), gone), routes.end());
+  EXPECT_TRUE(remote_macs().empty()) << "the entries wait for their turn";
+  EXPECT_EQ(agent_->entry_checks_left(), 2u);
+  EXPECT_TRUE(agent_->dirty());
+  ASSERT_TRUE(agent_->reconcile().ok());  // network 100
+  EXPECT_EQ(remote_macs(), std::set<std::string>{"02:00:00:00:02:01"});
+  EXPECT_EQ(agent_->entry_checks_left(), 1u);
+  EXPECT_TRUE(agent_->dirty());
+  kernel_.clear_changes();
+  ASSERT_TRUE(agent_->reconcile().ok());  // network 200: nothing to do
+  EXPECT_TRUE(kernel_.changes().empty());
+  EXPECT_EQ(agent_->entry_checks_left(), 0u);
+  EXPECT_FALSE(agent_->dirty());
+  EXPECT_EQ(kernel_.host_dumps(), dumps);
+
+  // Drift while a staged resync is due makes it whole: the entries are repaired at once.
+  ASSERT_TRUE(kernel_.delete_fdb(lost).has_value());
+  agent_->resync(/*staged=*/true);
+  agent_->on_event(kernel::FdbEvent{true, lost});
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(remote_macs(), std::set<std::string>{"02:00:00:00:02:01"});
+  EXPECT_EQ(agent_->entry_checks_left(), 0u);
 }
 
 // Events were lost: what went meanwhile is withdrawn (a local MAC and IP), what the kernel lost

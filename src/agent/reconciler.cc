@@ -254,6 +254,7 @@ class Run {
     } else {
       for (const Devices& dv : ready) {
         sync_addresses(dv.n->gateways, dv.bridge, *addresses);
+        if (o_.skip_network_entries) continue;
         auto fdb = k_.device_fdb(dv.vxlan);
         auto neighbours = k_.neighbours_of(dv.bridge);
         if (!fdb || !neighbours) {
@@ -286,6 +287,17 @@ class Run {
     sync_routing(result_.devices, l3_routing);
     flush(late_);  // what the removed routes used
     remove_unwanted();
+    return std::move(result_);
+  }
+
+  ReconcileResult entries(const NetworkState& n, int bridge, int vxlan) {
+    auto fdb = k_.device_fdb(vxlan);
+    if (!fdb) return fail_all(fdb.error().message);
+    auto neighbours = k_.neighbours_of(bridge);
+    if (!neighbours) return fail_all(neighbours.error().message);
+    sync_fdb(n, vxlan, *fdb);
+    sync_neighbours(n, bridge, *neighbours);
+    flush(batch_);
     return std::move(result_);
   }
 
@@ -704,6 +716,12 @@ class Run {
 ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
                           const ReconcileOptions& options) {
   return Run(k, desired, options).go();
+}
+
+ReconcileResult reconcile_entries(kernel::Kernel& k, const NetworkState& n, int bridge, int vxlan,
+                                  const ReconcileOptions& options) {
+  const DesiredState none;
+  return Run(k, none, options).entries(n, bridge, vxlan);
 }
 
 uint32_t nat_table(uint32_t table) { return kNatTableBase + (table - kTableBase); }
