@@ -832,13 +832,21 @@ void Agent::on_event(const kernel::Event& event) {
 }
 
 Expected<void> Agent::learn_all() {
-  // The bridges' own tables only: a host may hold many entries of other bridges.
+  // The entries of the bridges' workload ports (not of the VXLAN ports, which hold the remote
+  // MACs, nor of other bridges) and the bridges' neighbours.
   std::vector<kernel::FdbEntry> fdb;
   std::vector<kernel::Neighbour> neighbours;
+  if (!bridges_.empty()) {
+    auto links = kernel_.links();
+    if (!links) return unexpected(std::move(links.error()));
+    for (const kernel::Link& l : *links) {
+      if (!bridges_.contains(l.master) || vxlan_ports_.contains(l.index)) continue;
+      auto f = kernel_.device_fdb(l.index);
+      if (!f) return unexpected(std::move(f.error()));
+      fdb.insert(fdb.end(), f->begin(), f->end());
+    }
+  }
   for (const auto& [br, vni] : bridges_) {
-    auto f = kernel_.bridge_fdb(br);
-    if (!f) return unexpected(std::move(f.error()));
-    fdb.insert(fdb.end(), f->begin(), f->end());
     auto n = kernel_.neighbours_of(br);
     if (!n) return unexpected(std::move(n.error()));
     neighbours.insert(neighbours.end(), n->begin(), n->end());

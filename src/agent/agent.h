@@ -137,9 +137,10 @@ class Agent {
   // IP, learned when it speaks to the gateway) adds the MAC+IP route. Links and entries that are
   // ours and go missing make the agent dirty.
   void on_event(const kernel::Event& event);
-  // Reads the FDB and neighbours of the networks' bridges (not the whole host's) and learns
-  // what is there; what it had learned and is no longer there is forgotten (withdrawn from
-  // EVPN): start, and after the monitor lost events.
+  // Reads the FDB entries of the networks' workload ports and the neighbours of their bridges
+  // (not the whole host's, not the VXLAN devices' remote MACs) and learns what is there; what it
+  // had learned and is no longer there is forgotten (withdrawn from EVPN): start, and after the
+  // monitor lost events.
   Expected<void> learn_all();
   // The kernel may have changed without (or with lost) events: learn_all() and a full
   // reconcile on the next turn. After an overrun of the monitor (`staged` false), and every
