@@ -7,9 +7,9 @@
 #   h3 agent 198.18.0.3 + workload w3 100.64.1.13 (its MAC is a remote FDB entry on host 2)
 # On host 2, one after the other: the gateway address is deleted from br100, vxlan100 is set
 # down, w3's FDB entry is deleted from vxlan100, the unreachable default of the network's routing
-# table is deleted (no event reports a route: the periodic reconcile repairs it). Each is polled
-# for until repaired; at the end w2 and w3 still reach each other, and the foreign bridge with
-# its address is untouched.
+# table is deleted (no event reports a route: the periodic reconcile repairs it), a VM's tap the
+# agent made is set down and taken off br100. Each is polled for until repaired; at the end w2
+# and w3 still reach each other, and the foreign bridge with its address is untouched.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
@@ -52,7 +52,7 @@ has_gateway() {
 is_up() { # is_up HOST DEV: administratively up
   local out
   out=$(lab_exec "$1" ip -o link show dev "$2") || return 1
-  grep -Eq '<([A-Z_]+,)*UP[,>]' <<<"${out}"
+  grep -Eq '<([A-Z_-]+,)*UP[,>]' <<<"${out}"
 }
 table=$((0x49000000 + 100)) # the network's VRF table (agent/reconciler.h, kTableBase + VNI)
 has_unreachable() {
@@ -78,8 +78,27 @@ lab_wait_for 15 "w3's FDB entry is back on vxlan100" lab_fdb_has 2 vxlan100 "${m
 
 # 4. A route of the agent's deleted: no event, the periodic reconcile finds it.
 lab_exec 2 ip -4 route del unreachable default table "${table}" metric 4278198272
-has_unreachable && lab_fail "the unreachable default was not deleted"
 lab_wait_for 15 "the unreachable default is back in table ${table}" has_unreachable
+
+# 5. A workload port the agent made (a VM's tap) set down and taken off its bridge.
+out=$(lab_isthmusctl agent2 endpoint add --network blue --tap tap-vm1 --ip 100.64.1.40 --mac 02:00:00:00:00:40 -o json) ||
+  lab_fail "endpoint add --tap: ${out}"
+on_br100() {
+  local out
+  out=$(lab_exec 2 ip -o link show dev tap-vm1) || return 1
+  grep -q ' master br100 ' <<<"${out}"
+}
+tap_has_mac() {
+  local out
+  out=$(lab_exec 2 bridge fdb show dev tap-vm1) || return 1
+  grep -q '^02:00:00:00:00:40 master br100' <<<"${out}"
+}
+lab_wait_for 10 "tap-vm1 is a port of br100" on_br100
+lab_exec 2 ip link set tap-vm1 down
+lab_exec 2 ip link set tap-vm1 nomaster
+lab_wait_for 15 "tap-vm1 is back on br100" on_br100
+lab_wait_for 15 "tap-vm1 is up again" is_up 2 tap-vm1
+lab_wait_for 15 "the VM's MAC is back in br100's FDB on tap-vm1" tap_has_mac
 
 log_has() { grep -q -- "$2" "${LAB_DIR}/$1.log"; }
 lab_wait_for 5 "agent 2 logged the gateway address repair" \
@@ -94,4 +113,4 @@ lab_exec 2 ip -o -4 addr show dev br-other | grep -q ' 100\.64\.200\.1/24 ' ||
 
 lab_wait_for 30 "w2 pings w3 after the repairs" ping_ok w2 100.64.1.13
 lab_wait_for 30 "w3 pings w2 after the repairs" ping_ok w3 100.64.1.12
-lab_log "PASS: gateway address, VXLAN device, remote FDB entry and route repaired; br-other untouched"
+lab_log "PASS: gateway address, VXLAN device, remote FDB entry, route and a workload port repaired; br-other untouched"
