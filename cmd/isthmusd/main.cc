@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -130,11 +131,20 @@ int run(const std::string& path) {
   std::unique_ptr<agent::Endpoints> endpoints;
   std::unique_ptr<ctl::ControlServer> api;
   bool reconcile_posted = false;
+  // A full reconcile at most once a second: drift that others can cause again and again (a
+  // workload's router advertisement that gives a bridge an address, a link someone keeps setting
+  // down) must not keep the loop in full runs. The retry timer brings the deferred one.
+  std::chrono::steady_clock::time_point last_full{};
   std::function<void()> schedule_reconcile = [&] {
     if (reconcile_posted || !node_agent) return;
     reconcile_posted = true;
     loop.post([&] {
       reconcile_posted = false;
+      if (node_agent->full_due()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_full < std::chrono::seconds(1)) return;
+        last_full = now;
+      }
       node_agent->reconcile();
     });
   };
