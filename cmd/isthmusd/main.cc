@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -132,11 +133,20 @@ int run(const std::string& path) {
   std::unique_ptr<agent::Endpoints> endpoints;
   std::unique_ptr<ctl::ControlServer> api;
   bool reconcile_posted = false;
+  // A full reconcile at most once a second: drift that others can cause again and again (a
+  // workload's router advertisement that gives a bridge an address, a link someone keeps setting
+  // down) must not keep the loop in full runs. The retry timer brings the deferred one.
+  std::chrono::steady_clock::time_point last_full{};
   std::function<void()> schedule_reconcile = [&] {
     if (reconcile_posted || !node_agent) return;
     reconcile_posted = true;
     loop.post([&] {
       reconcile_posted = false;
+      if (node_agent->full_due()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_full < std::chrono::seconds(1)) return;
+        last_full = now;
+      }
       node_agent->reconcile();
     });
   };
@@ -144,6 +154,10 @@ int run(const std::string& path) {
   std::function<void()> retry = [&] {
     if (node_agent->dirty()) schedule_reconcile();
     loop.add_timer(std::chrono::seconds(1), retry);
+  };
+  std::function<void()> periodic = [&] {
+    node_agent->resync(/*staged=*/true);
+    loop.add_timer(agent_config.reconcile_interval, periodic);
   };
   if (kernel) {
     node_agent =
@@ -210,11 +224,14 @@ int run(const std::string& path) {
         log::warn("agent: {}", ok.error().message);
       } else if (!*ok) {
         log::warn("agent: kernel events were lost: reading the kernel's state again");
-        if (auto l = node_agent->learn_all(); !l) log::warn("agent: {}", l.error().message);
-        node_agent->request_full();
+        node_agent->resync();
       }
     });
     loop.add_timer(std::chrono::seconds(1), retry);
+    // Drift that no event reports (a route of ours deleted, an event lost without an overrun):
+    // a full reconcile every reconcile_interval.
+    if (agent_config.reconcile_interval.count() > 0)
+      loop.add_timer(agent_config.reconcile_interval, periodic);
   }
   ctl::ControlServer control(loop, [&](const std::vector<std::string>& args) {
     if (node_agent)

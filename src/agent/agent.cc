@@ -4,6 +4,8 @@
 #include <linux/neighbour.h>
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 #include "core/log.h"
 
@@ -74,7 +76,8 @@ const Tenant* Agent::tenant(uint32_t l3vni) const {
   return nullptr;
 }
 
-void Agent::fill_networks(DesiredState& d, bool remote) const {
+void Agent::fill_networks(DesiredState& d, bool remote,
+                          std::map<uint32_t, std::map<MacAddress, MacTarget>>* waiting) const {
   d.vtep = config_.vtep;
   // A VRF's table: a tenant's is kTableBase + its L3 VNI; any other VRF's kTableBase + the
   // smallest VNI of its networks here (stable, no collision).
@@ -100,8 +103,28 @@ void Agent::fill_networks(DesiredState& d, bool remote) const {
     if (remote) {
       if (auto flood = evpn_.flood_list(n.vni)) s.flood = *flood;
       if (auto macs = evpn_.macs(n.vni)) {
-        for (const evpn::MacRow& m : *macs) {
-          if (m.local) continue;  // ours: the bridge has it on its port
+        // max_macs: the MACs the kernel has keep their place, the others get in while there is
+        // room (by MAC), the rest wait.
+        auto p = programmed_.find(n.vni);
+        auto installed = [&](const MacAddress& mac) {
+          return p != programmed_.end() && p->second.macs.contains(mac);
+        };
+        std::vector<bool> in(macs->size(), false);
+        size_t count = 0;
+        for (int pass = 0; pass < 2; ++pass)
+          for (size_t i = 0; i < macs->size(); ++i) {
+            const evpn::MacRow& m = (*macs)[i];
+            if (m.local || installed(m.mac) != (pass == 0)) continue;  // local: on its port
+            if (count < n.max_macs) {
+              in[i] = true;
+              ++count;
+            } else if (waiting) {
+              (*waiting)[n.vni][m.mac] = MacTarget{m.winner.vtep, m.winner.ips};
+            }
+          }
+        for (size_t i = 0; i < macs->size(); ++i) {
+          if (!in[i]) continue;
+          const evpn::MacRow& m = (*macs)[i];
           s.macs.push_back({m.mac, m.winner.vtep});
           for (const IpAddress& ip : m.winner.ips) s.ips.push_back({ip, m.mac});
         }
@@ -256,7 +279,13 @@ void Agent::end_restart(const std::string& why) {
 ReconcileResult Agent::reconcile() {
   dirty_ = false;
   if (stopped_) return {};
-  ReconcileResult r = full_ ? reconcile_full() : reconcile_changes();
+  const bool full = full_;
+  ReconcileResult r = full ? reconcile_full() : reconcile_changes();
+  if (!full) check_entries(r);
+  if (full && started_ && r.changes > 0)
+    log::info("agent: full reconcile: {} kernel changes", r.changes);
+  started_ = true;
+  note_limits();
   for (const auto& e : r.errors) log::warn("agent: {}", e);
   for (const auto& u : r.unsupported)
     if (unsupported_.insert(u).second) log::warn("agent: not supported by this kernel: {}", u);
@@ -277,7 +306,10 @@ ReconcileResult Agent::reconcile_full() {
   pending_macs_.clear();
   pending_flood_.clear();
   pending_l3_.clear();
-  DesiredState d = desired();
+  DesiredState d;
+  waiting_.clear();
+  fill_networks(d, true, &waiting_);
+  fill_l3(d, nullptr);
   d.marks = firewall_ && firewall_needed(d);
   std::optional<Error> underlay_error;  // then the last ones read stay, and the next run retries
   if (d.marks) {
@@ -286,7 +318,9 @@ ReconcileResult Agent::reconcile_full() {
     else
       underlay_error = std::move(u.error());
   }
-  ReconcileResult r = agent::reconcile(kernel_, d, {.keep_remote_entries = restarting_});
+  const bool staged = std::exchange(staged_, false);
+  ReconcileResult r = agent::reconcile(
+      kernel_, d, {.keep_remote_entries = restarting_, .skip_network_entries = staged});
   if (underlay_error) r.errors.push_back(std::move(underlay_error->message));
   kept_vteps_.clear();
   if (d.marks && restarting_) {
@@ -321,6 +355,13 @@ ReconcileResult Agent::reconcile_full() {
   r.l3_routes.clear();
   // From now on the changes are made against what the kernel was brought to.
   programmed_.clear();
+  entry_checks_.clear();
+  if (staged) {
+    // The networks' entries, one per turn from the next on (the last one of the list first).
+    for (auto it = devices_.rbegin(); it != devices_.rend(); ++it)
+      if (it->second.vxlan != 0) entry_checks_.push_back(it->first);
+    if (!entry_checks_.empty()) mark_dirty();
+  }
   for (const NetworkState& n : d.networks) {
     Programmed& p = programmed_[n.vni];
     p.flood = n.flood;
@@ -340,11 +381,21 @@ ReconcileResult Agent::reconcile_changes() {
     if (dv == devices_.end() || dv->second.vxlan == 0) continue;  // not ours, or not there
     Programmed& p = programmed_[vni];
     NetworkChanges nc{.vni = vni, .bridge = dv->second.bridge, .vxlan = dv->second.vxlan};
-    for (auto& [mac, target] : macs) {
+    const uint32_t limit = max_macs(vni);
+    auto& waiting = waiting_[vni];
+    auto change = [&](const MacAddress& mac, std::optional<MacTarget> target) {
       auto it = p.macs.find(mac);
       std::optional<MacTarget> before;
       if (it != p.macs.end()) before = it->second;
-      if (before == target) continue;
+      if (!before) {
+        // max_macs: a new MAC waits while the kernel has as many as it takes.
+        if (target && p.macs.size() >= limit) {
+          waiting[mac] = *target;
+          return;
+        }
+        waiting.erase(mac);
+      }
+      if (before == target) return;
       if (before) {
         // An IP that another MAC took over since is that MAC's entry now: not deleted here.
         std::erase_if(before->ips, [&](const IpAddress& ip) {
@@ -360,7 +411,17 @@ ReconcileResult Agent::reconcile_changes() {
         p.macs.erase(it);
       }
       nc.macs.push_back({mac, std::move(before), std::move(target)});
+    };
+    for (auto& [mac, target] : macs) change(mac, std::move(target));
+    // Room made: the waiting ones get in.
+    while (p.macs.size() < limit && !waiting.empty()) {
+      auto w = waiting.begin();
+      const MacAddress mac = w->first;
+      MacTarget target = std::move(w->second);
+      waiting.erase(w);
+      change(mac, std::move(target));
     }
+    if (waiting.empty()) waiting_.erase(vni);
     if (!nc.macs.empty()) changes.push_back(std::move(nc));
   }
   for (auto& [vni, vteps] : pending_flood_) {
@@ -420,6 +481,28 @@ ReconcileResult Agent::reconcile_changes() {
   return r;
 }
 
+void Agent::check_entries(ReconcileResult& r) {
+  if (entry_checks_.empty()) return;
+  const uint32_t vni = entry_checks_.back();
+  entry_checks_.pop_back();
+  if (!entry_checks_.empty()) mark_dirty();  // the next one on the next turn
+  auto dv = devices_.find(vni);
+  auto p = programmed_.find(vni);
+  if (dv == devices_.end() || dv->second.vxlan == 0 || p == programmed_.end()) return;
+  // What the kernel was brought to (by the full run and the changes since).
+  NetworkState n;
+  n.vni = vni;
+  n.flood = p->second.flood;
+  for (const auto& [mac, target] : p->second.macs) n.macs.push_back({mac, target.vtep});
+  for (const auto& [ip, mac] : p->second.ip_owner) n.ips.push_back({ip, mac});
+  ReconcileResult e = reconcile_entries(kernel_, n, dv->second.bridge, dv->second.vxlan,
+                                        {.keep_remote_entries = restarting_});
+  if (e.changes > 0)
+    log::info("agent: network {}: {} FDB and neighbour entries repaired", vni, e.changes);
+  r.changes += e.changes;
+  r.errors.insert(r.errors.end(), e.errors.begin(), e.errors.end());
+}
+
 Expected<std::vector<Prefix>> Agent::underlay_prefixes() {
   auto addresses = kernel_.addresses();
   if (!addresses) return unexpected(std::move(addresses.error()));
@@ -441,12 +524,13 @@ Expected<std::vector<Prefix>> Agent::kept_vteps(const ReconcileResult& devices) 
   for (const NetworkDevices& dv : devices.l3_devices) vxlans.insert(dv.vxlan);
   vxlans.erase(0);
   std::vector<Prefix> out;
-  if (vxlans.empty()) return out;
-  auto fdb = kernel_.fdb();
-  if (!fdb) return unexpected(std::move(fdb.error()));
-  for (const kernel::FdbEntry& e : *fdb)
-    if (e.self && e.dst && vxlans.contains(e.ifindex))
-      out.push_back(Prefix(*e.dst, e.dst->is_v4() ? 32 : 128));
+  for (int vxlan : vxlans) {
+    auto fdb = kernel_.device_fdb(vxlan);
+    if (!fdb) return unexpected(std::move(fdb.error()));
+    for (const kernel::FdbEntry& e : *fdb)
+      if (e.self && e.dst && e.ifindex == vxlan)
+        out.push_back(Prefix(*e.dst, e.dst->is_v4() ? 32 : 128));
+  }
   return out;
 }
 
@@ -552,15 +636,50 @@ void Agent::port_mac(uint32_t vni, const MacAddress& mac, bool removed) {
   if (removed) {
     if (it == local_.end() || !it->second.on_port) return;
     it->second.on_port = false;
-    advertise(vni, mac, std::nullopt, true);  // the MAC and every MAC+IP of it
+    if (it->second.advertised) {
+      it->second.advertised = false;
+      --local_advertised_[vni];
+      advertise(vni, mac, std::nullopt, true);  // the MAC and every MAC+IP of it
+    } else {
+      if (auto w = local_waiting_.find(vni); w != local_waiting_.end()) {
+        if (auto a = w->second.arrival.find(mac); a != w->second.arrival.end()) {
+          w->second.order.erase(a->second);
+          w->second.arrival.erase(a);
+        }
+        if (w->second.order.empty()) local_waiting_.erase(w);
+      }
+    }
     if (it->second.ips.empty()) local_.erase(it);
+    admit_local(vni);
     return;
   }
   if (it == local_.end()) it = local_.emplace(std::pair{vni, mac}, Binding{}).first;
   if (it->second.on_port) return;
   it->second.on_port = true;
-  advertise(vni, mac, std::nullopt, false);
-  for (const IpAddress& ip : it->second.ips) advertise(vni, mac, ip, false);
+  LocalWaiting& w = local_waiting_[vni];
+  w.order[w.next] = mac;
+  w.arrival[mac] = w.next++;
+  admit_local(vni);
+}
+
+void Agent::admit_local(uint32_t vni) {
+  auto w = local_waiting_.find(vni);
+  if (w == local_waiting_.end()) return;
+  const uint32_t limit = max_macs(vni);
+  size_t& count = local_advertised_[vni];
+  while (count < limit && !w->second.order.empty()) {
+    auto first = w->second.order.begin();
+    const MacAddress mac = first->second;
+    w->second.order.erase(first);
+    w->second.arrival.erase(mac);
+    Binding& b = local_[{vni, mac}];
+    b.advertised = true;
+    ++count;
+    advertise(vni, mac, std::nullopt, false);
+    for (const IpAddress& ip : b.ips) advertise(vni, mac, ip, false);
+  }
+  if (w->second.order.empty()) local_waiting_.erase(w);
+  note_limits();
 }
 
 void Agent::neighbour_ip(uint32_t vni, const MacAddress& mac, const IpAddress& ip, bool removed) {
@@ -569,7 +688,7 @@ void Agent::neighbour_ip(uint32_t vni, const MacAddress& mac, const IpAddress& i
   if (owner != ip_owner_.end() && (removed || owner->second != mac)) {
     auto b = local_.find({vni, owner->second});
     if (b != local_.end() && b->second.ips.erase(ip)) {
-      if (b->second.on_port) advertise(vni, owner->second, ip, true);
+      if (b->second.advertised) advertise(vni, owner->second, ip, true);
       if (!b->second.on_port && b->second.ips.empty()) local_.erase(b);
     }
     ip_owner_.erase(owner);
@@ -577,7 +696,87 @@ void Agent::neighbour_ip(uint32_t vni, const MacAddress& mac, const IpAddress& i
   if (removed) return;
   ip_owner_[{vni, ip}] = mac;
   Binding& b = local_[{vni, mac}];
-  if (b.ips.insert(ip).second && b.on_port) advertise(vni, mac, ip, false);
+  if (b.ips.insert(ip).second && b.advertised) advertise(vni, mac, ip, false);
+}
+
+const Network* Agent::network(uint32_t vni) const {
+  for (const Network& n : config_.networks)
+    if (n.vni == vni) return &n;
+  return nullptr;
+}
+
+uint32_t Agent::max_macs(uint32_t vni) const {
+  const Network* n = network(vni);
+  return n ? n->max_macs : kDefaultMaxMacs;
+}
+
+MacLimitStatus Agent::mac_limit(uint32_t vni) const {
+  MacLimitStatus s;
+  if (auto w = waiting_.find(vni); w != waiting_.end()) s.remote_waiting = w->second.size();
+  if (auto a = local_advertised_.find(vni); a != local_advertised_.end())
+    s.local_advertised = a->second;
+  if (auto w = local_waiting_.find(vni); w != local_waiting_.end())
+    s.local_waiting = w->second.order.size();
+  return s;
+}
+
+void Agent::note_limits() {
+  for (const Network& n : config_.networks) {
+    const MacLimitStatus s = mac_limit(n.vni);
+    if (s.remote_waiting == 0)
+      remote_limit_logged_.erase(n.vni);
+    else if (remote_limit_logged_.insert(n.vni).second)
+      log::warn(
+          "agent: network {} (VNI {}): {} remote MACs over max_macs {}: not installed in the "
+          "kernel until others go",
+          n.name, n.vni, s.remote_waiting, n.max_macs);
+    if (s.local_waiting == 0)
+      local_limit_logged_.erase(n.vni);
+    else if (local_limit_logged_.insert(n.vni).second)
+      log::warn(
+          "agent: network {} (VNI {}): {} local MACs over max_macs {}: not advertised until "
+          "others go",
+          n.name, n.vni, s.local_waiting, n.max_macs);
+  }
+}
+
+std::string Agent::link_drift(const kernel::Link& l) const {
+  // The bridge each VXLAN device of ours belongs to.
+  int bridge = 0;
+  if (auto p = vxlan_ports_.find(l.index); p != vxlan_ports_.end()) bridge = p->second;
+  if (auto v = l3_vxlans_.find(l.index); v != l3_vxlans_.end())
+    if (auto d = l3_devices_.find(v->second); d != l3_devices_.end()) bridge = d->second.bridge;
+  const bool vxlan = vxlan_ports_.contains(l.index) || l3_vxlans_.contains(l.index);
+  if (!vxlan && !bridges_.contains(l.index) && !l3_bridges_.contains(l.index)) return {};
+  if (!l.up) return l.name + " was set down";
+  if (l.mtu != 0 && l.mtu != config_.overlay_mtu)
+    return fmt::format("{} has MTU {}, not {}", l.name, l.mtu, config_.overlay_mtu);
+  if (vxlan && l.master != bridge)
+    return l.master == 0 ? l.name + " left its bridge"
+                         : fmt::format("{} moved to another bridge (index {})", l.name, l.master);
+  if (vxlan && l.port && (l.port->learning || !l.port->neigh_suppress) &&
+      vxlan_ports_.contains(l.index))
+    return l.name + "'s bridge port flags changed";
+  return {};
+}
+
+std::string Agent::address_drift(const kernel::AddressEvent& a) const {
+  const kernel::Address& x = a.address;
+  if (x.ip.is_link_local()) return {};  // the kernel's
+  std::vector<GatewayAddress> want;
+  if (auto br = bridges_.find(x.ifindex); br != bridges_.end()) {
+    if (const Network* n = network(br->second)) {
+      if (n->gateway) want.push_back(*n->gateway);
+      if (n->gateway6) want.push_back(*n->gateway6);
+    }
+  } else if (!l3_bridges_.contains(x.ifindex)) {
+    return {};  // not ours
+  }
+  const bool wanted =
+      std::find(want.begin(), want.end(), GatewayAddress{x.ip, x.length}) != want.end();
+  if (a.removed && wanted) return "gateway address " + x.to_string() + " was removed";
+  if (!a.removed && !wanted) return "address " + x.to_string() + " was added to a bridge of ours";
+  return {};
 }
 
 void Agent::on_event(const kernel::Event& event) {
@@ -617,20 +816,75 @@ void Agent::on_event(const kernel::Event& event) {
   }
   if (const auto* l = std::get_if<kernel::LinkEvent>(&event)) {
     const int i = l->link.index;
-    if (l->removed && (bridges_.contains(i) || vxlan_ports_.contains(i) ||
-                       l3_bridges_.contains(i) || l3_vxlans_.contains(i)))
-      request_full();
+    const bool ours = bridges_.contains(i) || vxlan_ports_.contains(i) || l3_bridges_.contains(i) ||
+                      l3_vxlans_.contains(i);
+    if (!ours || full_) return;  // a full reconcile is due anyway
+    if (l->removed)
+      drift(l->link.name + " was deleted");
+    else if (std::string why = link_drift(l->link); !why.empty())
+      drift(why);
+    return;
+  }
+  if (const auto* a = std::get_if<kernel::AddressEvent>(&event)) {
+    if (full_) return;
+    if (std::string why = address_drift(*a); !why.empty()) drift(why);
   }
 }
 
 Expected<void> Agent::learn_all() {
-  auto fdb = kernel_.fdb();
-  if (!fdb) return unexpected(std::move(fdb.error()));
-  for (const auto& e : *fdb) on_event(kernel::FdbEvent{false, e});
-  auto neighbours = kernel_.neighbours();
-  if (!neighbours) return unexpected(std::move(neighbours.error()));
-  for (const auto& n : *neighbours) on_event(kernel::NeighbourEvent{false, n});
+  // The entries of the bridges' workload ports (not of the VXLAN ports, which hold the remote
+  // MACs, nor of other bridges) and the bridges' neighbours.
+  std::vector<kernel::FdbEntry> fdb;
+  std::vector<kernel::Neighbour> neighbours;
+  if (!bridges_.empty()) {
+    auto links = kernel_.links();
+    if (!links) return unexpected(std::move(links.error()));
+    for (const kernel::Link& l : *links) {
+      if (!bridges_.contains(l.master) || vxlan_ports_.contains(l.index)) continue;
+      auto f = kernel_.device_fdb(l.index);
+      if (!f) return unexpected(std::move(f.error()));
+      fdb.insert(fdb.end(), f->begin(), f->end());
+    }
+  }
+  for (const auto& [br, vni] : bridges_) {
+    auto n = kernel_.neighbours_of(br);
+    if (!n) return unexpected(std::move(n.error()));
+    neighbours.insert(neighbours.end(), n->begin(), n->end());
+  }
+  // What is there now, as on_event() takes it.
+  std::set<std::pair<uint32_t, MacAddress>> on_port;
+  std::set<std::pair<uint32_t, IpAddress>> bound;
+  for (const auto& e : fdb) {
+    if (e.self || e.state & NUD_PERMANENT || vxlan_ports_.contains(e.ifindex)) continue;
+    if (auto vni = vni_of_bridge(e.master); vni && workload_mac(e.mac))
+      on_port.insert({*vni, e.mac});
+  }
+  for (const auto& x : neighbours) {
+    if (x.extern_learned || x.ip.is_link_local() || !x.mac || !workload_mac(*x.mac)) continue;
+    if (x.state & (NUD_FAILED | NUD_INCOMPLETE)) continue;
+    if (auto vni = vni_of_bridge(x.ifindex)) bound.insert({*vni, x.ip});
+  }
+  // What went while the events were lost goes first (an IP may have moved to a new MAC).
+  std::vector<std::pair<uint32_t, MacAddress>> gone_macs;
+  for (const auto& [key, b] : local_)
+    if (b.on_port && !on_port.contains(key)) gone_macs.push_back(key);
+  std::vector<std::tuple<uint32_t, IpAddress, MacAddress>> gone_ips;
+  for (const auto& [key, mac] : ip_owner_)
+    if (!bound.contains(key)) gone_ips.emplace_back(key.first, key.second, mac);
+  for (const auto& [vni, ip, mac] : gone_ips) neighbour_ip(vni, mac, ip, true);
+  for (const auto& [vni, mac] : gone_macs) port_mac(vni, mac, true);
+  for (const auto& e : fdb) on_event(kernel::FdbEvent{false, e});
+  for (const auto& n : neighbours) on_event(kernel::NeighbourEvent{false, n});
   return {};
+}
+
+void Agent::resync(bool staged) {
+  if (stopped_) return;
+  if (auto l = learn_all(); !l) log::warn("agent: {}", l.error().message);
+  // A full run already due (an overrun, a failure, drift) stays whole.
+  const bool whole_due = full_ && !staged_;
+  request_full();
+  staged_ = staged && !whole_due;
 }
 
 }  // namespace isthmus::agent

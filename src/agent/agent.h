@@ -15,6 +15,7 @@
 // the number of MACs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -25,11 +26,14 @@
 
 #include "agent/firewall.h"
 #include "agent/reconciler.h"
+#include "core/log.h"
 #include "evpn/instance.h"
 #include "kernel/firewall.h"
 #include "kernel/kernel.h"
 
 namespace isthmus::agent {
+
+inline constexpr uint32_t kDefaultMaxMacs = 16384;
 
 struct Network {
   std::string name;
@@ -41,6 +45,9 @@ struct Network {
   std::string vrf = {};
   // Egress NAT (NetworkState::nat_outgoing, agent/firewall.h).
   bool nat_outgoing = false;
+  // The most remote MACs installed in the kernel and the most local MACs advertised, each on its
+  // own (Agent, "MAC limit").
+  uint32_t max_macs = kDefaultMaxMacs;
 };
 
 // A tenant: an IP-VRF with an L3 VNI (symmetric IRB, RFC 9135). The networks whose `vrf` names
@@ -63,6 +70,15 @@ struct AgentConfig {
   MacAddress gateway_mac = MacAddress{{0x02, 0x00, 0x5e, 0x00, 0x00, 0x01}};
   std::vector<Network> networks = {};
   std::vector<Tenant> tenants = {};
+  // The owner runs resync() this often (drift that no event reports); 0: never.
+  std::chrono::seconds reconcile_interval{60};
+};
+
+// What a network's max_macs keeps out now.
+struct MacLimitStatus {
+  size_t remote_waiting = 0;    // remote MACs EVPN has that the kernel is not given
+  size_t local_advertised = 0;  // local MACs advertised
+  size_t local_waiting = 0;     // local MACs on a port, not advertised
 };
 
 // Whether the kernel holds forwarding state of ours from before this start: the VXLAN device
@@ -94,6 +110,7 @@ class Agent {
   // The next reconcile() is a full one (the kernel may have changed behind the agent's back).
   void request_full() {
     full_ = true;
+    staged_ = false;
     mark_dirty();
   }
   bool full_due() const { return full_; }
@@ -120,15 +137,40 @@ class Agent {
   // IP, learned when it speaks to the gateway) adds the MAC+IP route. Links and entries that are
   // ours and go missing make the agent dirty.
   void on_event(const kernel::Event& event);
-  // Reads the kernel's FDB and neighbours and learns what is there (start, and after the
-  // monitor lost events).
+  // Reads the FDB entries of the networks' workload ports and the neighbours of their bridges
+  // (not the whole host's, not the VXLAN devices' remote MACs) and learns what is there; what it
+  // had learned and is no longer there is forgotten (withdrawn from EVPN): start, and after the
+  // monitor lost events.
   Expected<void> learn_all();
+  // The kernel may have changed without (or with lost) events: learn_all() and a full
+  // reconcile on the next turn. After an overrun of the monitor (`staged` false), and every
+  // reconcile_interval (`staged`: the full run leaves the networks' FDB entries and neighbours
+  // to the turns after it, one network per turn, so that no turn reads them all).
+  void resync(bool staged = false);
+  // Networks whose entries a staged resync has yet to check.
+  size_t entry_checks_left() const { return entry_checks_.size(); }
+
+  // MAC limit: per network at most max_macs remote MACs are installed (those the kernel has keep
+  // their place; the others wait, by MAC, and get in as room is made) and at most max_macs local
+  // MACs are advertised (in the order the bridge learned them; the others wait on their port).
+  // Each side is logged once when it starts to keep MACs out, with the count.
+  MacLimitStatus mac_limit(uint32_t vni) const;
 
   const AgentConfig& config() const { return config_; }
   const evpn::Instance& evpn() const { return evpn_; }
 
  private:
   std::optional<uint32_t> vni_of_bridge(int ifindex);
+  const Network* network(uint32_t vni) const;
+  uint32_t max_macs(uint32_t vni) const;
+  // A link or an address event of one of our devices that differs from what the agent made:
+  // why, or empty.
+  std::string link_drift(const kernel::Link& l) const;
+  std::string address_drift(const kernel::AddressEvent& a) const;
+  // Local MACs waiting for room under max_macs are advertised while there is.
+  void admit_local(uint32_t vni);
+  // The MAC limit's log lines: once per network and side when it starts to keep MACs out.
+  void note_limits();
   // Not the gateway's, not multicast or broadcast, not zero.
   bool workload_mac(const MacAddress& mac) const;
   // A MAC the bridge learned on (or forgot from) a workload's port.
@@ -137,12 +179,18 @@ class Agent {
   void neighbour_ip(uint32_t vni, const MacAddress& mac, const IpAddress& ip, bool removed);
   void advertise(uint32_t vni, const MacAddress& mac, const std::optional<IpAddress>& ip,
                  bool withdraw);
+  void drift(const std::string& what) {
+    log::info("agent: {}: repairing", what);
+    request_full();
+  }
   void mark_dirty() {
     dirty_ = true;
     if (wake_) wake_();
   }
   ReconcileResult reconcile_full();
   ReconcileResult reconcile_changes();
+  // One network of entry_checks_: its entries against what the kernel was brought to.
+  void check_entries(ReconcileResult& r);
   // The nftables table as `d` needs it: replaced when it differs from what was applied (always
   // on a full run: a restart adopts the table by replacing it whole), deleted when not needed.
   // `kept`: more remote VTEPs to keep out (kept_vteps()).
@@ -154,8 +202,10 @@ class Agent {
   // The prefixes of the VTEP's interface (egress NAT keeps them out), read on a full run.
   Expected<std::vector<Prefix>> underlay_prefixes();
   const Tenant* tenant(uint32_t l3vni) const;
-  // The networks (without the remote MACs when `remote` is false).
-  void fill_networks(DesiredState& d, bool remote) const;
+  // The networks (without the remote MACs when `remote` is false). With the remote MACs, at
+  // most max_macs of a network, those the kernel has first; the others go to `waiting` if given.
+  void fill_networks(DesiredState& d, bool remote,
+                     std::map<uint32_t, std::map<MacAddress, MacTarget>>* waiting = nullptr) const;
   // The tenants' L3 VNIs (only those in `only` when given).
   void fill_l3(DesiredState& d, const std::set<uint32_t>* only) const;
   std::optional<L3VniState> desired_l3(const Tenant& t,
@@ -212,8 +262,25 @@ class Agent {
   // MAC+IP is advertised only while its MAC is on a port, and again when the MAC comes back.
   struct Binding {
     bool on_port = false;
+    bool advertised = false;  // on_port, and let in under max_macs
     std::set<IpAddress> ips;
   };
+  // Remote MACs over max_macs, per VNI: EVPN has them, the kernel is not given them.
+  std::map<uint32_t, std::map<MacAddress, MacTarget>> waiting_;
+  // Local MACs on a port over max_macs, per VNI, in the order they came; and how many are
+  // advertised.
+  struct LocalWaiting {
+    std::map<uint64_t, MacAddress> order;  // by arrival
+    std::map<MacAddress, uint64_t> arrival;
+    uint64_t next = 0;
+  };
+  std::map<uint32_t, LocalWaiting> local_waiting_;
+  std::map<uint32_t, size_t> local_advertised_;
+  std::set<uint32_t> remote_limit_logged_;
+  std::set<uint32_t> local_limit_logged_;
+  bool started_ = false;  // the first full reconcile ran
+  bool staged_ = false;   // the next full reconcile leaves the networks' entries to check_entries
+  std::vector<uint32_t> entry_checks_;  // VNIs, the next one last
   std::map<std::pair<uint32_t, MacAddress>, Binding> local_;
   std::map<std::pair<uint32_t, IpAddress>, MacAddress> ip_owner_;
 };

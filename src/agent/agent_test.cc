@@ -77,6 +77,43 @@ class AgentTest : public ::testing::Test {
     rib_->update_evpn(1, std::vector{bgp::EvpnRoute{imet}, bgp::EvpnRoute{m}}, a);
   }
 
+  // A remote MAC route (no IP) of VNI 100 from the remote VTEP, or its withdrawal.
+  void remote_mac(const char* m, bool withdraw = false) {
+    bgp::PathAttributes a;
+    a.next_hop = kRemote;
+    a.local_pref = 100;
+    a.ext_communities.push_back(bgp::route_target_as2(65000, 100));
+    bgp::EvpnMacIp r;
+    r.rd = bgp::RouteDistinguisher::ipv4(kRemote, 1);
+    r.mac = mac(m);
+    r.label1 = 100;
+    if (withdraw)
+      rib_->withdraw_evpn(1, std::vector{bgp::EvpnRoute{r}});
+    else
+      rib_->update_evpn(1, std::vector{bgp::EvpnRoute{r}}, a);
+  }
+
+  // The agent again, with another configuration.
+  void remake(const AgentConfig& ac) {
+    agent_ = std::make_unique<Agent>(kernel_, *evpn_, ac);
+    evpn_->set_observer(agent_->observer());
+  }
+
+  int index(const char* name) {
+    for (const auto& l : *kernel_.links())
+      if (l.name == name) return l.index;
+    return 0;
+  }
+
+  // The remote MACs vxlan100 tunnels to.
+  std::set<std::string> remote_macs() {
+    std::set<std::string> out;
+    const int vx = index("vxlan100");
+    for (const auto& e : *kernel_.device_fdb(vx))  // not a host dump: host_dumps() stays
+      if (e.self && e.dst && e.mac != MacAddress{}) out.insert(e.mac.to_string());
+    return out;
+  }
+
   // Our own type-2 routes in the Loc-RIB, as "MAC[ IP]".
   std::set<std::string> ours() {
     std::set<std::string> out;
@@ -378,6 +415,235 @@ TEST_F(AgentTest, LearnAllPicksUpWhatIsThereAtStart) {
   ASSERT_TRUE(agent_->learn_all().has_value());
   settle();
   EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:08", "02:00:00:00:01:08 100.64.1.8"}));
+}
+
+// Our devices changed behind our back, as their events say: a full reconcile puts them back.
+// Events of links and addresses that are not ours, and the echoes of what is right, change
+// nothing.
+TEST_F(AgentTest, LinkAndAddressDriftIsRepairedFromEvents) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  const int br = index("br100"), vx = index("vxlan100");
+  ASSERT_NE(br, 0);
+  ASSERT_NE(vx, 0);
+  auto link = [&](int i) {
+    for (const auto& l : *kernel_.links())
+      if (l.index == i) return l;
+    return kernel::Link{};
+  };
+  // The echoes of the agent's own work: nothing to do.
+  agent_->on_event(kernel::LinkEvent{false, link(br)});
+  agent_->on_event(kernel::LinkEvent{false, link(vx)});
+  agent_->on_event(kernel::AddressEvent{false, {br, ip("100.64.1.1"), 24}});
+  EXPECT_FALSE(agent_->dirty());
+  // Someone else's bridge and address: none of ours.
+  auto other = kernel_.add_link({.name = "br-other", .kind = "bridge"});
+  ASSERT_TRUE(other.has_value());
+  ASSERT_TRUE(kernel_.add_address({other->index, ip("100.64.9.1"), 24}).has_value());
+  agent_->on_event(kernel::LinkEvent{false, *other});
+  agent_->on_event(kernel::AddressEvent{false, {other->index, ip("100.64.9.1"), 24}});
+  agent_->on_event(kernel::AddressEvent{true, {other->index, ip("100.64.9.1"), 24}});
+  EXPECT_FALSE(agent_->dirty());
+
+  // The gateway address deleted.
+  const kernel::Address gw{br, ip("100.64.1.1"), 24};
+  ASSERT_TRUE(kernel_.delete_address(gw).has_value());
+  agent_->on_event(kernel::AddressEvent{true, gw});
+  EXPECT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  auto addresses = *kernel_.addresses();
+  EXPECT_NE(std::find(addresses.begin(), addresses.end(), gw), addresses.end());
+  // An address added to our bridge goes.
+  const kernel::Address stray{br, ip("100.64.1.200"), 24};
+  ASSERT_TRUE(kernel_.add_address(stray).has_value());
+  agent_->on_event(kernel::AddressEvent{false, stray});
+  EXPECT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  addresses = *kernel_.addresses();
+  EXPECT_EQ(std::find(addresses.begin(), addresses.end(), stray), addresses.end());
+
+  // The VXLAN device set down, then taken off its bridge, then the bridge's MTU changed.
+  ASSERT_TRUE(kernel_.set_link(vx, {.up = false}).has_value());
+  agent_->on_event(kernel::LinkEvent{false, link(vx)});
+  EXPECT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_TRUE(link(vx).up);
+  ASSERT_TRUE(kernel_.set_link(vx, {.master = 0}).has_value());
+  agent_->on_event(kernel::LinkEvent{false, link(vx)});
+  EXPECT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(link(vx).master, br);
+  ASSERT_TRUE(kernel_.set_link(br, {.mtu = 9000}).has_value());
+  agent_->on_event(kernel::LinkEvent{false, link(br)});
+  EXPECT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(link(br).mtu, agent_->config().overlay_mtu);
+  EXPECT_FALSE(agent_->dirty());
+}
+
+// The full reconcile and learn_all() read the agent's own devices, never the host's whole FDB
+// or neighbour table; resync() puts back a route of ours that went (no event says so).
+TEST_F(AgentTest, TheFullReconcileReadsOnlyItsDevicesAndRepairsRoutes) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  const size_t dumps = kernel_.host_dumps();
+  agent_->resync();
+  ASSERT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(kernel_.host_dumps(), dumps);
+
+  const uint32_t table = kTableBase + 100;
+  auto routes = *kernel_.routes(table);
+  ASSERT_FALSE(routes.empty());
+  const kernel::Route gone = routes.front();
+  ASSERT_TRUE(kernel_.delete_route(gone).has_value());
+  agent_->resync();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  routes = *kernel_.routes(table);
+  EXPECT_NE(std::find(routes.begin(), routes.end(), gone), routes.end());
+  EXPECT_EQ(kernel_.host_dumps(), dumps);
+}
+
+// The periodic resync (staged): the first turn repairs links, addresses and routes without the
+// networks' entries, then each turn checks one network's FDB and neighbours.
+TEST_F(AgentTest, APeriodicResyncChecksOneNetworksEntriesPerTurn) {
+  AgentConfig ac = agent_->config();
+  ac.networks.push_back({"red", 200, GatewayAddress{ip("100.64.2.1"), 24}, std::nullopt});
+  remake(ac);
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  const size_t dumps = kernel_.host_dumps();
+  const kernel::FdbEntry lost{
+      .ifindex = index("vxlan100"), .mac = mac("02:00:00:00:02:01"), .dst = kRemote, .self = true};
+  ASSERT_TRUE(kernel_.delete_fdb(lost).has_value());
+  const uint32_t table = kTableBase + 100;
+  const kernel::Route gone = kernel_.routes(table)->front();
+  ASSERT_TRUE(kernel_.delete_route(gone).has_value());
+
+  agent_->resync(/*staged=*/true);
+  ASSERT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  auto routes = *kernel_.routes(table);
+  EXPECT_NE(std::find(routes.begin(), routes.end(), gone), routes.end());
+  EXPECT_TRUE(remote_macs().empty()) << "the entries wait for their turn";
+  EXPECT_EQ(agent_->entry_checks_left(), 2u);
+  EXPECT_TRUE(agent_->dirty());
+  ASSERT_TRUE(agent_->reconcile().ok());  // network 100
+  EXPECT_EQ(remote_macs(), std::set<std::string>{"02:00:00:00:02:01"});
+  EXPECT_EQ(agent_->entry_checks_left(), 1u);
+  EXPECT_TRUE(agent_->dirty());
+  kernel_.clear_changes();
+  ASSERT_TRUE(agent_->reconcile().ok());  // network 200: nothing to do
+  EXPECT_TRUE(kernel_.changes().empty());
+  EXPECT_EQ(agent_->entry_checks_left(), 0u);
+  EXPECT_FALSE(agent_->dirty());
+  EXPECT_EQ(kernel_.host_dumps(), dumps);
+
+  // Drift while a staged resync is due makes it whole: the entries are repaired at once.
+  ASSERT_TRUE(kernel_.delete_fdb(lost).has_value());
+  agent_->resync(/*staged=*/true);
+  agent_->on_event(kernel::FdbEvent{true, lost});
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(remote_macs(), std::set<std::string>{"02:00:00:00:02:01"});
+  EXPECT_EQ(agent_->entry_checks_left(), 0u);
+}
+
+// Events were lost: what went meanwhile is withdrawn (a local MAC and IP), what the kernel lost
+// of ours is put back (a remote MAC), what came is learned.
+TEST_F(AgentTest, AResyncRemovesWhatWentAndReinstallsWhatTheKernelLost) {
+  ASSERT_TRUE(agent_->reconcile().ok());
+  remote_routes();
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  const int br = index("br100"), vx = index("vxlan100");
+  auto veth = kernel_.add_link({.name = "veth-w5", .kind = "veth", .veth_peer = "eth-w5"});
+  ASSERT_TRUE(kernel_.set_link(veth->index, {.master = br}).has_value());
+  const MacAddress w5 = mac("02:00:00:00:01:05"), w6 = mac("02:00:00:00:01:06");
+  kernel_.learn(veth->index, w5);
+  const kernel::Neighbour n5{br, ip("100.64.1.5"), w5, NUD_REACHABLE, false};
+  ASSERT_TRUE(kernel_.replace_neighbour(n5).has_value());
+  ASSERT_TRUE(agent_->learn_all().has_value());
+  settle();
+  EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:05", "02:00:00:00:01:05 100.64.1.5"}));
+
+  // While the events are lost: w5 leaves, w6 comes, the remote MAC's entry is deleted.
+  ASSERT_TRUE(kernel_.delete_fdb({veth->index, w5, std::nullopt, br}).has_value());
+  ASSERT_TRUE(kernel_.delete_neighbour(n5).has_value());
+  kernel_.learn(veth->index, w6);
+  const kernel::FdbEntry lost{
+      .ifindex = vx, .mac = mac("02:00:00:00:02:01"), .dst = kRemote, .self = true};
+  ASSERT_TRUE(kernel_.delete_fdb(lost).has_value());
+  EXPECT_EQ(remote_macs(), std::set<std::string>{});
+  agent_->resync();
+  settle();
+  EXPECT_EQ(ours(), std::set<std::string>{"02:00:00:00:01:06"});
+  ASSERT_TRUE(agent_->full_due());
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(remote_macs(), std::set<std::string>{"02:00:00:00:02:01"});
+}
+
+// max_macs: remote MACs beyond it are not installed, and get in when others go; local MACs
+// beyond it are not advertised, and are when others go.
+TEST_F(AgentTest, MaxMacsHoldsRemoteAndLocalMacs) {
+  AgentConfig ac = agent_->config();
+  ac.networks[0].max_macs = 2;
+  remake(ac);
+  ASSERT_TRUE(agent_->reconcile().ok());
+  // Three remote MACs: two installed (in full), one waits.
+  remote_mac("02:00:00:00:02:01");
+  remote_mac("02:00:00:00:02:02");
+  remote_mac("02:00:00:00:02:03");
+  settle();
+  agent_->request_full();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(remote_macs().size(), 2u);
+  EXPECT_EQ(agent_->mac_limit(100).remote_waiting, 1u);
+  EXPECT_EQ(agent_->desired().networks[0].macs.size(), 2u);
+  // A fourth, incrementally: waits too.
+  remote_mac("02:00:00:00:02:04");
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_FALSE(agent_->full_due());
+  EXPECT_EQ(remote_macs().size(), 2u);
+  EXPECT_EQ(agent_->mac_limit(100).remote_waiting, 2u);
+  // One installed goes: a waiting one takes its place, without a full run.
+  const std::string first = *remote_macs().begin();
+  remote_mac(first.c_str(), true);
+  settle();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_FALSE(agent_->full_due());
+  auto now = remote_macs();
+  EXPECT_EQ(now.size(), 2u);
+  EXPECT_FALSE(now.contains(first));
+  EXPECT_EQ(agent_->mac_limit(100).remote_waiting, 1u);
+  // A full run keeps the installed ones.
+  agent_->request_full();
+  kernel_.clear_changes();
+  ASSERT_TRUE(agent_->reconcile().ok());
+  EXPECT_EQ(remote_macs(), now);
+  EXPECT_TRUE(kernel_.changes().empty());
+
+  // Three local workloads: two advertised, the third waits on its port.
+  const int br = index("br100");
+  auto veth = kernel_.add_link({.name = "veth-w7", .kind = "veth", .veth_peer = "eth-w7"});
+  ASSERT_TRUE(kernel_.set_link(veth->index, {.master = br}).has_value());
+  const MacAddress l1 = mac("02:00:00:00:01:01"), l2 = mac("02:00:00:00:01:02"),
+                   l3 = mac("02:00:00:00:01:03");
+  for (const MacAddress& m : {l1, l2, l3})
+    agent_->on_event(kernel::FdbEvent{false, {veth->index, m, {}, br}});
+  agent_->on_event(kernel::NeighbourEvent{false, {br, ip("100.64.1.3"), l3, NUD_REACHABLE}});
+  settle();
+  EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:01", "02:00:00:00:01:02"}));
+  EXPECT_EQ(agent_->mac_limit(100).local_advertised, 2u);
+  EXPECT_EQ(agent_->mac_limit(100).local_waiting, 1u);
+  agent_->on_event(kernel::FdbEvent{true, {veth->index, l1, {}, br}});
+  settle();
+  EXPECT_EQ(ours(), (std::set<std::string>{"02:00:00:00:01:02", "02:00:00:00:01:03",
+                                           "02:00:00:00:01:03 100.64.1.3"}));
+  EXPECT_EQ(agent_->mac_limit(100).local_waiting, 0u);
 }
 
 // ---- Tenants: symmetric IRB over the L3 VNI ----

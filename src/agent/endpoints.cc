@@ -113,6 +113,9 @@ NetnsOpener real_netns() {
         return fail("sysctl " + key + ": not in a container's namespace");
       }
       Expected<std::vector<kernel::Neighbour>> neighbours() override { return k().neighbours(); }
+      Expected<std::vector<kernel::Neighbour>> neighbours_of(int i) override {
+        return k().neighbours_of(i);
+      }
       Expected<void> replace_neighbour(const kernel::Neighbour& n) override {
         return k().replace_neighbour(n);
       }
@@ -120,6 +123,12 @@ NetnsOpener real_netns() {
         return k().delete_neighbour(n);
       }
       Expected<std::vector<kernel::FdbEntry>> fdb() override { return k().fdb(); }
+      Expected<std::vector<kernel::FdbEntry>> bridge_fdb(int b) override {
+        return k().bridge_fdb(b);
+      }
+      Expected<std::vector<kernel::FdbEntry>> device_fdb(int i) override {
+        return k().device_fdb(i);
+      }
       Expected<void> add_fdb(const kernel::FdbEntry& e, bool append) override {
         return k().add_fdb(e, append);
       }
@@ -335,9 +344,64 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
   return result(rec, *n, mtu);
 }
 
+void Endpoints::repair_port(const ipam::Record& r, const kernel::Link& event) {
+  const uint32_t mtu = config_.overlay_mtu;
+  const Network* n = network(r.key.network);
+  if (!n) return;  // not configured here any more: gc's to remove
+  if (event.up && event.mtu == mtu && event.master != 0) {
+    // Up, the right MTU, a port of some bridge: of the network's? (one request, for our ports
+    // only)
+    auto br = host_.find_link(bridge_name(n->vni));
+    if (!br || !*br || (*br)->index == event.master) return;
+  }
+  // The event may be old (the ADD that made the link changed it since): what the link is now.
+  auto now = host_.find_link(r.host_ifname);
+  auto br = host_.find_link(bridge_name(n->vni));
+  if (!now || !*now || (*now)->index != event.index || !br || !*br) return;
+  const kernel::Link& l = **now;
+  const int bridge = (*br)->index;
+  kernel::LinkChange c;
+  std::string what;
+  if (!l.up) {
+    c.up = true;
+    what = "was set down";
+  }
+  if (l.mtu != mtu) {
+    c.mtu = mtu;
+    what += fmt::format("{}had MTU {}", what.empty() ? "" : ", ", l.mtu);
+  }
+  if (l.master != bridge) {
+    c.master = bridge;
+    what += fmt::format("{}was taken off {}", what.empty() ? "" : ", ", bridge_name(n->vni));
+  }
+  if (what.empty()) return;
+  if (auto ok = host_.set_link(l.index, c); !ok) {
+    log::warn("agent: endpoint {} {}: {} {}: {}", r.key.container_id, r.key.ifname, r.host_ifname,
+              what, ok.error().message);
+    return;
+  }
+  // Leaving the bridge took the workload's FDB entry with it.
+  if (c.master && r.mac)
+    if (auto f = host_.add_fdb({.ifindex = l.index, .mac = *r.mac, .master = bridge}, false); !f)
+      log::warn("agent: endpoint {} {}: {}", r.key.container_id, r.key.ifname, f.error().message);
+  log::info("agent: endpoint {} {} on {}: {} {}: repaired", r.key.container_id, r.key.ifname,
+            r.key.network, r.host_ifname, what);
+}
+
 void Endpoints::on_event(const kernel::Event& event) {
   const auto* l = std::get_if<kernel::LinkEvent>(&event);
-  if (!l || !l->removed) return;
+  if (!l) return;
+  if (!l->removed) {
+    // A port the agent made for a workload, changed behind its back: put back.
+    if (!ready_) return;
+    for (const auto& [key, rec] : ipam_.records())
+      if (rec.host_ifname == l->link.name) {
+        const ipam::Record r = rec;
+        repair_port(r, l->link);
+        return;
+      }
+    return;
+  }
   const ipam::Record* r = nullptr;
   for (const auto& [key, rec] : ipam_.records())
     if (rec.host_ifname == l->link.name) r = &rec;

@@ -79,6 +79,9 @@ class Endpoints {
   // namespace was destroyed: a runtime that never calls DEL, such as ctr 1.6 after `task kill`,
   // or someone deleted it). The attachment is dead: its addresses and neighbour entries go, and
   // a later DEL finds nothing to do.
+  // A workload's port the agent made that was set down, given another MTU or taken off its
+  // network's bridge (an event of it, not of the agent's own doing): set up again with the
+  // overlay MTU on the bridge, with the workload's FDB entry.
   void on_event(const kernel::Event& event);
 
   // Set once the agent's networks are in the kernel (the first reconcile ran).
@@ -91,6 +94,8 @@ class Endpoints {
   Expected<int, ApiError> bridge_of(const Network& n);
   nlohmann::json result(const ipam::Record& r, const Network& n, uint32_t mtu) const;
   void remove_kernel_state(const ipam::Record& r);
+  // on_event() of a link that is a workload's port (`event`: what the event says of it).
+  void repair_port(const ipam::Record& r, const kernel::Link& event);
 
   kernel::Kernel& host_;
   ipam::Ipam& ipam_;

@@ -175,6 +175,29 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   EXPECT_EQ((*tap)["interfaces"][0]["name"], "tap-vm1");
   EXPECT_TRUE((*tap)["interfaces"][0].contains("mac"));
 
+  // The tap set down, taken off br100, given another MTU behind the agent's back: its event
+  // puts it back, with the VM's FDB entry; another link's event changes nothing.
+  const std::string tap_mac = (*tap)["interfaces"][0]["mac"];
+  auto tap_state = [&] { return *find(*k.links(), "tap-vm1"); };
+  ASSERT_TRUE(k.set_link(t->index, {.up = false, .mtu = 1300, .master = 0}).has_value());
+  auto other_link = k.add_link({.name = "dummy-x", .kind = "bridge"});
+  ASSERT_TRUE(other_link.has_value());
+  eps.on_event(kernel::LinkEvent{false, *other_link});
+  EXPECT_FALSE(tap_state().up);
+  eps.on_event(kernel::LinkEvent{false, tap_state()});
+  EXPECT_TRUE(tap_state().up);
+  EXPECT_EQ(tap_state().master, br);
+  EXPECT_EQ(tap_state().mtu, 1450u);
+  fdb = *k.device_fdb(t->index);
+  EXPECT_TRUE(std::any_of(fdb.begin(), fdb.end(), [&](const auto& e) {
+    return !e.self && e.mac.to_string() == tap_mac;
+  })) << "the VM's FDB entry is back";
+  // Put on another bridge: back on br100.
+  ASSERT_TRUE(k.set_link(t->index, {.master = other_link->index}).has_value());
+  eps.on_event(kernel::LinkEvent{false, tap_state()});
+  EXPECT_EQ(tap_state().master, br);
+  ASSERT_TRUE(k.delete_link(other_link->index).has_value());
+
   // A container whose namespace goes without a DEL (its veth with it): the agent forgets it.
   EndpointRequest third = req;
   third.key.container_id = "gone";

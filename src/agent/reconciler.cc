@@ -244,23 +244,34 @@ class Run {
       if (vx == 0) continue;
       l3_ready.push_back({&l3, br, vx});
     }
-    // What hangs off the devices, read once after they exist.
+    // What hangs off the devices, read once after they exist: the FDB of each VXLAN device and
+    // the neighbours of each bridge, never the whole host's tables (other bridges may hold
+    // hundreds of thousands of entries).
     auto addresses = k_.addresses();
-    auto fdb = k_.fdb();
-    auto neighbours = k_.neighbours();
     std::map<uint32_t, L3Plan> plans;  // L3 VNI -> its routes and VTEPs
-    if (!addresses || !fdb || !neighbours) {
-      error(!addresses ? addresses.error().message
-            : !fdb     ? fdb.error().message
-                       : neighbours.error().message);
+    if (!addresses) {
+      error(addresses.error().message);
     } else {
       for (const Devices& dv : ready) {
         sync_addresses(dv.n->gateways, dv.bridge, *addresses);
+        if (o_.skip_network_entries) continue;
+        auto fdb = k_.device_fdb(dv.vxlan);
+        auto neighbours = k_.neighbours_of(dv.bridge);
+        if (!fdb || !neighbours) {
+          error(!fdb ? fdb.error().message : neighbours.error().message);
+          continue;
+        }
         sync_fdb(*dv.n, dv.vxlan, *fdb);
         sync_neighbours(*dv.n, dv.bridge, *neighbours);
       }
       for (const L3Devices& dv : l3_ready) {
         sync_addresses({}, dv.bridge, *addresses);  // none: routed through, not to
+        auto fdb = k_.device_fdb(dv.vxlan);
+        auto neighbours = k_.neighbours_of(dv.bridge);
+        if (!fdb || !neighbours) {
+          error(!fdb ? fdb.error().message : neighbours.error().message);
+          continue;
+        }
         const L3Plan& plan = plans[dv.l3->vni] = plan_l3(d_, *dv.l3, dv.bridge, &by_name_);
         for (const std::string& e : plan.errors) error(e);
         sync_l3_entries(plan.vteps, dv.bridge, dv.vxlan, *fdb, *neighbours);
@@ -276,6 +287,17 @@ class Run {
     sync_routing(result_.devices, l3_routing);
     flush(late_);  // what the removed routes used
     remove_unwanted();
+    return std::move(result_);
+  }
+
+  ReconcileResult entries(const NetworkState& n, int bridge, int vxlan) {
+    auto fdb = k_.device_fdb(vxlan);
+    if (!fdb) return fail_all(fdb.error().message);
+    auto neighbours = k_.neighbours_of(bridge);
+    if (!neighbours) return fail_all(neighbours.error().message);
+    sync_fdb(n, vxlan, *fdb);
+    sync_neighbours(n, bridge, *neighbours);
+    flush(batch_);
     return std::move(result_);
   }
 
@@ -694,6 +716,12 @@ class Run {
 ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
                           const ReconcileOptions& options) {
   return Run(k, desired, options).go();
+}
+
+ReconcileResult reconcile_entries(kernel::Kernel& k, const NetworkState& n, int bridge, int vxlan,
+                                  const ReconcileOptions& options) {
+  const DesiredState none;
+  return Run(k, none, options).entries(n, bridge, vxlan);
 }
 
 uint32_t nat_table(uint32_t table) { return kNatTableBase + (table - kTableBase); }

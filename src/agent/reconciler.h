@@ -216,6 +216,11 @@ struct ReconcileOptions {
   // peers have sent them again; their kernel entries keep forwarding until then. Links,
   // addresses, rules and removed networks and tenants are handled as always.
   bool keep_remote_entries = false;
+  // The networks' FDB entries and neighbours are left out (not read, not changed): links,
+  // addresses, sysctls, rules, routes and the L3 VNIs' entries only. The periodic run does this
+  // and then reconcile_entries() one network per turn, so that no turn of the event loop reads
+  // every network's entries.
+  bool skip_network_entries = false;
 };
 
 // The full run: reads the kernel's links, addresses, FDB, neighbours, rules and the tables in
@@ -224,6 +229,11 @@ struct ReconcileOptions {
 // the routes that need them and removed after the routes that used them.
 ReconcileResult reconcile(kernel::Kernel& k, const DesiredState& desired,
                           const ReconcileOptions& options = {});
+
+// One network's entries as reconcile() makes them: the FDB of its VXLAN device and the
+// neighbours of its bridge, read by device, against `n`'s flood list, remote MACs and IPs.
+ReconcileResult reconcile_entries(kernel::Kernel& k, const NetworkState& n, int bridge, int vxlan,
+                                  const ReconcileOptions& options = {});
 
 // ---- Incremental changes (the agent's steady state) ----
 // A remote MAC as the kernel has it: its VTEP and the IPs bound to it.

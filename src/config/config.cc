@@ -852,6 +852,11 @@ void Parser::agent(const YAML::Node& n, const std::string& path) {
                 else
                   a.gateway_mac = *m;
               }},
+             {"reconcile_interval",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 0, 86400, "a reconcile interval in seconds"))
+                  a.reconcile_interval = static_cast<uint32_t>(*x);
+              }},
          });
   cfg_.agent = a;
 }
@@ -907,6 +912,11 @@ void Parser::network(const YAML::Node& n, const std::string& path) {
              {"nat_outgoing",
               [&](auto& v, auto& p) {
                 if (auto b = boolean(v, p)) net.nat_outgoing = *b;
+              }},
+             {"max_macs",
+              [&](auto& v, auto& p) {
+                if (auto x = number(v, p, 1, 1000000, "a number of MACs"))
+                  net.max_macs = static_cast<uint32_t>(*x);
               }},
          });
   if (!n.IsMap() || !require(n, path, {"name", "vni"}) || !vni_ok || net.name.empty()) return;

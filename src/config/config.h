@@ -178,6 +178,9 @@ struct Agent {
   std::string state_dir = "/var/lib/isthmus";
   // The anycast gateway's MAC on every bridge (the same on every node).
   MacAddress gateway_mac = MacAddress{{0x02, 0x00, 0x5e, 0x00, 0x00, 0x01}};
+  // Seconds between full reconciles of the kernel state (drift that no event reports, such as a
+  // deleted route), 0..86400; 0: none.
+  uint32_t reconcile_interval = 60;
 };
 
 // A virtual network: an L2 VNI with its subnets and anycast gateways. Its MAC-VRF is the
@@ -207,6 +210,10 @@ struct Network {
   // its table but the unreachable default, or a tenant's default learned from a gateway) leaves
   // through the node's own routing (main) with the node's address as source.
   bool nat_outgoing = false;
+  // The most remote MACs the node installs in the kernel for the network, and the most local
+  // MACs it advertises (each counted on its own), 1..1000000: a peer or a workload that floods
+  // MACs is held to it.
+  uint32_t max_macs = 16384;
 };
 
 struct Config {

@@ -912,6 +912,27 @@ vrfs: [{ name: tenant1, l3vni: 5001 }]
   EXPECT_FALSE(c.networks[2].nat_outgoing);  // the default
 }
 
+TEST(Config, ReconcileIntervalAndMaxMacs) {
+  Config c = parse_ok(R"(agent: { reconcile_interval: 5 }
+networks:
+  - { name: blue, vni: 100, max_macs: 100 }
+  - { name: red, vni: 200 }
+)" + with_bgp(""));
+  EXPECT_EQ(c.agent->reconcile_interval, 5u);
+  ASSERT_EQ(c.networks.size(), 2u);
+  EXPECT_EQ(c.networks[0].max_macs, 100u);
+  EXPECT_EQ(c.networks[1].max_macs, 16384u);  // the default
+  EXPECT_EQ(parse_ok("agent: {}\n" + with_bgp("")).agent->reconcile_interval, 60u);
+  EXPECT_EQ(parse_ok("agent: { reconcile_interval: 0 }\n" + with_bgp("")).agent->reconcile_interval,
+            0u);
+  EXPECT_EQ(errors("agent: { reconcile_interval: 86401 }\n" + with_bgp("")),
+            "config.yaml:1: agent.reconcile_interval: 86401 is not a reconcile interval in seconds "
+            "(expected 0..86400)");
+  EXPECT_EQ(
+      errors("agent: {}\nnetworks:\n  - { name: blue, vni: 100, max_macs: 0 }\n" + with_bgp("")),
+      "config.yaml:3: networks[0].max_macs: 0 is not a number of MACs (expected 1..1000000)");
+}
+
 TEST(ConfigError, Vrfs) {
   EXPECT_EQ(errors(std::string(kBgpOnly) + R"(evpn: { vnis: [{ vni: 100 }] }
 agent: {}

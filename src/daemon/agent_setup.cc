@@ -137,9 +137,11 @@ Expected<agent::AgentConfig> prepare_agent(config::Config& cfg, kernel::Kernel& 
   // RFC 7348 §4 overhead over the underlay link's MTU; 1500 when it is unknown.
   ac.overlay_mtu = agent::overlay_mtu(vtep->mtu ? vtep->mtu : 1500, !vtep->address.is_v4());
   ac.gateway_mac = cfg.agent->gateway_mac;
+  ac.reconcile_interval = std::chrono::seconds(cfg.agent->reconcile_interval);
   if (!cfg.evpn.vtep) cfg.evpn.vtep = vtep->address;
   for (const auto& n : cfg.networks) {
-    agent::Network net{n.name, n.vni, std::nullopt, std::nullopt, n.vrf, n.nat_outgoing};
+    agent::Network net{n.name, n.vni,          std::nullopt, std::nullopt,
+                       n.vrf,  n.nat_outgoing, n.max_macs};
     if (n.gateway) net.gateway = agent::GatewayAddress{*n.gateway, n.subnet->length()};
     if (n.gateway6) net.gateway6 = agent::GatewayAddress{*n.gateway6, n.subnet6->length()};
     ac.networks.push_back(net);
@@ -250,6 +252,12 @@ Expected<nlohmann::json> show_network(agent::Agent& agent, kernel::Kernel& kerne
       j["remote_macs"] = s.macs.size();
       j["remote_ips"] = s.ips.size();
     }
+    // What max_macs keeps out: remote MACs not installed, local MACs not advertised.
+    const agent::MacLimitStatus limit = agent.mac_limit(n.vni);
+    j["max_macs"] = n.max_macs;
+    j["remote_macs_waiting"] = limit.remote_waiting;
+    j["local_macs"] = limit.local_advertised;
+    j["local_macs_waiting"] = limit.local_waiting;
     out.push_back(std::move(j));
   }
   return out;
@@ -261,9 +269,7 @@ Expected<nlohmann::json> show_endpoint(agent::Agent& agent, kernel::Kernel& kern
                                        const agent::Endpoints* endpoints) {
   using nlohmann::json;
   auto links = kernel.links();
-  auto fdb = kernel.fdb();
   if (!links) return unexpected(std::move(links.error()));
-  if (!fdb) return unexpected(std::move(fdb.error()));
   std::map<int, std::string> names;
   std::map<std::string, int> index;
   for (const auto& l : *links) {
@@ -275,6 +281,13 @@ Expected<nlohmann::json> show_endpoint(agent::Agent& agent, kernel::Kernel& kern
     auto rows = agent.evpn().macs(n.vni);
     if (!rows) continue;
     const auto br = index.find(agent::bridge_name(n.vni));
+    std::vector<kernel::FdbEntry> bridge_fdb;  // the bridge's own, not the host's whole FDB
+    if (br != index.end()) {
+      auto f = kernel.bridge_fdb(br->second);
+      if (!f) return unexpected(std::move(f.error()));
+      bridge_fdb = std::move(*f);
+    }
+    const auto* fdb = &bridge_fdb;
     for (const auto& row : *rows) {
       const evpn::LocalMac* m = row.local_mac;
       if (!m) continue;
@@ -323,20 +336,34 @@ Expected<nlohmann::json> show_kernel_fdb(kernel::Kernel& kernel,
     return fail("vni: \"" + args[4] + "\" is not a VNI (1..16777215)");
   auto links = kernel.links();
   if (!links) return unexpected(std::move(links.error()));
-  int br = 0, vx = 0;
+  int br = 0, vx = 0, vx_master = 0;
   std::map<int, std::string> names;
   for (const auto& l : *links) {
     names[l.index] = l.name;
     if (l.name == agent::bridge_name(vni)) br = l.index;
-    if (l.name == agent::vxlan_name(vni)) vx = l.index;
+    if (l.name == agent::vxlan_name(vni)) {
+      vx = l.index;
+      vx_master = l.master;
+    }
   }
   if (br == 0 && vx == 0)
     return fail(
         fmt::format("no {} or {} in the kernel", agent::bridge_name(vni), agent::vxlan_name(vni)));
-  auto fdb = kernel.fdb();
-  if (!fdb) return unexpected(std::move(fdb.error()));
+  // The two devices' entries only, not the host's whole FDB: the bridge's (its ports', the
+  // VXLAN device's own among them), and a VXLAN device's that is not its port.
+  std::vector<kernel::FdbEntry> fdb;
+  if (br != 0) {
+    auto f = kernel.bridge_fdb(br);
+    if (!f) return unexpected(std::move(f.error()));
+    fdb = std::move(*f);
+  }
+  if (vx != 0 && (br == 0 || vx_master != br)) {
+    auto f = kernel.device_fdb(vx);
+    if (!f) return unexpected(std::move(f.error()));
+    fdb.insert(fdb.end(), f->begin(), f->end());
+  }
   json out = json::array();
-  for (const auto& e : *fdb) {
+  for (const auto& e : fdb) {
     if (e.ifindex != vx && e.master != br) continue;
     if (!e.self && e.master != br) continue;
     json j;

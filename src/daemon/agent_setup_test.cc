@@ -340,6 +340,38 @@ TEST_F(AgentCommandsTest, EveryAgentCommandOfTheTableReachesItsHandler) {
   EXPECT_EQ((**networks)[0]["bridge"], "br100");
 }
 
+// The show commands read the network's devices, not the host's whole FDB; show network has the
+// MAC limit's counts.
+TEST_F(AgentCommandsTest, ShowCommandsReadTheNetworksDevicesOnly) {
+  int vx = 0;
+  for (const auto& l : *k_.links())
+    if (l.name == "vxlan100") vx = l.index;
+  ASSERT_TRUE(k_.add_fdb({.ifindex = vx,
+                          .mac = *MacAddress::parse("02:00:00:00:02:01"),
+                          .dst = ip("198.18.0.3"),
+                          .self = true},
+                         false)
+                  .has_value());
+  auto other = k_.add_link({.name = "br-other", .kind = "bridge"});
+  auto port = k_.add_link({.name = "veth-o", .kind = "veth", .veth_peer = "veth-p"});
+  ASSERT_TRUE(k_.set_link(port->index, {.master = other->index}).has_value());
+  k_.learn(port->index, *MacAddress::parse("02:00:00:00:09:09"));
+  const size_t dumps = k_.host_dumps();
+  auto fdb = run({"show", "kernel", "fdb", "vni", "100"});
+  ASSERT_TRUE(fdb && *fdb);
+  EXPECT_EQ(k_.host_dumps(), dumps);
+  const std::string text = (**fdb).dump();
+  EXPECT_NE(text.find("02:00:00:00:02:01"), std::string::npos) << text;
+  EXPECT_EQ(text.find("02:00:00:00:09:09"), std::string::npos) << text;
+  ASSERT_TRUE(run({"show", "endpoint"}).value().has_value());
+  EXPECT_EQ(k_.host_dumps(), dumps);
+  auto networks = run({"show", "network"});
+  ASSERT_TRUE(networks && *networks);
+  EXPECT_EQ((**networks)[0]["max_macs"], agent::kDefaultMaxMacs);
+  EXPECT_EQ((**networks)[0]["remote_macs_waiting"], 0);
+  EXPECT_EQ((**networks)[0]["local_macs_waiting"], 0);
+}
+
 TEST_F(AgentCommandsTest, OtherWordsAreLeftToRunCommand) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{},

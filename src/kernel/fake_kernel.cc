@@ -305,7 +305,17 @@ Expected<void> FakeKernel::set_sysctl(const std::string& key, const std::string&
   return {};
 }
 
-Expected<std::vector<Neighbour>> FakeKernel::neighbours() { return neighbours_; }
+Expected<std::vector<Neighbour>> FakeKernel::neighbours() {
+  ++host_dumps_;
+  return neighbours_;
+}
+
+Expected<std::vector<Neighbour>> FakeKernel::neighbours_of(int ifindex) {
+  std::vector<Neighbour> out;
+  for (const Neighbour& n : neighbours_)
+    if (n.ifindex == ifindex) out.push_back(n);
+  return out;
+}
 
 Expected<void> FakeKernel::replace_neighbour(const Neighbour& n) {
   auto l = need(n.ifindex, "RTM_NEWNEIGH " + n.ip.to_string());
@@ -337,7 +347,27 @@ Expected<void> FakeKernel::delete_neighbour(const Neighbour& n) {
   return {};
 }
 
-Expected<std::vector<FdbEntry>> FakeKernel::fdb() { return fdb_; }
+Expected<std::vector<FdbEntry>> FakeKernel::fdb() {
+  ++host_dumps_;
+  return fdb_;
+}
+
+Expected<std::vector<FdbEntry>> FakeKernel::bridge_fdb(int bridge) {
+  std::vector<FdbEntry> out;
+  for (const FdbEntry& e : fdb_) {
+    const Link* port = find(e.ifindex);
+    if (e.ifindex == bridge || e.master == bridge || (port && port->master == bridge))
+      out.push_back(e);
+  }
+  return out;
+}
+
+Expected<std::vector<FdbEntry>> FakeKernel::device_fdb(int ifindex) {
+  std::vector<FdbEntry> out;
+  for (const FdbEntry& e : fdb_)
+    if (e.ifindex == ifindex) out.push_back(e);
+  return out;
+}
 
 Expected<void> FakeKernel::add_fdb(const FdbEntry& e, bool append) {
   auto l = need(e.ifindex, "RTM_NEWNEIGH fdb " + e.mac.to_string());

@@ -49,9 +49,12 @@ class FakeKernel final : public Kernel {
   void lack_sysctl(const std::string& suffix) { lacked_sysctls_.push_back(suffix); }
   Expected<void> set_sysctl(const std::string& key, const std::string& value) override;
   Expected<std::vector<Neighbour>> neighbours() override;
+  Expected<std::vector<Neighbour>> neighbours_of(int ifindex) override;
   Expected<void> replace_neighbour(const Neighbour& n) override;
   Expected<void> delete_neighbour(const Neighbour& n) override;
   Expected<std::vector<FdbEntry>> fdb() override;
+  Expected<std::vector<FdbEntry>> bridge_fdb(int bridge) override;
+  Expected<std::vector<FdbEntry>> device_fdb(int ifindex) override;
   Expected<void> add_fdb(const FdbEntry& e, bool append) override;
   Expected<void> delete_fdb(const FdbEntry& e) override;
 
@@ -61,6 +64,9 @@ class FakeKernel final : public Kernel {
   // dst 198.18.0.2 append".
   const std::vector<std::string>& changes() const { return changes_; }
   void clear_changes() { changes_.clear(); }
+  // How many times the whole FDB or the whole neighbour table was read (fdb(), neighbours()),
+  // not one device's.
+  size_t host_dumps() const { return host_dumps_; }
   // A workload's MAC the bridge learned on a port (what the kernel does on its own).
   void learn(int port, const MacAddress& mac);
 
@@ -81,6 +87,7 @@ class FakeKernel final : public Kernel {
   std::vector<std::pair<std::string, std::string>> failures_;
   std::vector<std::string> changes_;
   int next_index_ = 2;
+  size_t host_dumps_ = 0;
   RouteChecks checks_;
 };
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
+#include <string>
 
 namespace isthmus::kernel {
 namespace {
@@ -180,6 +182,51 @@ TEST(FakeKernel, LearnedMacsFollowThePort) {
   EXPECT_EQ(k.fdb()->front().master, br.index);
   ASSERT_TRUE(k.set_link(v.index, {.master = 0}).has_value());
   EXPECT_TRUE(k.fdb()->empty());
+}
+
+// One device's entries, as the kernel's NDA_MASTER / NDA_IFINDEX dumps give them, without a read
+// of the whole tables (host_dumps()).
+TEST(FakeKernel, PerDeviceReads) {
+  FakeKernel k;
+  auto br1 = *k.add_link({.name = "br1", .kind = "bridge"});
+  auto br2 = *k.add_link({.name = "br2", .kind = "bridge"});
+  auto vx =
+      *k.add_link({.name = "vxlan1", .kind = "vxlan", .vxlan = VxlanInfo{1, ip("198.18.0.1")}});
+  auto p1 = *k.add_link({.name = "p1", .kind = "veth", .veth_peer = "q1"});
+  auto p2 = *k.add_link({.name = "p2", .kind = "veth", .veth_peer = "q2"});
+  ASSERT_TRUE(k.set_link(vx.index, {.master = br1.index}).has_value());
+  ASSERT_TRUE(k.set_link(p1.index, {.master = br1.index}).has_value());
+  ASSERT_TRUE(k.set_link(p2.index, {.master = br2.index}).has_value());
+  k.learn(p1.index, mac("02:00:00:00:00:01"));
+  k.learn(p2.index, mac("02:00:00:00:00:02"));
+  ASSERT_TRUE(k.add_fdb({.ifindex = vx.index,
+                         .mac = mac("02:00:00:00:00:03"),
+                         .dst = ip("198.18.0.2"),
+                         .self = true},
+                        false)
+                  .has_value());
+  ASSERT_TRUE(k.replace_neighbour({br1.index, ip("100.64.1.3"), mac("02:00:00:00:00:03"), 0, true})
+                  .has_value());
+  ASSERT_TRUE(k.replace_neighbour({br2.index, ip("100.64.2.3"), mac("02:00:00:00:00:04"), 0, true})
+                  .has_value());
+  const size_t dumps = k.host_dumps();
+  auto macs = [](const std::vector<FdbEntry>& v) {
+    std::set<std::string> out;
+    for (const auto& e : v) out.insert(e.mac.to_string());
+    return out;
+  };
+  EXPECT_EQ(macs(*k.bridge_fdb(br1.index)),
+            (std::set<std::string>{"02:00:00:00:00:01", "02:00:00:00:00:03"}));
+  EXPECT_EQ(macs(*k.device_fdb(vx.index)), std::set<std::string>{"02:00:00:00:00:03"});
+  EXPECT_EQ(macs(*k.device_fdb(p2.index)), std::set<std::string>{"02:00:00:00:00:02"});
+  auto ns = *k.neighbours_of(br1.index);
+  ASSERT_EQ(ns.size(), 1u);
+  EXPECT_EQ(ns[0].ip, ip("100.64.1.3"));
+  EXPECT_EQ(k.host_dumps(), dumps);
+  // The Kernel defaults (filters of the whole reads) agree.
+  EXPECT_EQ(macs(*k.Kernel::bridge_fdb(br1.index)), macs(*k.bridge_fdb(br1.index)));
+  EXPECT_EQ(*k.Kernel::neighbours_of(br1.index), ns);
+  EXPECT_GT(k.host_dumps(), dumps);
 }
 
 }  // namespace

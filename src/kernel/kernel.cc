@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace isthmus::kernel {
 
 std::string Rule::to_string() const {
@@ -20,6 +22,34 @@ Expected<std::optional<Link>> Kernel::find_link(const std::string& name) {
   for (Link& l : *all)
     if (l.name == name) return std::optional<Link>(std::move(l));
   return std::optional<Link>();
+}
+
+Expected<std::vector<FdbEntry>> Kernel::bridge_fdb(int bridge) {
+  auto all = fdb();
+  if (!all) return unexpected(std::move(all.error()));
+  auto ls = links();
+  if (!ls) return unexpected(std::move(ls.error()));
+  std::vector<int> ports{bridge};
+  for (const Link& l : *ls)
+    if (l.master == bridge) ports.push_back(l.index);
+  std::erase_if(*all, [&](const FdbEntry& e) {
+    return e.master != bridge && std::find(ports.begin(), ports.end(), e.ifindex) == ports.end();
+  });
+  return all;
+}
+
+Expected<std::vector<FdbEntry>> Kernel::device_fdb(int ifindex) {
+  auto all = fdb();
+  if (!all) return unexpected(std::move(all.error()));
+  std::erase_if(*all, [&](const FdbEntry& e) { return e.ifindex != ifindex; });
+  return all;
+}
+
+Expected<std::vector<Neighbour>> Kernel::neighbours_of(int ifindex) {
+  auto all = neighbours();
+  if (!all) return unexpected(std::move(all.error()));
+  std::erase_if(*all, [&](const Neighbour& n) { return n.ifindex != ifindex; });
+  return all;
 }
 
 std::vector<ChangeError> Kernel::apply(std::span<const EntryChange> changes) {

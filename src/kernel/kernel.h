@@ -109,6 +109,9 @@ class Kernel {
 
   // IPv4 ARP and IPv6 ND entries.
   virtual Expected<std::vector<Neighbour>> neighbours() = 0;
+  // The neighbours of one device (`ip neigh show dev D`). This one filters neighbours();
+  // NetlinkKernel asks the kernel for that device's only (NDA_IFINDEX).
+  virtual Expected<std::vector<Neighbour>> neighbours_of(int ifindex);
   virtual Expected<void> replace_neighbour(const Neighbour& n) = 0;
   virtual Expected<void> delete_neighbour(const Neighbour& n) = 0;
 
@@ -116,6 +119,13 @@ class Kernel {
   virtual Expected<std::vector<FdbEntry>> fdb() = 0;
   // `append` adds another destination for the same MAC (flood entries, 00:00:00:00:00:00);
   // otherwise the entry replaces the one for its MAC.
+  // The entries of one bridge: its ports' and its own (`bridge fdb show br B`), and of one device:
+  // its own (NTF_SELF) and the bridge's for it as a port (`bridge fdb show dev D`). What the agent
+  // reads of its own devices, never a dump of the whole host's (a host may hold hundreds of
+  // thousands of entries of other bridges). These filter fdb(); NetlinkKernel asks the kernel for
+  // that device's only (NDA_MASTER, NDA_IFINDEX).
+  virtual Expected<std::vector<FdbEntry>> bridge_fdb(int bridge);
+  virtual Expected<std::vector<FdbEntry>> device_fdb(int ifindex);
   virtual Expected<void> add_fdb(const FdbEntry& e, bool append) = 0;
   virtual Expected<void> delete_fdb(const FdbEntry& e) = 0;
 

@@ -255,6 +255,15 @@ Message dump(uint16_t type, uint8_t family) {
   return m;
 }
 
+Message dump_neighbours(uint8_t family, int ifindex, int master) {
+  Message m(RTM_GETNEIGH, NLM_F_DUMP);
+  auto* nd = extra<ndmsg>(m);  // all zero but the family: strict checking refuses anything else
+  nd->ndm_family = family;
+  if (ifindex != 0) mnl_attr_put_u32(m.header(), NDA_IFINDEX, static_cast<uint32_t>(ifindex));
+  if (master != 0) mnl_attr_put_u32(m.header(), NDA_MASTER, static_cast<uint32_t>(master));
+  return m;
+}
+
 Message dump_routes(uint8_t family, uint32_t table) {
   Message m(RTM_GETROUTE, NLM_F_DUMP);
   auto* rtm = extra<rtmsg>(m);

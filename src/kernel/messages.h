@@ -51,6 +51,10 @@ Message dump(uint16_t type, uint8_t family);
 // The kernel filters by table only on a socket with NETLINK_GET_STRICT_CHK (Linux 4.20), where
 // it also answers ENOENT for a table that does not exist (yet); elsewhere it sends every table.
 Message dump_routes(uint8_t family, uint32_t table);
+// The neighbours (AF_INET, AF_INET6) or FDB entries (AF_BRIDGE) of one device (NDA_IFINDEX, when
+// not 0) or of one bridge's ports (NDA_MASTER, when not 0): an ndmsg with only the family set.
+// The kernel filters by these only on a socket with NETLINK_GET_STRICT_CHK (Linux 4.20).
+Message dump_neighbours(uint8_t family, int ifindex, int master);
 
 // Replies and events: one whole message, header included. nullopt: a message of the type that
 // is not one of ours to follow (a route of another kind, an FDB entry of the kernel's own

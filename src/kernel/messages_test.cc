@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 namespace isthmus::kernel::nl {
@@ -153,6 +154,36 @@ TEST(Messages, AddressRouteNeighbourFdbRoundTrip) {
       parse_fdb(bytes(add_fdb(FdbEntry{5, MacAddress{}, remote.dst, 0, 0, true}, true)))->state,
       NUD_PERMANENT);
   EXPECT_EQ(parse_fdb(bytes(add_fdb(FdbEntry{6, remote.mac}, false)))->state, NUD_NOARP);
+}
+
+// A dump of one device's neighbours or FDB entries: an ndmsg with the family only (strict
+// checking refuses any other field) and the filter as NDA_IFINDEX or NDA_MASTER.
+TEST(Messages, DumpOfOneDevice) {
+  for (const auto& [family, ifindex, master] :
+       {std::tuple{uint8_t{AF_BRIDGE}, 7, 0}, std::tuple{uint8_t{AF_BRIDGE}, 0, 9},
+        std::tuple{uint8_t{AF_INET6}, 7, 0}}) {
+    Message m = dump_neighbours(family, ifindex, master);
+    EXPECT_EQ(m.header()->nlmsg_type, RTM_GETNEIGH);
+    EXPECT_TRUE(m.header()->nlmsg_flags & NLM_F_DUMP);
+    const auto* nd = static_cast<const ndmsg*>(mnl_nlmsg_get_payload(m.header()));
+    EXPECT_EQ(nd->ndm_family, family);
+    EXPECT_EQ(nd->ndm_ifindex | nd->ndm_state | nd->ndm_flags | nd->ndm_type, 0);
+    std::vector<std::pair<uint16_t, uint32_t>> attrs;
+    const std::span<const uint8_t> b = m.bytes();
+    for (size_t at = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(ndmsg)); at + sizeof(nlattr) <= b.size();) {
+      nlattr h;
+      std::memcpy(&h, b.data() + at, sizeof h);
+      ASSERT_EQ(h.nla_len, sizeof(nlattr) + sizeof(uint32_t));
+      uint32_t v = 0;
+      std::memcpy(&v, b.data() + at + sizeof(nlattr), sizeof v);
+      attrs.emplace_back(h.nla_type, v);
+      at += NLA_ALIGN(h.nla_len);
+    }
+    std::vector<std::pair<uint16_t, uint32_t>> want;
+    if (ifindex) want.emplace_back(NDA_IFINDEX, ifindex);
+    if (master) want.emplace_back(NDA_MASTER, master);
+    EXPECT_EQ(attrs, want);
+  }
 }
 
 TEST(Messages, EventsByType) {

@@ -379,6 +379,30 @@ Expected<void> NetlinkKernel::delete_address(const Address& a) {
   return sock_.request(m, fmt::format("RTM_DELADDR {} on {}", a.to_string(), link_name(a.ifindex)));
 }
 
+namespace {
+
+// NETLINK_GET_STRICT_CHK on the request socket for one filtered dump, off again after it (the
+// other requests are built for the kernel's lax checking). `on`: the kernel has it (4.20).
+class StrictChecking {
+ public:
+  explicit StrictChecking(int fd) : fd_(fd) {
+    int one = 1;
+    on = setsockopt(fd_, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one) == 0;
+  }
+  ~StrictChecking() {
+    int zero = 0;
+    if (on) setsockopt(fd_, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &zero, sizeof zero);
+  }
+  StrictChecking(const StrictChecking&) = delete;
+  StrictChecking& operator=(const StrictChecking&) = delete;
+  bool on = false;
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
 Expected<std::vector<Route>> NetlinkKernel::routes(uint32_t table) {
   // Only the table's routes, not every table's (main may hold a full routing table): the kernel
   // filters a route dump by RTA_TABLE on a socket with NETLINK_GET_STRICT_CHK, per family (with
@@ -475,6 +499,21 @@ Expected<std::vector<Neighbour>> NetlinkKernel::neighbours() {
   return out;
 }
 
+Expected<std::vector<Neighbour>> NetlinkKernel::neighbours_of(int ifindex) {
+  StrictChecking strict(sock_.fd());
+  if (!strict.on) return Kernel::neighbours_of(ifindex);  // the whole table, filtered here
+  std::vector<Neighbour> out;
+  for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
+    auto v = collect<Neighbour>(sock_, nl::dump_neighbours(family, ifindex, 0),
+                                fmt::format("RTM_GETNEIGH dump of {}", link_name(ifindex)),
+                                nl::parse_neighbour);
+    if (!v) return unexpected(std::move(v.error()));
+    out.insert(out.end(), v->begin(), v->end());
+  }
+  std::erase_if(out, [&](const Neighbour& n) { return n.ifindex != ifindex; });
+  return out;
+}
+
 Expected<void> NetlinkKernel::replace_neighbour(const Neighbour& n) {
   auto m = nl::replace_neighbour(n);
   return sock_.request(m,
@@ -490,6 +529,25 @@ Expected<void> NetlinkKernel::delete_neighbour(const Neighbour& n) {
 Expected<std::vector<FdbEntry>> NetlinkKernel::fdb() {
   return collect<FdbEntry>(sock_, nl::dump(RTM_GETNEIGH, AF_BRIDGE), "RTM_GETNEIGH AF_BRIDGE dump",
                            nl::parse_fdb);
+}
+
+Expected<std::vector<FdbEntry>> NetlinkKernel::bridge_fdb(int bridge) {
+  StrictChecking strict(sock_.fd());
+  if (!strict.on) return Kernel::bridge_fdb(bridge);
+  return collect<FdbEntry>(sock_, nl::dump_neighbours(AF_BRIDGE, 0, bridge),
+                           fmt::format("RTM_GETNEIGH AF_BRIDGE dump of {}", link_name(bridge)),
+                           nl::parse_fdb);
+}
+
+Expected<std::vector<FdbEntry>> NetlinkKernel::device_fdb(int ifindex) {
+  StrictChecking strict(sock_.fd());
+  if (!strict.on) return Kernel::device_fdb(ifindex);
+  auto v = collect<FdbEntry>(sock_, nl::dump_neighbours(AF_BRIDGE, ifindex, 0),
+                             fmt::format("RTM_GETNEIGH AF_BRIDGE dump of {}", link_name(ifindex)),
+                             nl::parse_fdb);
+  if (!v) return unexpected(std::move(v.error()));
+  std::erase_if(*v, [&](const FdbEntry& e) { return e.ifindex != ifindex; });
+  return v;
 }
 
 Expected<void> NetlinkKernel::add_fdb(const FdbEntry& e, bool append) {

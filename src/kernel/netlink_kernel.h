@@ -73,9 +73,12 @@ class NetlinkKernel final : public Kernel {
   Expected<std::string> sysctl(const std::string& key) override;
   Expected<void> set_sysctl(const std::string& key, const std::string& value) override;
   Expected<std::vector<Neighbour>> neighbours() override;
+  Expected<std::vector<Neighbour>> neighbours_of(int ifindex) override;
   Expected<void> replace_neighbour(const Neighbour& n) override;
   Expected<void> delete_neighbour(const Neighbour& n) override;
   Expected<std::vector<FdbEntry>> fdb() override;
+  Expected<std::vector<FdbEntry>> bridge_fdb(int bridge) override;
+  Expected<std::vector<FdbEntry>> device_fdb(int ifindex) override;
   Expected<void> add_fdb(const FdbEntry& e, bool append) override;
   Expected<void> delete_fdb(const FdbEntry& e) override;
   std::vector<ChangeError> apply(std::span<const EntryChange> changes) override;

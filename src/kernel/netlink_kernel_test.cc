@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 namespace isthmus::kernel {
 namespace {
@@ -320,6 +321,92 @@ TEST_F(NetlinkKernelTest, MonitorReportsLearnedMacsAndLinksGoing) {
   EXPECT_TRUE(saw_fdb);
   EXPECT_TRUE(saw_fdb_gone);
   EXPECT_TRUE(saw_link_gone);
+}
+
+// The reads of one device (strict checking: NDA_IFINDEX, NDA_MASTER): another network's entries
+// and neighbours are not in them.
+TEST_F(NetlinkKernelTest, PerDeviceDumpsHoldOnlyThatDevicesEntries) {
+  auto [br1, vx1] = network(100);
+  auto [br2, vx2] = network(200);
+  auto veth = k_->add_link({.name = "veth100", .kind = "veth", .veth_peer = "ceth100"});
+  ASSERT_TRUE(veth.has_value()) << veth.error().message;
+  ASSERT_TRUE(Ok(k_->set_link(veth->index, {.up = true, .master = br1.index})));
+  const MacAddress workload = mac("02:00:00:00:01:07");
+  ASSERT_TRUE(Ok(k_->add_fdb({veth->index, workload, std::nullopt, 0, 0, false}, false)));
+  for (const auto& [vx, m] :
+       {std::pair{vx1, mac("02:00:00:00:02:01")}, std::pair{vx2, mac("02:00:00:00:02:02")}}) {
+    ASSERT_TRUE(Ok(k_->add_fdb({vx.index, m, ip("198.18.0.2"), 0, 0, true, true}, false)));
+    ASSERT_TRUE(Ok(k_->add_fdb({vx.index, m, std::nullopt, 0, 0, false, true}, false)));
+  }
+  ASSERT_TRUE(Ok(k_->replace_neighbour(
+      {br1.index, ip("100.64.1.21"), mac("02:00:00:00:02:01"), NUD_NOARP, true})));
+  ASSERT_TRUE(Ok(k_->replace_neighbour(
+      {br2.index, ip("100.64.2.21"), mac("02:00:00:00:02:02"), NUD_NOARP, true})));
+  ASSERT_TRUE(Ok(k_->replace_neighbour(
+      {br1.index, ip("fd00:64:1::21"), mac("02:00:00:00:02:01"), NUD_NOARP, true})));
+
+  auto device = k_->device_fdb(vx1.index);
+  ASSERT_TRUE(Ok(device));
+  std::set<std::string> seen;
+  for (const auto& e : *device) {
+    EXPECT_EQ(e.ifindex, vx1.index);
+    seen.insert(e.mac.to_string() + (e.self ? " self" : " master"));
+  }
+  EXPECT_TRUE(seen.contains("02:00:00:00:02:01 self"));
+  EXPECT_TRUE(seen.contains("02:00:00:00:02:01 master"));
+  EXPECT_FALSE(seen.contains("02:00:00:00:02:02 self"));
+
+  auto bridge = k_->bridge_fdb(br1.index);
+  ASSERT_TRUE(Ok(bridge));
+  bool workload_seen = false;
+  for (const auto& e : *bridge) {
+    EXPECT_NE(e.ifindex, vx2.index);
+    EXPECT_NE(e.ifindex, br2.index);
+    if (e.mac == workload && e.ifindex == veth->index) workload_seen = true;
+  }
+  EXPECT_TRUE(workload_seen);
+
+  auto ns = k_->neighbours_of(br1.index);
+  ASSERT_TRUE(Ok(ns));
+  std::set<IpAddress> ips;
+  for (const auto& n : *ns) {
+    EXPECT_EQ(n.ifindex, br1.index);
+    // Not the kernel's own multicast entries (ff02::16 of an MLD report, there or not yet).
+    if (n.mac && (n.mac->bytes[0] & 1) == 0) ips.insert(n.ip);
+  }
+  EXPECT_EQ(ips, (std::set{ip("100.64.1.21"), ip("fd00:64:1::21")}));
+  // The request socket is back to lax checking: the other requests work as before.
+  EXPECT_TRUE(Ok(k_->fdb()));
+  EXPECT_TRUE(Ok(k_->neighbours()));
+  EXPECT_TRUE(Ok(k_->links()));
+}
+
+// What the agent repairs from events: an address that goes, a link set down or given another MTU.
+TEST_F(NetlinkKernelTest, MonitorReportsAddressesAndLinkChanges) {
+  auto [br, vx] = network(500);
+  ASSERT_TRUE(Ok(k_->add_address({br.index, ip("100.64.5.1"), 24})));
+  auto mon = Monitor::open();
+  ASSERT_TRUE(mon.has_value()) << mon.error().message;
+  ASSERT_TRUE(Ok(k_->delete_address({br.index, ip("100.64.5.1"), 24})));
+  ASSERT_TRUE(Ok(k_->set_link(vx.index, {.up = false})));
+  ASSERT_TRUE(Ok(k_->set_link(br.index, {.mtu = 1400})));
+  std::vector<Event> events;
+  auto ok = mon->read([&](const Event& e) { events.push_back(e); },
+                      [&](const Error& e) { ADD_FAILURE() << e.message; });
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  bool address_gone = false, vxlan_down = false, bridge_mtu = false;
+  for (const auto& e : events) {
+    if (auto* a = std::get_if<AddressEvent>(&e);
+        a && a->removed && a->address == Address{br.index, ip("100.64.5.1"), 24})
+      address_gone = true;
+    if (auto* l = std::get_if<LinkEvent>(&e); l && !l->removed) {
+      if (l->link.index == vx.index && !l->link.up) vxlan_down = true;
+      if (l->link.index == br.index && l->link.mtu == 1400) bridge_mtu = true;
+    }
+  }
+  EXPECT_TRUE(address_gone);
+  EXPECT_TRUE(vxlan_down);
+  EXPECT_TRUE(bridge_mtu);
 }
 
 // Many changes in few datagrams: every one made, and the one that fails named (by its place in
