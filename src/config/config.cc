@@ -713,6 +713,13 @@ void Parser::peer_fields(PeerSettings& p, PeerRaw& raw, std::vector<Field>& out)
                      p.ebgp_multihop = static_cast<uint8_t>(*ttl);
                  }});
   out.push_back({"hold_time", [&](auto& v, auto& path) { raw.hold_time = hold_time(v, path); }});
+  out.push_back({"min_hold_time", [&](auto& v, auto& path) {
+                   if (auto t = seconds(v, path, 0, "a hold time in seconds")) p.min_hold_time = *t;
+                 }});
+  out.push_back({"send_hold_time", [&](auto& v, auto& path) {
+                   if (auto t = seconds(v, path, 1, "a send hold time in seconds"))
+                     p.send_hold_time = *t;
+                 }});
   out.push_back({"keepalive", [&](auto& v, auto& path) {
                    raw.keepalive = seconds(v, path, 0, "a keepalive interval in seconds");
                  }});

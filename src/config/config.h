@@ -62,11 +62,16 @@ struct PeerSettings {
   // everything; Config::warnings says so for eBGP.
   std::string import_policy;
   std::string export_policy;
-  std::string password;         // TCP-MD5 key (RFC 2385), at most 80 characters; empty = none
-  uint8_t ttl_security = 0;     // GTSM (RFC 5082): accepted hop count, 1 = directly connected;
-                                // 0 = off
-  uint8_t ebgp_multihop = 0;    // eBGP TTL 1..255; 0 = directly connected (TTL 1)
-  uint16_t hold_time = 90;      // seconds; 0 (no keepalives) or 3..65535 (RFC 4271 §4.2)
+  std::string password;       // TCP-MD5 key (RFC 2385), at most 80 characters; empty = none
+  uint8_t ttl_security = 0;   // GTSM (RFC 5082): accepted hop count, 1 = directly connected;
+                              // 0 = off
+  uint8_t ebgp_multihop = 0;  // eBGP TTL 1..255; 0 = directly connected (TTL 1)
+  uint16_t hold_time = 90;    // seconds; 0 (no keepalives) or 3..65535 (RFC 4271 §4.2)
+  // The smallest Hold Time accepted from the neighbor, 0..65535 seconds; 0 accepts any, else a
+  // Hold Time of 0 (no keepalives) is refused too.
+  uint16_t min_hold_time = 3;
+  // RFC 9687: how long we wait with output the neighbor reads none of before ending the session.
+  uint16_t send_hold_time = 480;
   uint16_t keepalive = 30;      // seconds; 0 when hold_time is 0, else 1..hold_time-1
   uint16_t connect_retry = 30;  // seconds between connection attempts, 1..65535
   bool shutdown = false;        // administratively down: configured but never connected

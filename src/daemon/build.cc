@@ -48,6 +48,8 @@ Expected<bgp::PeerConfig> peer_config(const config::PeerSettings& s,
                         .stale_routes_time = s.graceful_restart.stale_routes_time,
                         .long_lived_stale_time = s.graceful_restart.long_lived_stale_time};
   p.max_prefixes = s.max_prefixes;
+  p.min_hold_time = s.min_hold_time;
+  p.send_hold_time = s.send_hold_time;
   return p;
 }
 

@@ -8,6 +8,12 @@ line, and reports every event as one JSON object a line on stdout:
   send NAME PREFIX [ARG]         send a crafted UPDATE (names below) for PREFIX
   raw HEX                        send HEX as the body of an UPDATE (type 2, header added)
   rawmsg HEX                     send HEX as a whole message (marker/length/type included)
+  blast NET COUNT                announce COUNT consecutive host routes of NET, one UPDATE each,
+                                 each with its own community ASN:i (so that they cannot share an
+                                 UPDATE, here or after export)
+  unblast NET COUNT              withdraw them, one UPDATE each
+  stall                          stop reading the socket (keepalives still go out): a peer that
+                                 does not process what it is sent (RFC 9687)
   close                          send NOTIFICATION Cease/Administrative Shutdown and close
   quit                           exit (also on end of stdin)
 
@@ -102,6 +108,7 @@ class Speaker:
         self.established = threading.Event()
         self.closed = threading.Event()
         self.send_lock = threading.Lock()
+        self.stalled = threading.Event()
         self.asn4 = not args.no_asn4
         self.peer_asn4 = False
 
@@ -245,8 +252,18 @@ class Speaker:
         last = None
         while time.time() < deadline:
             try:
-                s = socket.create_connection((host, port), timeout=5,
-                                             source_address=(self.args.local, 0) if self.args.local else None)
+                if self.args.rcvbuf:
+                    # Set before connecting, so that the window offered stays that small.
+                    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+                    s = socket.socket(fam, socket.SOCK_STREAM)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.args.rcvbuf)
+                    if self.args.local:
+                        s.bind((self.args.local, 0))
+                    s.settimeout(5)
+                    s.connect((host, port))
+                else:
+                    s = socket.create_connection((host, port), timeout=5,
+                                                 source_address=(self.args.local, 0) if self.args.local else None)
             except OSError as e:
                 last = e
                 time.sleep(0.3)
@@ -285,6 +302,8 @@ class Speaker:
     def reader(self, s):
         try:
             while True:
+                while self.stalled.is_set():
+                    time.sleep(0.1)
                 hdr = self.recv_exact(s, 19)
                 length, mtype = struct.unpack("!HB", hdr[16:19])
                 body = self.recv_exact(s, length - 19)
@@ -440,6 +459,23 @@ class Speaker:
                     with self.send_lock:
                         self.sock.sendall(bytes.fromhex(words[1]))
                     emit(event="sent", what="rawmsg")
+                elif cmd in ("blast", "unblast"):
+                    net = ipaddress.ip_network(words[1])
+                    count = int(words[2])
+                    self.wait_established()
+                    bits = 32 if net.version == 4 else 128
+                    for i in range(count):
+                        host = ipaddress.ip_network(f"{net.network_address + i}/{bits}")
+                        if cmd == "blast":
+                            comm = struct.pack("!HH", self.args.asn & 0xFFFF, i & 0xFFFF)
+                            body = self.reach(host, attr(OPTIONAL | 0x40, COMMUNITIES, comm))
+                        else:
+                            body = self.withdraw(host)
+                        self.send(UPDATE, body)
+                    emit(event="sent", what=cmd, prefix=words[1], count=count)
+                elif cmd == "stall":
+                    self.stalled.set()
+                    emit(event="stalled")
                 elif cmd == "close":
                     self.send(NOTIFICATION, bytes([6, 2]))
                     time.sleep(0.2)
@@ -463,6 +499,7 @@ def main():
     ap.add_argument("--asn", type=int, required=True)
     ap.add_argument("--router-id", required=True)
     ap.add_argument("--hold", type=int, default=30)
+    ap.add_argument("--rcvbuf", type=int, default=0, help="SO_RCVBUF of the connection (0: default)")
     ap.add_argument("--keepalive", type=float, default=3.0)
     ap.add_argument("--families", default="ipv4-unicast")
     ap.add_argument("--next-hop4", default="198.18.0.2")

@@ -89,6 +89,10 @@ std::optional<Notification> ConnectionFsm::check_open(const Open& open) const {
   // RFC 4271 §6.2: hold time 1 or 2 seconds is unacceptable.
   if (open.hold_time == 1 || open.hold_time == 2)
     return error(ErrorCode::OpenMessage, open_error::kUnacceptableHoldTime);
+  // "An implementation MAY reject connections on the basis of the Hold Time."
+  if (config_.hold_time != 0 && config_.min_hold_time != 0 &&
+      (open.hold_time == 0 || open.hold_time < config_.min_hold_time))
+    return error(ErrorCode::OpenMessage, open_error::kUnacceptableHoldTime);
   // RFC 6286 §2.2: the identifier is a non-zero value, unique within the AS.
   if (open.bgp_id == 0 ||
       (open.bgp_id == config_.router_id && config_.remote_as == config_.local_as))

@@ -31,7 +31,11 @@ struct LocalConfig {
   uint32_t router_id = 0;  // BGP Identifier, host order
   uint32_t remote_as = 0;  // expected peer ASN
   uint16_t hold_time = 90;
-  uint16_t keepalive = 30;    // 0 = hold_time / 3
+  uint16_t keepalive = 30;  // 0 = hold_time / 3
+  // The smallest Hold Time accepted from the peer (RFC 4271 §6.2 leaves it to local policy); 0
+  // from the peer (no keepalives: a silent peer is never noticed) is refused too unless this is 0
+  // or our own hold_time is 0.
+  uint16_t min_hold_time = 0;
   Capabilities capabilities;  // advertised in our OPEN
 };
 

@@ -110,6 +110,28 @@ TEST(Fsm, HoldTimeOfOneOrTwoIsUnacceptable) {
   }
 }
 
+// RFC 4271 §6.2 leaves the acceptable Hold Time to local policy: below min_hold_time, and 0 (a
+// peer that never sends keepalives could go silent unnoticed), is Unacceptable Hold Time.
+TEST(Fsm, HoldTimeBelowTheMinimumOrZeroIsUnacceptable) {
+  auto c = config();
+  c.min_hold_time = 9;
+  for (uint16_t hold : {uint16_t{0}, uint16_t{3}, uint16_t{8}}) {
+    ConnectionFsm fsm(c);
+    fsm.handle(TcpEstablished{});
+    auto out = fsm.handle(OpenReceived{peer_open(65001, hold)});
+    ASSERT_NE(find<SendNotification>(out), nullptr) << hold;
+    EXPECT_EQ(find<SendNotification>(out)->notification.subcode, open_error::kUnacceptableHoldTime);
+  }
+  ConnectionFsm ok(c);
+  ok.handle(TcpEstablished{});
+  EXPECT_EQ(find<SendNotification>(ok.handle(OpenReceived{peer_open(65001, 9)})), nullptr);
+  // Our own hold time 0: the session has no hold timer whatever the peer says.
+  c.hold_time = 0;
+  ConnectionFsm none(c);
+  none.handle(TcpEstablished{});
+  EXPECT_EQ(find<SendNotification>(none.handle(OpenReceived{peer_open(65001, 0)})), nullptr);
+}
+
 TEST(Fsm, IbgpPeerWithOurIdentifierIsRejected) {
   auto c = config();
   c.remote_as = 65000;

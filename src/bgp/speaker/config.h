@@ -50,8 +50,10 @@ struct PeerConfig {
   int ttl_security = 0;   // GTSM (RFC 5082) hop count; 0 = off
   int ebgp_multihop = 0;  // TTL for eBGP; 0 = directly connected (TTL 1)
   uint16_t hold_time = 90;
-  uint16_t keepalive = 0;       // 0 = hold_time / 3
-  uint16_t connect_retry = 30;  // seconds between connection attempts (RFC 4271 §8)
+  uint16_t min_hold_time = 3;     // the smallest Hold Time accepted from the peer; 0 = any
+  uint16_t send_hold_time = 480;  // RFC 9687, seconds
+  uint16_t keepalive = 0;         // 0 = hold_time / 3
+  uint16_t connect_retry = 30;    // seconds between connection attempts (RFC 4271 §8)
   GracefulRestartConfig graceful_restart;
   MaxPrefixes max_prefixes;  // RFC 4486
   // A neighbor of a VRF (a tenant's gateway): its routes live in that VRF's own Rib

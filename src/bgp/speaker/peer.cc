@@ -86,6 +86,7 @@ session::LocalConfig Peer::local_config() const {
   c.remote_as = config_.remote_as;
   c.hold_time = config_.hold_time;
   c.keepalive = config_.keepalive;
+  c.min_hold_time = config_.min_hold_time;
   auto& caps = c.capabilities;
   caps.multiprotocol = config_.families;
   caps.route_refresh = true;
@@ -614,6 +615,7 @@ void Peer::on_established(Connection* c, const session::Negotiated& n) {
 }
 
 void Peer::send(Connection* c) {
+  bool progress = false;
   while (c->out_offset < c->out.size()) {
     ssize_t n = ::write(c->fd.get(), c->out.data() + c->out_offset, c->out.size() - c->out_offset);
     if (n < 0) {
@@ -623,7 +625,9 @@ void Peer::send(Connection* c) {
       break;  // the read side sees the failure and closes
     }
     c->out_offset += static_cast<size_t>(n);
+    progress = n > 0;
   }
+  watch_send_hold(c, progress);
   if (c->out_offset == c->out.size()) {
     c->out.clear();
     c->out_offset = 0;
@@ -632,6 +636,32 @@ void Peer::send(Connection* c) {
     c->out_offset = 0;
   }
   update_watch(c);
+}
+
+void Peer::watch_send_hold(Connection* c, bool progress) {
+  auto& loop = speaker_.loop();
+  const bool waiting = c->out_offset < c->out.size();
+  if (c->send_hold_timer && (progress || !waiting)) {
+    loop.cancel_timer(c->send_hold_timer);
+    c->send_hold_timer = 0;
+  }
+  if (!waiting || c->send_hold_timer || c->connecting) return;
+  // RFC 9687: a peer that reads nothing of what we have to send for this long is not processing
+  // our messages; the session ends instead of our output piling up for it.
+  const auto secs = std::chrono::seconds(config_.send_hold_time);
+  c->send_hold_timer = loop.add_timer(secs, [this, c, secs] {
+    c->send_hold_timer = 0;
+    if (!alive(c)) return;
+    log::warn("bgp: neighbor {}: send hold timer expired: {} bytes unread for {}s (RFC 9687)",
+              config_.address.to_string(), c->out.size() - c->out_offset, secs.count());
+    // Best effort: the NOTIFICATION queues behind what the peer does not read.
+    encode_notification(Notification{ErrorCode::SendHoldTimerExpired, 0, {}}, c->out);
+    ++counters_.messages_out;
+    ++counters_.notifications_out;
+    c->notification = true;
+    last_sent_ = "Send Hold Timer Expired";
+    close(c, "send hold timer expired", c == established_);
+  });
 }
 
 void Peer::pump_output() {
@@ -660,6 +690,8 @@ void Peer::close(Connection* c, const std::string& reason, bool was_established)
   if (!c->connecting) send(c);  // best effort: a queued NOTIFICATION goes out first
   loop.remove_fd(c->fd.get());
   for (auto& t : c->timers) loop.cancel_timer(t);
+  loop.cancel_timer(c->send_hold_timer);
+  c->send_hold_timer = 0;
   // The FSM shows a received Hard Reset's data as bytes; name the NOTIFICATION inside it.
   const std::string why =
       c->hard_reset && reason.starts_with("received ") ? "received " + last_received_ : reason;

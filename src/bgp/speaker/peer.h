@@ -100,6 +100,8 @@ class Peer {
     SocketAddress local, remote;
     bool notification = false;  // a NOTIFICATION was sent or received on it
     bool hard_reset = false;    // ... and it was a Cease/Hard Reset (RFC 8538 §3)
+    // RFC 9687: runs while bytes wait to be written and the peer reads none of them.
+    EventLoop::TimerId send_hold_timer = 0;
     explicit Connection(session::LocalConfig c) : fsm(std::move(c)) {}
   };
 
@@ -115,6 +117,8 @@ class Peer {
   void on_established(Connection* c, const session::Negotiated& n);
   void resolve_collision(Connection* c);
   void send(Connection* c);
+  // RFC 9687: (re)starts or stops the connection's send hold timer after a write attempt.
+  void watch_send_hold(Connection* c, bool progress);
   void close(Connection* c, const std::string& reason, bool was_established);
   // RFC 4724 §4.2, RFC 8538 §4: the families whose routes are kept as stale when the session on
   // `c` ends the way it has so far.

@@ -152,6 +152,8 @@ static const char* code_name(ErrorCode code) {
       return "Cease";
     case ErrorCode::RouteRefreshMessage:
       return "ROUTE-REFRESH Message Error";
+    case ErrorCode::SendHoldTimerExpired:
+      return "Send Hold Timer Expired";
   }
   return nullptr;
 }
@@ -221,6 +223,7 @@ static const char* subcode_name(ErrorCode code, uint8_t sub) {
       }
       break;
     case ErrorCode::HoldTimerExpired:
+    case ErrorCode::SendHoldTimerExpired:
       break;
     case ErrorCode::FsmError:
       switch (sub) {

@@ -61,6 +61,7 @@ enum class ErrorCode : uint8_t {
   FsmError = 5,
   Cease = 6,
   RouteRefreshMessage = 7,
+  SendHoldTimerExpired = 8,  // RFC 9687
 };
 
 namespace header_error {
