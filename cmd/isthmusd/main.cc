@@ -190,6 +190,7 @@ int run(const std::string& path) {
       return 1;
     }
     ipam.emplace(std::move(*opened));
+    for (const auto& note : ipam->notes()) log::warn("agent: {}", note);
     for (const auto& key : ipam->stale())
       log::warn(
           "agent: endpoint {} {} of network {}: not configured here any more (del or gc removes "
