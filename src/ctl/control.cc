@@ -84,13 +84,13 @@ void ControlServer::on_accept() {
       const int err = errno;
       if (err == EINTR || err == ECONNABORTED) continue;
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) return back_off(err);
-      if (err != EAGAIN) log::warn("socket {}: accept: {}", path_, std::strerror(err));
+      if (err == EAGAIN)
+        resumed();  // nothing waiting, but a descriptor was there for it (taken before the wait)
+      else
+        log::warn("socket {}: accept: {}", path_, std::strerror(err));
       return;
     }
-    if (backoff_ != Duration::zero()) {
-      log::info("socket {}: accepting clients again", path_);
-      backoff_ = Duration::zero();
-    }
+    resumed();
     if (clients_.size() >= limits_.max_clients) {
       // Refused: closed at once, so that the client sees the end at once; the others go on.
       ::close(fd);
@@ -129,6 +129,12 @@ void ControlServer::back_off(int err) {
     loop_.add_fd(listen_fd_, EPOLLIN, [this](uint32_t) { on_accept(); });
     on_accept();
   });
+}
+
+void ControlServer::resumed() {
+  if (backoff_ == Duration::zero()) return;
+  log::info("socket {}: accepting clients again", path_);
+  backoff_ = Duration::zero();
 }
 
 void ControlServer::arm_idle(Client& c) {

@@ -61,6 +61,7 @@ class ControlServer {
   void drop(int fd);
   void arm_idle(Client& c);
   void back_off(int err);
+  void resumed();  // accept() works again after a back-off
 
   nlohmann::json respond(const std::string& line);
 
