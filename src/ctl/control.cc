@@ -256,6 +256,10 @@ Expected<nlohmann::json> request(const std::string& socket_path, const nlohmann:
     resp.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  if (resp.empty())
+    return fail("isthmusd at " + socket_path +
+                " closed the connection without an answer (it serves a bounded number of clients "
+                "at once: try again)");
   auto j = nlohmann::json::parse(resp, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("malformed response from isthmusd");
   return j;

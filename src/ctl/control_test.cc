@@ -153,6 +153,17 @@ TEST(Control, ClientsOverTheCapAreRefusedAndTheOthersServed) {
   EXPECT_EQ(read_to_end(c), "");  // closed without a word
   EXPECT_EQ(read_to_end(d), "");
   EXPECT_EQ(server.clients(), 2u);
+  // isthmusctl's side of a refusal.
+  Expected<nlohmann::json> refused;
+  std::thread client([&] { refused = call(path, {"x"}); });
+  EXPECT_TRUE(run_until(
+      loop, [&] { return server.refused() == 3; }, std::chrono::seconds(2)));
+  client.join();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message,
+            "isthmusd at " + path +
+                " closed the connection without an answer (it serves a bounded number of "
+                "clients at once: try again)");
   // The connected ones are served.
   send_text(a, "{\"args\": [\"ping\"]}\n");
   ASSERT_TRUE(run_until(
@@ -163,7 +174,7 @@ TEST(Control, ClientsOverTheCapAreRefusedAndTheOthersServed) {
   send_text(e, "{\"args\": [\"x\"]}\n");
   ASSERT_TRUE(run_until(
       loop, [&] { return read_to_end(e) != "(open)"; }, std::chrono::seconds(2)));
-  EXPECT_EQ(server.refused(), 2u);
+  EXPECT_EQ(server.refused(), 3u);
   for (int fd : {a, b, c, d, e}) ::close(fd);
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
