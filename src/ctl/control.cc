@@ -238,12 +238,18 @@ Expected<nlohmann::json> request(const std::string& socket_path, const nlohmann:
     return fail("cannot reach isthmusd at " + socket_path + ": " + std::strerror(err) +
                 " (is the daemon running? see --socket)");
   }
+  const std::string refused = "isthmusd at " + socket_path +
+                              " closed the connection without an answer (it serves a bounded "
+                              "number of clients at once: try again)";
   std::string req = message.dump() + "\n";
   size_t off = 0;
   while (off < req.size()) {
-    ssize_t n = ::write(fd, req.data() + off, req.size() - off);
+    // MSG_NOSIGNAL: a daemon that closed the connection (a refusal) is an error, not SIGPIPE.
+    ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
     if (n <= 0) {
+      const int err = errno;
       ::close(fd);
+      if (n < 0 && (err == EPIPE || err == ECONNRESET)) return fail(refused);
       return fail("writing to " + socket_path + " failed");
     }
     off += static_cast<size_t>(n);
@@ -256,10 +262,7 @@ Expected<nlohmann::json> request(const std::string& socket_path, const nlohmann:
     resp.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
-  if (resp.empty())
-    return fail("isthmusd at " + socket_path +
-                " closed the connection without an answer (it serves a bounded number of clients "
-                "at once: try again)");
+  if (resp.empty()) return fail(refused);
   auto j = nlohmann::json::parse(resp, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("malformed response from isthmusd");
   return j;
