@@ -19,6 +19,7 @@
 #include "bgp/speaker/speaker.h"
 #include "config/config.h"
 #include "core/event_loop.h"
+#include "core/fd_limit.h"
 #include "core/log.h"
 #include "ctl/control.h"
 #include "daemon/agent_setup.h"
@@ -62,6 +63,14 @@ int run(const std::string& path) {
   }
   log::set_level(cfg->log_level);
   for (auto& w : cfg->warnings) log::warn("config: {}", w);
+
+  // Every client, session and namespace is a descriptor: the soft limit goes up to the hard one.
+  if (auto fds = raise_fd_limit(); !fds)
+    log::warn("isthmusd: open files limit: {}", fds.error().message);
+  else if (fds->after != fds->before)
+    log::info("isthmusd: open files limit raised from {} to {}", fds->before, fds->after);
+  else
+    log::info("isthmusd: open files limit {}", fds->after);
 
   std::signal(SIGPIPE, SIG_IGN);
   sigset_t mask;
@@ -197,6 +206,7 @@ int run(const std::string& path) {
       return 1;
     }
     ipam.emplace(std::move(*opened));
+    for (const auto& note : ipam->notes()) log::warn("agent: {}", note);
     for (const auto& key : ipam->stale())
       log::warn(
           "agent: endpoint {} {} of network {}: not configured here any more (del or gc removes "

@@ -70,6 +70,21 @@ std::string alias_of(const ipam::Key& k) {
   return std::string(kAliasPrefix) + k.network + ":" + k.ifname + ":" + k.container_id;
 }
 
+// The route of `r`'s key (table, destination, metric) the namespace has, described, if any.
+std::optional<std::string> existing_route(kernel::Kernel& k, const kernel::Route& r) {
+  auto routes = k.routes(r.table);
+  if (!routes) return std::nullopt;
+  const uint32_t metric = r.dst.family() == IpFamily::V6 && r.metric == 0 ? 1024 : r.metric;
+  for (const kernel::Route& o : *routes) {
+    if (o.dst != r.dst || o.metric != metric) continue;
+    std::string text = (r.dst.length() == 0 ? "a default route " : "a route ") + o.dst.to_string();
+    if (o.gateway) text += " via " + o.gateway->to_string();
+    if (o.unreachable) text += " (unreachable)";
+    return text;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 NetnsOpener real_netns() {
@@ -102,6 +117,7 @@ NetnsOpener real_netns() {
       }
       Expected<std::vector<kernel::Route>> routes(uint32_t t) override { return k().routes(t); }
       Expected<void> replace_route(const kernel::Route& r) override { return k().replace_route(r); }
+      Expected<void> add_route(const kernel::Route& r) override { return k().add_route(r); }
       Expected<void> delete_route(const kernel::Route& r) override { return k().delete_route(r); }
       Expected<std::vector<kernel::Rule>> rules() override { return k().rules(); }
       Expected<void> add_rule(const kernel::Rule& r) override { return k().add_rule(r); }
@@ -311,14 +327,25 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
     c.up = true;
     if (rec.mac) c.mac = *rec.mac;
     auto ok = k.set_link(inner->index, c);
+    // The default routes are added, never replaced (NLM_F_EXCL): a route the workload's namespace
+    // has already is not ours to take over, and the ADD fails (and is undone) instead.
+    std::set<IpFamily> routed;
     for (const IpAddress& ip : rec.ips) {
       if (!ok) break;
       const auto& gw = ip.is_v4() ? n->gateway : n->gateway6;
       if (!gw) continue;
       ok = k.add_address({inner->index, ip, gw->length});
-      if (ok)
-        ok = k.replace_route(
-            {.dst = Prefix(any_address(ip.family()), 0), .gateway = gw->ip, .oif = inner->index});
+      if (!ok || !routed.insert(ip.family()).second) continue;
+      const kernel::Route def{
+          .dst = Prefix(any_address(ip.family()), 0), .gateway = gw->ip, .oif = inner->index};
+      ok = k.add_route(def);
+      if (ok) continue;
+      if (auto there = existing_route(k, def)) {
+        ns->close();
+        return undo(5, "in " + req.netns + ": " + *there +
+                           " is there already; the agent does not replace a workload's routes (" +
+                           ok.error().message + ")");
+      }
     }
     if (!ok) {
       ns->close();

@@ -6,11 +6,17 @@
 #include <gtest/gtest.h>
 #include <linux/neighbour.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "agent/endpoints.h"
 #include "agent/reconciler.h"
@@ -32,6 +38,8 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   const int host_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   ASSERT_EQ(unshare(CLONE_NEWNET), 0);  // the container's
   const int container_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  ASSERT_EQ(unshare(CLONE_NEWNET), 0);  // another container's
+  const int container2_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   ASSERT_EQ(setns(host_ns, CLONE_NEWNET), 0);
   const std::string netns = "/proc/self/fd/" + std::to_string(container_ns);
 
@@ -145,6 +153,7 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   EndpointRequest other = req;
   other.key.container_id = "beef";
   other.key.ifname = "eth1";
+  other.netns = "/proc/self/fd/" + std::to_string(container2_ns);
   auto second = eps.add(other);
   ASSERT_TRUE(second.has_value()) << second.error().message;
   EXPECT_EQ((*second)["ips"][0]["address"], "100.64.1.3/24");
@@ -221,7 +230,214 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   EXPECT_FALSE(find(*k.links(), Endpoints::host_ifname(other.key)));
   EXPECT_TRUE(ipam->records().empty());
   close(container_ns);
+  close(container2_ns);
   close(host_ns);
+}
+
+// A host namespace with network blue (br100) and a container's namespace, both this process's
+// own; the endpoint service on them, ready.
+class EndpointsLab : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0) << std::strerror(errno) << " (needs root)";
+    host_ns_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(unshare(CLONE_NEWNET), 0);
+    container_ns_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(setns(host_ns_, CLONE_NEWNET), 0);
+    netns_ = "/proc/self/fd/" + std::to_string(container_ns_);
+    auto opened = kernel::NetlinkKernel::open();
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    k_ = std::move(*opened);
+    auto inner = kernel::NetlinkKernel::open_in(container_ns_);
+    ASSERT_TRUE(inner.has_value()) << inner.error().message;
+    inner_ = std::move(*inner);
+    config_.vtep = ip("198.18.0.1");
+    config_.overlay_mtu = 1450;
+    config_.networks.push_back({"blue", 100, GatewayAddress{ip("100.64.1.1"), 24},
+                                GatewayAddress{ip("fd00:64:1::1"), 64}});
+    auto lo = k_->link("lo");
+    ASSERT_TRUE(k_->add_address({lo->index, ip("198.18.0.1"), 32}).has_value());
+    DesiredState d;
+    d.vtep = config_.vtep;
+    NetworkState blue;
+    blue.vni = 100;
+    blue.gateway_mac = config_.gateway_mac;
+    blue.gateways = {{ip("100.64.1.1"), 24}, {ip("fd00:64:1::1"), 64}};
+    d.networks = {blue};
+    auto r = reconcile(*k_, d);
+    ASSERT_TRUE(r.ok()) << r.errors.front();
+    ipam::NetworkPools pools;
+    pools.name = "blue";
+    pools.v4 =
+        ipam::SubnetPool{prefix("100.64.1.0/24"), ip("100.64.1.1"), {prefix("100.64.1.0/28")}};
+    pools.v6 =
+        ipam::SubnetPool{prefix("fd00:64:1::/64"), ip("fd00:64:1::1"), {prefix("fd00:64:1::/120")}};
+    auto ipam = ipam::Ipam::open("", {pools});
+    ASSERT_TRUE(ipam.has_value()) << ipam.error().message;
+    ipam_.emplace(std::move(*ipam));
+    eps_.emplace(*k_, *ipam_, config_, real_netns());
+    eps_->set_ready(true);
+    req_.key = {"blue", "c0ffee", "eth0"};
+    req_.netns = netns_;
+  }
+  void TearDown() override {
+    eps_.reset();
+    if (container_ns_ >= 0) close(container_ns_);
+    if (host_ns_ >= 0) close(host_ns_);
+  }
+
+  // Nothing of the request is left: no record, no host end, no neighbour entry, no eth0.
+  void expect_nothing_left() {
+    EXPECT_EQ(ipam_->find(req_.key), nullptr);
+    EXPECT_TRUE(ipam_->records().empty());
+    EXPECT_FALSE(find(*k_->links(), Endpoints::host_ifname(req_.key)));
+    auto neighbours = *k_->neighbours();
+    EXPECT_FALSE(std::any_of(neighbours.begin(), neighbours.end(), [](const auto& n) {
+      return n.ip == ip("100.64.1.2") || n.ip == ip("fd00:64:1::2");
+    }));
+    EXPECT_FALSE(find(*inner_->links(), "eth0"));
+  }
+
+  // A default route in `k` of `family` via `gateway`, described ("" when there is none).
+  static std::string default_route(kernel::Kernel& k, IpFamily family) {
+    std::string out;
+    for (const auto& rt : *k.routes(254))
+      if (rt.dst.length() == 0 && rt.dst.family() == family)
+        out += (out.empty() ? "" : " ") + (rt.gateway ? rt.gateway->to_string() : "-");
+    return out;
+  }
+
+  int host_ns_ = -1;
+  int container_ns_ = -1;
+  std::string netns_;
+  std::unique_ptr<kernel::NetlinkKernel> k_;
+  std::unique_ptr<kernel::NetlinkKernel> inner_;
+  AgentConfig config_;
+  std::optional<ipam::Ipam> ipam_;
+  std::optional<Endpoints> eps_;
+  EndpointRequest req_;
+};
+
+// A netns path that is not another network namespace is refused, with what it is, before it is
+// used; nothing is left of the request. A FIFO does not block (the daemon's one thread would wait
+// for a writer forever); the agent's own namespace would get the workload's default routes.
+TEST_F(EndpointsLab, TheNetnsMustBeAnotherNetworkNamespace) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("isthmus-netns-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string fifo = (dir / "fifo").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const std::string plain = (dir / "plain").string();
+  std::ofstream(plain) << "";
+  // The host has a default route the agent's own namespace must keep.
+  auto d = k_->add_link({.name = "uplink0", .kind = "veth", .veth_peer = "uplink0p"});
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  ASSERT_TRUE(k_->set_link(k_->link("uplink0p")->index, {.up = true}).has_value());
+  ASSERT_TRUE(k_->set_link(d->index, {.up = true}).has_value());
+  ASSERT_TRUE(k_->add_address({d->index, ip("198.18.9.2"), 24}).has_value());
+  ASSERT_TRUE(
+      k_->replace_route({.dst = prefix("0.0.0.0/0"), .gateway = ip("198.18.9.1"), .oif = d->index})
+          .has_value());
+
+  // The FIFO first, watched: if the ADD blocks, a writer releases it and the test fails.
+  std::atomic<bool> done{false};
+  std::atomic<bool> released{false};
+  std::thread watchdog([&] {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (done) return;
+    released = true;
+    int w = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (w >= 0) close(w);
+  });
+  EndpointRequest r = req_;
+  r.netns = fifo;
+  auto refused = eps_->add(r);
+  done = true;
+  watchdog.join();
+  EXPECT_FALSE(released) << "the ADD blocked on the FIFO";
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, 5);
+  EXPECT_EQ(refused.error().message,
+            "network namespace " + fifo + " is a FIFO, not a network namespace");
+  expect_nothing_left();
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {(dir / "missing").string(), "does not exist"},
+      {dir.string(), "is a directory, not a network namespace"},
+      {"/dev/null", "is a character device, not a network namespace"},
+      {plain,
+       "is not a network namespace: a file outside nsfs (a namespace is /proc/PID/ns/net, or a "
+       "file a namespace is bind-mounted on)"},
+      {"/proc/self/ns/mnt", "is a mount namespace, not a network namespace"},
+      {"/proc/self/ns/net", "is the agent's own network namespace (the host's), not a workload's"},
+      {"/proc/thread-self/ns/net",
+       "is the agent's own network namespace (the host's), not a workload's"},
+      {"/proc/self/fd/" + std::to_string(host_ns_),
+       "is the agent's own network namespace (the host's), not a workload's"},
+  };
+  for (const auto& [path, why] : cases) {
+    r.netns = path;
+    auto e = eps_->add(r);
+    ASSERT_FALSE(e.has_value()) << path;
+    EXPECT_EQ(e.error().code, 5) << path;
+    EXPECT_EQ(e.error().message, "network namespace " + path + " " + why);
+    expect_nothing_left();
+  }
+  EXPECT_EQ(default_route(*k_, IpFamily::V4), "198.18.9.1");
+  EXPECT_EQ(default_route(*k_, IpFamily::V6), "");
+  // The container's namespace is fine.
+  auto ok = eps_->add(req_);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(default_route(*inner_, IpFamily::V4), "100.64.1.1");
+  std::filesystem::remove_all(dir);
+}
+
+// A route the workload's namespace has is never replaced: the ADD fails, saying which route, and
+// nothing of it is left (the other family's default route it had added goes too).
+TEST_F(EndpointsLab, AnExistingRouteInTheWorkloadIsNeverReplaced) {
+  auto d = inner_->add_link({.name = "ext0", .kind = "veth", .veth_peer = "ext0p"});
+  ASSERT_TRUE(d.has_value()) << d.error().message;
+  ASSERT_TRUE(inner_->set_link(inner_->link("ext0p")->index, {.up = true}).has_value());
+  ASSERT_TRUE(inner_->set_link(d->index, {.up = true}).has_value());
+  ASSERT_TRUE(inner_->add_address({d->index, ip("fd00:9::2"), 64}).has_value());
+  ASSERT_TRUE(
+      inner_->replace_route({.dst = prefix("::/0"), .gateway = ip("fd00:9::1"), .oif = d->index})
+          .has_value());
+  // IPv4's default route is added first, IPv6's is refused.
+  auto refused = eps_->add(req_);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, 5);
+  EXPECT_EQ(refused.error().message,
+            "in " + netns_ +
+                ": a default route ::/0 via fd00:9::1 is there already; the agent does not "
+                "replace a workload's routes (RTM_NEWROUTE ::/0: File exists)");
+  expect_nothing_left();
+  EXPECT_EQ(default_route(*inner_, IpFamily::V6), "fd00:9::1");
+  EXPECT_EQ(default_route(*inner_, IpFamily::V4), "");
+  // An IPv4 default route likewise; without one in the way the ADD succeeds.
+  ASSERT_TRUE(
+      inner_->delete_route({.dst = prefix("::/0"), .gateway = ip("fd00:9::1")}).has_value());
+  ASSERT_TRUE(inner_->add_address({d->index, ip("100.64.9.2"), 24}).has_value());
+  ASSERT_TRUE(inner_
+                  ->replace_route(
+                      {.dst = prefix("0.0.0.0/0"), .gateway = ip("100.64.9.1"), .oif = d->index})
+                  .has_value());
+  refused = eps_->add(req_);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().message,
+            "in " + netns_ +
+                ": a default route 0.0.0.0/0 via 100.64.9.1 is there already; the agent does not "
+                "replace a workload's routes (RTM_NEWROUTE 0.0.0.0/0: File exists)");
+  expect_nothing_left();
+  EXPECT_EQ(default_route(*inner_, IpFamily::V4), "100.64.9.1");
+  ASSERT_TRUE(
+      inner_->delete_route({.dst = prefix("0.0.0.0/0"), .gateway = ip("100.64.9.1")}).has_value());
+  auto ok = eps_->add(req_);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(default_route(*inner_, IpFamily::V4), "100.64.1.1");
+  EXPECT_EQ(default_route(*inner_, IpFamily::V6), "fd00:64:1::1");
 }
 
 }  // namespace

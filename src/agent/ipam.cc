@@ -1,8 +1,10 @@
 // IPAM: per-node blocks of each network's subnets, round-robin allocation from a set of used
-// addresses, and the attachments' records in an atomically rewritten JSON file (see ipam.h).
+// addresses, and the attachments' records in a JSON snapshot and a journal of changes (see
+// ipam.h).
 #include "agent/ipam.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -306,27 +308,48 @@ Expected<std::vector<Prefix>> split_blocks(const Prefix& subnet, uint8_t block_l
 
 // ---- The state file ----------------------------------------------------------------------------
 
+namespace {
+
+Json record_json(const Record& r) {
+  Json ips = Json::array();
+  for (const auto& a : r.ips) ips.push_back(a.to_string());
+  Json e = {{"network", r.key.network},
+            {"container_id", r.key.container_id},
+            {"ifname", r.key.ifname},
+            {"kind", std::string(kind_name(r.kind))},
+            {"netns", r.netns},
+            {"host_ifname", r.host_ifname},
+            {"ips", ips}};
+  if (r.mac) e["mac"] = r.mac->to_string();
+  return e;
+}
+
+Json addresses_json(const std::vector<IpAddress>& list) {
+  Json l = Json::array();
+  for (const auto& a : list) l.push_back(a.to_string());
+  return l;
+}
+
+// A list of addresses of the cursors (of the state file or a journal line).
+Expected<std::vector<IpAddress>> decode_addresses(const Json& list, const std::string& where) {
+  if (!list.is_array()) return fail(where + ": expected a list of addresses");
+  std::vector<IpAddress> out;
+  for (const auto& x : list) {
+    auto a = x.is_string() ? IpAddress::parse(x.get_ref<const std::string&>())
+                           : Expected<IpAddress>(fail("not a string"));
+    if (!a) return fail(where + ": " + x.dump() + " is not an IP address");
+    out.push_back(*a);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string encode_state(const State& state) {
   Json endpoints = Json::array();
-  for (const auto& [key, r] : state.records) {
-    Json ips = Json::array();
-    for (const auto& a : r.ips) ips.push_back(a.to_string());
-    Json e = {{"network", key.network},
-              {"container_id", key.container_id},
-              {"ifname", key.ifname},
-              {"kind", std::string(kind_name(r.kind))},
-              {"netns", r.netns},
-              {"host_ifname", r.host_ifname},
-              {"ips", ips}};
-    if (r.mac) e["mac"] = r.mac->to_string();
-    endpoints.push_back(std::move(e));
-  }
+  for (const auto& [key, r] : state.records) endpoints.push_back(record_json(r));
   Json cursors = Json::object();
-  for (const auto& [network, last] : state.cursors) {
-    Json l = Json::array();
-    for (const auto& a : last) l.push_back(a.to_string());
-    cursors[network] = l;
-  }
+  for (const auto& [network, last] : state.cursors) cursors[network] = addresses_json(last);
   Json doc = {{"version", kStateVersion}, {"endpoints", endpoints}, {"cursors", cursors}};
   // Every string was checked printable when it came in; `replace` is a backstop, never a throw.
   return doc.dump(1, ' ', false, Json::error_handler_t::replace) + "\n";
@@ -368,25 +391,135 @@ Expected<State> decode_state(std::string_view text) {
   if (cursors != doc.end()) {
     if (!cursors->is_object()) return fail("cursors: expected an object");
     for (const auto& [network, list] : cursors->items()) {
-      const std::string where = "cursors." + network;
-      if (!list.is_array()) return fail(where + ": expected a list of addresses");
-      std::vector<IpAddress> last;
-      for (const auto& x : list) {
-        auto a = x.is_string() ? IpAddress::parse(x.get_ref<const std::string&>())
-                               : Expected<IpAddress>(fail("not a string"));
-        if (!a) return fail(where + ": " + x.dump() + " is not an IP address");
-        last.push_back(*a);
-      }
-      state.cursors[network] = std::move(last);
+      auto last = decode_addresses(list, "cursors." + network);
+      if (!last) return fail(last.error().message);
+      state.cursors[network] = std::move(*last);
     }
   }
   return state;
 }
 
+// ---- The journal -------------------------------------------------------------------------------
+//
+// One change per line: {"put": [record, ...], "del": [{"network", "container_id", "ifname"}, ...],
+// "cursors": {"network": [address, ...]}}, each member optional.
+
+namespace {
+
+std::string journal_line(const std::vector<Record>& put, const std::vector<Key>& del,
+                         const std::string& network, const State& state) {
+  Json line = Json::object();
+  if (!put.empty()) {
+    Json p = Json::array();
+    for (const auto& r : put) p.push_back(record_json(r));
+    line["put"] = std::move(p);
+  }
+  if (!del.empty()) {
+    Json d = Json::array();
+    for (const auto& k : del)
+      d.push_back({{"network", k.network}, {"container_id", k.container_id}, {"ifname", k.ifname}});
+    line["del"] = std::move(d);
+  }
+  if (!network.empty()) {
+    auto it = state.cursors.find(network);
+    line["cursors"] = {
+        {network, it == state.cursors.end() ? Json::array() : addresses_json(it->second)}};
+  }
+  return line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+// One line applied to `state`, or what is wrong with it.
+Expected<void> apply_line(State& state, std::string_view text, const std::string& where) {
+  Json line = Json::parse(text.begin(), text.end(), nullptr, false);
+  if (line.is_discarded()) return fail(where + ": " + json_syntax_error(text));
+  if (!line.is_object()) return fail(where + ": expected a JSON object");
+  Reader rd;
+  std::vector<Record> put;
+  std::vector<Key> del;
+  if (auto p = line.find("put"); p != line.end()) {
+    if (!p->is_array()) return fail(where + ".put: expected a list");
+    for (size_t i = 0; i < p->size(); ++i) {
+      auto r = decode_record(rd, (*p)[i], where + ".put[" + std::to_string(i) + "]");
+      if (!r) return fail(rd.error);
+      put.push_back(std::move(*r));
+    }
+  }
+  if (auto d = line.find("del"); d != line.end()) {
+    if (!d->is_array()) return fail(where + ".del: expected a list");
+    for (size_t i = 0; i < d->size(); ++i) {
+      const std::string at = where + ".del[" + std::to_string(i) + "]";
+      const Json& k = (*d)[i];
+      if (!k.is_object()) return fail(at + ": expected an object");
+      auto network = rd.text(k, at, "network", true);
+      auto container = rd.text(k, at, "container_id", true);
+      auto ifname = rd.text(k, at, "ifname", true);
+      if (!network || !container || !ifname) return fail(rd.error);
+      del.push_back(Key{*network, *container, *ifname});
+    }
+  }
+  std::map<std::string, std::vector<IpAddress>> cursors;
+  if (auto c = line.find("cursors"); c != line.end()) {
+    if (!c->is_object()) return fail(where + ".cursors: expected an object");
+    for (const auto& [network, list] : c->items()) {
+      auto last = decode_addresses(list, where + ".cursors." + network);
+      if (!last) return fail(last.error().message);
+      cursors[network] = std::move(*last);
+    }
+  }
+  for (const auto& k : del) state.records.erase(k);
+  for (auto& r : put) state.records.insert_or_assign(r.key, std::move(r));
+  for (auto& [network, last] : cursors) state.cursors[network] = std::move(last);
+  return {};
+}
+
+}  // namespace
+
+Expected<size_t> replay_journal(State& state, std::string_view text, std::string& torn) {
+  torn.clear();
+  size_t applied = 0;
+  size_t start = 0;
+  for (size_t number = 1; start < text.size(); ++number) {
+    const size_t end = text.find('\n', start);
+    const std::string where = "line " + std::to_string(number);
+    if (end == std::string_view::npos) {
+      torn = where + " is cut short (" + std::to_string(text.size() - start) +
+             " bytes without a newline): a change that was never reported; ignored";
+      break;
+    }
+    const std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    if (auto ok = apply_line(state, line, where); !ok) {
+      // A write cut short in the last line can also leave bytes that are no JSON.
+      if (start >= text.size()) {
+        torn = where + " (the last) does not parse: a change that was never reported; ignored (" +
+               ok.error().message + ")";
+        break;
+      }
+      return fail(ok.error().message);
+    }
+    ++applied;
+  }
+  return applied;
+}
+
 // ---- Ipam --------------------------------------------------------------------------------------
 
-Expected<Ipam> Ipam::open(std::string path, std::vector<NetworkPools> networks) {
+Ipam::Fd& Ipam::Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd >= 0) ::close(fd);
+    fd = std::exchange(o.fd, -1);
+  }
+  return *this;
+}
+
+Ipam::Fd::~Fd() {
+  if (fd >= 0) ::close(fd);
+}
+
+Expected<Ipam> Ipam::open(std::string path, std::vector<NetworkPools> networks,
+                          size_t compact_every) {
   Ipam ipam;
+  ipam.compact_every_ = compact_every == 0 ? 1 : compact_every;
   std::set<std::string> names;
   for (auto& n : networks) {
     if (!names.insert(n.name).second) return fail("network " + n.name + " is listed twice");
@@ -435,6 +568,28 @@ Expected<Ipam> Ipam::open(std::string path, std::vector<NetworkPools> networks) 
                   "it does not start without them: repair the file, or remove it to start with "
                   "none (addresses of running workloads may then be handed out twice)");
     ipam.state_ = std::move(*state);
+  }
+  auto journal = read_file(ipam.journal_path());
+  if (!journal) return fail(journal.error().message);
+  if (*journal && !(*journal)->empty()) {
+    auto bad = [&](const std::string& why) {
+      return fail(ipam.journal_path() + ": " + why +
+                  ". The agent's attachments and their addresses are recorded in this file and "
+                  "in " +
+                  ipam.path_ +
+                  ", and it does not start without them: repair the file, or remove it to start "
+                  "with what " +
+                  ipam.path_ + " says (addresses handed out since may then be handed out twice)");
+    };
+    std::string torn;
+    auto applied = replay_journal(ipam.state_, **journal, torn);
+    if (!applied) return bad(applied.error().message);
+    // The snapshot's checks (an address held twice, ...) on the result.
+    if (auto checked = decode_state(encode_state(ipam.state_)); !checked)
+      return bad("after its " + std::to_string(*applied) + " lines: " + checked.error().message);
+    if (!torn.empty()) ipam.notes_.push_back(ipam.journal_path() + ": " + torn);
+    // Folded into the snapshot now: the journal starts empty (and without the torn line).
+    if (auto ok = ipam.compact(); !ok) return fail(ok.error().message);
   }
   ipam.index();
   return ipam;
@@ -660,7 +815,7 @@ Expected<Allocation, IpamError> Ipam::allocate(const Request& req) {
   const auto old_cursors = state_.cursors;
   add_record(rec);
   for (const auto& a : dynamic) set_cursor(key.network, a);
-  if (auto saved = save(); !saved) {
+  if (auto saved = save({rec}, {}, dynamic.empty() ? std::string() : key.network); !saved) {
     remove_record(rec);
     state_.cursors = old_cursors;
     return unexpected(std::move(saved.error()));
@@ -682,7 +837,7 @@ Expected<void, IpamError> Ipam::update(const Record& record) {
     return unexpected(IpamError{kCodeInvalidFields, bad});
   Record old = it->second;
   it->second = record;
-  if (auto saved = save(); !saved) {
+  if (auto saved = save({record}, {}, {}); !saved) {
     state_.records[record.key] = old;
     return unexpected(std::move(saved.error()));
   }
@@ -694,7 +849,7 @@ Expected<std::optional<Record>, IpamError> Ipam::release(const Key& key) {
   if (!r) return std::optional<Record>();
   Record old = *r;
   remove_record(old);
-  if (auto saved = save(); !saved) {
+  if (auto saved = save({}, {key}, {}); !saved) {
     add_record(old);
     return unexpected(std::move(saved.error()));
   }
@@ -708,18 +863,90 @@ Expected<std::vector<Record>, IpamError> Ipam::gc(
     if (key.network == network && !valid.contains({key.container_id, key.ifname}))
       removed.push_back(r);
   if (removed.empty()) return removed;
-  for (const auto& r : removed) remove_record(r);
-  if (auto saved = save(); !saved) {
+  std::vector<Key> keys;
+  for (const auto& r : removed) {
+    remove_record(r);
+    keys.push_back(r.key);
+  }
+  if (auto saved = save({}, keys, {}); !saved) {
     for (const auto& r : removed) add_record(r);
     return unexpected(std::move(saved.error()));
   }
   return removed;
 }
 
-Expected<void, IpamError> Ipam::save() {
+Expected<void, IpamError> Ipam::save(const std::vector<Record>& put, const std::vector<Key>& del,
+                                     const std::string& network) {
   if (path_.empty()) return {};
-  if (auto ok = write_atomically(path_, encode_state(state_)); !ok)
+  auto ok = journal_dirty_ || journal_lines_ >= compact_every_
+                ? compact()
+                : append(journal_line(put, del, network, state_));
+  if (!ok)
     return unexpected(IpamError{kCodeIoFailure, "saving the endpoints: " + ok.error().message});
+  return {};
+}
+
+// One line at the journal's end, on disk (fdatasync) before it returns. A write that fails half
+// way is cut off again, so that the journal holds whole lines only; if even that fails, the next
+// change compacts (a new snapshot and an empty journal).
+Expected<void> Ipam::append(const std::string& line) {
+  const std::string jp = journal_path();
+  // A journal removed (with its directory) while open would take the lines with it: it is opened
+  // again by name.
+  if (journal_.fd >= 0) {
+    struct stat st {};
+    if (::fstat(journal_.fd, &st) != 0 || st.st_nlink == 0) journal_ = Fd();
+  }
+  if (journal_.fd < 0) {
+    const bool existed = ::access(jp.c_str(), F_OK) == 0;
+    Fd fd;
+    fd.fd = ::open(jp.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd.fd < 0) return fail("opening " + jp + ": " + errno_text(errno));
+    if (!existed) {
+      // The new file's name on disk: the directory synced once.
+      std::string dir = std::filesystem::path(jp).parent_path().string();
+      if (dir.empty()) dir = ".";
+      int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd < 0 || ::fsync(dfd) != 0) {
+        const int e = errno;
+        if (dfd >= 0) ::close(dfd);
+        return fail("fsync " + dir + ": " + errno_text(e));
+      }
+      ::close(dfd);
+    }
+    journal_ = std::move(fd);
+  }
+  const off_t before = ::lseek(journal_.fd, 0, SEEK_END);
+  size_t done = 0;
+  int err = 0;
+  while (done < line.size()) {
+    ssize_t n = ::write(journal_.fd, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (err == 0 && ::fdatasync(journal_.fd) != 0) err = errno;
+  if (err != 0) {
+    if (before < 0 || ::ftruncate(journal_.fd, before) != 0) journal_dirty_ = true;
+    return fail("writing " + jp + ": " + errno_text(err));
+  }
+  ++journal_lines_;
+  return {};
+}
+
+// The state as a new snapshot, then an empty journal. A crash in between leaves lines the
+// snapshot has already; replaying them changes nothing.
+Expected<void> Ipam::compact() {
+  if (auto ok = write_atomically(path_, encode_state(state_)); !ok) return ok;
+  const std::string jp = journal_path();
+  journal_ = Fd();
+  if (::truncate(jp.c_str(), 0) != 0 && errno != ENOENT)
+    return fail("emptying " + jp + ": " + errno_text(errno));
+  journal_lines_ = 0;
+  journal_dirty_ = false;
   return {};
 }
 

@@ -16,10 +16,17 @@
 // Static addresses must be inside this node's blocks: anywhere else in the subnet another node
 // may hand the same address out, and nothing here could see it (code 7 otherwise).
 //
-// Persistence. One JSON file per node (`<agent.state_dir>/endpoints.json`), rewritten atomically
-// (temporary file, fsync, rename, fsync of the directory) on every change, before the change is
-// reported: what the file says covers everything handed out. A missing file is a first start. A
-// file that cannot be read or parsed is an error naming the file and the fault, and open() fails:
+// Persistence. A snapshot, one JSON file per node (`<agent.state_dir>/endpoints.json`), and a
+// journal beside it (`endpoints.json.journal`): every change is one line appended to the journal
+// and fdatasync'd before the change is reported, so that what the two say covers everything
+// handed out, also after kill -9 or a power loss. The journal is folded into the snapshot
+// (rewritten atomically: temporary file, fsync, rename, fsync of the directory; then the journal
+// is emptied) at open() and after every kCompactEvery lines: a change costs one short write and
+// one fdatasync, not a rewrite of every record. A crash between the two leaves lines
+// the snapshot has already: replaying them changes nothing. A journal's last line that is cut
+// short (a write that did not finish) was never reported: it is ignored, and notes() says so. A
+// missing snapshot is a first start. A snapshot or a journal (other than its last line) that
+// cannot be read or parsed is an error naming the file and the fault, and open() fails:
 // the agent does not start rather than forget attachments whose addresses are still in use (it
 // would hand them out again). The operator fixes or removes the file; nothing is moved aside.
 // Records of networks no longer configured, or whose addresses are outside the configured subnets,
@@ -35,6 +42,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/expected.h"
@@ -133,14 +141,24 @@ struct State {
 std::string encode_state(const State& state);
 Expected<State> decode_state(std::string_view text);
 
+// The journal's text applied to `state` in order; the number of lines applied. Any bytes give
+// that or an error naming the line (fuzz_ipam_state). A last line that is cut short or does not
+// parse is not applied and is described in `torn` (left empty otherwise).
+Expected<size_t> replay_journal(State& state, std::string_view text, std::string& torn);
+
 inline constexpr std::string_view kStateFileName = "endpoints.json";
+inline constexpr std::string_view kJournalSuffix = ".journal";
+// The journal is folded into the snapshot after this many lines.
+inline constexpr size_t kCompactEvery = 1024;
 
 class Ipam {
  public:
   // Reads `path` (a missing file: no attachments yet) and checks the networks (blocks inside
   // their subnets, disjoint). An empty path keeps everything in memory (tests). Creates the
   // file's directory when missing. Errors: an unreadable or corrupt file, an invalid network.
-  static Expected<Ipam> open(std::string path, std::vector<NetworkPools> networks);
+  // `compact_every`: journal lines between snapshots (tests make it small).
+  static Expected<Ipam> open(std::string path, std::vector<NetworkPools> networks,
+                             size_t compact_every = kCompactEvery);
 
   // Addresses for an attachment, persisted before it returns. For an attachment that exists
   // already: its record (existed = true) when the request agrees with it (static IPs among its
@@ -167,14 +185,32 @@ class Ipam {
   // Addresses in use within this node's blocks of `network`'s family (for messages, status).
   size_t in_use(std::string_view network, IpFamily family) const;
   const std::string& path() const { return path_; }
+  // What open() found worth a log line (a journal's last line cut short).
+  const std::vector<std::string>& notes() const { return notes_; }
+  // Lines in the journal now (for tests).
+  size_t journal_lines() const { return journal_lines_; }
 
  private:
+  // The journal's descriptor: closed with the Ipam, moved with it.
+  struct Fd {
+    int fd = -1;
+    Fd() = default;
+    Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+    Fd& operator=(Fd&& o) noexcept;
+    ~Fd();
+  };
   struct FamilyState {
     SubnetPool pool;
     std::set<IpAddress> used;  // addresses of records inside the subnet
   };
   Ipam() = default;
-  Expected<void, IpamError> save();
+  // Persists one change: the records written (or rewritten), the keys removed, and the cursors
+  // of `network` (when not empty). A journal line, or a new snapshot when it is time to compact.
+  Expected<void, IpamError> save(const std::vector<Record>& put, const std::vector<Key>& del,
+                                 const std::string& network);
+  Expected<void> append(const std::string& line);
+  Expected<void> compact();
+  std::string journal_path() const { return path_ + std::string(kJournalSuffix); }
   // Rebuilds the used sets from the records.
   void index();
   FamilyState* family(const std::string& network, IpFamily f);
@@ -193,6 +229,11 @@ class Ipam {
   // Who holds an address: (network, address) -> key.
   std::map<std::pair<std::string, IpAddress>, Key> owners_;
   State state_;
+  Fd journal_;
+  size_t journal_lines_ = 0;
+  size_t compact_every_ = kCompactEvery;
+  bool journal_dirty_ = false;  // a failed append may have left part of a line: compact next
+  std::vector<std::string> notes_;
 };
 
 }  // namespace isthmus::agent::ipam

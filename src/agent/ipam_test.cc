@@ -3,8 +3,10 @@
 #include "agent/ipam.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -344,10 +346,25 @@ TEST(IpamState, FileFormat) {
   r.mac = *MacAddress::parse("02:00:00:00:00:40");
   r.host_ifname = "veth1a2b3c4d";
   ips(ipam, r);
+  // The change is a line of the journal; the snapshot is written when the journal is folded in
+  // (at open, and every kCompactEvery lines).
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(slurp(path + ".journal"),
+            R"({"cursors":{"blue":["100.64.1.2"]},"put":[{"container_id":"c0ffee",)"
+            R"("host_ifname":"veth1a2b3c4d","ifname":"eth0","ips":["100.64.1.2"],"kind":"veth",)"
+            R"("mac":"02:00:00:00:00:40","netns":"/var/run/netns/test","network":"blue"}]})"
+            "\n");
+  EXPECT_EQ(std::filesystem::status(path + ".journal").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  ASSERT_TRUE(ipam.release(Key{"blue", "c0ffee", "eth0"}));
+  EXPECT_EQ(ipam.journal_lines(), 2u);
+  ips(ipam, r);
+  Ipam again = open_ok({blue_v4()}, path);
+  EXPECT_EQ(slurp(path + ".journal"), "");
   EXPECT_EQ(slurp(path), R"({
  "cursors": {
   "blue": [
-   "100.64.1.2"
+   "100.64.1.3"
   ]
  },
  "endpoints": [
@@ -356,7 +373,7 @@ TEST(IpamState, FileFormat) {
    "host_ifname": "veth1a2b3c4d",
    "ifname": "eth0",
    "ips": [
-    "100.64.1.2"
+    "100.64.1.3"
    ],
    "kind": "veth",
    "mac": "02:00:00:00:00:40",
@@ -426,8 +443,9 @@ TEST(IpamState, UnreadableFileAndLeftoverTemporary) {
   write(dir.file("other.json.tmp"), "{garbage");
   Ipam ipam = open_ok({blue_v4()}, dir.file("other.json"));
   ips(ipam, req("a"));
-  EXPECT_FALSE(std::filesystem::exists(dir.file("other.json.tmp")));
+  // Replaced when the journal is folded into the snapshot (here: at the next open).
   EXPECT_EQ(open_ok({blue_v4()}, dir.file("other.json")).records().size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("other.json.tmp")));
 }
 
 TEST(IpamState, AFailedWriteChangesNothing) {
@@ -441,7 +459,7 @@ TEST(IpamState, AFailedWriteChangesNothing) {
   auto e = error_of(ipam, req("b"));
   EXPECT_EQ(e.code, kCodeIoFailure);
   EXPECT_EQ(e.message,
-            "saving the endpoints: writing " + sub + "/endpoints.json.tmp: Not a directory");
+            "saving the endpoints: opening " + sub + "/endpoints.json.journal: Not a directory");
   EXPECT_EQ(ipam.records().size(), 1u);
   EXPECT_EQ(ipam.release(Key{"blue", "a", "eth0"}).error().code, kCodeIoFailure);
   EXPECT_EQ(ipam.records().size(), 1u);
@@ -452,6 +470,119 @@ TEST(IpamState, AFailedWriteChangesNothing) {
   std::filesystem::remove(sub);
   std::filesystem::create_directory(sub);
   EXPECT_EQ(ips(ipam, req("b"))[0], A("100.64.1.3"));
+}
+
+constexpr size_t kEvery = 16;  // journal lines between snapshots in these tests
+
+NetworkPools blue_v6() { return {"blue", std::nullopt, pool("fd00:64:1::/64", "fd00:64:1::1")}; }
+
+// Every change is a journal line; every so many lines (kCompactEvery; here kEvery) the journal is
+// folded into the snapshot, and what the two say is the state.
+TEST(IpamState, TheJournalIsFoldedIntoTheSnapshotNowAndThen) {
+  TempDir dir;
+  const std::string path = dir.file("endpoints.json");
+  std::map<Key, Record> before;
+  {
+    auto opened = Ipam::open(path, {blue_v6()}, kEvery);
+    ASSERT_TRUE(opened);
+    Ipam& ipam = *opened;
+    for (size_t i = 0; i < kEvery; ++i) ips(ipam, req("c" + std::to_string(i)));
+    EXPECT_EQ(ipam.journal_lines(), kEvery);
+    EXPECT_FALSE(std::filesystem::exists(path));
+    ASSERT_TRUE(ipam.release(Key{"blue", "c7", "eth0"}));  // the snapshot, with this release
+    EXPECT_EQ(ipam.journal_lines(), 0u);
+    EXPECT_EQ(slurp(path + ".journal"), "");
+    ASSERT_TRUE(decode_state(slurp(path)));
+    EXPECT_EQ(decode_state(slurp(path))->records.size(), kEvery - 1);
+    ips(ipam, req("late"));
+    EXPECT_EQ(ipam.journal_lines(), 1u);
+    before = ipam.records();
+  }
+  Ipam again = open_ok({blue_v6()}, path);
+  EXPECT_EQ(again.records(), before);
+  EXPECT_TRUE(again.notes().empty());
+}
+
+// A last line cut short (a write that never finished, so a change never reported) is ignored
+// with a note; a bad line before others is an error that names the file and the line.
+TEST(IpamState, ATornLastLineIsIgnoredABadLineBeforeIsAnError) {
+  TempDir dir;
+  const std::string path = dir.file("endpoints.json");
+  std::map<Key, Record> before;
+  {
+    Ipam ipam = open_ok({blue_v4()}, path);
+    ips(ipam, req("a"));
+    ips(ipam, req("b"));
+    before = ipam.records();
+  }
+  const std::string lines = slurp(path + ".journal");
+  for (const std::string& tail : {std::string(R"({"put":[{"container_id":"c","host_i)"),
+                                  std::string("\0\0\0\0", 4), std::string("{\"put\": 5}\n")}) {
+    write(path + ".journal", lines + tail);
+    Ipam ipam = open_ok({blue_v4()}, path);
+    EXPECT_EQ(ipam.records(), before) << tail;
+    ASSERT_EQ(ipam.notes().size(), 1u) << tail;
+    EXPECT_NE(ipam.notes()[0].find(path + ".journal: line 3 "), std::string::npos)
+        << ipam.notes()[0];
+    EXPECT_NE(ipam.notes()[0].find("a change that was never reported; ignored"), std::string::npos)
+        << ipam.notes()[0];
+    // Folded in: the journal is empty, the torn line gone.
+    EXPECT_EQ(slurp(path + ".journal"), "");
+    std::filesystem::remove(path);
+  }
+  EXPECT_EQ(open_ok({blue_v4()}, path).records().size(), 0u);  // nothing left to read
+  write(path + ".journal", lines);
+  write(path + ".journal", "{\"put\": 5}\n" + lines);
+  auto bad = Ipam::open(path, {blue_v4()});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.rfind(path + ".journal: line 1.put: expected a list. ", 0), 0u)
+      << bad.error().message;
+  EXPECT_EQ(slurp(path + ".journal"), "{\"put\": 5}\n" + lines);  // left alone
+  // Lines that give an address to two attachments.
+  write(path + ".journal",
+        lines + lines.substr(0, lines.find('\n') + 1).replace(lines.find("\"a\""), 3, "\"z\""));
+  bad = Ipam::open(path, {blue_v4()});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("after its 3 lines: "), std::string::npos)
+      << bad.error().message;
+}
+
+// kill -9 at any moment: every allocation reported before it is there after a restart.
+TEST(IpamState, EveryReportedAllocationSurvivesKill9) {
+  TempDir dir;
+  const std::string path = dir.file("endpoints.json");
+  int acks[2];
+  ASSERT_EQ(pipe(acks), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(acks[0]);
+    auto ipam = Ipam::open(path, {blue_v6()}, kEvery);
+    if (!ipam) _exit(2);
+    for (uint32_t i = 0;; ++i) {
+      if (!ipam->allocate(req("c" + std::to_string(i)))) _exit(3);
+      if (::write(acks[1], &i, sizeof i) != sizeof i) _exit(4);
+    }
+  }
+  ::close(acks[1]);
+  // Past a compaction or two, then at a random moment.
+  std::mt19937 rng(static_cast<uint32_t>(::getpid()));
+  const auto stop_after = static_cast<uint32_t>(20 * kEvery + rng() % (10 * kEvery));
+  uint32_t last = 0;
+  uint32_t count = 0;
+  while (count <= stop_after && ::read(acks[0], &last, sizeof last) == sizeof last) ++count;
+  ::kill(child, SIGKILL);
+  while (::read(acks[0], &last, sizeof last) == sizeof last) ++count;
+  ::close(acks[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child ended on its own: " << status;
+  ASSERT_GT(count, stop_after);
+  Ipam ipam = open_ok({blue_v6()}, path);
+  for (uint32_t i = 0; i < count; ++i)
+    ASSERT_NE(ipam.find(Key{"blue", "c" + std::to_string(i), "eth0"}), nullptr) << i;
+  EXPECT_GE(ipam.records().size(), count);
+  EXPECT_LE(ipam.records().size(), count + 1);  // at most one written, not yet reported
 }
 
 TEST(IpamState, RecordsOfUnconfiguredNetworksAreKeptAndReported) {

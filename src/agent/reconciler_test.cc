@@ -758,6 +758,7 @@ class Counting final : public kernel::Kernel {
     return ++reads[fmt::format("routes {}", t)], k_.routes(t);
   }
   Expected<void> replace_route(const kernel::Route& r) override { return k_.replace_route(r); }
+  Expected<void> add_route(const kernel::Route& r) override { return k_.add_route(r); }
   Expected<void> delete_route(const kernel::Route& r) override { return k_.delete_route(r); }
   Expected<std::vector<kernel::Rule>> rules() override { return ++reads["rules"], k_.rules(); }
   Expected<void> add_rule(const kernel::Rule& r) override { return k_.add_rule(r); }

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -29,17 +30,19 @@ Expected<sockaddr_un> unix_address(const std::string& path) {
 }
 }  // namespace
 
-ControlServer::ControlServer(EventLoop& loop, Handler handler)
-    : loop_(loop), handler_(std::move(handler)) {}
+ControlServer::ControlServer(EventLoop& loop, Handler handler, ServerLimits limits)
+    : loop_(loop), handler_(std::move(handler)), limits_(limits) {}
 
-ControlServer::ControlServer(EventLoop& loop, RawHandler handler)
-    : loop_(loop), raw_handler_(std::move(handler)) {}
+ControlServer::ControlServer(EventLoop& loop, RawHandler handler, ServerLimits limits)
+    : loop_(loop), raw_handler_(std::move(handler)), limits_(limits) {}
 
 ControlServer::~ControlServer() {
   for (auto& [fd, c] : clients_) {
+    loop_.cancel_timer(c->idle);
     loop_.remove_fd(fd);
     ::close(fd);
   }
+  loop_.cancel_timer(resume_);
   if (listen_fd_ >= 0) {
     loop_.remove_fd(listen_fd_);
     ::close(listen_fd_);
@@ -75,14 +78,80 @@ Expected<void> ControlServer::listen(const std::string& path) {
 
 void ControlServer::on_accept() {
   for (;;) {
+    ++accept_calls_;
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
-    clients_[fd] = std::make_unique<Client>(Client{fd, {}, {}, 0});
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) return back_off(err);
+      if (err == EAGAIN)
+        resumed();  // nothing waiting, but a descriptor was there for it (taken before the wait)
+      else
+        log::warn("socket {}: accept: {}", path_, std::strerror(err));
+      return;
+    }
+    resumed();
+    if (clients_.size() >= limits_.max_clients) {
+      // Refused: closed at once, so that the client sees the end at once; the others go on.
+      ::close(fd);
+      ++refused_total_;
+      if (refused_burst_++ == 0)
+        log::warn("socket {}: {} clients connected, the most it serves: refusing more", path_,
+                  clients_.size());
+      continue;
+    }
+    if (refused_burst_ != 0) {
+      log::info("socket {}: serving again; {} clients were refused", path_, refused_burst_);
+      refused_burst_ = 0;
+    }
+    auto& c = clients_[fd];
+    c = std::make_unique<Client>(Client{fd, {}, {}, 0});
+    arm_idle(*c);
     loop_.add_fd(fd, EPOLLIN, [this, fd](uint32_t ev) { on_client(fd, ev); });
   }
 }
 
+// Out of descriptors or memory: the pending connection stays in the backlog and the socket stays
+// readable, so watching it would only spin. It is left alone for a while, longer each time.
+void ControlServer::back_off(int err) {
+  const bool first = backoff_ == Duration::zero();
+  backoff_ = first ? limits_.min_backoff : std::min(backoff_ * 2, limits_.max_backoff);
+  if (first)
+    log::warn(
+        "socket {}: accept: {}: not accepting clients for a while (from {} ms, doubling up to "
+        "{} ms)",
+        path_, std::strerror(err),
+        std::chrono::duration_cast<std::chrono::milliseconds>(backoff_).count(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(limits_.max_backoff).count());
+  loop_.remove_fd(listen_fd_);
+  resume_ = loop_.add_timer(backoff_, [this] {
+    resume_ = 0;
+    loop_.add_fd(listen_fd_, EPOLLIN, [this](uint32_t) { on_accept(); });
+    on_accept();
+  });
+}
+
+void ControlServer::resumed() {
+  if (backoff_ == Duration::zero()) return;
+  log::info("socket {}: accepting clients again", path_);
+  backoff_ = Duration::zero();
+}
+
+void ControlServer::arm_idle(Client& c) {
+  loop_.cancel_timer(c.idle);
+  const int fd = c.fd;
+  c.idle = loop_.add_timer(limits_.idle_timeout, [this, fd] {
+    auto it = clients_.find(fd);
+    if (it == clients_.end()) return;
+    it->second->idle = 0;
+    log::debug("socket {}: a client was idle for {} s: closed", path_,
+               std::chrono::duration_cast<std::chrono::seconds>(limits_.idle_timeout).count());
+    drop(fd);
+  });
+}
+
 void ControlServer::drop(int fd) {
+  if (auto it = clients_.find(fd); it != clients_.end()) loop_.cancel_timer(it->second->idle);
   loop_.remove_fd(fd);
   ::close(fd);
   clients_.erase(fd);
@@ -129,6 +198,7 @@ void ControlServer::on_client(int fd, uint32_t events) {
       if (n > 0) {
         c.in.append(buf, static_cast<size_t>(n));
         if (c.in.size() > kMaxRequest) return drop(fd);
+        arm_idle(c);
         continue;
       }
       if (n == 0) {
@@ -152,6 +222,7 @@ void ControlServer::on_client(int fd, uint32_t events) {
       return drop(fd);
     }
     c.out_offset += static_cast<size_t>(n);
+    arm_idle(c);
   }
   drop(fd);
 }
@@ -167,12 +238,18 @@ Expected<nlohmann::json> request(const std::string& socket_path, const nlohmann:
     return fail("cannot reach isthmusd at " + socket_path + ": " + std::strerror(err) +
                 " (is the daemon running? see --socket)");
   }
+  const std::string refused = "isthmusd at " + socket_path +
+                              " closed the connection without an answer (it serves a bounded "
+                              "number of clients at once: try again)";
   std::string req = message.dump() + "\n";
   size_t off = 0;
   while (off < req.size()) {
-    ssize_t n = ::write(fd, req.data() + off, req.size() - off);
+    // MSG_NOSIGNAL: a daemon that closed the connection (a refusal) is an error, not SIGPIPE.
+    ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
     if (n <= 0) {
+      const int err = errno;
       ::close(fd);
+      if (n < 0 && (err == EPIPE || err == ECONNRESET)) return fail(refused);
       return fail("writing to " + socket_path + " failed");
     }
     off += static_cast<size_t>(n);
@@ -185,6 +262,7 @@ Expected<nlohmann::json> request(const std::string& socket_path, const nlohmann:
     resp.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  if (resp.empty()) return fail(refused);
   auto j = nlohmann::json::parse(resp, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("malformed response from isthmusd");
   return j;

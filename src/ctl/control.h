@@ -21,13 +21,32 @@ using Handler = std::function<Expected<nlohmann::json>(const std::vector<std::st
 // is answered {"ok": false, "code": 6, "error": ...} without calling it.
 using RawHandler = std::function<nlohmann::json(const nlohmann::json& request)>;
 
+// What one socket's clients can make the daemon hold (docs/operations.md, "Local sockets").
+struct ServerLimits {
+  // Clients connected at once; one more is accepted and closed at once (a burst of those is
+  // logged once), and the others are served on.
+  size_t max_clients = 64;
+  // A client that sends or takes nothing for this long (connected and silent, stopped half-way
+  // through its request, not reading its response) is closed.
+  Duration idle_timeout = std::chrono::seconds(10);
+  // accept() out of descriptors (EMFILE, ENFILE) or memory: the socket is not watched for this
+  // long, doubled on each failure in a row up to max_backoff; one log line says why.
+  Duration min_backoff = std::chrono::milliseconds(100);
+  Duration max_backoff = std::chrono::seconds(5);
+};
+
 class ControlServer {
  public:
-  ControlServer(EventLoop& loop, Handler handler);
-  ControlServer(EventLoop& loop, RawHandler handler);
+  ControlServer(EventLoop& loop, Handler handler, ServerLimits limits = {});
+  ControlServer(EventLoop& loop, RawHandler handler, ServerLimits limits = {});
   ~ControlServer();
   // Creates the socket (and its directory); an existing stale socket file is replaced.
   Expected<void> listen(const std::string& path);
+
+  size_t clients() const { return clients_.size(); }
+  // For tests: accept() calls made, and clients refused for being over max_clients.
+  uint64_t accept_calls() const { return accept_calls_; }
+  uint64_t refused() const { return refused_total_; }
 
  private:
   struct Client {
@@ -35,19 +54,29 @@ class ControlServer {
     std::string in;
     std::string out;
     size_t out_offset = 0;
+    EventLoop::TimerId idle = 0;
   };
   void on_accept();
   void on_client(int fd, uint32_t events);
   void drop(int fd);
+  void arm_idle(Client& c);
+  void back_off(int err);
+  void resumed();  // accept() works again after a back-off
 
   nlohmann::json respond(const std::string& line);
 
   EventLoop& loop_;
   Handler handler_;
   RawHandler raw_handler_;
+  ServerLimits limits_;
   int listen_fd_ = -1;
   std::string path_;
   std::map<int, std::unique_ptr<Client>> clients_;
+  uint64_t accept_calls_ = 0;
+  uint64_t refused_total_ = 0;
+  uint64_t refused_burst_ = 0;  // refused since the last client accepted
+  Duration backoff_{};          // zero: accepting
+  EventLoop::TimerId resume_ = 0;
 };
 
 // Client side (isthmusctl): sends the request and returns the "result", or the daemon's error,

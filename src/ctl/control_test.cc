@@ -1,10 +1,16 @@
 #include "ctl/control.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -79,6 +85,174 @@ TEST(Control, AnExceptionInAHandlerIsAnErrorResponse) {
   EXPECT_EQ((*other)["error"], "internal error: boom");
   ASSERT_TRUE(after);
   EXPECT_EQ((*after)["ok"], true);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+// A raw client of the socket, driven from the loop's thread: connecting needs no accept (the
+// connection waits in the backlog).
+int connect_to(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ADD_FAILURE() << "connect " << path << ": " << std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void send_text(int fd, const std::string& text) {
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+}
+
+// Runs the loop until `done` or `limit` has passed; whether `done`.
+template <class F>
+bool run_until(EventLoop& loop, F done, std::chrono::milliseconds limit) {
+  const auto end = Clock::now() + limit;
+  while (!done()) {
+    if (Clock::now() >= end) return false;
+    loop.run_once(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// What the server has sent on `fd`, once it has closed it; "(open)" while it has not.
+std::string read_to_end(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) return out;
+    return "(open)";
+  }
+}
+
+// One client more than max_clients is closed at once; those connected are served, and once one
+// has gone a new one is served again.
+TEST(Control, ClientsOverTheCapAreRefusedAndTheOthersServed) {
+  EventLoop loop;
+  ControlServer server(
+      loop, [](const std::vector<std::string>&) -> Expected<nlohmann::json> { return "hi"; },
+      ServerLimits{.max_clients = 2, .idle_timeout = std::chrono::seconds(60)});
+  auto path = temp_socket();
+  ASSERT_TRUE(server.listen(path));
+  const int a = connect_to(path);
+  const int b = connect_to(path);
+  ASSERT_TRUE(run_until(
+      loop, [&] { return server.clients() == 2; }, std::chrono::seconds(2)));
+  const int c = connect_to(path);
+  const int d = connect_to(path);
+  ASSERT_TRUE(run_until(
+      loop, [&] { return server.refused() == 2; }, std::chrono::seconds(2)));
+  EXPECT_EQ(read_to_end(c), "");  // closed without a word
+  EXPECT_EQ(read_to_end(d), "");
+  EXPECT_EQ(server.clients(), 2u);
+  // isthmusctl's side of a refusal.
+  Expected<nlohmann::json> refused;
+  std::thread client([&] { refused = call(path, {"x"}); });
+  EXPECT_TRUE(run_until(
+      loop, [&] { return server.refused() == 3; }, std::chrono::seconds(2)));
+  client.join();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message,
+            "isthmusd at " + path +
+                " closed the connection without an answer (it serves a bounded number of "
+                "clients at once: try again)");
+  // The connected ones are served.
+  send_text(a, "{\"args\": [\"ping\"]}\n");
+  ASSERT_TRUE(run_until(
+      loop, [&] { return server.clients() == 1; }, std::chrono::seconds(2)));
+  EXPECT_EQ(read_to_end(a), "{\"ok\":true,\"result\":\"pong\"}\n");
+  // Below the cap again: a new client is served.
+  const int e = connect_to(path);
+  send_text(e, "{\"args\": [\"x\"]}\n");
+  ASSERT_TRUE(run_until(
+      loop, [&] { return read_to_end(e) != "(open)"; }, std::chrono::seconds(2)));
+  EXPECT_EQ(server.refused(), 3u);
+  for (int fd : {a, b, c, d, e}) ::close(fd);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+// A client that sends nothing, or stops half-way through its request, is closed after the idle
+// timeout; one that keeps sending is not closed meanwhile.
+TEST(Control, IdleClientsAreClosed) {
+  EventLoop loop;
+  ControlServer server(
+      loop, [](const std::vector<std::string>&) -> Expected<nlohmann::json> { return "hi"; },
+      ServerLimits{.max_clients = 8, .idle_timeout = std::chrono::milliseconds(300)});
+  auto path = temp_socket();
+  ASSERT_TRUE(server.listen(path));
+  const int silent = connect_to(path);
+  const int halfway = connect_to(path);
+  const int slow = connect_to(path);
+  send_text(halfway, "{\"args\": [");
+  ASSERT_TRUE(run_until(
+      loop, [&] { return server.clients() == 3; }, std::chrono::seconds(2)));
+  const auto start = Clock::now();
+  // `slow` sends a byte every 100 ms: never idle for 300 ms.
+  const std::string request = "{\"args\": [\"ping\"]}\n";
+  size_t sent = 0;
+  while (server.clients() > 1 && Clock::now() - start < std::chrono::seconds(3)) {
+    send_text(slow, request.substr(sent++ % (request.size() - 1), 1));
+    run_until(
+        loop, [] { return false; }, std::chrono::milliseconds(100));
+  }
+  const auto took = Clock::now() - start;
+  EXPECT_EQ(server.clients(), 1u);
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_EQ(read_to_end(silent), "");
+  EXPECT_EQ(read_to_end(halfway), "");
+  EXPECT_EQ(read_to_end(slow), "(open)");
+  for (int fd : {silent, halfway, slow}) ::close(fd);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+// accept() out of descriptors: the socket is left alone for a growing while, not tried again on
+// every turn of the loop; once descriptors are free the waiting client is served.
+TEST(Control, AcceptOutOfDescriptorsBacksOffAndRecovers) {
+  EventLoop loop;
+  ControlServer server(
+      loop, [](const std::vector<std::string>&) -> Expected<nlohmann::json> { return "hi"; },
+      ServerLimits{.min_backoff = std::chrono::milliseconds(20),
+                   .max_backoff = std::chrono::milliseconds(80)});
+  auto path = temp_socket();
+  ASSERT_TRUE(server.listen(path));
+  const int c = connect_to(path);
+  send_text(c, "{\"args\": [\"ping\"]}\n");
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 64;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> filler;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+  const int err = errno;
+  int turns = 0;
+  const auto end = Clock::now() + std::chrono::milliseconds(500);
+  while (Clock::now() < end) {
+    loop.run_once(std::chrono::milliseconds(50));
+    ++turns;
+  }
+  const uint64_t calls = server.accept_calls();
+  const size_t clients = server.clients();
+  for (int fd : filler) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  EXPECT_EQ(err, EMFILE);
+  EXPECT_EQ(clients, 0u);
+  // 20, 40, 80, 80, ... ms: about 8 tries in 500 ms; spinning makes thousands.
+  EXPECT_GE(calls, 3u);
+  EXPECT_LE(calls, 15u);
+  EXPECT_LE(turns, 40);
+  ASSERT_TRUE(run_until(
+      loop, [&] { return read_to_end(c) != "(open)"; }, std::chrono::seconds(2)));
+  EXPECT_EQ(server.accept_calls() > calls, true);
+  ::close(c);
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 

@@ -220,7 +220,11 @@ bool FakeKernel::gateway_reachable(const Route& r) const {
   return false;
 }
 
-Expected<void> FakeKernel::replace_route(const Route& r) {
+Expected<void> FakeKernel::replace_route(const Route& r) { return new_route(r, false); }
+
+Expected<void> FakeKernel::add_route(const Route& r) { return new_route(r, true); }
+
+Expected<void> FakeKernel::new_route(const Route& r, bool exclusive) {
   const std::string what = "RTM_NEWROUTE " + r.dst.to_string();
   Link* dev = r.oif ? find(r.oif) : nullptr;
   if (r.oif && !dev) return fail(what + ": No such device");
@@ -240,11 +244,13 @@ Expected<void> FakeKernel::replace_route(const Route& r) {
   // Any route through a device (a link route, a gateway's): the device must be up.
   if (dev && !dev->up && checks_ == RouteChecks::Kernel)
     return fail(what + ": Network is down (Nexthop device is not up)");
-  if (auto ok = change("replace_route " + r.dst.to_string()); !ok) return ok;
-  Route stored = r;
-  stored.metric = effective_metric(r);
   auto it =
       std::find_if(routes_.begin(), routes_.end(), [&](const Route& o) { return same_key(o, r); });
+  if (exclusive && it != routes_.end()) return fail(what + ": File exists");
+  if (auto ok = change((exclusive ? "add_route " : "replace_route ") + r.dst.to_string()); !ok)
+    return ok;
+  Route stored = r;
+  stored.metric = effective_metric(r);
   if (it == routes_.end())
     routes_.push_back(stored);
   else

@@ -39,6 +39,7 @@ class FakeKernel final : public Kernel {
   Expected<void> delete_address(const Address& a) override;
   Expected<std::vector<Route>> routes(uint32_t table) override;
   Expected<void> replace_route(const Route& r) override;
+  Expected<void> add_route(const Route& r) override;
   Expected<void> delete_route(const Route& r) override;
   Expected<std::vector<Rule>> rules() override;
   Expected<void> add_rule(const Rule& r) override;
@@ -76,6 +77,7 @@ class FakeKernel final : public Kernel {
   Expected<Link*> need(int ifindex, const std::string& what);
   // A gateway route without onlink needs this (see Kernel::replace_route).
   bool gateway_reachable(const Route& r) const;
+  Expected<void> new_route(const Route& r, bool exclusive);
   std::vector<Link> links_;
   std::vector<Address> addresses_;
   std::vector<Route> routes_;

@@ -69,6 +69,31 @@ TEST(FakeKernel, NetworkOfABridgeAndAVxlanDevice) {
             "RTM_DELNEIGH fdb 02:00:00:00:09:09 on link 3: No such file or directory");
 }
 
+// add_route is exclusive: a route of the same key stays as it is and the add fails; another
+// metric is another key.
+TEST(FakeKernel, AddRouteNeverReplaces) {
+  FakeKernel k;
+  auto dummy = *k.add_link({.name = "br9", .kind = "bridge"});
+  const Route theirs{
+      .dst = *Prefix::parse("0.0.0.0/0"), .gateway = ip("100.64.0.1"), .oif = dummy.index};
+  ASSERT_TRUE(k.add_route(theirs).has_value());
+  Route ours = theirs;
+  ours.gateway = ip("100.64.0.9");
+  EXPECT_EQ(k.add_route(ours).error().message, "RTM_NEWROUTE 0.0.0.0/0: File exists");
+  auto routes = *k.routes(254);
+  ASSERT_EQ(routes.size(), 1u);
+  EXPECT_EQ(routes[0].gateway, ip("100.64.0.1"));
+  ours.metric = 100;
+  ASSERT_TRUE(k.add_route(ours).has_value());
+  EXPECT_EQ(k.routes(254)->size(), 2u);
+  // IPv6: metric 0 is 1024, the same key as 1024.
+  const Route v6{.dst = *Prefix::parse("::/0"), .gateway = ip("fd00::1"), .oif = dummy.index};
+  ASSERT_TRUE(k.add_route(v6).has_value());
+  Route v6_1024 = v6;
+  v6_1024.metric = 1024;
+  EXPECT_EQ(k.add_route(v6_1024).error().message, "RTM_NEWROUTE ::/0: File exists");
+}
+
 // Routes as the kernel takes them (Kernel::replace_route): keyed by table, destination and
 // metric; a gateway reachable or onlink on an up device; IPv6 gets metric 1024.
 TEST(FakeKernel, RoutesFollowTheKernelsRules) {

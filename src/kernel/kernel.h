@@ -91,6 +91,10 @@ class Kernel {
   //    up", ENETDOWN);
   //  * an IPv6 route given metric 0 has metric 1024 (IP6_RT_PRIO_USER).
   virtual Expected<void> replace_route(const Route& r) = 0;
+  // Adds the route only if there is none of the same key (NLM_F_CREATE | NLM_F_EXCL, no
+  // NLM_F_REPLACE): an existing one stays as it is and the call fails ("File exists", EEXIST).
+  // Checked as replace_route is. For a namespace that is not the agent's (a workload's).
+  virtual Expected<void> add_route(const Route& r) = 0;
   // Deletes the route of that table, destination and kind (unicast or unreachable) whose
   // gateway and device are those given (when given). Metric 0 matches any metric: IPv4 takes
   // the lowest, IPv6 the first; give the metric the kernel reported to delete exactly that one.

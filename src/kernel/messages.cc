@@ -181,6 +181,9 @@ Message del_address(const Address& a) { return address_message(RTM_DELADDR, kCha
 Message replace_route(const Route& r) {
   return route_message(RTM_NEWROUTE, kChange | NLM_F_CREATE | NLM_F_REPLACE, r);
 }
+Message add_route(const Route& r) {
+  return route_message(RTM_NEWROUTE, kChange | NLM_F_CREATE | NLM_F_EXCL, r);
+}
 Message del_route(const Route& r) { return route_message(RTM_DELROUTE, kChange, r); }
 
 Message rule_message(uint16_t type, uint16_t flags, const Rule& r) {

@@ -36,6 +36,8 @@ Message del_link(int ifindex);
 Message new_address(const Address& a);
 Message del_address(const Address& a);
 Message replace_route(const Route& r);
+// NLM_F_EXCL: fails with EEXIST when a route of the same key is there.
+Message add_route(const Route& r);
 Message add_rule(const Rule& r);
 Message del_rule(const Rule& r);
 Message del_route(const Route& r);

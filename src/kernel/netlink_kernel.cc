@@ -436,6 +436,11 @@ Expected<void> NetlinkKernel::replace_route(const Route& r) {
   return sock_.request(m, "RTM_NEWROUTE " + r.dst.to_string());
 }
 
+Expected<void> NetlinkKernel::add_route(const Route& r) {
+  auto m = nl::add_route(r);
+  return sock_.request(m, "RTM_NEWROUTE " + r.dst.to_string());
+}
+
 Expected<void> NetlinkKernel::delete_route(const Route& r) {
   auto m = nl::del_route(r);
   return sock_.request(m, "RTM_DELROUTE " + r.dst.to_string());

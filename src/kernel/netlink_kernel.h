@@ -66,6 +66,7 @@ class NetlinkKernel final : public Kernel {
   Expected<void> delete_address(const Address& a) override;
   Expected<std::vector<Route>> routes(uint32_t table) override;
   Expected<void> replace_route(const Route& r) override;
+  Expected<void> add_route(const Route& r) override;
   Expected<void> delete_route(const Route& r) override;
   Expected<std::vector<Rule>> rules() override;
   Expected<void> add_rule(const Rule& r) override;

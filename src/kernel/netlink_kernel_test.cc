@@ -254,6 +254,39 @@ TEST_F(NetlinkKernelTest, OnlinkRoutesThroughTheL3VniBridge) {
   EXPECT_EQ(*k_->routes(t), std::vector<Route>{unreachable});
 }
 
+// add_route (NLM_F_EXCL): a route of the same key stays as it is, the add fails with EEXIST.
+TEST_F(NetlinkKernelTest, AddRouteNeverReplaces) {
+  auto d = k_->add_link({.name = "eth9", .kind = "veth", .veth_peer = "eth9p"});
+  ASSERT_TRUE(Ok(d));
+  ASSERT_TRUE(Ok(k_->set_link(get("eth9p").index, {.up = true})));
+  ASSERT_TRUE(Ok(k_->set_link(d->index, {.up = true})));
+  ASSERT_TRUE(Ok(k_->add_address({d->index, ip("100.64.0.2"), 24})));
+  ASSERT_TRUE(Ok(k_->add_address({d->index, ip("fd00:64::2"), 64})));
+  const Route theirs{
+      .dst = *Prefix::parse("0.0.0.0/0"), .gateway = ip("100.64.0.1"), .oif = d->index};
+  ASSERT_TRUE(Ok(k_->add_route(theirs)));
+  Route ours = theirs;
+  ours.gateway = ip("100.64.0.9");
+  auto refused = k_->add_route(ours);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().message, "RTM_NEWROUTE 0.0.0.0/0: File exists");
+  auto routes = *k_->routes(254);
+  auto defaults = std::count_if(routes.begin(), routes.end(), [](const Route& r) {
+    return r.dst.length() == 0 && r.dst.family() == IpFamily::V4;
+  });
+  EXPECT_EQ(defaults, 1);
+  EXPECT_TRUE(std::any_of(routes.begin(), routes.end(), [&](const Route& r) {
+    return r.dst.length() == 0 && r.gateway == ip("100.64.0.1");
+  }));
+  const Route v6{.dst = *Prefix::parse("::/0"), .gateway = ip("fd00:64::1"), .oif = d->index};
+  ASSERT_TRUE(Ok(k_->add_route(v6)));
+  Route v6b = v6;
+  v6b.gateway = ip("fd00:64::9");
+  refused = k_->add_route(v6b);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().message, "RTM_NEWROUTE ::/0: File exists");
+}
+
 TEST_F(NetlinkKernelTest, FindLinkAsksForOneLink) {
   auto [br, vx] = network(100);
   auto found = k_->find_link("br100");

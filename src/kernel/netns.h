@@ -12,8 +12,12 @@ namespace isthmus::kernel {
 
 class Netns {
  public:
-  // Fails with "network namespace PATH does not exist" when it does not (a container that is
-  // gone), or with the reason the kernel gives.
+  // Opens PATH only once it is known to be a network namespace other than the daemon's, without
+  // ever blocking (a FIFO or a device is never opened for what it is). Fails with
+  // "network namespace PATH does not exist" when it does not (a container that is gone), and
+  // says what it is when it is not a network namespace: a FIFO, a device, a directory, a file
+  // outside nsfs (an unmounted /var/run/netns entry), a namespace of another kind; or when it is
+  // the daemon's own (the thread's: /proc/thread-self/ns/net), whose routes are the host's.
   static Expected<Netns> open(const std::string& path);
   Netns(Netns&&) noexcept;
   Netns& operator=(Netns&&) noexcept;
