@@ -62,11 +62,9 @@ lab_wait_for 30 "w3 pings w2 (IPv6)" ping_ok w3 fd00:64:1::12
 lab_log "w2 and w3 reach each other through the L3 VNI; the continuous pings start"
 
 # 700 echo requests each way and family, one per 50 ms (35 s): they span both restarts.
-declare -A pings=()
 for pair in "w2 100.64.2.13" "w3 100.64.1.12" "w2 fd00:64:2::13" "w3 fd00:64:1::12"; do
   read -r from to <<<"${pair}"
-  w "${from}" ping -q -c 700 -i 0.05 -W 1 "${to}" >"${LAB_DIR}/ping-${from}-${to}.txt" 2>&1 &
-  pings[${from}-${to}]=$!
+  lab_ping_start "${from}-${to}" "$(lab_ns "${from}")" 700 "${to}"
 done
 sleep 2
 
@@ -102,12 +100,5 @@ lab_wait_for 30 "agent 2: routes complete" log_has agent2 "routes of l2vpn-evpn 
 route_in 2 100.64.2.0/24 || lab_fail "host 2 lost red's route"
 lab_log "agent 2 restarted after SIGKILL; waiting for the pings to end"
 
-failed=0
-for key in "${!pings[@]}"; do
-  wait "${pings[${key}]}" || true
-  read -r sent got <<<"$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' "${LAB_DIR}/ping-${key}.txt")"
-  lab_log "${key}: ${got:-?}/${sent:-?} answered"
-  [[ ${sent:-0} -eq 700 && ${got:-0} -eq 700 ]] || { echo "FAIL: ${key} lost packets: $(cat "${LAB_DIR}/ping-${key}.txt")" >&2; failed=1; }
-done
-((failed == 0)) || lab_fail "routed packets were lost across the restarts"
+lab_pings_check
 lab_log "PASS: no routed packet lost across an agent restart and an agent kill (IPv4, IPv6)"

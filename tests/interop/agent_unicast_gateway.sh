@@ -245,15 +245,9 @@ lab_log "w2 and w3 <-> the outside host through BIRD, IPv4 and IPv6 (its own add
 # keeps h2's routes as stale (isthmusd lists ipv4/ipv6-unicast with the F bit to a neighbor of a
 # VRF on a node agent), the kernel keeps the tenant's table and rule, and the restarted agent
 # waits for BIRD's End-of-RIB as for the route reflector's.
-declare -A pings=()
 for pair in "w2 ${out4}" "w2 ${out6}" "w3 ${out4}" "w3 ${out6}" "out 100.64.1.12" "out fd00:64:2::13"; do
   read -r from to <<<"${pair}"
-  if [[ ${from} == out ]]; then
-    lab_exec out ping -q -c 400 -i 0.05 -W 1 "${to}" >"${LAB_DIR}/ping-${from}-${to}.txt" 2>&1 &
-  else
-    w "${from}" ping -q -c 400 -i 0.05 -W 1 "${to}" >"${LAB_DIR}/ping-${from}-${to}.txt" 2>&1 &
-  fi
-  pings[${from}-${to}]=$!
+  lab_ping_start "${from}-${to}" "$(lab_ns "${from}")" 400 "${to}"
 done
 sleep 2
 log_has() { grep -Eq -- "$2" "${LAB_DIR}/$1.log"; }
@@ -272,14 +266,7 @@ awk '/End-of-RIB for ipv4-unicast/ {v4 = NR} /End-of-RIB for ipv6-unicast/ {v6 =
      END { exit !(v4 && v6 && done > v4 && done > v6) }' "${LAB_DIR}/agent2.log" ||
   lab_fail "agent 2's routes were complete before BIRD's End-of-RIB: $(cat "${LAB_DIR}/agent2.log")"
 lab_log "agent 2 restarted; waiting for the pings to end"
-failed=0
-for key in "${!pings[@]}"; do
-  wait "${pings[${key}]}" || true
-  read -r sent got <<<"$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' "${LAB_DIR}/ping-${key}.txt")"
-  lab_log "${key}: ${got:-?}/${sent:-?} answered"
-  [[ ${sent:-0} -eq 400 && ${got:-0} -eq 400 ]] || { echo "FAIL: ${key} lost packets: $(cat "${LAB_DIR}/ping-${key}.txt")" >&2; failed=1; }
-done
-((failed == 0)) || lab_fail "packets to or from the outside were lost across the agent's restart"
+lab_pings_check
 for c in "ipv4 0.0.0.0/0 198.19.1.1" "ipv6 ::/0 fd00:19:1::1"; do
   read -r fam pfx from <<<"${c}"
   lab_wait_for 30 "agent2 (restarted): vrf tenant1 ${pfx} best from ${from}" vrf_has "${fam}" "${pfx}" "${from}"
