@@ -340,7 +340,10 @@ ReconcileResult Agent::reconcile_changes() {
     if (dv == devices_.end() || dv->second.vxlan == 0) continue;  // not ours, or not there
     Programmed& p = programmed_[vni];
     NetworkChanges nc{.vni = vni, .bridge = dv->second.bridge, .vxlan = dv->second.vxlan};
-    for (auto& [mac, target] : macs) {
+    for (auto& entry : macs) {
+      // Not a structured binding: clang 14 cannot capture one in a lambda.
+      const auto& mac = entry.first;
+      auto& target = entry.second;
       auto it = p.macs.find(mac);
       std::optional<MacTarget> before;
       if (it != p.macs.end()) before = it->second;
@@ -363,7 +366,9 @@ ReconcileResult Agent::reconcile_changes() {
     }
     if (!nc.macs.empty()) changes.push_back(std::move(nc));
   }
-  for (auto& [vni, vteps] : pending_flood_) {
+  for (auto& entry : pending_flood_) {
+    const uint32_t vni = entry.first;  // not a structured binding: clang 14 cannot capture one
+    auto& vteps = entry.second;
     auto dv = devices_.find(vni);
     if (dv == devices_.end() || dv->second.vxlan == 0) continue;
     Programmed& p = programmed_[vni];
