@@ -29,6 +29,12 @@ function(isthmus_test name)
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST ${prefix} PROPERTIES LABELS ${ARG_LABEL})
 endfunction()
 
+# With ISTHMUS_FUZZ every target is a dependency of the custom target `fuzzers`, which builds
+# them and nothing else (scripts/test.sh, scripts/fuzz.sh).
+if(ISTHMUS_FUZZ)
+  add_custom_target(fuzzers)
+endif()
+
 # isthmus_fuzz(NAME SOURCE f.cc DEPS lib ... CORPUS dir [DEFINITIONS NAME=value ...])
 # With ISTHMUS_FUZZ: a libFuzzer binary. Otherwise: the same entry point linked with a driver that
 # replays every file of the corpus, registered with ctest as fuzz-corpus-NAME. Neither without
@@ -46,6 +52,7 @@ function(isthmus_fuzz name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
   if(ISTHMUS_FUZZ)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    add_dependencies(fuzzers ${name})
   else()
     target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.cc)
     if(ISTHMUS_TESTS)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds Isthmus twice and runs the whole test suite:
+# Builds Isthmus three times and runs the whole test suite:
 #   build-asan/  ASan+UBSan build: unit tests and fuzz-corpus replays
+#   build-fuzz/  clang libFuzzer build of the fuzz targets only (scripts/fuzz.sh --build-only):
+#                compiled, not run, so that what only clang rejects fails here (docs/fuzzing.md)
 #   build/       Release build, the README's configuration (Ninja, -O3) with the tests: unit
 #                tests, fuzz-corpus replays, interop tests with real peers, and the README's first
 #                command run as written on a clean copy of the tree (interop-readme-try-it)
@@ -25,6 +27,12 @@ if build build-asan -DCMAKE_BUILD_TYPE=Debug -DISTHMUS_SANITIZE=ON "${options[@]
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -L 'unit|fuzz|kernel' -j"$jobs" --output-on-failure || status=1
 else
   echo "sanitizer build failed"
+  status=1
+fi
+
+echo "== libFuzzer build (clang): the fuzz targets compile"
+if ! scripts/fuzz.sh --build-only --jobs "$jobs"; then
+  echo "libFuzzer build failed"
   status=1
 fi
 

@@ -424,7 +424,9 @@ ReconcileResult Agent::reconcile_changes() {
     if (waiting.empty()) waiting_.erase(vni);
     if (!nc.macs.empty()) changes.push_back(std::move(nc));
   }
-  for (auto& [vni, vteps] : pending_flood_) {
+  for (auto& entry : pending_flood_) {
+    const uint32_t vni = entry.first;  // not a structured binding: clang 14 cannot capture one
+    auto& vteps = entry.second;
     auto dv = devices_.find(vni);
     if (dv == devices_.end() || dv->second.vxlan == 0) continue;
     Programmed& p = programmed_[vni];

@@ -574,98 +574,112 @@ nlohmann::json Endpoints::list() const {
   return {{"endpoints", out}};
 }
 
-nlohmann::json Endpoints::handle(const nlohmann::json& req) {
-  auto error = [](int code, const std::string& message) {
-    return nlohmann::json{{"ok", false}, {"code", code}, {"error", message}};
+Expected<ApiRequest, ApiError> parse_api_request(const nlohmann::json& req) {
+  if (!req.is_object()) return api_error(6, "malformed request: not a JSON object");
+  // Reads a string field into `out`; the error when it is missing (and required) or no string.
+  auto str = [&](const char* field, bool required, std::string& out) -> std::optional<ApiError> {
+    auto it = req.find(field);
+    if (it == req.end() || it->is_null()) {
+      if (required) return ApiError{4, std::string("\"") + field + "\" is missing"};
+      return std::nullopt;
+    }
+    if (!it->is_string()) return ApiError{6, std::string("\"") + field + "\" must be a string"};
+    out = it->get<std::string>();
+    return std::nullopt;
+  };
+  ApiRequest r;
+  if (auto e = str("op", true, r.op)) return unexpected(std::move(*e));
+  if (r.op == "version" || r.op == "list") return r;
+  ipam::Key& key = r.endpoint.key;
+  if (auto e = str("network", true, key.network)) return unexpected(std::move(*e));
+  if (r.op == "status") return r;
+  if (r.op == "gc") {
+    auto it = req.find("valid");
+    if (it != req.end() && !it->is_null()) {
+      if (!it->is_array()) return api_error(6, "\"valid\" must be an array");
+      for (const auto& v : *it) {
+        if (!v.is_object() || !v.contains("container_id") || !v["container_id"].is_string() ||
+            !v.contains("ifname") || !v["ifname"].is_string())
+          return api_error(6, "each of \"valid\" needs string container_id and ifname");
+        r.valid.emplace(v["container_id"].get<std::string>(), v["ifname"].get<std::string>());
+      }
+    }
+    return r;
+  }
+  if (auto e = str("container_id", true, key.container_id)) return unexpected(std::move(*e));
+  if (auto e = str("ifname", true, key.ifname)) return unexpected(std::move(*e));
+  if (auto e = str("netns", false, r.endpoint.netns)) return unexpected(std::move(*e));
+  if (r.op == "del") return r;
+  if (r.op == "check") {
+    r.prev_result = req.value("prev_result", nlohmann::json());
+    return r;
+  }
+  if (r.op != "add")
+    return api_error(4, "unknown op \"" + r.op + "\" (version, add, del, check, gc, status, list)");
+  std::string kind = "veth";
+  if (auto e = str("kind", false, kind)) return unexpected(std::move(*e));
+  if (kind == "tap")
+    r.endpoint.kind = ipam::Kind::Tap;
+  else if (kind != "veth")
+    return api_error(4, "kind \"" + kind + "\" is neither veth nor tap");
+  std::string mac;
+  if (auto e = str("mac", false, mac)) return unexpected(std::move(*e));
+  if (!mac.empty()) {
+    auto m = MacAddress::parse(mac);
+    if (!m || (m->bytes[0] & 1))
+      return api_error(7, "mac \"" + mac + "\" is not a unicast MAC address");
+    r.endpoint.mac = *m;
+  }
+  auto ips = req.find("ips");
+  if (ips != req.end() && !ips->is_null()) {
+    if (!ips->is_array()) return api_error(6, "\"ips\" must be an array of strings");
+    for (const auto& v : *ips) {
+      if (!v.is_string()) return api_error(6, "\"ips\" must be an array of strings");
+      std::string text = v.get<std::string>();
+      if (auto slash = text.find('/'); slash != std::string::npos) text.resize(slash);
+      auto ip = IpAddress::parse(text);
+      if (!ip) return api_error(7, "\"" + v.get<std::string>() + "\" is not an IP address");
+      r.endpoint.ips.push_back(*ip);
+    }
+  }
+  return r;
+}
+
+nlohmann::json Endpoints::handle(const nlohmann::json& request) {
+  auto error = [](const ApiError& e) {
+    return nlohmann::json{{"ok", false}, {"code", e.code}, {"error", e.message}};
   };
   auto ok = [](nlohmann::json result) {
     return nlohmann::json{{"ok", true}, {"result", std::move(result)}};
   };
-  auto str = [&](const char* field, bool required,
-                 std::string& out) -> std::optional<nlohmann::json> {
-    auto it = req.find(field);
-    if (it == req.end() || it->is_null()) {
-      if (required) return error(4, std::string("\"") + field + "\" is missing");
-      return std::nullopt;
-    }
-    if (!it->is_string()) return error(6, std::string("\"") + field + "\" must be a string");
-    out = it->get<std::string>();
-    return std::nullopt;
-  };
-  std::string op;
-  if (auto e = str("op", true, op)) return *e;
+  auto req = parse_api_request(request);
+  if (!req) return error(req.error());
+  const std::string& op = req->op;
+  const ipam::Key& key = req->endpoint.key;
   if (op == "version") return ok({{"api", 1}, {"isthmusd", "0.1.0"}});
   if (op == "list") return ok(list());
-  ipam::Key key;
-  if (auto e = str("network", true, key.network)) return *e;
   if (op == "status") {
     auto s = status(key.network);
-    return s ? ok(nlohmann::json::object()) : error(s.error().code, s.error().message);
+    return s ? ok(nlohmann::json::object()) : error(s.error());
   }
   if (op == "gc") {
-    std::set<std::pair<std::string, std::string>> valid;
-    auto it = req.find("valid");
-    if (it != req.end() && !it->is_null()) {
-      if (!it->is_array()) return error(6, "\"valid\" must be an array");
-      for (const auto& v : *it) {
-        if (!v.is_object() || !v.contains("container_id") || !v["container_id"].is_string() ||
-            !v.contains("ifname") || !v["ifname"].is_string())
-          return error(6, "each of \"valid\" needs string container_id and ifname");
-        valid.emplace(v["container_id"].get<std::string>(), v["ifname"].get<std::string>());
-      }
-    }
-    auto removed = gc(key.network, valid);
-    if (!removed) return error(removed.error().code, removed.error().message);
+    auto removed = gc(key.network, req->valid);
+    if (!removed) return error(removed.error());
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : *removed)
       out.push_back({{"container_id", r.key.container_id}, {"ifname", r.key.ifname}});
     return ok({{"removed", out}});
   }
-  if (auto e = str("container_id", true, key.container_id)) return *e;
-  if (auto e = str("ifname", true, key.ifname)) return *e;
-  std::string netns;
-  if (auto e = str("netns", false, netns)) return *e;
   if (op == "del") {
     auto d = del(key);
-    return d ? ok(nlohmann::json::object()) : error(d.error().code, d.error().message);
+    return d ? ok(nlohmann::json::object()) : error(d.error());
   }
   if (op == "check") {
-    auto c = check(key, netns, req.value("prev_result", nlohmann::json()));
-    return c ? ok(nlohmann::json::object()) : error(c.error().code, c.error().message);
+    auto c = check(key, req->endpoint.netns, req->prev_result);
+    return c ? ok(nlohmann::json::object()) : error(c.error());
   }
-  if (op != "add")
-    return error(4, "unknown op \"" + op + "\" (version, add, del, check, gc, status, list)");
-  EndpointRequest r;
-  r.key = key;
-  r.netns = netns;
-  std::string kind = "veth";
-  if (auto e = str("kind", false, kind)) return *e;
-  if (kind == "tap")
-    r.kind = ipam::Kind::Tap;
-  else if (kind != "veth")
-    return error(4, "kind \"" + kind + "\" is neither veth nor tap");
-  std::string mac;
-  if (auto e = str("mac", false, mac)) return *e;
-  if (!mac.empty()) {
-    auto m = MacAddress::parse(mac);
-    if (!m || (m->bytes[0] & 1))
-      return error(7, "mac \"" + mac + "\" is not a unicast MAC address");
-    r.mac = *m;
-  }
-  auto ips = req.find("ips");
-  if (ips != req.end() && !ips->is_null()) {
-    if (!ips->is_array()) return error(6, "\"ips\" must be an array of strings");
-    for (const auto& v : *ips) {
-      if (!v.is_string()) return error(6, "\"ips\" must be an array of strings");
-      std::string text = v.get<std::string>();
-      if (auto slash = text.find('/'); slash != std::string::npos) text.resize(slash);
-      auto ip = IpAddress::parse(text);
-      if (!ip) return error(7, "\"" + v.get<std::string>() + "\" is not an IP address");
-      r.ips.push_back(*ip);
-    }
-  }
-  auto a = add(r);
-  return a ? ok(std::move(*a)) : error(a.error().code, a.error().message);
+  auto a = add(req->endpoint);
+  return a ? ok(std::move(*a)) : error(a.error());
 }
 
 }  // namespace isthmus::agent

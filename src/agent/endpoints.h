@@ -43,6 +43,20 @@ struct EndpointRequest {
   ipam::Kind kind = ipam::Kind::Veth;
 };
 
+// One request of the API socket (docs/agent-api.md) with its fields checked: what handle()
+// dispatches. Which fields are set depends on the op.
+struct ApiRequest {
+  std::string op;            // version, list, status, gc, del, check, add
+  EndpointRequest endpoint;  // key.network from status on; the whole key from del on; all: add
+  std::set<std::pair<std::string, std::string>> valid = {};  // gc: (container_id, ifname)
+  nlohmann::json prev_result = nullptr;                      // check
+};
+
+// The request's fields, their types and values, in the order handle() reads them; no state is
+// looked at (code 4: missing or unknown, 6: not an object or a field of the wrong type, 7: a bad
+// MAC or IP address).
+Expected<ApiRequest, ApiError> parse_api_request(const nlohmann::json& request);
+
 // Opens another network namespace: its rtnetlink and the fd that moves a link into it.
 struct NetnsHandle {
   std::unique_ptr<kernel::Kernel> kernel;

@@ -489,6 +489,64 @@ TEST(ConfigError, Timers) {
             "1..65535)");
 }
 
+TEST(Config, LimitsAndLongLivedGracefulRestart) {
+  Config c = parse_ok(with_bgp(R"(  neighbors:
+    - { address: 198.18.0.2, remote_as: 65000, max_prefixes: 1000, min_hold_time: 9,
+        send_hold_time: 30, graceful_restart: { long_lived_stale_time: 16777215 } }
+    - { address: 198.18.0.3, remote_as: 65000,
+        max_prefixes: { l2vpn-evpn: 50000, ipv4-unicast: 10, warning: 90, restart: 0 } }
+  neighbor_ranges:
+    - { prefix: 198.19.0.0/16, remote_as: 65000, max_prefixes: { ipv6-unicast: 5 } }
+)"));
+  const PeerSettings& a = c.bgp.neighbors.at(0).peer;
+  EXPECT_EQ(a.max_prefixes.all, 1000u);
+  EXPECT_EQ(a.max_prefixes.limit(bgp::kL2vpnEvpn), 1000u);
+  EXPECT_EQ(a.max_prefixes.warning_percent, 75);
+  EXPECT_EQ(a.max_prefixes.restart, 60);
+  EXPECT_EQ(a.min_hold_time, 9);
+  EXPECT_EQ(a.send_hold_time, 30);
+  EXPECT_EQ(a.graceful_restart.long_lived_stale_time, 16777215u);
+  const PeerSettings& b = c.bgp.neighbors.at(1).peer;
+  EXPECT_EQ(b.max_prefixes.limit(bgp::kL2vpnEvpn), 50000u);
+  EXPECT_EQ(b.max_prefixes.limit(bgp::kIpv4Unicast), 10u);
+  EXPECT_EQ(b.max_prefixes.limit(bgp::kIpv6Unicast), 0u);  // no limit
+  EXPECT_EQ(b.max_prefixes.warning_percent, 90);
+  EXPECT_EQ(b.max_prefixes.restart, 0);
+  EXPECT_EQ(b.min_hold_time, 3);  // the defaults
+  EXPECT_EQ(b.send_hold_time, 480);
+  EXPECT_EQ(b.graceful_restart.long_lived_stale_time, 86400u);
+  EXPECT_EQ(c.bgp.neighbor_ranges.at(0).peer.max_prefixes.limit(bgp::kIpv6Unicast), 5u);
+  // The levels: a warning from 90% of 10, past 10 exceeded.
+  EXPECT_EQ(b.max_prefixes.level(bgp::kIpv4Unicast, 8), bgp::MaxPrefixes::Level::Fine);
+  EXPECT_EQ(b.max_prefixes.level(bgp::kIpv4Unicast, 9), bgp::MaxPrefixes::Level::Warning);
+  EXPECT_EQ(b.max_prefixes.level(bgp::kIpv4Unicast, 10), bgp::MaxPrefixes::Level::Warning);
+  EXPECT_EQ(b.max_prefixes.level(bgp::kIpv4Unicast, 11), bgp::MaxPrefixes::Level::Exceeded);
+  EXPECT_EQ(b.max_prefixes.level(bgp::kIpv6Unicast, 1u << 30), bgp::MaxPrefixes::Level::Fine);
+}
+
+TEST(ConfigError, Limits) {
+  auto nb = [](std::string_view kv) {
+    return with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, " +
+                    std::string(kv) + " }\n");
+  };
+  EXPECT_EQ(errors(nb("max_prefixes: 0")),
+            "config.yaml:5: bgp.neighbors[0].max_prefixes: 0 is not a number of prefixes "
+            "(expected 1..4294967295)");
+  EXPECT_EQ(errors(nb("max_prefixes: { warning: 101 }")),
+            "config.yaml:5: bgp.neighbors[0].max_prefixes.warning: 101 is not a percentage "
+            "(expected 1..100)");
+  EXPECT_EQ(errors(nb("max_prefixes: { ipv4-unicst: 5 }")),
+            "config.yaml:5: bgp.neighbors[0].max_prefixes.ipv4-unicst: unknown key (did you mean "
+            "\"ipv4-unicast\"?)");
+  EXPECT_EQ(errors(nb("send_hold_time: 0")),
+            "config.yaml:5: bgp.neighbors[0].send_hold_time: 0 is not a send hold time in seconds "
+            "(expected 1..65535)");
+  EXPECT_EQ(errors(nb("graceful_restart: { long_lived_stale_time: 16777216 }")),
+            "config.yaml:5: bgp.neighbors[0].graceful_restart.long_lived_stale_time: 16777216 is "
+            "not a long-lived stale time (expected 0..16777215 seconds, 24 bits in the capability, "
+            "RFC 9494)");
+}
+
 TEST(ConfigError, GracefulRestart) {
   auto nb = [](std::string_view gr) {
     return with_bgp(

@@ -157,36 +157,56 @@ void ControlServer::drop(int fd) {
   clients_.erase(fd);
 }
 
-nlohmann::json ControlServer::respond(const std::string& line) {
-  auto req = nlohmann::json::parse(line, nullptr, false);
-  // No exception from a handler ends the daemon: a request that reads a field of the wrong type
-  // is malformed (CNI code 6), anything else an internal error (999), logged.
-  auto contained = [&](auto&& handle) -> nlohmann::json {
-    try {
-      return handle();
-    } catch (const nlohmann::json::exception& e) {
-      return {{"ok", false}, {"code", 6}, {"error", std::string("malformed request: ") + e.what()}};
-    } catch (const std::exception& e) {
-      log::error("control socket {}: a request failed: {}", path_, e.what());
-      return {{"ok", false}, {"code", 999}, {"error", std::string("internal error: ") + e.what()}};
-    }
-  };
-  if (raw_handler_) {
-    if (req.is_discarded() || !req.is_object())
-      return {{"ok", false}, {"code", 6}, {"error", "malformed request: not a JSON object"}};
-    return contained([&] { return raw_handler_(req); });
+namespace {
+
+// No exception from a handler ends the daemon: a request that reads a field of the wrong type
+// is malformed (CNI code 6), anything else an internal error (999), logged.
+template <typename Fn>
+nlohmann::json contained(std::string_view where, Fn&& handle) {
+  try {
+    return handle();
+  } catch (const nlohmann::json::exception& e) {
+    return {{"ok", false}, {"code", 6}, {"error", std::string("malformed request: ") + e.what()}};
+  } catch (const std::exception& e) {
+    log::error("control socket {}: a request failed: {}", where, e.what());
+    return {{"ok", false}, {"code", 999}, {"error", std::string("internal error: ") + e.what()}};
   }
+}
+
+}  // namespace
+
+Expected<std::vector<std::string>> parse_args_request(const std::string& line) {
+  auto req = nlohmann::json::parse(line, nullptr, false);
   if (req.is_discarded() || !req.is_object() || !req.contains("args") || !req["args"].is_array())
-    return {{"ok", false}, {"error", "malformed request: expected {\"args\": [...]}"}};
+    return fail("malformed request: expected {\"args\": [...]}");
   std::vector<std::string> args;
   for (auto& a : req["args"])
     if (a.is_string()) args.push_back(a.get<std::string>());
-  if (args.size() == 1 && args[0] == "ping") return {{"ok", true}, {"result", "pong"}};
-  return contained([&]() -> nlohmann::json {
-    auto r = handler_(args);
+  return args;
+}
+
+nlohmann::json respond(const std::string& line, const Handler& handler, std::string_view where) {
+  auto args = parse_args_request(line);
+  if (!args) return {{"ok", false}, {"error", args.error().message}};
+  if (args->size() == 1 && (*args)[0] == "ping") return {{"ok", true}, {"result", "pong"}};
+  return contained(where, [&]() -> nlohmann::json {
+    auto r = handler(*args);
     if (!r) return {{"ok", false}, {"error", r.error().message}};
     return {{"ok", true}, {"result", std::move(*r)}};
   });
+}
+
+nlohmann::json respond_raw(const std::string& line, const RawHandler& handler,
+                           std::string_view where) {
+  auto req = nlohmann::json::parse(line, nullptr, false);
+  if (req.is_discarded() || !req.is_object())
+    return {{"ok", false}, {"code", 6}, {"error", "malformed request: not a JSON object"}};
+  return contained(where, [&] { return handler(req); });
+}
+
+nlohmann::json ControlServer::respond(const std::string& line) {
+  return raw_handler_ ? respond_raw(line, raw_handler_, path_)
+                      : ctl::respond(line, handler_, path_);
 }
 
 void ControlServer::on_client(int fd, uint32_t events) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/event_loop.h"
@@ -34,6 +35,17 @@ struct ServerLimits {
   Duration min_backoff = std::chrono::milliseconds(100);
   Duration max_backoff = std::chrono::seconds(5);
 };
+
+// The arguments of a request line (without its newline) of the control socket: the strings of
+// its "args" array (other elements are left out), or why the line is not such a request.
+Expected<std::vector<std::string>> parse_args_request(const std::string& line);
+// The response object to one request line, as the server writes it back. A line that is not a
+// request is answered as malformed; "ping" is answered here; no exception of the handler escapes
+// (a JSON field of the wrong type: code 6; anything else: code 999, logged with `where`).
+nlohmann::json respond(const std::string& line, const Handler& handler, std::string_view where);
+// The same for a RawHandler: a line that is not a JSON object is answered with code 6.
+nlohmann::json respond_raw(const std::string& line, const RawHandler& handler,
+                           std::string_view where);
 
 class ControlServer {
  public:

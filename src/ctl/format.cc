@@ -107,6 +107,10 @@ std::string format_bgp_neighbor(const json& n) {
       str(n, "notifications_sent"));
   out += fmt::format("  Established {} time(s); UPDATE errors handled (RFC 7606): {}\n",
                      str(n, "established_transitions"), str(n, "update_errors"));
+  if (n.value("routes_too_large", 0) > 0)
+    out +=
+        fmt::format("  Routes withdrawn, too large for its messages (no extended messages): {}\n",
+                    str(n, "routes_too_large"));
   if (!str(n, "last_error").empty()) out += "  Last error: " + str(n, "last_error") + "\n";
   if (!str(n, "last_notification_sent").empty())
     out += "  Last notification sent: " + str(n, "last_notification_sent") + "\n";

@@ -106,7 +106,7 @@ lab_wait_for 5 "agent 2 logged a full reconcile that made changes" \
 
 # The foreign bridge: still down, its address still there, after the reconciles above.
 is_up 2 br-other && lab_fail "the agent set br-other up"
-lab_exec 2 ip -o -4 addr show dev br-other | grep -q ' 100\.64\.200\.1/24 ' ||
+lab_shows ' 100\.64\.200\.1/24 ' lab_exec 2 ip -o -4 addr show dev br-other ||
   lab_fail "br-other lost its address: $(lab_exec 2 ip -o addr show dev br-other)"
 
 lab_wait_for 30 "w2 pings w3 after the repairs" ping_ok w2 100.64.1.13

@@ -89,7 +89,7 @@ lab_shows '^100.64.2.0/24 via 198.18.0.3 dev br5001' lab_exec 2 ip route show ta
   lab_fail "tenant1's NAT table lacks red's subnet: $(lab_exec 2 ip route show table 1241518985)"
 lab_shows 'default' lab_exec 2 ip route show table 1241518985 &&
   lab_fail "tenant1's NAT table has a default route"
-lab_exec 3 nft list table inet isthmus | grep -q masquerade &&
+lab_shows masquerade lab_exec 3 nft list table inet isthmus &&
   lab_fail "agent 3 (no NAT network) masquerades"
 
 # Services: the outside host and r3 answer with the peer address they see; the node answers on
@@ -104,7 +104,7 @@ serve r3 r3-tcp "TCP4-LISTEN:9090,reuseaddr,fork"
 serve 2 node-tcp "TCP4-LISTEN:8080,bind=100.64.1.1,reuseaddr,fork"
 serve 2 node-tcp6 "TCP6-LISTEN:8080,bind=[fd00:64:1::1],reuseaddr,fork"
 listening() { # listening HOST PORT
-  lab_exec "$1" ss -Hltn "sport = :$2" | grep -q LISTEN
+  lab_shows LISTEN lab_exec "$1" ss -Hltn "sport = :$2"
 }
 for s in "out 7070" "r3 9090" "2 8080"; do
   # shellcheck disable=SC2086
@@ -208,7 +208,7 @@ lab_log "agent 2 restarted: 200/200 pings through NAT"
 # Without NAT, blue is refused the outside again; without tenants and NAT the table goes.
 lab_stop agent2
 lab_isthmusd_start 2 agent2 "$(agent2_conf false)"
-no_masquerade() { ! nft_table | grep -q masquerade; }
+no_masquerade() { ! lab_shows masquerade nft_table; }
 lab_wait_for 20 "agent 2's table without masquerade" no_masquerade
 lab_never 1 "w2 reaches the outside host without nat_outgoing" w w2 ping -c1 -W1 198.19.0.10
 shows_nat False

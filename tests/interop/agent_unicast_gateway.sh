@@ -236,7 +236,7 @@ lab_wait_for 10 "the outside host's peer-address service listens" \
 seen_as() { [[ $(w "$1" timeout 3 socat -T2 -u "TCP4:${out4}:7000" STDOUT 2>/dev/null) == "$2" ]]; }
 lab_wait_for 15 "the outside host sees w2 as 100.64.1.12" seen_as w2 100.64.1.12
 lab_wait_for 15 "the outside host sees w3 as 100.64.2.13" seen_as w3 100.64.2.13
-lab_exec 2 nft list table inet isthmus | grep -q masquerade ||
+lab_shows masquerade lab_exec 2 nft list table inet isthmus ||
   lab_fail "host 2's nftables table has no masquerade (green's nat_outgoing): $(lab_exec 2 nft list table inet isthmus)"
 lab_log "w2 and w3 <-> the outside host through BIRD, IPv4 and IPv6 (its own addresses: no NAT)"
 

@@ -43,7 +43,7 @@ for id in 2 3; do
     nud reachable
 done
 
-neigh_has() { lab_exec "$1" ip neigh show dev br100 | grep -q "^$2 lladdr $3 "; }
+neigh_has() { lab_shows "^$2 lladdr $3 " lab_exec "$1" ip neigh show dev br100; }
 for pair in "2 3" "3 2"; do
   read -r here there <<<"${pair}"
   lab_wait_for 30 "VTEP ${here}: kernel floods VNI 100 to 198.18.0.${there}" \

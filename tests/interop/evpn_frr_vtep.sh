@@ -41,7 +41,7 @@ lab_exec 2 bridge fdb add 02:00:00:00:02:01 dev vm100 master static
 lab_exec 2 ip neigh replace 100.64.0.21 lladdr 02:00:00:00:02:01 dev br100 nud reachable
 
 # 1. FRR installs our flood entry: type-3 route -> kernel FDB (ingress replication).
-flood_entry() { lab_exec 2 bridge fdb show dev vxlan100 | grep -q '^00:00:00:00:00:00 dst 198.18.0.1 '; }
+flood_entry() { lab_shows '^00:00:00:00:00:00 dst 198\.18\.0\.1 ' lab_exec 2 bridge fdb show dev vxlan100; }
 lab_wait_for 30 "FRR's kernel FDB floods VNI 100 to 198.18.0.1" flood_entry
 # (FRR 8.4 names the list of remote VTEPs "numRemoteVteps".)
 lab_vtysh frr "show evpn vni 100 json" | lab_check_json "j.get('numRemoteVteps') == ['198.18.0.1']" ||

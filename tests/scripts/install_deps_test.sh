@@ -164,6 +164,11 @@ grep -qx 'nftables' <<<"${demo_list}" && fail "--list demo names the nft command
 grep -qx 'g++' <<<"${run_list}" && fail "--list run names the compiler"
 grep -qx 'frr' <<<"${demo_list}" || fail "--list demo lacks FRR (the demo's ToR)"
 grep -qx 'gobgpd' <<<"${demo_list}" && fail "--list demo names a test-only peer"
+# scripts/test.sh builds the libFuzzer targets with clang (and its runtime libraries).
+test_list=$(bash "${SCRIPT}" --list test)
+grep -qx 'clang' <<<"${test_list}" || fail "--list test lacks clang (the libFuzzer build)"
+grep -qx 'libclang-rt-14-dev' <<<"${test_list}" || fail "--list test lacks clang's libFuzzer runtime"
+grep -qx 'clang' <<<"${demo_list}" && fail "--list demo names clang (test-only)"
 
 ((FAILS == 0)) || { echo "${FAILS} check(s) failed" >&2; exit 1; }
 echo "install-deps.sh: all checks passed"

@@ -54,8 +54,10 @@ void Rib::peer_up(const PeerInfo& peer) {
 
   if (created) {
     // A new group: its Adj-RIB-Out is the whole Loc-RIB after export, built like any change.
-    for (auto& [family, gf] : g.families) {
-      const RouteTable& routes = table(family).routes;
+    for (auto& entry : g.families) {
+      // Not a structured binding: clang 14 cannot capture one in a lambda.
+      GroupFamily& gf = entry.second;
+      const RouteTable& routes = table(entry.first).routes;
       routes.for_each([&](RouteId id) {
         if (routes.entry(id).best()) gf.mark(id);
       });
@@ -97,7 +99,9 @@ void Rib::peer_down(PeerId peer, std::span<const Family> retain) {
   // previously marked as stale MUST be deleted."
   for (auto& [family, set] : ps->stale) purge(*ps, family);
   ps->stale.clear();
-  for (auto& [family, t] : tables_) {
+  for (auto& entry : tables_) {
+    const Family family = entry.first;
+    Table& t = entry.second;  // not a structured binding: clang 14 cannot capture one
     auto fc = ps->counters.families.find(family);
     FamilyCounters* c = fc == ps->counters.families.end() ? nullptr : &fc->second;
     if (std::find(retain.begin(), retain.end(), family) == retain.end()) {

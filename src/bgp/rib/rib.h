@@ -67,6 +67,10 @@ struct PeerCounters {
   std::map<Family, FamilyCounters> families;
   uint64_t messages_out = 0;
   uint64_t bytes_out = 0;
+  // Routes withdrawn from the peer (or never sent) because their attributes, as exported to it,
+  // do not fit an UPDATE of its session (RFC 8654 §4: no extended messages). Only the first is
+  // logged.
+  uint64_t routes_too_large = 0;
   uint32_t update_group = 0;
 };
 
@@ -307,6 +311,12 @@ class Rib {
   bool in_group(const UpdateGroup& g, PeerId peer) const;
   void encode_pending(UpdateGroup& g);
   AttrRef export_route(UpdateGroup& g, Family family, const PolicyRoute& route, const Path& best);
+  // Whether route `id` of `t` with the exported attributes `attrs` fits an UPDATE of the group's
+  // sessions; `room` caches encode room by attribute set for one encode_pending() run.
+  bool fits(const UpdateGroup& g, const Table& t, RouteId id, const AttrRef& attrs,
+            std::unordered_map<const void*, size_t>& room) const;
+  // A route of `family` did not fit: counted for every member, logged for each once.
+  void note_too_large(const UpdateGroup& g, Family family, const Table& t, RouteId id);
   void dump(UpdateGroup& g, Family family, PeerId peer);
   void push_chunk(UpdateGroup& g, Chunk chunk);
   // Appends whole messages of `c` from the cursor within the budget; false when it ran out.

@@ -2,8 +2,11 @@
 // group, and the pull of encoded chunks by each member. See update_group.h for the design.
 #include <algorithm>
 #include <map>
+#include <string>
+#include <unordered_map>
 
 #include "bgp/rib/rib.h"
+#include "bgp/wire/nlri.h"
 #include "core/bug.h"
 #include "core/log.h"
 
@@ -151,6 +154,39 @@ AttrRef Rib::export_route(UpdateGroup& g, Family family, const PolicyRoute& rout
   return store_.intern(scratch_attrs_);
 }
 
+// ---- Size ---------------------------------------------------------------------------------------
+
+bool Rib::fits(const UpdateGroup& g, const Table& t, RouteId id, const AttrRef& attrs,
+               std::unordered_map<const void*, size_t>& room) const {
+  auto [it, fresh] = room.try_emplace(attrs.id(), 0);
+  if (fresh) it->second = reach_room(*attrs, t.family, g.codec);
+  const size_t left = it->second;
+  constexpr size_t kLongestNlri = 257;    // an EVPN route: type, length, 255 octets
+  if (left >= kLongestNlri) return true;  // every route fits: the common case, nothing to build
+  if (t.routes.kind() != KeyKind::Bytes) return prefix_wire_size(t.routes.prefix(id)) <= left;
+  if (t.family == kIpv4RouteTarget) {
+    auto m = rtc_from_key(t.routes.key_bytes(id));
+    return m && rtc_nlri_wire_size(*m) <= left;
+  }
+  auto r = evpn_route(t.routes.key_bytes(id), attrs->evpn_nlri.value_or(EvpnNlriData{}));
+  return r && evpn_nlri_wire_size(*r) <= left;
+}
+
+void Rib::note_too_large(const UpdateGroup& g, Family family, const Table& t, RouteId id) {
+  for (PeerId m : g.members) {
+    PeerState* ps = find_peer(m);
+    if (!ps) continue;
+    if (ps->counters.routes_too_large++ > 0) continue;
+    const std::string route =
+        t.routes.kind() != KeyKind::Bytes ? t.routes.prefix(id).to_string() : "a route";
+    log::warn(
+        "bgp rib: neighbor {}: {} {} not sent: its attributes do not fit a {}-octet UPDATE (the "
+        "session has no extended messages, RFC 8654); such routes are withdrawn from the "
+        "neighbor, and only counted from now on (show bgp neighbor)",
+        ps->info.address.to_string(), family.name(), route, g.codec.max_message_size());
+  }
+}
+
 // ---- Encoding -----------------------------------------------------------------------------------
 
 namespace {
@@ -280,6 +316,7 @@ void Rib::encode_pending(UpdateGroup& g) {
     // that it sends us the routes other clients of the same route target need.
     const bool horizon = !(family == kIpv4RouteTarget && g.target.rr_client);
     std::vector<RouteId> gone;  // routes without paths: released once their withdrawal is encoded
+    std::unordered_map<const void*, size_t> room;  // fits()
 
     for (RouteId id : gf.pending) {
       gf.unmark(id);
@@ -300,6 +337,12 @@ void Rib::encode_pending(UpdateGroup& g) {
           na = export_route(g, family,
                             {ip ? t.routes.prefix(id) : Prefix(), evpn ? &*evpn : nullptr}, *best);
           if (memoize) memo.add(best->attrs.id(), best->peer, na);
+        }
+        // RFC 8654 §4, RFC 7606: a route that cannot be encoded for these sessions goes as a
+        // withdrawal, so that no member keeps an older version of it.
+        if (na && !fits(g, t, id, na, room)) {
+          note_too_large(g, family, t, id);
+          na = AttrRef{};
         }
       }
       // Split horizon: the member the route came from does not get it.

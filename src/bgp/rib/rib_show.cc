@@ -81,8 +81,9 @@ std::optional<PeerCounters> Rib::counters(PeerId peer) const {
 
 RibStats Rib::stats() const {
   RibStats s;
-  for (const auto& [family, t] : tables_) {
-    RibStats::Table& st = s.tables[family];
+  for (const auto& entry : tables_) {
+    const Table& t = entry.second;  // not a structured binding: clang 14 cannot capture one
+    RibStats::Table& st = s.tables[entry.first];
     st.held = t.routes.size();
     t.routes.for_each([&](RouteId id) {
       const size_t paths = t.routes.entry(id).size();

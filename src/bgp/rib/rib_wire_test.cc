@@ -1,11 +1,13 @@
 // The RIB with the real codec: the bytes it queues decode with bgp/wire into the UPDATEs meant.
 #include <gtest/gtest.h>
 
+#include <string>
 #include <variant>
 
 #include "bgp/rib/rib.h"
 #include "bgp/rib/test_util.h"
 #include "bgp/wire/codec.h"
+#include "core/bug.h"
 
 namespace isthmus::bgp {
 namespace {
@@ -83,6 +85,101 @@ TEST(RibWire, DumpWithdrawAndEndOfRibDecode) {
   updates = decode_all(out, opts);
   ASSERT_EQ(updates.size(), 1u);
   EXPECT_EQ(updates[0].withdrawn, std::vector<Prefix>{pfx("100.64.2.0/24")});
+}
+
+// RFC 8654 §4: a route accepted just under 4,096 octets grows on reflection (ORIGINATOR_ID,
+// CLUSTER_LIST). A client without extended messages cannot be sent it and must not keep the
+// route it had: it gets a withdrawal, counted (logged once); a client with extended messages gets
+// the route.
+TEST(RibWire, RouteTooLargeAfterReflectionIsWithdrawnFromPeersWithoutExtendedMessages) {
+  RibConfig config;
+  config.local_as = 65000;
+  config.router_id = 0xc61200fe;
+  Rib rib(config);
+
+  auto client = [](PeerId id, bool extended) {
+    PeerInfo p;
+    p.id = id;
+    p.address = ip("198.18.0." + std::to_string(id));
+    p.remote_as = 65000;
+    p.router_id = 0xc6120000 + id;
+    p.ibgp = true;
+    p.rr_client = true;
+    p.local_address = ip("198.18.0.254");
+    p.extended_message = extended;
+    p.families = {kIpv4Unicast};
+    return p;
+  };
+  rib.peer_up(client(1, true));   // the source: its UPDATE needs no extended message
+  rib.peer_up(client(2, false));  // reflected to: no extended messages
+  rib.peer_up(client(3, true));   // reflected to: extended messages
+  const CodecOptions small{.four_octet_as = true, .extended_message = false};
+  const CodecOptions large{.four_octet_as = true, .extended_message = true};
+  auto drain = [&](PeerId peer, const CodecOptions& opts) {
+    std::vector<uint8_t> out;
+    while (rib.has_output(peer) && rib.take_output(peer, out, 1 << 20) > 0) {
+    }
+    return decode_all(out, opts);
+  };
+  drain(2, small);
+  drain(3, large);
+
+  const Prefix prefix = pfx("100.64.1.0/24");
+  PathAttributes small_attrs = attrs({}, "198.18.0.1");
+  small_attrs.local_pref = 100;
+  rib.update(1, kIpv4Unicast, std::span(&prefix, 1), small_attrs);
+  rib.flush();
+  ASSERT_EQ(drain(2, small).size(), 1u);
+  ASSERT_EQ(drain(3, large).size(), 1u);
+
+  // Communities until the UPDATE from the source leaves room for the prefix (4 octets) and less
+  // than ORIGINATOR_ID and CLUSTER_LIST take (7 octets each).
+  PathAttributes big = small_attrs;
+  while (reach_room(big, kIpv4Unicast, small) >= 4 + 8)
+    big.communities.push_back(0xfde80000 + static_cast<uint32_t>(big.communities.size()));
+  const size_t room = reach_room(big, kIpv4Unicast, small);
+  ASSERT_GE(room, 4u);
+  ASSERT_LT(room, 14u);
+  std::vector<uint8_t> sent;
+  ASSERT_TRUE(encode_reach(big, kIpv4Unicast, std::span(&prefix, 1), small, sent) == 1);
+  EXPECT_LE(sent.size(), kMaxMessageSize);  // what the source sent fits a 4,096-octet message
+
+  const uint64_t bugs = bug_count();
+  rib.update(1, kIpv4Unicast, std::span(&prefix, 1), big);
+  rib.flush();
+  auto to2 = drain(2, small);
+  ASSERT_EQ(to2.size(), 1u);
+  EXPECT_EQ(to2[0].withdrawn, std::vector<Prefix>{prefix});
+  EXPECT_TRUE(to2[0].nlri.empty());
+  auto to3 = drain(3, large);
+  ASSERT_EQ(to3.size(), 1u);
+  EXPECT_EQ(to3[0].nlri, std::vector<Prefix>{prefix});
+  ASSERT_TRUE(to3[0].attrs.has_value());
+  EXPECT_EQ(to3[0].attrs->communities.size(), big.communities.size());
+  EXPECT_EQ(to3[0].attrs->cluster_list, std::vector<uint32_t>{config.router_id});
+  EXPECT_EQ(bug_count(), bugs);
+  EXPECT_EQ(rib.counters(2)->routes_too_large, 1u);
+  EXPECT_EQ(rib.counters(2)->families.at(kIpv4Unicast).advertised, 0u);
+  EXPECT_EQ(rib.counters(3)->routes_too_large, 0u);
+  EXPECT_EQ(rib.counters(3)->families.at(kIpv4Unicast).advertised, 1u);
+
+  // A second prefix with the same attributes: nothing to withdraw (the peer never had it), only
+  // counted.
+  const Prefix second = pfx("100.64.2.0/24");
+  rib.update(1, kIpv4Unicast, std::span(&second, 1), big);
+  rib.flush();
+  EXPECT_TRUE(drain(2, small).empty());
+  EXPECT_EQ(drain(3, large).size(), 1u);
+  EXPECT_EQ(rib.counters(2)->routes_too_large, 2u);
+
+  // Smaller again: the client gets both routes.
+  rib.update(1, kIpv4Unicast, std::span(&prefix, 1), small_attrs);
+  rib.update(1, kIpv4Unicast, std::span(&second, 1), small_attrs);
+  rib.flush();
+  auto again = drain(2, small);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].nlri.size(), 2u);
+  EXPECT_EQ(bug_count(), bugs);
 }
 
 }  // namespace

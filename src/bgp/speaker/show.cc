@@ -124,6 +124,7 @@ json neighbor_json(const Speaker& s, const Peer& p) {
     if (rc) {
       j["messages_sent"] = cnt.messages_out + rc->messages_out;
       j["updates_sent"] = rc->messages_out;
+      j["routes_too_large"] = rc->routes_too_large;
     }
     // RFC 4684: the EVPN routes this peer gets are those of the route targets it imports.
     if (const RtFilter* f = s.rib_of(c).rt_filter(p.id()))

@@ -80,6 +80,11 @@ Expected<void> encode_update(const Update& m, const CodecOptions& opts, std::vec
 // Returns the number of messages written.
 size_t encode_reach(const PathAttributes& attrs, Family family, std::span<const Prefix> nlri,
                     const CodecOptions& opts, std::vector<uint8_t>& out);
+// The octets left for routes (NLRI) in an UPDATE of encode_reach that carries `attrs` (of
+// encode_evpn_reach and encode_rtc_reach for those families): a route whose NLRI is longer does
+// not fit any message with these attributes for this session. 0 when the attributes alone do
+// not fit (RFC 8654 §4: a peer without extended messages then cannot be sent the route).
+size_t reach_room(const PathAttributes& attrs, Family family, const CodecOptions& opts);
 size_t encode_withdraw(Family family, std::span<const Prefix> withdrawn, const CodecOptions& opts,
                        std::vector<uint8_t>& out);
 void encode_end_of_rib(Family family, std::vector<uint8_t>& out);

@@ -393,6 +393,31 @@ size_t encode_reach(const PathAttributes& attrs, Family family, std::span<const 
   return messages;
 }
 
+size_t reach_room(const PathAttributes& attrs, Family family, const CodecOptions& opts) {
+  // What encode_reach and encode_mp_routes write before the first route: the header, the
+  // withdrawn routes' length, the attributes' length, for MP families MP_REACH_NLRI up to its
+  // NLRI, and the other attributes (after the NLRI, but counted the same).
+  std::vector<uint8_t> out;
+  ByteWriter w(out);
+  begin_update(w);
+  w.u16(0);
+  const bool ipv4 = family == kIpv4Unicast;
+  if (!ipv4) {
+    begin_attribute(attr_flag::kOptional, static_cast<uint8_t>(AttrType::MpReachNlri), w);
+    w.u16(static_cast<uint16_t>(family.afi));
+    w.u8(static_cast<uint8_t>(family.safi));
+    write_mp_next_hop(attrs, family, w);
+    w.u8(0);  // reserved
+  }
+  AttrSource src;
+  src.attrs = &attrs;
+  src.four_octet_as = opts.four_octet_as;
+  src.next_hop = ipv4;
+  encode_attributes(src, w);
+  const size_t max = opts.max_message_size();
+  return w.size() >= max ? 0 : max - w.size();
+}
+
 size_t encode_withdraw(Family family, std::span<const Prefix> withdrawn, const CodecOptions& opts,
                        std::vector<uint8_t>& out) {
   const bool ipv4 = family == kIpv4Unicast;
