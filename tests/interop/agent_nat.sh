@@ -85,7 +85,9 @@ lab_shows '^20001:.*iif br100 lookup main' lab_exec 2 ip rule ||
   lab_fail "agent 2 has no rule from blue into main: $(lab_exec 2 ip rule)"
 lab_shows '^20000:.*iif br100 lookup 1241518985$' lab_exec 2 ip rule ||
   lab_fail "blue's rule does not go into tenant1's NAT table: $(lab_exec 2 ip rule)"
-lab_shows '^100.64.2.0/24 via 198.18.0.3 dev br5001' lab_exec 2 ip route show table 1241518985 ||
+# Red's subnet comes from host 3 over EVPN (type 5): wait for it.
+nat_table_has_red() { lab_shows '^100.64.2.0/24 via 198.18.0.3 dev br5001' lab_exec 2 ip route show table 1241518985; }
+lab_poll 30 nat_table_has_red ||
   lab_fail "tenant1's NAT table lacks red's subnet: $(lab_exec 2 ip route show table 1241518985)"
 lab_shows 'default' lab_exec 2 ip route show table 1241518985 &&
   lab_fail "tenant1's NAT table has a default route"
