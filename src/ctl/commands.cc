@@ -18,7 +18,7 @@ constexpr Command kCommands[] = {
     {ShowBgpUnicast, "show bgp ipv4|ipv6 unicast", "[PREFIX|ADDRESS]",
      "the Loc-RIB; an ADDRESS gives its longest match", "show bgp ipv4 unicast 100.64.0.0/16"},
     {ShowBgpUnicastShort, "show bgp ipv4|ipv6", "[PREFIX|ADDRESS]", "the same: unicast implied",
-     "show bgp ipv6 2001:db8::1"},
+     "show bgp ipv6 fd00:64:1::1"},
     {ShowBgpEvpn, "show bgp l2vpn evpn", "[route-type N] [vni V]",
      "EVPN routes, of one route type (1..5) or VNI", "show bgp l2vpn evpn route-type 2 vni 100"},
     {ShowBgpRtc, "show bgp ipv4 rtc", "", "route target memberships (RFC 4684)",

@@ -296,7 +296,7 @@ TEST(Commands, FindsTheCommandWithTheMostWords) {
   EXPECT_EQ(id({"show", "bgp", "ipv4", "rtc"}), static_cast<int>(CommandId::ShowBgpRtc));
   EXPECT_EQ(id({"show", "bgp", "ipv6", "unicast", "::/0"}),
             static_cast<int>(CommandId::ShowBgpUnicast));
-  EXPECT_EQ(id({"show", "bgp", "ipv6", "2001:db8::1"}),
+  EXPECT_EQ(id({"show", "bgp", "ipv6", "fd00:64:1::1"}),
             static_cast<int>(CommandId::ShowBgpUnicastShort));
   EXPECT_EQ(id({"show", "bgp", "neighbors"}), static_cast<int>(CommandId::ShowBgpNeighbor));
   EXPECT_EQ(id({"endpoint", "del", "--network", "blue"}), static_cast<int>(CommandId::EndpointDel));
