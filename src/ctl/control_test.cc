@@ -223,6 +223,16 @@ TEST(Control, AcceptOutOfDescriptorsBacksOffAndRecovers) {
                    .max_backoff = std::chrono::milliseconds(80)});
   auto path = temp_socket();
   ASSERT_TRUE(server.listen(path));
+  // First a client served from end to end while descriptors are to spare. Besides showing that
+  // the server works, it lets the sanitizer build check, once, every dynamic type the loop meets
+  // below: UBSan's vptr check of a type it has not seen probes memory through a pipe, which
+  // cannot be made once the descriptors are gone.
+  const int warm = connect_to(path);
+  send_text(warm, "{\"args\": [\"ping\"]}\n");
+  ASSERT_TRUE(run_until(
+      loop, [&] { return read_to_end(warm) != "(open)"; }, std::chrono::seconds(2)));
+  ::close(warm);
+  const uint64_t before = server.accept_calls();
   const int c = connect_to(path);
   send_text(c, "{\"args\": [\"ping\"]}\n");
   rlimit saved{};
@@ -239,7 +249,7 @@ TEST(Control, AcceptOutOfDescriptorsBacksOffAndRecovers) {
     loop.run_once(std::chrono::milliseconds(50));
     ++turns;
   }
-  const uint64_t calls = server.accept_calls();
+  const uint64_t calls = server.accept_calls() - before;
   const size_t clients = server.clients();
   for (int fd : filler) ::close(fd);
   ::setrlimit(RLIMIT_NOFILE, &saved);
@@ -251,7 +261,7 @@ TEST(Control, AcceptOutOfDescriptorsBacksOffAndRecovers) {
   EXPECT_LE(turns, 40);
   ASSERT_TRUE(run_until(
       loop, [&] { return read_to_end(c) != "(open)"; }, std::chrono::seconds(2)));
-  EXPECT_EQ(server.accept_calls() > calls, true);
+  EXPECT_GT(server.accept_calls() - before, calls);
   ::close(c);
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
