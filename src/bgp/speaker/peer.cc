@@ -114,7 +114,8 @@ void Peer::start() {
   connect();
 }
 
-void Peer::stop(uint8_t cease_subcode, const std::string& reason) {
+void Peer::stop(uint8_t cease_subcode, const std::string& reason,
+                std::optional<std::vector<uint8_t>> data) {
   running_ = false;
   speaker_.loop().cancel_timer(connect_timer_);
   idle_state_ = State::Idle;
@@ -123,7 +124,7 @@ void Peer::stop(uint8_t cease_subcode, const std::string& reason) {
     if (c->connecting) {
       close(c, "stopped", false);
     } else {
-      handle(c, session::ManualStop{cease_subcode, reason, std::nullopt});
+      handle(c, session::ManualStop{cease_subcode, reason, data});
     }
   }
 }
@@ -428,7 +429,7 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
   if (u.attrs) {
     if (!u.nlri.empty() && negotiated(kIpv4Unicast)) {
       rib.update(id_, kIpv4Unicast, u.nlri, *u.attrs);
-      if (!check_max_prefixes(c, kIpv4Unicast)) return;
+      if (!check_max_prefixes(kIpv4Unicast)) return;
     }
     if (u.mp_reach &&
         (!u.mp_reach->nlri.empty() || !u.mp_reach->evpn.empty() || !u.mp_reach->rtc.empty())) {
@@ -443,7 +444,7 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
         } else {
           rib.update(id_, u.mp_reach->family, u.mp_reach->nlri, *u.attrs);
         }
-        if (!check_max_prefixes(c, u.mp_reach->family)) return;
+        if (!check_max_prefixes(u.mp_reach->family)) return;
       }
     }
   }
@@ -453,7 +454,7 @@ void Peer::on_update(Connection* c, DecodedUpdate& d) {
   }
 }
 
-bool Peer::check_max_prefixes(Connection* c, Family family) {
+bool Peer::check_max_prefixes(Family family) {
   const MaxPrefixes& m = config_.max_prefixes;
   if (!m.any()) return true;
   const uint64_t count = speaker_.rib_of(config_).received(id_, family);
@@ -482,11 +483,7 @@ bool Peer::check_max_prefixes(Connection* c, Family family) {
       m.restart ? ", back in " + std::to_string(m.restart) + "s" : ", until `clear bgp neighbor`");
   max_prefix_warned_.clear();
   if (dynamic_) speaker_.hold_off(config_.address, std::chrono::seconds(m.restart));
-  running_ = false;
-  speaker_.loop().cancel_timer(connect_timer_);
-  idle_state_ = State::Idle;
-  if (Connection* o = other(c)) close(o, "stopped", false);
-  handle(c, session::ManualStop{cease::kMaxPrefixes, why, max_prefixes_data(family, limit)});
+  stop(cease::kMaxPrefixes, why, max_prefixes_data(family, limit));
   if (m.restart && !dynamic_) {
     speaker_.loop().cancel_timer(max_prefix_timer_);
     max_prefix_timer_ = speaker_.loop().add_timer(std::chrono::seconds(m.restart), [this] {
@@ -833,10 +830,14 @@ void Peer::enter_long_lived_stale(std::vector<Family> families) {
           "routes of {} removed",
           config_.address.to_string(), secs, gone, f.name());
       speaker_.request_flush();
-      if (stale_families_.empty() && dynamic_ && !outbound_ && !inbound_) finished_ = true;
+      finish_if_gone();
     });
   }
   speaker_.request_flush();
+  finish_if_gone();
+}
+
+void Peer::finish_if_gone() {
   if (stale_families_.empty() && dynamic_ && !outbound_ && !inbound_) finished_ = true;
 }
 
@@ -940,7 +941,7 @@ void Peer::purge_stale(const std::string& why) {
   cancel_long_lived_timers();
   speaker_.request_flush();
   // A dynamic neighbor that did not come back in time is gone with its routes.
-  if (dynamic_ && !outbound_ && !inbound_) finished_ = true;
+  finish_if_gone();
 }
 
 }  // namespace isthmus::bgp

@@ -43,7 +43,10 @@ class Peer {
 
   void start();
   // Administrative stop: Cease with the RFC 9003 reason to an open session.
-  void stop(uint8_t cease_subcode, const std::string& reason);
+  // `data`: the NOTIFICATION's data when the subcode defines its own (RFC 4486 §4); otherwise
+  // `reason` goes as the shutdown communication.
+  void stop(uint8_t cease_subcode, const std::string& reason,
+            std::optional<std::vector<uint8_t>> data = std::nullopt);
   // A stop after which the peer keeps our routes as stale (see Speaker::shutdown): the
   // connection closes without a NOTIFICATION.
   void stop_graceful(const std::string& reason);
@@ -133,13 +136,15 @@ class Peer {
   // Stale Time stay, as long-lived stale, for that long; the others go.
   void enter_long_lived_stale(std::vector<Family> families);
   void cancel_long_lived_timers();
+  // A dynamic neighbor with no connection and no stale route left is done (the speaker reaps it).
+  void finish_if_gone();
   // The restarted peer's new OPEN: families it no longer preserves go now, the rest wait for
   // End-of-RIB.
   void resume_graceful_restart(const session::Negotiated& n);
   void end_of_rib(Family family);
   // RFC 4486: after an UPDATE with routes of `family`, its count against the neighbor's limit.
   // Returns false when the session was ended for it.
-  bool check_max_prefixes(Connection* c, Family family);
+  bool check_max_prefixes(Family family);
   void purge_stale(const std::string& why);
   void update_watch(Connection* c);
   Connection* other(Connection* c);
