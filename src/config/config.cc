@@ -531,6 +531,11 @@ void Parser::bgp(const YAML::Node& n, const std::string& path) {
                 if (!expect_list(v, p)) return;
                 for (size_t i = 0; i < v.size(); ++i) originate(v[i], index_path(p, i));
               }},
+             {"update_group_max_lag",
+              [&](auto& v, auto& p) {
+                if (auto l = number(v, p, 65536, uint64_t{1} << 32, "a size in octets"))
+                  cfg_.bgp.update_group_max_lag = *l;
+              }},
          });
   if (!n.IsMap()) return;
   require(n, path, {"asn", "router_id"});

@@ -130,6 +130,9 @@ struct Bgp {
   std::vector<Neighbor> neighbors;
   std::vector<NeighborRange> neighbor_ranges;
   std::vector<Originate> originate;
+  // Octets an update group keeps queued for a member that reads more slowly than the others
+  // before that member is split out into a group of its own (docs/architecture.md).
+  uint64_t update_group_max_lag = uint64_t{4} << 20;
 };
 
 // A MAC-VRF (EVPN instance, VLAN-based service, RFC 7432 §6.1) for one VNI. Unset RD and route

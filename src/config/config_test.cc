@@ -516,6 +516,8 @@ TEST(Config, LimitsAndLongLivedGracefulRestart) {
   EXPECT_EQ(b.send_hold_time, 480);
   EXPECT_EQ(b.graceful_restart.long_lived_stale_time, 86400u);
   EXPECT_EQ(c.bgp.neighbor_ranges.at(0).peer.max_prefixes.limit(bgp::kIpv6Unicast), 5u);
+  EXPECT_EQ(c.bgp.update_group_max_lag, uint64_t{4} << 20);
+  EXPECT_EQ(parse_ok(with_bgp("  update_group_max_lag: 65536\n")).bgp.update_group_max_lag, 65536u);
   // The levels: a warning from 90% of 10, past 10 exceeded.
   EXPECT_EQ(b.max_prefixes.level(bgp::kIpv4Unicast, 8), bgp::MaxPrefixes::Level::Fine);
   EXPECT_EQ(b.max_prefixes.level(bgp::kIpv4Unicast, 9), bgp::MaxPrefixes::Level::Warning);
@@ -529,6 +531,9 @@ TEST(ConfigError, Limits) {
     return with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, " +
                     std::string(kv) + " }\n");
   };
+  EXPECT_EQ(errors(with_bgp("  update_group_max_lag: 4096\n")),
+            "config.yaml:4: bgp.update_group_max_lag: 4096 is not a size in octets (expected "
+            "65536..4294967296)");
   EXPECT_EQ(errors(nb("max_prefixes: 0")),
             "config.yaml:5: bgp.neighbors[0].max_prefixes: 0 is not a number of prefixes "
             "(expected 1..4294967295)");

@@ -107,6 +107,11 @@ std::string format_bgp_neighbor(const json& n) {
       str(n, "notifications_sent"));
   out += fmt::format("  Established {} time(s); UPDATE errors handled (RFC 7606): {}\n",
                      str(n, "established_transitions"), str(n, "update_errors"));
+  if (n.contains("update_group"))
+    out += fmt::format(
+        "  Update group {}{}, {} octets queued for it; split out for lagging {} time(s)\n",
+        str(n, "update_group"), n.value("update_group_split", false) ? " (split out, lagging)" : "",
+        str(n, "output_queued"), str(n, "update_group_splits"));
   if (n.value("routes_too_large", 0) > 0)
     out +=
         fmt::format("  Routes withdrawn, too large for its messages (no extended messages): {}\n",

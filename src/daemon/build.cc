@@ -62,6 +62,7 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
   sc.asn = b.asn;
   sc.router_id = b.router_id.v4_host_order();
   sc.cluster_id = b.cluster_id.v4_host_order();
+  sc.update_group_max_lag = b.update_group_max_lag;
   if (b.listen.enabled) {
     IpAddress any = IpAddress::v6({});  // "::" listens on IPv4 and IPv6
     sc.listen = bgp::SocketAddress{b.listen.address.value_or(any), b.listen.port};

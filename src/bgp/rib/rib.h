@@ -45,6 +45,9 @@ struct RibConfig {
   std::function<void(Family, const Prefix&, const Path* best)> best_changed;
   // The same for L2VPN EVPN routes, by key (evpn_key()).
   std::function<void(std::span<const uint8_t> key, const Path* best)> best_evpn_changed;
+  // Octets an update group keeps queued for its slowest member before that member is split out
+  // into a group of its own (update_group.h); 0: never.
+  size_t max_member_lag = size_t{4} << 20;
 };
 
 // One path of a prefix, for `show`.
@@ -72,6 +75,9 @@ struct PeerCounters {
   // logged.
   uint64_t routes_too_large = 0;
   uint32_t update_group = 0;
+  bool split_out = false;  // alone in a group of its own for lagging behind its group
+  uint64_t times_split = 0;
+  uint64_t output_queued = 0;  // octets encoded for it and not yet taken (its lag)
 };
 
 struct RibStats {
@@ -89,6 +95,9 @@ struct RibStats {
   uint64_t export_runs = 0;  // summed over groups
   uint64_t messages_encoded = 0;
   uint64_t bytes_encoded = 0;
+  size_t queued_bytes = 0;      // encoded and not yet read by every member, over all groups
+  uint64_t members_split = 0;   // members split out of their group for lagging, ever
+  uint64_t members_merged = 0;  // of which went back once caught up
 };
 
 class Rib {
@@ -323,6 +332,14 @@ class Rib {
   static bool take_messages(const Chunk& c, Cursor& cur, size_t max_bytes, size_t& written,
                             std::vector<uint8_t>& out, PeerState& ps);
   void trim(UpdateGroup& g);
+  // Octets queued in the member's group that it has not read.
+  static uint64_t lag(const UpdateGroup& g, const PeerState& ps);
+  // The member leaves `g` for a group of its own that continues where it is.
+  void split_out(UpdateGroup& g, PeerState& ps);
+  // Split groups whose member caught up go back to their group (or become it, when it is gone).
+  void merge_caught_up();
+  bool merge(UpdateGroup& split, PeerState& ps);
+  void remove_group(UpdateGroup& g);
 
   AttrStore store_;  // first: destroyed last, after every AttrRef
   RibConfig config_;
@@ -331,6 +348,9 @@ class Rib {
   std::unordered_map<PeerId, PeerState> peers_;
   std::vector<std::unique_ptr<UpdateGroup>> groups_;
   uint32_t next_group_id_ = 1;
+  size_t split_groups_ = 0;  // groups with `split` set
+  uint64_t members_split_ = 0;
+  uint64_t members_merged_ = 0;
   std::vector<PeerId> rt_changed_;  // peers whose rt_filter changed since the last flush()
   std::vector<Candidate> scratch_candidates_;
   std::vector<uint16_t> scratch_index_;

@@ -95,13 +95,146 @@ void Rib::leave_group(PeerState& ps) {
     return;
   }
   log::debug("bgp rib: update group {} is empty, removed", g->id);
-  for (auto& [family, gf] : g->families) {
+  remove_group(*g);
+}
+
+void Rib::remove_group(UpdateGroup& g) {
+  for (auto& [family, gf] : g.families) {
     Table& t = table(family);
     std::erase(t.groups, &gf);
     // Routes without paths that only this group still held (pending withdrawals) go now.
     for (RouteId id : gf.pending) release_if_unused(t, id);
   }
-  std::erase_if(groups_, [g](const auto& p) { return p.get() == g; });
+  if (g.split) --split_groups_;
+  std::erase_if(groups_, [&g](const auto& p) { return p.get() == &g; });
+}
+
+void Rib::split_out(UpdateGroup& g, PeerState& ps) {
+  const PeerId peer = ps.info.id;
+  const uint64_t behind = lag(g, ps);
+  auto owned = std::make_unique<UpdateGroup>();
+  UpdateGroup& n = *owned;
+  n.id = next_group_id_++;
+  n.key = g.key;
+  n.key.unshared = peer;  // no one joins it
+  n.split = true;
+  n.proto = ps.info;
+  n.target = g.target;
+  n.codec = g.codec;
+  n.members = {peer};
+  // The group's Adj-RIB-Out and pending routes: what the member has once it has read what is
+  // queued, and what is still to be exported.
+  for (auto& [family, gf] : g.families) {
+    GroupFamily& nf = n.families[family];
+    nf.out = gf.out.copy();
+    nf.excluded = gf.excluded.copy();
+    nf.advertised = gf.advertised;
+    nf.pending = gf.pending;
+    nf.pending_bits = gf.pending_bits;
+    if (auto it = gf.excluded_count.find(peer); it != gf.excluded_count.end())
+      nf.excluded_count[peer] = it->second;
+    gf.excluded_count.erase(peer);
+    table(family).groups.push_back(&nf);
+  }
+  // What it has not read: its own chunks move, the shared ones are copied. The chunk filters
+  // name peers, so they mean the same in the new group.
+  Cursor cursor;
+  for (uint64_t seq = ps.cursor.seq; seq < g.end_seq(); ++seq) {
+    Chunk& c = g.queue[seq - g.base_seq];
+    if (!c.for_peer(peer)) continue;
+    if (n.queue.empty() && seq == ps.cursor.seq) cursor.offset = ps.cursor.offset;
+    Chunk mine;
+    mine.start = n.queued;
+    mine.only = c.only;
+    mine.except = c.except;
+    if (c.only == peer) {
+      mine.bytes.swap(c.bytes);
+    } else {
+      mine.bytes = c.bytes;
+    }
+    n.queued += mine.bytes.size();
+    n.queue.push_back(std::move(mine));
+  }
+  std::erase(g.members, peer);
+  ps.group = &n;
+  ps.cursor = cursor;
+  ps.counters.update_group = n.id;
+  ++ps.counters.times_split;
+  ++split_groups_;
+  ++members_split_;
+  log::info(
+      "bgp rib: neighbor {} lags {} octets behind update group {} (limit {}): split out into "
+      "group {} until it has caught up",
+      ps.info.address.to_string(), behind, g.id, config_.max_member_lag, n.id);
+  groups_.push_back(std::move(owned));
+}
+
+void Rib::merge_caught_up() {
+  if (split_groups_ == 0) return;
+  for (size_t i = 0; i < groups_.size();) {
+    UpdateGroup& s = *groups_[i];
+    PeerState* ps = s.split && s.members.size() == 1 ? find_peer(s.members.front()) : nullptr;
+    if (ps && ps->cursor.seq == s.end_seq() && !s.has_pending() && merge(s, *ps)) continue;
+    ++i;
+  }
+}
+
+bool Rib::merge(UpdateGroup& s, PeerState& ps) {
+  const PeerId peer = ps.info.id;
+  GroupKey key = s.key;
+  key.unshared = kLocalPeer;
+  UpdateGroup* m = nullptr;
+  for (auto& g : groups_)
+    if (g.get() != &s && g->key == key) m = g.get();
+  if (!m) {
+    // The group it left is gone (its other members left): it is the group now.
+    s.key = std::move(key);
+    s.split = false;
+    --split_groups_;
+    log::info("bgp rib: neighbor {} caught up; its update group {} is open to others again",
+              ps.info.address.to_string(), s.id);
+    return false;
+  }
+  // Both have exported every change with the same key, so their Adj-RIBs-Out are the same, but
+  // for split horizon: to `m` the member's own routes went to everyone, as it was not in it.
+  if (m->has_pending()) return false;
+  for (auto& [family, mf] : m->families) {
+    const GroupFamily& sf = s.families.at(family);
+    const RouteId end = std::max(mf.out.capacity(), sf.out.capacity());
+    for (RouteId id = 0; id < end; ++id) {
+      const AttrRef* a = sf.find_out(id);
+      const AttrRef* b = mf.find_out(id);
+      const bool has_a = a && *a, has_b = b && *b;
+      if (has_a != has_b || (has_a && *a != *b)) return false;
+      if (!has_a) continue;
+      const PeerId excluded = mf.excluded.get(id);
+      if (sf.excluded.get(id) == peer && excluded != peer && in_group(*m, excluded)) return false;
+    }
+  }
+  for (auto& [family, mf] : m->families) {
+    const GroupFamily& sf = s.families.at(family);
+    size_t own = 0;
+    for (RouteId id = 0; id < mf.out.capacity(); ++id) {
+      if (!mf.out[id]) continue;
+      if (sf.excluded.get(id) == peer) {
+        mf.excluded.set(id, peer);
+        ++own;
+      } else if (mf.excluded.get(id) == peer) {
+        mf.excluded.set(id, kLocalPeer);
+      }
+    }
+    if (own > 0) mf.excluded_count[peer] = own;
+  }
+  m->members.push_back(peer);
+  ps.group = m;
+  ps.cursor = Cursor{m->end_seq(), 0};
+  ps.counters.update_group = m->id;
+  ++members_merged_;
+  log::info("bgp rib: neighbor {} caught up: back from update group {} in group {}",
+            ps.info.address.to_string(), s.id, m->id);
+  s.members.clear();
+  remove_group(s);
+  return true;
 }
 
 void Rib::exclude_own_routes(UpdateGroup& g, PeerId peer) {
@@ -298,6 +431,8 @@ void Rib::push_chunk(UpdateGroup& g, Chunk chunk) {
   if (chunk.bytes.empty()) return;
   g.bytes_encoded += chunk.bytes.size();
   ++g.chunks_encoded;
+  chunk.start = g.queued;
+  g.queued += chunk.bytes.size();
   g.queue.push_back(std::move(chunk));
 }
 
@@ -452,6 +587,7 @@ size_t Rib::take_output(PeerId peer, std::vector<uint8_t>& out, size_t max_bytes
   }
   ps->counters.bytes_out += written;
   trim(g);
+  merge_caught_up();
   return written;
 }
 
@@ -474,7 +610,25 @@ bool Rib::take_messages(const Chunk& c, Cursor& cur, size_t max_bytes, size_t& w
   return true;
 }
 
+uint64_t Rib::lag(const UpdateGroup& g, const PeerState& ps) {
+  if (ps.cursor.seq >= g.end_seq()) return 0;
+  return g.queued - g.queue[ps.cursor.seq - g.base_seq].start - ps.cursor.offset;
+}
+
 void Rib::trim(UpdateGroup& g) {
+  // A member further behind the one ahead of everyone than the limit holds the chunks between
+  // them for itself alone: it is split out.
+  if (config_.max_member_lag > 0 && g.members.size() > 1 && !g.queue.empty() &&
+      g.queued - g.queue.front().start > config_.max_member_lag) {
+    uint64_t least = ~uint64_t{0};
+    for (PeerId m : g.members)
+      if (const PeerState* ps = find_peer(m)) least = std::min(least, lag(g, *ps));
+    std::vector<PeerState*> behind;
+    for (PeerId m : g.members)
+      if (PeerState* ps = find_peer(m); ps && lag(g, *ps) - least > config_.max_member_lag)
+        behind.push_back(ps);
+    for (PeerState* ps : behind) split_out(g, *ps);
+  }
   uint64_t low = g.end_seq();
   for (PeerId m : g.members) {
     const PeerState* ps = find_peer(m);

@@ -69,6 +69,8 @@ std::optional<PeerCounters> Rib::counters(PeerId peer) const {
   if (!ps) return std::nullopt;
   PeerCounters c = ps->counters;
   if (!ps->group) return c;  // down, with stale paths: nothing advertised
+  c.split_out = ps->group->split;
+  c.output_queued = lag(*ps->group, *ps);
   for (auto& [family, fc] : c.families) {
     auto it = ps->group->families.find(family);
     if (it == ps->group->families.end()) continue;
@@ -100,7 +102,10 @@ RibStats Rib::stats() const {
     s.export_runs += g->export_runs;
     s.messages_encoded += g->messages_encoded;
     s.bytes_encoded += g->bytes_encoded;
+    if (!g->queue.empty()) s.queued_bytes += g->queued - g->queue.front().start;
   }
+  s.members_split = members_split_;
+  s.members_merged = members_merged_;
   return s;
 }
 

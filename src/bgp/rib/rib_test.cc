@@ -569,6 +569,178 @@ TEST_F(RibTest, LaggingMemberKeepsChunksAlive) {
   EXPECT_EQ(m2[1].prefixes, std::vector<Prefix>{pfx("100.64.2.1/32")});
 }
 
+// A member that reads, but more slowly than the others, is split out once the group holds more
+// than max_member_lag octets for it alone; it gets everything, in a state no older than what the
+// others got; the group's queue stays bounded; once it has caught up it goes back.
+class LaggingMemberTest : public RibTest {
+ protected:
+  static constexpr size_t kLimit = 2000;
+  LaggingMemberTest() {
+    RibConfig c = config();
+    c.max_member_lag = kLimit;
+    lagging_.emplace(c);
+  }
+  // Applies messages in order to a peer's view; counts End-of-RIBs.
+  void apply(View& v, const std::vector<FakeMessage>& msgs) {
+    for (const auto& m : msgs) {
+      if (m.kind == Kind::EndOfRib) ++end_of_ribs;
+      for (const auto& p : m.prefixes) {
+        if (m.kind == Kind::Reach) v[p] = m.attrs;
+        if (m.kind == Kind::Withdraw) v.erase(p);
+      }
+    }
+  }
+  std::vector<FakeMessage> take(Rib& rib, PeerId peer, size_t max_bytes) {
+    std::vector<uint8_t> out;
+    if (rib.has_output(peer)) rib.take_output(peer, out, max_bytes);
+    return enc_.decode(out);
+  }
+  std::vector<FakeMessage> take_all(Rib& rib, PeerId peer) {
+    std::vector<uint8_t> out;
+    while (rib.has_output(peer))
+      if (rib.take_output(peer, out, 1 << 20) == 0) break;
+    return enc_.decode(out);
+  }
+  // Round r of the churn: a route changes (often the same prefix again), another is withdrawn.
+  void churn(Rib& rib, uint32_t r) {
+    PathAttributes a = attrs({}, "0.0.0.0");
+    a.med = r;
+    rib.originate(kIpv4Unicast, Prefix(IpAddress::v4(0x64400000u + r % 64 * 256), 24), a);
+    if (r % 3 == 0)
+      rib.withdraw_originated(kIpv4Unicast,
+                              Prefix(IpAddress::v4(0x64400000u + (r + 32) % 64 * 256), 24));
+    rib.flush();
+  }
+  size_t end_of_ribs = 0;
+  std::optional<Rib> lagging_;
+};
+
+TEST_F(LaggingMemberTest, SplitOutWhileBehindThenBackOnceCaughtUp) {
+  Rib& rib = *lagging_;
+  for (PeerId id : {1, 2, 3}) {
+    PeerInfo p = ibgp(id, true);
+    rib.peer_up(p);
+    take_all(rib, id);
+  }
+  // Client 3's own route: never sent back to it, in either group.
+  PathAttributes own = attrs({65003}, "198.18.0.3");
+  Prefix own_prefix = pfx("100.64.200.0/24");
+  rib.update(3, kIpv4Unicast, std::span(&own_prefix, 1), own);
+  rib.flush();
+  View v2, v3;
+  apply(v2, take_all(rib, 2));
+  take_all(rib, 1);
+  const uint32_t group = rib.counters(2)->update_group;
+  ASSERT_EQ(rib.counters(3)->update_group, group);
+
+  // Peer 3 reads one message a round while 1 and 2 read everything.
+  size_t most_queued = 0;
+  bool seen_split = false;
+  for (uint32_t r = 1; r <= 400; ++r) {
+    churn(rib, r);
+    take_all(rib, 1);
+    apply(v2, take_all(rib, 2));
+    apply(v3, take(rib, 3, 1));
+    most_queued = std::max(most_queued, rib.stats().queued_bytes);
+    if (rib.counters(3)->split_out) {
+      seen_split = true;
+      EXPECT_NE(rib.counters(3)->update_group, group);
+      EXPECT_EQ(rib.counters(2)->update_group, group);
+    }
+  }
+  EXPECT_TRUE(seen_split);
+  EXPECT_EQ(rib.stats().members_split, 1u);
+  EXPECT_EQ(rib.counters(3)->times_split, 1u);
+  // Bounded: the lag limit, plus what one encoding of the pending routes of peer 3 adds (64
+  // prefixes at most), not the 400 rounds of churn.
+  EXPECT_LT(most_queued, kLimit + 64 * 200);
+  EXPECT_GT(rib.counters(3)->output_queued, 0u);
+
+  // It catches up: the same routes as peer 2, but not its own; and it is back in the group.
+  apply(v3, take_all(rib, 3));
+  EXPECT_FALSE(rib.counters(3)->split_out);
+  EXPECT_EQ(rib.counters(3)->update_group, group);
+  EXPECT_EQ(rib.stats().members_merged, 1u);
+  EXPECT_EQ(rib.stats().update_groups, 1u);
+  EXPECT_EQ(rib.counters(3)->output_queued, 0u);
+  EXPECT_TRUE(v2.contains(own_prefix));
+  EXPECT_FALSE(v3.contains(own_prefix));
+  View expected = v2;
+  expected.erase(own_prefix);
+  EXPECT_EQ(v3, expected);
+  EXPECT_EQ(rib.counters(3)->families[kIpv4Unicast].advertised, expected.size());
+
+  // Back in the group, split horizon holds: 3's route changes, 3 hears nothing of it.
+  own.med = 7;
+  rib.update(3, kIpv4Unicast, std::span(&own_prefix, 1), own);
+  churn(rib, 401);
+  apply(v2, take_all(rib, 2));
+  apply(v3, take_all(rib, 3));
+  take_all(rib, 1);
+  EXPECT_EQ(v2.at(own_prefix)->med, 7u);
+  EXPECT_FALSE(v3.contains(own_prefix));
+  expected = v2;
+  expected.erase(own_prefix);
+  EXPECT_EQ(v3, expected);
+}
+
+TEST_F(LaggingMemberTest, ANewMembersDumpAndEndOfRibGoWithItWhenSplit) {
+  Rib& rib = *lagging_;
+  for (PeerId id : {1, 2}) {
+    rib.peer_up(ibgp(id, true));
+    take_all(rib, id);
+  }
+  for (uint32_t r = 1; r <= 64; ++r) churn(rib, r);
+  take_all(rib, 1);
+  take_all(rib, 2);
+  // Peer 3 comes up: its dump and End-of-RIB are queued for it, and it reads nothing yet.
+  rib.peer_up(ibgp(3, true));
+  for (uint32_t r = 65; r <= 200; ++r) {
+    churn(rib, r);
+    take_all(rib, 1);
+    take_all(rib, 2);
+  }
+  EXPECT_TRUE(rib.counters(3)->split_out);
+  View v2, v3;
+  end_of_ribs = 0;
+  apply(v3, take_all(rib, 3));
+  EXPECT_EQ(end_of_ribs, 1u);
+  // Peer 2's view of the table is the Loc-RIB: compare with a peer that came up just now.
+  rib.peer_up(ibgp(4, true));
+  apply(v2, take_all(rib, 4));
+  EXPECT_EQ(v3, v2);
+  EXPECT_FALSE(rib.counters(3)->split_out);
+  EXPECT_EQ(rib.counters(3)->update_group, rib.counters(1)->update_group);
+}
+
+TEST_F(LaggingMemberTest, ASplitMemberWhoseGroupWentBecomesTheGroup) {
+  Rib& rib = *lagging_;
+  for (PeerId id : {1, 2}) {
+    rib.peer_up(ibgp(id, true));
+    take_all(rib, id);
+  }
+  for (uint32_t r = 1; r <= 100; ++r) {
+    churn(rib, r);
+    take_all(rib, 1);
+  }
+  ASSERT_TRUE(rib.counters(2)->split_out);
+  rib.peer_down(1);
+  take_all(rib, 2);
+  EXPECT_FALSE(rib.counters(2)->split_out);
+  // A new member joins it, as it would any group of its kind.
+  rib.peer_up(ibgp(3, true));
+  EXPECT_EQ(rib.counters(3)->update_group, rib.counters(2)->update_group);
+  EXPECT_EQ(rib.stats().update_groups, 1u);
+  // Down while split: the split group goes with it.
+  for (uint32_t r = 101; r <= 200; ++r) {
+    churn(rib, r);
+    take_all(rib, 3);
+  }
+  ASSERT_TRUE(rib.counters(2)->split_out);
+  rib.peer_down(2);
+  EXPECT_EQ(rib.stats().update_groups, 1u);
+}
+
 // ---- Output ---------------------------------------------------------------------------------
 
 TEST_F(RibTest, CoalescesChangesUntilPulled) {

@@ -93,6 +93,21 @@ class PagedArray {
  public:
   static constexpr uint32_t kPageSize = uint32_t{1} << kPageBits;
 
+  PagedArray() = default;
+  PagedArray(PagedArray&&) noexcept = default;
+  PagedArray& operator=(PagedArray&&) noexcept = default;
+  // A copy is explicit (an update group split in two): it can be large.
+  PagedArray copy() const {
+    PagedArray c;
+    c.pages_.resize(pages_.size());
+    for (size_t p = 0; p < pages_.size(); ++p) {
+      if (!pages_[p]) continue;
+      c.pages_[p] = std::make_unique<T[]>(kPageSize);
+      std::copy(pages_[p].get(), pages_[p].get() + kPageSize, c.pages_[p].get());
+    }
+    return c;
+  }
+
   T& operator[](uint32_t i) { return pages_[i >> kPageBits][i & (kPageSize - 1)]; }
   const T& operator[](uint32_t i) const { return pages_[i >> kPageBits][i & (kPageSize - 1)]; }
   // Indices below capacity() are valid for operator[] (when ensure() made them so).

@@ -2,6 +2,14 @@
 // and one encoding per change. Each member reads the group's queue of encoded chunks at its own
 // pace through a cursor; a chunk is freed once every member has read past it.
 //
+// A member that reads more slowly than the others holds every chunk queued after its cursor. Once
+// that is more than RibConfig::max_member_lag octets, it is split out: it gets a group of its own
+// with a copy of the group's Adj-RIB-Out and pending routes, and the chunks it has not read
+// (those for it only are moved, the shared ones copied), and the group frees them. Alone, it
+// encodes only what it pulls (once per route however often the route changed), so what it holds
+// is bounded by the lag limit and the table, not by the churn. Once it has caught up while the
+// group it left has nothing pending, their Adj-RIBs-Out are the same and it goes back.
+//
 // Split horizon inside a group: a route is never sent back to the member it came from. The
 // group's Adj-RIB-Out remembers, per route, which member (if any) was left out
 // (GroupFamily::excluded); chunks carry a filter (for everyone but X, or for X only) so that the
@@ -50,6 +58,7 @@ GroupKey group_key(const PeerInfo& peer);
 // Encoded UPDATEs (whole messages) for some or all members.
 struct Chunk {
   std::vector<uint8_t> bytes;
+  uint64_t start = 0;          // the group's bytes queued before this chunk (UpdateGroup::queued)
   PeerId only = kLocalPeer;    // nonzero: for this member only
   PeerId except = kLocalPeer;  // nonzero: for every member but this one
   bool for_peer(PeerId p) const { return only != kLocalPeer ? only == p : except != p; }
@@ -97,6 +106,10 @@ struct UpdateGroup {
   std::map<Family, GroupFamily> families;
   std::deque<Chunk> queue;
   uint64_t base_seq = 0;  // sequence number of queue.front()
+  uint64_t queued = 0;    // bytes ever queued: a member lags by `queued` minus what it has read
+  // A member that lagged too far behind its group (RibConfig::max_member_lag), alone in a group
+  // of its own until it has caught up; then it goes back to the group of `key.unshared` unset.
+  bool split = false;
 
   // Counters: how much work was done once for all members.
   uint64_t export_runs = 0;

@@ -95,6 +95,7 @@ struct SpeakerConfig {
   std::vector<NeighborRange> ranges;
   std::vector<Origination> originate;
   ForwardingState forwarding;
+  size_t update_group_max_lag = size_t{4} << 20;  // RibConfig::max_member_lag
 };
 
 }  // namespace isthmus::bgp

@@ -125,6 +125,10 @@ json neighbor_json(const Speaker& s, const Peer& p) {
       j["messages_sent"] = cnt.messages_out + rc->messages_out;
       j["updates_sent"] = rc->messages_out;
       j["routes_too_large"] = rc->routes_too_large;
+      j["update_group"] = rc->update_group;
+      j["update_group_split"] = rc->split_out;
+      j["update_group_splits"] = rc->times_split;
+      j["output_queued"] = rc->output_queued;
     }
     // RFC 4684: the EVPN routes this peer gets are those of the route targets it imports.
     if (const RtFilter* f = s.rib_of(c).rt_filter(p.id()))

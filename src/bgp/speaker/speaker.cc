@@ -11,13 +11,17 @@ Speaker::Speaker(EventLoop& loop, SpeakerConfig config) : loop_(loop), config_(s
   if (config_.cluster_id == 0) config_.cluster_id = config_.router_id;
   routes_complete_ = config_.forwarding.families.empty();
   forwarding_preserved_ = config_.forwarding.preserved;
-  rib_ = std::make_unique<Rib>(
-      RibConfig{config_.asn, config_.router_id, config_.cluster_id, nullptr, {}, {}});
+  const RibConfig rc{.local_as = config_.asn,
+                     .router_id = config_.router_id,
+                     .cluster_id = config_.cluster_id,
+                     .encoder = nullptr,
+                     .best_changed = {},
+                     .best_evpn_changed = {},
+                     .max_member_lag = config_.update_group_max_lag};
+  rib_ = std::make_unique<Rib>(rc);
   for (const PeerConfig& p : config_.peers)
     if (!p.vrf.empty() && !vrf_ribs_.contains(p.vrf))
-      vrf_ribs_.emplace(p.vrf,
-                        std::make_unique<Rib>(RibConfig{
-                            config_.asn, config_.router_id, config_.cluster_id, nullptr, {}, {}}));
+      vrf_ribs_.emplace(p.vrf, std::make_unique<Rib>(rc));
   // RFC 4724 §4.1: restarting, our End-of-RIBs wait until our routes are complete.
   if (restarting()) for_each_rib([](Rib& r) { r.hold_end_of_rib(true); });
 }
