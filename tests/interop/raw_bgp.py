@@ -14,6 +14,10 @@ line, and reports every event as one JSON object a line on stdout:
   unblast NET COUNT              withdraw them, one UPDATE each
   stall                          stop reading the socket (keepalives still go out): a peer that
                                  does not process what it is sent (RFC 9687)
+  throttle BYTES                 read at most BYTES octets a second: a slow reader
+  unthrottle                     read as fast as the peer sends
+  rib                            report the IPv4 routes received so far: {"event": "rib", "count",
+                                 "digest"} (a hash of every prefix with its communities and MED)
   close                          send NOTIFICATION Cease/Administrative Shutdown and close
   quit                           exit (also on end of stdin)
 
@@ -41,6 +45,7 @@ tests can assert what the peer under test sent. A NOTIFICATION gives "code" and 
 """
 
 import argparse
+import hashlib
 import ipaddress
 import json
 import socket
@@ -109,6 +114,9 @@ class Speaker:
         self.closed = threading.Event()
         self.send_lock = threading.Lock()
         self.stalled = threading.Event()
+        self.rate = 0  # octets a second the reader takes; 0: no limit
+        self.rib = {}  # IPv4 unicast prefix -> (communities, MED) received
+        self.rib_lock = threading.Lock()
         self.asn4 = not args.no_asn4
         self.peer_asn4 = False
 
@@ -300,6 +308,7 @@ class Speaker:
         return buf
 
     def reader(self, s):
+        budget, since = 0.0, time.monotonic()
         try:
             while True:
                 while self.stalled.is_set():
@@ -308,6 +317,13 @@ class Speaker:
                 length, mtype = struct.unpack("!HB", hdr[16:19])
                 body = self.recv_exact(s, length - 19)
                 self.handle(mtype, body)
+                if self.rate:
+                    # A token bucket of one second: sleep once the octets read are ahead of it.
+                    now = time.monotonic()
+                    budget = min(float(self.rate), budget + (now - since) * self.rate) - length
+                    since = now
+                    if budget < 0:
+                        time.sleep(-budget / self.rate)
         except (EOFError, OSError) as e:
             emit(event="closed", reason=str(e) or "eof")
         finally:
@@ -336,7 +352,14 @@ class Speaker:
                 self.established.set()
                 emit(event="established", asn4=self.asn4 and self.peer_asn4)
         elif mtype == UPDATE:
-            emit(event="update", **self.decode_update(body))
+            u = self.decode_update(body)
+            with self.rib_lock:
+                for p in u["withdrawn"]:
+                    self.rib.pop(p, None)
+                for p in u["nlri"]:
+                    self.rib[p] = (tuple(u.get("communities", ())), u.get("med"))
+            if not self.args.quiet_updates:
+                emit(event="update", **u)
         elif mtype == NOTIFICATION:
             emit(event="notification", code=body[0], subcode=body[1], data=body[2:].hex())
         elif mtype == ROUTE_REFRESH:
@@ -476,6 +499,17 @@ class Speaker:
                 elif cmd == "stall":
                     self.stalled.set()
                     emit(event="stalled")
+                elif cmd == "throttle":
+                    self.rate = int(words[1])
+                    emit(event="throttled", rate=self.rate)
+                elif cmd == "unthrottle":
+                    self.rate = 0
+                    emit(event="unthrottled")
+                elif cmd == "rib":
+                    with self.rib_lock:
+                        routes = dict(self.rib)
+                    text = "\n".join(f"{p} {c} {m}" for p, (c, m) in sorted(routes.items()))
+                    emit(event="rib", count=len(routes), digest=hashlib.sha256(text.encode()).hexdigest())
                 elif cmd == "close":
                     self.send(NOTIFICATION, bytes([6, 2]))
                     time.sleep(0.2)
@@ -507,6 +541,8 @@ def main():
     ap.add_argument("--no-asn4", action="store_true", help="do not send the 4-octet AS capability")
     ap.add_argument("--no-connect", action="store_true", help="wait for a connect command")
     ap.add_argument("--connect-timeout", type=float, default=60.0)
+    ap.add_argument("--quiet-updates", action="store_true",
+                    help="no event per UPDATE received (the routes are still kept for `rib`)")
     Speaker(ap.parse_args()).run()
 
 
