@@ -122,6 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   RibConfig config;
   config.local_as = kLocalAs;
   config.router_id = 0xc61200fe;
+  config.max_member_lag = 1;  // peer 9 lags behind peer 3: split out and back
   Rib rib(config);
   const std::vector<PeerInfo> peers = {
       // The sources, with the options the UPDATE was decoded with.
@@ -135,11 +136,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       make_peer(6, 64513, false, false, {kIpv4Unicast, kIpv6Unicast, kL2vpnEvpn}),
       make_peer(7, 4200000000, true, true, {kIpv4Unicast, kIpv6Unicast, kL2vpnEvpn}),
       make_peer(8, 64514, true, false, kAll),
+      // Peer 3's kind, reading one message per round: a lagging member of its group.
+      make_peer(9, kLocalAs, true, false, {kIpv4Unicast, kIpv6Unicast, kL2vpnEvpn}, true),
   };
   for (const auto& p : peers) rib.peer_up(p);
+  std::vector<uint8_t> lagging;
   auto drain_all = [&] {
     rib.flush();
-    for (const auto& p : peers) drain(rib, p);
+    for (const auto& p : peers) {
+      if (p.id != 9) drain(rib, p);
+      if (p.id == 9 && rib.has_output(9)) rib.take_output(9, lagging, 1);
+    }
   };
   drain_all();
   apply(rib, 1, d->update);
@@ -150,6 +157,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   drain_all();
   rib.peer_down(2);
   drain_all();
+  drain(rib, peers.back());
   if (bug_count() != bugs) die("BUG");
   return 0;
 }
