@@ -790,6 +790,10 @@ void Parser::neighbor_range(const YAML::Node& n, const std::string& path) {
        [&](auto& v, auto& p) {
          if (auto m = number(v, p, 1, 65535, "a session limit")) r.max = static_cast<uint32_t>(*m);
        }},
+      {"restart_wait",
+       [&](auto& v, auto& p) {
+         if (auto w = seconds(v, p, 0, "a wait in seconds")) r.restart_wait = *w;
+       }},
   };
   peer_fields(r.peer, raw, known);
   for (std::string_view key : {"address", "port", "passive", "vrf", "interface"})

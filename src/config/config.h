@@ -98,6 +98,10 @@ struct Neighbor {
 struct NeighborRange {
   Prefix prefix;
   uint32_t max = 1000;  // most sessions at once from this range, 1..65535
+  // Restarting with forwarding state (graceful restart, RFC 4724 §4.1), how long to wait for the
+  // range's neighbors to come back, seconds: until then our routes are not complete, and each
+  // neighbor of the range that came back is waited for like a configured one.
+  uint16_t restart_wait = 60;
   PeerSettings peer;
 };
 

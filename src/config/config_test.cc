@@ -517,6 +517,12 @@ TEST(Config, LimitsAndLongLivedGracefulRestart) {
   EXPECT_EQ(b.graceful_restart.long_lived_stale_time, 86400u);
   EXPECT_EQ(c.bgp.neighbor_ranges.at(0).peer.max_prefixes.limit(bgp::kIpv6Unicast), 5u);
   EXPECT_EQ(c.bgp.update_group_max_lag, uint64_t{4} << 20);
+  EXPECT_EQ(c.bgp.neighbor_ranges.at(0).restart_wait, 60);
+  EXPECT_EQ(parse_ok(with_bgp("  neighbor_ranges:\n    - { prefix: 198.19.0.0/16, remote_as: "
+                              "65000, restart_wait: 0 }\n"))
+                .bgp.neighbor_ranges.at(0)
+                .restart_wait,
+            0);
   EXPECT_EQ(parse_ok(with_bgp("  update_group_max_lag: 65536\n")).bgp.update_group_max_lag, 65536u);
   // The levels: a warning from 90% of 10, past 10 exceeded.
   EXPECT_EQ(b.max_prefixes.level(bgp::kIpv4Unicast, 8), bgp::MaxPrefixes::Level::Fine);
@@ -531,6 +537,10 @@ TEST(ConfigError, Limits) {
     return with_bgp("  neighbors:\n    - { address: 198.18.0.2, remote_as: 65000, " +
                     std::string(kv) + " }\n");
   };
+  EXPECT_EQ(errors(with_bgp("  neighbor_ranges:\n    - { prefix: 198.19.0.0/16, remote_as: "
+                            "65000, restart_wait: -1 }\n")),
+            "config.yaml:5: bgp.neighbor_ranges[0].restart_wait: \"-1\" is not a wait in seconds "
+            "(expected 0..65535)");
   EXPECT_EQ(errors(with_bgp("  update_group_max_lag: 4096\n")),
             "config.yaml:4: bgp.update_group_max_lag: 4096 is not a size in octets (expected "
             "65536..4294967296)");

@@ -81,7 +81,7 @@ Expected<bgp::SpeakerConfig> build_speaker_config(const config::Config& cfg,
     auto p = peer_config(r.peer, policies);
     if (!p) return fail("neighbor range " + r.prefix.to_string() + ": " + p.error().message);
     p->passive = true;
-    sc.ranges.push_back({r.prefix, std::move(*p), r.max});
+    sc.ranges.push_back({r.prefix, std::move(*p), r.max, std::chrono::seconds(r.restart_wait)});
   }
   for (auto& o : b.originate) {
     bgp::Origination orig;

@@ -18,6 +18,9 @@
 #      reaches it.
 #   c. rr2 joins; rr1 is killed and restarted, then rr2 is killed: losing either one is
 #      invisible to the workloads.
+#   d. rr1 is killed and restarted with its clients as a range (`neighbor_ranges`, restart_wait
+#      15 s) while agent 3 cannot reach it for 8 s: rr1 holds its End-of-RIB to agent 2 until
+#      agent 3 is back and has sent its own, so agent 2 keeps w3's routes all along.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${HERE}/../../lab/lib.sh"
@@ -144,4 +147,45 @@ lab_stop rr2 KILL
 lab_log "rr2 killed (SIGKILL), rr1 remains"
 lab_pings_check
 lab_log "PASS c: either of two reflectors lost, no packet lost"
+
+# --- d. The reflector's clients as a range: the first back does not drop the others' routes ------
+cat >"${LAB_DIR}/rr1-range.yaml" <<YAML
+control_socket: $(lab_isthmus_sock rr1)
+bgp:
+  asn: 65000
+  router_id: 198.18.0.1
+  listen: { address: 198.18.0.1, port: 179 }
+  hold_time: 9
+  connect_retry: 1
+  neighbor_ranges:
+    - { prefix: 198.18.0.0/24, remote_as: 65000, route_reflector_client: true,
+        families: [l2vpn-evpn], restart_wait: 15,
+        graceful_restart: { restart_time: 4, long_lived_stale_time: 600 } }
+YAML
+pings 450
+eor_before=$(log_count agent2 "neighbor 198.18.0.1: graceful restart: End-of-RIB for l2vpn-evpn")
+complete="routes of l2vpn-evpn complete: End-of-RIB from every peer"
+complete_before=$(log_count rr1 "${complete}")
+lab_stop rr1 KILL
+lab_exec 3 ip route add blackhole 198.18.0.1/32
+lab_log "rr1 killed (SIGKILL); agent 3 cut off from it"
+sleep 2
+lab_isthmusd_start 1 rr1 "$(cat "${LAB_DIR}/rr1-range.yaml")"
+log_has rr1 "bgp: waiting 15s for the neighbors of neighbor_ranges to come back" ||
+  lab_fail "rr1 does not wait for its range's neighbors: $(grep -m5 'bgp:' "${LAB_DIR}/rr1.log")"
+lab_wait_for 30 "agent 2 Established with rr1 again" established 2 198.18.0.1
+sleep 6
+[[ $(log_count agent2 "neighbor 198.18.0.1: graceful restart: End-of-RIB for l2vpn-evpn") -eq ${eor_before} ]] ||
+  lab_fail "rr1 sent agent 2 its End-of-RIB before agent 3 was back: $(grep 'End-of-RIB' "${LAB_DIR}/agent2.log" | tail -2)"
+lab_fdb_has 2 vxlan100 "${mac_w3}" 198.18.0.3 || lab_fail "host 2 lost w3's entry while agent 3 was away"
+lab_exec 3 ip route del blackhole 198.18.0.1/32
+lab_wait_for 30 "agent 3 Established with rr1 again" established 3 198.18.0.1
+more_complete() { [[ $(log_count rr1 "${complete}") -gt ${complete_before} ]]; }
+lab_wait_for 30 "rr1's routes are complete once both clients sent End-of-RIB" more_complete
+lab_wait_for 30 "agent 2 received rr1's End-of-RIB" eor_done 2 "${eor_before}"
+grep -E "neighbor 198.18.0.1: graceful restart: End-of-RIB for l2vpn-evpn" "${LAB_DIR}/agent2.log" |
+  tail -1 | grep -q " 0 stale routes removed" ||
+  lab_fail "agent 2 removed routes at rr1's End-of-RIB: $(grep 'End-of-RIB' "${LAB_DIR}/agent2.log" | tail -2)"
+lab_pings_check
+lab_log "PASS d: the clients of a range, one late, no packet lost"
 lab_log "PASS"

@@ -1,6 +1,7 @@
 // What the speaker runs with: plain values built by the daemon from the YAML configuration.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -67,6 +68,9 @@ struct NeighborRange {
   Prefix prefix;
   PeerConfig peer;  // address and port unused
   size_t max_peers = 1000;
+  // Restarting (ForwardingState::preserved): our routes are not complete before this long after
+  // the start, and not before every neighbor of the range Established by then sent End-of-RIB.
+  std::chrono::seconds restart_wait{60};
 };
 
 struct Origination {

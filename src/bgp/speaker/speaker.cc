@@ -2,6 +2,8 @@
 
 #include <sys/epoll.h>
 
+#include <algorithm>
+
 #include "core/bug.h"
 #include "core/log.h"
 
@@ -55,6 +57,7 @@ const Rib& Speaker::rib_of(const PeerConfig& peer) const {
 
 Speaker::~Speaker() {
   loop_.cancel_timer(deferral_timer_);
+  loop_.cancel_timer(range_wait_timer_);
   if (listen_fd_) loop_.remove_fd(listen_fd_.get());
   peers_.clear();
 }
@@ -93,6 +96,21 @@ Expected<void> Speaker::start() {
         gr::family_names(config_.forwarding.families),
         forwarding_preserved_ ? "preserved" : "not preserved", wait.count());
     arm_deferral_timer();
+    // Neighbors of a range cannot be listed in advance: those that come back within the wait
+    // are waited for like configured ones.
+    std::chrono::seconds range_wait{0};
+    for (const auto& r : config_.ranges)
+      if (!forwarding_families(r.peer).empty()) range_wait = std::max(range_wait, r.restart_wait);
+    if (range_wait.count() > 0) {
+      log::info("bgp: waiting {}s for the neighbors of neighbor_ranges to come back",
+                range_wait.count());
+      ranges_waited_ = false;
+      range_wait_timer_ = loop_.add_timer(range_wait, [this] {
+        range_wait_timer_ = 0;
+        ranges_waited_ = true;
+        check_routes_complete();
+      });
+    }
   }
   for (auto& [id, peer] : peers_) peer->start();
   check_routes_complete();
@@ -157,14 +175,15 @@ void Speaker::hold_off(const IpAddress& address, std::chrono::seconds how_long) 
 }
 
 void Speaker::check_routes_complete() {
-  if (routes_complete_) return;
+  if (routes_complete_ || !ranges_waited_) return;
   for (const auto& [id, peer] : peers_) {
     const PeerConfig& pc = peer->config();
-    if (peer->dynamic() || pc.shutdown) continue;
+    if (pc.shutdown) continue;
     for (Family f : forwarding_families(pc)) {
       if (std::find(pc.families.begin(), pc.families.end(), f) == pc.families.end()) continue;
       const session::Negotiated* n = peer->negotiated();
-      if (!n) return;  // not up yet: wait for it, up to the deferral timer
+      if (!n && peer->dynamic()) break;  // a neighbor of a range that is gone again
+      if (!n) return;                    // not up yet: wait for it, up to the deferral timer
       // "excluding the ones with the "Restart State" bit set in the received capability and
       // excluding the ones that do not advertise the graceful restart capability"
       const auto& theirs = n->remote_open.caps.graceful_restart;
@@ -182,6 +201,8 @@ void Speaker::finish_routes(std::string why) {
   forwarding_preserved_ = true;  // from now on the forwarding state is ours, whatever happens
   loop_.cancel_timer(deferral_timer_);
   deferral_timer_ = 0;
+  loop_.cancel_timer(range_wait_timer_);
+  range_wait_timer_ = 0;
   log::info("bgp: routes of {} complete: {}", gr::family_names(config_.forwarding.families), why);
   for_each_rib([](Rib& r) { r.hold_end_of_rib(false); });
   // The callback runs after the flush that brings the last routes into the RIB and its

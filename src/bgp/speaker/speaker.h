@@ -100,6 +100,9 @@ class Speaker {
   std::string routes_complete_why_;    // set when complete, until the callback has run
   std::function<void(const std::string&)> on_routes_complete_;
   EventLoop::TimerId deferral_timer_ = 0;
+  // Restarting with neighbor ranges: false until the longest restart_wait of a range is over.
+  bool ranges_waited_ = true;
+  EventLoop::TimerId range_wait_timer_ = 0;
   bool any_established_ = false;                            // since the start
   std::map<IpAddress, std::optional<TimePoint>> held_off_;  // see hold_off(); nullopt: for good
 };
