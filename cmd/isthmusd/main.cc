@@ -139,6 +139,9 @@ int run(const std::string& path) {
   std::optional<kernel::Monitor> monitor;
   // The endpoint service and its API socket (docs/agent-api.md), with IPAM's state file.
   std::optional<agent::ipam::Ipam> ipam;
+  // Before the service: destroyed after it (the work queued in it finishes, its results are
+  // dropped).
+  std::unique_ptr<agent::KernelPool> endpoint_pool;
   std::unique_ptr<agent::Endpoints> endpoints;
   std::unique_ptr<ctl::ControlServer> api;
   bool reconcile_posted = false;
@@ -215,8 +218,19 @@ int run(const std::string& path) {
     endpoints = std::make_unique<agent::Endpoints>(*kernel, *ipam, node_agent->config(),
                                                    agent::real_netns());
     endpoints->set_ready(true);
+    // Making and removing veth pairs waits in the kernel: four threads do it, so that the loop
+    // (BGP included) never waits, and four runtimes' requests overlap.
+    if (auto pool = agent::thread_pool(loop, 4); pool) {
+      endpoint_pool = std::move(*pool);
+      endpoints->set_pool(endpoint_pool.get());
+    } else {
+      log::warn("agent: endpoint API: {}: its kernel work runs in the event loop",
+                pool.error().message);
+    }
     api = std::make_unique<ctl::ControlServer>(
-        loop, ctl::RawHandler([&](const nlohmann::json& req) { return endpoints->handle(req); }));
+        loop, ctl::AsyncRawHandler([&](const nlohmann::json& req, agent::Endpoints::Reply reply) {
+          endpoints->handle(req, std::move(reply));
+        }));
     if (auto listening = api->listen(cfg->agent->api_socket); !listening) {
       log::error("agent: API socket: {}", listening.error().message);
       return 1;

@@ -6,8 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "core/log.h"
+#include "kernel/netlink_kernel.h"
 #include "kernel/netns.h"
 
 namespace isthmus::agent {
@@ -214,27 +219,34 @@ nlohmann::json Endpoints::result(const ipam::Record& r, const Network& n, uint32
           {"dns", nlohmann::json::object()}};
 }
 
-void Endpoints::remove_kernel_state(const ipam::Record& r) {
-  // Single-link lookups, not a dump of every link: that grows with the host's attachments.
-  auto warn = [&](const Error& e) {
-    log::warn("agent: endpoint {}: {}", r.key.container_id, e.message);
-  };
+void Endpoints::remove_neighbours(const ipam::Record& r) {
   const Network* n = network(r.key.network);
-  if (n && !r.ips.empty()) {
-    auto br = host_.find_link(bridge_name(n->vni));
-    if (!br) return warn(br.error());
-    if (*br)
-      for (const IpAddress& ip : r.ips)
-        (void)host_.delete_neighbour({(*br)->index, ip, r.mac, NUD_PERMANENT, false});
+  if (!n || r.ips.empty()) return;
+  auto br = host_.find_link(bridge_name(n->vni));
+  if (!br) {
+    log::warn("agent: endpoint {}: {}", r.key.container_id, br.error().message);
+    return;
   }
-  auto l = host_.find_link(r.host_ifname);
-  if (!l) return warn(l.error());
-  if (*l && (*l)->alias.starts_with(kAliasPrefix)) {
-    if (auto d = host_.delete_link((*l)->index); !d) warn(d.error());
-  }
+  if (*br)
+    for (const IpAddress& ip : r.ips)
+      (void)host_.delete_neighbour({(*br)->index, ip, r.mac, NUD_PERMANENT, false});
 }
 
-Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
+Expected<void> Endpoints::remove_port(kernel::Kernel& host, const std::string& host_ifname) {
+  // A single-link lookup, not a dump of every link: that grows with the host's attachments.
+  auto l = host.find_link(host_ifname);
+  if (!l) return unexpected(std::move(l.error()));
+  if (*l && (*l)->alias.starts_with(kAliasPrefix)) return host.delete_link((*l)->index);
+  return {};
+}
+
+void Endpoints::remove_kernel_state(const ipam::Record& r) {
+  remove_neighbours(r);
+  if (auto d = remove_port(host_, r.host_ifname); !d)
+    log::warn("agent: endpoint {}: {}", r.key.container_id, d.error().message);
+}
+
+Expected<Endpoints::AddPlan, ApiError> Endpoints::plan_add(const EndpointRequest& req) {
   if (!ready_)
     return api_error(11, "the agent is starting: its networks are not in the kernel yet");
   const Network* n = network(req.key.network);
@@ -266,109 +278,144 @@ Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
   if (!tap && !ir.mac && !ipam_.find(req.key)) ir.mac = random_mac();
   auto alloc = ipam_.allocate(ir);
   if (!alloc) return api_error(alloc.error().code, alloc.error().message);
-  ipam::Record rec = alloc->record;
-  const bool fresh = !alloc->existed;
-  const uint32_t mtu = config_.overlay_mtu;
+  AddPlan plan;
+  plan.rec = alloc->record;
+  plan.allocated = alloc->record;
+  plan.fresh = !alloc->existed;
+  plan.network = *n;
+  plan.bridge = *br;
+  plan.mtu = config_.overlay_mtu;
+  plan.netns = req.netns;
+  const ipam::Record& rec = plan.rec;
 
   auto found = host_.find_link(rec.host_ifname);
   if (!found) {
-    if (fresh) (void)ipam_.release(rec.key);
+    if (plan.fresh) (void)ipam_.release(rec.key);
     return api_error(5, found.error().message);
   }
   const kernel::Link* existing = *found ? &**found : nullptr;
   if (existing && !existing->alias.starts_with(kAliasPrefix)) {
-    if (fresh) (void)ipam_.release(rec.key);
+    if (plan.fresh) (void)ipam_.release(rec.key);
     return api_error(5, "a link named " + rec.host_ifname + " exists and is not the agent's");
   }
   // The same ADD again (a runtime's retry): the same result, when the kernel has it.
-  if (!fresh && existing && existing->master == *br && rec.mac) return result(rec, *n, mtu);
+  if (!plan.fresh && existing && existing->master == *br && rec.mac)
+    plan.done = result(rec, *n, plan.mtu);
+  // A half-made attachment: made again.
+  if (!plan.done && existing) {
+    remove_neighbours(rec);
+    plan.remake = true;
+  }
+  return plan;
+}
 
+Expected<Endpoints::Port, ApiError> Endpoints::make_port(kernel::Kernel& host,
+                                                         const NetnsOpener& netns,
+                                                         const AddPlan& plan) {
+  const ipam::Record& rec = plan.rec;
+  const Network& n = plan.network;
+  // What this call made goes again when it fails.
+  auto undo = [&](std::string why) -> Unexpected<ApiError> {
+    (void)remove_port(host, rec.host_ifname);
+    return api_error(5, std::move(why));
+  };
+  if (plan.remake)
+    if (auto d = remove_port(host, rec.host_ifname); !d) return api_error(5, d.error().message);
+  Port port;
+  if (rec.kind == ipam::Kind::Tap) {
+    if (auto t = kernel::create_tap(rec.host_ifname); !t) return undo(t.error().message);
+    auto tl = host.find_link(rec.host_ifname);
+    if (!tl) return undo(tl.error().message);
+    if (!*tl) return undo("tap " + rec.host_ifname + " vanished");
+    port.index = (*tl)->index;
+    if (auto a = host.set_link(port.index, {.alias = alias_of(rec.key)}); !a)
+      return undo(a.error().message);
+    port.mac = rec.mac ? *rec.mac : derived_mac(fnv1a(rec.key));
+    return port;
+  }
+  auto ns = netns(plan.netns);
+  if (!ns) return undo(ns.error().message);
+  struct Closer {
+    NetnsHandle& h;
+    ~Closer() { h.close(); }
+  } closer{*ns};
+  auto made = host.add_link({.name = rec.host_ifname,
+                             .kind = "veth",
+                             .mtu = plan.mtu,
+                             .alias = alias_of(rec.key),
+                             .veth_peer = rec.key.ifname,
+                             .veth_peer_netns_fd = ns->fd});
+  if (!made) return undo(made.error().message);
+  port.index = made->index;
+  kernel::Kernel& k = *ns->kernel;
+  auto inner_link = k.find_link(rec.key.ifname);
+  const kernel::Link* inner = inner_link && *inner_link ? &**inner_link : nullptr;
+  if (!inner) return undo("interface " + rec.key.ifname + " did not appear in " + plan.netns);
+  kernel::LinkChange c;
+  c.mtu = plan.mtu;
+  c.up = true;
+  if (rec.mac) c.mac = *rec.mac;
+  auto ok = k.set_link(inner->index, c);
+  // The default routes are added, never replaced (NLM_F_EXCL): a route the workload's namespace
+  // has already is not ours to take over, and the ADD fails (and is undone) instead.
+  std::set<IpFamily> routed;
+  for (const IpAddress& ip : rec.ips) {
+    if (!ok) break;
+    const auto& gw = ip.is_v4() ? n.gateway : n.gateway6;
+    if (!gw) continue;
+    ok = k.add_address({inner->index, ip, gw->length});
+    if (!ok || !routed.insert(ip.family()).second) continue;
+    const kernel::Route def{
+        .dst = Prefix(any_address(ip.family()), 0), .gateway = gw->ip, .oif = inner->index};
+    ok = k.add_route(def);
+    if (ok) continue;
+    if (auto there = existing_route(k, def))
+      return undo("in " + plan.netns + ": " + *there +
+                  " is there already; the agent does not replace a workload's routes (" +
+                  ok.error().message + ")");
+  }
+  if (!ok) return undo("in " + plan.netns + ": " + ok.error().message);
+  port.mac = rec.mac ? *rec.mac : inner->mac;
+  return port;
+}
+
+Expected<nlohmann::json, ApiError> Endpoints::finish_add(AddPlan& plan,
+                                                         Expected<Port, ApiError> port) {
+  ipam::Record& rec = plan.rec;
   auto undo = [&](int code, std::string why) -> Unexpected<ApiError> {
     remove_kernel_state(rec);
-    if (fresh) (void)ipam_.release(rec.key);
+    if (plan.fresh) (void)ipam_.release(rec.key);
     return api_error(code, std::move(why));
   };
-  if (existing) remove_kernel_state(rec);  // a half-made attachment: made again
-
-  MacAddress mac{};
-  int port = 0;
-  if (tap) {
-    if (auto t = kernel::create_tap(rec.host_ifname); !t) return undo(5, t.error().message);
-    auto tl = host_.find_link(rec.host_ifname);
-    if (!tl) return undo(5, tl.error().message);
-    if (!*tl) return undo(5, "tap " + rec.host_ifname + " vanished");
-    port = (*tl)->index;
-    if (auto a = host_.set_link(port, {.alias = alias_of(rec.key)}); !a)
-      return undo(5, a.error().message);
-    mac = rec.mac ? *rec.mac : derived_mac(fnv1a(rec.key));
-  } else {
-    auto ns = netns_(req.netns);
-    if (!ns) return undo(5, ns.error().message);
-    auto made = host_.add_link({.name = rec.host_ifname,
-                                .kind = "veth",
-                                .mtu = mtu,
-                                .alias = alias_of(rec.key),
-                                .veth_peer = rec.key.ifname,
-                                .veth_peer_netns_fd = ns->fd});
-    if (!made) {
-      ns->close();
-      return undo(5, made.error().message);
-    }
-    port = made->index;
-    kernel::Kernel& k = *ns->kernel;
-    auto inner_link = k.find_link(rec.key.ifname);
-    const kernel::Link* inner = inner_link && *inner_link ? &**inner_link : nullptr;
-    if (!inner) {
-      ns->close();
-      return undo(5, "interface " + rec.key.ifname + " did not appear in " + req.netns);
-    }
-    kernel::LinkChange c;
-    c.mtu = mtu;
-    c.up = true;
-    if (rec.mac) c.mac = *rec.mac;
-    auto ok = k.set_link(inner->index, c);
-    // The default routes are added, never replaced (NLM_F_EXCL): a route the workload's namespace
-    // has already is not ours to take over, and the ADD fails (and is undone) instead.
-    std::set<IpFamily> routed;
-    for (const IpAddress& ip : rec.ips) {
-      if (!ok) break;
-      const auto& gw = ip.is_v4() ? n->gateway : n->gateway6;
-      if (!gw) continue;
-      ok = k.add_address({inner->index, ip, gw->length});
-      if (!ok || !routed.insert(ip.family()).second) continue;
-      const kernel::Route def{
-          .dst = Prefix(any_address(ip.family()), 0), .gateway = gw->ip, .oif = inner->index};
-      ok = k.add_route(def);
-      if (ok) continue;
-      if (auto there = existing_route(k, def)) {
-        ns->close();
-        return undo(5, "in " + req.netns + ": " + *there +
-                           " is there already; the agent does not replace a workload's routes (" +
-                           ok.error().message + ")");
-      }
-    }
-    if (!ok) {
-      ns->close();
-      return undo(5, "in " + req.netns + ": " + ok.error().message);
-    }
-    mac = rec.mac ? *rec.mac : inner->mac;
-    ns->close();
+  if (!port) {
+    // The port's own work undid what it made.
+    if (plan.fresh) (void)ipam_.release(rec.key);
+    return unexpected(std::move(port.error()));
   }
   // The host end: a port of the network's bridge; the workload's MAC and IPs known to the bridge
   // at once (the agent advertises them from these entries).
-  if (auto s = host_.set_link(port, {.up = true, .mtu = mtu, .master = *br}); !s)
+  const int br = plan.bridge;
+  const MacAddress mac = port->mac;
+  if (auto s = host_.set_link(port->index, {.up = true, .mtu = plan.mtu, .master = br}); !s)
     return undo(5, s.error().message);
-  if (auto f = host_.add_fdb({.ifindex = port, .mac = mac, .master = *br}, false); !f)
+  if (auto f = host_.add_fdb({.ifindex = port->index, .mac = mac, .master = br}, false); !f)
     return undo(5, f.error().message);
   for (const IpAddress& ip : rec.ips)
-    if (auto r = host_.replace_neighbour({*br, ip, mac, NUD_PERMANENT, false}); !r)
+    if (auto r = host_.replace_neighbour({br, ip, mac, NUD_PERMANENT, false}); !r)
       return undo(5, r.error().message);
   rec.mac = mac;
-  if (rec != alloc->record)
+  if (rec != plan.allocated)
     if (auto u = ipam_.update(rec); !u) return undo(u.error().code, u.error().message);
   log::info("agent: endpoint {} {} on {}: {} {}", rec.key.container_id, rec.key.ifname,
             rec.key.network, mac.to_string(), rec.ips.empty() ? "" : rec.ips[0].to_string());
-  return result(rec, *n, mtu);
+  return result(rec, plan.network, plan.mtu);
+}
+
+Expected<nlohmann::json, ApiError> Endpoints::add(const EndpointRequest& req) {
+  auto plan = plan_add(req);
+  if (!plan) return unexpected(std::move(plan.error()));
+  if (plan->done) return std::move(*plan->done);
+  return finish_add(*plan, make_port(host_, netns_, *plan));
 }
 
 void Endpoints::repair_port(const ipam::Record& r, const kernel::Link& event) {
@@ -423,6 +470,7 @@ void Endpoints::on_event(const kernel::Event& event) {
     if (!ready_) return;
     for (const auto& [key, rec] : ipam_.records())
       if (rec.host_ifname == l->link.name) {
+        if (busy_.contains(key)) return;  // its add or del is at work on it
         const ipam::Record r = rec;
         repair_port(r, l->link);
         return;
@@ -432,7 +480,7 @@ void Endpoints::on_event(const kernel::Event& event) {
   const ipam::Record* r = nullptr;
   for (const auto& [key, rec] : ipam_.records())
     if (rec.host_ifname == l->link.name) r = &rec;
-  if (!r) return;
+  if (!r || busy_.contains(r->key)) return;
   // Not when a link of that name is there now: an ADD made it again after removing a
   // half-made one, and this is the old one's event.
   auto links = host_.links();
@@ -448,21 +496,30 @@ void Endpoints::on_event(const kernel::Event& event) {
             gone.key.container_id, gone.key.ifname, gone.key.network, gone.host_ifname);
 }
 
-Expected<void, ApiError> Endpoints::del(const ipam::Key& key) {
+ipam::Record Endpoints::plan_del(const ipam::Key& key) {
   if (const ipam::Record* r = ipam_.find(key)) {
-    const ipam::Record copy = *r;
-    remove_kernel_state(copy);
-    auto gone = ipam_.release(key);
-    if (!gone) return api_error(gone.error().code, gone.error().message);
-    log::info("agent: endpoint {} {} on {} removed", key.container_id, key.ifname, key.network);
-    return {};
+    remove_neighbours(*r);
+    return *r;
   }
   // Not ours on record: a host end left by an ADD that failed half-way still goes.
   ipam::Record leftover;
   leftover.key = key;
   leftover.host_ifname = host_ifname(key);
-  remove_kernel_state(leftover);
+  return leftover;
+}
+
+Expected<void, ApiError> Endpoints::finish_del(const ipam::Record& r, Expected<void> removed) {
+  if (!removed) log::warn("agent: endpoint {}: {}", r.key.container_id, removed.error().message);
+  if (!ipam_.find(r.key)) return {};
+  auto gone = ipam_.release(r.key);
+  if (!gone) return api_error(gone.error().code, gone.error().message);
+  log::info("agent: endpoint {} {} on {} removed", r.key.container_id, r.key.ifname, r.key.network);
   return {};
+}
+
+Expected<void, ApiError> Endpoints::del(const ipam::Key& key) {
+  const ipam::Record r = plan_del(key);
+  return finish_del(r, remove_port(host_, r.host_ifname));
 }
 
 Expected<void, ApiError> Endpoints::check(const ipam::Key& key, const std::string& netns,
@@ -543,7 +600,11 @@ Expected<void, ApiError> Endpoints::check(const ipam::Key& key, const std::strin
 
 Expected<std::vector<ipam::Record>, ApiError> Endpoints::gc(
     const std::string& network_name, const std::set<std::pair<std::string, std::string>>& valid) {
-  auto removed = ipam_.gc(network_name, valid);
+  // An attachment being added or removed is not garbage: its request decides.
+  std::set<std::pair<std::string, std::string>> keep = valid;
+  for (const auto& [key, waiting] : busy_)
+    if (key.network == network_name) keep.emplace(key.container_id, key.ifname);
+  auto removed = ipam_.gc(network_name, keep);
   if (!removed) return api_error(removed.error().code, removed.error().message);
   for (const ipam::Record& r : *removed) remove_kernel_state(r);
   return std::move(*removed);
@@ -656,6 +717,8 @@ nlohmann::json Endpoints::handle(const nlohmann::json& request) {
   if (!req) return error(req.error());
   const std::string& op = req->op;
   const ipam::Key& key = req->endpoint.key;
+  if ((op == "add" || op == "del" || op == "check") && busy_.contains(key))
+    return error({11, "a request for this attachment is being served: try again when it is done"});
   if (op == "version") return ok({{"api", 1}, {"isthmusd", "0.1.0"}});
   if (op == "list") return ok(list());
   if (op == "status") {
@@ -680,6 +743,151 @@ nlohmann::json Endpoints::handle(const nlohmann::json& request) {
   }
   auto a = add(req->endpoint);
   return a ? ok(std::move(*a)) : error(a.error());
+}
+
+// ---- Serving requests concurrently ------------------------------------------------------------
+
+template <typename T>
+void Endpoints::offload(std::function<T(kernel::Kernel&)> work, std::function<void(T)> then) {
+  if (!pool_) return then(work(host_));
+  auto out = std::make_shared<std::optional<T>>();
+  pool_->run([out, work = std::move(work)](kernel::Kernel& host) { out->emplace(work(host)); },
+             [out, then = std::move(then), alive = std::weak_ptr<int>(alive_)] {
+               if (alive.lock() && *out) then(std::move(**out));
+             });
+}
+
+void Endpoints::handle(const nlohmann::json& request, Reply reply) {
+  auto req = parse_api_request(request);
+  if (!req || (req->op != "add" && req->op != "del" && req->op != "check"))
+    return reply(handle(request));
+  const ipam::Key key = req->endpoint.key;
+  auto turn = [this, r = std::move(*req), reply = std::move(reply)]() mutable {
+    serve(std::move(r), std::move(reply));
+  };
+  auto [it, idle] = busy_.try_emplace(key);
+  if (!idle) {
+    it->second.push_back(std::move(turn));
+    return;
+  }
+  turn();
+}
+
+void Endpoints::next(const ipam::Key& key) {
+  auto it = busy_.find(key);
+  if (it == busy_.end()) return;
+  if (it->second.empty()) {
+    busy_.erase(it);
+    return;
+  }
+  auto turn = std::move(it->second.front());
+  it->second.pop_front();
+  turn();
+}
+
+void Endpoints::serve(ApiRequest req, Reply reply) {
+  const ipam::Key key = req.endpoint.key;
+  // Answers, then lets the attachment's next request have its turn.
+  auto answer = [this, key, reply = std::move(reply)](nlohmann::json response) {
+    reply(std::move(response));
+    next(key);
+  };
+  auto error = [](const ApiError& e) {
+    return nlohmann::json{{"ok", false}, {"code", e.code}, {"error", e.message}};
+  };
+  auto ok = [](nlohmann::json result) {
+    return nlohmann::json{{"ok", true}, {"result", std::move(result)}};
+  };
+  if (req.op == "check") {
+    auto c = check(key, req.endpoint.netns, req.prev_result);
+    return answer(c ? ok(nlohmann::json::object()) : error(c.error()));
+  }
+  if (req.op == "del") {
+    ipam::Record r = plan_del(key);
+    const std::string name = r.host_ifname;
+    return offload<Expected<void>>(
+        [name](kernel::Kernel& host) { return remove_port(host, name); },
+        [this, r = std::move(r), answer, ok, error](Expected<void> removed) {
+          auto d = finish_del(r, std::move(removed));
+          answer(d ? ok(nlohmann::json::object()) : error(d.error()));
+        });
+  }
+  auto plan = plan_add(req.endpoint);
+  if (!plan) return answer(error(plan.error()));
+  if (plan->done) return answer(ok(std::move(*plan->done)));
+  auto shared = std::make_shared<AddPlan>(std::move(*plan));
+  offload<Expected<Port, ApiError>>(
+      [shared, netns = netns_](kernel::Kernel& host) { return make_port(host, netns, *shared); },
+      [this, shared, answer, ok, error](Expected<Port, ApiError> port) {
+        auto a = finish_add(*shared, std::move(port));
+        answer(a ? ok(std::move(*a)) : error(a.error()));
+      });
+}
+
+namespace {
+
+// Threads that each own an rtnetlink socket of the host's namespace.
+class ThreadPool final : public KernelPool {
+ public:
+  ThreadPool(EventLoop& loop, std::vector<std::unique_ptr<kernel::Kernel>> kernels) : loop_(loop) {
+    for (auto& k : kernels)
+      threads_.emplace_back(
+          [this, k = std::shared_ptr<kernel::Kernel>(std::move(k))] { main(*k); });
+  }
+  ~ThreadPool() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void run(std::function<void(kernel::Kernel&)> work, std::function<void()> done) override {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back({std::move(work), std::move(done)});
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  struct Job {
+    std::function<void(kernel::Kernel&)> work;
+    std::function<void()> done;
+  };
+  void main(kernel::Kernel& host) {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lock(mu_);
+        wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job.work(host);
+      loop_.post(std::move(job.done));
+    }
+  }
+
+  EventLoop& loop_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;  // last: started once the rest is there
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<KernelPool>> thread_pool(EventLoop& loop, size_t threads) {
+  std::vector<std::unique_ptr<kernel::Kernel>> kernels;
+  for (size_t i = 0; i < threads; ++i) {
+    auto k = kernel::NetlinkKernel::open();
+    if (!k) return unexpected(std::move(k.error()));
+    kernels.push_back(std::move(*k));
+  }
+  return std::unique_ptr<KernelPool>(new ThreadPool(loop, std::move(kernels)));
 }
 
 }  // namespace isthmus::agent

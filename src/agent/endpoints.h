@@ -15,8 +15,10 @@
 // that what is the agent's is known after a restart.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -25,6 +27,7 @@
 
 #include "agent/agent.h"
 #include "agent/ipam.h"
+#include "core/event_loop.h"
 #include "kernel/kernel.h"
 
 namespace isthmus::agent {
@@ -64,8 +67,20 @@ struct NetnsHandle {
   std::function<void()> close;  // releases fd
 };
 using NetnsOpener = std::function<Expected<NetnsHandle>(const std::string& path)>;
-// The real one (kernel::Netns).
+// The real one (kernel::Netns). Stateless: it may be called on any thread.
 NetnsOpener real_netns();
+
+// Where the slow kernel work of add and del runs (making a veth pair in a workload's namespace,
+// removing one: the kernel waits for RCU grace periods there), off the event loop: `work` on a
+// thread of the pool, with a host Kernel of that thread's own, then `done` on the loop's thread.
+class KernelPool {
+ public:
+  virtual ~KernelPool() = default;
+  virtual void run(std::function<void(kernel::Kernel& host)> work, std::function<void()> done) = 0;
+};
+// `threads` threads, each with an rtnetlink socket of its own, made here (the error when one
+// cannot be); `done` is posted to `loop`. The destructor waits for the work queued.
+Expected<std::unique_ptr<KernelPool>> thread_pool(EventLoop& loop, size_t threads);
 
 class Endpoints {
  public:
@@ -83,8 +98,19 @@ class Endpoints {
   // Whether an add to `network` can succeed now (docs/agent-api.md `status`).
   Expected<void, ApiError> status(const std::string& network);
 
-  // docs/agent-api.md: the whole request/response of the API socket.
+  // docs/agent-api.md: the whole request/response of the API socket, served at once (add and
+  // del do their kernel work on the calling thread).
   nlohmann::json handle(const nlohmann::json& request);
+  // The same, with the response through `reply` on the loop's thread, now or later: add and del
+  // do their slow kernel work in the pool (set_pool), meanwhile the loop serves other requests
+  // and everything else. Requests for the same attachment (add, del, check) are served one after
+  // the other, in order of arrival; those for different attachments overlap.
+  using Reply = std::function<void(nlohmann::json response)>;
+  void handle(const nlohmann::json& request, Reply reply);
+  // nullptr: the kernel work runs on the loop's thread. The pool must outlive the requests.
+  void set_pool(KernelPool* pool) { pool_ = pool; }
+  // Attachments with a request being served or waiting.
+  size_t busy() const { return busy_.size(); }
   // `list` and `show endpoint`: every attachment.
   nlohmann::json list() const;
   const std::map<ipam::Key, ipam::Record>& records() const { return ipam_.records(); }
@@ -104,6 +130,41 @@ class Endpoints {
   static std::string host_ifname(const ipam::Key& key);
 
  private:
+  // An add in three steps: planned on the loop (checks, IPAM's allocation), the port made
+  // anywhere (make_port: only its arguments and the kernel it is given), finished on the loop.
+  struct AddPlan {
+    ipam::Record rec;        // as allocated; finish_add() fills in the MAC
+    ipam::Record allocated;  // as IPAM wrote it
+    bool fresh = false;      // allocated by this add: released when it fails
+    Network network;
+    int bridge = 0;
+    uint32_t mtu = 0;
+    std::string netns;
+    bool remake = false;                 // a half-made attachment's host end goes first
+    std::optional<nlohmann::json> done;  // the same add again, complete: its result
+  };
+  struct Port {
+    int index = 0;
+    MacAddress mac;
+  };
+  Expected<AddPlan, ApiError> plan_add(const EndpointRequest& req);
+  static Expected<Port, ApiError> make_port(kernel::Kernel& host, const NetnsOpener& netns,
+                                            const AddPlan& plan);
+  Expected<nlohmann::json, ApiError> finish_add(AddPlan& plan, Expected<Port, ApiError> port);
+  // A del: the record (or what a failed add may have left) with its neighbour entries gone, then
+  // its host end removed (remove_port, anywhere), then the addresses released.
+  ipam::Record plan_del(const ipam::Key& key);
+  Expected<void, ApiError> finish_del(const ipam::Record& r, Expected<void> removed);
+  static Expected<void> remove_port(kernel::Kernel& host, const std::string& host_ifname);
+  void remove_neighbours(const ipam::Record& r);
+  // A request of one attachment, its turn come; `reply` then starts the next one's.
+  void serve(ApiRequest req, Reply reply);
+  void next(const ipam::Key& key);
+  // `work` in the pool (or here without one), then `then` on the loop's thread, unless the
+  // service is gone by then.
+  template <typename T>
+  void offload(std::function<T(kernel::Kernel&)> work, std::function<void(T)> then);
+
   const Network* network(const std::string& name) const;
   Expected<int, ApiError> bridge_of(const Network& n);
   nlohmann::json result(const ipam::Record& r, const Network& n, uint32_t mtu) const;
@@ -116,6 +177,10 @@ class Endpoints {
   const AgentConfig& config_;
   NetnsOpener netns_;
   bool ready_ = false;
+  KernelPool* pool_ = nullptr;
+  // The attachments being served, each with the requests waiting for it.
+  std::map<ipam::Key, std::deque<std::function<void()>>> busy_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // weak copies: the service is there
 };
 
 }  // namespace isthmus::agent

@@ -440,5 +440,124 @@ TEST_F(EndpointsLab, AnExistingRouteInTheWorkloadIsNeverReplaced) {
   EXPECT_EQ(default_route(*inner_, IpFamily::V6), "fd00:64:1::1");
 }
 
+// Holds the kernel work it is given until the test runs it (on the test's thread, with the host's
+// kernel), so that what is at work at once is seen.
+class GatedPool final : public KernelPool {
+ public:
+  explicit GatedPool(kernel::Kernel& host) : host_(host) {}
+  void run(std::function<void(kernel::Kernel&)> work, std::function<void()> done) override {
+    jobs.push_back({std::move(work), std::move(done)});
+  }
+  void finish(size_t i) {
+    Job j = std::move(jobs.at(i));
+    jobs.erase(jobs.begin() + static_cast<ptrdiff_t>(i));
+    j.work(host_);
+    j.done();
+  }
+  struct Job {
+    std::function<void(kernel::Kernel&)> work;
+    std::function<void()> done;
+  };
+  std::vector<Job> jobs;
+
+ private:
+  kernel::Kernel& host_;
+};
+
+// Served through the pool: requests of different attachments are at work at once and answered as
+// their work ends; one of the same attachment waits for the one before; a request served at once
+// (the control socket's) for an attachment at work is told to try again; gc leaves it alone.
+TEST_F(EndpointsLab, RequestsOfOneAttachmentWaitTheOthersOverlap) {
+  GatedPool pool(*k_);
+  eps_->set_pool(&pool);
+  std::vector<std::string> replies;
+  auto reply = [&](std::string name) {
+    return [&replies, name](nlohmann::json r) {
+      replies.push_back(name + ": " +
+                        (r.value("ok", false) ? "ok" : std::to_string(r.value("code", 0))));
+    };
+  };
+  const nlohmann::json add = {{"op", "add"},
+                              {"network", "blue"},
+                              {"container_id", "c0ffee"},
+                              {"ifname", "eth0"},
+                              {"netns", netns_}};
+  const nlohmann::json tap = {{"op", "add"},
+                              {"network", "blue"},
+                              {"container_id", "vm1"},
+                              {"ifname", "tapvm1"},
+                              {"kind", "tap"}};
+  const nlohmann::json del = {
+      {"op", "del"}, {"network", "blue"}, {"container_id", "c0ffee"}, {"ifname", "eth0"}};
+  eps_->handle(add, reply("add c0ffee"));
+  eps_->handle(tap, reply("add vm1"));
+  eps_->handle(del, reply("del c0ffee"));
+  EXPECT_EQ(pool.jobs.size(), 2u) << "both adds at work at once; the del waits";
+  EXPECT_EQ(eps_->busy(), 2u);
+  EXPECT_TRUE(replies.empty());
+  EXPECT_EQ(eps_->handle(add)["code"], 11);
+  auto gc = eps_->handle({{"op", "gc"}, {"network", "blue"}, {"valid", nlohmann::json::array()}});
+  EXPECT_TRUE(gc["ok"]) << gc.dump();
+  EXPECT_TRUE(gc["result"]["removed"].empty()) << gc.dump();
+  EXPECT_EQ(ipam_->records().size(), 2u);
+
+  pool.finish(1);  // the tap's work ends first, and its answer goes first
+  EXPECT_EQ(replies, (std::vector<std::string>{"add vm1: ok"}));
+  EXPECT_TRUE(find(*k_->links(), "tapvm1"));
+  pool.finish(0);
+  EXPECT_EQ(replies, (std::vector<std::string>{"add vm1: ok", "add c0ffee: ok"}));
+  EXPECT_TRUE(find(*inner_->links(), "eth0"));
+  ASSERT_EQ(pool.jobs.size(), 1u) << "now the del's turn";
+  pool.finish(0);
+  EXPECT_EQ(replies.back(), "del c0ffee: ok");
+  EXPECT_EQ(eps_->busy(), 0u);
+  EXPECT_EQ(ipam_->find(req_.key), nullptr);
+  EXPECT_FALSE(find(*k_->links(), Endpoints::host_ifname(req_.key)));
+  EXPECT_FALSE(find(*inner_->links(), "eth0"));
+  EXPECT_NE(ipam_->find({"blue", "vm1", "tapvm1"}), nullptr);
+  eps_->set_pool(nullptr);
+}
+
+// The real pool: its threads make and remove the ports while the loop's thread waits in its loop.
+TEST_F(EndpointsLab, ThePoolsThreadsDoTheKernelWork) {
+  EventLoop loop;
+  auto pool = thread_pool(loop, 2);
+  ASSERT_TRUE(pool.has_value()) << pool.error().message;
+  eps_->set_pool(pool->get());
+  std::vector<nlohmann::json> replies;
+  auto keep = [&](nlohmann::json r) { replies.push_back(std::move(r)); };
+  auto await = [&](size_t n) {
+    const auto end = Clock::now() + std::chrono::seconds(10);
+    while (replies.size() < n && Clock::now() < end) loop.run_once(std::chrono::milliseconds(10));
+    return replies.size() == n;
+  };
+  eps_->handle({{"op", "add"},
+                {"network", "blue"},
+                {"container_id", "c0ffee"},
+                {"ifname", "eth0"},
+                {"netns", netns_}},
+               keep);
+  eps_->handle({{"op", "add"},
+                {"network", "blue"},
+                {"container_id", "vm1"},
+                {"ifname", "tapvm1"},
+                {"kind", "tap"}},
+               keep);
+  EXPECT_TRUE(replies.empty()) << "answered before the work was done";
+  ASSERT_TRUE(await(2));
+  for (const auto& r : replies) EXPECT_TRUE(r.value("ok", false)) << r.dump();
+  EXPECT_TRUE(find(*inner_->links(), "eth0"));
+  EXPECT_TRUE(find(*k_->links(), "tapvm1"));
+  eps_->handle({{"op", "del"}, {"network", "blue"}, {"container_id", "c0ffee"}, {"ifname", "eth0"}},
+               keep);
+  eps_->handle({{"op", "del"}, {"network", "blue"}, {"container_id", "vm1"}, {"ifname", "tapvm1"}},
+               keep);
+  ASSERT_TRUE(await(4));
+  for (const auto& r : replies) EXPECT_TRUE(r.value("ok", false)) << r.dump();
+  expect_nothing_left();
+  EXPECT_FALSE(find(*k_->links(), "tapvm1"));
+  eps_->set_pool(nullptr);
+}
+
 }  // namespace
 }  // namespace isthmus::agent

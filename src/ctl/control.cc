@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "core/log.h"
 
@@ -35,6 +36,9 @@ ControlServer::ControlServer(EventLoop& loop, Handler handler, ServerLimits limi
 
 ControlServer::ControlServer(EventLoop& loop, RawHandler handler, ServerLimits limits)
     : loop_(loop), raw_handler_(std::move(handler)), limits_(limits) {}
+
+ControlServer::ControlServer(EventLoop& loop, AsyncRawHandler handler, ServerLimits limits)
+    : loop_(loop), async_handler_(std::move(handler)), limits_(limits) {}
 
 ControlServer::~ControlServer() {
   for (auto& [fd, c] : clients_) {
@@ -105,7 +109,7 @@ void ControlServer::on_accept() {
       refused_burst_ = 0;
     }
     auto& c = clients_[fd];
-    c = std::make_unique<Client>(Client{fd, {}, {}, 0});
+    c = std::make_unique<Client>(Client{fd, next_id_++, {}, {}, 0});
     arm_idle(*c);
     loop_.add_fd(fd, EPOLLIN, [this, fd](uint32_t ev) { on_client(fd, ev); });
   }
@@ -209,8 +213,48 @@ nlohmann::json ControlServer::respond(const std::string& line) {
                       : ctl::respond(line, handler_, path_);
 }
 
+void ControlServer::start_async(Client& c, const std::string& line) {
+  auto req = nlohmann::json::parse(line, nullptr, false);
+  if (req.is_discarded() || !req.is_object()) {
+    c.waiting = true;
+    return answer(c.fd, c.id,
+                  {{"ok", false}, {"code", 6}, {"error", "malformed request: not a JSON object"}});
+  }
+  c.waiting = true;
+  loop_.cancel_timer(c.idle);
+  c.idle = 0;
+  loop_.modify_fd(c.fd, 0);  // its hanging up (EPOLLHUP) is still reported
+  auto once = std::make_shared<bool>(false);
+  auto reply = [this, fd = c.fd, id = c.id, once,
+                alive = std::weak_ptr<int>(alive_)](nlohmann::json response) {
+    if (std::exchange(*once, true) || !alive.lock()) return;
+    answer(fd, id, response);
+  };
+  nlohmann::json failed = contained(path_, [&]() -> nlohmann::json {
+    async_handler_(req, reply);
+    return nullptr;
+  });
+  if (!failed.is_null()) reply(std::move(failed));
+}
+
+void ControlServer::answer(int fd, uint64_t id, const nlohmann::json& response) {
+  auto it = clients_.find(fd);
+  if (it == clients_.end() || it->second->id != id || !it->second->waiting) return;  // gone
+  Client& c = *it->second;
+  c.waiting = false;
+  c.out = response.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  c.out.push_back('\n');
+  arm_idle(c);
+  loop_.modify_fd(fd, EPOLLOUT);
+}
+
 void ControlServer::on_client(int fd, uint32_t events) {
   auto& c = *clients_.at(fd);
+  if (c.waiting) {
+    // Its response is being worked on: only its hanging up matters (it will not get it).
+    if (events & (EPOLLHUP | EPOLLERR)) drop(fd);
+    return;
+  }
   if (c.out.empty() && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
     char buf[4096];
     for (;;) {
@@ -230,6 +274,7 @@ void ControlServer::on_client(int fd, uint32_t events) {
     }
     auto nl = c.in.find('\n');
     if (nl == std::string::npos) return;
+    if (async_handler_) return start_async(c, c.in.substr(0, nl));
     nlohmann::json response = respond(c.in.substr(0, nl));
     c.out = response.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     c.out.push_back('\n');

@@ -21,6 +21,11 @@ using Handler = std::function<Expected<nlohmann::json>(const std::vector<std::st
 // parsed request object in, the whole response object out. A request that is not a JSON object
 // is answered {"ok": false, "code": 6, "error": ...} without calling it.
 using RawHandler = std::function<nlohmann::json(const nlohmann::json& request)>;
+// The same, answering later: the response object goes through `reply` (once, on the loop's
+// thread, before the handler returns or any time after). The client is not timed out while it
+// waits; one that goes away first never gets its response, and the handler is not told.
+using AsyncRawHandler = std::function<void(const nlohmann::json& request,
+                                           std::function<void(nlohmann::json response)> reply)>;
 
 // What one socket's clients can make the daemon hold (docs/operations.md, "Local sockets").
 struct ServerLimits {
@@ -51,6 +56,7 @@ class ControlServer {
  public:
   ControlServer(EventLoop& loop, Handler handler, ServerLimits limits = {});
   ControlServer(EventLoop& loop, RawHandler handler, ServerLimits limits = {});
+  ControlServer(EventLoop& loop, AsyncRawHandler handler, ServerLimits limits = {});
   ~ControlServer();
   // Creates the socket (and its directory); an existing stale socket file is replaced.
   Expected<void> listen(const std::string& path);
@@ -63,10 +69,12 @@ class ControlServer {
  private:
   struct Client {
     int fd;
+    uint64_t id;  // descriptors are reused: a late response finds its client by both
     std::string in;
     std::string out;
     size_t out_offset = 0;
     EventLoop::TimerId idle = 0;
+    bool waiting = false;  // for an AsyncRawHandler's reply
   };
   void on_accept();
   void on_client(int fd, uint32_t events);
@@ -76,10 +84,15 @@ class ControlServer {
   void resumed();  // accept() works again after a back-off
 
   nlohmann::json respond(const std::string& line);
+  // An AsyncRawHandler's request: the client waits (no idle timeout, only its hanging up is
+  // watched) until answer() brings its response.
+  void start_async(Client& c, const std::string& line);
+  void answer(int fd, uint64_t id, const nlohmann::json& response);
 
   EventLoop& loop_;
   Handler handler_;
   RawHandler raw_handler_;
+  AsyncRawHandler async_handler_;
   ServerLimits limits_;
   int listen_fd_ = -1;
   std::string path_;
@@ -89,6 +102,8 @@ class ControlServer {
   uint64_t refused_burst_ = 0;  // refused since the last client accepted
   Duration backoff_{};          // zero: accepting
   EventLoop::TimerId resume_ = 0;
+  uint64_t next_id_ = 0;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // weak copies: the server is there
 };
 
 // Client side (isthmusctl): sends the request and returns the "result", or the daemon's error,

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -210,6 +212,69 @@ TEST(Control, IdleClientsAreClosed) {
   EXPECT_EQ(read_to_end(halfway), "");
   EXPECT_EQ(read_to_end(slow), "(open)");
   for (int fd : {silent, halfway, slow}) ::close(fd);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+// An asynchronous handler: requests wait for their replies without holding up the others (the
+// second answered first), are not closed as idle meanwhile, and one whose client went away is
+// dropped at once; its late reply goes nowhere. A reply given before the handler returns works
+// too, and a request that is not a JSON object never reaches the handler.
+TEST(Control, AsyncRepliesComeInAnyOrderAndWaitingIsNotIdle) {
+  EventLoop loop;
+  std::map<std::string, std::function<void(nlohmann::json)>> waiting;
+  size_t calls = 0;
+  ControlServer server(
+      loop,
+      AsyncRawHandler([&](const nlohmann::json& req, std::function<void(nlohmann::json)> reply) {
+        ++calls;
+        const std::string name = req.value("name", "");
+        if (name == "now") return reply({{"ok", true}, {"result", "at once"}});
+        waiting[name] = std::move(reply);
+      }),
+      ServerLimits{.max_clients = 8, .idle_timeout = std::chrono::milliseconds(200)});
+  auto path = temp_socket();
+  ASSERT_TRUE(server.listen(path));
+  const int first = connect_to(path);
+  const int second = connect_to(path);
+  const int gone = connect_to(path);
+  const int now = connect_to(path);
+  const int junk = connect_to(path);
+  send_text(first, "{\"name\": \"first\"}\n");
+  send_text(second, "{\"name\": \"second\"}\n");
+  send_text(gone, "{\"name\": \"gone\"}\n");
+  send_text(now, "{\"name\": \"now\"}\n");
+  send_text(junk, "[1, 2]\n");
+  ASSERT_TRUE(run_until(
+      loop, [&] { return waiting.size() == 3; }, std::chrono::seconds(2)));
+  // What the server sent on `fd` and closed: read once, as it is consumed.
+  auto answer = [&](int fd) {
+    std::string got = "(open)";
+    run_until(
+        loop, [&] { return (got = read_to_end(fd)) != "(open)"; }, std::chrono::seconds(2));
+    return got;
+  };
+  EXPECT_EQ(answer(now), "{\"ok\":true,\"result\":\"at once\"}\n");
+  EXPECT_EQ(answer(junk),
+            "{\"code\":6,\"error\":\"malformed request: not a JSON object\",\"ok\":false}\n");
+  EXPECT_EQ(calls, 4u);
+  // The client of "gone" hangs up: dropped, while the others wait on past the idle timeout.
+  ::close(gone);
+  ASSERT_TRUE(run_until(
+      loop, [&] { return server.clients() == 2; }, std::chrono::seconds(2)));
+  run_until(
+      loop, [] { return false; }, std::chrono::milliseconds(500));
+  EXPECT_EQ(server.clients(), 2u);
+  EXPECT_EQ(read_to_end(first), "(open)");
+  waiting["second"]({{"ok", true}, {"result", 2}});
+  waiting["gone"]({{"ok", true}, {"result", "nobody"}});
+  EXPECT_EQ(answer(second), "{\"ok\":true,\"result\":2}\n");
+  EXPECT_EQ(read_to_end(first), "(open)");
+  waiting["first"]({{"ok", true}, {"result", 1}});
+  waiting["first"]({{"ok", true}, {"result", "twice"}});  // a second reply is ignored
+  EXPECT_EQ(answer(first), "{\"ok\":true,\"result\":1}\n");
+  EXPECT_TRUE(run_until(
+      loop, [&] { return server.clients() == 0; }, std::chrono::seconds(2)));
+  for (int fd : {first, second, now, junk}) ::close(fd);
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 
