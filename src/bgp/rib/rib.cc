@@ -69,6 +69,9 @@ void Rib::peer_up(const PeerInfo& peer) {
   } else {
     // Its stale paths may be best: split horizon applies to them as to any route of a member.
     if (!ps.stale.empty()) exclude_own_routes(g, peer.id);
+    // The group's routes too large for its sessions are not sent to it either.
+    for (const auto& [family, gf] : g.families)
+      count_too_large(ps, gf.too_large_count, family, "a route");
     for (Family f : g.key.families) dump(g, f, peer.id);
   }
   // RFC 4724 §2: End-of-RIB after the initial update, for each family. RFC 4684 §6: to a peer

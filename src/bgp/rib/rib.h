@@ -326,6 +326,8 @@ class Rib {
             std::unordered_map<const void*, size_t>& room) const;
   // A route of `family` did not fit: counted for every member, logged for each once.
   void note_too_large(const UpdateGroup& g, Family family, const Table& t, RouteId id);
+  // `n` more routes not sent to the peer for their size; the first one logged (`route`).
+  static void count_too_large(PeerState& ps, uint64_t n, Family family, const std::string& route);
   void dump(UpdateGroup& g, Family family, PeerId peer);
   void push_chunk(UpdateGroup& g, Chunk chunk);
   // Appends whole messages of `c` from the cursor within the budget; false when it ran out.

@@ -131,6 +131,8 @@ void Rib::split_out(UpdateGroup& g, PeerState& ps) {
     nf.advertised = gf.advertised;
     nf.pending = gf.pending;
     nf.pending_bits = gf.pending_bits;
+    nf.too_large = gf.too_large.copy();
+    nf.too_large_count = gf.too_large_count;
     if (auto it = gf.excluded_count.find(peer); it != gf.excluded_count.end())
       nf.excluded_count[peer] = it->second;
     gf.excluded_count.erase(peer);
@@ -306,18 +308,25 @@ bool Rib::fits(const UpdateGroup& g, const Table& t, RouteId id, const AttrRef& 
 }
 
 void Rib::note_too_large(const UpdateGroup& g, Family family, const Table& t, RouteId id) {
-  for (PeerId m : g.members) {
-    PeerState* ps = find_peer(m);
-    if (!ps) continue;
-    if (ps->counters.routes_too_large++ > 0) continue;
-    const std::string route =
-        t.routes.kind() != KeyKind::Bytes ? t.routes.prefix(id).to_string() : "a route";
-    log::warn(
-        "bgp rib: neighbor {}: {} {} not sent: its attributes do not fit a {}-octet UPDATE (the "
-        "session has no extended messages, RFC 8654); such routes are withdrawn from the "
-        "neighbor, and only counted from now on (show bgp neighbor)",
-        ps->info.address.to_string(), family.name(), route, g.codec.max_message_size());
-  }
+  const std::string route =
+      t.routes.kind() != KeyKind::Bytes ? t.routes.prefix(id).to_string() : "a route";
+  for (PeerId m : g.members)
+    if (PeerState* ps = find_peer(m)) count_too_large(*ps, 1, family, route);
+}
+
+void Rib::count_too_large(PeerState& ps, uint64_t n, Family family, const std::string& route) {
+  if (n == 0) return;
+  const bool first = ps.counters.routes_too_large == 0;
+  ps.counters.routes_too_large += n;
+  if (!first) return;
+  log::warn(
+      "bgp rib: neighbor {}: {} {} not sent: its attributes do not fit a {}-octet UPDATE (the "
+      "session has no extended messages, RFC 8654); such routes are withdrawn from the "
+      "neighbor, and only counted from now on (show bgp neighbor)",
+      ps.info.address.to_string(), family.name(), route,
+      CodecOptions{.four_octet_as = ps.info.four_octet_as,
+                   .extended_message = ps.info.extended_message}
+          .max_message_size());
 }
 
 // ---- Encoding -----------------------------------------------------------------------------------
@@ -478,7 +487,17 @@ void Rib::encode_pending(UpdateGroup& g) {
         if (na && !fits(g, t, id, na, room)) {
           note_too_large(g, family, t, id);
           na = AttrRef{};
+          if (!gf.too_large.get(id)) {
+            gf.too_large.set(id, true);
+            ++gf.too_large_count;
+          }
+        } else if (gf.too_large.get(id)) {
+          gf.too_large.set(id, false);
+          --gf.too_large_count;
         }
+      } else if (gf.too_large.get(id)) {
+        gf.too_large.set(id, false);
+        --gf.too_large_count;
       }
       // Split horizon: the member the route came from does not get it.
       const PeerId ne = na && horizon && in_group(g, best->peer) ? best->peer : kLocalPeer;

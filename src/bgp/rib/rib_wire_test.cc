@@ -172,6 +172,13 @@ TEST(RibWire, RouteTooLargeAfterReflectionIsWithdrawnFromPeersWithoutExtendedMes
   EXPECT_EQ(drain(3, large).size(), 1u);
   EXPECT_EQ(rib.counters(2)->routes_too_large, 2u);
 
+  // A client of client 2's kind that comes up now is counted for the two routes it is not sent.
+  rib.peer_up(client(4, false));
+  EXPECT_EQ(rib.counters(4)->update_group, rib.counters(2)->update_group);
+  EXPECT_EQ(rib.counters(4)->routes_too_large, 2u);
+  EXPECT_EQ(rib.counters(4)->families.at(kIpv4Unicast).advertised, 0u);
+  drain(4, small);
+
   // Smaller again: the client gets both routes.
   rib.update(1, kIpv4Unicast, std::span(&prefix, 1), small_attrs);
   rib.update(1, kIpv4Unicast, std::span(&second, 1), small_attrs);
@@ -180,6 +187,11 @@ TEST(RibWire, RouteTooLargeAfterReflectionIsWithdrawnFromPeersWithoutExtendedMes
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].nlri.size(), 2u);
   EXPECT_EQ(bug_count(), bugs);
+  // None is left out now: a late joiner is not counted.
+  drain(4, small);
+  rib.peer_up(client(5, false));
+  EXPECT_EQ(rib.counters(5)->routes_too_large, 0u);
+  EXPECT_EQ(rib.counters(5)->families.at(kIpv4Unicast).advertised, 2u);
 }
 
 }  // namespace

@@ -80,6 +80,10 @@ struct GroupFamily {
   std::vector<RouteId> pending;  // Loc-RIB changes not yet exported, each once
   std::vector<uint64_t> pending_bits;
   std::unordered_map<PeerId, size_t> excluded_count;  // per member: advertised routes it lacks
+  // Sparse: routes withdrawn from the group because they do not fit its UPDATEs (RFC 8654 §4),
+  // so that a member joining later is counted for them too.
+  PagedArray<bool> too_large;
+  size_t too_large_count = 0;
 
   const AttrRef* find_out(RouteId id) const { return id < out.capacity() ? &out[id] : nullptr; }
   bool is_pending(RouteId id) const {
