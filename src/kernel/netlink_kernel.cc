@@ -238,12 +238,18 @@ Expected<void> NetlinkSocket::send_batch(size_t count,
 
 Expected<bool> NetlinkSocket::drain(const std::function<void(std::span<const uint8_t>)>& fn) {
   std::vector<uint8_t> buf(kReceiveBuffer);
+  bool lost = false;
   while (true) {
     const ssize_t n = recv(fd(), buf.data(), buf.size(), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-      if (errno == ENOBUFS) return false;  // overrun: events were dropped
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return !lost;
+      if (errno == ENOBUFS) {
+        // Overrun: events were dropped. What is queued still comes, so that the socket has room
+        // again before the caller reads the kernel's state.
+        lost = true;
+        continue;
+      }
       return fail("netlink monitor: " + errno_text(errno));
     }
     size_t at = 0;
@@ -256,6 +262,12 @@ Expected<bool> NetlinkSocket::drain(const std::function<void(std::span<const uin
       at += std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), len - at);
     }
   }
+}
+
+Expected<void> Monitor::set_receive_buffer(int bytes) {
+  if (setsockopt(sock_.fd(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+    return fail("netlink monitor: receive buffer: " + errno_text(errno));
+  return {};
 }
 
 // ---- NetlinkKernel

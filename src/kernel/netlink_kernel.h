@@ -36,7 +36,8 @@ class NetlinkSocket {
   Expected<void> send_batch(size_t count, const std::function<nl::Message(size_t)>& build,
                             const std::function<void(size_t, std::string)>& failed);
   // Reads what is queued without blocking, each message to `fn`. False: the kernel dropped
-  // messages (the receive buffer overran) and the reader must read the whole state again.
+  // messages (the receive buffer overran) and the reader must read the whole state again; what
+  // was queued is read all the same, so that the socket has room again.
   Expected<bool> drain(const std::function<void(std::span<const uint8_t>)>& fn);
 
  private:
@@ -106,6 +107,8 @@ class Monitor {
   // False: events were lost (overrun): read the state again.
   Expected<bool> read(const std::function<void(const Event&)>& fn,
                       const std::function<void(const Error&)>& bad);
+  // The socket's receive buffer, octets (4 MiB from open()); a test makes it overrun.
+  Expected<void> set_receive_buffer(int bytes);
 
  private:
   explicit Monitor(NetlinkSocket s) : sock_(std::move(s)) {}

@@ -356,6 +356,42 @@ TEST_F(NetlinkKernelTest, MonitorReportsLearnedMacsAndLinksGoing) {
   EXPECT_TRUE(saw_link_gone);
 }
 
+// Events the monitor's socket has no room for are lost, and read() says so (ENOBUFS): the agent
+// reads the kernel's state again then. After the overrun the socket goes on.
+TEST_F(NetlinkKernelTest, MonitorReportsAnOverrun) {
+  auto [br, vx] = network(600);
+  auto mon = Monitor::open();
+  ASSERT_TRUE(mon.has_value()) << mon.error().message;
+  ASSERT_TRUE(Ok(mon->set_receive_buffer(4096)));
+  std::vector<EntryChange> batch;
+  for (uint32_t i = 0; i < 2000; ++i)
+    batch.push_back(EntryChange::add_fdb(
+        {.ifindex = vx.index,
+         .mac = MacAddress{{0x02, 0x00, 0x00, 0x06, static_cast<uint8_t>(i >> 8),
+                            static_cast<uint8_t>(i)}},
+         .dst = ip("198.18.0.9"),
+         .self = true},
+        false));
+  ASSERT_TRUE(k_->apply(batch).empty());
+  size_t events = 0;
+  auto ok = mon->read([&](const Event&) { ++events; }, [](const Error&) {});
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_FALSE(*ok) << events << " events read, none lost";
+  EXPECT_LT(events, 2000u);
+  // Afterwards events come again.
+  ASSERT_TRUE(Ok(k_->set_link(br.index, {.mtu = 1400})));
+  bool mtu = false;
+  ok = mon->read(
+      [&](const Event& e) {
+        if (auto* l = std::get_if<LinkEvent>(&e); l && l->link.index == br.index)
+          mtu |= l->link.mtu == 1400;
+      },
+      [](const Error&) {});
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_TRUE(*ok);
+  EXPECT_TRUE(mtu);
+}
+
 // The reads of one device (strict checking: NDA_IFINDEX, NDA_MASTER): another network's entries
 // and neighbours are not in them.
 TEST_F(NetlinkKernelTest, PerDeviceDumpsHoldOnlyThatDevicesEntries) {
