@@ -62,6 +62,22 @@ Expected<void> NftFirewall::delete_table(const FirewallTable& table) {
   return {};
 }
 
+Expected<void> NftFirewall::apply(const FirewallTable& table, const std::string& commands,
+                                  const std::string& what) {
+  auto r = run(commands, what + " (table " + table.to_string() + ")");
+  if (!r) return unexpected(std::move(r.error()));
+  return {};
+}
+
+Expected<void> FakeFirewall::apply(const FirewallTable& table, const std::string& commands,
+                                   const std::string& what) {
+  if (!failure_.empty())
+    return fail("nft: " + what + " (table " + table.to_string() +
+                "): " + std::exchange(failure_, ""));
+  log_.push_back("apply " + table.to_string() + ": " + commands);
+  return {};
+}
+
 Expected<void> FakeFirewall::replace_table(const FirewallTable& table, const std::string& body) {
   if (!failure_.empty())
     return fail("nft: replace table " + table.to_string() + ": " + std::exchange(failure_, ""));

@@ -38,6 +38,10 @@ class Firewall {
   virtual Expected<void> replace_table(const FirewallTable& table, const std::string& body) = 0;
   // Deletes the table with everything in it; a table that is not there is no error.
   virtual Expected<void> delete_table(const FirewallTable& table) = 0;
+  // nft commands (adding or deleting set elements of the table) as one transaction: all or
+  // nothing. `what` names them in the error.
+  virtual Expected<void> apply(const FirewallTable& table, const std::string& commands,
+                               const std::string& what) = 0;
 };
 
 // libnftables: each call is one run of nft's parser over the commands, sent to the kernel as one
@@ -51,6 +55,8 @@ class NftFirewall final : public Firewall {
 
   Expected<void> replace_table(const FirewallTable& table, const std::string& body) override;
   Expected<void> delete_table(const FirewallTable& table) override;
+  Expected<void> apply(const FirewallTable& table, const std::string& commands,
+                       const std::string& what) override;
   // Runs nft commands (a test's `list table ...`) and returns their output.
   Expected<std::string> run(const std::string& commands, const std::string& what);
 
@@ -65,6 +71,9 @@ class FakeFirewall final : public Firewall {
  public:
   Expected<void> replace_table(const FirewallTable& table, const std::string& body) override;
   Expected<void> delete_table(const FirewallTable& table) override;
+  // Recorded, not applied: "apply bridge isthmus: COMMANDS" in the log.
+  Expected<void> apply(const FirewallTable& table, const std::string& commands,
+                       const std::string& what) override;
 
   const std::map<FirewallTable, std::string>& tables() const { return tables_; }
   // The next call fails with `reason` (once).
