@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/port_guard.h"
 #include "bgp/speaker/speaker.h"
 #include "config/config.h"
 #include "core/event_loop.h"
@@ -217,6 +218,16 @@ int run(const std::string& path) {
           key.container_id, key.ifname, key.network);
     endpoints = std::make_unique<agent::Endpoints>(*kernel, *ipam, node_agent->config(),
                                                    agent::real_netns());
+    // Port security: the workload ports' guard, with every attachment of a previous run at once.
+    if (cfg->agent->port_security) {
+      endpoints->set_port_guard(firewall.get());
+      if (auto g = endpoints->guard_all(); !g) {
+        log::error("agent: port security: {}", g.error().message);
+        return 1;
+      }
+    } else if (auto d = firewall->delete_table(agent::kPortGuardTable); !d) {
+      log::warn("agent: port security off: {}", d.error().message);
+    }
     endpoints->set_ready(true);
     // Making and removing veth pairs waits in the kernel: four threads do it, so that the loop
     // (BGP included) never waits, and four runtimes' requests overlap.

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/port_guard.h"
 #include "core/log.h"
 #include "kernel/netlink_kernel.h"
 #include "kernel/netns.h"
@@ -384,6 +385,11 @@ Expected<nlohmann::json, ApiError> Endpoints::finish_add(AddPlan& plan,
   ipam::Record& rec = plan.rec;
   auto undo = [&](int code, std::string why) -> Unexpected<ApiError> {
     remove_kernel_state(rec);
+    if (port) {
+      ipam::Record guarded = rec;
+      guarded.mac = port->mac;
+      unguard(guarded);
+    }
     if (plan.fresh) (void)ipam_.release(rec.key);
     return api_error(code, std::move(why));
   };
@@ -392,10 +398,16 @@ Expected<nlohmann::json, ApiError> Endpoints::finish_add(AddPlan& plan,
     if (plan.fresh) (void)ipam_.release(rec.key);
     return unexpected(std::move(port.error()));
   }
+  // Guarded before it joins the bridge: nothing it sends gets in unchecked.
+  const MacAddress mac = port->mac;
+  if (auto g = guard(rec, mac); !g) {
+    remove_kernel_state(rec);
+    if (plan.fresh) (void)ipam_.release(rec.key);
+    return unexpected(std::move(g.error()));
+  }
   // The host end: a port of the network's bridge; the workload's MAC and IPs known to the bridge
   // at once (the agent advertises them from these entries).
   const int br = plan.bridge;
-  const MacAddress mac = port->mac;
   if (auto s = host_.set_link(port->index, {.up = true, .mtu = plan.mtu, .master = br}); !s)
     return undo(5, s.error().message);
   if (auto f = host_.add_fdb({.ifindex = port->index, .mac = mac, .master = br}, false); !f)
@@ -499,6 +511,7 @@ void Endpoints::on_event(const kernel::Event& event) {
 ipam::Record Endpoints::plan_del(const ipam::Key& key) {
   if (const ipam::Record* r = ipam_.find(key)) {
     remove_neighbours(*r);
+    unguard(*r);
     return *r;
   }
   // Not ours on record: a host end left by an ADD that failed half-way still goes.
@@ -515,6 +528,49 @@ Expected<void, ApiError> Endpoints::finish_del(const ipam::Record& r, Expected<v
   if (!gone) return api_error(gone.error().code, gone.error().message);
   log::info("agent: endpoint {} {} on {} removed", r.key.container_id, r.key.ifname, r.key.network);
   return {};
+}
+
+Expected<void, ApiError> Endpoints::guard(const ipam::Record& r, const MacAddress& mac) {
+  if (!guard_) return {};
+  auto commands = port_guard_add({r.host_ifname, mac, r.ips});
+  if (!commands) return api_error(4, commands.error().message);
+  if (auto ok = guard_->apply(kPortGuardTable, *commands, "guard " + r.host_ifname); !ok)
+    return api_error(5, ok.error().message);
+  return {};
+}
+
+void Endpoints::unguard(const ipam::Record& r) {
+  if (!guard_ || !r.mac) return;
+  auto commands = port_guard_delete({r.host_ifname, *r.mac, r.ips});
+  if (!commands) return;
+  if (guard_->apply(kPortGuardTable, *commands, "unguard " + r.host_ifname)) return;
+  // Some element was not there (the table was made again meanwhile): the table from the records
+  // instead, without this one.
+  std::vector<GuardedPort> ports;
+  for (const auto& [key, rec] : ipam_.records())
+    if (key != r.key && rec.mac) ports.push_back({rec.host_ifname, *rec.mac, rec.ips});
+  auto body = port_guard_ruleset(ports);
+  if (!body) return;
+  if (auto ok = guard_->replace_table(kPortGuardTable, *body); !ok)
+    log::warn("agent: port security: {}", ok.error().message);
+}
+
+Expected<void> Endpoints::guard_all() {
+  if (!guard_) return {};
+  std::vector<GuardedPort> ports;
+  for (const auto& [key, rec] : ipam_.records()) {
+    if (!rec.mac) continue;
+    GuardedPort p{rec.host_ifname, *rec.mac, rec.ips};
+    if (auto one = port_guard_add(p); !one) {
+      log::warn("agent: endpoint {} {}: {}: not guarded", key.container_id, key.ifname,
+                one.error().message);
+      continue;
+    }
+    ports.push_back(std::move(p));
+  }
+  auto body = port_guard_ruleset(ports);
+  if (!body) return unexpected(std::move(body.error()));
+  return guard_->replace_table(kPortGuardTable, *body);
 }
 
 Expected<void, ApiError> Endpoints::del(const ipam::Key& key) {

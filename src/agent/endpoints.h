@@ -28,6 +28,7 @@
 #include "agent/agent.h"
 #include "agent/ipam.h"
 #include "core/event_loop.h"
+#include "kernel/firewall.h"
 #include "kernel/kernel.h"
 
 namespace isthmus::agent {
@@ -109,6 +110,12 @@ class Endpoints {
   void handle(const nlohmann::json& request, Reply reply);
   // nullptr: the kernel work runs on the loop's thread. The pool must outlive the requests.
   void set_pool(KernelPool* pool) { pool_ = pool; }
+  // Port security (agent/port_guard.h) in `firewall`'s table `bridge isthmus`: an add guards the
+  // port before it joins the bridge, a del takes its elements away. nullptr: no guard.
+  void set_port_guard(kernel::Firewall* firewall) { guard_ = firewall; }
+  // The guard's table replaced whole with the port of every attachment (at start: what a
+  // previous run left is adopted without a gap in enforcement).
+  Expected<void> guard_all();
   // Attachments with a request being served or waiting.
   size_t busy() const { return busy_.size(); }
   // `list` and `show endpoint`: every attachment.
@@ -157,6 +164,9 @@ class Endpoints {
   Expected<void, ApiError> finish_del(const ipam::Record& r, Expected<void> removed);
   static Expected<void> remove_port(kernel::Kernel& host, const std::string& host_ifname);
   void remove_neighbours(const ipam::Record& r);
+  // The port's elements in or out of the guard's table (nothing without a guard).
+  Expected<void, ApiError> guard(const ipam::Record& r, const MacAddress& mac);
+  void unguard(const ipam::Record& r);
   // A request of one attachment, its turn come; `reply` then starts the next one's.
   void serve(ApiRequest req, Reply reply);
   void next(const ipam::Key& key);
@@ -178,6 +188,7 @@ class Endpoints {
   NetnsOpener netns_;
   bool ready_ = false;
   KernelPool* pool_ = nullptr;
+  kernel::Firewall* guard_ = nullptr;
   // The attachments being served, each with the requests waiting for it.
   std::map<ipam::Key, std::deque<std::function<void()>>> busy_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // weak copies: the service is there

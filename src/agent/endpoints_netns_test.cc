@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "agent/endpoints.h"
+#include "agent/port_guard.h"
 #include "agent/reconciler.h"
 #include "kernel/netlink_kernel.h"
 
@@ -438,6 +439,51 @@ TEST_F(EndpointsLab, AnExistingRouteInTheWorkloadIsNeverReplaced) {
   ASSERT_TRUE(ok.has_value()) << ok.error().message;
   EXPECT_EQ(default_route(*inner_, IpFamily::V4), "100.64.1.1");
   EXPECT_EQ(default_route(*inner_, IpFamily::V6), "fd00:64:1::1");
+}
+
+// Port security follows the attachments: an add guards its port (agent/port_guard.h), a del
+// takes it out; a restarted service adopts the table with every attachment; a name nft cannot be
+// given fails the add, and nothing of it is left.
+TEST_F(EndpointsLab, PortSecurityFollowsTheAttachments) {
+  auto fw = kernel::NftFirewall::open();
+  ASSERT_TRUE(fw.has_value()) << fw.error().message;
+  eps_->set_port_guard(fw->get());
+  ASSERT_TRUE(eps_->guard_all().has_value());
+  auto table = [&] {
+    auto out = (*fw)->run("list table bridge isthmus", "list");
+    return out ? *out : "error: " + out.error().message;
+  };
+  EXPECT_EQ(table().find("veth"), std::string::npos) << table();
+  auto added = eps_->add(req_);
+  ASSERT_TRUE(added.has_value()) << added.error().message;
+  const ipam::Record rec = *ipam_->find(req_.key);
+  const std::string port = "\"" + rec.host_ifname + "\" . " + rec.mac->to_string();
+  EXPECT_NE(table().find(port + " . 100.64.1.2"), std::string::npos) << table();
+  EXPECT_NE(table().find(port + " . fd00:64:1::2"), std::string::npos) << table();
+
+  // A restart: the table made again from the records, the same ports in it.
+  ASSERT_TRUE((*fw)->delete_table(kPortGuardTable).has_value());
+  Endpoints again(*k_, *ipam_, config_, real_netns());
+  again.set_port_guard(fw->get());
+  ASSERT_TRUE(again.guard_all().has_value());
+  EXPECT_NE(table().find(port + " . 100.64.1.2"), std::string::npos) << table();
+
+  EndpointRequest tap;
+  tap.key = {"blue", "vm9", "tap\"9"};
+  tap.kind = ipam::Kind::Tap;
+  auto refused = eps_->add(tap);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, 4);
+  EXPECT_EQ(refused.error().message,
+            "port security: interface name \"tap\"9\" has characters other than letters, digits "
+            "and _.@-");
+  EXPECT_EQ(ipam_->find(tap.key), nullptr);
+  EXPECT_FALSE(find(*k_->links(), "tap\"9"));
+
+  ASSERT_TRUE(eps_->del(req_.key).has_value());
+  EXPECT_EQ(table().find(rec.host_ifname), std::string::npos) << table();
+  expect_nothing_left();
+  eps_->set_port_guard(nullptr);
 }
 
 // Holds the kernel work it is given until the test runs it (on the test's thread, with the host's

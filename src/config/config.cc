@@ -873,6 +873,10 @@ void Parser::agent(const YAML::Node& n, const std::string& path) {
                 if (auto x = number(v, p, 0, 86400, "a reconcile interval in seconds"))
                   a.reconcile_interval = static_cast<uint32_t>(*x);
               }},
+             {"port_security",
+              [&](auto& v, auto& p) {
+                if (auto on = boolean(v, p)) a.port_security = *on;
+              }},
          });
   cfg_.agent = a;
 }

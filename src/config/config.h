@@ -193,6 +193,8 @@ struct Agent {
   // Seconds between full reconciles of the kernel state (drift that no event reports, such as a
   // deleted route), 0..86400; 0: none.
   uint32_t reconcile_interval = 60;
+  // Port security (agent/port_guard.h): what the workload ports the agent makes may send.
+  bool port_security = true;
 };
 
 // A virtual network: an L2 VNI with its subnets and anycast gateways. Its MAC-VRF is the

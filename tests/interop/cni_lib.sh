@@ -78,3 +78,68 @@ while True:
 print(out.decode().strip())
 PY
 }
+
+# cni_podman_hosts BIN_DIR "I..." "NETWORK..." [CHAINED]: podman on each host I of the lab, in that
+# host's network namespace (P I ARGS... runs it), with a private containers.conf, storage, tmp_dir
+# and CNI config dir in ${LAB_DIR}/podmanI; each NETWORK a conflist of isthmus-cni (the host's
+# agent at ${LAB_DIR}/agentI.api), then CHAINED (a plugin type of /usr/lib/cni) if given; the
+# image localhost/isthmus-busybox:test imported. isthmus-cni is ${ISTHMUS_CNI}.
+cni_podman_hosts() {
+  local bin=$1 hosts=$2 networks=$3 chained=${4:-} i d net plugins
+  mkdir -p "${bin}"
+  cp "${ISTHMUS_CNI}" "${bin}/isthmus-cni"
+  [[ -z ${chained} ]] || cp "/usr/lib/cni/${chained}" "${bin}/${chained}"
+  cni_busybox_rootfs "${LAB_DIR}/rootfs"
+  tar -C "${LAB_DIR}/rootfs" -cf "${LAB_DIR}/busybox.tar" .
+  for i in ${hosts}; do
+    d=${LAB_DIR}/podman${i}
+    mkdir -p "${d}/root" "${d}/runroot" "${d}/tmp" "${d}/net.d"
+    cat >"${d}/containers.conf" <<TOML
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["${bin}"]
+network_config_dir = "${d}/net.d"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "none"
+tmp_dir = "${d}/tmp"
+TOML
+    for net in ${networks}; do
+      plugins="{\"type\": \"isthmus-cni\", \"agent_socket\": \"${LAB_DIR}/agent${i}.api\"}"
+      [[ -z ${chained} ]] || plugins+=", {\"type\": \"${chained}\", \"capabilities\": {\"portMappings\": true}}"
+      cat >"${d}/net.d/${net}.conflist" <<JSON
+{"cniVersion": "1.0.0", "name": "${net}", "plugins": [${plugins}]}
+JSON
+    done
+    P "${i}" import "${LAB_DIR}/busybox.tar" localhost/isthmus-busybox:test >/dev/null ||
+      lab_fail "podman import on host ${i}"
+  done
+}
+
+# P I ARGS...: podman of host I (cni_podman_hosts), in host I's network namespace.
+P() {
+  local i=$1 d=${LAB_DIR}/podman$1
+  shift
+  CONTAINERS_CONF=${d}/containers.conf nsenter --net="/run/netns/$(lab_ns "${i}")" \
+    podman --root "${d}/root" --runroot "${d}/runroot" "$@"
+}
+
+# cni_podman_cleanup "I...": every container of those hosts' podman removed, every podman network
+# namespace left deleted, the mounts under the lab's directory gone.
+cni_podman_cleanup() {
+  set +e
+  trap - ERR
+  local i ns p
+  for i in $1; do
+    [[ -f ${LAB_DIR}/podman${i}/containers.conf ]] || continue
+    P "${i}" rm -af -t 0 >/dev/null 2>&1 || true
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^netns-/ {print $1}'); do
+    for p in $(ip netns pids "${ns}" 2>/dev/null); do kill -KILL "${p}" 2>/dev/null || true; done
+    ip netns delete "${ns}" 2>/dev/null || true
+  done
+  cni_unmount_under "${LAB_DIR}"
+}
