@@ -28,25 +28,11 @@ lab_require_isthmus
 ISTHMUS_CNI=${ISTHMUS_CNI:-$(dirname "${ISTHMUSD}")/isthmus-cni}
 [[ -x ${ISTHMUS_CNI} ]] || lab_fail "isthmus-cni not found: set ISTHMUS_CNI, got '${ISTHMUS_CNI}'"
 
-# Runs before lab_cleanup (which kills the agents and deletes the namespaces): podman removes its
+# Before lab_cleanup (which kills the agents and deletes the namespaces): podman removes its
 # containers while the agents still answer, then whatever is left is killed and unmounted.
-podman_cleanup() {
-  set +e
-  trap - ERR
-  local i ns p
-  for i in 2 3; do
-    [[ -f ${LAB_DIR}/podman${i}/containers.conf ]] || continue
-    P "${i}" rm -af -t 0 >/dev/null 2>&1 || true
-  done
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^netns-/ {print $1}'); do
-    for p in $(ip netns pids "${ns}" 2>/dev/null); do kill -KILL "${p}" 2>/dev/null || true; done
-    ip netns delete "${ns}" 2>/dev/null || true
-  done
-  cni_unmount_under "${LAB_DIR}"
-}
 on_exit() {
   local rc=$?
-  podman_cleanup
+  cni_podman_cleanup "2 3"
   (exit "${rc}")
   lab_cleanup
   cni_cleanup
@@ -66,55 +52,8 @@ lab_isthmus_rr_start 1 2 3
 lab_isthmusd_start 2 agent2 "$(agent_conf 2)"
 lab_isthmusd_start 3 agent3 "$(agent_conf 3)"
 
-# The CNI plugin directory: isthmus-cni and the reference plugins it is chained with.
-bin=${LAB_DIR}/cni-bin
-mkdir -p "${bin}"
-cp "${ISTHMUS_CNI}" "${bin}/isthmus-cni"
-cp /usr/lib/cni/portmap "${bin}/portmap"
-cni_busybox_rootfs "${LAB_DIR}/rootfs"
-tar -C "${LAB_DIR}/rootfs" -cf "${LAB_DIR}/busybox.tar" .
-
-# Per host: containers.conf, storage, CNI config dir with blue and red.
-for i in 2 3; do
-  d=${LAB_DIR}/podman${i}
-  mkdir -p "${d}/root" "${d}/runroot" "${d}/tmp" "${d}/net.d"
-  cat >"${d}/containers.conf" <<TOML
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["${bin}"]
-network_config_dir = "${d}/net.d"
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "none"
-tmp_dir = "${d}/tmp"
-TOML
-  for net in blue red green; do
-    cat >"${d}/net.d/${net}.conflist" <<JSON
-{
-  "cniVersion": "1.0.0",
-  "name": "${net}",
-  "plugins": [
-    {"type": "isthmus-cni", "agent_socket": "${LAB_DIR}/agent${i}.api"},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-JSON
-  done
-done
-# P I ARGS...: podman of host I, in host I's network namespace.
-P() {
-  local i=$1 d=${LAB_DIR}/podman$1
-  shift
-  CONTAINERS_CONF=${d}/containers.conf nsenter --net="/run/netns/$(lab_ns "${i}")" \
-    podman --root "${d}/root" --runroot "${d}/runroot" "$@"
-}
-for i in 2 3; do
-  P "${i}" import "${LAB_DIR}/busybox.tar" localhost/isthmus-busybox:test >/dev/null ||
-    lab_fail "podman import on host ${i}"
-done
+# Podman on hosts 2 and 3: isthmus-cni chained with the reference portmap plugin.
+cni_podman_hosts "${LAB_DIR}/cni-bin" "2 3" "blue red green" portmap
 for peer in 198.18.0.2 198.18.0.3; do
   lab_wait_for 60 "rr: ${peer} Established" lab_isthmus_established rr "${peer}"
 done
