@@ -410,6 +410,10 @@ Expected<nlohmann::json, ApiError> Endpoints::finish_add(AddPlan& plan,
   const int br = plan.bridge;
   if (auto s = host_.set_link(port->index, {.up = true, .mtu = plan.mtu, .master = br}); !s)
     return undo(5, s.error().message);
+  // The port does not learn: its workload's MAC is the static entry below, and nothing else it
+  // sends may make the bridge (and so EVPN) place another MAC on it.
+  if (auto l = host_.set_bridge_port(port->index, {.learning = false}); !l)
+    return undo(5, l.error().message);
   if (auto f = host_.add_fdb({.ifindex = port->index, .mac = mac, .master = br}, false); !f)
     return undo(5, f.error().message);
   for (const IpAddress& ip : rec.ips)

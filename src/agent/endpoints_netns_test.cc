@@ -119,6 +119,8 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   const kernel::Link* veth = find(host_links, host_end);
   ASSERT_TRUE(veth);
   EXPECT_EQ(veth->master, br);
+  ASSERT_TRUE(veth->port.has_value());
+  EXPECT_FALSE(veth->port->learning) << "a workload's port does not learn";
   auto fdb = *k.fdb();
   EXPECT_TRUE(std::any_of(fdb.begin(), fdb.end(), [&](const auto& e) {
     return e.ifindex == veth->index && e.mac.to_string() == mac;
@@ -182,6 +184,8 @@ TEST(EndpointsOnTheKernel, AddCheckDelTapGc) {
   const kernel::Link* t = find(with_tap, "tap-vm1");
   ASSERT_TRUE(t);
   EXPECT_EQ(t->master, br);
+  ASSERT_TRUE(t->port.has_value());
+  EXPECT_FALSE(t->port->learning);
   EXPECT_EQ((*tap)["interfaces"][0]["name"], "tap-vm1");
   EXPECT_TRUE((*tap)["interfaces"][0].contains("mac"));
 
