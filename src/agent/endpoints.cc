@@ -438,7 +438,7 @@ void Endpoints::repair_port(const ipam::Record& r, const kernel::Link& event) {
   const uint32_t mtu = config_.overlay_mtu;
   const Network* n = network(r.key.network);
   if (!n) return;  // not configured here any more: gc's to remove
-  if (event.up && event.mtu == mtu && event.master != 0) {
+  if (event.up && event.mtu == mtu && event.master != 0 && !(event.port && event.port->learning)) {
     // Up, the right MTU, a port of some bridge: of the network's? (one request, for our ports
     // only)
     auto br = host_.find_link(bridge_name(n->vni));
@@ -464,12 +464,19 @@ void Endpoints::repair_port(const ipam::Record& r, const kernel::Link& event) {
     c.master = bridge;
     what += fmt::format("{}was taken off {}", what.empty() ? "" : ", ", bridge_name(n->vni));
   }
+  // Joining the bridge again turns learning on: off again, as when someone turned it on.
+  const bool learning = c.master || !l.port || l.port->learning;
+  if (learning && !c.master) what += fmt::format("{}learned", what.empty() ? "" : ", ");
   if (what.empty()) return;
-  if (auto ok = host_.set_link(l.index, c); !ok) {
+  const bool link_changes = c.up || c.mtu || c.master;
+  if (auto ok = link_changes ? host_.set_link(l.index, c) : Expected<void>{}; !ok) {
     log::warn("agent: endpoint {} {}: {} {}: {}", r.key.container_id, r.key.ifname, r.host_ifname,
               what, ok.error().message);
     return;
   }
+  if (learning)
+    if (auto ok = host_.set_bridge_port(l.index, {.learning = false}); !ok)
+      log::warn("agent: endpoint {} {}: {}", r.key.container_id, r.key.ifname, ok.error().message);
   // Leaving the bridge took the workload's FDB entry with it.
   if (c.master && r.mac)
     if (auto f = host_.add_fdb({.ifindex = l.index, .mac = *r.mac, .master = bridge}, false); !f)

@@ -382,6 +382,18 @@ Expected<std::pair<T, Attrs>> split(std::span<const uint8_t> msg, std::string_vi
   if (!var##_r) return unexpected(std::move(var##_r.error())); \
   auto var = std::move(*var##_r)
 
+// A bridge port's flags (IFLA_BRPORT_*), in IFLA_INFO_SLAVE_DATA or IFLA_PROTINFO.
+Expected<BridgePortInfo> parse_port(std::span<const uint8_t> nested) {
+  TRY_ASSIGN(data, Attrs::parse(nested, "bridge port data"));
+  BridgePortInfo p;
+  TRY_ASSIGN(learning, data.scalar<uint8_t>(IFLA_BRPORT_LEARNING, "IFLA_BRPORT_LEARNING"));
+  p.learning = learning.value_or(1) != 0;
+  TRY_ASSIGN(suppress,
+             data.scalar<uint8_t>(IFLA_BRPORT_NEIGH_SUPPRESS, "IFLA_BRPORT_NEIGH_SUPPRESS"));
+  p.neigh_suppress = suppress.value_or(0) != 0;
+  return p;
+}
+
 Expected<void> parse_linkinfo(const Attrs& top, Link& l) {
   if (!top.has(IFLA_LINKINFO)) return {};
   TRY_ASSIGN(info, Attrs::parse(top.get(IFLA_LINKINFO), "IFLA_LINKINFO"));
@@ -403,14 +415,8 @@ Expected<void> parse_linkinfo(const Attrs& top, Link& l) {
   }
   TRY_ASSIGN(slave, info.string(IFLA_INFO_SLAVE_KIND, "IFLA_INFO_SLAVE_KIND"));
   if (slave == "bridge" && info.has(IFLA_INFO_SLAVE_DATA)) {
-    TRY_ASSIGN(data, Attrs::parse(info.get(IFLA_INFO_SLAVE_DATA), "bridge port data"));
-    BridgePortInfo p;
-    TRY_ASSIGN(learning, data.scalar<uint8_t>(IFLA_BRPORT_LEARNING, "IFLA_BRPORT_LEARNING"));
-    p.learning = learning.value_or(1) != 0;
-    TRY_ASSIGN(suppress,
-               data.scalar<uint8_t>(IFLA_BRPORT_NEIGH_SUPPRESS, "IFLA_BRPORT_NEIGH_SUPPRESS"));
-    p.neigh_suppress = suppress.value_or(0) != 0;
-    l.port = p;
+    TRY_ASSIGN(port, parse_port(info.get(IFLA_INFO_SLAVE_DATA)));
+    l.port = port;
   }
   return {};
 }
@@ -441,6 +447,11 @@ Expected<Link> parse_link(std::span<const uint8_t> msg) {
   TRY_ASSIGN(alias, a.string(IFLA_IFALIAS, "IFLA_IFALIAS"));
   if (alias) l.alias = *alias;
   if (auto ok = parse_linkinfo(a, l); !ok) return unexpected(std::move(ok.error()));
+  // The bridge's own notice of a port's flags (`bridge link set`, AF_BRIDGE): IFLA_PROTINFO.
+  if (ifi.ifi_family == AF_BRIDGE && a.has(IFLA_PROTINFO)) {
+    TRY_ASSIGN(port, parse_port(a.get(IFLA_PROTINFO)));
+    l.port = port;
+  }
   return l;
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 
@@ -354,6 +355,29 @@ TEST_F(NetlinkKernelTest, MonitorReportsLearnedMacsAndLinksGoing) {
   EXPECT_TRUE(saw_fdb);
   EXPECT_TRUE(saw_fdb_gone);
   EXPECT_TRUE(saw_link_gone);
+}
+
+// A port's flags changed through the bridge (`bridge link set`, notified as AF_BRIDGE with
+// IFLA_PROTINFO) reach the monitor with the port's flags, as those set on the link do.
+TEST_F(NetlinkKernelTest, MonitorReportsBridgePortFlags) {
+  auto br = *k_->add_link({.name = "br700", .kind = "bridge"});
+  auto veth = k_->add_link({.name = "veth700", .kind = "veth", .veth_peer = "ceth700"});
+  ASSERT_TRUE(veth.has_value()) << veth.error().message;
+  ASSERT_TRUE(Ok(k_->set_link(veth->index, {.up = true, .master = br.index})));
+  ASSERT_TRUE(Ok(k_->set_bridge_port(veth->index, {.learning = false})));
+  auto mon = Monitor::open();
+  ASSERT_TRUE(mon.has_value()) << mon.error().message;
+  ASSERT_EQ(std::system("bridge link set dev veth700 learning on"), 0);
+  std::optional<bool> learning;
+  auto ok = mon->read(
+      [&](const Event& e) {
+        if (auto* l = std::get_if<LinkEvent>(&e); l && l->link.index == veth->index && l->link.port)
+          learning = l->link.port->learning;
+      },
+      [](const Error& e) { ADD_FAILURE() << e.message; });
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  ASSERT_TRUE(learning.has_value()) << "no event with the port's flags";
+  EXPECT_TRUE(*learning);
 }
 
 // Events the monitor's socket has no room for are lost, and read() says so (ENOBUFS): the agent

@@ -80,7 +80,8 @@ lab_wait_for 15 "w3's FDB entry is back on vxlan100" lab_fdb_has 2 vxlan100 "${m
 lab_exec 2 ip -4 route del unreachable default table "${table}" metric 4278198272
 lab_wait_for 15 "the unreachable default is back in table ${table}" has_unreachable
 
-# 5. A workload port the agent made (a VM's tap) set down and taken off its bridge.
+# 5. A workload port the agent made (a VM's tap) set down and taken off its bridge, then its
+# learning turned on.
 out=$(lab_isthmusctl agent2 endpoint add --network blue --tap tap-vm1 --ip 100.64.1.40 --mac 02:00:00:00:00:40 -o json) ||
   lab_fail "endpoint add --tap: ${out}"
 on_br100() {
@@ -99,6 +100,11 @@ lab_exec 2 ip link set tap-vm1 nomaster
 lab_wait_for 15 "tap-vm1 is back on br100" on_br100
 lab_wait_for 15 "tap-vm1 is up again" is_up 2 tap-vm1
 lab_wait_for 15 "the VM's MAC is back in br100's FDB on tap-vm1" tap_has_mac
+# A workload port does not learn: taken back onto the bridge, and turned on by hand, it is off.
+no_learning() { lab_shows 'learning off' lab_exec 2 bridge -d link show dev tap-vm1; }
+lab_wait_for 15 "tap-vm1 learns nothing after its repair" no_learning
+lab_exec 2 bridge link set dev tap-vm1 learning on
+lab_wait_for 15 "tap-vm1's learning is off again" no_learning
 
 log_has() { grep -q -- "$2" "${LAB_DIR}/$1.log"; }
 lab_wait_for 5 "agent 2 logged a full reconcile that made changes" \
